@@ -1,0 +1,511 @@
+//! Blocking one-way channels across processes: the engine's complete end
+//! product, and what the pipe layer builds on.
+//!
+//! A channel is one ring in a [`Segment`], a [`Sender`] and a [`Receiver`].
+//! Each end is a descriptor (an open file description of the memfd holding
+//! its role's liveness lock, see [`liveness`](crate::liveness)) plus the
+//! mapping. Ends can be cloned ([`Sender::try_clone`]), inherited by a child
+//! or sent over a Unix socket ([`Sender::into_fd`] / [`Sender::from_fd`]);
+//! an end stays open until every copy of its descriptor is closed.
+//!
+//! Any number of senders and receivers may use one channel at once: writes
+//! are serialised by the writer lock and reads by the reader lock (see
+//! [`lock`](crate::lock)), so every write is atomic and a partly read message
+//! continues where the last reader stopped. For the single-producer
+//! single-consumer fast path without locks, use [`Producer`] / [`Consumer`]
+//! directly.
+//!
+//! Blocking operations spin, park and check the peer as
+//! [`WaitPolicy`] says: a dead peer is reported as [`Error::PeerClosed`]
+//! within one park slice of its death (a few milliseconds), or at once when
+//! it closed its last handle normally.
+
+use crate::layout::{Events, HANGUP_READER, HANGUP_WRITER};
+use crate::liveness::{process_token, token_alive, EndLock};
+use crate::lock::LockWord;
+use crate::record::record_size;
+use crate::ring::{Consumer, MessageRead, Producer, RingStorage};
+use crate::segment::{Segment, SegmentRing};
+use crate::sync::Native;
+use crate::wait::{Step, WaitPolicy, Waiter};
+use crate::{Error, Result};
+use core::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed};
+use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::sync::Arc;
+use std::time::Instant;
+
+/// Liveness role of the reading end of a channel.
+pub const ROLE_READER: u32 = 0;
+/// Liveness role of the writing end of a channel.
+pub const ROLE_WRITER: u32 = 1;
+
+/// Creates a channel whose ring holds `capacity` bytes (a power of two from
+/// 256 B to 1 GiB). Writes of any size are accepted; a write larger than the
+/// free space is streamed as the reader makes room.
+///
+/// ```
+/// let (mut tx, mut rx) = shmpipe_engine::channel(4096)?;
+/// tx.write(b"hello")?;
+/// let mut buf = [0u8; 16];
+/// assert_eq!(rx.read(&mut buf)?, 5);
+/// assert_eq!(&buf[..5], b"hello");
+/// # Ok::<(), shmpipe_engine::Error>(())
+/// ```
+pub fn channel(capacity: usize) -> Result<(Sender, Receiver)> {
+    let (segment, fd) = Segment::create(&[capacity], 0, [0; 8])?;
+    let reader = EndLock::acquire(fd.as_fd(), ROLE_READER)?;
+    let writer = EndLock::acquire(fd.as_fd(), ROLE_WRITER)?;
+    drop(fd);
+    Ok((
+        Sender::with_segment(writer, &segment)?,
+        Receiver::with_segment(reader, &segment)?,
+    ))
+}
+
+fn events(s: &SegmentRing) -> &Events<Native> {
+    &s.control().events.0
+}
+
+/// Sets a hang-up hint and wakes everybody, so the peer re-checks liveness
+/// now rather than after its next park slice.
+fn hang_up(s: &SegmentRing, bit: u32) {
+    let ev = events(s);
+    ev.hangup.fetch_or(bit, Relaxed);
+    ev.readable.notify();
+    ev.writable.notify();
+}
+
+/// Consumes the hang-up hint for `bit`: `true` if it was set.
+fn take_hangup(s: &SegmentRing, bit: u32) -> bool {
+    let ev = events(s);
+    // Cheap load first: the fast path must not write the shared line.
+    ev.hangup.load(Relaxed) & bit != 0 && ev.hangup.fetch_and(!bit, AcqRel) & bit != 0
+}
+
+/// The writing end of a channel.
+pub struct Sender {
+    end: EndLock,
+    producer: Producer<SegmentRing>,
+    policy: WaitPolicy,
+}
+
+impl core::fmt::Debug for Sender {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Sender").field("producer", &self.producer).finish()
+    }
+}
+
+impl Sender {
+    fn with_segment(end: EndLock, segment: &Arc<Segment>) -> Result<Sender> {
+        Ok(Sender {
+            producer: Producer::new(segment.ring(0)?)?,
+            end,
+            policy: WaitPolicy::default(),
+        })
+    }
+
+    /// Adopts a descriptor made by [`Sender::into_fd`] (inherited, or
+    /// received over a Unix socket). The segment is validated; a descriptor
+    /// of anything else is refused.
+    pub fn from_fd(fd: OwnedFd) -> Result<Sender> {
+        let segment = Segment::attach(fd.as_fd())?;
+        Self::with_segment(EndLock::from_fd(fd), &segment)
+    }
+
+    /// The end's descriptor, to hand to another process. The end stays open
+    /// while any copy of it is open.
+    pub fn into_fd(self) -> OwnedFd {
+        let me = core::mem::ManuallyDrop::new(self);
+        // SAFETY: `me` is never used or dropped again; each field is moved
+        // out exactly once (the producer is dropped in place, which only
+        // releases its reference to the mapping).
+        unsafe {
+            core::ptr::drop_in_place(&me.producer as *const _ as *mut Producer<SegmentRing>);
+            core::ptr::read(&me.end).into_fd()
+        }
+    }
+
+    /// Borrows the end's descriptor (for example to let a child inherit it).
+    pub fn as_fd(&self) -> BorrowedFd<'_> {
+        self.end.fd()
+    }
+
+    /// Another handle to the same end (the descriptor is duplicated, so it
+    /// shares the end's liveness).
+    pub fn try_clone(&self) -> Result<Sender> {
+        let fd = rustix::io::fcntl_dupfd_cloexec(self.end.fd(), 0)?;
+        let mut s = Sender::from_fd(fd)?;
+        s.policy = self.policy;
+        Ok(s)
+    }
+
+    /// Sets how blocking operations wait.
+    pub fn set_wait_policy(&mut self, policy: WaitPolicy) {
+        self.policy = policy;
+    }
+
+    /// The ring's capacity.
+    pub fn capacity(&self) -> usize {
+        self.producer.capacity()
+    }
+
+    /// Whether the reading end is still open in some process.
+    pub fn is_peer_alive(&self) -> Result<bool> {
+        Ok(self.end.peer_alive(ROLE_READER)?)
+    }
+
+    fn lock(&self) -> *const LockWord<Native> {
+        &self.producer.storage().control().locks.0.writer
+    }
+
+    /// Writes `data` as one record (or a run of fragments), waiting for space
+    /// as long as it takes. Atomic with respect to other senders.
+    /// `Err(PeerClosed)` once the reading end is closed everywhere.
+    pub fn write(&mut self, data: &[u8]) -> Result<()> {
+        self.write_until(data, None)
+    }
+
+    /// [`Sender::write`] with a deadline. On `Err(TimedOut)` a prefix of a
+    /// write larger than the free space may have been published; the next
+    /// write first ends it with an abort marker, which a message reader sees
+    /// as the end of a truncated message.
+    pub fn write_until(&mut self, data: &[u8], deadline: Option<Instant>) -> Result<()> {
+        self.with_lock(deadline, |me, waiter| me.write_locked(data, waiter))
+    }
+
+    /// Writes `data` as one record if it fits now; `Ok(false)` otherwise
+    /// (nothing written). Never waits for space, only (briefly) for the lock.
+    pub fn try_write(&mut self, data: &[u8]) -> Result<bool> {
+        self.with_lock(None, |me, waiter| {
+            me.end_open_write(waiter)?;
+            me.producer.try_push(data, 0)
+        })
+    }
+
+    /// Runs `f` with exclusive use of the ring's producer: one lock round
+    /// for many records (batches). `f` must finish every write it starts.
+    pub fn batch<R>(&mut self, f: impl FnOnce(&mut Producer<SegmentRing>) -> R) -> Result<R> {
+        self.with_lock(None, |me, waiter| {
+            me.end_open_write(waiter)?;
+            Ok(f(&mut me.producer))
+        })
+    }
+
+    fn with_lock<R>(
+        &mut self,
+        deadline: Option<Instant>,
+        f: impl FnOnce(&mut Self, &mut Waiter) -> Result<R>,
+    ) -> Result<R> {
+        let storage = self.producer.storage();
+        if take_hangup(storage, HANGUP_READER) && !self.is_peer_alive()? {
+            // Leave the hint for the other senders of this end.
+            events(self.producer.storage()).hangup.fetch_or(HANGUP_READER, Relaxed);
+            return Err(Error::PeerClosed);
+        }
+        let mut waiter = Waiter::new(self.policy, deadline);
+        let token = process_token();
+        // SAFETY: the lock word lives in the mapping owned by
+        // `self.producer`, which stays alive for the whole call; the raw
+        // pointer only avoids borrowing `self` across `f(self, ..)`.
+        let lock = unsafe { &*self.lock() };
+        if !lock.try_lock(token) {
+            lock.lock(token, &mut waiter, token_alive)?;
+        }
+        let result = self.producer.resync().and_then(|()| f(self, &mut waiter));
+        lock.unlock();
+        result
+    }
+
+    /// Ends a write a previous holder of the lock left half published.
+    fn end_open_write(&mut self, waiter: &mut Waiter) -> Result<()> {
+        while !self.producer.try_abort_open_write()? {
+            self.wait_space(waiter, record_size(0) as u64)?;
+        }
+        Ok(())
+    }
+
+    fn write_locked(&mut self, data: &[u8], waiter: &mut Waiter) -> Result<()> {
+        self.end_open_write(waiter)?;
+        if data.len() <= self.producer.max_record() {
+            loop {
+                if let Some(mut g) = self.producer.try_reserve(data.len())? {
+                    g.fill(data);
+                    g.commit(0);
+                    return Ok(());
+                }
+                self.wait_space(waiter, record_size(data.len()) as u64)?;
+            }
+        }
+        let mut rest = data;
+        while !rest.is_empty() {
+            match self.producer.try_reserve_up_to(rest.len())? {
+                Some(mut g) => {
+                    let n = g.len();
+                    g.fill(&rest[..n]);
+                    rest = &rest[n..];
+                    g.commit(rest.len() as u64);
+                }
+                None => self.wait_space(waiter, (self.producer.capacity() / 8) as u64)?,
+            }
+        }
+        Ok(())
+    }
+
+    fn wait_space(&self, waiter: &mut Waiter, need: u64) -> Result<()> {
+        let s = self.producer.storage();
+        let cap = self.producer.capacity() as u64;
+        let tail = s.control().producer.0.tail.load(Relaxed);
+        let step = waiter.wait(&events(s).writable, || {
+            let head = s.control().consumer.0.head.load(Acquire);
+            cap.saturating_sub(tail.saturating_sub(head)) >= need
+        });
+        self.after_step(step)
+    }
+
+    fn after_step(&self, step: Step) -> Result<()> {
+        match step {
+            Step::Retry => Ok(()),
+            Step::CheckPeer => {
+                if self.is_peer_alive()? {
+                    Ok(())
+                } else {
+                    Err(Error::PeerClosed)
+                }
+            }
+            Step::TimedOut => Err(Error::TimedOut),
+        }
+    }
+
+    /// Payload bytes written to the channel so far (by every sender).
+    pub fn written(&self) -> u64 {
+        self.producer
+            .storage()
+            .control()
+            .producer
+            .0
+            .written
+            .load(Acquire)
+    }
+
+    /// Payload bytes the reader has consumed so far.
+    pub fn consumed(&self) -> u64 {
+        self.producer.consumed()
+    }
+
+    /// Waits until the reader has consumed every byte written so far
+    /// (Windows' `FlushFileBuffers`). Succeeds at once if the reader is gone
+    /// (nothing can be read any more).
+    pub fn flush(&mut self) -> Result<()> {
+        self.flush_until(None)
+    }
+
+    /// [`Sender::flush`] with a deadline.
+    pub fn flush_until(&mut self, deadline: Option<Instant>) -> Result<()> {
+        let target = self.written();
+        let mut waiter = Waiter::new(self.policy, deadline);
+        let s = self.producer.storage();
+        loop {
+            if s.control().consumer.0.consumed.load(Acquire) >= target {
+                return Ok(());
+            }
+            let step = waiter.wait(&events(s).writable, || {
+                s.control().consumer.0.consumed.load(Acquire) >= target
+            });
+            match self.after_step(step) {
+                Ok(()) => {}
+                Err(Error::PeerClosed) => return Err(Error::PeerClosed),
+                Err(e) => return Err(e),
+            }
+        }
+    }
+}
+
+impl Drop for Sender {
+    fn drop(&mut self) {
+        hang_up(self.producer.storage(), HANGUP_WRITER);
+    }
+}
+
+/// The reading end of a channel.
+pub struct Receiver {
+    end: EndLock,
+    consumer: Consumer<SegmentRing>,
+    policy: WaitPolicy,
+}
+
+impl core::fmt::Debug for Receiver {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Receiver").field("consumer", &self.consumer).finish()
+    }
+}
+
+impl Receiver {
+    fn with_segment(end: EndLock, segment: &Arc<Segment>) -> Result<Receiver> {
+        Ok(Receiver {
+            consumer: Consumer::new(segment.ring(0)?)?,
+            end,
+            policy: WaitPolicy::default(),
+        })
+    }
+
+    /// Adopts a descriptor made by [`Receiver::into_fd`].
+    pub fn from_fd(fd: OwnedFd) -> Result<Receiver> {
+        let segment = Segment::attach(fd.as_fd())?;
+        Self::with_segment(EndLock::from_fd(fd), &segment)
+    }
+
+    /// The end's descriptor, to hand to another process.
+    pub fn into_fd(self) -> OwnedFd {
+        let me = core::mem::ManuallyDrop::new(self);
+        // SAFETY: `me` is never used or dropped again; each field is moved
+        // out or dropped exactly once.
+        unsafe {
+            core::ptr::drop_in_place(&me.consumer as *const _ as *mut Consumer<SegmentRing>);
+            core::ptr::read(&me.end).into_fd()
+        }
+    }
+
+    /// Borrows the end's descriptor.
+    pub fn as_fd(&self) -> BorrowedFd<'_> {
+        self.end.fd()
+    }
+
+    /// Another handle to the same end.
+    pub fn try_clone(&self) -> Result<Receiver> {
+        let fd = rustix::io::fcntl_dupfd_cloexec(self.end.fd(), 0)?;
+        let mut r = Receiver::from_fd(fd)?;
+        r.policy = self.policy;
+        Ok(r)
+    }
+
+    /// Sets how blocking operations wait.
+    pub fn set_wait_policy(&mut self, policy: WaitPolicy) {
+        self.policy = policy;
+    }
+
+    /// Whether the writing end is still open in some process.
+    pub fn is_peer_alive(&self) -> Result<bool> {
+        Ok(self.end.peer_alive(ROLE_WRITER)?)
+    }
+
+    /// Unread payload bytes in the channel.
+    pub fn available(&self) -> u64 {
+        self.consumer.available()
+    }
+
+    fn lock(&self) -> *const LockWord<Native> {
+        &self.consumer.storage().control().locks.0.reader
+    }
+
+    fn with_lock<R>(
+        &mut self,
+        waiter: &mut Waiter,
+        f: impl FnOnce(&mut Consumer<SegmentRing>) -> Result<R>,
+    ) -> Result<R> {
+        let token = process_token();
+        // SAFETY: the lock word lives in the mapping owned by
+        // `self.consumer`, alive for the whole call.
+        let lock = unsafe { &*self.lock() };
+        if !lock.try_lock(token) {
+            lock.lock(token, waiter, token_alive)?;
+        }
+        let result = self.consumer.resync().and_then(|()| f(&mut self.consumer));
+        lock.unlock();
+        result
+    }
+
+    /// Reads in byte-stream mode (see [`Consumer::read_stream`]), waiting
+    /// for data. `Err(PeerClosed)` once every sender is closed and
+    /// everything was read.
+    pub fn read(&mut self, buf: &mut [u8]) -> Result<usize> {
+        self.read_until(buf, None)
+    }
+
+    /// [`Receiver::read`] with a deadline.
+    pub fn read_until(&mut self, buf: &mut [u8], deadline: Option<Instant>) -> Result<usize> {
+        self.blocking(deadline, |c| c.read_stream(buf))
+    }
+
+    /// Reads without waiting: `Ok(None)` when nothing is queued.
+    pub fn try_read(&mut self, buf: &mut [u8]) -> Result<Option<usize>> {
+        let mut waiter = Waiter::new(self.policy, None);
+        self.with_lock(&mut waiter, |c| c.read_stream(buf))
+    }
+
+    /// Reads one message (see [`MessageRead`]), waiting until it is complete
+    /// or fills `buf`.
+    pub fn read_message(&mut self, buf: &mut [u8]) -> Result<MessageRead> {
+        let mut got = 0;
+        loop {
+            let r = self.blocking(None, |c| c.read_message(&mut buf[got..]))?;
+            got += r.len;
+            if r.end || got == buf.len() {
+                return Ok(MessageRead {
+                    len: got,
+                    end: r.end,
+                });
+            }
+        }
+    }
+
+    /// Copies queued bytes without consuming them; never waits.
+    pub fn peek(&mut self, buf: &mut [u8]) -> Result<usize> {
+        let mut waiter = Waiter::new(self.policy, None);
+        self.with_lock(&mut waiter, |c| c.peek_stream(buf))
+    }
+
+    /// Runs `f` with exclusive use of the consumer (zero-copy reads,
+    /// batches); never waits for data.
+    pub fn batch<R>(&mut self, f: impl FnOnce(&mut Consumer<SegmentRing>) -> Result<R>) -> Result<R> {
+        let mut waiter = Waiter::new(self.policy, None);
+        self.with_lock(&mut waiter, f)
+    }
+
+    /// Runs `op` until it returns `Some`, waiting for records in between.
+    fn blocking<R>(
+        &mut self,
+        deadline: Option<Instant>,
+        mut op: impl FnMut(&mut Consumer<SegmentRing>) -> Result<Option<R>>,
+    ) -> Result<R> {
+        let mut waiter = Waiter::new(self.policy, deadline);
+        loop {
+            if let Some(r) = self.with_lock(&mut waiter, &mut op)? {
+                return Ok(r);
+            }
+            let s = self.consumer.storage();
+            let mut check = take_hangup(s, HANGUP_WRITER);
+            if !check {
+                let head = self.consumer.storage().control().consumer.0.head.load(Acquire);
+                let step = waiter.wait(&events(s).readable, || {
+                    s.control().producer.0.tail.load(Acquire) != head
+                });
+                match step {
+                    Step::Retry => {}
+                    Step::CheckPeer => check = true,
+                    Step::TimedOut => {
+                        return match self.with_lock(&mut waiter, &mut op)? {
+                            Some(r) => Ok(r),
+                            None => Err(Error::TimedOut),
+                        }
+                    }
+                }
+            }
+            if check && !self.is_peer_alive()? {
+                // Everything published before the last sender closed is
+                // visible now (its records were published before its
+                // descriptor closed): drain, then report the end.
+                events(s).hangup.fetch_or(HANGUP_WRITER, Relaxed);
+                return match self.with_lock(&mut waiter, &mut op)? {
+                    Some(r) => Ok(r),
+                    None => Err(Error::PeerClosed),
+                };
+            }
+        }
+    }
+}
+
+impl Drop for Receiver {
+    fn drop(&mut self) {
+        hang_up(self.consumer.storage(), HANGUP_READER);
+    }
+}

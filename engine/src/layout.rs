@@ -1,0 +1,324 @@
+//! The explicit shared layout: the control block of a ring and the segment
+//! header.
+//!
+//! Everything here is `#[repr(C)]` with explicit 128-byte alignment (two
+//! cache lines: x86 prefetches lines in pairs), so two processes built from
+//! the same layout version agree on every offset; the compile-time
+//! assertions at the bottom pin the offsets of the production layout. An
+//! all-zero control block is the valid initial state, which is what a fresh
+//! memfd holds.
+
+use crate::sync::{Atomic64, Native, Platform};
+use crate::wait::Event;
+
+/// Wraps a value so it starts on its own 128-byte boundary.
+#[repr(C, align(128))]
+#[derive(Default)]
+pub struct Line<T>(pub T);
+
+/// State written by the producer (read by the consumer).
+#[repr(C)]
+pub struct ProducerState<P: Platform> {
+    /// Ring position (a byte count that only grows) just past the last
+    /// published record.
+    pub tail: P::U64,
+    /// Payload bytes published so far.
+    pub written: P::U64,
+    /// `remaining` of the last published record: non-zero while a write is
+    /// half published (its next fragments are still to come). A writer that
+    /// takes over the writer lock from a dead one uses it to end that write
+    /// with an `ABORT` record.
+    pub open: P::U64,
+}
+
+/// State written by the consumer (read by the producer). It lives in shared
+/// memory, not in the consumer, so that any process holding the read end can
+/// continue a partly read record (a message read with `MoreData`).
+#[repr(C)]
+pub struct ConsumerState<P: Platform> {
+    /// Ring position of the first record not yet fully consumed.
+    pub head: P::U64,
+    /// Payload bytes of the head record already consumed.
+    pub head_offset: P::U64,
+    /// Payload bytes consumed so far.
+    pub consumed: P::U64,
+    /// 1 while the last fully consumed record was followed by more fragments
+    /// of its write (`remaining > 0`): the next record continues a message.
+    pub continues: P::U64,
+}
+
+/// The two events of a ring.
+#[repr(C)]
+pub struct Events<P: Platform> {
+    /// Notified by the producer when it publishes records.
+    pub readable: Event<P>,
+    /// Notified by the consumer when it consumes bytes or frees space.
+    pub writable: Event<P>,
+    /// Hang-up hints: a handle that closes sets its role's bit
+    /// ([`HANGUP_READER`], [`HANGUP_WRITER`]) so the peer checks liveness at
+    /// its next operation instead of at its next idle park slice. Only a
+    /// hint: the kernel's answer (see `liveness`) decides.
+    pub hangup: P::U32,
+}
+
+/// `hangup` bit: a reader handle closed.
+pub const HANGUP_READER: u32 = 1;
+/// `hangup` bit: a writer handle closed.
+pub const HANGUP_WRITER: u32 = 2;
+
+/// Words of the writer and reader admission locks (see `lock.rs`).
+#[repr(C)]
+pub struct Locks<P: Platform> {
+    /// Admission lock for several writers (the MPSC ring).
+    pub writer: crate::lock::LockWord<P>,
+    /// Admission lock for several readers of one end.
+    pub reader: crate::lock::LockWord<P>,
+}
+
+/// The control block of one ring: one line per writer, so the producer and
+/// the consumer never write the same cache line on the fast path.
+#[repr(C)]
+pub struct RingControl<P: Platform> {
+    /// Written by the producer.
+    pub producer: Line<ProducerState<P>>,
+    /// Written by the consumer.
+    pub consumer: Line<ConsumerState<P>>,
+    /// Futex words.
+    pub events: Line<Events<P>>,
+    /// Admission locks.
+    pub locks: Line<Locks<P>>,
+}
+
+impl<P: Platform> RingControl<P> {
+    /// A control block in its initial state (for heap-backed rings; a shared
+    /// segment starts zeroed, which is the same state).
+    pub fn new() -> Self {
+        RingControl {
+            producer: Line(ProducerState {
+                tail: P::U64::new(0),
+                written: P::U64::new(0),
+                open: P::U64::new(0),
+            }),
+            consumer: Line(ConsumerState {
+                head: P::U64::new(0),
+                head_offset: P::U64::new(0),
+                consumed: P::U64::new(0),
+                continues: P::U64::new(0),
+            }),
+            events: Line(Events {
+                readable: Event::new(),
+                writable: Event::new(),
+                hangup: crate::sync::Atomic32::new(0),
+            }),
+            locks: Line(Locks {
+                writer: crate::lock::LockWord::new(),
+                reader: crate::lock::LockWord::new(),
+            }),
+        }
+    }
+}
+
+impl<P: Platform> Default for RingControl<P> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Bytes of one ring's control block in a segment.
+pub const CONTROL_SIZE: usize = core::mem::size_of::<RingControl<Native>>();
+
+/// `"SHMPIPE\0"` as a little-endian u64.
+pub const MAGIC: u64 = u64::from_le_bytes(*b"SHMPIPE\0");
+/// Bumped on every incompatible change of anything in this file or in the
+/// record format.
+pub const LAYOUT_VERSION: u32 = 1;
+/// A segment holds at most this many rings (a duplex pipe needs two).
+pub const MAX_RINGS: usize = 2;
+/// Smallest ring data area.
+pub const MIN_CAPACITY: usize = 256;
+/// Largest ring data area.
+pub const MAX_CAPACITY: usize = 1 << 30;
+/// Alignment of ring data areas in a segment.
+pub const PAGE: usize = 4096;
+
+/// Where one ring lives in a segment.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RingDesc {
+    /// Offset of the ring's [`RingControl`].
+    pub control_offset: u64,
+    /// Offset of the ring's data area.
+    pub data_offset: u64,
+    /// Size of the data area: a power of two.
+    pub capacity: u64,
+}
+
+/// The first bytes of every segment. Written once by the creator before the
+/// segment is shared; validated by every process that attaches, which then
+/// keeps its own validated copy and never reads the shared one again.
+#[repr(C, align(128))]
+#[derive(Debug, Clone, Copy)]
+pub struct SegmentHeader {
+    /// [`MAGIC`].
+    pub magic: u64,
+    /// [`LAYOUT_VERSION`].
+    pub version: u32,
+    /// `size_of::<SegmentHeader>()` of the creator.
+    pub header_size: u32,
+    /// Total size of the segment in bytes.
+    pub total_size: u64,
+    /// Number of rings in use (1..=[`MAX_RINGS`]).
+    pub ring_count: u32,
+    /// Reserved for the pipe layer (pipe type, flags); 0 in the engine.
+    pub user_flags: u32,
+    /// The rings.
+    pub rings: [RingDesc; MAX_RINGS],
+    /// Reserved for the pipe layer (quotas and the like).
+    pub user: [u64; 8],
+}
+
+/// Size of the segment header.
+pub const HEADER_SIZE: usize = core::mem::size_of::<SegmentHeader>();
+
+// The production layout is an ABI between processes: pin it.
+const _: () = {
+    use core::mem::{align_of, offset_of, size_of};
+    assert!(size_of::<ProducerState<Native>>() == 24);
+    assert!(size_of::<ConsumerState<Native>>() == 32);
+    assert!(size_of::<Event<Native>>() == 8);
+    assert!(offset_of!(RingControl<Native>, producer) == 0);
+    assert!(offset_of!(RingControl<Native>, consumer) == 128);
+    assert!(offset_of!(RingControl<Native>, events) == 256);
+    assert!(offset_of!(RingControl<Native>, locks) == 384);
+    assert!(CONTROL_SIZE == 512);
+    assert!(align_of::<RingControl<Native>>() == 128);
+    assert!(offset_of!(SegmentHeader, rings) == 32);
+    assert!(HEADER_SIZE == 256);
+    assert!(MIN_CAPACITY.is_power_of_two() && MIN_CAPACITY >= 4 * crate::record::ALIGN);
+};
+
+impl SegmentHeader {
+    /// Computes the layout of a segment with rings of the given capacities.
+    pub fn plan(capacities: &[usize]) -> crate::Result<SegmentHeader> {
+        use crate::Error::InvalidArgument;
+        if capacities.is_empty() || capacities.len() > MAX_RINGS {
+            return Err(InvalidArgument("a segment holds one or two rings"));
+        }
+        let mut rings = [RingDesc {
+            control_offset: 0,
+            data_offset: 0,
+            capacity: 0,
+        }; MAX_RINGS];
+        let mut at = HEADER_SIZE;
+        for (i, &cap) in capacities.iter().enumerate() {
+            if !cap.is_power_of_two() || !(MIN_CAPACITY..=MAX_CAPACITY).contains(&cap) {
+                return Err(InvalidArgument(
+                    "ring capacity must be a power of two between 256 B and 1 GiB",
+                ));
+            }
+            let control = at;
+            let data = (control + CONTROL_SIZE).next_multiple_of(PAGE);
+            rings[i] = RingDesc {
+                control_offset: control as u64,
+                data_offset: data as u64,
+                capacity: cap as u64,
+            };
+            at = data + cap;
+        }
+        Ok(SegmentHeader {
+            magic: MAGIC,
+            version: LAYOUT_VERSION,
+            header_size: HEADER_SIZE as u32,
+            total_size: at.next_multiple_of(PAGE) as u64,
+            ring_count: capacities.len() as u32,
+            user_flags: 0,
+            rings,
+            user: [0; 8],
+        })
+    }
+
+    /// Checks a header read from a segment of `mapped_len` bytes. Every field
+    /// a later access depends on is checked here, so code that holds a
+    /// validated header can index the mapping without further checks.
+    pub fn validate(&self, mapped_len: usize) -> crate::Result<()> {
+        use crate::Error::{Corrupt, Incompatible};
+        if self.magic != MAGIC {
+            return Err(Corrupt("bad magic number (not a shmpipe segment)"));
+        }
+        if self.version != LAYOUT_VERSION {
+            return Err(Incompatible("layout version differs"));
+        }
+        if self.header_size as usize != HEADER_SIZE {
+            return Err(Incompatible("header size differs"));
+        }
+        if self.total_size != mapped_len as u64 {
+            return Err(Corrupt("segment size does not match the header"));
+        }
+        let n = self.ring_count as usize;
+        if n == 0 || n > MAX_RINGS {
+            return Err(Corrupt("ring count out of range"));
+        }
+        let mut prev_end = HEADER_SIZE as u64;
+        for r in &self.rings[..n] {
+            let cap = r.capacity;
+            if !cap.is_power_of_two() || !(MIN_CAPACITY as u64..=MAX_CAPACITY as u64).contains(&cap)
+            {
+                return Err(Corrupt("ring capacity out of range"));
+            }
+            if r.control_offset < prev_end || r.control_offset % 128 != 0 {
+                return Err(Corrupt("ring control block misplaced"));
+            }
+            let control_end = r
+                .control_offset
+                .checked_add(CONTROL_SIZE as u64)
+                .ok_or(Corrupt("ring control block out of bounds"))?;
+            if r.data_offset < control_end || r.data_offset % PAGE as u64 != 0 {
+                return Err(Corrupt("ring data area misplaced"));
+            }
+            let end = r
+                .data_offset
+                .checked_add(cap)
+                .ok_or(Corrupt("ring data out of bounds"))?;
+            if end > self.total_size {
+                return Err(Corrupt("ring data out of bounds"));
+            }
+            prev_end = end;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plan_validates() {
+        let h = SegmentHeader::plan(&[4096, 1 << 20]).unwrap();
+        h.validate(h.total_size as usize).unwrap();
+        assert_eq!(h.rings[0].data_offset % PAGE as u64, 0);
+        assert!(h.rings[1].control_offset >= h.rings[0].data_offset + 4096);
+    }
+
+    #[test]
+    fn rejects_nonsense() {
+        assert!(SegmentHeader::plan(&[1000]).is_err());
+        assert!(SegmentHeader::plan(&[128]).is_err());
+        assert!(SegmentHeader::plan(&[]).is_err());
+        let good = SegmentHeader::plan(&[4096]).unwrap();
+        let len = good.total_size as usize;
+        let mut h = good;
+        h.magic ^= 1;
+        assert!(h.validate(len).is_err());
+        let mut h = good;
+        h.rings[0].capacity = 1 << 40;
+        assert!(h.validate(len).is_err());
+        let mut h = good;
+        h.rings[0].data_offset = u64::MAX - 10;
+        assert!(h.validate(len).is_err());
+        let mut h = good;
+        h.ring_count = 3;
+        assert!(h.validate(len).is_err());
+        assert!(good.validate(len + 4096).is_err());
+    }
+}

@@ -1,0 +1,117 @@
+//! An admission lock in shared memory whose holder may die.
+//!
+//! Several writers of one end (the MPSC case) take the writer lock around
+//! each write, so a write, even one streamed in fragments larger than the
+//! ring, is never interleaved with another; several readers of one end take
+//! the reader lock, so a partly read message continues where the last reader
+//! stopped. The lock is not what makes the ring lock-free: a single producer
+//! and a single consumer never touch it.
+//!
+//! # Why a lock, and why it cannot wedge
+//!
+//! A lock-free multi-producer reservation can only make writes atomic when
+//! they fit in the ring; pipe writes may be larger than the ring and must stay
+//! contiguous (spec 4.7), so writers need exclusivity for the duration of one
+//! write. The danger of a lock across processes is a holder that dies. The
+//! lock word therefore holds the holder's *process token* (pid and start
+//! time: see `liveness`). A waiter parks with a timeout and, after every park
+//! slice, asks whether the token's process still exists; if it does not, the
+//! waiter takes the lock over with a compare-exchange against that exact
+//! token (so two rescuers cannot both win), and learns that it did
+//! ([`Acquired::FromDead`]) so it can repair what the dead holder left
+//! half done: nothing, for an unpublished reservation (it was never visible),
+//! or an `ABORT` record ending a write whose first fragments were published.
+
+use crate::sync::{Atomic64, Platform};
+use crate::wait::{Event, Step, Waiter};
+use crate::{Error, Result};
+use core::sync::atomic::Ordering::{Acquire, Relaxed, Release};
+
+/// The shared words of one lock.
+#[repr(C)]
+pub struct LockWord<P: Platform> {
+    owner: P::U64,
+    event: Event<P>,
+}
+
+/// How a lock was acquired.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Acquired {
+    /// From a holder that released it.
+    Clean,
+    /// Taken over from a holder whose process died while holding it.
+    FromDead,
+}
+
+impl<P: Platform> Default for LockWord<P> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<P: Platform> LockWord<P> {
+    /// An unlocked lock.
+    pub fn new() -> Self {
+        LockWord {
+            owner: P::U64::new(0),
+            event: Event::new(),
+        }
+    }
+
+    /// The current holder's token (0: free).
+    pub fn owner(&self) -> u64 {
+        self.owner.load(Relaxed)
+    }
+
+    /// Takes the lock if it is free. `me` must not be 0.
+    #[inline]
+    pub fn try_lock(&self, me: u64) -> bool {
+        debug_assert_ne!(me, 0);
+        self.owner.compare_exchange(0, me, Acquire, Relaxed).is_ok()
+    }
+
+    /// Takes the lock, waiting as `waiter` says. `alive(token)` tells whether
+    /// a holder's process still exists; it is asked only after a park slice
+    /// passed without the lock coming free.
+    pub fn lock(
+        &self,
+        me: u64,
+        waiter: &mut Waiter,
+        alive: impl Fn(u64) -> bool,
+    ) -> Result<Acquired> {
+        loop {
+            if self.try_lock(me) {
+                return Ok(Acquired::Clean);
+            }
+            match waiter.wait(&self.event, || self.owner.load(Relaxed) == 0) {
+                Step::Retry => {}
+                Step::CheckPeer => {
+                    let holder = self.owner.load(Relaxed);
+                    if holder != 0
+                        && !alive(holder)
+                        && self
+                            .owner
+                            .compare_exchange(holder, me, Acquire, Relaxed)
+                            .is_ok()
+                    {
+                        return Ok(Acquired::FromDead);
+                    }
+                }
+                Step::TimedOut => {
+                    return if self.try_lock(me) {
+                        Ok(Acquired::Clean)
+                    } else {
+                        Err(Error::TimedOut)
+                    };
+                }
+            }
+        }
+    }
+
+    /// Releases the lock and wakes waiters.
+    #[inline]
+    pub fn unlock(&self) {
+        self.owner.store(0, Release);
+        self.event.notify();
+    }
+}

@@ -1,0 +1,213 @@
+//! Shared segments: a sealed, pre-allocated memfd mapped into every process
+//! that holds an end.
+//!
+//! Creation: `memfd_create` → `ftruncate` → `fallocate` (tmpfs allocates
+//! pages lazily: without reserving them up front, a full `/dev/shm` or memory
+//! cgroup turns a later store into SIGBUS; with it, creation fails with
+//! `ENOSPC` instead) → header written → seals `SHRINK | GROW | SEAL` (nobody,
+//! not even a hostile peer, can then truncate the file under our mapping) →
+//! `mmap(MAP_SHARED)` via `memmap2::MmapRaw` (raw pointers only: peers write
+//! the memory concurrently, so no `&[u8]` to it is ever formed).
+//!
+//! Attach: refuse a descriptor that is not sealed against shrinking, map it,
+//! copy the header into process memory, validate it ([`SegmentHeader::validate`])
+//! and never read the shared copy again.
+//!
+//! The memfd has no name in any filesystem: it travels by descriptor
+//! (inheritance, `SCM_RIGHTS`) and disappears with its last descriptor and
+//! mapping. Nothing is ever left in `/dev/shm`.
+
+use crate::layout::{RingControl, SegmentHeader, HEADER_SIZE, MAX_CAPACITY, MAX_RINGS};
+use crate::ring::{DirectStorage, RingStorage};
+use crate::sync::Native;
+use crate::{Error, Result};
+use core::ptr::NonNull;
+use memmap2::{MmapOptions, MmapRaw};
+use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
+use rustix::fs::{FallocateFlags, MemfdFlags, SealFlags};
+use std::sync::Arc;
+
+/// A mapped shared segment with a validated layout.
+pub struct Segment {
+    map: MmapRaw,
+    header: SegmentHeader,
+}
+
+impl core::fmt::Debug for Segment {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Segment")
+            .field("len", &self.map.len())
+            .field("rings", &self.header.ring_count)
+            .finish()
+    }
+}
+
+const REQUIRED_SEALS: SealFlags = SealFlags::SHRINK.union(SealFlags::GROW);
+
+impl Segment {
+    /// Creates a segment with one ring per entry of `capacities` (one or two;
+    /// each a power of two from 256 B to 1 GiB). `user_flags` and `user` are
+    /// stored in the header for the layer above. Returns the segment and its
+    /// memfd.
+    ///
+    /// ```
+    /// use shmpipe_engine::Segment;
+    /// let (seg, fd) = Segment::create(&[64 * 1024], 0, [0; 8])?;
+    /// assert_eq!(seg.ring_count(), 1);
+    /// let again = Segment::attach(std::os::fd::AsFd::as_fd(&fd))?;
+    /// assert_eq!(again.ring_count(), 1);
+    /// # Ok::<(), shmpipe_engine::Error>(())
+    /// ```
+    pub fn create(
+        capacities: &[usize],
+        user_flags: u32,
+        user: [u64; 8],
+    ) -> Result<(Arc<Segment>, OwnedFd)> {
+        let mut header = SegmentHeader::plan(capacities)?;
+        header.user_flags = user_flags;
+        header.user = user;
+        let len = header.total_size;
+        let fd = create_memfd()?;
+        rustix::fs::ftruncate(&fd, len)?;
+        rustix::fs::fallocate(&fd, FallocateFlags::empty(), 0, len)?;
+        rustix::fs::fcntl_add_seals(&fd, REQUIRED_SEALS | SealFlags::SEAL)?;
+        let map = MmapOptions::new().len(len as usize).map_raw(&fd)?;
+        // SAFETY: the mapping is at least HEADER_SIZE bytes (plan() puts the
+        // header first) and page aligned; nobody else has the memfd yet.
+        unsafe { core::ptr::write(map.as_mut_ptr().cast::<SegmentHeader>(), header) };
+        Ok((Arc::new(Segment { map, header }), fd))
+    }
+
+    /// Maps the segment behind `fd` and validates it.
+    pub fn attach(fd: BorrowedFd<'_>) -> Result<Arc<Segment>> {
+        let seals = rustix::fs::fcntl_get_seals(fd)
+            .map_err(|_| Error::Corrupt("not a sealed memfd"))?;
+        if !seals.contains(REQUIRED_SEALS) {
+            return Err(Error::Corrupt("segment is not sealed against resizing"));
+        }
+        let size = rustix::fs::fstat(fd)?.st_size;
+        let max = (HEADER_SIZE + MAX_RINGS * (2 * MAX_CAPACITY)) as i64;
+        if size < HEADER_SIZE as i64 || size > max {
+            return Err(Error::Corrupt("segment size out of range"));
+        }
+        let map = MmapOptions::new().len(size as usize).map_raw(&fd.as_fd())?;
+        // SAFETY: the mapping holds at least HEADER_SIZE bytes and is page
+        // aligned. A volatile read takes one snapshot that is validated
+        // before use; the header type is plain integers, so any bytes are a
+        // valid value.
+        let header =
+            unsafe { core::ptr::read_volatile(map.as_ptr().cast::<SegmentHeader>()) };
+        header.validate(map.len())?;
+        Ok(Arc::new(Segment { map, header }))
+    }
+
+    /// The validated header (process-local copy).
+    pub fn header(&self) -> &SegmentHeader {
+        &self.header
+    }
+
+    /// Number of rings.
+    pub fn ring_count(&self) -> usize {
+        self.header.ring_count as usize
+    }
+
+    /// The storage of ring `index`, for a [`Producer`](crate::Producer) or a
+    /// [`Consumer`](crate::Consumer).
+    pub fn ring(self: &Arc<Self>, index: usize) -> Result<SegmentRing> {
+        if index >= self.ring_count() {
+            return Err(Error::InvalidArgument("no such ring in this segment"));
+        }
+        let d = self.header.rings[index];
+        let base = self.map.as_mut_ptr();
+        // SAFETY: `validate` checked that the control block and the data
+        // area lie inside the mapping, so these offsets stay in bounds.
+        let (control, data) = unsafe {
+            (
+                base.add(d.control_offset as usize),
+                base.add(d.data_offset as usize),
+            )
+        };
+        Ok(SegmentRing {
+            control: NonNull::new(control.cast()).expect("mapping is non-null"),
+            data: NonNull::new(data).expect("mapping is non-null"),
+            cap: d.capacity as usize,
+            _segment: Arc::clone(self),
+        })
+    }
+}
+
+fn create_memfd() -> Result<OwnedFd> {
+    let base = MemfdFlags::CLOEXEC | MemfdFlags::ALLOW_SEALING;
+    // NOEXEC_SEAL (Linux 6.3) keeps kernels with vm.memfd_noexec=2 happy and
+    // silences their warning; older kernels reject the flag with EINVAL.
+    match rustix::fs::memfd_create("shmpipe", base | MemfdFlags::NOEXEC_SEAL) {
+        Ok(fd) => Ok(fd),
+        Err(rustix::io::Errno::INVAL) => Ok(rustix::fs::memfd_create("shmpipe", base)?),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// One ring of a [`Segment`]: the [`RingStorage`] the ring algorithm runs on
+/// in production. Keeps the segment mapped.
+pub struct SegmentRing {
+    control: NonNull<RingControl<Native>>,
+    data: NonNull<u8>,
+    cap: usize,
+    _segment: Arc<Segment>,
+}
+
+// SAFETY: the pointers target a shared mapping kept alive by `_segment`;
+// all shared words are atomics and the data area is accessed only through
+// the ring protocol.
+unsafe impl Send for SegmentRing {}
+// SAFETY: as above.
+unsafe impl Sync for SegmentRing {}
+
+// SAFETY: `cap` comes from a validated header (a power of two in range) and
+// the data area `data..data + cap` lies inside the mapping, which lives as
+// long as `self`.
+unsafe impl RingStorage for SegmentRing {
+    type P = Native;
+
+    #[inline]
+    fn control(&self) -> &RingControl<Native> {
+        // SAFETY: the control block is inside the mapping, 128-byte aligned
+        // (validated), and made only of atomics, for which every bit pattern
+        // (whatever a peer wrote) is valid.
+        unsafe { self.control.as_ref() }
+    }
+
+    #[inline]
+    fn capacity(&self) -> usize {
+        self.cap
+    }
+
+    #[inline]
+    unsafe fn write(&self, at: usize, src: &[u8]) {
+        debug_assert!(at + src.len() <= self.cap);
+        // SAFETY: in bounds by the caller's contract; `src` is process memory
+        // and cannot overlap the mapping's ring area in a way that matters
+        // (copy_nonoverlapping is only unsound for overlap of the same bytes,
+        // which a caller's own buffer inside our ring never is).
+        unsafe {
+            core::ptr::copy_nonoverlapping(src.as_ptr(), self.data.as_ptr().add(at), src.len())
+        };
+    }
+
+    #[inline]
+    unsafe fn read(&self, at: usize, dst: &mut [u8]) {
+        debug_assert!(at + dst.len() <= self.cap);
+        // SAFETY: in bounds by the caller's contract.
+        unsafe {
+            core::ptr::copy_nonoverlapping(self.data.as_ptr().add(at), dst.as_mut_ptr(), dst.len())
+        };
+    }
+
+    #[inline]
+    fn data_ptr(&self) -> Option<NonNull<u8>> {
+        Some(self.data)
+    }
+}
+
+// SAFETY: `data_ptr` always returns `Some`.
+unsafe impl DirectStorage for SegmentRing {}

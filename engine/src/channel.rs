@@ -23,7 +23,6 @@
 use crate::layout::{Events, HANGUP_READER, HANGUP_WRITER};
 use crate::liveness::{process_token, token_alive, EndLock};
 use crate::lock::LockWord;
-use crate::record::record_size;
 use crate::ring::{Consumer, MessageRead, Producer, RingStorage};
 use crate::segment::{Segment, SegmentRing};
 use crate::sync::Native;
@@ -84,7 +83,8 @@ fn take_hangup(s: &SegmentRing, bit: u32) -> bool {
 
 /// The writing end of a channel.
 pub struct Sender {
-    end: EndLock,
+    // `None` only after `into_fd` or inside `drop`.
+    end: Option<EndLock>,
     producer: Producer<SegmentRing>,
     policy: WaitPolicy,
 }
@@ -99,7 +99,7 @@ impl Sender {
     fn with_segment(end: EndLock, segment: &Arc<Segment>) -> Result<Sender> {
         Ok(Sender {
             producer: Producer::new(segment.ring(0)?)?,
-            end,
+            end: Some(end),
             policy: WaitPolicy::default(),
         })
     }
@@ -114,26 +114,23 @@ impl Sender {
 
     /// The end's descriptor, to hand to another process. The end stays open
     /// while any copy of it is open.
-    pub fn into_fd(self) -> OwnedFd {
-        let me = core::mem::ManuallyDrop::new(self);
-        // SAFETY: `me` is never used or dropped again; each field is moved
-        // out exactly once (the producer is dropped in place, which only
-        // releases its reference to the mapping).
-        unsafe {
-            core::ptr::drop_in_place(&me.producer as *const _ as *mut Producer<SegmentRing>);
-            core::ptr::read(&me.end).into_fd()
-        }
+    pub fn into_fd(mut self) -> OwnedFd {
+        self.end.take().expect("end present").into_fd()
+    }
+
+    fn end(&self) -> &EndLock {
+        self.end.as_ref().expect("end present until drop")
     }
 
     /// Borrows the end's descriptor (for example to let a child inherit it).
     pub fn as_fd(&self) -> BorrowedFd<'_> {
-        self.end.fd()
+        self.end().fd()
     }
 
     /// Another handle to the same end (the descriptor is duplicated, so it
     /// shares the end's liveness).
     pub fn try_clone(&self) -> Result<Sender> {
-        let fd = rustix::io::fcntl_dupfd_cloexec(self.end.fd(), 0)?;
+        let fd = rustix::io::fcntl_dupfd_cloexec(self.end().fd(), 0)?;
         let mut s = Sender::from_fd(fd)?;
         s.policy = self.policy;
         Ok(s)
@@ -151,7 +148,7 @@ impl Sender {
 
     /// Whether the reading end is still open in some process.
     pub fn is_peer_alive(&self) -> Result<bool> {
-        Ok(self.end.peer_alive(ROLE_READER)?)
+        Ok(self.end().peer_alive(ROLE_READER)?)
     }
 
     fn lock(&self) -> *const LockWord<Native> {
@@ -219,7 +216,8 @@ impl Sender {
     /// Ends a write a previous holder of the lock left half published.
     fn end_open_write(&mut self, waiter: &mut Waiter) -> Result<()> {
         while !self.producer.try_abort_open_write()? {
-            self.wait_space(waiter, record_size(0) as u64)?;
+            let need = self.producer.space_needed(0, true);
+            self.wait_space(waiter, need)?;
         }
         Ok(())
     }
@@ -233,7 +231,8 @@ impl Sender {
                     g.commit(0);
                     return Ok(());
                 }
-                self.wait_space(waiter, record_size(data.len()) as u64)?;
+                let need = self.producer.space_needed(data.len(), true);
+                self.wait_space(waiter, need)?;
             }
         }
         let mut rest = data;
@@ -245,20 +244,18 @@ impl Sender {
                     rest = &rest[n..];
                     g.commit(rest.len() as u64);
                 }
-                None => self.wait_space(waiter, (self.producer.capacity() / 8) as u64)?,
+                None => {
+                    let need = self.producer.space_needed(rest.len(), false);
+                    self.wait_space(waiter, need)?
+                }
             }
         }
         Ok(())
     }
 
     fn wait_space(&self, waiter: &mut Waiter, need: u64) -> Result<()> {
-        let s = self.producer.storage();
-        let cap = self.producer.capacity() as u64;
-        let tail = s.control().producer.0.tail.load(Relaxed);
-        let step = waiter.wait(&events(s).writable, || {
-            let head = s.control().consumer.0.head.load(Acquire);
-            cap.saturating_sub(tail.saturating_sub(head)) >= need
-        });
+        let p = &self.producer;
+        let step = waiter.wait(&events(p.storage()).writable, || p.free_hint() >= need);
         self.after_step(step)
     }
 
@@ -311,24 +308,27 @@ impl Sender {
             let step = waiter.wait(&events(s).writable, || {
                 s.control().consumer.0.consumed.load(Acquire) >= target
             });
-            match self.after_step(step) {
-                Ok(()) => {}
-                Err(Error::PeerClosed) => return Err(Error::PeerClosed),
-                Err(e) => return Err(e),
-            }
+            self.after_step(step)?;
         }
     }
 }
 
 impl Drop for Sender {
     fn drop(&mut self) {
-        hang_up(self.producer.storage(), HANGUP_WRITER);
+        // Close the descriptor first: if it was the end's last one, the
+        // kernel drops the role lock now, and the peer that the hint wakes
+        // sees the end closed instead of going back to sleep.
+        if let Some(end) = self.end.take() {
+            drop(end);
+            hang_up(self.producer.storage(), HANGUP_WRITER);
+        }
     }
 }
 
 /// The reading end of a channel.
 pub struct Receiver {
-    end: EndLock,
+    // `None` only after `into_fd` or inside `drop`.
+    end: Option<EndLock>,
     consumer: Consumer<SegmentRing>,
     policy: WaitPolicy,
 }
@@ -343,7 +343,7 @@ impl Receiver {
     fn with_segment(end: EndLock, segment: &Arc<Segment>) -> Result<Receiver> {
         Ok(Receiver {
             consumer: Consumer::new(segment.ring(0)?)?,
-            end,
+            end: Some(end),
             policy: WaitPolicy::default(),
         })
     }
@@ -355,24 +355,22 @@ impl Receiver {
     }
 
     /// The end's descriptor, to hand to another process.
-    pub fn into_fd(self) -> OwnedFd {
-        let me = core::mem::ManuallyDrop::new(self);
-        // SAFETY: `me` is never used or dropped again; each field is moved
-        // out or dropped exactly once.
-        unsafe {
-            core::ptr::drop_in_place(&me.consumer as *const _ as *mut Consumer<SegmentRing>);
-            core::ptr::read(&me.end).into_fd()
-        }
+    pub fn into_fd(mut self) -> OwnedFd {
+        self.end.take().expect("end present").into_fd()
+    }
+
+    fn end(&self) -> &EndLock {
+        self.end.as_ref().expect("end present until drop")
     }
 
     /// Borrows the end's descriptor.
     pub fn as_fd(&self) -> BorrowedFd<'_> {
-        self.end.fd()
+        self.end().fd()
     }
 
     /// Another handle to the same end.
     pub fn try_clone(&self) -> Result<Receiver> {
-        let fd = rustix::io::fcntl_dupfd_cloexec(self.end.fd(), 0)?;
+        let fd = rustix::io::fcntl_dupfd_cloexec(self.end().fd(), 0)?;
         let mut r = Receiver::from_fd(fd)?;
         r.policy = self.policy;
         Ok(r)
@@ -385,12 +383,15 @@ impl Receiver {
 
     /// Whether the writing end is still open in some process.
     pub fn is_peer_alive(&self) -> Result<bool> {
-        Ok(self.end.peer_alive(ROLE_WRITER)?)
+        Ok(self.end().peer_alive(ROLE_WRITER)?)
     }
 
-    /// Unread payload bytes in the channel.
+    /// Unread payload bytes in the channel (every reader's progress
+    /// counts, so it is read from shared memory).
     pub fn available(&self) -> u64 {
-        self.consumer.available()
+        let c = self.consumer.storage().control();
+        let written = c.producer.0.written.load(Acquire);
+        written.saturating_sub(c.consumer.0.consumed.load(Acquire))
     }
 
     fn lock(&self) -> *const LockWord<Native> {
@@ -506,6 +507,10 @@ impl Receiver {
 
 impl Drop for Receiver {
     fn drop(&mut self) {
-        hang_up(self.consumer.storage(), HANGUP_READER);
+        // Descriptor first, then the hint: see `Sender`'s drop.
+        if let Some(end) = self.end.take() {
+            drop(end);
+            hang_up(self.consumer.storage(), HANGUP_READER);
+        }
     }
 }

@@ -338,6 +338,32 @@ impl<S: RingStorage> Producer<S> {
         }))
     }
 
+    /// The free space (in ring bytes) that [`Producer::try_reserve`]`(len)`
+    /// (`exact`) or [`Producer::try_reserve_up_to`]`(len)` needs to succeed
+    /// at the current tail: what a blocked writer waits for.
+    pub fn space_needed(&self, len: usize, exact: bool) -> u64 {
+        let idx = self.tail & (self.cap - 1);
+        let contiguous = self.cap - idx;
+        let want = if exact {
+            record_size(len) as u64
+        } else {
+            let max = len.min(self.max_record());
+            (record_size(max) as u64).min(self.cap / 8).max(ALIGN as u64)
+        };
+        if want <= contiguous {
+            want
+        } else {
+            contiguous + want
+        }
+    }
+
+    /// Free space according to the consumer's shared head, without touching
+    /// the producer's cache: a read-only readiness check for waiting.
+    pub fn free_hint(&self) -> u64 {
+        let head = self.storage.control().consumer.0.head.load(Acquire);
+        self.cap.saturating_sub(self.tail.saturating_sub(head))
+    }
+
     /// Publishes an `ABORT` record: ends a write whose earlier fragments were
     /// published with `remaining > 0` but whose rest will never come.
     pub fn try_abort_open_write(&mut self) -> Result<bool> {
@@ -939,3 +965,7 @@ impl<S: DirectStorage> ReadGrant<'_, S> {
         c.publish();
     }
 }
+
+#[cfg(test)]
+#[path = "ring_tests.rs"]
+mod tests;

@@ -87,6 +87,10 @@ pub struct RingControl<P: Platform> {
     pub events: Line<Events<P>>,
     /// Admission locks.
     pub locks: Line<Locks<P>>,
+    /// Words for the layer above (per-end modes of a pipe and the like). The
+    /// engine never reads them; whoever does must treat them as hostile
+    /// input like everything else in the segment.
+    pub user: Line<[P::U64; 8]>,
 }
 
 impl<P: Platform> RingControl<P> {
@@ -114,6 +118,7 @@ impl<P: Platform> RingControl<P> {
                 writer: crate::lock::LockWord::new(),
                 reader: crate::lock::LockWord::new(),
             }),
+            user: Line(core::array::from_fn(|_| P::U64::new(0))),
         }
     }
 }
@@ -190,7 +195,8 @@ const _: () = {
     assert!(offset_of!(RingControl<Native>, consumer) == 128);
     assert!(offset_of!(RingControl<Native>, events) == 256);
     assert!(offset_of!(RingControl<Native>, locks) == 384);
-    assert!(CONTROL_SIZE == 512);
+    assert!(offset_of!(RingControl<Native>, user) == 512);
+    assert!(CONTROL_SIZE == 640);
     assert!(align_of::<RingControl<Native>>() == 128);
     assert!(offset_of!(SegmentHeader, rings) == 32);
     assert!(HEADER_SIZE == 256);

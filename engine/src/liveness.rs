@@ -89,6 +89,18 @@ impl EndLock {
         self.fd
     }
 
+    /// Whether this end's own OFD holds the lock of `role`: tells which end a
+    /// descriptor received from elsewhere really is. A process's own locks
+    /// are invisible through its own OFD, so the question goes through a
+    /// fresh OFD of the same file.
+    pub fn holds_role(&self, role: u32) -> io::Result<bool> {
+        if self.peer_alive(role)? {
+            return Ok(false); // another OFD holds it
+        }
+        let probe = reopen(self.fd.as_fd())?;
+        peer_alive(probe.as_fd(), role)
+    }
+
     /// Whether some *other* OFD holds the lock of `role`: is the end with that
     /// role open anywhere? Asked through this end's own OFD, whose own locks
     /// are never reported.
@@ -168,6 +180,22 @@ mod tests {
         assert!(token_alive(t));
         // Same pid, different start time: a recycled pid is not us.
         assert!(!token_alive(t ^ 1));
+    }
+
+    #[test]
+    fn end_locks_identify_roles_and_follow_the_descriptor() {
+        let (_seg, fd) = crate::Segment::create(&[4096], 0, [0; 8]).unwrap();
+        let a = EndLock::acquire(fd.as_fd(), 0).unwrap();
+        let b = EndLock::acquire(fd.as_fd(), 1).unwrap();
+        assert!(a.holds_role(0).unwrap() && !a.holds_role(1).unwrap());
+        assert!(b.holds_role(1).unwrap() && !b.holds_role(0).unwrap());
+        assert!(a.peer_alive(1).unwrap() && b.peer_alive(0).unwrap());
+        // A duplicate shares the OFD: closing the original keeps the role.
+        let dup = EndLock::from_fd(rustix::io::dup(b.fd()).unwrap());
+        drop(b);
+        assert!(a.peer_alive(1).unwrap());
+        drop(dup);
+        assert!(!a.peer_alive(1).unwrap());
     }
 
     #[test]

@@ -81,6 +81,15 @@ fn take_hangup(s: &SegmentRing, bit: u32) -> bool {
     ev.hangup.load(Relaxed) & bit != 0 && ev.hangup.fetch_and(!bit, AcqRel) & bit != 0
 }
 
+/// A failed [`Sender::send`].
+#[derive(Debug)]
+pub struct SendError {
+    /// Bytes of the write that were published (readable) before the failure.
+    pub published: usize,
+    /// Why it failed.
+    pub error: Error,
+}
+
 /// The writing end of a channel.
 pub struct Sender {
     // `None` only after `into_fd` or inside `drop`.
@@ -109,7 +118,16 @@ impl Sender {
     /// of anything else is refused.
     pub fn from_fd(fd: OwnedFd) -> Result<Sender> {
         let segment = Segment::attach(fd.as_fd())?;
-        Self::with_segment(EndLock::from_fd(fd), &segment)
+        let end = EndLock::from_fd(fd);
+        if !end.holds_role(ROLE_WRITER)? {
+            return Err(Error::WrongEnd);
+        }
+        Self::with_segment(end, &segment)
+    }
+
+    /// The ring this end writes (its segment, control block and user words).
+    pub fn ring(&self) -> &SegmentRing {
+        self.producer.storage()
     }
 
     /// The end's descriptor, to hand to another process. The end stays open
@@ -167,7 +185,35 @@ impl Sender {
     /// write first ends it with an abort marker, which a message reader sees
     /// as the end of a truncated message.
     pub fn write_until(&mut self, data: &[u8], deadline: Option<Instant>) -> Result<()> {
-        self.with_lock(deadline, |me, waiter| me.write_locked(data, waiter))
+        self.send(data, deadline).map(drop).map_err(|e| e.error)
+    }
+
+    /// Writes `data` like [`Sender::write_until`] and returns the channel's
+    /// payload position just past this write (compare with
+    /// [`Sender::consumed`] to know how much of it, and of what came before,
+    /// is still unread). On failure, tells how many bytes of `data` had been
+    /// published (the pipe layer reports "peer gone before the write" and
+    /// "peer gone during the write" differently).
+    pub fn send(&mut self, data: &[u8], deadline: Option<Instant>) -> Result<u64, SendError> {
+        let mut published = 0;
+        self.with_lock(deadline, |me, waiter| {
+            me.write_locked(data, waiter, &mut published)?;
+            Ok(me.producer.written())
+        })
+        .map_err(|error| SendError { published, error })
+    }
+
+    /// Waits until the reader has consumed the channel up to payload position
+    /// `target` (see [`Sender::send`]).
+    pub fn wait_consumed(&mut self, target: u64, deadline: Option<Instant>) -> Result<()> {
+        let mut waiter = Waiter::new(self.policy, deadline);
+        let s = self.producer.storage();
+        let consumed = || s.control().consumer.0.consumed.load(Acquire) >= target;
+        while !consumed() {
+            let step = waiter.wait(&events(s).writable, consumed);
+            self.after_step(step)?;
+        }
+        Ok(())
     }
 
     /// Writes `data` as one record if it fits now; `Ok(false)` otherwise
@@ -222,13 +268,19 @@ impl Sender {
         Ok(())
     }
 
-    fn write_locked(&mut self, data: &[u8], waiter: &mut Waiter) -> Result<()> {
+    fn write_locked(
+        &mut self,
+        data: &[u8],
+        waiter: &mut Waiter,
+        published: &mut usize,
+    ) -> Result<()> {
         self.end_open_write(waiter)?;
         if data.len() <= self.producer.max_record() {
             loop {
                 if let Some(mut g) = self.producer.try_reserve(data.len())? {
                     g.fill(data);
                     g.commit(0);
+                    *published = data.len();
                     return Ok(());
                 }
                 let need = self.producer.space_needed(data.len(), true);
@@ -243,6 +295,7 @@ impl Sender {
                     g.fill(&rest[..n]);
                     rest = &rest[n..];
                     g.commit(rest.len() as u64);
+                    *published += n;
                 }
                 None => {
                     let need = self.producer.space_needed(rest.len(), false);
@@ -299,17 +352,7 @@ impl Sender {
     /// [`Sender::flush`] with a deadline.
     pub fn flush_until(&mut self, deadline: Option<Instant>) -> Result<()> {
         let target = self.written();
-        let mut waiter = Waiter::new(self.policy, deadline);
-        let s = self.producer.storage();
-        loop {
-            if s.control().consumer.0.consumed.load(Acquire) >= target {
-                return Ok(());
-            }
-            let step = waiter.wait(&events(s).writable, || {
-                s.control().consumer.0.consumed.load(Acquire) >= target
-            });
-            self.after_step(step)?;
-        }
+        self.wait_consumed(target, deadline)
     }
 }
 
@@ -351,7 +394,16 @@ impl Receiver {
     /// Adopts a descriptor made by [`Receiver::into_fd`].
     pub fn from_fd(fd: OwnedFd) -> Result<Receiver> {
         let segment = Segment::attach(fd.as_fd())?;
-        Self::with_segment(EndLock::from_fd(fd), &segment)
+        let end = EndLock::from_fd(fd);
+        if !end.holds_role(ROLE_READER)? {
+            return Err(Error::WrongEnd);
+        }
+        Self::with_segment(end, &segment)
+    }
+
+    /// The ring this end reads (its segment, control block and user words).
+    pub fn ring(&self) -> &SegmentRing {
+        self.consumer.storage()
     }
 
     /// The end's descriptor, to hand to another process.

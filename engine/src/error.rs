@@ -33,6 +33,10 @@ pub enum Error {
         /// The largest record this ring accepts.
         max: usize,
     },
+    /// A descriptor handed to `from_fd` is not the expected end (for
+    /// example a read end given to `Sender::from_fd`).
+    #[error("the descriptor is not the expected end of the channel")]
+    WrongEnd,
     /// An invalid argument (for example a capacity that is not a power of two).
     #[error("invalid argument: {0}")]
     InvalidArgument(&'static str),
@@ -52,6 +56,7 @@ impl From<Error> for io::Error {
         let kind = match &e {
             Error::Corrupt(_) | Error::Incompatible(_) => io::ErrorKind::InvalidData,
             Error::PeerClosed => io::ErrorKind::BrokenPipe,
+            Error::WrongEnd => io::ErrorKind::PermissionDenied,
             Error::TimedOut => io::ErrorKind::TimedOut,
             Error::TooLarge { .. } | Error::InvalidArgument(_) => io::ErrorKind::InvalidInput,
             Error::Io(_) => {

@@ -156,6 +156,13 @@ pub struct SegmentRing {
     _segment: Arc<Segment>,
 }
 
+impl SegmentRing {
+    /// The segment this ring belongs to.
+    pub fn segment(&self) -> &Arc<Segment> {
+        &self._segment
+    }
+}
+
 // SAFETY: the pointers target a shared mapping kept alive by `_segment`;
 // all shared words are atomics and the data area is accessed only through
 // the ring protocol.

@@ -51,7 +51,17 @@ pub const ROLE_WRITER: u32 = 1;
 /// # Ok::<(), shmpipe_engine::Error>(())
 /// ```
 pub fn channel(capacity: usize) -> Result<(Sender, Receiver)> {
-    let (segment, fd) = Segment::create(&[capacity], 0, [0; 8])?;
+    channel_with(capacity, 0, [0; 8])
+}
+
+/// [`channel`], with `user_flags` and `user` stored in the segment header for
+/// the layer above (see [`SegmentHeader`](crate::layout::SegmentHeader)).
+pub fn channel_with(
+    capacity: usize,
+    user_flags: u32,
+    user: [u64; 8],
+) -> Result<(Sender, Receiver)> {
+    let (segment, fd) = Segment::create(&[capacity], user_flags, user)?;
     let reader = EndLock::acquire(fd.as_fd(), ROLE_READER)?;
     let writer = EndLock::acquire(fd.as_fd(), ROLE_WRITER)?;
     drop(fd);
@@ -100,7 +110,9 @@ pub struct Sender {
 
 impl core::fmt::Debug for Sender {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("Sender").field("producer", &self.producer).finish()
+        f.debug_struct("Sender")
+            .field("producer", &self.producer)
+            .finish()
     }
 }
 
@@ -242,7 +254,9 @@ impl Sender {
         let storage = self.producer.storage();
         if take_hangup(storage, HANGUP_READER) && !self.is_peer_alive()? {
             // Leave the hint for the other senders of this end.
-            events(self.producer.storage()).hangup.fetch_or(HANGUP_READER, Relaxed);
+            events(self.producer.storage())
+                .hangup
+                .fetch_or(HANGUP_READER, Relaxed);
             return Err(Error::PeerClosed);
         }
         let mut waiter = Waiter::new(self.policy, deadline);
@@ -378,7 +392,9 @@ pub struct Receiver {
 
 impl core::fmt::Debug for Receiver {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("Receiver").field("consumer", &self.consumer).finish()
+        f.debug_struct("Receiver")
+            .field("consumer", &self.consumer)
+            .finish()
     }
 }
 
@@ -509,7 +525,10 @@ impl Receiver {
 
     /// Runs `f` with exclusive use of the consumer (zero-copy reads,
     /// batches); never waits for data.
-    pub fn batch<R>(&mut self, f: impl FnOnce(&mut Consumer<SegmentRing>) -> Result<R>) -> Result<R> {
+    pub fn batch<R>(
+        &mut self,
+        f: impl FnOnce(&mut Consumer<SegmentRing>) -> Result<R>,
+    ) -> Result<R> {
         let mut waiter = Waiter::new(self.policy, None);
         self.with_lock(&mut waiter, f)
     }
@@ -528,7 +547,14 @@ impl Receiver {
             let s = self.consumer.storage();
             let mut check = take_hangup(s, HANGUP_WRITER);
             if !check {
-                let head = self.consumer.storage().control().consumer.0.head.load(Acquire);
+                let head = self
+                    .consumer
+                    .storage()
+                    .control()
+                    .consumer
+                    .0
+                    .head
+                    .load(Acquire);
                 let step = waiter.wait(&events(s).readable, || {
                     s.control().producer.0.tail.load(Acquire) != head
                 });

@@ -41,7 +41,7 @@ pub mod segment;
 pub mod sync;
 pub mod wait;
 
-pub use channel::{channel, Receiver, SendError, Sender};
+pub use channel::{channel, channel_with, Receiver, SendError, Sender};
 pub use error::{Error, Result};
 pub use heap::HeapRing;
 pub use ring::{Consumer, DirectStorage, Grant, MessageRead, Producer, ReadGrant, RingStorage};

@@ -38,7 +38,12 @@ pub struct EndLock {
 /// data (locks beyond end-of-file are allowed).
 const LOCK_BASE: i64 = 1 << 40;
 
-fn ofd_lock(fd: BorrowedFd<'_>, cmd: libc::c_int, ty: libc::c_short, role: u32) -> io::Result<libc::flock> {
+fn ofd_lock(
+    fd: BorrowedFd<'_>,
+    cmd: libc::c_int,
+    ty: libc::c_short,
+    role: u32,
+) -> io::Result<libc::flock> {
     // SAFETY: `flock` is a plain C struct; all-zero is a valid value.
     let mut fl: libc::flock = unsafe { core::mem::zeroed() };
     fl.l_type = ty;
@@ -46,9 +51,9 @@ fn ofd_lock(fd: BorrowedFd<'_>, cmd: libc::c_int, ty: libc::c_short, role: u32) 
     fl.l_start = LOCK_BASE + i64::from(role);
     fl.l_len = 1;
     fl.l_pid = 0; // required to be 0 for OFD locks
-    // SAFETY: `fd` is a valid open descriptor for the duration of the call,
-    // `cmd` is an OFD lock command that reads/writes exactly one `flock`,
-    // and `fl` is a valid, exclusively borrowed `flock`.
+                  // SAFETY: `fd` is a valid open descriptor for the duration of the call,
+                  // `cmd` is an OFD lock command that reads/writes exactly one `flock`,
+                  // and `fl` is a valid, exclusively borrowed `flock`.
     let r = unsafe { libc::fcntl(fd.as_raw_fd(), cmd, &mut fl as *mut libc::flock) };
     if r == -1 {
         return Err(io::Error::last_os_error());
@@ -60,7 +65,10 @@ fn ofd_lock(fd: BorrowedFd<'_>, cmd: libc::c_int, ty: libc::c_short, role: u32) 
 /// would share the OFD, and with it the locks).
 pub fn reopen(fd: BorrowedFd<'_>) -> io::Result<OwnedFd> {
     let path = format!("/proc/self/fd/{}", fd.as_raw_fd());
-    let f = std::fs::OpenOptions::new().read(true).write(true).open(path)?;
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)?;
     Ok(f.into())
 }
 
@@ -69,7 +77,12 @@ impl EndLock {
     /// lock on it.
     pub fn acquire(segment_fd: BorrowedFd<'_>, role: u32) -> io::Result<EndLock> {
         let fd = reopen(segment_fd)?;
-        ofd_lock(fd.as_fd(), libc::F_OFD_SETLK, libc::F_RDLCK as libc::c_short, role)?;
+        ofd_lock(
+            fd.as_fd(),
+            libc::F_OFD_SETLK,
+            libc::F_RDLCK as libc::c_short,
+            role,
+        )?;
         Ok(EndLock { fd })
     }
 
@@ -105,7 +118,12 @@ impl EndLock {
     /// role open anywhere? Asked through this end's own OFD, whose own locks
     /// are never reported.
     pub fn peer_alive(&self, role: u32) -> io::Result<bool> {
-        let fl = ofd_lock(self.fd.as_fd(), libc::F_OFD_GETLK, libc::F_WRLCK as libc::c_short, role)?;
+        let fl = ofd_lock(
+            self.fd.as_fd(),
+            libc::F_OFD_GETLK,
+            libc::F_WRLCK as libc::c_short,
+            role,
+        )?;
         Ok(fl.l_type != libc::F_UNLCK as libc::c_short)
     }
 }

@@ -96,9 +96,7 @@ impl Header {
         let h = Header {
             len: u32::from_le_bytes([b[0], b[1], b[2], b[3]]),
             flags: u32::from_le_bytes([b[4], b[5], b[6], b[7]]),
-            remaining: u64::from_le_bytes([
-                b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15],
-            ]),
+            remaining: u64::from_le_bytes([b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]]),
         };
         (h.flags & !KNOWN_FLAGS == 0 && h.flags != KNOWN_FLAGS).then_some(h)
     }

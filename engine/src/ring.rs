@@ -37,8 +37,7 @@
 
 use crate::layout::{ConsumerState, ProducerState, RingControl, MAX_CAPACITY, MIN_CAPACITY};
 use crate::record::{
-    max_payload_in, payload_offset, record_size, Header, ALIGN, FLAG_ABORT, FLAG_PAD,
-    HEADER_LEN,
+    max_payload_in, payload_offset, record_size, Header, ALIGN, FLAG_ABORT, FLAG_PAD, HEADER_LEN,
 };
 use crate::sync::{Atomic64, Platform};
 use crate::{Error, Result};
@@ -314,7 +313,9 @@ impl<S: RingStorage> Producer<S> {
     /// into tiny fragments.
     pub fn try_reserve_up_to(&mut self, max: usize) -> Result<Option<Grant<'_, S>>> {
         let max = max.min(self.max_record());
-        let want = (record_size(max) as u64).min(self.cap / 8).max(ALIGN as u64);
+        let want = (record_size(max) as u64)
+            .min(self.cap / 8)
+            .max(ALIGN as u64);
         let idx = self.tail & (self.cap - 1);
         let contiguous = self.cap - idx;
         let free = self.free(record_size(max) as u64)?;
@@ -348,7 +349,9 @@ impl<S: RingStorage> Producer<S> {
             record_size(len) as u64
         } else {
             let max = len.min(self.max_record());
-            (record_size(max) as u64).min(self.cap / 8).max(ALIGN as u64)
+            (record_size(max) as u64)
+                .min(self.cap / 8)
+                .max(ALIGN as u64)
         };
         if want <= contiguous {
             want
@@ -459,7 +462,11 @@ impl<'a, S: RingStorage> Grant<'a, S> {
     #[inline]
     fn publish(self, remaining: u64, flags: u32) -> &'a mut Producer<S> {
         let at = self.record_index();
-        let Grant { producer: p, pad, len } = self;
+        let Grant {
+            producer: p,
+            pad,
+            len,
+        } = self;
         let s = &p.storage;
         if pad > 0 {
             let pad = Header {
@@ -863,10 +870,8 @@ impl<S: RingStorage> Consumer<S> {
                 // SAFETY: as in `copy_out`: the record lies inside the buffer
                 // and `offset + n <= len`; published records are not written.
                 unsafe {
-                    self.storage.read(
-                        r.payload + offset as usize,
-                        &mut buf[copied..copied + n],
-                    )
+                    self.storage
+                        .read(r.payload + offset as usize, &mut buf[copied..copied + n])
                 };
                 copied += n;
                 in_message = r.h.remaining > 0;
@@ -934,7 +939,10 @@ impl<S: DirectStorage> ReadGrant<'_, S> {
         let c = &*self.consumer;
         let at = self.rec.payload + c.offset as usize;
         let len = (u64::from(self.rec.h.len) - c.offset) as usize;
-        let base = c.storage.data_ptr().expect("DirectStorage has a data pointer");
+        let base = c
+            .storage
+            .data_ptr()
+            .expect("DirectStorage has a data pointer");
         // SAFETY: the record lies inside the buffer (checked by `record_at`)
         // and is published and unfreed, so the producer does not write it
         // while this shared borrow lives.

@@ -28,7 +28,10 @@ struct Model {
 
 impl Model {
     fn available(&self) -> u64 {
-        self.q.iter().map(|m| (m.data.len() - m.consumed) as u64).sum()
+        self.q
+            .iter()
+            .map(|m| (m.data.len() - m.consumed) as u64)
+            .sum()
     }
 
     fn read_stream(&mut self, buf_len: usize) -> Option<Vec<u8>> {
@@ -108,9 +111,14 @@ impl Model {
 #[derive(Debug, Clone)]
 enum Op {
     /// One record (if it fits now); zero-copy fill when `direct`.
-    Push { len: usize, direct: bool },
+    Push {
+        len: usize,
+        direct: bool,
+    },
     /// Start a write of `len` bytes streamed in fragments.
-    Start { len: usize },
+    Start {
+        len: usize,
+    },
     /// Publish the next fragment of the write in progress, if space allows.
     Continue,
     ReadStream(usize),
@@ -136,7 +144,9 @@ fn op(cap: usize) -> impl Strategy<Value = Op> {
 }
 
 fn pattern(id: u64, len: usize) -> Vec<u8> {
-    (0..len).map(|i| (id.wrapping_mul(131) as usize + i * 7) as u8).collect()
+    (0..len)
+        .map(|i| (id.wrapping_mul(131) as usize + i * 7) as u8)
+        .collect()
 }
 
 fn run(cap: usize, ops: Vec<Op>) {
@@ -293,7 +303,10 @@ fn fragments_larger_than_ring_stream_through() {
 fn too_large_is_an_error_not_a_panic() {
     let ring = HeapRing::new(256).unwrap();
     let mut tx = Producer::new(&ring).unwrap();
-    assert!(matches!(tx.try_reserve(10_000), Err(Error::TooLarge { .. })));
+    assert!(matches!(
+        tx.try_reserve(10_000),
+        Err(Error::TooLarge { .. })
+    ));
 }
 
 #[test]
@@ -301,9 +314,15 @@ fn corrupt_tail_is_detected() {
     let ring = HeapRing::new(256).unwrap();
     let mut rx = Consumer::new(&ring).unwrap();
     ring.control().producer.0.tail.store(1 << 20, Release);
-    assert!(matches!(rx.read_stream(&mut [0; 8]), Err(Error::Corrupt(_))));
+    assert!(matches!(
+        rx.read_stream(&mut [0; 8]),
+        Err(Error::Corrupt(_))
+    ));
     ring.control().producer.0.tail.store(64 + 3, Release);
-    assert!(matches!(rx.read_stream(&mut [0; 8]), Err(Error::Corrupt(_))));
+    assert!(matches!(
+        rx.read_stream(&mut [0; 8]),
+        Err(Error::Corrupt(_))
+    ));
 }
 
 #[test]
@@ -315,12 +334,22 @@ fn corrupt_header_is_detected() {
     // A length that would run past the tail and the buffer end.
     // SAFETY: index 0..4 is inside the 256-byte data area; single thread.
     unsafe { ring.write(0, &u32::MAX.to_le_bytes()) };
-    assert!(matches!(rx.read_stream(&mut [0; 8]), Err(Error::Corrupt(_))));
+    assert!(matches!(
+        rx.read_stream(&mut [0; 8]),
+        Err(Error::Corrupt(_))
+    ));
     // An unknown flag.
-    let bad = Header { len: 3, flags: 0x40, remaining: 0 };
+    let bad = Header {
+        len: 3,
+        flags: 0x40,
+        remaining: 0,
+    };
     // SAFETY: as above.
     unsafe { ring.write(0, &bad.encode()) };
-    assert!(matches!(rx.read_message(&mut [0; 8]), Err(Error::Corrupt(_))));
+    assert!(matches!(
+        rx.read_message(&mut [0; 8]),
+        Err(Error::Corrupt(_))
+    ));
 }
 
 #[test]

@@ -80,8 +80,8 @@ impl Segment {
 
     /// Maps the segment behind `fd` and validates it.
     pub fn attach(fd: BorrowedFd<'_>) -> Result<Arc<Segment>> {
-        let seals = rustix::fs::fcntl_get_seals(fd)
-            .map_err(|_| Error::Corrupt("not a sealed memfd"))?;
+        let seals =
+            rustix::fs::fcntl_get_seals(fd).map_err(|_| Error::Corrupt("not a sealed memfd"))?;
         if !seals.contains(REQUIRED_SEALS) {
             return Err(Error::Corrupt("segment is not sealed against resizing"));
         }
@@ -95,8 +95,7 @@ impl Segment {
         // aligned. A volatile read takes one snapshot that is validated
         // before use; the header type is plain integers, so any bytes are a
         // valid value.
-        let header =
-            unsafe { core::ptr::read_volatile(map.as_ptr().cast::<SegmentHeader>()) };
+        let header = unsafe { core::ptr::read_volatile(map.as_ptr().cast::<SegmentHeader>()) };
         header.validate(map.len())?;
         Ok(Arc::new(Segment { map, header }))
     }

@@ -142,9 +142,8 @@ impl WaitPolicy {
 impl Default for WaitPolicy {
     fn default() -> Self {
         static MULTI_CPU: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-        let multi = *MULTI_CPU.get_or_init(|| {
-            std::thread::available_parallelism().map_or(false, |n| n.get() > 1)
-        });
+        let multi = *MULTI_CPU
+            .get_or_init(|| std::thread::available_parallelism().map_or(false, |n| n.get() > 1));
         if multi {
             Self::spin_then_park(Duration::from_micros(20))
         } else {

@@ -26,7 +26,9 @@ fn channel_threads_large_messages() {
     let (mut tx, mut rx) = channel(4096).unwrap();
     let t = std::thread::spawn(move || {
         for i in 0..50u32 {
-            let v: Vec<u8> = (0..(i as usize * 997)).map(|j| (j as u32 ^ i) as u8).collect();
+            let v: Vec<u8> = (0..(i as usize * 997))
+                .map(|j| (j as u32 ^ i) as u8)
+                .collect();
             tx.write(&v).unwrap();
         }
     });
@@ -35,8 +37,14 @@ fn channel_threads_large_messages() {
         let m = rx.read_message(&mut buf).unwrap();
         assert!(m.end);
         assert_eq!(m.len, i as usize * 997);
-        assert!(buf[..m.len].iter().enumerate().all(|(j, &b)| b == (j as u32 ^ i) as u8));
+        assert!(buf[..m.len]
+            .iter()
+            .enumerate()
+            .all(|(j, &b)| b == (j as u32 ^ i) as u8));
     }
     t.join().unwrap();
-    assert!(matches!(rx.read(&mut buf), Err(shmpipe_engine::Error::PeerClosed)));
+    assert!(matches!(
+        rx.read(&mut buf),
+        Err(shmpipe_engine::Error::PeerClosed)
+    ));
 }

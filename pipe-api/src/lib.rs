@@ -1,6 +1,37 @@
-//! Windows-style anonymous and named pipes for Linux, on the lock-free
-//! shared-memory engine [`shmpipe_engine`].
+//! Windows-style pipes for Linux, on a lock-free shared-memory engine
+//! ([`shmpipe_engine`]).
 //!
-//! This crate is being filled in: anonymous pipes and named pipes follow the
-//! engine (see the project README for the plan).
+//! * [`pipe()`] and [`PipeBuilder`]: anonymous pipes ([`PipeReader`],
+//!   [`PipeWriter`]), shaped like [`std::io::pipe`], with Windows pipe
+//!   semantics (write quota, peek, duplicate handles, inheritance, hand-off
+//!   over Unix sockets).
+//! * [`CommandExt`]: hand pipe ends to child processes.
+//! * [`Error`] / [`ErrorKind`]: the spec's error kinds with their Windows
+//!   codes, inside [`std::io::Error`].
+//!
+//! Named pipes come next (see the project README).
+//!
+//! ```
+//! use std::io::{Read, Write};
+//! let (mut reader, mut writer) = shmpipe::pipe()?;
+//! let child = std::thread::spawn(move || writer.write_all(b"through shared memory"));
+//! let mut text = String::new();
+//! reader.read_to_string(&mut text)?;
+//! child.join().unwrap()?;
+//! assert_eq!(text, "through shared memory");
+//! # Ok::<(), std::io::Error>(())
+//! ```
 #![deny(missing_docs)]
+
+pub mod anonymous;
+mod error;
+pub mod handoff;
+mod info;
+pub mod inherit;
+pub mod redirect;
+
+pub use anonymous::{pipe, PipeBuilder, PipeReader, PipeWriter};
+pub use error::{Error, ErrorKind};
+pub use info::{EndKind, PeekInfo, PipeInfo, PipeState, PipeType, ReadMode, WaitMode};
+pub use inherit::CommandExt;
+pub use shmpipe_engine::WaitPolicy;

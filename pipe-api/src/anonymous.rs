@@ -1,0 +1,640 @@
+//! Anonymous pipes: one-way, byte-stream pipes between related processes
+//! (Windows' `CreatePipe`).
+//!
+//! [`pipe()`] mirrors [`std::io::pipe`]; [`PipeBuilder`] sets the buffer size
+//! (the write quota of spec 2.4) and inheritability. The read end behaves as
+//! the server end of an inbound pipe and the write end as its client end
+//! (spec 1.2), which is what [`PipeReader::info`] and [`PipeWriter::info`]
+//! report.
+//!
+//! # Data semantics
+//!
+//! * A write is atomic: its bytes are contiguous in the stream even with
+//!   several writers (handles duplicated across threads and processes).
+//! * A blocking write returns when at most *quota* bytes, its own included,
+//!   are unread (spec 5.2); a single write up to the quota therefore returns
+//!   at once, and a larger one returns as the reader catches up. The bytes of
+//!   a write are readable from the moment they are published, before the
+//!   write returns.
+//! * End of data: once every handle of the write end, in every process, is
+//!   closed (or its process died), the reader gets what was written and then
+//!   end-of-pipe: `Ok(0)` from [`Read::read`], [`ErrorKind::BrokenPipe`] from
+//!   [`PipeReader::read_pipe`]. A write after every read handle closed fails
+//!   with [`ErrorKind::NoData`] (`io::ErrorKind::BrokenPipe`); there is no
+//!   SIGPIPE.
+//! * Nonblocking ends ([`PipeReader::set_nonblocking`]) return
+//!   `WouldBlock` (kind [`ErrorKind::NoData`]) from a read with nothing
+//!   queued; a nonblocking write follows spec 5.5 (all or nothing,
+//!   [`PipeWriter::try_write`]).
+//!
+//! ```
+//! use std::io::{Read, Write};
+//! let (mut reader, mut writer) = shmpipe::pipe()?;
+//! writer.write_all(b"hello")?;
+//! drop(writer);
+//! let mut text = String::new();
+//! reader.read_to_string(&mut text)?;
+//! assert_eq!(text, "hello");
+//! # Ok::<(), std::io::Error>(())
+//! ```
+
+use crate::error::{from_engine, Error, ErrorKind};
+use crate::info::{EndKind, PeekInfo, PipeInfo, PipeState, PipeType, ReadMode, WaitMode};
+use shmpipe_engine::layout::RingControl;
+use shmpipe_engine::sync::Native;
+use shmpipe_engine::{Receiver, RingStorage, Sender, WaitPolicy};
+use std::io::{self, Read, Write};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::sync::atomic::Ordering::{Acquire, Relaxed};
+
+/// `user_flags` of an anonymous pipe's segment.
+pub(crate) const KIND_ANONYMOUS: u32 = 0x414e_4f4e; // "ANON"
+/// The default buffer size (and quota) for a size hint of 0.
+pub const DEFAULT_BUFFER_SIZE: u32 = 4096;
+
+// Shared per-end words (ring control `user` area). They are written by our
+// own ends only, but a peer could write anything there: every use below is
+// a flag test or a clamped length, so nonsense can only change modes or
+// heuristics, never memory safety.
+const W_READER_MODE: usize = 0;
+const W_WRITER_MODE: usize = 1;
+const W_PENDING_READ: usize = 2;
+const MODE_NONBLOCKING: u64 = 1;
+
+fn control(s: &shmpipe_engine::SegmentRing) -> &RingControl<Native> {
+    s.control()
+}
+
+/// Ring size for a quota: room for the quota's worth of unread bytes plus a
+/// write of the same size in flight, and never so small that streaming
+/// wakes the reader every few kilobytes.
+fn ring_capacity(quota: u32) -> usize {
+    let want = 2 * quota as usize + 16 * 1024;
+    want.next_power_of_two().clamp(64 * 1024, 1 << 30)
+}
+
+/// Creates an anonymous pipe with the default buffer size (4096 bytes) whose
+/// ends are not inheritable. Mirrors [`std::io::pipe`].
+///
+/// ```
+/// let (reader, writer) = shmpipe::pipe()?;
+/// assert_eq!(reader.info()?.in_size, 4096);
+/// # drop((reader, writer));
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub fn pipe() -> io::Result<(PipeReader, PipeWriter)> {
+    PipeBuilder::new().build()
+}
+
+/// Options for creating an anonymous pipe.
+///
+/// ```
+/// let (reader, writer) = shmpipe::PipeBuilder::new()
+///     .buffer_size(64 * 1024)
+///     .inheritable(true)
+///     .build()?;
+/// assert!(writer.is_inheritable());
+/// assert_eq!(reader.info()?.out_size, 64 * 1024);
+/// # Ok::<(), std::io::Error>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct PipeBuilder {
+    size: u32,
+    inheritable: bool,
+    policy: Option<WaitPolicy>,
+}
+
+impl Default for PipeBuilder {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl PipeBuilder {
+    /// Default options: buffer size 4096, not inheritable.
+    pub fn new() -> Self {
+        PipeBuilder {
+            size: 0,
+            inheritable: false,
+            policy: None,
+        }
+    }
+
+    /// The buffer size hint: the write quota (spec 2.4). 0 means 4096.
+    pub fn buffer_size(&mut self, size: u32) -> &mut Self {
+        self.size = size;
+        self
+    }
+
+    /// Whether both ends may be handed to child processes
+    /// ([`CommandExt::inherit_end`](crate::CommandExt::inherit_end)).
+    pub fn inheritable(&mut self, yes: bool) -> &mut Self {
+        self.inheritable = yes;
+        self
+    }
+
+    /// How blocking operations wait (default: spin briefly, then park).
+    pub fn wait_policy(&mut self, policy: WaitPolicy) -> &mut Self {
+        self.policy = Some(policy);
+        self
+    }
+
+    /// Creates the pipe.
+    pub fn build(&self) -> io::Result<(PipeReader, PipeWriter)> {
+        let quota = if self.size == 0 {
+            DEFAULT_BUFFER_SIZE
+        } else {
+            self.size
+        };
+        let mut user = [0u64; 8];
+        user[0] = u64::from(quota);
+        let (mut tx, mut rx) =
+            shmpipe_engine::channel_with(ring_capacity(quota), KIND_ANONYMOUS, user)
+                .map_err(|e| from_engine(e, ErrorKind::BrokenPipe))?;
+        if let Some(p) = self.policy {
+            tx.set_wait_policy(p);
+            rx.set_wait_policy(p);
+        }
+        Ok((
+            PipeReader {
+                rx,
+                quota,
+                inheritable: self.inheritable,
+            },
+            PipeWriter {
+                tx,
+                quota,
+                inheritable: self.inheritable,
+            },
+        ))
+    }
+}
+
+/// Reads the quota from a validated segment header (still peer-written data:
+/// clamp to the u32 range the API promises).
+fn quota_of(s: &shmpipe_engine::SegmentRing) -> io::Result<u32> {
+    let h = s.segment().header();
+    if h.user_flags != KIND_ANONYMOUS {
+        return Err(Error::with_source(
+            ErrorKind::InvalidHandle,
+            "descriptor is not an anonymous pipe end",
+        )
+        .into());
+    }
+    Ok(h.user[0].min(u64::from(u32::MAX)) as u32)
+}
+
+fn map_from_fd(e: shmpipe_engine::Error) -> io::Error {
+    match e {
+        shmpipe_engine::Error::WrongEnd => Error::with_source(ErrorKind::AccessDenied, e).into(),
+        shmpipe_engine::Error::Corrupt(_) | shmpipe_engine::Error::Incompatible(_) => {
+            Error::with_source(ErrorKind::InvalidHandle, e).into()
+        }
+        e => from_engine(e, ErrorKind::BrokenPipe),
+    }
+}
+
+fn would_block() -> io::Error {
+    io::Error::new(io::ErrorKind::WouldBlock, Error::new(ErrorKind::NoData))
+}
+
+/// The reading end of an anonymous pipe.
+#[derive(Debug)]
+pub struct PipeReader {
+    rx: Receiver,
+    quota: u32,
+    inheritable: bool,
+}
+
+/// The writing end of an anonymous pipe.
+#[derive(Debug)]
+pub struct PipeWriter {
+    tx: Sender,
+    quota: u32,
+    inheritable: bool,
+}
+
+impl PipeReader {
+    fn word(&self, i: usize) -> &std::sync::atomic::AtomicU64 {
+        &control(self.rx.ring()).user.0[i]
+    }
+
+    /// Reads like [`Read::read`], but reports the end of the pipe as the
+    /// spec does: [`ErrorKind::BrokenPipe`] once every write handle is closed
+    /// and everything was read (a Windows `ReadFile`), instead of `Ok(0)`.
+    /// A zero-length `buf` returns `Ok(0)` without waiting.
+    ///
+    /// ```
+    /// use shmpipe::{Error, ErrorKind};
+    /// use std::io::Write;
+    /// let (mut r, mut w) = shmpipe::pipe()?;
+    /// w.write_all(b"x")?;
+    /// drop(w);
+    /// let mut buf = [0u8; 4];
+    /// assert_eq!(r.read_pipe(&mut buf)?, 1);
+    /// let end = r.read_pipe(&mut buf).unwrap_err();
+    /// assert_eq!(Error::kind_of(&end), Some(ErrorKind::BrokenPipe));
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn read_pipe(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        if self.is_nonblocking() {
+            return match self.rx.try_read(buf) {
+                Ok(Some(n)) => Ok(n),
+                Ok(None) => {
+                    if self
+                        .rx
+                        .is_peer_alive()
+                        .map_err(|e| from_engine(e, ErrorKind::BrokenPipe))?
+                    {
+                        Err(would_block())
+                    } else {
+                        // Anything published before the last writer closed
+                        // is visible now.
+                        match self.rx.try_read(buf) {
+                            Ok(Some(n)) => Ok(n),
+                            Ok(None) => Err(Error::io(ErrorKind::BrokenPipe)),
+                            Err(e) => Err(from_engine(e, ErrorKind::BrokenPipe)),
+                        }
+                    }
+                }
+                Err(e) => Err(from_engine(e, ErrorKind::BrokenPipe)),
+            };
+        }
+        // Tell nonblocking writers how much a pending read would take
+        // (spec 5.3/5.5).
+        self.word(W_PENDING_READ)
+            .store(buf.len() as u64 + 1, Relaxed);
+        let r = self.rx.read(buf);
+        self.word(W_PENDING_READ).store(0, Relaxed);
+        r.map_err(|e| from_engine(e, ErrorKind::BrokenPipe))
+    }
+
+    /// Copies queued bytes into `buf` without consuming them and reports
+    /// what is queued; never waits (spec 4.8). `None` asks only for the
+    /// counts.
+    ///
+    /// ```
+    /// use std::io::Write;
+    /// let (mut r, mut w) = shmpipe::pipe()?;
+    /// w.write_all(b"abcdef")?;
+    /// let mut buf = [0u8; 4];
+    /// let p = r.peek(Some(&mut buf))?;
+    /// assert_eq!((p.copied, p.total_available, p.left_in_message), (4, 6, 0));
+    /// assert_eq!(&buf, b"abcd");
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn peek(&mut self, buf: Option<&mut [u8]>) -> io::Result<PeekInfo> {
+        let mut empty = [0u8; 0];
+        let buf = buf.unwrap_or(&mut empty);
+        let copied = self
+            .rx
+            .peek(buf)
+            .map_err(|e| from_engine(e, ErrorKind::BrokenPipe))?;
+        let total = self.rx.available();
+        if total == 0
+            && !self
+                .rx
+                .is_peer_alive()
+                .map_err(|e| from_engine(e, ErrorKind::BrokenPipe))?
+            && self.rx.available() == 0
+        {
+            return Err(Error::io(ErrorKind::BrokenPipe));
+        }
+        Ok(PeekInfo {
+            copied,
+            total_available: total,
+            left_in_message: 0,
+        })
+    }
+
+    /// Bytes queued and not yet read.
+    pub fn available(&self) -> u64 {
+        self.rx.available()
+    }
+
+    /// What [`get_info`](crate) reports for the read end: the server end of a
+    /// byte pipe with both sizes equal to the effective buffer size and one
+    /// instance (spec 4.14).
+    pub fn info(&self) -> io::Result<PipeInfo> {
+        Ok(PipeInfo {
+            end: EndKind::Server,
+            pipe_type: PipeType::Byte,
+            out_size: self.quota,
+            in_size: self.quota,
+            max_instances: 1,
+        })
+    }
+
+    /// The end's modes (spec 4.15): byte-read always; nonblocking as set.
+    pub fn state(&self) -> io::Result<PipeState> {
+        Ok(PipeState {
+            nonblocking: self.is_nonblocking(),
+            message_read: false,
+            current_instances: 1,
+        })
+    }
+
+    /// Changes the end's modes (spec 4.16). Message read mode is refused
+    /// with [`ErrorKind::InvalidParameter`]: anonymous pipes are byte pipes.
+    /// The change applies to every handle of this end.
+    pub fn set_state(
+        &self,
+        read_mode: Option<ReadMode>,
+        wait_mode: Option<WaitMode>,
+    ) -> io::Result<()> {
+        set_state(self.word(W_READER_MODE), read_mode, wait_mode)
+    }
+
+    /// Shorthand for `set_state(None, Some(..))`.
+    pub fn set_nonblocking(&self, nonblocking: bool) -> io::Result<()> {
+        self.set_state(None, Some(WaitMode::from_nonblocking(nonblocking)))
+    }
+
+    fn is_nonblocking(&self) -> bool {
+        self.word(W_READER_MODE).load(Relaxed) & MODE_NONBLOCKING != 0
+    }
+
+    /// Whether this handle may be passed to a child process.
+    pub fn is_inheritable(&self) -> bool {
+        self.inheritable
+    }
+
+    /// Sets whether this handle may be passed to a child process.
+    pub fn set_inheritable(&mut self, yes: bool) {
+        self.inheritable = yes;
+    }
+
+    /// A duplicate handle of the same end (spec 1.6): the end stays open
+    /// until every duplicate, in every process, is closed.
+    pub fn try_clone(&self) -> io::Result<PipeReader> {
+        Ok(PipeReader {
+            rx: self.rx.try_clone().map_err(map_from_fd)?,
+            quota: self.quota,
+            inheritable: self.inheritable,
+        })
+    }
+
+    /// Rebuilds a read end from a descriptor made by [`PipeReader::into_fd`]
+    /// (received from another process). A descriptor of anything but an
+    /// anonymous read end is refused: a write end with
+    /// [`ErrorKind::AccessDenied`], anything else with
+    /// [`ErrorKind::InvalidHandle`].
+    pub fn from_fd(fd: OwnedFd) -> io::Result<PipeReader> {
+        let rx = Receiver::from_fd(fd).map_err(map_from_fd)?;
+        let quota = quota_of(rx.ring())?;
+        Ok(PipeReader {
+            rx,
+            quota,
+            inheritable: false,
+        })
+    }
+
+    /// The descriptor that carries this end to another process.
+    pub fn into_fd(self) -> OwnedFd {
+        self.rx.into_fd()
+    }
+
+    /// Sets how blocking reads wait (this handle only).
+    pub fn set_wait_policy(&mut self, policy: WaitPolicy) {
+        self.rx.set_wait_policy(policy);
+    }
+}
+
+fn set_state(
+    word: &std::sync::atomic::AtomicU64,
+    read_mode: Option<ReadMode>,
+    wait_mode: Option<WaitMode>,
+) -> io::Result<()> {
+    if read_mode == Some(ReadMode::Message) {
+        return Err(Error::io(ErrorKind::InvalidParameter));
+    }
+    match wait_mode {
+        Some(WaitMode::Nonblocking) => {
+            word.fetch_or(MODE_NONBLOCKING, Relaxed);
+        }
+        Some(WaitMode::Blocking) => {
+            word.fetch_and(!MODE_NONBLOCKING, Relaxed);
+        }
+        None => {}
+    }
+    Ok(())
+}
+
+impl Read for PipeReader {
+    /// Reads available bytes, waiting for some (unless nonblocking). At the
+    /// end of the pipe returns `Ok(0)`, as `std` readers do.
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self.read_pipe(buf) {
+            Err(e) if Error::kind_of(&e) == Some(ErrorKind::BrokenPipe) => Ok(0),
+            r => r,
+        }
+    }
+}
+
+impl AsFd for PipeReader {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.rx.as_fd()
+    }
+}
+
+impl PipeWriter {
+    fn word(&self, i: usize) -> &std::sync::atomic::AtomicU64 {
+        &control(self.tx.ring()).user.0[i]
+    }
+
+    fn is_nonblocking(&self) -> bool {
+        self.word(W_WRITER_MODE).load(Relaxed) & MODE_NONBLOCKING != 0
+    }
+
+    /// Writes all of `buf` as one atomic write and waits, in blocking mode,
+    /// until at most the quota's worth of bytes is unread (spec 5.2). In
+    /// nonblocking mode the write is all or nothing (spec 5.5): returns the
+    /// bytes written, possibly 0, never an error for a full pipe.
+    ///
+    /// Errors: [`ErrorKind::NoData`] when the read end was already closed,
+    /// [`ErrorKind::BrokenPipe`] when it closed while the write waited.
+    ///
+    /// ```
+    /// let (r, mut w) = shmpipe::pipe()?;           // quota 4096
+    /// assert_eq!(w.try_write(&[1; 4096])?, 4096);   // fits: done at once
+    /// w.set_nonblocking(true)?;
+    /// assert_eq!(w.try_write(&[1; 1])?, 0);         // over the quota: nothing
+    /// # drop(r);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn try_write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        if self.is_nonblocking() {
+            return self.write_nonblocking(buf);
+        }
+        let end = self.tx.send(buf, None).map_err(|e| {
+            let kind = if e.published == 0 {
+                ErrorKind::NoData
+            } else {
+                ErrorKind::BrokenPipe
+            };
+            from_engine(e.error, kind)
+        })?;
+        let target = end.saturating_sub(u64::from(self.quota));
+        self.tx
+            .wait_consumed(target, None)
+            .map_err(|e| from_engine(e, ErrorKind::BrokenPipe))?;
+        Ok(buf.len())
+    }
+
+    fn write_nonblocking(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = buf.len() as u64;
+        let queued = self.tx.written().saturating_sub(self.tx.consumed());
+        // Bytes a blocked reader would take at once never enter the queue.
+        let pending = if queued == 0 {
+            self.word(W_PENDING_READ).load(Acquire).saturating_sub(1)
+        } else {
+            0
+        };
+        let taken = pending.min(n);
+        let whole = if queued + n - taken <= u64::from(self.quota) {
+            self.tx.try_write(buf)
+        } else {
+            Ok(false)
+        };
+        match whole {
+            Ok(true) => Ok(buf.len()),
+            // A byte pipe hands the pending read its share and queues
+            // nothing else (spec 5.5).
+            Ok(false) if taken > 0 => match self.tx.try_write(&buf[..taken as usize]) {
+                Ok(true) => Ok(taken as usize),
+                Ok(false) => Ok(0),
+                Err(e) => Err(from_engine(e, ErrorKind::NoData)),
+            },
+            Ok(false) => Ok(0),
+            Err(e) => Err(from_engine(e, ErrorKind::NoData)),
+        }
+    }
+
+    /// Waits until the reader has read every byte written to this end
+    /// (Windows' `FlushFileBuffers`, spec 4.11). Returns at once when nothing
+    /// is unread, and succeeds at once when the read end is closed.
+    /// ([`Write::flush`] does not wait: like `std`'s pipes, it has no buffer
+    /// to flush.)
+    ///
+    /// ```
+    /// use std::io::{Read, Write};
+    /// let (mut r, mut w) = shmpipe::pipe()?;
+    /// w.write_all(b"ping")?;
+    /// let t = std::thread::spawn(move || { let mut b = [0; 4]; r.read_exact(&mut b).map(|_| b) });
+    /// w.flush_buffers()?; // returns once "ping" was read
+    /// assert_eq!(&t.join().unwrap()?, b"ping");
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn flush_buffers(&mut self) -> io::Result<()> {
+        match self.tx.flush() {
+            Ok(()) | Err(shmpipe_engine::Error::PeerClosed) => Ok(()),
+            Err(e) => Err(from_engine(e, ErrorKind::BrokenPipe)),
+        }
+    }
+
+    /// See [`PipeReader::info`]: the write end reports itself as the client
+    /// end.
+    pub fn info(&self) -> io::Result<PipeInfo> {
+        Ok(PipeInfo {
+            end: EndKind::Client,
+            pipe_type: PipeType::Byte,
+            out_size: self.quota,
+            in_size: self.quota,
+            max_instances: 1,
+        })
+    }
+
+    /// The end's modes (spec 4.15).
+    pub fn state(&self) -> io::Result<PipeState> {
+        Ok(PipeState {
+            nonblocking: self.is_nonblocking(),
+            message_read: false,
+            current_instances: 1,
+        })
+    }
+
+    /// Changes the end's modes (spec 4.16); message read mode is refused with
+    /// [`ErrorKind::InvalidParameter`].
+    pub fn set_state(
+        &self,
+        read_mode: Option<ReadMode>,
+        wait_mode: Option<WaitMode>,
+    ) -> io::Result<()> {
+        set_state(self.word(W_WRITER_MODE), read_mode, wait_mode)
+    }
+
+    /// Shorthand for `set_state(None, Some(..))`.
+    pub fn set_nonblocking(&self, nonblocking: bool) -> io::Result<()> {
+        self.set_state(None, Some(WaitMode::from_nonblocking(nonblocking)))
+    }
+
+    /// Whether this handle may be passed to a child process.
+    pub fn is_inheritable(&self) -> bool {
+        self.inheritable
+    }
+
+    /// Sets whether this handle may be passed to a child process.
+    pub fn set_inheritable(&mut self, yes: bool) {
+        self.inheritable = yes;
+    }
+
+    /// A duplicate handle of the same end.
+    pub fn try_clone(&self) -> io::Result<PipeWriter> {
+        Ok(PipeWriter {
+            tx: self.tx.try_clone().map_err(map_from_fd)?,
+            quota: self.quota,
+            inheritable: self.inheritable,
+        })
+    }
+
+    /// Rebuilds a write end from a descriptor made by [`PipeWriter::into_fd`].
+    /// A read end's descriptor is refused with [`ErrorKind::AccessDenied`].
+    pub fn from_fd(fd: OwnedFd) -> io::Result<PipeWriter> {
+        let tx = Sender::from_fd(fd).map_err(map_from_fd)?;
+        let quota = quota_of(tx.ring())?;
+        Ok(PipeWriter {
+            tx,
+            quota,
+            inheritable: false,
+        })
+    }
+
+    /// The descriptor that carries this end to another process.
+    pub fn into_fd(self) -> OwnedFd {
+        self.tx.into_fd()
+    }
+
+    /// Sets how blocking writes wait (this handle only).
+    pub fn set_wait_policy(&mut self, policy: WaitPolicy) {
+        self.tx.set_wait_policy(policy);
+    }
+}
+
+impl Write for PipeWriter {
+    /// Writes all of `buf` (one atomic write; see [`PipeWriter::try_write`]).
+    /// A nonblocking end that cannot take the write returns `WouldBlock`.
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self.try_write(buf)? {
+            0 if !buf.is_empty() => Err(would_block()),
+            n => Ok(n),
+        }
+    }
+
+    /// Does nothing: a pipe has no user-space buffer. To wait until the
+    /// reader has read everything, use [`PipeWriter::flush_buffers`].
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl AsFd for PipeWriter {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.tx.as_fd()
+    }
+}

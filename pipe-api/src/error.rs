@@ -1,0 +1,267 @@
+//! Pipe errors: the spec's error kinds, with their Windows names and codes,
+//! carried inside [`std::io::Error`].
+//!
+//! Every fallible operation returns `std::io::Result`, as `std` does; the
+//! [`io::ErrorKind`] is the closest standard kind (`BrokenPipe`,
+//! `WouldBlock`, `PermissionDenied`, …), and the exact pipe kind is one call
+//! away:
+//!
+//! ```
+//! use shmpipe::{Error, ErrorKind};
+//! let e: std::io::Error = Error::new(ErrorKind::NoData).into();
+//! assert_eq!(e.kind(), std::io::ErrorKind::BrokenPipe);
+//! assert_eq!(Error::kind_of(&e), Some(ErrorKind::NoData));
+//! assert_eq!(ErrorKind::NoData.code(), 232);
+//! assert_eq!(ErrorKind::NoData.windows_name(), "ERROR_NO_DATA");
+//! ```
+
+use std::fmt;
+use std::io;
+
+macro_rules! kinds {
+    ($($(#[$doc:meta])* $name:ident = $code:literal, $win:literal, $io:ident;)*) => {
+        /// The error kinds of the pipe specification (section 3).
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        #[non_exhaustive]
+        pub enum ErrorKind {
+            $($(#[$doc])* $name,)*
+        }
+
+        impl ErrorKind {
+            /// The Windows error code.
+            ///
+            /// ```
+            /// assert_eq!(shmpipe::ErrorKind::BrokenPipe.code(), 109);
+            /// ```
+            pub const fn code(self) -> u32 {
+                match self { $(ErrorKind::$name => $code,)* }
+            }
+
+            /// The Windows error name (`ERROR_…`).
+            ///
+            /// ```
+            /// assert_eq!(shmpipe::ErrorKind::PipeBusy.windows_name(), "ERROR_PIPE_BUSY");
+            /// ```
+            pub const fn windows_name(self) -> &'static str {
+                match self { $(ErrorKind::$name => $win,)* }
+            }
+
+            /// The closest [`io::ErrorKind`].
+            ///
+            /// ```
+            /// use std::io;
+            /// assert_eq!(shmpipe::ErrorKind::AccessDenied.io_kind(), io::ErrorKind::PermissionDenied);
+            /// ```
+            pub const fn io_kind(self) -> io::ErrorKind {
+                match self { $(ErrorKind::$name => io::ErrorKind::$io,)* }
+            }
+
+            /// The kind with this Windows code, if any.
+            ///
+            /// ```
+            /// use shmpipe::ErrorKind;
+            /// assert_eq!(ErrorKind::from_code(232), Some(ErrorKind::NoData));
+            /// assert_eq!(ErrorKind::from_code(4), None);
+            /// ```
+            pub const fn from_code(code: u32) -> Option<ErrorKind> {
+                match code { $($code => Some(ErrorKind::$name),)* _ => None }
+            }
+
+            /// Every kind, in code order.
+            pub const ALL: &'static [ErrorKind] = &[$(ErrorKind::$name),*];
+        }
+    };
+}
+
+kinds! {
+    /// An operation the end does not support (`connect` on a client end,
+    /// server-only operations on anonymous ends).
+    InvalidFunction = 1, "ERROR_INVALID_FUNCTION", Unsupported;
+    /// No pipe instance with that name.
+    FileNotFound = 2, "ERROR_FILE_NOT_FOUND", NotFound;
+    /// Missing access right, direction mismatch, or a security refusal.
+    AccessDenied = 5, "ERROR_ACCESS_DENIED", PermissionDenied;
+    /// A stale or closed handle.
+    InvalidHandle = 6, "ERROR_INVALID_HANDLE", InvalidInput;
+    /// The server part of a client name is not `.`.
+    BadNetPath = 53, "ERROR_BAD_NETPATH", InvalidInput;
+    /// An illegal option or option combination.
+    InvalidParameter = 87, "ERROR_INVALID_PARAMETER", InvalidInput;
+    /// The peer end closed and nothing is left to read.
+    BrokenPipe = 109, "ERROR_BROKEN_PIPE", BrokenPipe;
+    /// A wait expired.
+    Timeout = 121, "ERROR_SEM_TIMEOUT", TimedOut;
+    /// A malformed pipe name.
+    InvalidName = 123, "ERROR_INVALID_NAME", InvalidInput;
+    /// The operation does not fit the pipe's type or state.
+    BadPipe = 230, "ERROR_BAD_PIPE", InvalidInput;
+    /// No free instance, or unread data blocks a transaction.
+    PipeBusy = 231, "ERROR_PIPE_BUSY", ResourceBusy;
+    /// Nonblocking read with nothing queued, or write after the peer closed.
+    NoData = 232, "ERROR_NO_DATA", BrokenPipe;
+    /// The instance was disconnected.
+    PipeNotConnected = 233, "ERROR_PIPE_NOT_CONNECTED", NotConnected;
+    /// A partial message was delivered (the bytes were consumed).
+    MoreData = 234, "ERROR_MORE_DATA", Other;
+    /// A client was already connected (a success outcome of `connect`).
+    PipeConnected = 535, "ERROR_PIPE_CONNECTED", AlreadyExists;
+    /// No client is connected yet.
+    PipeListening = 536, "ERROR_PIPE_LISTENING", NotConnected;
+    /// The operation was cancelled, or its end closed.
+    OperationAborted = 995, "ERROR_OPERATION_ABORTED", Interrupted;
+    /// Nothing to cancel, or no client to report.
+    NotFound = 1168, "ERROR_NOT_FOUND", NotFound;
+    /// No client identity to report.
+    CannotImpersonate = 1368, "ERROR_CANNOT_IMPERSONATE", PermissionDenied;
+    /// Shared memory or descriptors ran out, or the shared segment is
+    /// unusable.
+    NoSystemResources = 1450, "ERROR_NO_SYSTEM_RESOURCES", OutOfMemory;
+}
+
+impl fmt::Display for ErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} ({})", self.windows_name(), self.code())
+    }
+}
+
+/// A pipe error: a kind and, optionally, what caused it.
+#[derive(Debug)]
+pub struct Error {
+    kind: ErrorKind,
+    source: Option<Box<dyn std::error::Error + Send + Sync>>,
+}
+
+impl Error {
+    /// An error of `kind`.
+    ///
+    /// ```
+    /// let e = shmpipe::Error::new(shmpipe::ErrorKind::PipeBusy);
+    /// assert_eq!(e.kind(), shmpipe::ErrorKind::PipeBusy);
+    /// ```
+    pub fn new(kind: ErrorKind) -> Error {
+        Error { kind, source: None }
+    }
+
+    /// An error of `kind` caused by `source`.
+    ///
+    /// ```
+    /// use shmpipe::{Error, ErrorKind};
+    /// let e = Error::with_source(ErrorKind::NoSystemResources, std::io::Error::other("ENOSPC"));
+    /// assert!(std::error::Error::source(&e).is_some());
+    /// ```
+    pub fn with_source(
+        kind: ErrorKind,
+        source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+    ) -> Error {
+        Error {
+            kind,
+            source: Some(source.into()),
+        }
+    }
+
+    /// The pipe error kind.
+    pub fn kind(&self) -> ErrorKind {
+        self.kind
+    }
+
+    /// The pipe error kind inside an [`io::Error`] returned by this crate,
+    /// if it carries one.
+    ///
+    /// ```
+    /// use shmpipe::{Error, ErrorKind};
+    /// let e: std::io::Error = Error::new(ErrorKind::BrokenPipe).into();
+    /// assert_eq!(Error::kind_of(&e), Some(ErrorKind::BrokenPipe));
+    /// assert_eq!(Error::kind_of(&std::io::Error::other("x")), None);
+    /// ```
+    pub fn kind_of(e: &io::Error) -> Option<ErrorKind> {
+        e.get_ref()?.downcast_ref::<Error>().map(Error::kind)
+    }
+
+    /// Shorthand: an [`io::Error`] of `kind`.
+    pub(crate) fn io(kind: ErrorKind) -> io::Error {
+        Error::new(kind).into()
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.source {
+            Some(s) => write!(f, "{}: {s}", self.kind),
+            None => write!(f, "{}", self.kind),
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source
+            .as_deref()
+            .map(|s| s as &(dyn std::error::Error + 'static))
+    }
+}
+
+impl From<Error> for io::Error {
+    fn from(e: Error) -> io::Error {
+        io::Error::new(e.kind.io_kind(), e)
+    }
+}
+
+impl From<ErrorKind> for io::Error {
+    fn from(kind: ErrorKind) -> io::Error {
+        Error::new(kind).into()
+    }
+}
+
+/// Maps an engine error onto a pipe error (`peer_closed` says which kind a
+/// closed peer means for the operation at hand).
+pub(crate) fn from_engine(e: shmpipe_engine::Error, peer_closed: ErrorKind) -> io::Error {
+    use shmpipe_engine::Error as E;
+    match e {
+        E::PeerClosed => Error::io(peer_closed),
+        E::TimedOut => Error::io(ErrorKind::Timeout),
+        E::Corrupt(_) | E::Incompatible(_) => {
+            Error::with_source(ErrorKind::NoSystemResources, e).into()
+        }
+        E::InvalidArgument(_) | E::TooLarge { .. } => {
+            Error::with_source(ErrorKind::InvalidParameter, e).into()
+        }
+        E::Io(io) => {
+            if io.raw_os_error() == Some(libc_enospc()) || io.kind() == io::ErrorKind::OutOfMemory {
+                Error::with_source(ErrorKind::NoSystemResources, io).into()
+            } else {
+                io
+            }
+        }
+        other => io::Error::other(other),
+    }
+}
+
+const fn libc_enospc() -> i32 {
+    28
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_round_trip_and_are_unique() {
+        for &k in ErrorKind::ALL {
+            assert_eq!(ErrorKind::from_code(k.code()), Some(k));
+            assert!(k.windows_name().starts_with("ERROR_"));
+        }
+        let mut codes: Vec<u32> = ErrorKind::ALL.iter().map(|k| k.code()).collect();
+        codes.dedup();
+        assert_eq!(codes.len(), ErrorKind::ALL.len());
+    }
+
+    #[test]
+    fn io_kinds_fit() {
+        assert_eq!(ErrorKind::BrokenPipe.io_kind(), io::ErrorKind::BrokenPipe);
+        assert_eq!(ErrorKind::PipeBusy.io_kind(), io::ErrorKind::ResourceBusy);
+        let e: io::Error = Error::new(ErrorKind::Timeout).into();
+        assert_eq!(e.kind(), io::ErrorKind::TimedOut);
+        assert_eq!(Error::kind_of(&e), Some(ErrorKind::Timeout));
+        assert_eq!(e.to_string(), "ERROR_SEM_TIMEOUT (121)");
+    }
+}

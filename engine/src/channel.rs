@@ -20,7 +20,7 @@
 //! within one park slice of its death (a few milliseconds), or at once when
 //! it closed its last handle normally.
 
-use crate::layout::{Events, HANGUP_READER, HANGUP_WRITER};
+use crate::layout::{Events, RingControl, HANGUP_READER, HANGUP_WRITER};
 use crate::liveness::{process_token, token_alive, EndLock};
 use crate::lock::LockWord;
 use crate::ring::{Consumer, MessageRead, Producer, RingStorage};
@@ -65,9 +65,11 @@ pub fn channel_with(
     let reader = EndLock::acquire(fd.as_fd(), ROLE_READER)?;
     let writer = EndLock::acquire(fd.as_fd(), ROLE_WRITER)?;
     drop(fd);
+    let writer = End::new(writer, Arc::clone(&segment), ROLE_WRITER, &[(0, HANGUP_WRITER)])?;
+    let reader = End::new(reader, segment, ROLE_READER, &[(0, HANGUP_READER)])?;
     Ok((
-        Sender::with_segment(writer, &segment)?,
-        Receiver::with_segment(reader, &segment)?,
+        Sender::new(writer, 0, ROLE_READER)?,
+        Receiver::new(reader, 0, ROLE_WRITER)?,
     ))
 }
 
@@ -91,6 +93,130 @@ fn take_hangup(s: &SegmentRing, bit: u32) -> bool {
     ev.hangup.load(Relaxed) & bit != 0 && ev.hangup.fetch_and(!bit, AcqRel) & bit != 0
 }
 
+/// One end of a segment, shared by the halves ([`Sender`], [`Receiver`])
+/// that use it: the descriptor holding the end's role lock, and the hang-up
+/// hints to leave when the end closes.
+pub struct End {
+    // `None` only inside `drop` and `into_fd`.
+    lock: Option<EndLock>,
+    segment: Arc<Segment>,
+    role: u32,
+    hangups: Vec<(usize, u32)>,
+}
+
+impl core::fmt::Debug for End {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("End").field("role", &self.role).finish()
+    }
+}
+
+impl End {
+    /// An end of `segment` whose descriptor holds the lock of `role`
+    /// (checked), which leaves hang-up hint `bit` on ring `ring` for each
+    /// entry of `hangups` when it closes.
+    pub fn new(
+        lock: EndLock,
+        segment: Arc<Segment>,
+        role: u32,
+        hangups: &[(usize, u32)],
+    ) -> Result<Arc<End>> {
+        if !lock.holds_role(role)? {
+            return Err(Error::WrongEnd);
+        }
+        for &(ring, _) in hangups {
+            if ring >= segment.ring_count() {
+                return Err(Error::InvalidArgument("no such ring in this segment"));
+            }
+        }
+        Ok(Arc::new(End {
+            lock: Some(lock),
+            segment,
+            role,
+            hangups: hangups.to_vec(),
+        }))
+    }
+
+    /// Attaches the segment behind `fd` (a descriptor of an end, received
+    /// from another process) and makes it an [`End`] (see [`End::new`]).
+    pub fn attach(fd: OwnedFd, role: u32, hangups: &[(usize, u32)]) -> Result<Arc<End>> {
+        let segment = Segment::attach(fd.as_fd())?;
+        End::new(EndLock::from_fd(fd), segment, role, hangups)
+    }
+
+    fn lock(&self) -> &EndLock {
+        self.lock.as_ref().expect("end lock present until drop")
+    }
+
+    /// The end's descriptor.
+    pub fn fd(&self) -> BorrowedFd<'_> {
+        self.lock().fd()
+    }
+
+    /// The segment.
+    pub fn segment(&self) -> &Arc<Segment> {
+        &self.segment
+    }
+
+    /// This end's role.
+    pub fn role(&self) -> u32 {
+        self.role
+    }
+
+    /// Whether the end with `role` is open in some process.
+    pub fn peer_alive(&self, role: u32) -> Result<bool> {
+        Ok(self.lock().peer_alive(role)?)
+    }
+
+    /// A new end sharing this one's descriptor state (a `dup`): the role
+    /// lock is held until both are closed.
+    pub fn try_clone(&self) -> Result<Arc<End>> {
+        let fd = rustix::io::fcntl_dupfd_cloexec(self.fd(), 0)?;
+        Ok(Arc::new(End {
+            lock: Some(EndLock::from_fd(fd)),
+            segment: Arc::clone(&self.segment),
+            role: self.role,
+            hangups: self.hangups.clone(),
+        }))
+    }
+
+    /// Gives up the end without leaving hang-up hints (the descriptor lives
+    /// on elsewhere). A shared end gives a duplicate.
+    pub fn into_fd(this: Arc<End>) -> Result<OwnedFd> {
+        match Arc::try_unwrap(this) {
+            Ok(mut end) => Ok(end.lock.take().expect("end lock present").into_fd()),
+            Err(shared) => Ok(rustix::io::fcntl_dupfd_cloexec(shared.fd(), 0)?),
+        }
+    }
+
+    /// Leaves the hang-up hints now and wakes every waiter of the segment,
+    /// without closing anything (the pipe layer's disconnect).
+    pub fn wake_all(&self) {
+        for i in 0..self.segment.ring_count() {
+            if let Ok(r) = self.segment.ring(i) {
+                let ev = events(&r);
+                ev.readable.notify();
+                ev.writable.notify();
+            }
+        }
+    }
+}
+
+impl Drop for End {
+    fn drop(&mut self) {
+        // Close the descriptor first: if it was the end's last one, the
+        // kernel drops the role lock now, and the peer that the hint wakes
+        // sees the end closed instead of going back to sleep.
+        if let Some(lock) = self.lock.take() {
+            drop(lock);
+            for &(ring, bit) in &self.hangups {
+                if let Ok(r) = self.segment.ring(ring) {
+                    hang_up(&r, bit);
+                }
+            }
+        }
+    }
+}
+
 /// A failed [`Sender::send`].
 #[derive(Debug)]
 pub struct SendError {
@@ -102,10 +228,10 @@ pub struct SendError {
 
 /// The writing end of a channel.
 pub struct Sender {
-    // `None` only after `into_fd` or inside `drop`.
-    end: Option<EndLock>,
+    end: Arc<End>,
     producer: Producer<SegmentRing>,
     policy: WaitPolicy,
+    peer_role: u32,
 }
 
 impl core::fmt::Debug for Sender {
@@ -117,24 +243,27 @@ impl core::fmt::Debug for Sender {
 }
 
 impl Sender {
-    fn with_segment(end: EndLock, segment: &Arc<Segment>) -> Result<Sender> {
+    /// The writing half of `end` on ring `ring`, whose reader is the end
+    /// with role `peer_role`.
+    pub fn new(end: Arc<End>, ring: usize, peer_role: u32) -> Result<Sender> {
         Ok(Sender {
-            producer: Producer::new(segment.ring(0)?)?,
-            end: Some(end),
+            producer: Producer::new(end.segment().ring(ring)?)?,
+            end,
             policy: WaitPolicy::default(),
+            peer_role,
         })
     }
 
     /// Adopts a descriptor made by [`Sender::into_fd`] (inherited, or
     /// received over a Unix socket). The segment is validated; a descriptor
-    /// of anything else is refused.
+    /// of anything else, or of the read end, is refused.
     pub fn from_fd(fd: OwnedFd) -> Result<Sender> {
-        let segment = Segment::attach(fd.as_fd())?;
-        let end = EndLock::from_fd(fd);
-        if !end.holds_role(ROLE_WRITER)? {
-            return Err(Error::WrongEnd);
-        }
-        Self::with_segment(end, &segment)
+        Sender::new(End::attach(fd, ROLE_WRITER, &[(0, HANGUP_WRITER)])?, 0, ROLE_READER)
+    }
+
+    /// The end this half belongs to.
+    pub fn end(&self) -> &Arc<End> {
+        &self.end
     }
 
     /// The ring this end writes (its segment, control block and user words).
@@ -144,26 +273,26 @@ impl Sender {
 
     /// The end's descriptor, to hand to another process. The end stays open
     /// while any copy of it is open.
-    pub fn into_fd(mut self) -> OwnedFd {
-        self.end.take().expect("end present").into_fd()
-    }
-
-    fn end(&self) -> &EndLock {
-        self.end.as_ref().expect("end present until drop")
+    pub fn into_fd(self) -> OwnedFd {
+        End::into_fd(self.end).expect("duplicating a descriptor we own")
     }
 
     /// Borrows the end's descriptor (for example to let a child inherit it).
     pub fn as_fd(&self) -> BorrowedFd<'_> {
-        self.end().fd()
+        self.end.fd()
     }
 
     /// Another handle to the same end (the descriptor is duplicated, so it
     /// shares the end's liveness).
     pub fn try_clone(&self) -> Result<Sender> {
-        let fd = rustix::io::fcntl_dupfd_cloexec(self.end().fd(), 0)?;
-        let mut s = Sender::from_fd(fd)?;
+        let ring = self.ring_index()?;
+        let mut s = Sender::new(self.end.try_clone()?, ring, self.peer_role)?;
         s.policy = self.policy;
         Ok(s)
+    }
+
+    fn ring_index(&self) -> Result<usize> {
+        ring_index_of(&self.end, self.producer.storage())
     }
 
     /// Sets how blocking operations wait.
@@ -178,7 +307,7 @@ impl Sender {
 
     /// Whether the reading end is still open in some process.
     pub fn is_peer_alive(&self) -> Result<bool> {
-        Ok(self.end().peer_alive(ROLE_READER)?)
+        self.end.peer_alive(self.peer_role)
     }
 
     fn lock(&self) -> *const LockWord<Native> {
@@ -370,24 +499,13 @@ impl Sender {
     }
 }
 
-impl Drop for Sender {
-    fn drop(&mut self) {
-        // Close the descriptor first: if it was the end's last one, the
-        // kernel drops the role lock now, and the peer that the hint wakes
-        // sees the end closed instead of going back to sleep.
-        if let Some(end) = self.end.take() {
-            drop(end);
-            hang_up(self.producer.storage(), HANGUP_WRITER);
-        }
-    }
-}
 
 /// The reading end of a channel.
 pub struct Receiver {
-    // `None` only after `into_fd` or inside `drop`.
-    end: Option<EndLock>,
+    end: Arc<End>,
     consumer: Consumer<SegmentRing>,
     policy: WaitPolicy,
+    peer_role: u32,
 }
 
 impl core::fmt::Debug for Receiver {
@@ -399,22 +517,25 @@ impl core::fmt::Debug for Receiver {
 }
 
 impl Receiver {
-    fn with_segment(end: EndLock, segment: &Arc<Segment>) -> Result<Receiver> {
+    /// The reading half of `end` on ring `ring`, whose writer is the end
+    /// with role `peer_role`.
+    pub fn new(end: Arc<End>, ring: usize, peer_role: u32) -> Result<Receiver> {
         Ok(Receiver {
-            consumer: Consumer::new(segment.ring(0)?)?,
-            end: Some(end),
+            consumer: Consumer::new(end.segment().ring(ring)?)?,
+            end,
             policy: WaitPolicy::default(),
+            peer_role,
         })
     }
 
     /// Adopts a descriptor made by [`Receiver::into_fd`].
     pub fn from_fd(fd: OwnedFd) -> Result<Receiver> {
-        let segment = Segment::attach(fd.as_fd())?;
-        let end = EndLock::from_fd(fd);
-        if !end.holds_role(ROLE_READER)? {
-            return Err(Error::WrongEnd);
-        }
-        Self::with_segment(end, &segment)
+        Receiver::new(End::attach(fd, ROLE_READER, &[(0, HANGUP_READER)])?, 0, ROLE_WRITER)
+    }
+
+    /// The end this half belongs to.
+    pub fn end(&self) -> &Arc<End> {
+        &self.end
     }
 
     /// The ring this end reads (its segment, control block and user words).
@@ -423,23 +544,19 @@ impl Receiver {
     }
 
     /// The end's descriptor, to hand to another process.
-    pub fn into_fd(mut self) -> OwnedFd {
-        self.end.take().expect("end present").into_fd()
-    }
-
-    fn end(&self) -> &EndLock {
-        self.end.as_ref().expect("end present until drop")
+    pub fn into_fd(self) -> OwnedFd {
+        End::into_fd(self.end).expect("duplicating a descriptor we own")
     }
 
     /// Borrows the end's descriptor.
     pub fn as_fd(&self) -> BorrowedFd<'_> {
-        self.end().fd()
+        self.end.fd()
     }
 
     /// Another handle to the same end.
     pub fn try_clone(&self) -> Result<Receiver> {
-        let fd = rustix::io::fcntl_dupfd_cloexec(self.end().fd(), 0)?;
-        let mut r = Receiver::from_fd(fd)?;
+        let ring = ring_index_of(&self.end, self.consumer.storage())?;
+        let mut r = Receiver::new(self.end.try_clone()?, ring, self.peer_role)?;
         r.policy = self.policy;
         Ok(r)
     }
@@ -451,7 +568,7 @@ impl Receiver {
 
     /// Whether the writing end is still open in some process.
     pub fn is_peer_alive(&self) -> Result<bool> {
-        Ok(self.end().peer_alive(ROLE_WRITER)?)
+        self.end.peer_alive(self.peer_role)
     }
 
     /// Unread payload bytes in the channel (every reader's progress
@@ -583,12 +700,14 @@ impl Receiver {
     }
 }
 
-impl Drop for Receiver {
-    fn drop(&mut self) {
-        // Descriptor first, then the hint: see `Sender`'s drop.
-        if let Some(end) = self.end.take() {
-            drop(end);
-            hang_up(self.consumer.storage(), HANGUP_READER);
-        }
-    }
+/// Which ring of `end`'s segment `ring` is.
+fn ring_index_of(end: &End, ring: &SegmentRing) -> Result<usize> {
+    let target: *const RingControl<Native> = ring.control();
+    (0..end.segment().ring_count())
+        .find(|&i| {
+            end.segment()
+                .ring(i)
+                .is_ok_and(|r| core::ptr::eq(r.control(), target))
+        })
+        .ok_or(Error::InvalidArgument("ring not in this end's segment"))
 }

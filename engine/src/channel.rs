@@ -20,7 +20,7 @@
 //! within one park slice of its death (a few milliseconds), or at once when
 //! it closed its last handle normally.
 
-use crate::layout::{Events, RingControl, HANGUP_READER, HANGUP_WRITER};
+use crate::layout::{Events, RingControl, HANGUP_DISCONNECTED, HANGUP_READER, HANGUP_WRITER};
 use crate::liveness::{process_token, token_alive, EndLock};
 use crate::lock::LockWord;
 use crate::ring::{Consumer, MessageRead, Producer, RingStorage};
@@ -84,6 +84,16 @@ fn hang_up(s: &SegmentRing, bit: u32) {
     ev.hangup.fetch_or(bit, Relaxed);
     ev.readable.notify();
     ev.writable.notify();
+}
+
+/// `Err(Disconnected)` once the segment's connection was cut.
+#[inline]
+fn check_connected(s: &SegmentRing) -> Result<()> {
+    if events(s).hangup.load(Acquire) & HANGUP_DISCONNECTED != 0 {
+        Err(Error::Disconnected)
+    } else {
+        Ok(())
+    }
 }
 
 /// Consumes the hang-up hint for `bit`: `true` if it was set.
@@ -188,16 +198,22 @@ impl End {
         }
     }
 
-    /// Leaves the hang-up hints now and wakes every waiter of the segment,
-    /// without closing anything (the pipe layer's disconnect).
-    pub fn wake_all(&self) {
+    /// Cuts the connection for good (Windows' `DisconnectNamedPipe`): every
+    /// operation on the segment, in every process, now fails with
+    /// [`Error::Disconnected`], and blocked ones are woken to see it.
+    pub fn disconnect(&self) {
         for i in 0..self.segment.ring_count() {
             if let Ok(r) = self.segment.ring(i) {
-                let ev = events(&r);
-                ev.readable.notify();
-                ev.writable.notify();
+                hang_up(&r, HANGUP_DISCONNECTED);
             }
         }
+    }
+
+    /// Whether [`End::disconnect`] was called on this segment.
+    pub fn is_disconnected(&self) -> bool {
+        self.segment
+            .ring(0)
+            .is_ok_and(|r| check_connected(&r).is_err())
     }
 }
 
@@ -381,6 +397,7 @@ impl Sender {
         f: impl FnOnce(&mut Self, &mut Waiter) -> Result<R>,
     ) -> Result<R> {
         let storage = self.producer.storage();
+        check_connected(storage)?;
         if take_hangup(storage, HANGUP_READER) && !self.is_peer_alive()? {
             // Leave the hint for the other senders of this end.
             events(self.producer.storage())
@@ -456,6 +473,7 @@ impl Sender {
     }
 
     fn after_step(&self, step: Step) -> Result<()> {
+        check_connected(self.producer.storage())?;
         match step {
             Step::Retry => Ok(()),
             Step::CheckPeer => {
@@ -588,6 +606,7 @@ impl Receiver {
         waiter: &mut Waiter,
         f: impl FnOnce(&mut Consumer<SegmentRing>) -> Result<R>,
     ) -> Result<R> {
+        check_connected(self.consumer.storage())?;
         let token = process_token();
         // SAFETY: the lock word lives in the mapping owned by
         // `self.consumer`, alive for the whole call.

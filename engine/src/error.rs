@@ -22,6 +22,10 @@ pub enum Error {
     /// Every handle of the peer end is closed (or its processes died).
     #[error("the peer end of the ring is closed")]
     PeerClosed,
+    /// The connection was cut (`End::disconnect`): the segment will carry
+    /// nothing more.
+    #[error("the channel was disconnected")]
+    Disconnected,
     /// The operation's deadline passed.
     #[error("timed out")]
     TimedOut,
@@ -57,6 +61,7 @@ impl From<Error> for io::Error {
             Error::Corrupt(_) | Error::Incompatible(_) => io::ErrorKind::InvalidData,
             Error::PeerClosed => io::ErrorKind::BrokenPipe,
             Error::WrongEnd => io::ErrorKind::PermissionDenied,
+            Error::Disconnected => io::ErrorKind::NotConnected,
             Error::TimedOut => io::ErrorKind::TimedOut,
             Error::TooLarge { .. } | Error::InvalidArgument(_) => io::ErrorKind::InvalidInput,
             Error::Io(_) => {

@@ -65,6 +65,11 @@ pub struct Events<P: Platform> {
 pub const HANGUP_READER: u32 = 1;
 /// `hangup` bit: a writer handle closed.
 pub const HANGUP_WRITER: u32 = 2;
+/// `hangup` bit, sticky: the connection was cut ([`End::disconnect`]);
+/// every operation on the segment fails with `Error::Disconnected`.
+///
+/// [`End::disconnect`]: crate::channel::End::disconnect
+pub const HANGUP_DISCONNECTED: u32 = 4;
 
 /// Words of the writer and reader admission locks (see `lock.rs`).
 #[repr(C)]

@@ -9,7 +9,8 @@
 //! * [`Error`] / [`ErrorKind`]: the spec's error kinds with their Windows
 //!   codes, inside [`std::io::Error`].
 //!
-//! Named pipes come next (see the project README).
+//! * [`named`]: named pipes ([`named::ServerOptions`], [`named::ClientOptions`],
+//!   [`named::wait_available`], [`named::call`]).
 //!
 //! ```
 //! use std::io::{Read, Write};
@@ -28,6 +29,7 @@ mod error;
 pub mod handoff;
 mod info;
 pub mod inherit;
+pub mod named;
 pub mod redirect;
 
 pub use anonymous::{pipe, PipeBuilder, PipeReader, PipeWriter};

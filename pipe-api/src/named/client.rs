@@ -1,0 +1,472 @@
+//! The client side: `open`, `wait_available`, `call` (spec 4.4, 4.5, 4.10).
+
+use super::conn::{Conn, MsgRead, RING_IN, RING_OUT, ROLE_CLIENT, ROLE_SERVER};
+use super::name::PipeName;
+use super::options::{Access, Direction, WaitTimeout};
+use super::server::{
+    set_modes, MODE_MESSAGE_READ as MESSAGE_READ, MODE_NONBLOCKING as NONBLOCKING,
+};
+use super::wire;
+use crate::error::{Error, ErrorKind};
+use crate::info::{EndKind, PeekInfo, PipeInfo, PipeState, PipeType, ReadMode, WaitMode};
+use shmpipe_engine::channel::End;
+use shmpipe_engine::layout::{HANGUP_READER, HANGUP_WRITER};
+use shmpipe_engine::WaitPolicy;
+use std::io;
+use std::os::fd::AsFd;
+use std::sync::atomic::{AtomicU8, Ordering::Relaxed};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+fn err(kind: ErrorKind) -> io::Error {
+    Error::io(kind)
+}
+
+/// Options for opening a client end (spec 4.4), in the manner of tokio's
+/// `ClientOptions`.
+///
+/// ```
+/// use shmpipe::named::{ClientOptions, ServerOptions};
+/// use std::io::{Read, Write};
+/// let name = format!(r"\\.\pipe\doc-client-{}", std::process::id());
+/// let server = ServerOptions::new().create(&name)?;
+/// let mut client = ClientOptions::new().open(&name)?;
+/// client.write_all(b"hi")?;
+/// let mut buf = [0u8; 2];
+/// (&server).read_exact(&mut buf)?;
+/// assert_eq!(&buf, b"hi");
+/// # Ok::<(), std::io::Error>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct ClientOptions {
+    access: Access,
+    policy: Option<WaitPolicy>,
+}
+
+impl Default for ClientOptions {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl ClientOptions {
+    /// Read and write access.
+    pub fn new() -> Self {
+        ClientOptions {
+            access: Access::READ_WRITE,
+            policy: None,
+        }
+    }
+
+    /// Request read access (read-data + read-attributes).
+    pub fn read(&mut self, yes: bool) -> &mut Self {
+        self.access.read_data = yes;
+        self.access.read_attributes = yes;
+        self
+    }
+
+    /// Request write access (write-data + write-attributes).
+    pub fn write(&mut self, yes: bool) -> &mut Self {
+        self.access.write_data = yes;
+        self.access.write_attributes = yes;
+        self
+    }
+
+    /// Request exactly these rights.
+    pub fn access(&mut self, access: Access) -> &mut Self {
+        self.access = access;
+        self
+    }
+
+    /// How blocking operations on the client end wait.
+    pub fn wait_policy(&mut self, p: WaitPolicy) -> &mut Self {
+        self.policy = Some(p);
+        self
+    }
+
+    /// Opens a client end of `name` (`\\.\pipe\<name>`). Errors in check
+    /// order: `InvalidName`/`BadNetPath`, `FileNotFound` (no instance),
+    /// `AccessDenied` (security, or access incompatible with the
+    /// direction), `PipeBusy` (no instance is Listening).
+    pub fn open(&self, name: &str) -> io::Result<NamedPipeClient> {
+        let name = PipeName::for_client(name)?;
+        let sock =
+            wire::connect(&name.socket_name())?.ok_or_else(|| err(ErrorKind::FileNotFound))?;
+        let mut req = vec![wire::REQ_OPEN, self.access.to_u8()];
+        req.extend_from_slice(name.key().as_bytes());
+        wire::send(sock.as_fd(), &req, None).map_err(|_| err(ErrorKind::FileNotFound))?;
+        let mut buf = [0u8; wire::MAX_PACKET];
+        let (n, fd) = match wire::recv_timeout(&sock, &mut buf, Some(Duration::from_secs(10)))? {
+            Some(r) => r,
+            None => return Err(err(ErrorKind::FileNotFound)),
+        };
+        let p = &buf[..n];
+        match (p.first(), fd) {
+            (Some(&wire::RESP_OPENED), Some(fd)) if n >= 25 => {
+                let pipe_type = if p[1] == 1 {
+                    PipeType::Message
+                } else {
+                    PipeType::Byte
+                };
+                let direction = Direction::from_u8(p[2]).ok_or_else(wire::bad_packet)?;
+                let info = Instance {
+                    name: name.full(),
+                    pipe_type,
+                    max_instances: u32::from(p[3]),
+                    out_size: wire::u32_at(p, 5)?,
+                    in_size: wire::u32_at(p, 9)?,
+                    server_pid: wire::u32_at(p, 17)?,
+                };
+                let end = End::attach(
+                    fd,
+                    ROLE_CLIENT,
+                    &[(RING_OUT, HANGUP_READER), (RING_IN, HANGUP_WRITER)],
+                )
+                .map_err(super::conn_engine_error)?;
+                let conn = Conn::new(
+                    end,
+                    false,
+                    self.access.write_data && direction != Direction::Outbound,
+                    self.access.read_data && direction != Direction::Inbound,
+                    pipe_type,
+                    info.in_size,
+                    self.policy,
+                )?;
+                Ok(NamedPipeClient {
+                    shared: Arc::new(Shared {
+                        conn,
+                        info,
+                        access: self.access,
+                        modes: AtomicU8::new(0),
+                        opener: std::process::id(),
+                    }),
+                })
+            }
+            (Some(&wire::RESP_ERROR), _) => Err(wire::decode_error(p)),
+            _ => Err(wire::bad_packet()),
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Instance {
+    name: String,
+    pipe_type: PipeType,
+    max_instances: u32,
+    out_size: u32,
+    in_size: u32,
+    server_pid: u32,
+}
+
+#[derive(Debug)]
+struct Shared {
+    conn: Conn,
+    info: Instance,
+    access: Access,
+    modes: AtomicU8,
+    opener: u32,
+}
+
+/// A client end of a named pipe instance. [`NamedPipeClient::try_clone`]
+/// makes duplicate handles of the same end (they share its modes).
+#[derive(Debug)]
+pub struct NamedPipeClient {
+    shared: Arc<Shared>,
+}
+
+impl NamedPipeClient {
+    fn need(&self, ok: bool) -> io::Result<()> {
+        if ok {
+            Ok(())
+        } else {
+            Err(err(ErrorKind::AccessDenied))
+        }
+    }
+
+    fn live_conn(&self) -> io::Result<&Conn> {
+        let c = &self.shared.conn;
+        if c.is_disconnected() {
+            return Err(err(ErrorKind::PipeNotConnected));
+        }
+        Ok(c)
+    }
+
+    fn modes(&self) -> u8 {
+        self.shared.modes.load(Relaxed)
+    }
+
+    fn nonblocking(&self) -> bool {
+        self.modes() & NONBLOCKING != 0
+    }
+
+    /// A duplicate handle of this end: the end stays open until both are
+    /// closed, and mode changes through one are seen through the other.
+    pub fn try_clone(&self) -> io::Result<NamedPipeClient> {
+        Ok(NamedPipeClient {
+            shared: Arc::clone(&self.shared),
+        })
+    }
+
+    /// Writes one write (a message on a message pipe); see
+    /// [`NamedPipeServer::send_msg`](super::NamedPipeServer::send_msg).
+    pub fn send_msg(&self, data: &[u8]) -> io::Result<usize> {
+        self.need(self.shared.access.write_data)?;
+        self.live_conn()?.write(data, self.nonblocking())
+    }
+
+    /// Reads one message (message-read mode) or bytes (byte-read mode).
+    pub fn recv_msg(&self, buf: &mut [u8]) -> io::Result<MsgRead> {
+        self.need(self.shared.access.read_data)?;
+        let conn = self.live_conn()?;
+        if self.modes() & MESSAGE_READ != 0 {
+            conn.read_msg(buf, self.nonblocking())
+        } else {
+            conn.read_bytes(buf, self.nonblocking()).map(|len| MsgRead {
+                len,
+                complete: true,
+            })
+        }
+    }
+
+    /// Peeks (spec 4.8).
+    pub fn peek(&self, buf: Option<&mut [u8]>) -> io::Result<PeekInfo> {
+        self.need(self.shared.access.read_data)?;
+        self.live_conn()?.peek(buf)
+    }
+
+    /// Waits until the server read everything written (spec 4.11);
+    /// succeeds at once when the server end is gone.
+    pub fn flush_buffers(&self) -> io::Result<()> {
+        self.need(self.shared.access.write_data)?;
+        let conn = self.live_conn()?;
+        if !conn.peer_alive(ROLE_SERVER) {
+            return Ok(());
+        }
+        conn.flush()
+    }
+
+    /// Sends `request` as one message and waits for the next message
+    /// (spec 4.9); needs message type and message-read mode.
+    pub fn transact(&self, request: &[u8], reply: &mut [u8]) -> io::Result<MsgRead> {
+        let a = self.shared.access;
+        self.need(a.read_data && a.write_data)?;
+        if self.shared.info.pipe_type != PipeType::Message || self.modes() & MESSAGE_READ == 0 {
+            return Err(err(ErrorKind::BadPipe));
+        }
+        self.live_conn()?.transact(request, reply)
+    }
+
+    /// `get_info` (spec 4.14): sizes in the server's perspective.
+    pub fn info(&self) -> io::Result<PipeInfo> {
+        self.need(self.shared.access.read_attributes)?;
+        let i = &self.shared.info;
+        Ok(PipeInfo {
+            end: EndKind::Client,
+            pipe_type: i.pipe_type,
+            out_size: i.out_size,
+            in_size: i.in_size,
+            max_instances: i.max_instances,
+        })
+    }
+
+    /// `get_state` (spec 4.15). The instance count is asked from the server
+    /// (the last known count, 1, if the server is gone).
+    pub fn state(&self) -> io::Result<PipeState> {
+        self.need(self.shared.access.read_attributes)?;
+        let m = self.modes();
+        Ok(PipeState {
+            nonblocking: m & NONBLOCKING != 0,
+            message_read: m & MESSAGE_READ != 0,
+            current_instances: instance_count(&self.shared.info.name).unwrap_or(1),
+        })
+    }
+
+    /// `set_state` (spec 4.16).
+    pub fn set_state(
+        &self,
+        read_mode: Option<ReadMode>,
+        wait_mode: Option<WaitMode>,
+    ) -> io::Result<()> {
+        self.need(self.shared.access.write_attributes)?;
+        if read_mode == Some(ReadMode::Message) && self.shared.info.pipe_type == PipeType::Byte {
+            return Err(err(ErrorKind::InvalidParameter));
+        }
+        set_modes(&self.shared.modes, read_mode, wait_mode);
+        Ok(())
+    }
+
+    /// Shorthand for `set_state(Some(mode), None)`.
+    pub fn set_read_mode(&self, mode: ReadMode) -> io::Result<()> {
+        self.set_state(Some(mode), None)
+    }
+
+    /// Shorthand for `set_state(None, Some(..))`.
+    pub fn set_nonblocking(&self, yes: bool) -> io::Result<()> {
+        self.set_state(None, Some(WaitMode::from_nonblocking(yes)))
+    }
+
+    /// The pid of the process that opened this end (spec 4.17);
+    /// `PipeNotConnected` once the server disconnected it.
+    pub fn client_process_id(&self) -> io::Result<u32> {
+        self.live_conn()?;
+        Ok(self.shared.opener)
+    }
+
+    /// The pid of the process that created the instance.
+    pub fn server_process_id(&self) -> io::Result<u32> {
+        self.live_conn()?;
+        Ok(self.shared.info.server_pid)
+    }
+}
+
+impl io::Read for &NamedPipeClient {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        match self.recv_msg(buf) {
+            Ok(m) => Ok(m.len),
+            Err(e) if Error::kind_of(&e) == Some(ErrorKind::BrokenPipe) => Ok(0),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+impl io::Read for NamedPipeClient {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        (&*self).read(buf)
+    }
+}
+
+impl io::Write for &NamedPipeClient {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self.send_msg(buf)? {
+            0 if !buf.is_empty() => Err(io::Error::new(
+                io::ErrorKind::WouldBlock,
+                Error::new(ErrorKind::NoData),
+            )),
+            n => Ok(n),
+        }
+    }
+
+    /// Does nothing (see [`NamedPipeClient::flush_buffers`]).
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl io::Write for NamedPipeClient {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        (&*self).write(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+fn instance_count(full: &str) -> io::Result<u32> {
+    let name = PipeName::for_client(full)?;
+    let sock = wire::connect(&name.socket_name())?.ok_or_else(|| err(ErrorKind::FileNotFound))?;
+    let mut req = vec![wire::REQ_STATE];
+    req.extend_from_slice(name.key().as_bytes());
+    wire::send(sock.as_fd(), &req, None)?;
+    let mut buf = [0u8; 16];
+    match wire::recv_timeout(&sock, &mut buf, Some(Duration::from_secs(2)))? {
+        Some((5, None)) if buf[0] == wire::RESP_STATE => wire::u32_at(&buf, 1),
+        _ => Err(wire::bad_packet()),
+    }
+}
+
+/// Waits until an instance of `name` is Listening (spec 4.5). Success
+/// reserves nothing: the next `open` may still meet `PipeBusy`.
+///
+/// Errors: `FileNotFound` at once when no instance exists (and when the last
+/// one closes during the wait), `Timeout` when the time passes,
+/// `InvalidName`/`BadNetPath` for a malformed name.
+///
+/// ```
+/// use shmpipe::named::{wait_available, ServerOptions, WaitTimeout};
+/// let name = format!(r"\\.\pipe\doc-wait-{}", std::process::id());
+/// let _server = ServerOptions::new().create(&name)?;
+/// wait_available(&name, WaitTimeout::Default)?; // a fresh instance listens
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub fn wait_available(name: &str, timeout: WaitTimeout) -> io::Result<()> {
+    let start = Instant::now();
+    let name = PipeName::for_client(name)?;
+    let sock = wire::connect(&name.socket_name())?.ok_or_else(|| err(ErrorKind::FileNotFound))?;
+    let mut req = vec![wire::REQ_WAIT];
+    req.extend_from_slice(name.key().as_bytes());
+    wire::send(sock.as_fd(), &req, None).map_err(|_| err(ErrorKind::FileNotFound))?;
+    let mut buf = [0u8; 16];
+    let first = wire::recv_timeout(&sock, &mut buf, Some(Duration::from_secs(10)))?;
+    let default_ms = match first {
+        None => return Err(err(ErrorKind::FileNotFound)),
+        Some((_, _)) if buf[0] == wire::RESP_AVAILABLE => return Ok(()),
+        Some((n, _)) if buf[0] == wire::RESP_ERROR => return Err(wire::decode_error(&buf[..n])),
+        Some((5, None)) if buf[0] == wire::RESP_STATE => wire::u32_at(&buf, 1)?,
+        Some(_) => return Err(wire::bad_packet()),
+    };
+    let limit = match timeout {
+        WaitTimeout::Forever => None,
+        WaitTimeout::NoWait => Some(Duration::ZERO),
+        WaitTimeout::Duration(d) => Some(d),
+        WaitTimeout::Default if default_ms == 0 => Some(Duration::from_millis(50)),
+        WaitTimeout::Default => Some(Duration::from_millis(u64::from(default_ms))),
+    };
+    let remaining = limit.map(|l| l.saturating_sub(start.elapsed()));
+    if remaining == Some(Duration::ZERO) {
+        return Err(err(ErrorKind::Timeout));
+    }
+    match wire::recv_timeout(&sock, &mut buf, remaining)? {
+        None => Err(err(ErrorKind::FileNotFound)),
+        Some(_) if buf[0] == wire::RESP_AVAILABLE => Ok(()),
+        Some(_) => Err(wire::bad_packet()),
+    }
+}
+
+/// Windows' `CallNamedPipe` (spec 4.10): opens `name` for reading and
+/// writing (waiting once per `timeout` if every instance is busy), switches
+/// to message-read mode, sends `request`, reads the reply into `reply`, and
+/// closes. A reply longer than `reply` comes back truncated with
+/// `complete == false`, and its rest is lost.
+///
+/// ```
+/// use shmpipe::named::{call, ServerOptions, WaitTimeout};
+/// use shmpipe::{PipeType, ReadMode};
+/// let name = format!(r"\\.\pipe\doc-call-{}", std::process::id());
+/// let server = ServerOptions::new().pipe_type(PipeType::Message).read_mode(ReadMode::Message).create(&name)?;
+/// let t = std::thread::spawn(move || -> std::io::Result<()> {
+///     server.connect()?;
+///     let mut buf = [0u8; 64];
+///     let m = server.recv_msg(&mut buf)?;
+///     server.send_msg(&buf[..m.len].to_ascii_uppercase())?;
+///     Ok(())
+/// });
+/// let mut reply = [0u8; 64];
+/// let r = call(&name, b"ping", &mut reply, WaitTimeout::Default)?;
+/// assert_eq!(&reply[..r.len], b"PING");
+/// t.join().unwrap()?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub fn call(
+    name: &str,
+    request: &[u8],
+    reply: &mut [u8],
+    timeout: WaitTimeout,
+) -> io::Result<MsgRead> {
+    let open = || ClientOptions::new().open(name);
+    let client = match open() {
+        Err(e)
+            if Error::kind_of(&e) == Some(ErrorKind::PipeBusy)
+                && timeout != WaitTimeout::NoWait =>
+        {
+            wait_available(name, timeout)?;
+            open()?
+        }
+        r => r?,
+    };
+    client.set_read_mode(ReadMode::Message)?;
+    client.transact(request, reply)
+}

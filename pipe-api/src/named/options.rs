@@ -1,0 +1,216 @@
+//! Options and small types of named pipes.
+
+use std::time::Duration;
+
+/// The direction of a named pipe (spec 2.1: `PIPE_ACCESS_*`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Direction {
+    /// Client → server.
+    Inbound,
+    /// Server → client.
+    Outbound,
+    /// Both ways.
+    Duplex,
+}
+
+impl Direction {
+    pub(crate) fn to_u8(self) -> u8 {
+        match self {
+            Direction::Inbound => 1,
+            Direction::Outbound => 2,
+            Direction::Duplex => 3,
+        }
+    }
+
+    pub(crate) fn from_u8(v: u8) -> Option<Direction> {
+        match v {
+            1 => Some(Direction::Inbound),
+            2 => Some(Direction::Outbound),
+            3 => Some(Direction::Duplex),
+            _ => None,
+        }
+    }
+
+    /// The server end's rights (spec 8.2).
+    pub(crate) fn server_access(self) -> Access {
+        match self {
+            Direction::Duplex => Access::READ_WRITE,
+            Direction::Inbound => Access {
+                read_data: true,
+                read_attributes: true,
+                ..Access::NONE
+            },
+            Direction::Outbound => Access {
+                write_data: true,
+                write_attributes: true,
+                ..Access::NONE
+            },
+        }
+    }
+}
+
+/// Rights a handle carries (spec 4.4, 8.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct Access {
+    /// `read`, `peek`.
+    pub read_data: bool,
+    /// `write`, `flush`.
+    pub write_data: bool,
+    /// `get_info`, `get_state`.
+    pub read_attributes: bool,
+    /// `set_state`.
+    pub write_attributes: bool,
+}
+
+impl Access {
+    /// No rights: an open with it still takes the instance (spec 4.4).
+    pub const NONE: Access = Access {
+        read_data: false,
+        write_data: false,
+        read_attributes: false,
+        write_attributes: false,
+    };
+    /// read-data + read-attributes.
+    pub const READ: Access = Access {
+        read_data: true,
+        write_data: false,
+        read_attributes: true,
+        write_attributes: false,
+    };
+    /// write-data + write-attributes.
+    pub const WRITE: Access = Access {
+        read_data: false,
+        write_data: true,
+        read_attributes: false,
+        write_attributes: true,
+    };
+    /// Everything.
+    pub const READ_WRITE: Access = Access {
+        read_data: true,
+        write_data: true,
+        read_attributes: true,
+        write_attributes: true,
+    };
+
+    pub(crate) fn to_u8(self) -> u8 {
+        u8::from(self.read_data)
+            | u8::from(self.write_data) << 1
+            | u8::from(self.read_attributes) << 2
+            | u8::from(self.write_attributes) << 3
+    }
+
+    pub(crate) fn from_u8(v: u8) -> Option<Access> {
+        (v & !0xf == 0).then_some(Access {
+            read_data: v & 1 != 0,
+            write_data: v & 2 != 0,
+            read_attributes: v & 4 != 0,
+            write_attributes: v & 8 != 0,
+        })
+    }
+}
+
+/// What a user class may do with a pipe (spec 8.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct Permissions {
+    /// Open client ends with read-data.
+    pub connect_read: bool,
+    /// Open client ends with write-data.
+    pub connect_write: bool,
+    /// Create further instances of the name.
+    pub create_instance: bool,
+}
+
+impl Permissions {
+    /// Nothing.
+    pub const NONE: Permissions = Permissions {
+        connect_read: false,
+        connect_write: false,
+        create_instance: false,
+    };
+    /// Everything.
+    pub const ALL: Permissions = Permissions {
+        connect_read: true,
+        connect_write: true,
+        create_instance: true,
+    };
+}
+
+/// A pipe's security (spec 8): the owner (the creator's effective uid and
+/// gid) may do everything; the group and other users get what is granted
+/// here (nothing by default: on Linux, whoever can map a segment can read
+/// it). root is always allowed. Checked by the server against the
+/// kernel-reported credentials of each connecting process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Security {
+    /// What members of the owner's group may do.
+    pub group: Permissions,
+    /// What every other user may do.
+    pub others: Permissions,
+}
+
+impl Security {
+    /// Owner only (the default).
+    pub const OWNER_ONLY: Security = Security {
+        group: Permissions::NONE,
+        others: Permissions::NONE,
+    };
+
+    /// What a process with `uid`, primary `gid` and supplementary `groups`
+    /// may do with a pipe owned by `owner`/`owner_gid`.
+    pub(crate) fn permissions(
+        &self,
+        owner: u32,
+        owner_gid: u32,
+        uid: u32,
+        gid: u32,
+        groups: &[u32],
+    ) -> Permissions {
+        if uid == 0 || uid == owner {
+            return Permissions::ALL;
+        }
+        let mut p = self.others;
+        if gid == owner_gid || groups.contains(&owner_gid) {
+            p.connect_read |= self.group.connect_read;
+            p.connect_write |= self.group.connect_write;
+            p.create_instance |= self.group.create_instance;
+        }
+        p
+    }
+}
+
+/// How long `wait_available` and `call` wait (spec 4.5, 4.10).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WaitTimeout {
+    /// The pipe's default timeout (50 ms if the pipe was created with 0).
+    Default,
+    /// Do not wait (`call` only: PipeBusy at once).
+    NoWait,
+    /// Wait as long as it takes.
+    Forever,
+    /// Wait at most this long.
+    Duration(Duration),
+}
+
+/// The outcome of a successful `connect` (spec 4.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Connected {
+    /// A client opened the instance while `connect` waited.
+    New,
+    /// A client had already opened it before the call (Windows'
+    /// `ERROR_PIPE_CONNECTED`, which is a success).
+    Already,
+}
+
+/// Who opened a client end (spec 4.18): captured by the kernel at the
+/// handshake.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Credentials {
+    /// The opener's process id.
+    pub pid: u32,
+    /// Its user id.
+    pub uid: u32,
+    /// Its primary group id.
+    pub gid: u32,
+    /// Its supplementary groups.
+    pub groups: Vec<u32>,
+}

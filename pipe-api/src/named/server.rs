@@ -1,0 +1,1057 @@
+//! The server side: the per-process name registry, the acceptor thread of
+//! each name, instances and their states (spec 1.4, 4.2, 4.3, 4.12).
+//!
+//! # How a name is found and an instance claimed
+//!
+//! The first instance of a name binds an abstract `SOCK_SEQPACKET` socket
+//! named after the name's case-folded key (see [`PipeName`]). A bound
+//! abstract name cannot be bound again, so two servers cannot both own a
+//! name, and it disappears with the socket: nothing is ever left stale. An
+//! acceptor thread per name answers clients:
+//!
+//! * `OPEN`: the kernel tells who is connecting (`SO_PEERCRED`,
+//!   `SO_PEERGROUPS`); the pipe's [`Security`] and direction decide
+//!   `AccessDenied`; then, under the name's lock, the instance that has been
+//!   Listening longest is taken off the listening queue (so concurrent opens
+//!   race for it atomically: one wins, the others get `PipeBusy`), a fresh
+//!   duplex segment is created for the connection, and the client's end of
+//!   it travels back with `SCM_RIGHTS`.
+//! * `WAIT`: answered at once if an instance is Listening, otherwise parked
+//!   until one is (creation, or `connect` after `disconnect`), or until the
+//!   name vanishes (the socket closes: the client sees `FileNotFound`).
+//! * `STATE`: the instance count, for clients' `get_state`.
+//!
+//! A fresh segment per connection means an orphaned client end (after
+//! `disconnect`) can never touch the next client's data: its segment is cut
+//! ([`End::disconnect`]) and nobody else uses it.
+//!
+//! # Liveness
+//!
+//! Each side of a connection holds its end's role lock (see the engine's
+//! `liveness`): the server learns that the client left (ClientGone) and the
+//! client that the server left (ServerGone) from the kernel, whatever the
+//! way the other process ended.
+//!
+//! [`End::disconnect`]: shmpipe_engine::channel::End::disconnect
+
+use super::conn::{Conn, MsgRead, RING_IN, RING_OUT, ROLE_CLIENT, ROLE_SERVER};
+use super::name::PipeName;
+use super::options::{Access, Connected, Credentials, Direction, Security};
+use super::wire;
+use crate::error::{Error, ErrorKind};
+use crate::info::{EndKind, PeekInfo, PipeInfo, PipeState, PipeType, ReadMode, WaitMode};
+use shmpipe_engine::channel::End;
+use shmpipe_engine::layout::{HANGUP_READER, HANGUP_WRITER};
+use shmpipe_engine::liveness::{reopen, EndLock};
+use shmpipe_engine::{Segment, WaitPolicy};
+use std::collections::{HashMap, VecDeque};
+use std::io;
+use std::os::fd::{AsFd, OwnedFd};
+use std::sync::atomic::{AtomicU8, Ordering::Relaxed};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
+use std::time::Duration;
+
+/// Unlimited instances (spec 2.1).
+pub const UNLIMITED_INSTANCES: u32 = 255;
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn err(kind: ErrorKind) -> io::Error {
+    Error::io(kind)
+}
+
+/// Options for creating an instance of a named pipe, in the manner of
+/// tokio's `ServerOptions` (spec 2.1).
+///
+/// ```
+/// use shmpipe::named::{Direction, ServerOptions};
+/// use shmpipe::{PipeType, ReadMode};
+/// let server = ServerOptions::new()
+///     .access(Direction::Duplex)
+///     .pipe_type(PipeType::Message)
+///     .read_mode(ReadMode::Message)
+///     .max_instances(4)
+///     .quotas(4096, 4096)
+///     .create(&format!(r"\\.\pipe\doc-server-options-{}", std::process::id()))?;
+/// assert_eq!(server.state()?.current_instances, 1);
+/// # Ok::<(), std::io::Error>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct ServerOptions {
+    direction: Direction,
+    pipe_type: PipeType,
+    read_mode: ReadMode,
+    wait_mode: WaitMode,
+    max_instances: u32,
+    out_size: u32,
+    in_size: u32,
+    default_timeout: Duration,
+    first_instance: bool,
+    reject_remote: bool,
+    write_through: bool,
+    security: Security,
+    policy: Option<WaitPolicy>,
+}
+
+impl Default for ServerOptions {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl ServerOptions {
+    /// Duplex, byte type and read mode, blocking, unlimited instances, 4096
+    /// bytes each way, default timeout 0 (50 ms), owner-only security.
+    pub fn new() -> Self {
+        ServerOptions {
+            direction: Direction::Duplex,
+            pipe_type: PipeType::Byte,
+            read_mode: ReadMode::Byte,
+            wait_mode: WaitMode::Blocking,
+            max_instances: UNLIMITED_INSTANCES,
+            out_size: 4096,
+            in_size: 4096,
+            default_timeout: Duration::ZERO,
+            first_instance: false,
+            reject_remote: false,
+            write_through: false,
+            security: Security::OWNER_ONLY,
+            policy: None,
+        }
+    }
+
+    /// The pipe's direction (must match existing instances).
+    pub fn access(&mut self, d: Direction) -> &mut Self {
+        self.direction = d;
+        self
+    }
+
+    /// Byte or message type.
+    pub fn pipe_type(&mut self, t: PipeType) -> &mut Self {
+        self.pipe_type = t;
+        self
+    }
+
+    /// The server end's initial read mode (message needs message type).
+    pub fn read_mode(&mut self, m: ReadMode) -> &mut Self {
+        self.read_mode = m;
+        self
+    }
+
+    /// The server end's initial wait mode.
+    pub fn wait_mode(&mut self, m: WaitMode) -> &mut Self {
+        self.wait_mode = m;
+        self
+    }
+
+    /// 1 to 254, or [`UNLIMITED_INSTANCES`] (255).
+    pub fn max_instances(&mut self, n: u32) -> &mut Self {
+        self.max_instances = n;
+        self
+    }
+
+    /// Write quotas: `out` for server→client data, `inbound` for
+    /// client→server data (spec 2.4). Reported exactly by `info`.
+    pub fn quotas(&mut self, out: u32, inbound: u32) -> &mut Self {
+        self.out_size = out;
+        self.in_size = inbound;
+        self
+    }
+
+    /// The default timeout of `wait_available(Default)` (0 means 50 ms).
+    pub fn default_timeout(&mut self, t: Duration) -> &mut Self {
+        self.default_timeout = t;
+        self
+    }
+
+    /// Fail with `AccessDenied` if the name already exists.
+    pub fn first_instance(&mut self, yes: bool) -> &mut Self {
+        self.first_instance = yes;
+        self
+    }
+
+    /// Accepted and stored; all clients are local (spec 2.1).
+    pub fn reject_remote_clients(&mut self, yes: bool) -> &mut Self {
+        self.reject_remote = yes;
+        self
+    }
+
+    /// Accepted; no local effect (spec 2.1).
+    pub fn write_through(&mut self, yes: bool) -> &mut Self {
+        self.write_through = yes;
+        self
+    }
+
+    /// Who may connect and create instances (first instance only).
+    pub fn security(&mut self, s: Security) -> &mut Self {
+        self.security = s;
+        self
+    }
+
+    /// How blocking operations on the server end wait.
+    pub fn wait_policy(&mut self, p: WaitPolicy) -> &mut Self {
+        self.policy = Some(p);
+        self
+    }
+
+    /// Creates an instance of `name` (`\\.\pipe\<name>`), Listening at once
+    /// (spec 4.2). Errors in check order: `InvalidName`,
+    /// `InvalidParameter`, then, if the name exists: `AccessDenied`
+    /// (first-instance-only, no create-instance right, other direction) or
+    /// `PipeBusy` (max instances reached).
+    pub fn create(&self, name: &str) -> io::Result<NamedPipeServer> {
+        let name = PipeName::for_server(name)?;
+        if self.max_instances == 0 || self.max_instances > UNLIMITED_INSTANCES {
+            return Err(err(ErrorKind::InvalidParameter));
+        }
+        if self.pipe_type == PipeType::Byte && self.read_mode == ReadMode::Message {
+            return Err(err(ErrorKind::InvalidParameter));
+        }
+        let mut registry = lock(&REGISTRY);
+        if let Some(entry) = registry.get(name.key()).and_then(Weak::upgrade) {
+            drop(registry);
+            return entry.add_instance(self, &name);
+        }
+        // Not ours: maybe another process owns it.
+        let Some(listener) = wire::listen(&name.socket_name())? else {
+            drop(registry);
+            return self.join_remote(&name);
+        };
+        let entry = Arc::new(NameEntry {
+            name: name.clone(),
+            direction: self.direction,
+            pipe_type: self.pipe_type,
+            max_instances: self.max_instances,
+            default_timeout: self.default_timeout,
+            security: self.security,
+            owner: (
+                rustix::process::geteuid().as_raw(),
+                rustix::process::getegid().as_raw(),
+            ),
+            listener,
+            inner: Mutex::new(NameInner::default()),
+        });
+        registry.insert(name.key().to_owned(), Arc::downgrade(&entry));
+        drop(registry);
+        let acceptor = Arc::clone(&entry);
+        std::thread::Builder::new()
+            .name("shmpipe-acceptor".into())
+            .spawn(move || acceptor.accept_loop())?;
+        entry.add_instance(self, &name)
+    }
+
+    /// The name is owned by another process: ask it whether we may add an
+    /// instance (its checks give the spec's errors).
+    fn join_remote(&self, name: &PipeName) -> io::Result<NamedPipeServer> {
+        if self.first_instance {
+            return Err(err(ErrorKind::AccessDenied));
+        }
+        let Some(sock) = wire::connect(&name.socket_name())? else {
+            // It vanished between our bind and connect: try again once.
+            return match wire::listen(&name.socket_name())? {
+                Some(_) => Err(err(ErrorKind::PipeBusy)),
+                None => Err(err(ErrorKind::PipeBusy)),
+            };
+        };
+        let mut req = vec![
+            wire::REQ_CREATE,
+            self.direction.to_u8(),
+            self.max_instances as u8,
+        ];
+        req.extend_from_slice(name.key().as_bytes());
+        wire::send(sock.as_fd(), &req, None)?;
+        let mut buf = [0u8; wire::MAX_PACKET];
+        match wire::recv_timeout(&sock, &mut buf, Some(Duration::from_secs(10)))? {
+            Some((n, _)) if buf[0] == wire::RESP_ERROR => Err(wire::decode_error(&buf[..n])),
+            // The owner accepted the request, but serving one name from
+            // instances in several processes is not supported yet.
+            Some(_) => Err(Error::with_source(
+                ErrorKind::PipeBusy,
+                "instances of one name must be created by one process",
+            )
+            .into()),
+            None => Err(err(ErrorKind::PipeBusy)),
+        }
+    }
+}
+
+/// Process-wide map from name key to the name's state.
+static REGISTRY: std::sync::LazyLock<Mutex<HashMap<String, Weak<NameEntry>>>> =
+    std::sync::LazyLock::new(|| Mutex::new(HashMap::new()));
+
+/// A name served by this process.
+struct NameEntry {
+    name: PipeName,
+    direction: Direction,
+    pipe_type: PipeType,
+    max_instances: u32,
+    default_timeout: Duration,
+    security: Security,
+    owner: (u32, u32),
+    listener: OwnedFd,
+    inner: Mutex<NameInner>,
+}
+
+#[derive(Default)]
+struct NameInner {
+    /// Every live server end of the name.
+    instances: Vec<Weak<Instance>>,
+    /// Listening instances, longest-listening first (spec 4.4 step 6).
+    listening: VecDeque<Arc<Instance>>,
+    /// Connections whose server end closed while the client still holds its
+    /// end (ServerGone): they count as instances until the client closes.
+    /// Each is a lock-free OFD of the segment, to ask about the client.
+    zombies: Vec<OwnedFd>,
+    /// Clients waiting for an instance to become Listening.
+    waiters: Vec<OwnedFd>,
+    /// The name is gone: no instance left.
+    vanished: bool,
+}
+
+impl NameInner {
+    fn prune(&mut self) {
+        self.instances.retain(|w| w.strong_count() > 0);
+        self.zombies.retain(|probe| {
+            shmpipe_engine::liveness::peer_alive(probe.as_fd(), ROLE_CLIENT).unwrap_or(false)
+        });
+    }
+
+    fn count(&mut self) -> u32 {
+        self.prune();
+        (self.instances.len() + self.zombies.len()) as u32
+    }
+}
+
+impl NameEntry {
+    fn add_instance(
+        self: &Arc<Self>,
+        o: &ServerOptions,
+        name: &PipeName,
+    ) -> io::Result<NamedPipeServer> {
+        if o.first_instance {
+            return Err(err(ErrorKind::AccessDenied));
+        }
+        if o.direction != self.direction {
+            return Err(err(ErrorKind::AccessDenied));
+        }
+        let mut inner = lock(&self.inner);
+        if inner.vanished {
+            // Lost a race with the last instance closing: start afresh.
+            drop(inner);
+            return o.create(&name.full());
+        }
+        if self.max_instances != UNLIMITED_INSTANCES && inner.count() >= self.max_instances {
+            return Err(err(ErrorKind::PipeBusy));
+        }
+        let read_mode = if self.pipe_type == PipeType::Byte {
+            ReadMode::Byte
+        } else {
+            o.read_mode
+        };
+        let inst = Arc::new(Instance {
+            name: Arc::clone(self),
+            out_size: o.out_size,
+            in_size: o.in_size,
+            policy: o.policy,
+            modes: AtomicU8::new(
+                u8::from(o.wait_mode == WaitMode::Nonblocking) * MODE_NONBLOCKING
+                    | u8::from(read_mode == ReadMode::Message) * MODE_MESSAGE_READ,
+            ),
+            st: Mutex::new(InstState {
+                phase: Phase::Listening,
+                conn: None,
+                client: None,
+                epoch: 0,
+            }),
+            cv: Condvar::new(),
+        });
+        inner.instances.push(Arc::downgrade(&inst));
+        inner.listening.push_back(Arc::clone(&inst));
+        Self::wake_waiters(&mut inner);
+        Ok(NamedPipeServer { inst })
+    }
+
+    fn wake_waiters(inner: &mut NameInner) {
+        for w in inner.waiters.drain(..) {
+            let _ = wire::send(w.as_fd(), &[wire::RESP_AVAILABLE], None);
+        }
+    }
+
+    /// Called when an instance's last handle closed.
+    fn remove_instance(self: &Arc<Self>, inst: &Instance, zombie: Option<OwnedFd>) {
+        let mut inner = lock(&self.inner);
+        inner
+            .listening
+            .retain(|i| !core::ptr::eq(Arc::as_ptr(i), inst));
+        if let Some(z) = zombie {
+            inner.zombies.push(z);
+        }
+        self.vanish_if_empty(&mut inner);
+    }
+
+    fn vanish_if_empty(&self, inner: &mut NameInner) {
+        if inner.vanished || inner.count() > 0 {
+            return;
+        }
+        inner.vanished = true;
+        inner.waiters.clear(); // closing them tells waiting clients: FileNotFound
+        let mut registry = lock(&REGISTRY);
+        if registry
+            .get(self.name.key())
+            .is_some_and(|w| w.strong_count() == 0 || core::ptr::eq(w.as_ptr(), self))
+        {
+            registry.remove(self.name.key());
+        }
+        drop(registry);
+        // Stops the acceptor (accept fails) and frees the name at once.
+        let _ = rustix::net::shutdown(&self.listener, rustix::net::Shutdown::Both);
+    }
+
+    fn accept_loop(self: Arc<Self>) {
+        loop {
+            let conn =
+                match rustix::net::accept_with(&self.listener, rustix::net::SocketFlags::CLOEXEC) {
+                    Ok(c) => c,
+                    Err(rustix::io::Errno::INTR | rustix::io::Errno::CONNABORTED) => continue,
+                    Err(_) => return,
+                };
+            if lock(&self.inner).vanished {
+                return;
+            }
+            // A slow or silent peer cannot stall the name for long.
+            let _ = wire::set_recv_timeout(conn.as_fd(), Some(Duration::from_millis(200)));
+            let mut buf = [0u8; wire::MAX_PACKET];
+            let Ok(Some((n, None))) = wire::recv(conn.as_fd(), &mut buf) else {
+                continue; // garbage, a descriptor we did not ask for, or EOF: drop it
+            };
+            let _ = self.handle(conn, &buf[..n]);
+        }
+    }
+
+    fn handle(self: &Arc<Self>, conn: OwnedFd, p: &[u8]) -> io::Result<()> {
+        let reply_err = |kind| wire::send(conn.as_fd(), &wire::error_packet(kind), None);
+        match p {
+            [wire::REQ_OPEN, access, key @ ..] => {
+                let Some(access) = Access::from_u8(*access) else {
+                    return Err(wire::bad_packet());
+                };
+                if key != self.name.key().as_bytes() {
+                    return reply_err(ErrorKind::FileNotFound);
+                }
+                match self.open(&conn, access) {
+                    Ok(()) => Ok(()),
+                    Err(e) => reply_err(Error::kind_of(&e).unwrap_or(ErrorKind::NoSystemResources)),
+                }
+            }
+            [wire::REQ_WAIT, key @ ..] => {
+                if key != self.name.key().as_bytes() {
+                    return reply_err(ErrorKind::FileNotFound);
+                }
+                let mut inner = lock(&self.inner);
+                if inner.vanished || inner.count() == 0 {
+                    drop(inner);
+                    return reply_err(ErrorKind::FileNotFound);
+                }
+                let ms = self.default_timeout.as_millis().min(u128::from(u32::MAX)) as u32;
+                let listening = inner.listening.iter().any(|i| i.is_listening());
+                let mut reply = vec![wire::RESP_STATE];
+                reply.extend_from_slice(&ms.to_le_bytes());
+                if listening {
+                    reply[0] = wire::RESP_AVAILABLE;
+                    drop(inner);
+                    return wire::send(conn.as_fd(), &reply, None);
+                }
+                // Not yet: tell the client the default timeout, keep the
+                // connection until an instance listens or the name goes.
+                wire::send(conn.as_fd(), &reply, None)?;
+                let _ = wire::set_recv_timeout(conn.as_fd(), None);
+                inner.waiters.push(conn);
+                Ok(())
+            }
+            [wire::REQ_STATE, key @ ..] => {
+                if key != self.name.key().as_bytes() {
+                    return reply_err(ErrorKind::FileNotFound);
+                }
+                let count = lock(&self.inner).count();
+                let mut reply = vec![wire::RESP_STATE];
+                reply.extend_from_slice(&count.to_le_bytes());
+                wire::send(conn.as_fd(), &reply, None)
+            }
+            [wire::REQ_CREATE, dir, _max, key @ ..] => {
+                if key != self.name.key().as_bytes() {
+                    return reply_err(ErrorKind::FileNotFound);
+                }
+                let cred = rustix::net::sockopt::socket_peercred(&conn)?;
+                let groups = peer_groups(&conn);
+                let perms = self.security.permissions(
+                    self.owner.0,
+                    self.owner.1,
+                    cred.uid.as_raw(),
+                    cred.gid.as_raw(),
+                    &groups,
+                );
+                if !perms.create_instance || Direction::from_u8(*dir) != Some(self.direction) {
+                    return reply_err(ErrorKind::AccessDenied);
+                }
+                let full = self.max_instances != UNLIMITED_INSTANCES
+                    && lock(&self.inner).count() >= self.max_instances;
+                if full {
+                    return reply_err(ErrorKind::PipeBusy);
+                }
+                wire::send(conn.as_fd(), &[wire::RESP_JOINED], None)
+            }
+            _ => Err(wire::bad_packet()),
+        }
+    }
+
+    /// Attaches the connecting client to the longest-listening instance.
+    fn open(self: &Arc<Self>, conn: &OwnedFd, access: Access) -> io::Result<()> {
+        let cred = rustix::net::sockopt::socket_peercred(conn)?;
+        let groups = peer_groups(conn);
+        let perms = self.security.permissions(
+            self.owner.0,
+            self.owner.1,
+            cred.uid.as_raw(),
+            cred.gid.as_raw(),
+            &groups,
+        );
+        if (access.read_data && !perms.connect_read) || (access.write_data && !perms.connect_write)
+        {
+            return Err(err(ErrorKind::AccessDenied));
+        }
+        if !perms.connect_read && !perms.connect_write {
+            return Err(err(ErrorKind::AccessDenied));
+        }
+        let incompatible = match self.direction {
+            Direction::Inbound => access.read_data,
+            Direction::Outbound => access.write_data,
+            Direction::Duplex => false,
+        };
+        if incompatible {
+            return Err(err(ErrorKind::AccessDenied));
+        }
+        let mut inner = lock(&self.inner);
+        if inner.count() == 0 {
+            self.vanish_if_empty(&mut inner);
+            return Err(err(ErrorKind::FileNotFound));
+        }
+        let inst = loop {
+            let Some(inst) = inner.listening.pop_front() else {
+                return Err(err(ErrorKind::PipeBusy));
+            };
+            if inst.is_listening() {
+                break inst;
+            }
+        };
+        drop(inner);
+        let client = Credentials {
+            pid: cred.pid.as_raw_nonzero().get() as u32,
+            uid: cred.uid.as_raw(),
+            gid: cred.gid.as_raw(),
+            groups,
+        };
+        match inst.attach(conn, client) {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                // Could not hand out the connection: the instance listens on.
+                let mut inner = lock(&self.inner);
+                inner.listening.push_front(inst);
+                Err(e)
+            }
+        }
+    }
+}
+
+/// `SO_PEERGROUPS`: the connecting process's supplementary groups.
+fn peer_groups(sock: &OwnedFd) -> Vec<u32> {
+    use std::os::fd::AsRawFd;
+    let mut groups = vec![0u32; 64];
+    loop {
+        let mut len = (groups.len() * 4) as libc::socklen_t;
+        // SAFETY: `groups` provides `len` writable bytes; the kernel writes
+        // at most `len` bytes and updates `len`; the descriptor is open.
+        let r = unsafe {
+            libc::getsockopt(
+                sock.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_PEERGROUPS,
+                groups.as_mut_ptr().cast(),
+                &mut len,
+            )
+        };
+        if r == 0 {
+            groups.truncate(len as usize / 4);
+            return groups;
+        }
+        if io::Error::last_os_error().raw_os_error() == Some(libc::ERANGE) && groups.len() < 65536 {
+            groups.resize((len as usize / 4).max(groups.len() * 2), 0);
+            continue;
+        }
+        return Vec::new();
+    }
+}
+
+pub(crate) const MODE_NONBLOCKING: u8 = 1;
+pub(crate) const MODE_MESSAGE_READ: u8 = 2;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Listening,
+    Connected,
+    Disconnected,
+}
+
+struct InstState {
+    phase: Phase,
+    conn: Option<Arc<Conn>>,
+    client: Option<Credentials>,
+    /// Bumped by `disconnect`: pending connects of an earlier epoch fail.
+    epoch: u64,
+}
+
+/// One instance: the server end and its current connection.
+struct Instance {
+    name: Arc<NameEntry>,
+    out_size: u32,
+    in_size: u32,
+    policy: Option<WaitPolicy>,
+    modes: AtomicU8,
+    st: Mutex<InstState>,
+    cv: Condvar,
+}
+
+fn ring_capacity(quota: u32) -> usize {
+    (2 * quota as usize + 16 * 1024)
+        .next_power_of_two()
+        .clamp(64 * 1024, 1 << 30)
+}
+
+impl Instance {
+    fn is_listening(&self) -> bool {
+        lock(&self.st).phase == Phase::Listening
+    }
+
+    /// Creates the connection's segment, keeps the server end, and sends the
+    /// client end over `sock`.
+    fn attach(&self, sock: &OwnedFd, client: Credentials) -> io::Result<()> {
+        let e = |e| super::conn_engine_error(e);
+        let name = &self.name;
+        let dir = name.direction;
+        let out_cap = if dir == Direction::Inbound {
+            4096
+        } else {
+            ring_capacity(self.out_size)
+        };
+        let in_cap = if dir == Direction::Outbound {
+            4096
+        } else {
+            ring_capacity(self.in_size)
+        };
+        let (segment, fd) = Segment::create(&[out_cap, in_cap], 0, [0; 8]).map_err(e)?;
+        let server_lock = EndLock::acquire(fd.as_fd(), ROLE_SERVER)?;
+        let client_lock = EndLock::acquire(fd.as_fd(), ROLE_CLIENT)?;
+        drop(fd);
+        let server_end = End::new(
+            server_lock,
+            segment,
+            ROLE_SERVER,
+            &[(RING_OUT, HANGUP_WRITER), (RING_IN, HANGUP_READER)],
+        )
+        .map_err(e)?;
+        let access = dir.server_access();
+        let conn = Conn::new(
+            server_end,
+            true,
+            access.write_data,
+            access.read_data,
+            name.pipe_type,
+            self.out_size,
+            self.policy,
+        )?;
+        let timeout = name.default_timeout.as_millis().min(u128::from(u32::MAX)) as u32;
+        let mut reply = vec![
+            wire::RESP_OPENED,
+            u8::from(name.pipe_type == PipeType::Message),
+            dir.to_u8(),
+            name.max_instances as u8,
+            0,
+        ];
+        for v in [
+            self.out_size,
+            self.in_size,
+            timeout,
+            std::process::id(),
+            rustix::process::getsid(None).map_or(0, |p| p.as_raw_nonzero().get() as u32),
+        ] {
+            reply.extend_from_slice(&v.to_le_bytes());
+        }
+        {
+            let mut st = lock(&self.st);
+            if st.phase != Phase::Listening {
+                return Err(err(ErrorKind::PipeBusy));
+            }
+            st.phase = Phase::Connected;
+            st.conn = Some(Arc::new(conn));
+            st.client = Some(client);
+        }
+        self.cv.notify_all();
+        // After the state change: once the client has its end it may act at
+        // once, and it must find the instance Connected. If the send fails,
+        // the client end's descriptor closes with `client_lock`, and the
+        // instance simply looks like a client that came and went.
+        let sent = wire::send(sock.as_fd(), &reply, Some(client_lock.fd()));
+        drop(client_lock);
+        sent
+    }
+}
+
+/// A server end of a named pipe instance.
+///
+/// Reads and writes go through [`std::io::Read`] / [`std::io::Write`] (byte
+/// semantics, `Ok(0)` at the end of the pipe) or the explicit message calls
+/// ([`NamedPipeServer::recv_msg`], [`NamedPipeServer::send_msg`]).
+pub struct NamedPipeServer {
+    inst: Arc<Instance>,
+}
+
+impl std::fmt::Debug for NamedPipeServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NamedPipeServer")
+            .field("name", &self.inst.name.name.full())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for NamedPipeServer {
+    fn drop(&mut self) {
+        let zombie = {
+            let mut st = lock(&self.inst.st);
+            let conn = st.conn.take();
+            st.phase = Phase::Disconnected;
+            conn.and_then(|c| {
+                // ServerGone: the instance lives on while the client holds
+                // its end (spec 1.5); remember how to ask about the client.
+                (c.peer_alive(ROLE_CLIENT))
+                    .then(|| reopen(c.end().fd()).ok())
+                    .flatten()
+            })
+        };
+        self.inst.cv.notify_all();
+        self.inst.name.remove_instance(&self.inst, zombie);
+    }
+}
+
+impl NamedPipeServer {
+    fn access(&self) -> Access {
+        self.inst.name.direction.server_access()
+    }
+
+    fn modes(&self) -> u8 {
+        self.inst.modes.load(Relaxed)
+    }
+
+    fn nonblocking(&self) -> bool {
+        self.modes() & MODE_NONBLOCKING != 0
+    }
+
+    /// The pipe's full name.
+    pub fn name(&self) -> String {
+        self.inst.name.name.full()
+    }
+
+    /// Waits for a client (spec 4.3). `Ok(Connected::Already)` when one had
+    /// attached before the call (Windows' `ERROR_PIPE_CONNECTED`, a
+    /// success). After `disconnect`, re-arms the instance (it joins the back
+    /// of the listening queue). Errors: `NoData` if the client already left
+    /// (disconnect first), `PipeListening` for a nonblocking end with no
+    /// client, `PipeNotConnected` if the instance is disconnected meanwhile.
+    pub fn connect(&self) -> io::Result<Connected> {
+        let inst = &self.inst;
+        let mut st = lock(&inst.st);
+        let epoch = st.epoch;
+        let mut waited = false;
+        loop {
+            match st.phase {
+                Phase::Connected => {
+                    let conn = st
+                        .conn
+                        .clone()
+                        .expect("connected instance has a connection");
+                    if conn.peer_alive(ROLE_CLIENT) {
+                        return Ok(if waited {
+                            Connected::New
+                        } else {
+                            Connected::Already
+                        });
+                    }
+                    return Err(err(ErrorKind::NoData));
+                }
+                Phase::Disconnected if waited || st.epoch != epoch => {
+                    return Err(err(ErrorKind::PipeNotConnected));
+                }
+                Phase::Disconnected => {
+                    st.phase = Phase::Listening;
+                    drop(st);
+                    {
+                        let mut inner = lock(&inst.name.inner);
+                        inner.listening.push_back(Arc::clone(inst));
+                        NameEntry::wake_waiters(&mut inner);
+                    }
+                    st = lock(&inst.st);
+                }
+                Phase::Listening => {
+                    if self.nonblocking() {
+                        return Err(err(ErrorKind::PipeListening));
+                    }
+                    waited = true;
+                    st = inst.cv.wait(st).unwrap_or_else(|e| e.into_inner());
+                }
+            }
+        }
+    }
+
+    /// Cuts the client off (spec 4.12): unread data both ways is discarded,
+    /// pending operations on both ends fail with `PipeNotConnected`, the
+    /// client's end is orphaned. `connect` makes the instance listen again.
+    pub fn disconnect(&self) -> io::Result<()> {
+        let mut st = lock(&self.inst.st);
+        match st.phase {
+            Phase::Disconnected => return Err(err(ErrorKind::PipeNotConnected)),
+            Phase::Listening => {
+                let mut inner = lock(&self.inst.name.inner);
+                inner.listening.retain(|i| !Arc::ptr_eq(i, &self.inst));
+            }
+            Phase::Connected => {
+                if let Some(c) = st.conn.take() {
+                    c.disconnect();
+                }
+            }
+        }
+        st.phase = Phase::Disconnected;
+        st.client = None;
+        st.epoch += 1;
+        drop(st);
+        self.inst.cv.notify_all();
+        Ok(())
+    }
+
+    fn conn(&self) -> io::Result<Arc<Conn>> {
+        let st = lock(&self.inst.st);
+        match st.phase {
+            Phase::Listening => Err(err(ErrorKind::PipeListening)),
+            Phase::Disconnected => Err(err(ErrorKind::PipeNotConnected)),
+            Phase::Connected => Ok(st
+                .conn
+                .clone()
+                .expect("connected instance has a connection")),
+        }
+    }
+
+    fn need(&self, ok: bool) -> io::Result<()> {
+        if ok {
+            Ok(())
+        } else {
+            Err(err(ErrorKind::AccessDenied))
+        }
+    }
+
+    /// Writes one write (a message on a message pipe), following the quota
+    /// (spec 5.2) or, for a nonblocking end, spec 5.5 (returns the bytes
+    /// written, possibly 0).
+    pub fn send_msg(&self, data: &[u8]) -> io::Result<usize> {
+        self.need(self.access().write_data)?;
+        self.conn()?.write(data, self.nonblocking())
+    }
+
+    /// Reads one message in message-read mode, or bytes in byte-read mode
+    /// (`complete` is then always `true`).
+    pub fn recv_msg(&self, buf: &mut [u8]) -> io::Result<MsgRead> {
+        self.need(self.access().read_data)?;
+        let conn = self.conn()?;
+        if self.modes() & MODE_MESSAGE_READ != 0 {
+            conn.read_msg(buf, self.nonblocking())
+        } else {
+            conn.read_bytes(buf, self.nonblocking()).map(|len| MsgRead {
+                len,
+                complete: true,
+            })
+        }
+    }
+
+    /// Peeks (spec 4.8); `BadPipe` while Listening or Disconnected.
+    pub fn peek(&self, buf: Option<&mut [u8]>) -> io::Result<PeekInfo> {
+        self.need(self.access().read_data)?;
+        let conn = self.conn().map_err(|e| match Error::kind_of(&e) {
+            Some(ErrorKind::PipeListening | ErrorKind::PipeNotConnected) => err(ErrorKind::BadPipe),
+            _ => e,
+        })?;
+        conn.peek(buf)
+    }
+
+    /// Waits until the client read everything written (spec 4.11).
+    pub fn flush_buffers(&self) -> io::Result<()> {
+        self.need(self.access().write_data)?;
+        let conn = self.conn()?;
+        if !conn.peer_alive(ROLE_CLIENT) {
+            return Ok(());
+        }
+        conn.flush()
+    }
+
+    /// Sends `request` as one message and waits for the next message
+    /// (spec 4.9).
+    pub fn transact(&self, request: &[u8], reply: &mut [u8]) -> io::Result<MsgRead> {
+        let a = self.access();
+        self.need(a.read_data && a.write_data)?;
+        if self.inst.name.pipe_type != PipeType::Message || self.modes() & MODE_MESSAGE_READ == 0 {
+            return Err(err(ErrorKind::BadPipe));
+        }
+        self.conn()?.transact(request, reply)
+    }
+
+    /// `get_info` (spec 4.14).
+    pub fn info(&self) -> io::Result<PipeInfo> {
+        self.need(self.access().read_attributes)?;
+        Ok(PipeInfo {
+            end: EndKind::Server,
+            pipe_type: self.inst.name.pipe_type,
+            out_size: self.inst.out_size,
+            in_size: self.inst.in_size,
+            max_instances: self.inst.name.max_instances,
+        })
+    }
+
+    /// `get_state` (spec 4.15).
+    pub fn state(&self) -> io::Result<PipeState> {
+        self.need(self.access().read_attributes)?;
+        let m = self.modes();
+        Ok(PipeState {
+            nonblocking: m & MODE_NONBLOCKING != 0,
+            message_read: m & MODE_MESSAGE_READ != 0,
+            current_instances: lock(&self.inst.name.inner).count(),
+        })
+    }
+
+    /// `set_state` (spec 4.16): message read mode on a byte pipe is
+    /// `InvalidParameter`.
+    pub fn set_state(
+        &self,
+        read_mode: Option<ReadMode>,
+        wait_mode: Option<WaitMode>,
+    ) -> io::Result<()> {
+        self.need(self.access().write_attributes)?;
+        if read_mode == Some(ReadMode::Message) && self.inst.name.pipe_type == PipeType::Byte {
+            return Err(err(ErrorKind::InvalidParameter));
+        }
+        set_modes(&self.inst.modes, read_mode, wait_mode);
+        Ok(())
+    }
+
+    /// Shorthand for `set_state(Some(mode), None)`.
+    pub fn set_read_mode(&self, mode: ReadMode) -> io::Result<()> {
+        self.set_state(Some(mode), None)
+    }
+
+    /// Shorthand for `set_state(None, Some(..))`.
+    pub fn set_nonblocking(&self, yes: bool) -> io::Result<()> {
+        self.set_state(None, Some(WaitMode::from_nonblocking(yes)))
+    }
+
+    /// The pid of the process that opened the client end (spec 4.17);
+    /// `NotFound` when there is no client (Listening, Disconnected).
+    pub fn client_process_id(&self) -> io::Result<u32> {
+        let st = lock(&self.inst.st);
+        st.client
+            .as_ref()
+            .map(|c| c.pid)
+            .ok_or_else(|| err(ErrorKind::NotFound))
+    }
+
+    /// This process's pid (the creator of the instance).
+    pub fn server_process_id(&self) -> io::Result<u32> {
+        Ok(std::process::id())
+    }
+
+    /// The client's identity, captured by the kernel when it opened
+    /// (spec 4.18); `CannotImpersonate` without a client.
+    pub fn client_credentials(&self) -> io::Result<Credentials> {
+        let st = lock(&self.inst.st);
+        st.client
+            .clone()
+            .ok_or_else(|| err(ErrorKind::CannotImpersonate))
+    }
+}
+
+pub(crate) fn set_modes(
+    modes: &AtomicU8,
+    read_mode: Option<ReadMode>,
+    wait_mode: Option<WaitMode>,
+) {
+    match read_mode {
+        Some(ReadMode::Message) => {
+            modes.fetch_or(MODE_MESSAGE_READ, Relaxed);
+        }
+        Some(ReadMode::Byte) => {
+            modes.fetch_and(!MODE_MESSAGE_READ, Relaxed);
+        }
+        None => {}
+    }
+    match wait_mode {
+        Some(WaitMode::Nonblocking) => {
+            modes.fetch_or(MODE_NONBLOCKING, Relaxed);
+        }
+        Some(WaitMode::Blocking) => {
+            modes.fetch_and(!MODE_NONBLOCKING, Relaxed);
+        }
+        None => {}
+    }
+}
+
+impl io::Read for &NamedPipeServer {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        match self.recv_msg(buf) {
+            Ok(m) => Ok(m.len),
+            Err(e) if Error::kind_of(&e) == Some(ErrorKind::BrokenPipe) => Ok(0),
+            Err(e) if Error::kind_of(&e) == Some(ErrorKind::NoData) && self.nonblocking() => Err(e),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+impl io::Read for NamedPipeServer {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        (&*self).read(buf)
+    }
+}
+
+impl io::Write for &NamedPipeServer {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self.send_msg(buf)? {
+            0 if !buf.is_empty() => Err(io::Error::new(
+                io::ErrorKind::WouldBlock,
+                Error::new(ErrorKind::NoData),
+            )),
+            n => Ok(n),
+        }
+    }
+
+    /// Does nothing (see [`NamedPipeServer::flush_buffers`]).
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl io::Write for NamedPipeServer {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        (&*self).write(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}

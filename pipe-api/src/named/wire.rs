@@ -1,0 +1,192 @@
+//! The rendezvous protocol: `SOCK_SEQPACKET` Unix sockets in the abstract
+//! namespace, one listening socket per pipe name, one short request/reply
+//! exchange per client operation.
+//!
+//! Requests (client → server), one packet each:
+//!
+//! ```text
+//! OPEN   [1][access: u8][key: UTF-8]      open an instance (reply: OPENED + segment fd, or ERROR)
+//! WAIT   [2][key]                         reply AVAILABLE when an instance is Listening
+//! STATE  [3][key]                         reply STATE with the instance count
+//! CREATE [4][direction u8][max u8][key]   a server in another process asks to join the name
+//! ```
+//!
+//! Replies: `OPENED [0x81][type][direction][max][0][out u32][in u32][timeout_ms u32]
+//! [server pid u32][server sid u32]`, `ERROR [0x82][code u32]`, `AVAILABLE [0x83]`,
+//! `STATE [0x84][count u32]`, `JOINED [0x85]`.
+//!
+//! Everything received is parsed strictly; a malformed packet closes that
+//! connection and harms nobody else. Who is on the other end is known from the
+//! kernel (`SO_PEERCRED`), never from the packet.
+
+use crate::error::{Error, ErrorKind};
+use rustix::net::{
+    AddressFamily, RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags, SendAncillaryBuffer,
+    SendAncillaryMessage, SendFlags, SocketAddrUnix, SocketFlags, SocketType,
+};
+use std::io::{self, IoSlice, IoSliceMut};
+use std::mem::MaybeUninit;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::time::Duration;
+
+pub(crate) const REQ_OPEN: u8 = 1;
+pub(crate) const REQ_WAIT: u8 = 2;
+pub(crate) const REQ_STATE: u8 = 3;
+pub(crate) const REQ_CREATE: u8 = 4;
+pub(crate) const RESP_OPENED: u8 = 0x81;
+pub(crate) const RESP_ERROR: u8 = 0x82;
+pub(crate) const RESP_AVAILABLE: u8 = 0x83;
+pub(crate) const RESP_STATE: u8 = 0x84;
+pub(crate) const RESP_JOINED: u8 = 0x85;
+/// Largest packet either side accepts.
+pub(crate) const MAX_PACKET: usize = 2048;
+
+fn addr(name: &str) -> io::Result<SocketAddrUnix> {
+    Ok(SocketAddrUnix::new_abstract_name(name.as_bytes())?)
+}
+
+fn seqpacket() -> io::Result<OwnedFd> {
+    Ok(rustix::net::socket_with(
+        AddressFamily::UNIX,
+        SocketType::SEQPACKET,
+        SocketFlags::CLOEXEC,
+        None,
+    )?)
+}
+
+/// Binds and listens on the abstract name; `Ok(None)` if it is taken.
+pub(crate) fn listen(name: &str) -> io::Result<Option<OwnedFd>> {
+    let fd = seqpacket()?;
+    match rustix::net::bind(&fd, &addr(name)?) {
+        Ok(()) => {}
+        Err(rustix::io::Errno::ADDRINUSE) => return Ok(None),
+        Err(e) => return Err(e.into()),
+    }
+    rustix::net::listen(&fd, 128)?;
+    Ok(Some(fd))
+}
+
+/// Connects to the abstract name; `Ok(None)` if nobody listens there.
+pub(crate) fn connect(name: &str) -> io::Result<Option<OwnedFd>> {
+    let fd = seqpacket()?;
+    match rustix::net::connect(&fd, &addr(name)?) {
+        Ok(()) => Ok(Some(fd)),
+        Err(rustix::io::Errno::CONNREFUSED | rustix::io::Errno::NOENT) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+pub(crate) fn set_recv_timeout(fd: BorrowedFd<'_>, t: Option<Duration>) -> io::Result<()> {
+    Ok(rustix::net::sockopt::set_socket_timeout(
+        fd,
+        rustix::net::sockopt::Timeout::Recv,
+        t,
+    )?)
+}
+
+/// Sends one packet, with an optional descriptor.
+pub(crate) fn send(
+    sock: BorrowedFd<'_>,
+    bytes: &[u8],
+    fd: Option<BorrowedFd<'_>>,
+) -> io::Result<()> {
+    let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
+    let mut control = SendAncillaryBuffer::new(&mut space);
+    let fds;
+    if let Some(fd) = fd {
+        fds = [fd];
+        if !control.push(SendAncillaryMessage::ScmRights(&fds)) {
+            return Err(io::Error::other("control buffer too small"));
+        }
+    }
+    let n = rustix::net::sendmsg(
+        sock,
+        &[IoSlice::new(bytes)],
+        &mut control,
+        SendFlags::NOSIGNAL,
+    )?;
+    if n != bytes.len() {
+        return Err(io::Error::from(io::ErrorKind::WriteZero));
+    }
+    Ok(())
+}
+
+/// Receives one packet into `buf` (a longer packet is an error), and the
+/// first descriptor that came with it (others are closed). `Ok(None)` at
+/// end of stream.
+pub(crate) fn recv(
+    sock: BorrowedFd<'_>,
+    buf: &mut [u8],
+) -> io::Result<Option<(usize, Option<OwnedFd>)>> {
+    let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
+    let mut control = RecvAncillaryBuffer::new(&mut space);
+    let msg = loop {
+        match rustix::net::recvmsg(
+            sock,
+            &mut [IoSliceMut::new(buf)],
+            &mut control,
+            RecvFlags::CMSG_CLOEXEC,
+        ) {
+            Ok(m) => break m,
+            Err(rustix::io::Errno::INTR) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    };
+    let mut fd = None;
+    for m in control.drain() {
+        if let RecvAncillaryMessage::ScmRights(fds) = m {
+            for f in fds {
+                fd.get_or_insert(f);
+            }
+        }
+    }
+    if msg.flags.contains(rustix::net::ReturnFlags::TRUNC) {
+        return Err(bad_packet());
+    }
+    if msg.bytes == 0 {
+        return Ok(None);
+    }
+    Ok(Some((msg.bytes, fd)))
+}
+
+pub(crate) fn bad_packet() -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, "malformed control packet")
+}
+
+pub(crate) fn error_packet(kind: ErrorKind) -> [u8; 5] {
+    let c = kind.code().to_le_bytes();
+    [RESP_ERROR, c[0], c[1], c[2], c[3]]
+}
+
+/// Decodes an ERROR packet into the error it carries.
+pub(crate) fn decode_error(p: &[u8]) -> io::Error {
+    match p {
+        [RESP_ERROR, a, b, c, d] => {
+            match ErrorKind::from_code(u32::from_le_bytes([*a, *b, *c, *d])) {
+                Some(k) => Error::io(k),
+                None => bad_packet(),
+            }
+        }
+        _ => bad_packet(),
+    }
+}
+
+/// Little-endian u32 at `at` of `p`.
+pub(crate) fn u32_at(p: &[u8], at: usize) -> io::Result<u32> {
+    p.get(at..at + 4)
+        .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .ok_or_else(bad_packet)
+}
+
+/// A receive that may wait up to `t` (`None`: forever).
+pub(crate) fn recv_timeout(
+    sock: &OwnedFd,
+    buf: &mut [u8],
+    t: Option<Duration>,
+) -> io::Result<Option<(usize, Option<OwnedFd>)>> {
+    set_recv_timeout(sock.as_fd(), t)?;
+    match recv(sock.as_fd(), buf) {
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => Err(Error::io(ErrorKind::Timeout)),
+        r => r,
+    }
+}

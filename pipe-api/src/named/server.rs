@@ -248,32 +248,39 @@ impl ServerOptions {
         if self.first_instance {
             return Err(err(ErrorKind::AccessDenied));
         }
-        let Some(sock) = wire::connect(&name.socket_name())? else {
-            // It vanished between our bind and connect: try again once.
-            return match wire::listen(&name.socket_name())? {
-                Some(_) => Err(err(ErrorKind::PipeBusy)),
+        // The owner may be vanishing right now (its socket stays bound for a
+        // moment after the last instance closed): retry briefly.
+        for _ in 0..200 {
+            let Some(sock) = wire::connect(&name.socket_name())? else {
+                if wire::listen(&name.socket_name())?.is_some() {
+                    // Free again (the socket we just bound is dropped; the
+                    // normal path binds it for good).
+                    return self.create(&name.full());
+                }
+                std::thread::sleep(Duration::from_millis(1));
+                continue;
+            };
+            let mut req = vec![
+                wire::REQ_CREATE,
+                self.direction.to_u8(),
+                self.max_instances as u8,
+            ];
+            req.extend_from_slice(name.key().as_bytes());
+            wire::send(sock.as_fd(), &req, None)?;
+            let mut buf = [0u8; wire::MAX_PACKET];
+            return match wire::recv_timeout(&sock, &mut buf, Some(Duration::from_secs(10)))? {
+                Some((n, _)) if buf[0] == wire::RESP_ERROR => Err(wire::decode_error(&buf[..n])),
+                // The owner accepts, but serving one name from instances in
+                // several processes is not supported yet.
+                Some(_) => Err(Error::with_source(
+                    ErrorKind::PipeBusy,
+                    "instances of one name must all be created by one process",
+                )
+                .into()),
                 None => Err(err(ErrorKind::PipeBusy)),
             };
-        };
-        let mut req = vec![
-            wire::REQ_CREATE,
-            self.direction.to_u8(),
-            self.max_instances as u8,
-        ];
-        req.extend_from_slice(name.key().as_bytes());
-        wire::send(sock.as_fd(), &req, None)?;
-        let mut buf = [0u8; wire::MAX_PACKET];
-        match wire::recv_timeout(&sock, &mut buf, Some(Duration::from_secs(10)))? {
-            Some((n, _)) if buf[0] == wire::RESP_ERROR => Err(wire::decode_error(&buf[..n])),
-            // The owner accepted the request, but serving one name from
-            // instances in several processes is not supported yet.
-            Some(_) => Err(Error::with_source(
-                ErrorKind::PipeBusy,
-                "instances of one name must be created by one process",
-            )
-            .into()),
-            None => Err(err(ErrorKind::PipeBusy)),
         }
+        Err(err(ErrorKind::PipeBusy))
     }
 }
 
@@ -330,17 +337,20 @@ impl NameEntry {
         o: &ServerOptions,
         name: &PipeName,
     ) -> io::Result<NamedPipeServer> {
-        if o.first_instance {
-            return Err(err(ErrorKind::AccessDenied));
-        }
-        if o.direction != self.direction {
-            return Err(err(ErrorKind::AccessDenied));
-        }
         let mut inner = lock(&self.inner);
+        if !inner.vanished && inner.count() == 0 {
+            // Every instance is gone (the last ServerGone client closed just
+            // now): the name vanishes, and may come back with new attributes.
+            self.vanish_if_empty(&mut inner);
+        }
         if inner.vanished {
-            // Lost a race with the last instance closing: start afresh.
             drop(inner);
+            // Start afresh (waiting for the old acceptor to let go of the
+            // socket if need be).
             return o.create(&name.full());
+        }
+        if o.first_instance || o.direction != self.direction {
+            return Err(err(ErrorKind::AccessDenied));
         }
         if self.max_instances != UNLIMITED_INSTANCES && inner.count() >= self.max_instances {
             return Err(err(ErrorKind::PipeBusy));

@@ -14,6 +14,8 @@
 //!   `false` for Windows' `MoreData`, which is not an error here), and have
 //!   `peek`, `transact`, `flush_buffers`, `info`, `state`, `set_state`,
 //!   process ids and (server) client credentials.
+//! * [`PipeListener`] keeps one instance listening and hands out connected
+//!   ones.
 //!
 //! How names, instances and liveness work is in the [`server`] module
 //! documentation.
@@ -38,6 +40,7 @@
 
 mod client;
 mod conn;
+mod listener;
 mod name;
 mod options;
 pub mod server;
@@ -45,6 +48,7 @@ mod wire;
 
 pub use client::{call, wait_available, ClientOptions, NamedPipeClient};
 pub use conn::MsgRead;
+pub use listener::PipeListener;
 pub use name::PipeName;
 pub use options::{Access, Connected, Credentials, Direction, Permissions, Security, WaitTimeout};
 pub use server::{NamedPipeServer, ServerOptions, UNLIMITED_INSTANCES};

@@ -315,6 +315,8 @@ struct NameInner {
     waiters: Vec<OwnedFd>,
     /// The name is gone: no instance left.
     vanished: bool,
+    /// The first instance was added (before that, no instances is normal).
+    started: bool,
 }
 
 impl NameInner {
@@ -338,7 +340,7 @@ impl NameEntry {
         name: &PipeName,
     ) -> io::Result<NamedPipeServer> {
         let mut inner = lock(&self.inner);
-        if !inner.vanished && inner.count() == 0 {
+        if inner.started && !inner.vanished && inner.count() == 0 {
             // Every instance is gone (the last ServerGone client closed just
             // now): the name vanishes, and may come back with new attributes.
             self.vanish_if_empty(&mut inner);
@@ -377,6 +379,7 @@ impl NameEntry {
             }),
             cv: Condvar::new(),
         });
+        inner.started = true;
         inner.instances.push(Arc::downgrade(&inst));
         inner.listening.push_back(Arc::clone(&inst));
         Self::wake_waiters(&mut inner);

@@ -38,32 +38,28 @@
 //! # Ok::<(), std::io::Error>(())
 //! ```
 
+use crate::conn::Conn;
 use crate::error::{from_engine, Error, ErrorKind};
 use crate::info::{EndKind, PeekInfo, PipeInfo, PipeState, PipeType, ReadMode, WaitMode};
-use shmpipe_engine::layout::RingControl;
-use shmpipe_engine::sync::Native;
-use shmpipe_engine::{Receiver, RingStorage, Sender, WaitPolicy};
+use shmpipe_engine::channel::{End, ROLE_READER, ROLE_WRITER};
+use shmpipe_engine::layout::{HANGUP_READER, HANGUP_WRITER};
+use shmpipe_engine::WaitPolicy;
 use std::io::{self, Read, Write};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
-use std::sync::atomic::Ordering::{Acquire, Relaxed};
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::Arc;
 
 /// `user_flags` of an anonymous pipe's segment.
 pub(crate) const KIND_ANONYMOUS: u32 = 0x414e_4f4e; // "ANON"
 /// The default buffer size (and quota) for a size hint of 0.
 pub const DEFAULT_BUFFER_SIZE: u32 = 4096;
 
-// Shared per-end words (ring control `user` area). They are written by our
-// own ends only, but a peer could write anything there: every use below is
-// a flag test or a clamped length, so nonsense can only change modes or
-// heuristics, never memory safety.
+// Per-end modes live in the ring's user words, so that every handle of an
+// end, in every process, shares them (SEM-027). A peer could write anything
+// there: they are only ever tested as flags.
 const W_READER_MODE: usize = 0;
 const W_WRITER_MODE: usize = 1;
-const W_PENDING_READ: usize = 2;
 const MODE_NONBLOCKING: u64 = 1;
-
-fn control(s: &shmpipe_engine::SegmentRing) -> &RingControl<Native> {
-    s.control()
-}
 
 /// Ring size for a quota: room for the quota's worth of unread bytes plus a
 /// write of the same size in flight, and never so small that streaming
@@ -148,21 +144,18 @@ impl PipeBuilder {
         };
         let mut user = [0u64; 8];
         user[0] = u64::from(quota);
-        let (mut tx, mut rx) =
-            shmpipe_engine::channel_with(ring_capacity(quota), KIND_ANONYMOUS, user)
-                .map_err(|e| from_engine(e, ErrorKind::BrokenPipe))?;
-        if let Some(p) = self.policy {
-            tx.set_wait_policy(p);
-            rx.set_wait_policy(p);
-        }
+        let (tx, rx) = shmpipe_engine::channel_with(ring_capacity(quota), KIND_ANONYMOUS, user)
+            .map_err(|e| from_engine(e, ErrorKind::BrokenPipe))?;
+        let (wend, rend) = (Arc::clone(tx.end()), Arc::clone(rx.end()));
+        drop((tx, rx));
         Ok((
             PipeReader {
-                rx,
+                conn: reader_conn(rend, quota, self.policy)?,
                 quota,
                 inheritable: self.inheritable,
             },
             PipeWriter {
-                tx,
+                conn: writer_conn(wend, quota, self.policy)?,
                 quota,
                 inheritable: self.inheritable,
             },
@@ -170,11 +163,19 @@ impl PipeBuilder {
     }
 }
 
+fn reader_conn(end: Arc<End>, quota: u32, policy: Option<WaitPolicy>) -> io::Result<Conn> {
+    Conn::new(end, None, Some(0), ROLE_WRITER, PipeType::Byte, quota, policy)
+}
+
+fn writer_conn(end: Arc<End>, quota: u32, policy: Option<WaitPolicy>) -> io::Result<Conn> {
+    Conn::new(end, Some(0), None, ROLE_READER, PipeType::Byte, quota, policy)
+}
+
 /// Reads the quota from a validated segment header (still peer-written data:
 /// clamp to the u32 range the API promises).
-fn quota_of(s: &shmpipe_engine::SegmentRing) -> io::Result<u32> {
-    let h = s.segment().header();
-    if h.user_flags != KIND_ANONYMOUS {
+fn quota_of(end: &End) -> io::Result<u32> {
+    let h = end.segment().header();
+    if h.user_flags != KIND_ANONYMOUS || h.ring_count != 1 {
         return Err(Error::with_source(
             ErrorKind::InvalidHandle,
             "descriptor is not an anonymous pipe end",
@@ -201,7 +202,7 @@ fn would_block() -> io::Error {
 /// The reading end of an anonymous pipe.
 #[derive(Debug)]
 pub struct PipeReader {
-    rx: Receiver,
+    conn: Conn,
     quota: u32,
     inheritable: bool,
 }
@@ -209,14 +210,30 @@ pub struct PipeReader {
 /// The writing end of an anonymous pipe.
 #[derive(Debug)]
 pub struct PipeWriter {
-    tx: Sender,
+    conn: Conn,
     quota: u32,
     inheritable: bool,
 }
 
+fn set_state(word: &AtomicU64, read_mode: Option<ReadMode>, wait_mode: Option<WaitMode>) -> io::Result<()> {
+    if read_mode == Some(ReadMode::Message) {
+        return Err(Error::io(ErrorKind::InvalidParameter));
+    }
+    match wait_mode {
+        Some(WaitMode::Nonblocking) => {
+            word.fetch_or(MODE_NONBLOCKING, Relaxed);
+        }
+        Some(WaitMode::Blocking) => {
+            word.fetch_and(!MODE_NONBLOCKING, Relaxed);
+        }
+        None => {}
+    }
+    Ok(())
+}
+
 impl PipeReader {
-    fn word(&self, i: usize) -> &std::sync::atomic::AtomicU64 {
-        &control(self.rx.ring()).user.0[i]
+    fn is_nonblocking(&self) -> bool {
+        self.conn.user_words()[W_READER_MODE].load(Relaxed) & MODE_NONBLOCKING != 0
     }
 
     /// Reads like [`Read::read`], but reports the end of the pipe as the
@@ -240,36 +257,7 @@ impl PipeReader {
         if buf.is_empty() {
             return Ok(0);
         }
-        if self.is_nonblocking() {
-            return match self.rx.try_read(buf) {
-                Ok(Some(n)) => Ok(n),
-                Ok(None) => {
-                    if self
-                        .rx
-                        .is_peer_alive()
-                        .map_err(|e| from_engine(e, ErrorKind::BrokenPipe))?
-                    {
-                        Err(would_block())
-                    } else {
-                        // Anything published before the last writer closed
-                        // is visible now.
-                        match self.rx.try_read(buf) {
-                            Ok(Some(n)) => Ok(n),
-                            Ok(None) => Err(Error::io(ErrorKind::BrokenPipe)),
-                            Err(e) => Err(from_engine(e, ErrorKind::BrokenPipe)),
-                        }
-                    }
-                }
-                Err(e) => Err(from_engine(e, ErrorKind::BrokenPipe)),
-            };
-        }
-        // Tell nonblocking writers how much a pending read would take
-        // (spec 5.3/5.5).
-        self.word(W_PENDING_READ)
-            .store(buf.len() as u64 + 1, Relaxed);
-        let r = self.rx.read(buf);
-        self.word(W_PENDING_READ).store(0, Relaxed);
-        r.map_err(|e| from_engine(e, ErrorKind::BrokenPipe))
+        self.conn.read_bytes(buf, self.is_nonblocking())
     }
 
     /// Copies queued bytes into `buf` without consuming them and reports
@@ -287,36 +275,16 @@ impl PipeReader {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn peek(&mut self, buf: Option<&mut [u8]>) -> io::Result<PeekInfo> {
-        let mut empty = [0u8; 0];
-        let buf = buf.unwrap_or(&mut empty);
-        let copied = self
-            .rx
-            .peek(buf)
-            .map_err(|e| from_engine(e, ErrorKind::BrokenPipe))?;
-        let total = self.rx.available();
-        if total == 0
-            && !self
-                .rx
-                .is_peer_alive()
-                .map_err(|e| from_engine(e, ErrorKind::BrokenPipe))?
-            && self.rx.available() == 0
-        {
-            return Err(Error::io(ErrorKind::BrokenPipe));
-        }
-        Ok(PeekInfo {
-            copied,
-            total_available: total,
-            left_in_message: 0,
-        })
+        self.conn.peek(buf)
     }
 
     /// Bytes queued and not yet read.
     pub fn available(&self) -> u64 {
-        self.rx.available()
+        self.conn.available()
     }
 
-    /// What [`get_info`](crate) reports for the read end: the server end of a
-    /// byte pipe with both sizes equal to the effective buffer size and one
+    /// What `get_info` reports for the read end: the server end of a byte
+    /// pipe with both sizes equal to the effective buffer size and one
     /// instance (spec 4.14).
     pub fn info(&self) -> io::Result<PipeInfo> {
         Ok(PipeInfo {
@@ -340,21 +308,13 @@ impl PipeReader {
     /// Changes the end's modes (spec 4.16). Message read mode is refused
     /// with [`ErrorKind::InvalidParameter`]: anonymous pipes are byte pipes.
     /// The change applies to every handle of this end.
-    pub fn set_state(
-        &self,
-        read_mode: Option<ReadMode>,
-        wait_mode: Option<WaitMode>,
-    ) -> io::Result<()> {
-        set_state(self.word(W_READER_MODE), read_mode, wait_mode)
+    pub fn set_state(&self, read_mode: Option<ReadMode>, wait_mode: Option<WaitMode>) -> io::Result<()> {
+        set_state(&self.conn.user_words()[W_READER_MODE], read_mode, wait_mode)
     }
 
     /// Shorthand for `set_state(None, Some(..))`.
     pub fn set_nonblocking(&self, nonblocking: bool) -> io::Result<()> {
         self.set_state(None, Some(WaitMode::from_nonblocking(nonblocking)))
-    }
-
-    fn is_nonblocking(&self) -> bool {
-        self.word(W_READER_MODE).load(Relaxed) & MODE_NONBLOCKING != 0
     }
 
     /// Whether this handle may be passed to a child process.
@@ -370,8 +330,9 @@ impl PipeReader {
     /// A duplicate handle of the same end (spec 1.6): the end stays open
     /// until every duplicate, in every process, is closed.
     pub fn try_clone(&self) -> io::Result<PipeReader> {
+        let end = self.conn.end().try_clone().map_err(map_from_fd)?;
         Ok(PipeReader {
-            rx: self.rx.try_clone().map_err(map_from_fd)?,
+            conn: reader_conn(end, self.quota, None)?,
             quota: self.quota,
             inheritable: self.inheritable,
         })
@@ -383,10 +344,10 @@ impl PipeReader {
     /// [`ErrorKind::AccessDenied`], anything else with
     /// [`ErrorKind::InvalidHandle`].
     pub fn from_fd(fd: OwnedFd) -> io::Result<PipeReader> {
-        let rx = Receiver::from_fd(fd).map_err(map_from_fd)?;
-        let quota = quota_of(rx.ring())?;
+        let end = End::attach(fd, ROLE_READER, &[(0, HANGUP_READER)]).map_err(map_from_fd)?;
+        let quota = quota_of(&end)?;
         Ok(PipeReader {
-            rx,
+            conn: reader_conn(end, quota, None)?,
             quota,
             inheritable: false,
         })
@@ -394,33 +355,13 @@ impl PipeReader {
 
     /// The descriptor that carries this end to another process.
     pub fn into_fd(self) -> OwnedFd {
-        self.rx.into_fd()
+        End::into_fd(Arc::clone(self.conn.end())).expect("duplicating a descriptor we own")
     }
 
     /// Sets how blocking reads wait (this handle only).
     pub fn set_wait_policy(&mut self, policy: WaitPolicy) {
-        self.rx.set_wait_policy(policy);
+        self.conn.set_wait_policy(policy);
     }
-}
-
-fn set_state(
-    word: &std::sync::atomic::AtomicU64,
-    read_mode: Option<ReadMode>,
-    wait_mode: Option<WaitMode>,
-) -> io::Result<()> {
-    if read_mode == Some(ReadMode::Message) {
-        return Err(Error::io(ErrorKind::InvalidParameter));
-    }
-    match wait_mode {
-        Some(WaitMode::Nonblocking) => {
-            word.fetch_or(MODE_NONBLOCKING, Relaxed);
-        }
-        Some(WaitMode::Blocking) => {
-            word.fetch_and(!MODE_NONBLOCKING, Relaxed);
-        }
-        None => {}
-    }
-    Ok(())
 }
 
 impl Read for PipeReader {
@@ -436,17 +377,13 @@ impl Read for PipeReader {
 
 impl AsFd for PipeReader {
     fn as_fd(&self) -> BorrowedFd<'_> {
-        self.rx.as_fd()
+        self.conn.end().fd()
     }
 }
 
 impl PipeWriter {
-    fn word(&self, i: usize) -> &std::sync::atomic::AtomicU64 {
-        &control(self.tx.ring()).user.0[i]
-    }
-
     fn is_nonblocking(&self) -> bool {
-        self.word(W_WRITER_MODE).load(Relaxed) & MODE_NONBLOCKING != 0
+        self.conn.user_words()[W_WRITER_MODE].load(Relaxed) & MODE_NONBLOCKING != 0
     }
 
     /// Writes all of `buf` as one atomic write and waits, in blocking mode,
@@ -466,59 +403,13 @@ impl PipeWriter {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn try_write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        if buf.is_empty() {
-            return Ok(0);
-        }
-        if self.is_nonblocking() {
-            return self.write_nonblocking(buf);
-        }
-        let end = self.tx.send(buf, None).map_err(|e| {
-            let kind = if e.published == 0 {
-                ErrorKind::NoData
-            } else {
-                ErrorKind::BrokenPipe
-            };
-            from_engine(e.error, kind)
-        })?;
-        let target = end.saturating_sub(u64::from(self.quota));
-        self.tx
-            .wait_consumed(target, None)
-            .map_err(|e| from_engine(e, ErrorKind::BrokenPipe))?;
-        Ok(buf.len())
-    }
-
-    fn write_nonblocking(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let n = buf.len() as u64;
-        let queued = self.tx.written().saturating_sub(self.tx.consumed());
-        // Bytes a blocked reader would take at once never enter the queue.
-        let pending = if queued == 0 {
-            self.word(W_PENDING_READ).load(Acquire).saturating_sub(1)
-        } else {
-            0
-        };
-        let taken = pending.min(n);
-        let whole = if queued + n - taken <= u64::from(self.quota) {
-            self.tx.try_write(buf)
-        } else {
-            Ok(false)
-        };
-        match whole {
-            Ok(true) => Ok(buf.len()),
-            // A byte pipe hands the pending read its share and queues
-            // nothing else (spec 5.5).
-            Ok(false) if taken > 0 => match self.tx.try_write(&buf[..taken as usize]) {
-                Ok(true) => Ok(taken as usize),
-                Ok(false) => Ok(0),
-                Err(e) => Err(from_engine(e, ErrorKind::NoData)),
-            },
-            Ok(false) => Ok(0),
-            Err(e) => Err(from_engine(e, ErrorKind::NoData)),
-        }
+        self.conn.write(buf, self.is_nonblocking())
     }
 
     /// Waits until the reader has read every byte written to this end
     /// (Windows' `FlushFileBuffers`, spec 4.11). Returns at once when nothing
-    /// is unread, and succeeds at once when the read end is closed.
+    /// is unread, and succeeds at once when the read end is already closed;
+    /// fails with [`ErrorKind::BrokenPipe`] if it closes while waiting.
     /// ([`Write::flush`] does not wait: like `std`'s pipes, it has no buffer
     /// to flush.)
     ///
@@ -532,10 +423,7 @@ impl PipeWriter {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn flush_buffers(&mut self) -> io::Result<()> {
-        match self.tx.flush() {
-            Ok(()) | Err(shmpipe_engine::Error::PeerClosed) => Ok(()),
-            Err(e) => Err(from_engine(e, ErrorKind::BrokenPipe)),
-        }
+        self.conn.flush()
     }
 
     /// See [`PipeReader::info`]: the write end reports itself as the client
@@ -561,12 +449,8 @@ impl PipeWriter {
 
     /// Changes the end's modes (spec 4.16); message read mode is refused with
     /// [`ErrorKind::InvalidParameter`].
-    pub fn set_state(
-        &self,
-        read_mode: Option<ReadMode>,
-        wait_mode: Option<WaitMode>,
-    ) -> io::Result<()> {
-        set_state(self.word(W_WRITER_MODE), read_mode, wait_mode)
+    pub fn set_state(&self, read_mode: Option<ReadMode>, wait_mode: Option<WaitMode>) -> io::Result<()> {
+        set_state(&self.conn.user_words()[W_WRITER_MODE], read_mode, wait_mode)
     }
 
     /// Shorthand for `set_state(None, Some(..))`.
@@ -586,8 +470,9 @@ impl PipeWriter {
 
     /// A duplicate handle of the same end.
     pub fn try_clone(&self) -> io::Result<PipeWriter> {
+        let end = self.conn.end().try_clone().map_err(map_from_fd)?;
         Ok(PipeWriter {
-            tx: self.tx.try_clone().map_err(map_from_fd)?,
+            conn: writer_conn(end, self.quota, None)?,
             quota: self.quota,
             inheritable: self.inheritable,
         })
@@ -596,10 +481,10 @@ impl PipeWriter {
     /// Rebuilds a write end from a descriptor made by [`PipeWriter::into_fd`].
     /// A read end's descriptor is refused with [`ErrorKind::AccessDenied`].
     pub fn from_fd(fd: OwnedFd) -> io::Result<PipeWriter> {
-        let tx = Sender::from_fd(fd).map_err(map_from_fd)?;
-        let quota = quota_of(tx.ring())?;
+        let end = End::attach(fd, ROLE_WRITER, &[(0, HANGUP_WRITER)]).map_err(map_from_fd)?;
+        let quota = quota_of(&end)?;
         Ok(PipeWriter {
-            tx,
+            conn: writer_conn(end, quota, None)?,
             quota,
             inheritable: false,
         })
@@ -607,12 +492,12 @@ impl PipeWriter {
 
     /// The descriptor that carries this end to another process.
     pub fn into_fd(self) -> OwnedFd {
-        self.tx.into_fd()
+        End::into_fd(Arc::clone(self.conn.end())).expect("duplicating a descriptor we own")
     }
 
     /// Sets how blocking writes wait (this handle only).
     pub fn set_wait_policy(&mut self, policy: WaitPolicy) {
-        self.tx.set_wait_policy(policy);
+        self.conn.set_wait_policy(policy);
     }
 }
 
@@ -635,6 +520,6 @@ impl Write for PipeWriter {
 
 impl AsFd for PipeWriter {
     fn as_fd(&self) -> BorrowedFd<'_> {
-        self.tx.as_fd()
+        self.conn.end().fd()
     }
 }

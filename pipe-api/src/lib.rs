@@ -25,6 +25,7 @@
 #![deny(missing_docs)]
 
 pub mod anonymous;
+mod conn;
 mod error;
 pub mod handoff;
 mod info;

@@ -1,6 +1,6 @@
 //! The client side: `open`, `wait_available`, `call` (spec 4.4, 4.5, 4.10).
 
-use super::conn::{Conn, MsgRead, RING_IN, RING_OUT, ROLE_CLIENT, ROLE_SERVER};
+use crate::conn::{Conn, MsgRead, RING_IN, RING_OUT, ROLE_CLIENT, ROLE_SERVER};
 use super::name::PipeName;
 use super::options::{Access, Direction, WaitTimeout};
 use super::server::{
@@ -125,9 +125,9 @@ impl ClientOptions {
                 .map_err(super::conn_engine_error)?;
                 let conn = Conn::new(
                     end,
-                    false,
-                    self.access.write_data && direction != Direction::Outbound,
-                    self.access.read_data && direction != Direction::Inbound,
+                    (self.access.write_data && direction != Direction::Outbound).then_some(RING_IN),
+                    (self.access.read_data && direction != Direction::Inbound).then_some(RING_OUT),
+                    ROLE_SERVER,
                     pipe_type,
                     info.in_size,
                     self.policy,
@@ -238,11 +238,7 @@ impl NamedPipeClient {
     /// succeeds at once when the server end is gone.
     pub fn flush_buffers(&self) -> io::Result<()> {
         self.need(self.shared.access.write_data)?;
-        let conn = self.live_conn()?;
-        if !conn.peer_alive(ROLE_SERVER) {
-            return Ok(());
-        }
-        conn.flush()
+        self.live_conn()?.flush()
     }
 
     /// Sends `request` as one message and waits for the next message

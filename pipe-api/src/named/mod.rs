@@ -39,7 +39,6 @@
 //! ```
 
 mod client;
-mod conn;
 mod listener;
 mod name;
 mod options;
@@ -47,7 +46,7 @@ pub mod server;
 mod wire;
 
 pub use client::{call, wait_available, ClientOptions, NamedPipeClient};
-pub use conn::MsgRead;
+pub use crate::conn::MsgRead;
 pub use listener::PipeListener;
 pub use name::PipeName;
 pub use options::{Access, Connected, Credentials, Direction, Permissions, Security, WaitTimeout};

@@ -34,7 +34,7 @@
 //!
 //! [`End::disconnect`]: shmpipe_engine::channel::End::disconnect
 
-use super::conn::{Conn, MsgRead, RING_IN, RING_OUT, ROLE_CLIENT, ROLE_SERVER};
+use crate::conn::{Conn, MsgRead, RING_IN, RING_OUT, ROLE_CLIENT, ROLE_SERVER};
 use super::name::PipeName;
 use super::options::{Access, Connected, Credentials, Direction, Security};
 use super::wire;
@@ -676,9 +676,9 @@ impl Instance {
         let access = dir.server_access();
         let conn = Conn::new(
             server_end,
-            true,
-            access.write_data,
-            access.read_data,
+            access.write_data.then_some(RING_OUT),
+            access.read_data.then_some(RING_IN),
+            ROLE_CLIENT,
             name.pipe_type,
             self.out_size,
             self.policy,
@@ -746,7 +746,7 @@ impl Drop for NamedPipeServer {
             conn.and_then(|c| {
                 // ServerGone: the instance lives on while the client holds
                 // its end (spec 1.5); remember how to ask about the client.
-                (c.peer_alive(ROLE_CLIENT))
+                c.peer_alive()
                     .then(|| reopen(c.end().fd()).ok())
                     .flatten()
             })
@@ -792,7 +792,7 @@ impl NamedPipeServer {
                         .conn
                         .clone()
                         .expect("connected instance has a connection");
-                    if conn.peer_alive(ROLE_CLIENT) {
+                    if conn.peer_alive() {
                         return Ok(if waited {
                             Connected::New
                         } else {
@@ -906,11 +906,7 @@ impl NamedPipeServer {
     /// Waits until the client read everything written (spec 4.11).
     pub fn flush_buffers(&self) -> io::Result<()> {
         self.need(self.access().write_data)?;
-        let conn = self.conn()?;
-        if !conn.peer_alive(ROLE_CLIENT) {
-            return Ok(());
-        }
-        conn.flush()
+        self.conn()?.flush()
     }
 
     /// Sends `request` as one message and waits for the next message

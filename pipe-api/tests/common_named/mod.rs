@@ -1,0 +1,285 @@
+//! Helpers shared by the named-pipe test binaries: unique pipe names, the
+//! spec's default pipe, error-kind checks, hang guards, and children (this
+//! test binary run again) that talk to the parent over their stdin/stdout
+//! one line at a time.
+//!
+//! Every binary uses a different subset, hence the `dead_code` allowance.
+#![allow(dead_code)]
+
+use shmpipe::named::{Direction, ServerOptions};
+use shmpipe::{Error, ErrorKind};
+use std::io::{self, BufRead, BufReader, Write};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc;
+use std::time::Duration;
+
+/// How long an operation that must finish may take before the test calls it
+/// a hang. Generous: it only turns a hang into a failure, it never measures
+/// speed.
+pub const HANG: Duration = Duration::from_secs(20);
+
+/// How long a "still pending" check waits before looking. A correct
+/// implementation can never fail such a check; a wrong one is caught as soon
+/// as it returns early, which it does well within this time.
+pub const SETTLE: Duration = Duration::from_millis(200);
+
+/// A pipe name no other test (in this or another test process) uses:
+/// tests run in parallel and names are machine-wide.
+pub fn unique_name(tag: &str) -> String {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    format!(r"\\.\pipe\shmpipe-test-{tag}-{}-{n}", std::process::id())
+}
+
+/// The spec's default pipe (section 9): Duplex, max instances 1, quota 1024
+/// each way.
+pub fn default_opts() -> ServerOptions {
+    let mut o = ServerOptions::new();
+    o.access(Direction::Duplex)
+        .max_instances(1)
+        .quotas(1024, 1024);
+    o
+}
+
+/// The pipe error kind of `e`.
+pub fn kind(e: &io::Error) -> Option<ErrorKind> {
+    Error::kind_of(e)
+}
+
+/// Asserts that `r` failed with `want`.
+#[track_caller]
+pub fn assert_kind<T: std::fmt::Debug>(r: io::Result<T>, want: ErrorKind, what: &str) {
+    match r {
+        Ok(v) => panic!("{what}: expected {want:?}, got Ok({v:?})"),
+        Err(e) => assert_eq!(kind(&e), Some(want), "{what}: got error {e:?}"),
+    }
+}
+
+/// An operation running on its own thread, whose completion the test
+/// observes without timing assumptions.
+pub struct Pending<T> {
+    rx: mpsc::Receiver<T>,
+    what: String,
+}
+
+impl<T: Send + 'static> Pending<T> {
+    /// Starts `f` on a new thread.
+    pub fn start(what: &str, f: impl FnOnce() -> T + Send + 'static) -> Pending<T> {
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = tx.send(f());
+        });
+        Pending {
+            rx,
+            what: what.to_owned(),
+        }
+    }
+
+    /// Asserts that the operation has not returned, after giving it
+    /// [`SETTLE`] to do so wrongly.
+    #[track_caller]
+    pub fn assert_pending(&self, why: &str) {
+        std::thread::sleep(SETTLE);
+        match self.rx.try_recv() {
+            Err(mpsc::TryRecvError::Empty) => {}
+            Err(mpsc::TryRecvError::Disconnected) => {
+                panic!("{}: thread died ({why})", self.what)
+            }
+            Ok(_) => panic!("{} returned too early: {why}", self.what),
+        }
+    }
+
+    /// Waits for the result; fails the test on a hang.
+    #[track_caller]
+    pub fn finish(self) -> T {
+        match self.rx.recv_timeout(HANG) {
+            Ok(v) => v,
+            Err(_) => panic!("{}: did not return within {HANG:?}", self.what),
+        }
+    }
+}
+
+/// Environment variable naming the role a re-executed test binary plays.
+pub const ROLE_ENV: &str = "SHMPIPE_NAMED_TEST_ROLE";
+/// Exit status of a child that ran its role to the end. A child test that
+/// was renamed (and so silently not run by `--exact`) exits with 0, a
+/// failing one with 101: neither passes for success.
+pub const CHILD_OK: i32 = 42;
+/// Marks the lines a child says to its parent (the test harness writes to
+/// the same stdout).
+const MARK: &str = "@@";
+
+/// True in the child started for the child test `name`.
+pub fn is_child(name: &str) -> bool {
+    std::env::var(ROLE_ENV).ok().as_deref() == Some(name)
+}
+
+/// In a child: an environment variable the parent set.
+pub fn env(key: &str) -> String {
+    std::env::var(key).unwrap_or_else(|_| panic!("{key} passed by the parent"))
+}
+
+/// In a child: tells the parent `line`.
+pub fn say(line: &str) {
+    let mut out = io::stdout().lock();
+    // A fresh line: the harness may have printed "test x ... " without one.
+    writeln!(out, "\n{MARK}{line}").unwrap();
+    out.flush().unwrap();
+}
+
+/// In a child: the parent's next line (`None` at end of input).
+pub fn hear() -> Option<String> {
+    let mut line = String::new();
+    match io::stdin().lock().read_line(&mut line) {
+        Ok(0) | Err(_) => None,
+        Ok(_) => Some(line.trim_end().to_owned()),
+    }
+}
+
+/// In a child: reports success to the parent (see [`CHILD_OK`]).
+pub fn child_done() -> ! {
+    std::process::exit(CHILD_OK)
+}
+
+/// A child process playing one role, talked to line by line. Killed and
+/// reaped when dropped, so a failing test leaves nothing behind.
+pub struct Kid {
+    /// `None` once [`Kid::finish`] took it.
+    child: Option<Child>,
+    stdin: Option<ChildStdin>,
+    lines: mpsc::Receiver<String>,
+    stderr: mpsc::Receiver<Vec<u8>>,
+    name: String,
+}
+
+impl Kid {
+    /// Runs this test binary's child test `name` (which checks
+    /// [`is_child`]) with the extra environment `envs`.
+    pub fn spawn(name: &str, envs: &[(&str, String)]) -> Kid {
+        let exe = std::env::current_exe().expect("test binary path");
+        let mut cmd = Command::new(exe);
+        cmd.args(["--exact", name, "--nocapture", "--test-threads=1"])
+            .env(ROLE_ENV, name)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        for (k, v) in envs {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().expect("spawn child test");
+        let stdout = child.stdout.take().unwrap();
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if let Some(rest) = line.find(MARK).map(|at| &line[at + MARK.len()..]) {
+                    if tx.send(rest.to_owned()).is_err() {
+                        break;
+                    }
+                }
+            }
+        });
+        let mut err = child.stderr.take().unwrap();
+        let (etx, stderr) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut v = Vec::new();
+            let _ = io::Read::read_to_end(&mut err, &mut v);
+            let _ = etx.send(v);
+        });
+        Kid {
+            stdin: child.stdin.take(),
+            child: Some(child),
+            lines,
+            stderr,
+            name: name.to_owned(),
+        }
+    }
+
+    /// The child's pid.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("child not finished").id()
+    }
+
+    /// Sends the child one line.
+    pub fn tell(&mut self, line: &str) {
+        let stdin = self.stdin.as_mut().expect("child stdin open");
+        writeln!(stdin, "{line}").expect("write to child");
+        stdin.flush().expect("flush to child");
+    }
+
+    /// Closes the child's stdin (its [`hear`] returns `None`).
+    pub fn hang_up(&mut self) {
+        self.stdin = None;
+    }
+
+    /// The child's next line; fails the test (showing the child's stderr)
+    /// if none comes within [`HANG`].
+    #[track_caller]
+    pub fn listen(&mut self) -> String {
+        match self.lines.recv_timeout(HANG) {
+            Ok(l) => l,
+            Err(_) => {
+                self.kill();
+                let err = self.stderr.recv_timeout(HANG).unwrap_or_default();
+                panic!(
+                    "child {} said nothing more; its stderr:\n{}",
+                    self.name,
+                    String::from_utf8_lossy(&err)
+                )
+            }
+        }
+    }
+
+    /// Asserts the child's next line is `want`.
+    #[track_caller]
+    pub fn expect(&mut self, want: &str) {
+        let got = self.listen();
+        assert_eq!(got, want, "child {} said something else", self.name);
+    }
+
+    /// SIGKILLs the child and reaps it.
+    pub fn kill(&mut self) {
+        if let Some(c) = self.child.as_mut() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Closes its stdin, waits for the child to exit and asserts it ran its
+    /// role to the end.
+    #[track_caller]
+    pub fn finish(mut self) {
+        self.hang_up();
+        let mut child = self.child.take().expect("child not finished");
+        let pid = child.id();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = tx.send(child.wait());
+        });
+        let status = match rx.recv_timeout(HANG) {
+            Ok(s) => s.expect("wait for child"),
+            Err(_) => {
+                // Do not leave a stuck child behind.
+                if let Some(p) = rustix::process::Pid::from_raw(pid as i32) {
+                    let _ = rustix::process::kill_process(p, rustix::process::Signal::KILL);
+                }
+                panic!("child {} did not exit within {HANG:?}", self.name)
+            }
+        };
+        let err = self.stderr.recv_timeout(HANG).unwrap_or_default();
+        assert_eq!(
+            status.code(),
+            Some(CHILD_OK),
+            "child {} failed ({status}); its stderr:\n{}",
+            self.name,
+            String::from_utf8_lossy(&err)
+        );
+    }
+}
+
+impl Drop for Kid {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}

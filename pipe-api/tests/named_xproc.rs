@@ -1,0 +1,599 @@
+//! Named pipes across real processes: the atomic claim of a Listening
+//! instance (SEM-043), process ids (SEM-137, SEM-138), security against
+//! another uid (SEM-149, SEM-150), and processes killed with SIGKILL while
+//! their peers wait on them.
+//!
+//! Children are this test binary run again with `--exact <child test>` (see
+//! [`common_named::Kid`]); the `child_*` tests do nothing in an ordinary
+//! run. A child reports success with exit status [`common_named::CHILD_OK`],
+//! so a child test that was renamed (and therefore not run) cannot pass for
+//! one that worked.
+
+mod common_named;
+
+use common_named::{
+    assert_kind, child_done, default_opts, env, hear, is_child, kind, say, unique_name, Kid,
+    Pending, HANG,
+};
+use shmpipe::named::{
+    wait_available, ClientOptions, Connected, NamedPipeClient, NamedPipeServer, Permissions,
+    Security, WaitTimeout, UNLIMITED_INSTANCES,
+};
+use shmpipe::ErrorKind;
+use std::io::{self, Read, Write};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const NAME_ENV: &str = "SHMPIPE_NAMED_TEST_NAME";
+const PARENT_ENV: &str = "SHMPIPE_NAMED_TEST_PARENT";
+
+/// How long a survivor may take to see that its peer process was killed.
+/// Generous: the engine polls liveness every park slice, and the machine is
+/// shared.
+const KILL_NOTICE: Duration = Duration::from_secs(2);
+
+/// A result as a child reports it: `ok` or the error kind's name.
+fn outcome<T>(r: &io::Result<T>) -> String {
+    match r {
+        Ok(_) => "ok".to_owned(),
+        Err(e) => match kind(e) {
+            Some(k) => format!("{k:?}"),
+            None => format!("io:{e}"),
+        },
+    }
+}
+
+/// Client → server and server → client, one short write each way.
+#[track_caller]
+fn assert_data_flows(server: &NamedPipeServer, client: &NamedPipeClient, tag: &str) {
+    let up = format!("up:{tag}");
+    (&*client).write_all(up.as_bytes()).unwrap();
+    let mut buf = vec![0u8; up.len()];
+    (&*server).read_exact(&mut buf).unwrap();
+    assert_eq!(buf, up.as_bytes());
+    let down = format!("down:{tag}");
+    (&*server).write_all(down.as_bytes()).unwrap();
+    let mut buf = vec![0u8; down.len()];
+    (&*client).read_exact(&mut buf).unwrap();
+    assert_eq!(buf, down.as_bytes());
+}
+
+/// Starts `f` on a thread; its result comes with the moment it returned.
+fn timed<T: Send + 'static>(
+    what: &str,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Pending<(T, Instant)> {
+    Pending::start(what, move || {
+        let r = f();
+        (r, Instant::now())
+    })
+}
+
+/// How long after `since` an operation returned; prints it and asserts the
+/// generous [`KILL_NOTICE`] bound.
+#[track_caller]
+fn notice(what: &str, since: Instant, at: Instant) {
+    let took = at.saturating_duration_since(since);
+    println!("{what}: noticed the kill after {took:?}");
+    assert!(took < KILL_NOTICE, "{what}: took {took:?} to notice the kill");
+}
+
+// ------------------------------------------------- SEM-043 atomic claim
+
+#[test]
+fn child_race_opener() {
+    if !is_child("child_race_opener") {
+        return;
+    }
+    let name = env(NAME_ENV);
+    while let Some(cmd) = hear() {
+        assert_eq!(cmd, "go");
+        let r = ClientOptions::new().open(&name);
+        say(&outcome(&r));
+        drop(r);
+    }
+    child_done();
+}
+
+#[test]
+fn sem_043_two_processes_race_for_one_listening_instance() {
+    let name = unique_name("x043");
+    let server = default_opts().create(&name).unwrap();
+    server.set_nonblocking(true).unwrap();
+    let envs = [(NAME_ENV, name.clone())];
+    let mut kids = [
+        Kid::spawn("child_race_opener", &envs),
+        Kid::spawn("child_race_opener", &envs),
+    ];
+    let mut wins = [0; 2];
+    for round in 0..25 {
+        for k in kids.iter_mut() {
+            k.tell("go");
+        }
+        let said = [kids[0].listen(), kids[1].listen()];
+        let winner = match (said[0].as_str(), said[1].as_str()) {
+            ("ok", "PipeBusy") => 0,
+            ("PipeBusy", "ok") => 1,
+            _ => panic!("round {round}: one open must win, the other get PipeBusy: {said:?}"),
+        };
+        wins[winner] += 1;
+        assert_eq!(
+            server.client_process_id().unwrap(),
+            kids[winner].pid(),
+            "round {round}: the instance belongs to the winner"
+        );
+        server.disconnect().unwrap();
+        assert_kind(server.connect(), ErrorKind::PipeListening, "re-arm");
+    }
+    println!("wins per process: {wins:?}");
+    for k in kids {
+        k.finish();
+    }
+}
+
+// --------------------------------------------------- SEM-137/138 pids
+
+#[test]
+fn child_pid_client() {
+    if !is_child("child_pid_client") {
+        return;
+    }
+    let client = ClientOptions::new().open(&env(NAME_ENV)).unwrap();
+    say(&format!(
+        "pids {} {}",
+        client.client_process_id().unwrap(),
+        client.server_process_id().unwrap()
+    ));
+    // Hold the client end until the parent has looked.
+    let _ = hear();
+    drop(client);
+    child_done();
+}
+
+#[test]
+fn child_pid_server() {
+    if !is_child("child_pid_server") {
+        return;
+    }
+    let server = default_opts().create(&env(NAME_ENV)).unwrap();
+    say("ready");
+    assert_eq!(hear().as_deref(), Some("close"));
+    assert_eq!(server.connect().unwrap(), Connected::Already);
+    drop(server);
+    say("closed");
+    let _ = hear();
+    child_done();
+}
+
+#[test]
+fn sem_137_pids_of_opener_and_creator_in_different_processes() {
+    let name = unique_name("x137");
+    let me = std::process::id();
+    let server = default_opts().create(&name).unwrap();
+    let mut kid = Kid::spawn(
+        "child_pid_client",
+        &[(NAME_ENV, name.clone()), (PARENT_ENV, me.to_string())],
+    );
+    let child = kid.pid();
+    assert_eq!(kid.listen(), format!("pids {child} {me}"), "client end's view");
+    assert_eq!(server.client_process_id().unwrap(), child);
+    assert_eq!(server.server_process_id().unwrap(), me);
+    assert_eq!(server.client_credentials().unwrap().pid, child);
+    assert_ne!(child, me);
+    kid.finish();
+}
+
+#[test]
+fn sem_138_pids_survive_the_peer_closing() {
+    // The client's process exits: the server end still names it.
+    let name = unique_name("x138a");
+    let me = std::process::id();
+    let server = default_opts().create(&name).unwrap();
+    let mut kid = Kid::spawn(
+        "child_pid_client",
+        &[(NAME_ENV, name.clone()), (PARENT_ENV, me.to_string())],
+    );
+    let child = kid.pid();
+    assert_eq!(kid.listen(), format!("pids {child} {me}"));
+    kid.finish();
+    assert_kind(server.send_msg(b"x"), ErrorKind::NoData, "ClientGone");
+    assert_eq!(server.client_process_id().unwrap(), child, "after ClientGone");
+    assert_eq!(server.server_process_id().unwrap(), me);
+
+    // The server's process closes its end: the client end still names both.
+    let name = unique_name("x138b");
+    let mut kid = Kid::spawn("child_pid_server", &[(NAME_ENV, name.clone())]);
+    kid.expect("ready");
+    let child = kid.pid();
+    let client = ClientOptions::new().open(&name).unwrap();
+    assert_eq!(client.client_process_id().unwrap(), me);
+    assert_eq!(client.server_process_id().unwrap(), child);
+    kid.tell("close");
+    kid.expect("closed");
+    assert_kind(client.send_msg(b"x"), ErrorKind::NoData, "ServerGone");
+    assert_eq!(client.client_process_id().unwrap(), me, "after ServerGone");
+    assert_eq!(client.server_process_id().unwrap(), child, "after ServerGone");
+    kid.finish();
+}
+
+// ------------------------------------------------ SEM-149/150 security
+
+const NOBODY: u32 = 65534;
+const CASE_ENV: &str = "SHMPIPE_NAMED_TEST_CASE";
+
+fn running_as_root(test: &str) -> bool {
+    if rustix::process::geteuid().is_root() {
+        return true;
+    }
+    println!("{test}: skipped: not root (needs to start a process of another uid)");
+    false
+}
+
+/// Drops this (child) process to uid and gid `nobody`, without
+/// supplementary groups.
+fn become_nobody() {
+    // SAFETY: plain system calls with valid arguments (an empty group list
+    // needs no buffer); glibc applies them to every thread of the process.
+    let r = unsafe { libc::setgroups(0, std::ptr::null()) };
+    assert_eq!(r, 0, "setgroups: {}", io::Error::last_os_error());
+    // SAFETY: as above.
+    let r = unsafe { libc::setgid(NOBODY) };
+    assert_eq!(r, 0, "setgid: {}", io::Error::last_os_error());
+    // SAFETY: as above.
+    let r = unsafe { libc::setuid(NOBODY) };
+    assert_eq!(r, 0, "setuid: {}", io::Error::last_os_error());
+    assert_eq!(rustix::process::geteuid().as_raw(), NOBODY);
+    assert_eq!(rustix::process::getegid().as_raw(), NOBODY);
+}
+
+/// `(label, name)` pairs passed to the nobody child, one per pipe.
+fn names_env(pairs: &[(&str, &str)]) -> String {
+    pairs
+        .iter()
+        .map(|(l, n)| format!("{l}={n}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn name_for(label: &str) -> String {
+    env(NAME_ENV)
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("{label}=")).map(str::to_owned))
+        .unwrap_or_else(|| panic!("no pipe for {label}"))
+}
+
+#[test]
+fn child_nobody() {
+    if !is_child("child_nobody") {
+        return;
+    }
+    become_nobody();
+    let write_only = || {
+        let mut o = ClientOptions::new();
+        o.read(false).write(true);
+        o
+    };
+    let read_only = || {
+        let mut o = ClientOptions::new();
+        o.read(true).write(false);
+        o
+    };
+    match env(CASE_ENV).as_str() {
+        "open" => {
+            let owner = name_for("owner");
+            say(&format!(
+                "owner write {}",
+                outcome(&write_only().open(&owner))
+            ));
+            say(&format!("owner read {}", outcome(&read_only().open(&owner))));
+            let readable = name_for("readable");
+            say(&format!(
+                "readable write {}",
+                outcome(&write_only().open(&readable))
+            ));
+            say(&format!(
+                "readable read_write {}",
+                outcome(&ClientOptions::new().open(&readable))
+            ));
+            let reader = read_only().open(&readable);
+            say(&format!("readable read {}", outcome(&reader)));
+            let open = name_for("open");
+            let client = ClientOptions::new().open(&open);
+            say(&format!("open read_write {}", outcome(&client)));
+            let client = client.unwrap();
+            (&client).write_all(b"from nobody").unwrap();
+            let mut reply = [0u8; 5];
+            (&client).read_exact(&mut reply).unwrap();
+            assert_eq!(&reply, b"hello");
+            let _ = hear();
+        }
+        "create" => {
+            let opts = || {
+                let mut o = default_opts();
+                o.max_instances(UNLIMITED_INSTANCES);
+                o
+            };
+            say(&format!(
+                "owner create {}",
+                outcome(&opts().create(&name_for("owner")))
+            ));
+            say(&format!(
+                "connectable create {}",
+                outcome(&opts().create(&name_for("connectable")))
+            ));
+            say(&format!(
+                "granted create {}",
+                outcome(&opts().create(&name_for("granted")))
+            ));
+        }
+        other => panic!("unknown case {other}"),
+    }
+    child_done();
+}
+
+#[test]
+fn sem_149_security_refuses_connect_for_write_to_another_uid() {
+    if !running_as_root("sem_149") {
+        return;
+    }
+    let owner = unique_name("x149owner");
+    let readable = unique_name("x149readable");
+    let open = unique_name("x149open");
+    // Owner-only (the default security).
+    let _s_owner = default_opts().create(&owner).unwrap();
+    // Others may connect for reading only (Windows' default descriptor).
+    let _s_readable = default_opts()
+        .security(Security {
+            group: Permissions::NONE,
+            others: Permissions {
+                connect_read: true,
+                ..Permissions::NONE
+            },
+        })
+        .create(&readable)
+        .unwrap();
+    // Others may connect both ways.
+    let s_open = default_opts()
+        .security(Security {
+            group: Permissions::NONE,
+            others: Permissions {
+                connect_read: true,
+                connect_write: true,
+                create_instance: false,
+            },
+        })
+        .create(&open)
+        .unwrap();
+    let mut kid = Kid::spawn(
+        "child_nobody",
+        &[
+            (CASE_ENV, "open".to_owned()),
+            (
+                NAME_ENV,
+                names_env(&[("owner", &owner), ("readable", &readable), ("open", &open)]),
+            ),
+        ],
+    );
+    kid.expect("owner write AccessDenied");
+    kid.expect("owner read AccessDenied");
+    kid.expect("readable write AccessDenied");
+    kid.expect("readable read_write AccessDenied");
+    kid.expect("readable read ok");
+    kid.expect("open read_write ok");
+    let mut buf = [0u8; 11];
+    (&s_open).read_exact(&mut buf).unwrap();
+    assert_eq!(&buf, b"from nobody");
+    (&s_open).write_all(b"hello").unwrap();
+    let creds = s_open.client_credentials().unwrap();
+    assert_eq!((creds.uid, creds.gid), (NOBODY, NOBODY));
+    assert_eq!(creds.pid, kid.pid());
+    kid.finish();
+}
+
+#[test]
+fn sem_150_security_refuses_creating_instances_to_another_uid() {
+    if !running_as_root("sem_150") {
+        return;
+    }
+    let owner = unique_name("x150owner");
+    let connectable = unique_name("x150conn");
+    let granted = unique_name("x150granted");
+    let opts = || {
+        let mut o = default_opts();
+        o.max_instances(UNLIMITED_INSTANCES);
+        o
+    };
+    let s_owner = opts().create(&owner).unwrap();
+    // Connecting both ways is not creating.
+    let _s_conn = opts()
+        .security(Security {
+            group: Permissions::NONE,
+            others: Permissions {
+                connect_read: true,
+                connect_write: true,
+                create_instance: false,
+            },
+        })
+        .create(&connectable)
+        .unwrap();
+    let _s_granted = opts()
+        .security(Security {
+            group: Permissions::NONE,
+            others: Permissions::ALL,
+        })
+        .create(&granted)
+        .unwrap();
+    let mut kid = Kid::spawn(
+        "child_nobody",
+        &[
+            (CASE_ENV, "create".to_owned()),
+            (
+                NAME_ENV,
+                names_env(&[
+                    ("owner", &owner),
+                    ("connectable", &connectable),
+                    ("granted", &granted),
+                ]),
+            ),
+        ],
+    );
+    kid.expect("owner create AccessDenied");
+    kid.expect("connectable create AccessDenied");
+    let granted_said = kid.listen();
+    println!("nobody creating an instance of a pipe that grants it: {granted_said}");
+    // With the right granted, security must not be what refuses it.
+    assert_ne!(granted_said, "granted create AccessDenied");
+    kid.finish();
+    // The refused attempts left the owner's pipe as it was.
+    assert_eq!(s_owner.state().unwrap().current_instances, 1);
+}
+
+// ------------------------------------------------------ killed processes
+
+#[test]
+fn child_kill_server() {
+    if !is_child("child_kill_server") {
+        return;
+    }
+    let _server = default_opts().create(&env(NAME_ENV)).unwrap();
+    say("ready");
+    // Serve nothing; wait to be killed.
+    while hear().is_some() {}
+    child_done();
+}
+
+#[test]
+fn killed_server_process_releases_its_clients_and_its_name() {
+    let name = unique_name("xkillsrv");
+    let mut kid = Kid::spawn("child_kill_server", &[(NAME_ENV, name.clone())]);
+    kid.expect("ready");
+    let client = Arc::new(ClientOptions::new().open(&name).unwrap());
+    let c = Arc::clone(&client);
+    let read = timed("client read", move || {
+        let mut buf = [0u8; 16];
+        c.recv_msg(&mut buf)
+    });
+    // 5000 bytes against a quota of 1024, with nobody reading: pending.
+    let c = Arc::clone(&client);
+    let write = timed("client write", move || c.send_msg(&[7u8; 5000]));
+    let n = name.clone();
+    let wait = timed("wait_available", move || {
+        wait_available(&n, WaitTimeout::Duration(HANG))
+    });
+    read.assert_pending("nothing was written");
+    write.assert_pending("nothing was read");
+    wait.assert_pending("the only instance is Connected");
+
+    let killed = Instant::now();
+    kid.kill();
+    let (r, at) = read.finish();
+    notice("pending read", killed, at);
+    assert_kind(r, ErrorKind::BrokenPipe, "pending read");
+    let (r, at) = write.finish();
+    notice("pending write", killed, at);
+    assert_kind(r, ErrorKind::BrokenPipe, "pending write");
+    let (r, at) = wait.finish();
+    notice("pending wait_available", killed, at);
+    assert_kind(r, ErrorKind::FileNotFound, "pending wait_available");
+    assert_kind(client.send_msg(b"x"), ErrorKind::NoData, "new write");
+    let mut buf = [0u8; 4];
+    assert_kind(client.recv_msg(&mut buf), ErrorKind::BrokenPipe, "new read");
+
+    // The name is free again, even while the old client holds its end.
+    let server = default_opts()
+        .create(&name)
+        .expect("a new server takes the name");
+    let fresh = ClientOptions::new().open(&name).unwrap();
+    assert_eq!(server.connect().unwrap(), Connected::Already);
+    assert_data_flows(&server, &fresh, "after server kill");
+}
+
+#[test]
+fn child_kill_client() {
+    if !is_child("child_kill_client") {
+        return;
+    }
+    let client = ClientOptions::new().open(&env(NAME_ENV)).unwrap();
+    (&client).write_all(b"queued-bytes").unwrap();
+    say("ready");
+    while hear().is_some() {}
+    drop(client);
+    child_done();
+}
+
+#[test]
+fn killed_client_process_releases_the_server() {
+    let name = unique_name("xkillcli");
+    let server = Arc::new(default_opts().create(&name).unwrap());
+    let mut kid = Kid::spawn("child_kill_client", &[(NAME_ENV, name.clone())]);
+    kid.expect("ready");
+    let child = kid.pid();
+    assert_eq!(server.connect().unwrap(), Connected::Already);
+    let mut buf = [0u8; 12];
+    (&*server).read_exact(&mut buf).unwrap();
+    assert_eq!(&buf, b"queued-bytes");
+    let s = Arc::clone(&server);
+    let read = timed("server read", move || {
+        let mut buf = [0u8; 16];
+        s.recv_msg(&mut buf)
+    });
+    read.assert_pending("the client wrote nothing more");
+
+    let killed = Instant::now();
+    kid.kill();
+    let (r, at) = read.finish();
+    notice("pending server read", killed, at);
+    assert_kind(r, ErrorKind::BrokenPipe, "pending server read");
+    assert_kind(server.send_msg(b"x"), ErrorKind::NoData, "write to a killed client");
+    assert_kind(server.connect(), ErrorKind::NoData, "connect after the client died");
+    assert_eq!(server.client_process_id().unwrap(), child);
+    assert_kind(
+        ClientOptions::new().open(&name),
+        ErrorKind::PipeBusy,
+        "ClientGone instance",
+    );
+
+    // The instance serves a new client after disconnect + connect.
+    server.disconnect().unwrap();
+    server.set_nonblocking(true).unwrap();
+    assert_kind(server.connect(), ErrorKind::PipeListening, "re-arm");
+    server.set_nonblocking(false).unwrap();
+    let fresh = ClientOptions::new().open(&name).unwrap();
+    assert_data_flows(&server, &fresh, "after client kill");
+}
+
+#[test]
+fn killed_server_process_with_a_waiting_connectless_client() {
+    // A client waits for an instance of a name whose owner is killed before
+    // any instance frees up; afterwards the name can be created again with
+    // other attributes.
+    let name = unique_name("xkillwait");
+    let mut kid = Kid::spawn("child_kill_server", &[(NAME_ENV, name.clone())]);
+    kid.expect("ready");
+    let holder = ClientOptions::new().open(&name).unwrap();
+    let n = name.clone();
+    let wait = timed("wait_available", move || {
+        wait_available(&n, WaitTimeout::Forever)
+    });
+    wait.assert_pending("the only instance is Connected");
+    let killed = Instant::now();
+    kid.kill();
+    let (r, at) = wait.finish();
+    notice("wait_available(Forever)", killed, at);
+    assert_kind(r, ErrorKind::FileNotFound, "wait on a vanished name");
+    assert_kind(
+        ClientOptions::new().open(&name),
+        ErrorKind::FileNotFound,
+        "open after the owner died",
+    );
+    let server = default_opts()
+        .access(shmpipe::named::Direction::Outbound)
+        .create(&name)
+        .expect("re-create with another direction");
+    let reader = ClientOptions::new().write(false).open(&name).unwrap();
+    (&server).write_all(b"out").unwrap();
+    let mut buf = [0u8; 3];
+    (&reader).read_exact(&mut buf).unwrap();
+    assert_eq!(&buf, b"out");
+    drop(holder);
+}

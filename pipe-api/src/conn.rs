@@ -70,6 +70,8 @@ pub(crate) struct Conn {
     peer_role: u32,
     words: shmpipe_engine::SegmentRing,
     writes_since_check: std::sync::atomic::AtomicU32,
+    /// Set once the peer was found gone: it never comes back.
+    gone: std::sync::atomic::AtomicBool,
     /// Writing half and a twin for flush (so a flush never waits behind a
     /// blocked write of another thread).
     tx: Option<(Mutex<Sender>, Mutex<Sender>)>,
@@ -133,6 +135,7 @@ impl Conn {
             peer_role,
             words,
             writes_since_check: std::sync::atomic::AtomicU32::new(0),
+            gone: std::sync::atomic::AtomicBool::new(false),
             tx,
             rx,
             pipe_type,
@@ -163,9 +166,16 @@ impl Conn {
         &self.words.control().user.0
     }
 
-    /// Whether the peer is gone (asks the kernel).
+    /// Whether the peer is gone (asks the kernel, until it says yes).
     fn peer_gone(&self) -> bool {
-        !self.end.peer_alive(self.peer_role).unwrap_or(true)
+        if self.gone.load(Relaxed) {
+            return true;
+        }
+        let gone = !self.end.peer_alive(self.peer_role).unwrap_or(true);
+        if gone {
+            self.gone.store(true, Relaxed);
+        }
+        gone
     }
 
     pub(crate) fn end(&self) -> &Arc<End> {
@@ -223,7 +233,9 @@ impl Conn {
             };
         }
         // A killed peer leaves no hang-up hint: ask now and then.
-        if self.writes_since_check.fetch_add(1, Relaxed) + 1 >= LIVENESS_EVERY {
+        if self.gone.load(Relaxed)
+            || self.writes_since_check.fetch_add(1, Relaxed) + 1 >= LIVENESS_EVERY
+        {
             self.writes_since_check.store(0, Relaxed);
             if self.peer_gone() {
                 return Err(Error::io(ErrorKind::NoData));

@@ -239,7 +239,9 @@ impl PipeReader {
     /// Reads like [`Read::read`], but reports the end of the pipe as the
     /// spec does: [`ErrorKind::BrokenPipe`] once every write handle is closed
     /// and everything was read (a Windows `ReadFile`), instead of `Ok(0)`.
-    /// A zero-length `buf` returns `Ok(0)` without waiting.
+    /// A zero-length `buf` also behaves as `ReadFile` does (spec 4.6): it
+    /// returns `Ok(0)` once anything is queued, waiting for it in blocking
+    /// mode, and consumes nothing.
     ///
     /// ```
     /// use shmpipe::{Error, ErrorKind};
@@ -254,9 +256,6 @@ impl PipeReader {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn read_pipe(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        if buf.is_empty() {
-            return Ok(0);
-        }
         self.conn.read_bytes(buf, self.is_nonblocking())
     }
 
@@ -366,8 +365,12 @@ impl PipeReader {
 
 impl Read for PipeReader {
     /// Reads available bytes, waiting for some (unless nonblocking). At the
-    /// end of the pipe returns `Ok(0)`, as `std` readers do.
+    /// end of the pipe returns `Ok(0)`, as `std` readers do; so does an empty
+    /// `buf`, at once.
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
         match self.read_pipe(buf) {
             Err(e) if Error::kind_of(&e) == Some(ErrorKind::BrokenPipe) => Ok(0),
             r => r,

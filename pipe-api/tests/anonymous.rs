@@ -413,6 +413,30 @@ fn sem_064_zero_length_read_returns_0_and_consumes_nothing() {
     assert_eq!(take(&mut r, 5), b"hello");
 }
 
+/// Spec 4.6: a blocking zero-length `read_pipe` on an empty pipe waits for
+/// data, then returns 0 and leaves the data queued (`ReadFile` semantics).
+#[test]
+fn zero_length_read_pipe_waits_for_data_and_consumes_nothing() {
+    let (r, mut w) = shmpipe::pipe().unwrap();
+    let (done_tx, done_rx) = std::sync::mpsc::channel();
+    let t = std::thread::spawn(move || {
+        let mut r = r;
+        let n = r.read_pipe(&mut []);
+        done_tx.send(()).unwrap();
+        (n.map_err(|e| e.to_string()), r)
+    });
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(done_rx.try_recv().is_err(), "returned before any data arrived");
+    w.write_all(b"q").unwrap();
+    done_rx
+        .recv_timeout(Duration::from_secs(20))
+        .expect("the zero-length read must complete when data arrives");
+    let (n, mut r) = t.join().unwrap();
+    assert_eq!(n, Ok(0));
+    assert_eq!(r.available(), 1);
+    assert_eq!(take(&mut r, 1), b"q");
+}
+
 // ---------------------------------------------------------------- 9.8
 
 #[test]

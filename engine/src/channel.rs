@@ -263,7 +263,10 @@ impl Sender {
     /// with role `peer_role`.
     pub fn new(end: Arc<End>, ring: usize, peer_role: u32) -> Result<Sender> {
         Ok(Sender {
-            producer: Producer::new(end.segment().ring(ring)?)?,
+            // Other senders may be publishing right now, so the shared state
+            // can only be read consistently under the writer lock: every
+            // operation resyncs there first.
+            producer: Producer::new_unsynced(end.segment().ring(ring)?)?,
             end,
             policy: WaitPolicy::default(),
             peer_role,
@@ -367,8 +370,7 @@ impl Sender {
         let s = self.producer.storage();
         let consumed = || s.control().consumer.0.consumed.load(Acquire) >= target;
         while !consumed() {
-            let step = waiter.wait(&events(s).writable, consumed);
-            self.after_step(step)?;
+            self.wait_writable(&mut waiter, consumed)?;
         }
         Ok(())
     }
@@ -468,7 +470,22 @@ impl Sender {
 
     fn wait_space(&self, waiter: &mut Waiter, need: u64) -> Result<()> {
         let p = &self.producer;
-        let step = waiter.wait(&events(p.storage()).writable, || p.free_hint() >= need);
+        self.wait_writable(waiter, || p.free_hint() >= need)
+    }
+
+    /// One wait step on the `writable` event until `ready`, a hang-up hint
+    /// or a disconnect; then the liveness and connection checks.
+    fn wait_writable(&self, waiter: &mut Waiter, ready: impl Fn() -> bool) -> Result<()> {
+        let s = self.producer.storage();
+        let ev = events(s);
+        // The hint is part of the condition: a notify that comes before we
+        // announce ourselves as a sleeper must not cost a whole park slice.
+        let step = waiter.wait(&ev.writable, || {
+            ready() || ev.hangup.load(Relaxed) & (HANGUP_READER | HANGUP_DISCONNECTED) != 0
+        });
+        if take_hangup(s, HANGUP_READER) {
+            return self.after_step(Step::CheckPeer);
+        }
         self.after_step(step)
     }
 
@@ -480,6 +497,11 @@ impl Sender {
                 if self.is_peer_alive()? {
                     Ok(())
                 } else {
+                    // Leave the hint, so every later write (of any sender
+                    // of this end) fails at once too.
+                    events(self.producer.storage())
+                        .hangup
+                        .fetch_or(HANGUP_READER, Relaxed);
                     Err(Error::PeerClosed)
                 }
             }
@@ -539,7 +561,8 @@ impl Receiver {
     /// with role `peer_role`.
     pub fn new(end: Arc<End>, ring: usize, peer_role: u32) -> Result<Receiver> {
         Ok(Receiver {
-            consumer: Consumer::new(end.segment().ring(ring)?)?,
+            // As for `Sender::new`: resynced under the reader lock.
+            consumer: Consumer::new_unsynced(end.segment().ring(ring)?)?,
             end,
             policy: WaitPolicy::default(),
             peer_role,
@@ -642,7 +665,17 @@ impl Receiver {
     pub fn read_message(&mut self, buf: &mut [u8]) -> Result<MessageRead> {
         let mut got = 0;
         loop {
-            let r = self.blocking(None, |c| c.read_message(&mut buf[got..]))?;
+            let r = match self.blocking(None, |c| c.read_message(&mut buf[got..])) {
+                Ok(r) => r,
+                // The writer died in the middle of the message: what was
+                // already consumed must reach the caller (it cannot be
+                // read again). The message ends there, truncated; the next
+                // read reports the closed peer.
+                Err(Error::PeerClosed) if got > 0 => {
+                    return Ok(MessageRead { len: got, end: true });
+                }
+                Err(e) => return Err(e),
+            };
             got += r.len;
             if r.end || got == buf.len() {
                 return Ok(MessageRead {
@@ -691,8 +724,10 @@ impl Receiver {
                     .0
                     .head
                     .load(Acquire);
-                let step = waiter.wait(&events(s).readable, || {
+                let ev = events(s);
+                let step = waiter.wait(&ev.readable, || {
                     s.control().producer.0.tail.load(Acquire) != head
+                        || ev.hangup.load(Relaxed) & (HANGUP_WRITER | HANGUP_DISCONNECTED) != 0
                 });
                 match step {
                     Step::Retry => {}

@@ -156,8 +156,10 @@ fn check_span(head: u64, tail: u64, cap: u64) -> Result<()> {
     if head % ALIGN as u64 != 0 || tail % ALIGN as u64 != 0 {
         return Err(Error::Corrupt("ring position not 64-byte aligned"));
     }
-    match tail.checked_sub(head) {
-        Some(used) if used <= cap => Ok(()),
+    // Positions must also leave room to grow by a whole ring: a peer that
+    // plants a position near u64::MAX must not make our additions overflow.
+    match (tail.checked_sub(head), tail.checked_add(2 * cap)) {
+        (Some(used), Some(_)) if used <= cap => Ok(()),
         _ => Err(Error::Corrupt("ring positions out of range")),
     }
 }
@@ -199,17 +201,26 @@ impl<S: RingStorage> Producer<S> {
     /// Takes the producer role of the ring in `storage`, continuing from the
     /// shared state (validated).
     pub fn new(storage: S) -> Result<Self> {
+        let mut p = Self::new_unsynced(storage)?;
+        p.resync()?;
+        Ok(p)
+    }
+
+    /// Takes the producer role without reading the shared state yet: for
+    /// producers that share the role and always [`Producer::resync`] under
+    /// the writer lock before use (reading it unlocked while another
+    /// producer publishes and the consumer consumes can see a torn pair of
+    /// positions).
+    pub fn new_unsynced(storage: S) -> Result<Self> {
         let cap = checked_capacity(&storage)?;
-        let mut p = Producer {
+        Ok(Producer {
             storage,
             cap,
             tail: 0,
             written: 0,
             open: 0,
             head_cache: 0,
-        };
-        p.resync()?;
-        Ok(p)
+        })
     }
 
     fn state(&self) -> &ProducerState<S::P> {
@@ -318,7 +329,9 @@ impl<S: RingStorage> Producer<S> {
             .max(ALIGN as u64);
         let idx = self.tail & (self.cap - 1);
         let contiguous = self.cap - idx;
-        let free = self.free(record_size(max) as u64)?;
+        // Enough to refresh the cached head whenever it could change the
+        // answer: a full-size record here, or the padding plus a minimal one.
+        let free = self.free((record_size(max) as u64).max(self.space_needed(max, false)))?;
         // Either the record goes at the tail (limited by the buffer end), or
         // after padding, at index 0.
         let here = free.min(contiguous);
@@ -487,7 +500,9 @@ impl<'a, S: RingStorage> Grant<'a, S> {
         // SAFETY: `at` is the 64-aligned start of the reserved record.
         unsafe { s.write(at, &h.encode()) };
         p.tail += pad + record_size(len) as u64;
-        p.written += len as u64;
+        // Counters are shared state a peer may have set to anything at
+        // resync: wrap rather than overflow.
+        p.written = p.written.wrapping_add(len as u64);
         p.open = remaining;
         let st = &s.control().producer.0;
         st.open.store(remaining, Relaxed);
@@ -568,8 +583,17 @@ impl<S: RingStorage> Consumer<S> {
     /// Takes the consumer role of the ring in `storage`, continuing from the
     /// shared state (validated).
     pub fn new(storage: S) -> Result<Self> {
+        let mut c = Self::new_unsynced(storage)?;
+        c.resync()?;
+        Ok(c)
+    }
+
+    /// Takes the consumer role without reading the shared state yet (see
+    /// [`Producer::new_unsynced`]; consumers sharing the role resync under
+    /// the reader lock).
+    pub fn new_unsynced(storage: S) -> Result<Self> {
         let cap = checked_capacity(&storage)?;
-        let mut c = Consumer {
+        Ok(Consumer {
             storage,
             cap,
             head: 0,
@@ -578,9 +602,7 @@ impl<S: RingStorage> Consumer<S> {
             continues: false,
             tail_cache: 0,
             dirty: false,
-        };
-        c.resync()?;
-        Ok(c)
+        })
     }
 
     fn state(&self) -> &ConsumerState<S::P> {
@@ -711,7 +733,7 @@ impl<S: RingStorage> Consumer<S> {
         // producer does not write it.
         unsafe { self.storage.read(at, dst) };
         self.offset += dst.len() as u64;
-        self.consumed += dst.len() as u64;
+        self.consumed = self.consumed.wrapping_add(dst.len() as u64);
         self.dirty = true;
     }
 
@@ -897,7 +919,7 @@ impl<S: RingStorage> Consumer<S> {
     pub fn discard_all(&mut self) -> Result<()> {
         while let Some(r) = self.head_record()? {
             let rest = u64::from(r.h.len) - self.offset;
-            self.consumed += rest;
+            self.consumed = self.consumed.wrapping_add(rest);
             self.pop(&r);
         }
         self.publish();
@@ -965,7 +987,7 @@ impl<S: DirectStorage> ReadGrant<'_, S> {
         let left = u64::from(self.rec.h.len) - c.offset;
         assert!(n as u64 <= left, "ReadGrant::release: past the record end");
         c.offset += n as u64;
-        c.consumed += n as u64;
+        c.consumed = c.consumed.wrapping_add(n as u64);
         c.dirty = true;
         if c.offset == u64::from(self.rec.h.len) {
             c.pop(&self.rec);

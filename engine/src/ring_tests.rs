@@ -398,3 +398,23 @@ fn two_threads_stream_intact() {
     }
     producer.join().unwrap();
 }
+
+/// Regression: with the tail near the buffer end, a stale cached head that
+/// covered a full-size record but not "padding + a minimal record" was never
+/// refreshed, so `try_reserve_up_to` kept failing on an empty ring while a
+/// waiting writer saw free space: a livelock.
+#[test]
+fn reserve_up_to_refreshes_the_head_when_padding_is_needed() {
+    let ring = HeapRing::new(1024).unwrap();
+    let mut p = Producer::new(&ring).unwrap();
+    let mut c = Consumer::new(&ring).unwrap();
+    assert!(p.try_push(&[1; 40], 0).unwrap());
+    assert!(p.try_push(&[2; 384], 0).unwrap());
+    assert!(p.try_push(&[3; 384], 0).unwrap()); // tail at 960
+    let mut buf = [0u8; 1024];
+    c.read_message(&mut buf).unwrap();
+    assert!(p.try_reserve_up_to(64).unwrap().is_none()); // full; caches head
+    while c.read_message(&mut buf).unwrap().is_some() {}
+    assert!(p.free_hint() >= p.space_needed(64, false));
+    assert!(p.try_reserve_up_to(64).unwrap().is_some());
+}

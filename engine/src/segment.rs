@@ -23,7 +23,7 @@ use crate::sync::Native;
 use crate::{Error, Result};
 use core::ptr::NonNull;
 use memmap2::{MmapOptions, MmapRaw};
-use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
+use rustix::fd::{BorrowedFd, OwnedFd};
 use rustix::fs::{FallocateFlags, MemfdFlags, SealFlags};
 use std::sync::Arc;
 
@@ -90,7 +90,14 @@ impl Segment {
         if size < HEADER_SIZE as i64 || size > max {
             return Err(Error::Corrupt("segment size out of range"));
         }
-        let map = MmapOptions::new().len(size as usize).map_raw(&fd.as_fd())?;
+        // Map through a fresh open file description that holds no locks: a
+        // mapping keeps its file description alive, and mapping through an
+        // end's own descriptor would keep that end's liveness lock held after
+        // the end closed, for as long as anything in this process still
+        // mapped the segment.
+        let map_fd = crate::liveness::reopen(fd)?;
+        let map = MmapOptions::new().len(size as usize).map_raw(&map_fd)?;
+        drop(map_fd);
         // SAFETY: the mapping holds at least HEADER_SIZE bytes and is page
         // aligned. A volatile read takes one snapshot that is validated
         // before use; the header type is plain integers, so any bytes are a

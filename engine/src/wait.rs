@@ -143,7 +143,7 @@ impl Default for WaitPolicy {
     fn default() -> Self {
         static MULTI_CPU: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
         let multi = *MULTI_CPU
-            .get_or_init(|| std::thread::available_parallelism().map_or(false, |n| n.get() > 1));
+            .get_or_init(|| std::thread::available_parallelism().is_ok_and(|n| n.get() > 1));
         if multi {
             Self::spin_then_park(Duration::from_micros(20))
         } else {

@@ -20,8 +20,8 @@ use std::time::Duration;
 
 /// Sizes of the streaming tests: mostly small, with every size class up to
 /// 4× the ring present (fragmented writes, records of exactly the largest
-/// single-record size and around it, empty records). Weights per 10 000;
-/// the mean is about 0.6 KiB, so 10 million records move about 6 GB.
+/// single-record size and around it, empty records). Relative weights; the
+/// mean is about 570 B, so 10 million records move about 5.7 GB.
 const STREAM: Dist = &[
     (200, 0, 0),
     (4800, 1, 48),
@@ -66,6 +66,16 @@ fn multi_records() -> u64 {
     env_count("SHMPIPE_XPROC_MULTI_RECORDS", default)
 }
 
+/// Prints (does not assert) how long a streaming test took.
+fn report_rate(test: &str, count: u64, bytes: usize, start: std::time::Instant) {
+    let t = start.elapsed();
+    eprintln!(
+        "{test}: {count} records, {:.1} MB in {t:.2?} ({:.2} M records/s)",
+        bytes as f64 / 1e6,
+        count as f64 / t.as_secs_f64() / 1e6
+    );
+}
+
 /// A hang is any 20 s without progress.
 const STALL: Duration = Duration::from_secs(20);
 
@@ -99,9 +109,12 @@ fn stream_random_sizes_between_processes() {
     // The child's copy is the only writer: its exit must end the stream.
     drop(tx);
     let dog = Watchdog::new("stream_random_sizes_between_processes", STALL);
+    let start = std::time::Instant::now();
+    let mut bytes = 0;
     let mut buf = vec![0u8; 4 * RING + 64];
     for seq in 0..count {
         let len = size_of(STREAM, seed, seq);
+        bytes += len;
         let m = rx
             .read_message(&mut buf)
             .unwrap_or_else(|e| panic!("record {seq} of {count}: {e}"));
@@ -116,6 +129,7 @@ fn stream_random_sizes_between_processes() {
     }
     assert!(matches!(rx.read_message(&mut buf), Err(Error::PeerClosed)));
     reap_ok(child, "stream writer");
+    report_rate("stream_random_sizes_between_processes", count, bytes, start);
 }
 
 fn consumer_head(p: &Producer<SegmentRing>) -> u64 {
@@ -180,9 +194,12 @@ fn stream_raw_zero_copy_between_processes() {
     drop(fd);
     let mut c = Consumer::new(seg.ring(0).unwrap()).unwrap();
     let dog = Watchdog::new("stream_raw_zero_copy_between_processes", STALL);
+    let start = std::time::Instant::now();
+    let mut bytes = 0;
     let mut rng = Rng::new(seed);
     for seq in 0..count {
         let len = size_of(STREAM, seed, seq);
+        bytes += len;
         let mut got = 0usize;
         loop {
             match c.read_record().unwrap() {
@@ -230,6 +247,12 @@ fn stream_raw_zero_copy_between_processes() {
     }
     reap_ok(child, "raw writer");
     assert!(!c.has_records(), "records beyond the last one");
+    report_rate(
+        "stream_raw_zero_copy_between_processes",
+        count,
+        bytes,
+        start,
+    );
 }
 
 fn multi_writer(seed: u64, w: u64, count: u64) {

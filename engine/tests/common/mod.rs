@@ -310,7 +310,13 @@ pub struct Watchdog {
 }
 
 impl Watchdog {
+    /// `SHMPIPE_WATCHDOG_SECS` overrides `limit` (to attach a debugger to a
+    /// hang).
     pub fn new(what: &str, limit: Duration) -> Watchdog {
+        let limit = std::env::var("SHMPIPE_WATCHDOG_SECS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .map_or(limit, Duration::from_secs);
         let beats = Arc::new(AtomicU64::new(0));
         let (stop, stopped) = mpsc::channel::<()>();
         let what = what.to_string();

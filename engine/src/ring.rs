@@ -876,7 +876,9 @@ impl<S: RingStorage> Consumer<S> {
         let mut pos = self.head;
         let mut offset = self.offset;
         let mut copied = 0usize;
-        let mut in_message = false;
+        // Mid-message (the last consumed record said more was coming), an
+        // ABORT at the head ends the head message.
+        let mut in_message = self.continues;
         while copied < buf.len() {
             let Some(r) = self.record_at(pos)? else { break };
             let size = if r.h.flags & FLAG_PAD != 0 {

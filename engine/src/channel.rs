@@ -65,7 +65,12 @@ pub fn channel_with(
     let reader = EndLock::acquire(fd.as_fd(), ROLE_READER)?;
     let writer = EndLock::acquire(fd.as_fd(), ROLE_WRITER)?;
     drop(fd);
-    let writer = End::new(writer, Arc::clone(&segment), ROLE_WRITER, &[(0, HANGUP_WRITER)])?;
+    let writer = End::new(
+        writer,
+        Arc::clone(&segment),
+        ROLE_WRITER,
+        &[(0, HANGUP_WRITER)],
+    )?;
     let reader = End::new(reader, segment, ROLE_READER, &[(0, HANGUP_READER)])?;
     Ok((
         Sender::new(writer, 0, ROLE_READER)?,
@@ -277,7 +282,11 @@ impl Sender {
     /// received over a Unix socket). The segment is validated; a descriptor
     /// of anything else, or of the read end, is refused.
     pub fn from_fd(fd: OwnedFd) -> Result<Sender> {
-        Sender::new(End::attach(fd, ROLE_WRITER, &[(0, HANGUP_WRITER)])?, 0, ROLE_READER)
+        Sender::new(
+            End::attach(fd, ROLE_WRITER, &[(0, HANGUP_WRITER)])?,
+            0,
+            ROLE_READER,
+        )
     }
 
     /// The end this half belongs to.
@@ -365,7 +374,7 @@ impl Sender {
 
     /// Waits until the reader has consumed the channel up to payload position
     /// `target` (see [`Sender::send`]).
-    pub fn wait_consumed(&mut self, target: u64, deadline: Option<Instant>) -> Result<()> {
+    pub fn wait_consumed(&self, target: u64, deadline: Option<Instant>) -> Result<()> {
         let mut waiter = Waiter::new(self.policy, deadline);
         let s = self.producer.storage();
         let consumed = || s.control().consumer.0.consumed.load(Acquire) >= target;
@@ -484,9 +493,15 @@ impl Sender {
             ready() || ev.hangup.load(Relaxed) & (HANGUP_READER | HANGUP_DISCONNECTED) != 0
         });
         if take_hangup(s, HANGUP_READER) {
-            return self.after_step(Step::CheckPeer);
+            let r = self.after_step(Step::CheckPeer);
+            // What we waited for may have happened before the peer left (a
+            // flush whose bytes were all read): that is success.
+            return if r.is_err() && ready() { Ok(()) } else { r };
         }
-        self.after_step(step)
+        match self.after_step(step) {
+            Err(Error::PeerClosed) if ready() => Ok(()),
+            r => r,
+        }
     }
 
     fn after_step(&self, step: Step) -> Result<()> {
@@ -528,17 +543,23 @@ impl Sender {
     /// Waits until the reader has consumed every byte written so far
     /// (Windows' `FlushFileBuffers`). Succeeds at once if the reader is gone
     /// (nothing can be read any more).
-    pub fn flush(&mut self) -> Result<()> {
+    pub fn flush(&self) -> Result<()> {
         self.flush_until(None)
     }
 
-    /// [`Sender::flush`] with a deadline.
-    pub fn flush_until(&mut self, deadline: Option<Instant>) -> Result<()> {
-        let target = self.written();
-        self.wait_consumed(target, deadline)
+    /// [`Sender::flush`] with a deadline. Waits on ring positions, not byte
+    /// counts, so queued empty messages must be read too.
+    pub fn flush_until(&self, deadline: Option<Instant>) -> Result<()> {
+        let s = self.producer.storage();
+        let target = s.control().producer.0.tail.load(Acquire);
+        let mut waiter = Waiter::new(self.policy, deadline);
+        let done = || s.control().consumer.0.head.load(Acquire) >= target;
+        while !done() {
+            self.wait_writable(&mut waiter, done)?;
+        }
+        Ok(())
     }
 }
-
 
 /// The reading end of a channel.
 pub struct Receiver {
@@ -571,7 +592,11 @@ impl Receiver {
 
     /// Adopts a descriptor made by [`Receiver::into_fd`].
     pub fn from_fd(fd: OwnedFd) -> Result<Receiver> {
-        Receiver::new(End::attach(fd, ROLE_READER, &[(0, HANGUP_READER)])?, 0, ROLE_WRITER)
+        Receiver::new(
+            End::attach(fd, ROLE_READER, &[(0, HANGUP_READER)])?,
+            0,
+            ROLE_WRITER,
+        )
     }
 
     /// The end this half belongs to.
@@ -672,7 +697,10 @@ impl Receiver {
                 // read again). The message ends there, truncated; the next
                 // read reports the closed peer.
                 Err(Error::PeerClosed) if got > 0 => {
-                    return Ok(MessageRead { len: got, end: true });
+                    return Ok(MessageRead {
+                        len: got,
+                        end: true,
+                    });
                 }
                 Err(e) => return Err(e),
             };

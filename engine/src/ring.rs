@@ -871,8 +871,9 @@ impl<S: RingStorage> Consumer<S> {
             self.publish();
             return Ok((0, 0));
         };
-        let left_in_message =
-            u64::from(first.h.len) - self.offset + if one_message { first.h.remaining } else { 0 };
+        // `remaining` is the peer's word: never let it overflow.
+        let left_in_message = (u64::from(first.h.len) - self.offset)
+            .saturating_add(if one_message { first.h.remaining } else { 0 });
         let mut pos = self.head;
         let mut offset = self.offset;
         let mut copied = 0usize;
@@ -890,7 +891,12 @@ impl<S: RingStorage> Consumer<S> {
                 if r.h.len == 0 {
                     break;
                 }
-                let n = (u64::from(r.h.len) - offset).min((buf.len() - copied) as u64) as usize;
+                // The header was read again here: a peer may have changed it
+                // since `head_record` checked the offset against it.
+                let left = u64::from(r.h.len)
+                    .checked_sub(offset)
+                    .ok_or(Error::Corrupt("read offset past the record end"))?;
+                let n = left.min((buf.len() - copied) as u64) as usize;
                 // SAFETY: as in `copy_out`: the record lies inside the buffer
                 // and `offset + n <= len`; published records are not written.
                 unsafe {

@@ -1,0 +1,10 @@
+//! libFuzzer entry point. The body lives in `harness/hostile_segment.rs`, which the
+//! stable test `engine/tests/fuzz_replay.rs` runs over the checked-in corpus.
+#![no_main]
+
+#[path = "../harness/hostile_segment.rs"]
+mod harness;
+#[path = "../harness/input.rs"]
+mod input;
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| harness::check(data));

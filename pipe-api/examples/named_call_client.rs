@@ -1,5 +1,5 @@
 //! The Windows `CallNamedPipe` client sample, on shmpipe: one call opens
-//! the pipe (waiting up to 20 seconds if every instance is busy), switches
+//! the pipe (waiting up to 20 seconds while every instance is busy), switches
 //! to message-read mode, sends the request, reads the reply and closes. A
 //! reply longer than the buffer comes back truncated and its rest is lost.
 //!
@@ -10,13 +10,16 @@
 //! Start `named_server_multithreaded` first.
 
 use shmpipe::named::{call, WaitTimeout};
+use shmpipe::{Error, ErrorKind};
 use std::io;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// The pipe the samples use unless told otherwise.
 pub const DEFAULT_NAME: &str = r"\\.\pipe\mynamedpipe";
 /// The reply buffer of the Windows sample.
 pub const BUFSIZE: usize = 512;
+/// How long to keep trying while every instance is busy.
+pub const BUSY_WAIT: Duration = Duration::from_secs(20);
 
 /// A reply, and whether it was cut short by the buffer size.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,14 +31,20 @@ pub struct Reply {
 }
 
 /// Calls `name` with `request`, receiving at most `buf_len` reply bytes.
+///
+/// `call` waits once for a busy pipe and then tries a single open, which
+/// another client may win (the wait reserves nothing): then it fails with
+/// `PipeBusy`, and this tries again until [`BUSY_WAIT`] has passed.
 pub fn call_once(name: &str, request: &[u8], buf_len: usize) -> io::Result<Reply> {
+    let deadline = Instant::now() + BUSY_WAIT;
     let mut buf = vec![0u8; buf_len];
-    let m = call(
-        name,
-        request,
-        &mut buf,
-        WaitTimeout::Duration(Duration::from_secs(20)),
-    )?;
+    let m = loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match call(name, request, &mut buf, WaitTimeout::Duration(left)) {
+            Err(e) if Error::kind_of(&e) == Some(ErrorKind::PipeBusy) && !left.is_zero() => {}
+            r => break r?,
+        }
+    };
     buf.truncate(m.len);
     Ok(Reply {
         data: buf,

@@ -1,7 +1,7 @@
 //! The Windows "Multithreaded Pipe Server" sample, on shmpipe: the main
 //! thread creates an instance of a message pipe, waits for a client to
-//! attach, hands the instance to a thread of its own and creates the next
-//! instance. Each instance thread reads requests (whole messages, however
+//! attach, creates the next instance and hands the connected one to a
+//! thread of its own. Each instance thread reads requests (whole messages, however
 //! small its buffer), answers each with the request in upper case, and when
 //! its client closes, flushes, disconnects and ends.
 //!
@@ -63,24 +63,31 @@ pub fn serve(name: &str, max_clients: Option<usize>, ready: impl FnOnce()) -> io
         stop: AtomicBool::new(false),
         requests: AtomicUsize::new(0),
     });
-    let mut ready = Some(ready);
-    let mut threads = Vec::new();
-    let mut clients = 0;
-    while max_clients.is_none_or(|max| clients < max) && !shared.stop.load(Ordering::SeqCst) {
-        let pipe = ServerOptions::new()
+    let create = || {
+        ServerOptions::new()
             .pipe_type(PipeType::Message)
             .read_mode(ReadMode::Message)
             .wait_mode(WaitMode::Nonblocking)
             .max_instances(UNLIMITED_INSTANCES)
             .quotas(BUFSIZE as u32, BUFSIZE as u32)
-            .create(name)?;
-        if let Some(ready) = ready.take() {
-            ready();
-        }
+            .create(name)
+    };
+    let mut threads = Vec::new();
+    let mut clients = 0;
+    let mut listening = Some(create()?);
+    ready();
+    while let Some(pipe) = listening.take() {
         if !wait_for_client(&pipe, &shared.stop)? {
             break;
         }
         clients += 1;
+        // The next instance listens before this one is handed over: if the
+        // client were served and gone first, the name would vanish for a
+        // moment and a client opening then would get FileNotFound.
+        let more = max_clients.is_none_or(|max| clients < max);
+        if more && !shared.stop.load(Ordering::SeqCst) {
+            listening = Some(create()?);
+        }
         pipe.set_state(None, Some(WaitMode::Blocking))?;
         let shared = Arc::clone(&shared);
         threads.push(std::thread::spawn(move || instance_thread(pipe, &shared)));

@@ -164,11 +164,27 @@ impl PipeBuilder {
 }
 
 fn reader_conn(end: Arc<End>, quota: u32, policy: Option<WaitPolicy>) -> io::Result<Conn> {
-    Conn::new(end, None, Some(0), ROLE_WRITER, PipeType::Byte, quota, policy)
+    Conn::new(
+        end,
+        None,
+        Some(0),
+        ROLE_WRITER,
+        PipeType::Byte,
+        quota,
+        policy,
+    )
 }
 
 fn writer_conn(end: Arc<End>, quota: u32, policy: Option<WaitPolicy>) -> io::Result<Conn> {
-    Conn::new(end, Some(0), None, ROLE_READER, PipeType::Byte, quota, policy)
+    Conn::new(
+        end,
+        Some(0),
+        None,
+        ROLE_READER,
+        PipeType::Byte,
+        quota,
+        policy,
+    )
 }
 
 /// Reads the quota from a validated segment header (still peer-written data:
@@ -215,7 +231,11 @@ pub struct PipeWriter {
     inheritable: bool,
 }
 
-fn set_state(word: &AtomicU64, read_mode: Option<ReadMode>, wait_mode: Option<WaitMode>) -> io::Result<()> {
+fn set_state(
+    word: &AtomicU64,
+    read_mode: Option<ReadMode>,
+    wait_mode: Option<WaitMode>,
+) -> io::Result<()> {
     if read_mode == Some(ReadMode::Message) {
         return Err(Error::io(ErrorKind::InvalidParameter));
     }
@@ -307,7 +327,11 @@ impl PipeReader {
     /// Changes the end's modes (spec 4.16). Message read mode is refused
     /// with [`ErrorKind::InvalidParameter`]: anonymous pipes are byte pipes.
     /// The change applies to every handle of this end.
-    pub fn set_state(&self, read_mode: Option<ReadMode>, wait_mode: Option<WaitMode>) -> io::Result<()> {
+    pub fn set_state(
+        &self,
+        read_mode: Option<ReadMode>,
+        wait_mode: Option<WaitMode>,
+    ) -> io::Result<()> {
         set_state(&self.conn.user_words()[W_READER_MODE], read_mode, wait_mode)
     }
 
@@ -452,7 +476,11 @@ impl PipeWriter {
 
     /// Changes the end's modes (spec 4.16); message read mode is refused with
     /// [`ErrorKind::InvalidParameter`].
-    pub fn set_state(&self, read_mode: Option<ReadMode>, wait_mode: Option<WaitMode>) -> io::Result<()> {
+    pub fn set_state(
+        &self,
+        read_mode: Option<ReadMode>,
+        wait_mode: Option<WaitMode>,
+    ) -> io::Result<()> {
         set_state(&self.conn.user_words()[W_WRITER_MODE], read_mode, wait_mode)
     }
 

@@ -18,7 +18,7 @@ use crate::info::{PeekInfo, PipeType};
 use shmpipe_engine::channel::End;
 use shmpipe_engine::{MessageRead, Receiver, RingStorage, Sender, WaitPolicy};
 use std::io;
-use std::sync::atomic::Ordering::{Acquire, Relaxed};
+use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 /// A write that need not wait checks the peer's liveness once per this many
@@ -37,6 +37,11 @@ pub(crate) const ROLE_CLIENT: u32 = 1;
 /// plus one (spec 5.3/5.5: bytes a pending read takes never count against
 /// the quota).
 const W_PENDING_READ: usize = 2;
+/// User word (per ring) holding 1 + the payload position where the earliest
+/// write still pending on the quota starts, or 0. If its writer dies, the
+/// unread rest of that write disappears (spec 5.2, 7.5, SEM-117): the reader
+/// stops there.
+const W_PENDING_WRITE: usize = 3;
 
 /// Result of a message read (spec 4.6): `complete` is `false` when the
 /// buffer was too small (Windows' `ERROR_MORE_DATA`: the bytes were consumed
@@ -72,9 +77,11 @@ pub(crate) struct Conn {
     writes_since_check: std::sync::atomic::AtomicU32,
     /// Set once the peer was found gone: it never comes back.
     gone: std::sync::atomic::AtomicBool,
-    /// Writing half and a twin for flush (so a flush never waits behind a
-    /// blocked write of another thread).
-    tx: Option<(Mutex<Sender>, Mutex<Sender>)>,
+    /// Writing half (locked only while a write publishes) and a twin for
+    /// the waits that follow publication (quota, flush): a write pending on
+    /// the quota never holds up the next write, a flush or a transact
+    /// (spec 5.2: several writes can be pending at once).
+    tx: Option<(Mutex<Sender>, Sender)>,
     /// Reading half and a twin for peek (peek never waits).
     rx: Option<(Mutex<Receiver>, Mutex<Receiver>)>,
     pub(crate) pipe_type: PipeType,
@@ -110,7 +117,7 @@ impl Conn {
                     a.set_wait_policy(p);
                     b.set_wait_policy(p);
                 }
-                Some((Mutex::new(a), Mutex::new(b)))
+                Some((Mutex::new(a), b))
             }
             None => None,
         };
@@ -144,10 +151,10 @@ impl Conn {
     }
 
     /// Sets how blocking operations wait (every half).
-    pub(crate) fn set_wait_policy(&self, policy: WaitPolicy) {
-        if let Some((a, b)) = &self.tx {
+    pub(crate) fn set_wait_policy(&mut self, policy: WaitPolicy) {
+        if let Some((a, b)) = &mut self.tx {
             lock(a).set_wait_policy(policy);
-            lock(b).set_wait_policy(policy);
+            b.set_wait_policy(policy);
         }
         if let Some((a, b)) = &self.rx {
             lock(a).set_wait_policy(policy);
@@ -157,7 +164,9 @@ impl Conn {
 
     /// Unread bytes queued for this end.
     pub(crate) fn available(&self) -> u64 {
-        self.rx.as_ref().map_or(0, |(_, peek)| lock(peek).available())
+        self.rx
+            .as_ref()
+            .map_or(0, |(_, peek)| lock(peek).available())
     }
 
     /// The user words of the ring this end writes (or else reads): where
@@ -196,7 +205,7 @@ impl Conn {
         self.end.peer_alive(self.peer_role).unwrap_or(false)
     }
 
-    fn tx(&self) -> io::Result<&(Mutex<Sender>, Mutex<Sender>)> {
+    fn tx(&self) -> io::Result<&(Mutex<Sender>, Sender)> {
         self.tx
             .as_ref()
             .ok_or_else(|| Error::io(ErrorKind::AccessDenied))
@@ -250,11 +259,28 @@ impl Conn {
             } else {
                 ErrorKind::BrokenPipe
             };
+            self.note_gone(&e.error);
             engine(e.error, kind)
         })?;
+        drop(tx);
+        let (_, waiter) = self.tx()?;
         let target = end.saturating_sub(u64::from(self.quota));
-        tx.wait_consumed(target, None)
-            .map_err(|e| engine(e, ErrorKind::BrokenPipe))?;
+        if waiter.consumed() >= target {
+            return Ok(buf.len());
+        }
+        // Pending: publish where this write starts, unless an earlier pending
+        // write already did (writes complete in order).
+        let word = &waiter.ring().control().user.0[W_PENDING_WRITE];
+        let mark = end - buf.len() as u64 + 1;
+        let marked = word.compare_exchange(0, mark, Release, Relaxed).is_ok();
+        let r = waiter.wait_consumed(target, None);
+        if marked {
+            let _ = word.compare_exchange(mark, 0, Release, Relaxed);
+        }
+        r.map_err(|e| {
+            self.note_gone(&e);
+            engine(e, ErrorKind::BrokenPipe)
+        })?;
         Ok(buf.len())
     }
 
@@ -294,11 +320,34 @@ impl Conn {
         Ok(written)
     }
 
+    /// If a write was pending on the quota and its writer is gone, how many
+    /// bytes before it may still be read (spec 7.5: the unread rest of a
+    /// pending write disappears with its process). Withdraws everything once
+    /// that is 0. Costs a liveness question only while a write is pending.
+    fn withdrawal_limit(&self, rx: &mut Receiver) -> io::Result<Option<usize>> {
+        let mark = rx.ring().control().user.0[W_PENDING_WRITE].load(Acquire);
+        if mark == 0 || !self.peer_gone() {
+            return Ok(None);
+        }
+        let consumed = rx.ring().control().consumer.0.consumed.load(Acquire);
+        let left = (mark - 1).saturating_sub(consumed);
+        if left == 0 {
+            rx.batch(|c| c.discard_all())
+                .map_err(|e| engine(e, ErrorKind::BrokenPipe))?;
+            return Err(Error::io(ErrorKind::BrokenPipe));
+        }
+        Ok(Some(usize::try_from(left).unwrap_or(usize::MAX)))
+    }
+
     /// Byte-read mode read (spec 4.6): waits unless `nonblocking`; the end
     /// of the pipe is [`ErrorKind::BrokenPipe`].
     pub(crate) fn read_bytes(&self, buf: &mut [u8], nonblocking: bool) -> io::Result<usize> {
         let (rx, _) = self.rx()?;
         let mut rx = lock(rx);
+        let buf = match self.withdrawal_limit(&mut rx)? {
+            Some(limit) if limit < buf.len() => &mut buf[..limit],
+            _ => buf,
+        };
         if nonblocking {
             return match rx
                 .try_read(buf)
@@ -311,7 +360,10 @@ impl Conn {
         self.advertise(&rx, buf.len());
         let r = rx.read(buf);
         self.advertise_done(&rx);
-        r.map_err(|e| engine(e, ErrorKind::BrokenPipe))
+        r.map_err(|e| {
+            self.note_gone(&e);
+            engine(e, ErrorKind::BrokenPipe)
+        })
     }
 
     /// Message-read mode read (spec 4.6): one message, or as much of it as
@@ -319,6 +371,10 @@ impl Conn {
     pub(crate) fn read_msg(&self, buf: &mut [u8], nonblocking: bool) -> io::Result<MsgRead> {
         let (rx, _) = self.rx()?;
         let mut rx = lock(rx);
+        let buf = match self.withdrawal_limit(&mut rx)? {
+            Some(limit) if limit < buf.len() => &mut buf[..limit],
+            _ => buf,
+        };
         let conv = |m: MessageRead| MsgRead {
             len: m.len,
             complete: m.end,
@@ -348,7 +404,10 @@ impl Conn {
         self.advertise(&rx, buf.len());
         let r = rx.read_message(buf);
         self.advertise_done(&rx);
-        r.map(conv).map_err(|e| engine(e, ErrorKind::BrokenPipe))
+        r.map(conv).map_err(|e| {
+            self.note_gone(&e);
+            engine(e, ErrorKind::BrokenPipe)
+        })
     }
 
     /// A nonblocking read found nothing: `WouldBlock`, or the end of the
@@ -367,7 +426,10 @@ impl Conn {
         }
         match again(rx).map_err(|e| engine(e, ErrorKind::BrokenPipe))? {
             Some(t) => Ok(t),
-            None => Err(Error::io(ErrorKind::BrokenPipe)),
+            None => {
+                self.gone.store(true, Relaxed);
+                Err(Error::io(ErrorKind::BrokenPipe))
+            }
         }
     }
 
@@ -418,14 +480,24 @@ impl Conn {
     /// read any more); fails with `BrokenPipe` when it goes while waiting.
     pub(crate) fn flush(&self) -> io::Result<()> {
         let (_, tx) = self.tx()?;
-        let mut tx = lock(tx);
         if self.is_disconnected() {
             return Err(Error::io(ErrorKind::PipeNotConnected));
         }
         if self.peer_gone() {
             return Ok(());
         }
-        tx.flush().map_err(|e| engine(e, ErrorKind::BrokenPipe))
+        tx.flush().map_err(|e| {
+            self.note_gone(&e);
+            engine(e, ErrorKind::BrokenPipe)
+        })
+    }
+
+    /// Remembers that the peer is gone when the engine said so, so that
+    /// later writes fail at once (a killed peer leaves no hint).
+    fn note_gone(&self, e: &shmpipe_engine::Error) {
+        if matches!(e, shmpipe_engine::Error::PeerClosed) {
+            self.gone.store(true, Relaxed);
+        }
     }
 
     /// Transact (spec 4.9): the request as one message (the quota ignored),

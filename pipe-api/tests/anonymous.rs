@@ -426,7 +426,10 @@ fn zero_length_read_pipe_waits_for_data_and_consumes_nothing() {
         (n.map_err(|e| e.to_string()), r)
     });
     std::thread::sleep(Duration::from_millis(200));
-    assert!(done_rx.try_recv().is_err(), "returned before any data arrived");
+    assert!(
+        done_rx.try_recv().is_err(),
+        "returned before any data arrived"
+    );
     w.write_all(b"q").unwrap();
     done_rx
         .recv_timeout(Duration::from_secs(20))

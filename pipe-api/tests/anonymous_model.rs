@@ -190,8 +190,15 @@ impl Harness {
             }
             Op::Read { len, nonblocking } => {
                 self.reader.set_nonblocking(nonblocking).unwrap();
-                if len == 0 {
+                if len == 0 && !self.model.is_empty() {
+                    // Data queued: 0 at once, nothing consumed.
                     prop_assert_eq!(self.reader.read_pipe(&mut []).unwrap(), 0);
+                } else if len == 0 {
+                    // Empty: a blocking zero-length read waits for data
+                    // (ReadFile), so only the nonblocking one is tried.
+                    self.reader.set_nonblocking(true).unwrap();
+                    let e = self.reader.read_pipe(&mut []).unwrap_err();
+                    prop_assert_eq!(e.kind(), io::ErrorKind::WouldBlock);
                 } else if self.model.is_empty() {
                     self.reader.set_nonblocking(true).unwrap();
                     let e = self.reader.read_pipe(&mut vec![0u8; len]).unwrap_err();

@@ -75,7 +75,10 @@ fn timed<T: Send + 'static>(
 fn notice(what: &str, since: Instant, at: Instant) {
     let took = at.saturating_duration_since(since);
     println!("{what}: noticed the kill after {took:?}");
-    assert!(took < KILL_NOTICE, "{what}: took {took:?} to notice the kill");
+    assert!(
+        took < KILL_NOTICE,
+        "{what}: took {took:?} to notice the kill"
+    );
 }
 
 // ------------------------------------------------- SEM-043 atomic claim
@@ -175,7 +178,11 @@ fn sem_137_pids_of_opener_and_creator_in_different_processes() {
         &[(NAME_ENV, name.clone()), (PARENT_ENV, me.to_string())],
     );
     let child = kid.pid();
-    assert_eq!(kid.listen(), format!("pids {child} {me}"), "client end's view");
+    assert_eq!(
+        kid.listen(),
+        format!("pids {child} {me}"),
+        "client end's view"
+    );
     assert_eq!(server.client_process_id().unwrap(), child);
     assert_eq!(server.server_process_id().unwrap(), me);
     assert_eq!(server.client_credentials().unwrap().pid, child);
@@ -197,7 +204,11 @@ fn sem_138_pids_survive_the_peer_closing() {
     assert_eq!(kid.listen(), format!("pids {child} {me}"));
     kid.finish();
     assert_kind(server.send_msg(b"x"), ErrorKind::NoData, "ClientGone");
-    assert_eq!(server.client_process_id().unwrap(), child, "after ClientGone");
+    assert_eq!(
+        server.client_process_id().unwrap(),
+        child,
+        "after ClientGone"
+    );
     assert_eq!(server.server_process_id().unwrap(), me);
 
     // The server's process closes its end: the client end still names both.
@@ -212,7 +223,11 @@ fn sem_138_pids_survive_the_peer_closing() {
     kid.expect("closed");
     assert_kind(client.send_msg(b"x"), ErrorKind::NoData, "ServerGone");
     assert_eq!(client.client_process_id().unwrap(), me, "after ServerGone");
-    assert_eq!(client.server_process_id().unwrap(), child, "after ServerGone");
+    assert_eq!(
+        client.server_process_id().unwrap(),
+        child,
+        "after ServerGone"
+    );
     kid.finish();
 }
 
@@ -285,7 +300,10 @@ fn child_nobody() {
                 "owner write {}",
                 outcome(&write_only().open(&owner))
             ));
-            say(&format!("owner read {}", outcome(&read_only().open(&owner))));
+            say(&format!(
+                "owner read {}",
+                outcome(&read_only().open(&owner))
+            ));
             let readable = name_for("readable");
             say(&format!(
                 "readable write {}",
@@ -544,8 +562,16 @@ fn killed_client_process_releases_the_server() {
     let (r, at) = read.finish();
     notice("pending server read", killed, at);
     assert_kind(r, ErrorKind::BrokenPipe, "pending server read");
-    assert_kind(server.send_msg(b"x"), ErrorKind::NoData, "write to a killed client");
-    assert_kind(server.connect(), ErrorKind::NoData, "connect after the client died");
+    assert_kind(
+        server.send_msg(b"x"),
+        ErrorKind::NoData,
+        "write to a killed client",
+    );
+    assert_kind(
+        server.connect(),
+        ErrorKind::NoData,
+        "connect after the client died",
+    );
     assert_eq!(server.client_process_id().unwrap(), child);
     assert_kind(
         ClientOptions::new().open(&name),
@@ -596,4 +622,40 @@ fn killed_server_process_with_a_waiting_connectless_client() {
     (&reader).read_exact(&mut buf).unwrap();
     assert_eq!(&buf, b"out");
     drop(holder);
+}
+
+#[test]
+fn child_idle_client() {
+    if !is_child("child_idle_client") {
+        return;
+    }
+    let _client = ClientOptions::new().open(&env(NAME_ENV)).unwrap();
+    say("ready");
+    while hear().is_some() {}
+    child_done();
+}
+
+#[test]
+fn killed_client_process_fails_the_next_server_write() {
+    // The survivor only writes: nothing of its own has noticed the death
+    // before the write.
+    let name = unique_name("xkillw");
+    let server = default_opts().create(&name).unwrap();
+    let mut kid = Kid::spawn("child_idle_client", &[(NAME_ENV, name.clone())]);
+    kid.expect("ready");
+    assert_eq!(server.connect().unwrap(), Connected::Already);
+    (&server).write_all(b"before").unwrap();
+    kid.kill();
+    // A killed process leaves no hang-up hint; a write that need not wait
+    // asks the kernel every 64 writes (pipe-api/src/conn.rs), so NoData must
+    // come within 64 writes, and stay.
+    let failed = (0..64).find_map(|i| server.send_msg(b"after").err().map(|e| (i, e)));
+    let (i, e) = failed.expect("no NoData within 64 writes after the client was killed");
+    println!("NoData at write {i} after the kill");
+    assert_kind(
+        Err::<(), _>(e),
+        ErrorKind::NoData,
+        "write after the client was killed",
+    );
+    assert_kind(server.send_msg(b"again"), ErrorKind::NoData, "next write");
 }

@@ -1,12 +1,12 @@
 //! The client side: `open`, `wait_available`, `call` (spec 4.4, 4.5, 4.10).
 
-use crate::conn::{Conn, MsgRead, RING_IN, RING_OUT, ROLE_CLIENT, ROLE_SERVER};
 use super::name::PipeName;
 use super::options::{Access, Direction, WaitTimeout};
 use super::server::{
     set_modes, MODE_MESSAGE_READ as MESSAGE_READ, MODE_NONBLOCKING as NONBLOCKING,
 };
 use super::wire;
+use crate::conn::{Conn, MsgRead, RING_IN, RING_OUT, ROLE_CLIENT, ROLE_SERVER};
 use crate::error::{Error, ErrorKind};
 use crate::info::{EndKind, PeekInfo, PipeInfo, PipeState, PipeType, ReadMode, WaitMode};
 use shmpipe_engine::channel::End;
@@ -90,9 +90,14 @@ impl ClientOptions {
     /// direction), `PipeBusy` (no instance is Listening).
     pub fn open(&self, name: &str) -> io::Result<NamedPipeClient> {
         let name = PipeName::for_client(name)?;
+        // A handle opened with no rights can still query (spec 4.4).
+        let mut access = self.access;
+        if access == Access::NONE {
+            access.read_attributes = true;
+        }
         let sock =
             wire::connect(&name.socket_name())?.ok_or_else(|| err(ErrorKind::FileNotFound))?;
-        let mut req = vec![wire::REQ_OPEN, self.access.to_u8()];
+        let mut req = vec![wire::REQ_OPEN, access.to_u8()];
         req.extend_from_slice(name.key().as_bytes());
         wire::send(sock.as_fd(), &req, None).map_err(|_| err(ErrorKind::FileNotFound))?;
         let mut buf = [0u8; wire::MAX_PACKET];
@@ -117,6 +122,13 @@ impl ClientOptions {
                     in_size: wire::u32_at(p, 9)?,
                     server_pid: wire::u32_at(p, 17)?,
                 };
+                // Wait until the server has let go of its copy of our end's
+                // descriptor, so that our end closes when we close it.
+                let mut done = [0u8; 8];
+                match wire::recv_timeout(&sock, &mut done, Some(Duration::from_secs(10)))? {
+                    Some((1, None)) if done[0] == wire::RESP_DONE => {}
+                    _ => return Err(wire::bad_packet()),
+                }
                 let end = End::attach(
                     fd,
                     ROLE_CLIENT,
@@ -125,8 +137,8 @@ impl ClientOptions {
                 .map_err(super::conn_engine_error)?;
                 let conn = Conn::new(
                     end,
-                    (self.access.write_data && direction != Direction::Outbound).then_some(RING_IN),
-                    (self.access.read_data && direction != Direction::Inbound).then_some(RING_OUT),
+                    (access.write_data && direction != Direction::Outbound).then_some(RING_IN),
+                    (access.read_data && direction != Direction::Inbound).then_some(RING_OUT),
                     ROLE_SERVER,
                     pipe_type,
                     info.in_size,
@@ -136,7 +148,7 @@ impl ClientOptions {
                     shared: Arc::new(Shared {
                         conn,
                         info,
-                        access: self.access,
+                        access,
                         modes: AtomicU8::new(0),
                         opener: std::process::id(),
                     }),

@@ -45,8 +45,8 @@ mod options;
 pub mod server;
 mod wire;
 
-pub use client::{call, wait_available, ClientOptions, NamedPipeClient};
 pub use crate::conn::MsgRead;
+pub use client::{call, wait_available, ClientOptions, NamedPipeClient};
 pub use listener::PipeListener;
 pub use name::PipeName;
 pub use options::{Access, Connected, Credentials, Direction, Permissions, Security, WaitTimeout};

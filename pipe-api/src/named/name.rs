@@ -107,8 +107,10 @@ impl PipeName {
     /// The abstract Unix socket name the pipe's server listens on: a hash of
     /// the key (names are longer than a socket address allows); the
     /// handshake compares the full key, so a hash collision cannot connect
-    /// a client to the wrong pipe.
-    pub(crate) fn socket_name(&self) -> String {
+    /// a client to the wrong pipe. (Public for tests that play a hostile
+    /// client; not part of the API.)
+    #[doc(hidden)]
+    pub fn socket_name(&self) -> String {
         let mut h1: u64 = 0xcbf2_9ce4_8422_2325;
         let mut h2: u64 = 0x6c62_272e_07bb_0142;
         for b in self.key.bytes() {

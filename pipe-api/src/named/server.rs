@@ -34,10 +34,10 @@
 //!
 //! [`End::disconnect`]: shmpipe_engine::channel::End::disconnect
 
-use crate::conn::{Conn, MsgRead, RING_IN, RING_OUT, ROLE_CLIENT, ROLE_SERVER};
 use super::name::PipeName;
 use super::options::{Access, Connected, Credentials, Direction, Security};
 use super::wire;
+use crate::conn::{Conn, MsgRead, RING_IN, RING_OUT, ROLE_CLIENT, ROLE_SERVER};
 use crate::error::{Error, ErrorKind};
 use crate::info::{EndKind, PeekInfo, PipeInfo, PipeState, PipeType, ReadMode, WaitMode};
 use shmpipe_engine::channel::End;
@@ -212,7 +212,15 @@ impl ServerOptions {
         let mut registry = lock(&REGISTRY);
         if let Some(entry) = registry.get(name.key()).and_then(Weak::upgrade) {
             drop(registry);
-            return entry.add_instance(self, &name);
+            match entry.add_instance(self, &name)? {
+                Some(server) => return Ok(server),
+                None => {
+                    // The name vanished under us: start afresh, without
+                    // keeping the old entry (and its socket) alive.
+                    drop(entry);
+                    return self.create(&name.full());
+                }
+            }
         }
         // Not ours: maybe another process owns it.
         let Some(listener) = wire::listen(&name.socket_name())? else {
@@ -239,7 +247,9 @@ impl ServerOptions {
         std::thread::Builder::new()
             .name("shmpipe-acceptor".into())
             .spawn(move || acceptor.accept_loop())?;
-        entry.add_instance(self, &name)
+        Ok(entry
+            .add_instance(self, &name)?
+            .expect("a fresh name cannot have vanished"))
     }
 
     /// The name is owned by another process: ask it whether we may add an
@@ -283,6 +293,10 @@ impl ServerOptions {
         Err(err(ErrorKind::PipeBusy))
     }
 }
+
+/// Request handler threads running in this process, and their cap.
+static HANDLERS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+const MAX_HANDLERS: usize = 64;
 
 /// Process-wide map from name key to the name's state.
 static REGISTRY: std::sync::LazyLock<Mutex<HashMap<String, Weak<NameEntry>>>> =
@@ -334,11 +348,14 @@ impl NameInner {
 }
 
 impl NameEntry {
+    /// Adds an instance; `Ok(None)` if the name turned out to have vanished
+    /// (the caller starts afresh).
     fn add_instance(
         self: &Arc<Self>,
         o: &ServerOptions,
         name: &PipeName,
-    ) -> io::Result<NamedPipeServer> {
+    ) -> io::Result<Option<NamedPipeServer>> {
+        let _ = name;
         let mut inner = lock(&self.inner);
         if inner.started && !inner.vanished && inner.count() == 0 {
             // Every instance is gone (the last ServerGone client closed just
@@ -346,12 +363,11 @@ impl NameEntry {
             self.vanish_if_empty(&mut inner);
         }
         if inner.vanished {
-            drop(inner);
-            // Start afresh (waiting for the old acceptor to let go of the
-            // socket if need be).
-            return o.create(&name.full());
+            return Ok(None);
         }
-        if o.first_instance || o.direction != self.direction {
+        // The creator of a fresh name set its attributes; first-instance
+        // and direction rules apply to later instances only.
+        if inner.started && (o.first_instance || o.direction != self.direction) {
             return Err(err(ErrorKind::AccessDenied));
         }
         if self.max_instances != UNLIMITED_INSTANCES && inner.count() >= self.max_instances {
@@ -368,8 +384,8 @@ impl NameEntry {
             in_size: o.in_size,
             policy: o.policy,
             modes: AtomicU8::new(
-                u8::from(o.wait_mode == WaitMode::Nonblocking) * MODE_NONBLOCKING
-                    | u8::from(read_mode == ReadMode::Message) * MODE_MESSAGE_READ,
+                (u8::from(o.wait_mode == WaitMode::Nonblocking) * MODE_NONBLOCKING)
+                    | (u8::from(read_mode == ReadMode::Message) * MODE_MESSAGE_READ),
             ),
             st: Mutex::new(InstState {
                 phase: Phase::Listening,
@@ -383,7 +399,7 @@ impl NameEntry {
         inner.instances.push(Arc::downgrade(&inst));
         inner.listening.push_back(Arc::clone(&inst));
         Self::wake_waiters(&mut inner);
-        Ok(NamedPipeServer { inst })
+        Ok(Some(NamedPipeServer { inst }))
     }
 
     fn wake_waiters(inner: &mut NameInner) {
@@ -395,11 +411,16 @@ impl NameEntry {
     /// Called when an instance's last handle closed.
     fn remove_instance(self: &Arc<Self>, inst: &Instance, zombie: Option<OwnedFd>) {
         let mut inner = lock(&self.inner);
+        // The dying instance's Arc is still alive here: forget it explicitly.
+        inner.instances.retain(|w| !core::ptr::eq(w.as_ptr(), inst));
         inner
             .listening
             .retain(|i| !core::ptr::eq(Arc::as_ptr(i), inst));
         if let Some(z) = zombie {
             inner.zombies.push(z);
+            // Knock on our own door: the acceptor, blocked in accept, must
+            // switch to watching the zombie.
+            let _ = wire::connect(&self.name.socket_name());
         }
         self.vanish_if_empty(&mut inner);
     }
@@ -424,6 +445,32 @@ impl NameEntry {
 
     fn accept_loop(self: Arc<Self>) {
         loop {
+            // While ServerGone instances exist, wake now and then to see
+            // whether their clients left: the name must vanish then, and
+            // pending waits must learn it (spec 4.5, SEM-058).
+            let watching = !lock(&self.inner).zombies.is_empty();
+            if watching {
+                let mut fds = [rustix::event::PollFd::new(
+                    &self.listener,
+                    rustix::event::PollFlags::IN,
+                )];
+                let tick = rustix::time::Timespec {
+                    tv_sec: 0,
+                    tv_nsec: 20_000_000,
+                };
+                match rustix::event::poll(&mut fds, Some(&tick)) {
+                    Ok(0) => {
+                        let mut inner = lock(&self.inner);
+                        self.vanish_if_empty(&mut inner);
+                        if inner.vanished {
+                            return;
+                        }
+                        continue;
+                    }
+                    Ok(_) | Err(rustix::io::Errno::INTR) => {}
+                    Err(_) => return,
+                }
+            }
             let conn =
                 match rustix::net::accept_with(&self.listener, rustix::net::SocketFlags::CLOEXEC) {
                     Ok(c) => c,
@@ -433,12 +480,32 @@ impl NameEntry {
             if lock(&self.inner).vanished {
                 return;
             }
-            // A slow or silent peer cannot stall the name for long.
-            let _ = wire::set_recv_timeout(conn.as_fd(), Some(Duration::from_millis(200)));
-            let mut buf = [0u8; wire::MAX_PACKET];
-            let Ok(Some((n, None))) = wire::recv(conn.as_fd(), &mut buf) else {
-                continue; // garbage, a descriptor we did not ask for, or EOF: drop it
-            };
+            // Each request is served on its own short-lived thread, so a
+            // peer that connects and sends nothing delays nobody else; such
+            // threads are capped, and each gives up on a silent peer after
+            // 200 ms.
+            if HANDLERS.fetch_add(1, Relaxed) >= MAX_HANDLERS {
+                HANDLERS.fetch_sub(1, Relaxed);
+                continue; // overloaded: drop the connection
+            }
+            let me = Arc::clone(&self);
+            let spawned = std::thread::Builder::new()
+                .name("shmpipe-request".into())
+                .spawn(move || {
+                    me.serve_one(conn);
+                    HANDLERS.fetch_sub(1, Relaxed);
+                });
+            if spawned.is_err() {
+                HANDLERS.fetch_sub(1, Relaxed);
+            }
+        }
+    }
+
+    fn serve_one(self: &Arc<Self>, conn: OwnedFd) {
+        let _ = wire::set_recv_timeout(conn.as_fd(), Some(Duration::from_millis(200)));
+        let mut buf = [0u8; wire::MAX_PACKET];
+        // Garbage, a descriptor we did not ask for, or EOF: drop it.
+        if let Ok(Some((n, None))) = wire::recv(conn.as_fd(), &mut buf) {
             let _ = self.handle(conn, &buf[..n]);
         }
     }
@@ -716,7 +783,8 @@ impl Instance {
         // instance simply looks like a client that came and went.
         let sent = wire::send(sock.as_fd(), &reply, Some(client_lock.fd()));
         drop(client_lock);
-        sent
+        sent?;
+        wire::send(sock.as_fd(), &[wire::RESP_DONE], None)
     }
 }
 
@@ -746,9 +814,7 @@ impl Drop for NamedPipeServer {
             conn.and_then(|c| {
                 // ServerGone: the instance lives on while the client holds
                 // its end (spec 1.5); remember how to ask about the client.
-                c.peer_alive()
-                    .then(|| reopen(c.end().fd()).ok())
-                    .flatten()
+                c.peer_alive().then(|| reopen(c.end().fd()).ok()).flatten()
             })
         };
         self.inst.cv.notify_all();

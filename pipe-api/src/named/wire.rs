@@ -13,7 +13,9 @@
 //!
 //! Replies: `OPENED [0x81][type][direction][max][0][out u32][in u32][timeout_ms u32]
 //! [server pid u32][server sid u32]`, `ERROR [0x82][code u32]`, `AVAILABLE [0x83]`,
-//! `STATE [0x84][count u32]`, `JOINED [0x85]`.
+//! `STATE [0x84][count u32]`, `JOINED [0x85]`, `DONE [0x86]` (after OPENED,
+//! once the server closed its copy of the client's descriptor: until then a
+//! client that closes at once would still look connected).
 //!
 //! Everything received is parsed strictly; a malformed packet closes that
 //! connection and harms nobody else. Who is on the other end is known from the
@@ -38,6 +40,7 @@ pub(crate) const RESP_ERROR: u8 = 0x82;
 pub(crate) const RESP_AVAILABLE: u8 = 0x83;
 pub(crate) const RESP_STATE: u8 = 0x84;
 pub(crate) const RESP_JOINED: u8 = 0x85;
+pub(crate) const RESP_DONE: u8 = 0x86;
 /// Largest packet either side accepts.
 pub(crate) const MAX_PACKET: usize = 2048;
 

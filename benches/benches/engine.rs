@@ -1,1 +1,108 @@
-fn main() {}
+//! Cross-process criterion benchmarks: every transport is a member of the
+//! same group, so criterion's reports put them side by side.
+//!
+//! * `roundtrip_64B`: a 64-byte message to the peer process and back
+//!   (`iter_custom`: one iteration is one round trip), under each wait policy
+//!   that applies to the transport.
+//! * `stream_64B`, `stream_4KiB`, `stream_64KiB`, `stream_1MiB`: one-way
+//!   streaming to the peer, which checks every message; one iteration is
+//!   one message, timed up to the peer's acknowledgement of the last one.
+//!   `aligned` members use 64-byte-aligned buffers on both sides, `+16B`
+//!   members buffers 16 bytes past a boundary.
+//!
+//! The binary re-executes itself as the peer (see `shmpipe_benches::peer`),
+//! so `main` first checks whether it is one. `cargo test --benches` runs
+//! every member once with one iteration.
+
+use criterion::{Criterion, SamplingMode, Throughput};
+use shmpipe_benches::suite::{OFFSETS, SIZES};
+use shmpipe_benches::transport::human_bytes;
+use shmpipe_benches::{affinity, Kind, Options, Peer};
+use std::time::Duration;
+
+struct Setup {
+    opts: Options,
+    child_cpu: Option<usize>,
+}
+
+fn spawn(kind: Kind, setup: &Setup) -> Peer {
+    Peer::spawn(kind, &setup.opts, setup.child_cpu)
+        .unwrap_or_else(|e| panic!("{}: cannot start the peer: {e}", kind.name()))
+}
+
+fn roundtrip(c: &mut Criterion, setup: &Setup) {
+    let mut g = c.benchmark_group("roundtrip_64B");
+    g.warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3));
+    for kind in Kind::ALL {
+        let mut peer = spawn(kind, setup);
+        for &policy in kind.policies() {
+            peer.set_policy(policy).expect("set the wait policy");
+            let id = format!("{}/{}", kind.name(), policy.name());
+            g.bench_function(id.clone(), |b| {
+                b.iter_custom(|n| {
+                    peer.roundtrip(n, None)
+                        .unwrap_or_else(|e| panic!("{id}: {e}"))
+                })
+            });
+        }
+        peer.quit().expect("the peer quits cleanly");
+    }
+    g.finish();
+}
+
+fn stream(c: &mut Criterion, setup: &Setup, size: usize) {
+    let name = format!("stream_{}", human_bytes(size).replace(' ', ""));
+    let mut g = c.benchmark_group(name);
+    g.warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3));
+    if size >= 64 << 10 {
+        // Long iterations: same count per sample rather than a ramp.
+        g.sampling_mode(SamplingMode::Flat).sample_size(30);
+    }
+    g.throughput(if size <= 64 {
+        Throughput::Elements(1)
+    } else {
+        Throughput::Bytes(size as u64)
+    });
+    for kind in Kind::ALL.into_iter().filter(|k| k.streams()) {
+        let mut peer = spawn(kind, setup);
+        let policy = kind.stream_policy();
+        peer.set_policy(policy).expect("set the wait policy");
+        for offset in OFFSETS {
+            let align = if offset == 0 {
+                "aligned".to_owned()
+            } else {
+                format!("+{offset}B")
+            };
+            let id = format!("{}/{align}", kind.name());
+            g.bench_function(id.clone(), |b| {
+                b.iter_custom(|n| {
+                    peer.stream(size, offset, n)
+                        .unwrap_or_else(|e| panic!("{id}: {e}"))
+                })
+            });
+        }
+        peer.quit().expect("the peer quits cleanly");
+    }
+    g.finish();
+}
+
+fn main() {
+    shmpipe_benches::run_if_peer();
+    let placement = affinity::place(true);
+    match (placement.parent_cpu, placement.child_cpu) {
+        (Some(p), Some(c)) => eprintln!("pinned: benchmark on CPU {p}, peers on CPU {c}"),
+        _ => eprintln!("not pinned (fewer than two usable CPUs, or refused)"),
+    }
+    let setup = Setup {
+        opts: Options::default(),
+        child_cpu: placement.child_cpu,
+    };
+    let mut c = Criterion::default().configure_from_args();
+    roundtrip(&mut c, &setup);
+    for size in SIZES {
+        stream(&mut c, &setup, size);
+    }
+    c.final_summary();
+}

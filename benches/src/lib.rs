@@ -1,1 +1,30 @@
-//! Shared helpers for the shmpipe benchmarks.
+//! Measurements of shmpipe against kernel pipes and Unix sockets, across two
+//! processes, shared by the criterion benches (`benches/engine.rs`) and the
+//! `shmpipe bench` command.
+//!
+//! * [`transport`]: the [`Link`] trait and the transports: [`floor`]
+//!   (cache-line ping-pong, the latency floor), [`shm`] (the engine, locked
+//!   and lock-free), [`kernel`] (pipes, Unix stream and seqpacket sockets).
+//! * [`peer`]: the child process on the other end, started by re-executing
+//!   the current binary, and the control protocol that drives it.
+//! * [`payload`]: aligned buffers, sequence stamps and payload checks.
+//! * [`suite`]: the full comparison the CLI prints; [`stats`]: percentiles;
+//!   [`affinity`], [`machine`]: where it ran.
+//!
+//! Every binary that spawns peers must call [`peer::run_if_peer`] first in
+//! `main`.
+#![warn(missing_docs)]
+
+pub mod affinity;
+pub mod floor;
+pub mod kernel;
+pub mod machine;
+pub mod payload;
+pub mod peer;
+pub mod shm;
+pub mod stats;
+pub mod suite;
+pub mod transport;
+
+pub use peer::{run_if_peer, Peer};
+pub use transport::{Kind, Link, Options, Policy};

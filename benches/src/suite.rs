@@ -1,0 +1,402 @@
+//! The whole comparison in one run, as `shmpipe bench` performs it: every
+//! transport, one peer process each, round-trip latency under each of its
+//! wait policies, then streaming throughput at every size, aligned and
+//! unaligned. Runs are bounded by time (quick or full) or, for smoke tests,
+//! by a handful of iterations.
+
+use crate::affinity;
+use crate::machine::{self, Machine};
+use crate::peer::{Peer, SMALL};
+use crate::stats::{self, Summary};
+use crate::transport::{self, human_bytes, Kind, Options, Policy};
+use serde::Serialize;
+use std::io;
+use std::time::{Duration, Instant};
+
+/// Message sizes of the throughput runs.
+pub const SIZES: [usize; 4] = [64, 4 << 10, 64 << 10, 1 << 20];
+/// Buffer offsets from a 64-byte boundary of the throughput runs.
+pub const OFFSETS: [usize; 2] = [0, 16];
+
+/// Round trips per sample chunk are sized to take about this share of the
+/// budget, so the time bound holds for fast and slow transports alike.
+const CHUNK_SHARE: u32 = 20;
+/// Memory bound on latency samples (8 bytes each).
+const MAX_SAMPLES: usize = 4_000_000;
+const SMOKE_ROUND_TRIPS: u64 = 64;
+const SMOKE_MESSAGES: u64 = 3;
+
+/// How long to measure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Mode {
+    /// A few iterations of everything: checks that it all works, measures
+    /// nothing meaningful.
+    Smoke,
+    /// About half a minute in all.
+    Quick,
+    /// A few minutes in all.
+    Full,
+}
+
+impl Mode {
+    fn rtt_budget(self) -> Duration {
+        match self {
+            Mode::Smoke => Duration::ZERO,
+            Mode::Quick => Duration::from_millis(800),
+            Mode::Full => Duration::from_secs(4),
+        }
+    }
+
+    fn stream_budget(self) -> Duration {
+        match self {
+            Mode::Smoke => Duration::ZERO,
+            Mode::Quick => Duration::from_millis(500),
+            Mode::Full => Duration::from_secs(2),
+        }
+    }
+}
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// How long.
+    pub mode: Mode,
+    /// Pin the two processes to different CPUs if possible.
+    pub pin: bool,
+    /// Transport buffering.
+    pub transport: Options,
+    /// Which transports, in table order.
+    pub kinds: Vec<Kind>,
+}
+
+impl Config {
+    /// Every transport, pinned, default buffers.
+    pub fn new(mode: Mode) -> Config {
+        Config {
+            mode,
+            pin: true,
+            transport: Options::default(),
+            kinds: Kind::ALL.to_vec(),
+        }
+    }
+
+    /// Number of measurements [`run`] makes (for progress displays).
+    pub fn steps(&self) -> usize {
+        self.kinds
+            .iter()
+            .map(|k| k.policies().len() + usize::from(k.streams()) * SIZES.len() * OFFSETS.len())
+            .sum()
+    }
+}
+
+/// Round-trip latency of one transport under one policy.
+#[derive(Debug, Clone, Serialize)]
+pub struct RttResult {
+    /// Wait policy.
+    pub policy: Policy,
+    /// The engine wait policy behind it (shared-memory transports only).
+    pub wait: Option<String>,
+    /// Message size.
+    pub message_bytes: usize,
+    /// Bytes the transport actually carried each way (the floor: 8).
+    pub carried_bytes: usize,
+    /// Percentiles.
+    #[serde(flatten)]
+    pub latency: Summary,
+}
+
+/// One-way streaming throughput of one transport at one size and offset.
+#[derive(Debug, Clone, Serialize)]
+pub struct StreamResult {
+    /// Message size in bytes.
+    pub size: usize,
+    /// Offset of both user buffers from a 64-byte boundary.
+    pub offset: usize,
+    /// Wait policy.
+    pub policy: Policy,
+    /// The engine wait policy behind it (shared-memory transports only).
+    pub wait: Option<String>,
+    /// Messages in the timed batches.
+    pub messages: u64,
+    /// Timed batches.
+    pub batches: usize,
+    /// Time in the timed batches.
+    pub seconds: f64,
+    /// Median over batches.
+    pub msgs_per_s: f64,
+    /// `msgs_per_s * size / 1e9`.
+    pub gb_per_s: f64,
+    /// Throughput divided by the kernel pipe's at the same size and offset,
+    /// measured in the same run.
+    pub ratio_to_pipe: Option<f64>,
+}
+
+/// Everything measured for one transport.
+#[derive(Debug, Clone, Serialize)]
+pub struct TransportReport {
+    /// Transport name.
+    pub name: &'static str,
+    /// Buffering it got.
+    pub buffers: String,
+    /// Whether its peer process was pinned.
+    pub child_pinned: bool,
+    /// Latency per policy.
+    pub rtt: Vec<RttResult>,
+    /// Throughput per size and offset (empty for the floor).
+    pub stream: Vec<StreamResult>,
+}
+
+impl TransportReport {
+    /// The latency result under `policy`.
+    pub fn rtt(&self, policy: Policy) -> Option<&RttResult> {
+        self.rtt.iter().find(|r| r.policy == policy)
+    }
+
+    /// The throughput result at `size` and `offset`.
+    pub fn stream(&self, size: usize, offset: usize) -> Option<&StreamResult> {
+        self.stream
+            .iter()
+            .find(|r| r.size == size && r.offset == offset)
+    }
+}
+
+/// Where the processes ran.
+#[derive(Debug, Clone, Serialize)]
+pub struct PlacementReport {
+    /// Both processes of every transport were pinned.
+    pub pinned: bool,
+    /// CPU of the benchmark process.
+    pub parent_cpu: Option<usize>,
+    /// CPU of the peers.
+    pub child_cpu: Option<usize>,
+}
+
+/// The result of [`run`].
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    /// The machine.
+    pub machine: Machine,
+    /// CPU placement.
+    pub placement: PlacementReport,
+    /// How long it ran.
+    pub mode: Mode,
+    /// Requested buffering per direction, bytes.
+    pub capacity: usize,
+    /// Cost of one clock read, included once in every latency sample.
+    pub timer_overhead_ns: u64,
+    /// What the "default" policy resolved to (the engine's
+    /// `WaitPolicy::default()` for an unpinned process on this machine).
+    pub default_wait: String,
+    /// Wall time of the whole run.
+    pub seconds: f64,
+    /// Per transport, in table order.
+    pub transports: Vec<TransportReport>,
+}
+
+impl Report {
+    /// The report of transport `kind`.
+    pub fn transport(&self, kind: Kind) -> Option<&TransportReport> {
+        self.transports.iter().find(|t| t.name == kind.name())
+    }
+}
+
+fn timer_overhead_ns() -> u64 {
+    let mut v: Vec<u64> = (0..1001)
+        .map(|_| {
+            let a = Instant::now();
+            (Instant::now() - a).as_nanos() as u64
+        })
+        .collect();
+    v.sort_unstable();
+    v[v.len() / 2]
+}
+
+fn with_context<T>(r: io::Result<T>, what: &str) -> io::Result<T> {
+    r.map_err(|e| io::Error::new(e.kind(), format!("{what}: {e}")))
+}
+
+/// Runs the comparison. `progress(i, label)` is called before measurement
+/// `i` of [`Config::steps`].
+pub fn run(config: &Config, progress: &mut dyn FnMut(usize, &str)) -> io::Result<Report> {
+    let started = Instant::now();
+    // Probe before pinning, which narrows the allowed CPUs to one.
+    let machine = machine::probe();
+    let placement = affinity::place(config.pin);
+    let timer_overhead_ns = timer_overhead_ns();
+    let mut step = 0;
+    let mut transports = Vec::new();
+    for &kind in &config.kinds {
+        let name = kind.name();
+        let mut peer = with_context(
+            Peer::spawn(kind, &config.transport, placement.child_cpu),
+            &format!("{name}: starting the peer"),
+        )?;
+        let mut rtt = Vec::new();
+        for &policy in kind.policies() {
+            let label = format!("{name}: round trip, {} policy", policy.name());
+            progress(step, &label);
+            step += 1;
+            rtt.push(with_context(
+                measure_rtt(&mut peer, policy, config.mode),
+                &label,
+            )?);
+        }
+        let mut stream = Vec::new();
+        if kind.streams() {
+            let policy = kind.stream_policy();
+            with_context(peer.set_policy(policy), name)?;
+            for size in SIZES {
+                for offset in OFFSETS {
+                    let label = format!("{name}: stream {} +{offset} B", human_bytes(size));
+                    progress(step, &label);
+                    step += 1;
+                    stream.push(with_context(
+                        measure_stream(&mut peer, size, offset, policy, config.mode),
+                        &label,
+                    )?);
+                }
+            }
+        }
+        let report = TransportReport {
+            name,
+            buffers: peer.buffers().to_owned(),
+            child_pinned: peer.child_pinned(),
+            rtt,
+            stream,
+        };
+        with_context(peer.quit(), name)?;
+        transports.push(report);
+    }
+    fill_ratios(&mut transports);
+    let pinned = placement.parent_cpu.is_some() && transports.iter().all(|t| t.child_pinned);
+    Ok(Report {
+        machine,
+        placement: PlacementReport {
+            pinned,
+            parent_cpu: placement.parent_cpu,
+            child_cpu: placement.child_cpu,
+        },
+        mode: config.mode,
+        capacity: config.transport.capacity,
+        timer_overhead_ns,
+        default_wait: transport::describe(&transport::default_wait_policy()),
+        seconds: started.elapsed().as_secs_f64(),
+        transports,
+    })
+}
+
+fn fill_ratios(transports: &mut [TransportReport]) {
+    let Some(pipe) = transports.iter().find(|t| t.name == Kind::Pipe.name()) else {
+        return;
+    };
+    let base: Vec<(usize, usize, f64)> = pipe
+        .stream
+        .iter()
+        .map(|r| (r.size, r.offset, r.msgs_per_s))
+        .collect();
+    for t in transports.iter_mut() {
+        for r in &mut t.stream {
+            r.ratio_to_pipe = base
+                .iter()
+                .find(|b| b.0 == r.size && b.1 == r.offset && b.2 > 0.0)
+                .map(|b| r.msgs_per_s / b.2);
+        }
+    }
+}
+
+fn wait_of(kind: Kind, policy: Policy) -> Option<String> {
+    matches!(kind, Kind::ShmpipeSpsc | Kind::Shmpipe)
+        .then(|| transport::describe(&policy.resolve()))
+}
+
+/// Round-trip latency samples for about the mode's budget.
+pub fn measure_rtt(peer: &mut Peer, policy: Policy, mode: Mode) -> io::Result<RttResult> {
+    peer.set_policy(policy)?;
+    let mut samples = Vec::new();
+    if mode == Mode::Smoke {
+        peer.roundtrip(SMOKE_ROUND_TRIPS, Some(&mut samples))?;
+    } else {
+        let budget = mode.rtt_budget();
+        let start = Instant::now();
+        // Warm-up (caches, page faults, frequency), which also tells how
+        // many round trips fit in a chunk.
+        let (mut n, mut spent) = (0u64, Duration::ZERO);
+        while start.elapsed() < budget / 10 {
+            spent += peer.roundtrip(100, None)?;
+            n += 100;
+        }
+        let per = spent.as_secs_f64() / n.max(1) as f64;
+        let chunk = ((budget / CHUNK_SHARE).as_secs_f64() / per.max(1e-9)) as u64;
+        let chunk = chunk.clamp(100, 1_000_000);
+        while start.elapsed() < budget && samples.len() < MAX_SAMPLES {
+            peer.roundtrip(chunk, Some(&mut samples))?;
+        }
+    }
+    let latency = stats::summarize(&mut samples).expect("at least one chunk ran");
+    Ok(RttResult {
+        policy,
+        wait: wait_of(peer.kind(), policy),
+        message_bytes: SMALL,
+        carried_bytes: peer.kind().carried(SMALL),
+        latency,
+    })
+}
+
+/// Streaming throughput for about the mode's budget: batches sized to about
+/// an eighth of it, reporting the median batch.
+pub fn measure_stream(
+    peer: &mut Peer,
+    size: usize,
+    offset: usize,
+    policy: Policy,
+    mode: Mode,
+) -> io::Result<StreamResult> {
+    let mut rates = Vec::new();
+    let (mut messages, mut seconds) = (0u64, 0.0);
+    if mode == Mode::Smoke {
+        let d = peer.stream(size, offset, SMOKE_MESSAGES)?;
+        rates.push(SMOKE_MESSAGES as f64 / d.as_secs_f64());
+        messages = SMOKE_MESSAGES;
+        seconds = d.as_secs_f64();
+    } else {
+        let budget = mode.stream_budget();
+        let target = budget / 8;
+        let start = Instant::now();
+        // Warm-up and calibration: grow the batch until it takes a
+        // noticeable share of the target.
+        let mut n = 1u64;
+        loop {
+            let d = peer.stream(size, offset, n)?;
+            if d >= target / 4 || start.elapsed() >= budget / 3 {
+                let scale = target.as_secs_f64() / d.as_secs_f64().max(1e-9);
+                n = ((n as f64 * scale) as u64).max(1);
+                break;
+            }
+            n *= 4;
+        }
+        while rates.len() < 3 || start.elapsed() < budget {
+            let d = peer.stream(size, offset, n)?;
+            rates.push(n as f64 / d.as_secs_f64());
+            messages += n;
+            seconds += d.as_secs_f64();
+            if rates.len() >= 3 && start.elapsed() >= budget {
+                break;
+            }
+        }
+    }
+    let batches = rates.len();
+    let msgs_per_s = stats::median(&mut rates).expect("at least one batch ran");
+    Ok(StreamResult {
+        size,
+        offset,
+        policy,
+        wait: wait_of(peer.kind(), policy),
+        messages,
+        batches,
+        seconds,
+        msgs_per_s,
+        gb_per_s: msgs_per_s * size as f64 / 1e9,
+        ratio_to_pipe: None,
+    })
+}

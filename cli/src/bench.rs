@@ -1,0 +1,285 @@
+//! `shmpipe bench`: every transport measured in one run, printed as one
+//! table, optionally saved as JSON.
+//!
+//! The measurements themselves (transports, peer process, suite) live in the
+//! `shmpipe-benches` library, shared with the criterion benches; this module
+//! only parses options, shows progress and formats the results.
+
+use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
+use shmpipe_benches::suite::{self, Config, Mode, Report, TransportReport, OFFSETS, SIZES};
+use shmpipe_benches::transport::human_bytes;
+use shmpipe_benches::{Kind, Options, Policy};
+use std::fmt::Write as _;
+use std::fs::File;
+use std::io::{self, BufWriter, Write};
+use std::path::PathBuf;
+
+/// Options of `shmpipe bench`.
+#[derive(Args, Debug)]
+pub struct BenchArgs {
+    /// Measure for a few minutes instead of about half a minute
+    #[arg(long)]
+    full: bool,
+    /// Also write the raw results to FILE as JSON
+    #[arg(long, value_name = "FILE")]
+    json: Option<PathBuf>,
+    /// Let the scheduler place the two processes (no CPU pinning)
+    #[arg(long)]
+    no_pin: bool,
+    /// Buffering per direction for every transport, in KiB (a power of two)
+    #[arg(long, value_name = "KIB", default_value_t = 1024)]
+    buffer_kib: usize,
+    /// Only these transports (comma-separated; default: all)
+    #[arg(long, value_name = "NAMES", value_delimiter = ',')]
+    only: Vec<String>,
+    /// A few iterations of every measurement: checks that everything works,
+    /// measures nothing (for tests)
+    #[arg(long, hide = true, conflicts_with = "full")]
+    smoke: bool,
+}
+
+fn invalid(msg: String) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidInput, msg)
+}
+
+fn config(args: &BenchArgs) -> io::Result<Config> {
+    let mode = if args.smoke {
+        Mode::Smoke
+    } else if args.full {
+        Mode::Full
+    } else {
+        Mode::Quick
+    };
+    let kib = args.buffer_kib;
+    if !kib.is_power_of_two() || !(4..=64 * 1024).contains(&kib) {
+        return Err(invalid(format!(
+            "--buffer-kib must be a power of two from 4 to 65536, not {kib}"
+        )));
+    }
+    let kinds = if args.only.is_empty() {
+        Kind::ALL.to_vec()
+    } else {
+        let mut kinds = Vec::new();
+        for name in &args.only {
+            let k = Kind::from_name(name.trim()).ok_or_else(|| {
+                let all: Vec<_> = Kind::ALL.iter().map(|k| k.name()).collect();
+                invalid(format!(
+                    "unknown transport {name:?} (known: {})",
+                    all.join(", ")
+                ))
+            })?;
+            if !kinds.contains(&k) {
+                kinds.push(k);
+            }
+        }
+        // Table order, whatever the command line said.
+        Kind::ALL
+            .into_iter()
+            .filter(|k| kinds.contains(k))
+            .collect()
+    };
+    Ok(Config {
+        mode,
+        pin: !args.no_pin,
+        transport: Options {
+            capacity: kib << 10,
+        },
+        kinds,
+    })
+}
+
+/// Runs `shmpipe bench`.
+pub fn run(args: &BenchArgs) -> io::Result<()> {
+    let config = config(args)?;
+    // Fail before measuring, not after, if the results cannot be saved.
+    let json = match &args.json {
+        Some(path) => Some((
+            File::create(path)
+                .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))?,
+            path,
+        )),
+        None => None,
+    };
+    let bar = ProgressBar::new(config.steps() as u64);
+    bar.set_style(
+        ProgressStyle::with_template("{bar:30} {pos}/{len} {elapsed:>4} {msg}")
+            .expect("valid template"),
+    );
+    let report = suite::run(&config, &mut |i, label| {
+        bar.set_position(i as u64);
+        bar.set_message(label.to_owned());
+    });
+    bar.finish_and_clear();
+    let report = report?;
+    print!("{}", render(&report));
+    if let Some((file, path)) = json {
+        let mut w = BufWriter::new(file);
+        serde_json::to_writer_pretty(&mut w, &report)
+            .map_err(io::Error::from)
+            .and_then(|()| w.write_all(b"\n"))
+            .and_then(|()| w.flush())
+            .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
+    }
+    Ok(())
+}
+
+fn micros(ns: u64) -> String {
+    let us = ns as f64 / 1000.0;
+    if us < 10.0 {
+        format!("{us:.2}")
+    } else if us < 100.0 {
+        format!("{us:.1}")
+    } else {
+        format!("{us:.0}")
+    }
+}
+
+fn rtt_cell(t: &TransportReport, policy: Policy) -> String {
+    match t.rtt(policy) {
+        Some(r) => format!(
+            "{} / {} / {}",
+            micros(r.latency.p50_ns),
+            micros(r.latency.p99_ns),
+            micros(r.latency.p999_ns)
+        ),
+        None => "-".into(),
+    }
+}
+
+fn ratio(r: Option<f64>) -> String {
+    r.map_or_else(String::new, |x| format!(" ({x:.2}x)"))
+}
+
+fn stream_cell(t: &TransportReport, size: usize, offset: usize) -> String {
+    match t.stream(size, offset) {
+        None => "-".into(),
+        Some(r) if size == 64 => {
+            format!("{:.2} M{}", r.msgs_per_s / 1e6, ratio(r.ratio_to_pipe))
+        }
+        Some(r) => format!("{:.2}{}", r.gb_per_s, ratio(r.ratio_to_pipe)),
+    }
+}
+
+fn yes_no(b: bool) -> &'static str {
+    if b {
+        "yes"
+    } else {
+        "no"
+    }
+}
+
+/// The machine description, the table and its legend.
+fn render(report: &Report) -> String {
+    let m = &report.machine;
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "shmpipe bench ({:?} mode, {:.0} s): two processes, every transport in the same run",
+        report.mode, report.seconds
+    );
+    let _ = writeln!(out, "cpu:      {}", m.cpu_model);
+    let _ = writeln!(
+        out,
+        "machine:  {} CPUs online, {} usable; kernel {}; hypervisor: {}; clock: {} ({} ns per read); load {}",
+        m.cpus_online,
+        m.cpus_allowed,
+        m.kernel,
+        yes_no(m.hypervisor),
+        m.clocksource,
+        report.timer_overhead_ns,
+        m.load_average
+    );
+    let p = &report.placement;
+    let placement = match (p.parent_cpu, p.child_cpu) {
+        (Some(a), Some(b)) => format!(" (benchmark on CPU {a}, peers on CPU {b})"),
+        _ => String::new(),
+    };
+    let _ = writeln!(out, "pinned:   {}{placement}", yes_no(p.pinned));
+    let buffers: Vec<String> = report
+        .transports
+        .iter()
+        .map(|t| format!("{}: {}", t.name, t.buffers))
+        .collect();
+    let _ = writeln!(
+        out,
+        "buffers:  {} requested per direction; {}",
+        human_bytes(report.capacity),
+        buffers.join("; ")
+    );
+    out.push('\n');
+
+    let mut rows: Vec<Vec<String>> = vec![
+        vec![
+            "transport".into(),
+            "RTT spin, us".into(),
+            "RTT default, us".into(),
+            "64 B msg/s".into(),
+        ],
+        vec![
+            String::new(),
+            "p50 / p99 / p99.9".into(),
+            "p50 / p99 / p99.9".into(),
+            String::new(),
+        ],
+    ];
+    for &size in &SIZES[1..] {
+        rows[0].push(format!("{} GB/s", human_bytes(size)));
+        rows[1].push(String::new());
+    }
+    for t in &report.transports {
+        for offset in OFFSETS {
+            if offset != 0 && t.stream.is_empty() {
+                continue;
+            }
+            let mut row = if offset == 0 {
+                vec![
+                    t.name.to_owned(),
+                    rtt_cell(t, Policy::Spin),
+                    rtt_cell(t, Policy::Default),
+                ]
+            } else {
+                vec![
+                    format!("  +{offset} B buffers"),
+                    String::new(),
+                    String::new(),
+                ]
+            };
+            for size in SIZES {
+                row.push(stream_cell(t, size, offset));
+            }
+            rows.push(row);
+        }
+    }
+    let cols = rows[0].len();
+    let widths: Vec<usize> = (0..cols)
+        .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
+        .collect();
+    for (i, row) in rows.iter().enumerate() {
+        let mut line = String::new();
+        for (c, cell) in row.iter().enumerate() {
+            if c == 0 {
+                let _ = write!(line, "{cell:<w$}", w = widths[c]);
+            } else {
+                let _ = write!(line, "  {cell:>w$}", w = widths[c]);
+            }
+        }
+        let _ = writeln!(out, "{}", line.trim_end());
+        if i == 1 {
+            let total = widths.iter().sum::<usize>() + 2 * (cols - 1);
+            let _ = writeln!(out, "{}", "-".repeat(total));
+        }
+    }
+    out.push('\n');
+    let _ = write!(
+        out,
+        "RTT: a 64 B message to the peer process and back (floor: one 8-byte word each way).\n\
+         spin: both sides spin; default: the engine's WaitPolicy::default() for this machine\n\
+         ({}), and plain blocking system calls for the kernel transports.\n\
+         Throughput: one way, every message checked by the receiver, median of timed batches,\n\
+         default wait policy; (Nx) = ratio to the kernel pipe in this run. +16 B buffers: both\n\
+         user buffers start 16 bytes past a 64-byte boundary.\n",
+        report.default_wait
+    );
+    out
+}

@@ -22,7 +22,7 @@
 
 use crate::layout::{Events, RingControl, HANGUP_DISCONNECTED, HANGUP_READER, HANGUP_WRITER};
 use crate::liveness::{process_token, token_alive, EndLock};
-use crate::lock::LockWord;
+use crate::lock::{Acquired, LockWord};
 use crate::ring::{Consumer, MessageRead, Producer, RingStorage};
 use crate::segment::{Segment, SegmentRing};
 use crate::sync::Native;
@@ -238,6 +238,13 @@ impl Drop for End {
     }
 }
 
+/// A process-unique, machine-unique id for a sender or receiver handle
+/// (pid in the high half).
+fn handle_id() -> u64 {
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(1);
+    (process_token() & 0xffff_ffff_0000_0000) | u64::from(NEXT.fetch_add(1, Relaxed))
+}
+
 /// A failed [`Sender::send`].
 #[derive(Debug)]
 pub struct SendError {
@@ -253,6 +260,7 @@ pub struct Sender {
     producer: Producer<SegmentRing>,
     policy: WaitPolicy,
     peer_role: u32,
+    id: u64,
 }
 
 impl core::fmt::Debug for Sender {
@@ -275,6 +283,7 @@ impl Sender {
             end,
             policy: WaitPolicy::default(),
             peer_role,
+            id: handle_id(),
         })
     }
 
@@ -422,10 +431,18 @@ impl Sender {
         // `self.producer`, which stays alive for the whole call; the raw
         // pointer only avoids borrowing `self` across `f(self, ..)`.
         let lock = unsafe { &*self.lock() };
-        if !lock.try_lock(token) {
-            lock.lock(token, &mut waiter, token_alive)?;
+        let acquired = if lock.try_lock(token) {
+            Acquired::Clean
+        } else {
+            lock.lock(token, &mut waiter, token_alive)?
+        };
+        let fresh = lock.mark_holder(self.id) && acquired == Acquired::Clean;
+        let result = if fresh {
+            Ok(())
+        } else {
+            self.producer.resync()
         }
-        let result = self.producer.resync().and_then(|()| f(self, &mut waiter));
+        .and_then(|()| f(self, &mut waiter));
         lock.unlock();
         result
     }
@@ -567,6 +584,7 @@ pub struct Receiver {
     consumer: Consumer<SegmentRing>,
     policy: WaitPolicy,
     peer_role: u32,
+    id: u64,
 }
 
 impl core::fmt::Debug for Receiver {
@@ -587,6 +605,7 @@ impl Receiver {
             end,
             policy: WaitPolicy::default(),
             peer_role,
+            id: handle_id(),
         })
     }
 
@@ -646,7 +665,7 @@ impl Receiver {
     }
 
     fn lock(&self) -> *const LockWord<Native> {
-        &self.consumer.storage().control().locks.0.reader
+        &self.consumer.storage().control().locks.0.reader.0
     }
 
     fn with_lock<R>(
@@ -659,10 +678,18 @@ impl Receiver {
         // SAFETY: the lock word lives in the mapping owned by
         // `self.consumer`, alive for the whole call.
         let lock = unsafe { &*self.lock() };
-        if !lock.try_lock(token) {
-            lock.lock(token, waiter, token_alive)?;
+        let acquired = if lock.try_lock(token) {
+            Acquired::Clean
+        } else {
+            lock.lock(token, waiter, token_alive)?
+        };
+        let fresh = lock.mark_holder(self.id) && acquired == Acquired::Clean;
+        let result = if fresh {
+            Ok(())
+        } else {
+            self.consumer.resync()
         }
-        let result = self.consumer.resync().and_then(|()| f(&mut self.consumer));
+        .and_then(|()| f(&mut self.consumer));
         lock.unlock();
         result
     }

@@ -71,13 +71,15 @@ pub const HANGUP_WRITER: u32 = 2;
 /// [`End::disconnect`]: crate::channel::End::disconnect
 pub const HANGUP_DISCONNECTED: u32 = 4;
 
-/// Words of the writer and reader admission locks (see `lock.rs`).
+/// Words of the writer and reader admission locks (see `lock.rs`), each on
+/// its own line: writers and readers live in different processes, and
+/// sharing a line would bounce it between them on every operation.
 #[repr(C)]
 pub struct Locks<P: Platform> {
     /// Admission lock for several writers (the MPSC ring).
     pub writer: crate::lock::LockWord<P>,
     /// Admission lock for several readers of one end.
-    pub reader: crate::lock::LockWord<P>,
+    pub reader: Line<crate::lock::LockWord<P>>,
 }
 
 /// The control block of one ring: one line per writer, so the producer and
@@ -121,7 +123,7 @@ impl<P: Platform> RingControl<P> {
             }),
             locks: Line(Locks {
                 writer: crate::lock::LockWord::new(),
-                reader: crate::lock::LockWord::new(),
+                reader: Line(crate::lock::LockWord::new()),
             }),
             user: Line(core::array::from_fn(|_| P::U64::new(0))),
         }
@@ -141,7 +143,7 @@ pub const CONTROL_SIZE: usize = core::mem::size_of::<RingControl<Native>>();
 pub const MAGIC: u64 = u64::from_le_bytes(*b"SHMPIPE\0");
 /// Bumped on every incompatible change of anything in this file or in the
 /// record format.
-pub const LAYOUT_VERSION: u32 = 1;
+pub const LAYOUT_VERSION: u32 = 2;
 /// A segment holds at most this many rings (a duplex pipe needs two).
 pub const MAX_RINGS: usize = 2;
 /// Smallest ring data area.
@@ -200,8 +202,9 @@ const _: () = {
     assert!(offset_of!(RingControl<Native>, consumer) == 128);
     assert!(offset_of!(RingControl<Native>, events) == 256);
     assert!(offset_of!(RingControl<Native>, locks) == 384);
-    assert!(offset_of!(RingControl<Native>, user) == 512);
-    assert!(CONTROL_SIZE == 640);
+    assert!(offset_of!(Locks<Native>, reader) == 128);
+    assert!(offset_of!(RingControl<Native>, user) == 640);
+    assert!(CONTROL_SIZE == 768);
     assert!(align_of::<RingControl<Native>>() == 128);
     assert!(offset_of!(SegmentHeader, rings) == 32);
     assert!(HEADER_SIZE == 256);

@@ -31,6 +31,10 @@ use core::sync::atomic::Ordering::{Acquire, Relaxed, Release};
 #[repr(C)]
 pub struct LockWord<P: Platform> {
     owner: P::U64,
+    /// Id of the handle that held the lock last: a holder that finds its
+    /// own id here knows nobody else published or consumed in between, and
+    /// skips reloading the shared state (a likely cache miss).
+    last: P::U64,
     event: Event<P>,
 }
 
@@ -54,6 +58,7 @@ impl<P: Platform> LockWord<P> {
     pub fn new() -> Self {
         LockWord {
             owner: P::U64::new(0),
+            last: P::U64::new(0),
             event: Event::new(),
         }
     }
@@ -106,6 +111,17 @@ impl<P: Platform> LockWord<P> {
                 }
             }
         }
+    }
+
+    /// Records `id` as the last holder; returns whether it already was (only
+    /// meaningful while holding the lock).
+    #[inline]
+    pub fn mark_holder(&self, id: u64) -> bool {
+        if self.last.load(Relaxed) == id {
+            return true;
+        }
+        self.last.store(id, Relaxed);
+        false
     }
 
     /// Releases the lock and wakes waiters.

@@ -142,8 +142,13 @@ impl WaitPolicy {
 impl Default for WaitPolicy {
     fn default() -> Self {
         static MULTI_CPU: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-        let multi = *MULTI_CPU
-            .get_or_init(|| std::thread::available_parallelism().is_ok_and(|n| n.get() > 1));
+        // CPUs online in the machine, not in this thread's affinity mask: a
+        // process pinned to one CPU still has a peer spinning on another.
+        let multi = *MULTI_CPU.get_or_init(|| {
+            // SAFETY: sysconf only reads a system parameter.
+            let online = unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) };
+            online > 1
+        });
         if multi {
             Self::spin_then_park(Duration::from_micros(20))
         } else {
@@ -171,7 +176,9 @@ pub struct Waiter {
     deadline: Option<Instant>,
     start: Option<Instant>,
     spins: u32,
-    last_peer_check: Instant,
+    /// Set on the first wait: creating a `Waiter` must not read the clock,
+    /// since most operations never wait.
+    last_peer_check: Option<Instant>,
 }
 
 /// While spinning forever, check the peer this often.
@@ -185,7 +192,7 @@ impl Waiter {
             deadline,
             start: None,
             spins: 0,
-            last_peer_check: Instant::now(),
+            last_peer_check: None,
         }
     }
 
@@ -222,14 +229,16 @@ impl Waiter {
             if self.deadline.is_some_and(|d| now >= d) {
                 return Step::TimedOut;
             }
-            if now.duration_since(self.last_peer_check) >= SPIN_PEER_CHECK {
-                self.last_peer_check = now;
+            let last = *self.last_peer_check.get_or_insert(now);
+            if now.duration_since(last) >= SPIN_PEER_CHECK {
+                self.last_peer_check = Some(now);
                 return Step::CheckPeer;
             }
             return Step::Retry;
         }
 
         let mut slice = self.policy.park_slice;
+        self.last_peer_check.get_or_insert_with(Instant::now);
         if let Some(d) = self.deadline {
             let now = Instant::now();
             if now >= d {
@@ -244,10 +253,9 @@ impl Waiter {
         if self.deadline.is_some_and(|d| now >= d) {
             return Step::TimedOut;
         }
-        if now.duration_since(self.last_peer_check) + Duration::from_micros(50)
-            >= self.policy.park_slice
-        {
-            self.last_peer_check = now;
+        let last = *self.last_peer_check.get_or_insert(now);
+        if now.duration_since(last) + Duration::from_micros(50) >= self.policy.park_slice {
+            self.last_peer_check = Some(now);
             Step::CheckPeer
         } else {
             Step::Retry

@@ -21,7 +21,7 @@ const PIECE: usize = 16;
 fn spawn_reader(ring: Arc<LoomRing>, i: usize) -> thread::JoinHandle<Vec<u8>> {
     let mut c = Consumer::new(ring.clone()).unwrap();
     thread::spawn(move || loop {
-        let lock = &ring.control().locks.0.reader;
+        let lock = &ring.control().locks.0.reader.0;
         if !lock.try_lock(TOKENS[i]) {
             let mut waiter = Waiter::new(park_only_policy(), None);
             lock.lock(TOKENS[i], &mut waiter, |_| true).unwrap();

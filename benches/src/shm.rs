@@ -11,7 +11,6 @@
 
 use crate::transport::{take, Link, Options, Setup};
 use rustix::fd::OwnedFd;
-use shmpipe_engine::record::record_size;
 use shmpipe_engine::wait::{Step, Waiter};
 use shmpipe_engine::{
     channel, Consumer, Error, Producer, Receiver, RingStorage, Segment, SegmentRing, Sender,
@@ -125,7 +124,8 @@ impl Link for Spsc {
                     g.commit(0);
                     return Ok(());
                 }
-                self.wait_space(&mut waiter, record_size(msg.len()) as u64)?;
+                let need = self.producer.space_needed(msg.len(), true);
+                self.wait_space(&mut waiter, need)?;
             }
         }
         // Larger than a record can be: stream it in fragments, as
@@ -140,7 +140,7 @@ impl Link for Spsc {
                     g.commit(rest.len() as u64);
                 }
                 None => {
-                    let need = (self.producer.capacity() / 8) as u64;
+                    let need = self.producer.space_needed(rest.len(), false);
                     self.wait_space(&mut waiter, need)?;
                 }
             }

@@ -52,6 +52,13 @@ use std::sync::Arc;
 /// `user_flags` of an anonymous pipe's segment.
 pub(crate) const KIND_ANONYMOUS: u32 = 0x414e_4f4e; // "ANON"
 /// The default buffer size (and quota) for a size hint of 0.
+///
+/// ```
+/// use shmpipe::{anonymous::DEFAULT_BUFFER_SIZE, PipeBuilder};
+/// let (reader, _writer) = PipeBuilder::new().buffer_size(0).build()?;
+/// assert_eq!(reader.info()?.in_size, DEFAULT_BUFFER_SIZE);
+/// # Ok::<(), std::io::Error>(())
+/// ```
 pub const DEFAULT_BUFFER_SIZE: u32 = 4096;
 
 // Per-end modes live in the ring's user words, so that every handle of an
@@ -108,6 +115,13 @@ impl Default for PipeBuilder {
 
 impl PipeBuilder {
     /// Default options: buffer size 4096, not inheritable.
+    ///
+    /// ```
+    /// let (_reader, writer) = shmpipe::PipeBuilder::new().build()?;
+    /// assert!(!writer.is_inheritable());
+    /// assert_eq!(writer.info()?.out_size, 4096);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn new() -> Self {
         PipeBuilder {
             size: 0,
@@ -117,6 +131,14 @@ impl PipeBuilder {
     }
 
     /// The buffer size hint: the write quota (spec 2.4). 0 means 4096.
+    ///
+    /// ```
+    /// let (_reader, mut writer) = shmpipe::PipeBuilder::new().buffer_size(100).build()?;
+    /// writer.set_nonblocking(true)?;
+    /// assert_eq!(writer.try_write(&[7; 100])?, 100);
+    /// assert_eq!(writer.try_write(&[7; 1])?, 0); // 100 bytes unread: the quota is full
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn buffer_size(&mut self, size: u32) -> &mut Self {
         self.size = size;
         self
@@ -124,18 +146,45 @@ impl PipeBuilder {
 
     /// Whether both ends may be handed to child processes
     /// ([`CommandExt::inherit_end`](crate::CommandExt::inherit_end)).
+    ///
+    /// ```
+    /// let (reader, writer) = shmpipe::PipeBuilder::new().inheritable(true).build()?;
+    /// assert!(reader.is_inheritable() && writer.is_inheritable());
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn inheritable(&mut self, yes: bool) -> &mut Self {
         self.inheritable = yes;
         self
     }
 
     /// How blocking operations wait (default: spin briefly, then park).
+    ///
+    /// ```
+    /// use shmpipe::{PipeBuilder, WaitPolicy};
+    /// use std::io::{Read, Write};
+    /// let (mut reader, mut writer) = PipeBuilder::new().wait_policy(WaitPolicy::spin()).build()?;
+    /// writer.write_all(b"spun")?;
+    /// let mut buf = [0u8; 4];
+    /// reader.read_exact(&mut buf)?;
+    /// assert_eq!(&buf, b"spun");
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn wait_policy(&mut self, policy: WaitPolicy) -> &mut Self {
         self.policy = Some(policy);
         self
     }
 
     /// Creates the pipe.
+    ///
+    /// ```
+    /// use std::io::{Read, Write};
+    /// let (mut reader, mut writer) = shmpipe::PipeBuilder::new().build()?;
+    /// writer.write_all(b"ok")?;
+    /// let mut buf = [0u8; 2];
+    /// reader.read_exact(&mut buf)?;
+    /// assert_eq!(&buf, b"ok");
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn build(&self) -> io::Result<(PipeReader, PipeWriter)> {
         let quota = if self.size == 0 {
             DEFAULT_BUFFER_SIZE
@@ -216,6 +265,17 @@ fn would_block() -> io::Error {
 }
 
 /// The reading end of an anonymous pipe.
+///
+/// ```
+/// use std::io::{BufRead, BufReader, Write};
+/// let (reader, mut writer) = shmpipe::pipe()?;
+/// writeln!(writer, "one")?;
+/// writeln!(writer, "two")?;
+/// drop(writer);
+/// let lines = BufReader::new(reader).lines().collect::<std::io::Result<Vec<_>>>()?;
+/// assert_eq!(lines, ["one", "two"]);
+/// # Ok::<(), std::io::Error>(())
+/// ```
 #[derive(Debug)]
 pub struct PipeReader {
     conn: Conn,
@@ -224,6 +284,23 @@ pub struct PipeReader {
 }
 
 /// The writing end of an anonymous pipe.
+///
+/// ```
+/// use std::io::{Read, Write};
+/// let (mut reader, writer) = shmpipe::pipe()?;
+/// let writers = [writer.try_clone()?, writer];
+/// let threads: Vec<_> = writers
+///     .into_iter()
+///     .map(|mut w| std::thread::spawn(move || w.write_all(b"abcd")))
+///     .collect();
+/// for t in threads {
+///     t.join().unwrap()?;
+/// }
+/// let mut text = String::new();
+/// reader.read_to_string(&mut text)?;
+/// assert_eq!(text, "abcdabcd"); // each write stays whole
+/// # Ok::<(), std::io::Error>(())
+/// ```
 #[derive(Debug)]
 pub struct PipeWriter {
     conn: Conn,
@@ -298,6 +375,14 @@ impl PipeReader {
     }
 
     /// Bytes queued and not yet read.
+    ///
+    /// ```
+    /// use std::io::Write;
+    /// let (reader, mut writer) = shmpipe::pipe()?;
+    /// writer.write_all(b"abc")?;
+    /// assert_eq!(reader.available(), 3);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn available(&self) -> u64 {
         self.conn.available()
     }
@@ -305,6 +390,14 @@ impl PipeReader {
     /// What `get_info` reports for the read end: the server end of a byte
     /// pipe with both sizes equal to the effective buffer size and one
     /// instance (spec 4.14).
+    ///
+    /// ```
+    /// let (reader, _writer) = shmpipe::PipeBuilder::new().buffer_size(1024).build()?;
+    /// let info = reader.info()?;
+    /// assert_eq!(info.end, shmpipe::EndKind::Server);
+    /// assert_eq!((info.in_size, info.out_size, info.max_instances), (1024, 1024, 1));
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn info(&self) -> io::Result<PipeInfo> {
         Ok(PipeInfo {
             end: EndKind::Server,
@@ -316,6 +409,14 @@ impl PipeReader {
     }
 
     /// The end's modes (spec 4.15): byte-read always; nonblocking as set.
+    ///
+    /// ```
+    /// let (reader, _writer) = shmpipe::pipe()?;
+    /// let state = reader.state()?;
+    /// assert!(!state.nonblocking && !state.message_read);
+    /// assert_eq!(state.current_instances, 1);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn state(&self) -> io::Result<PipeState> {
         Ok(PipeState {
             nonblocking: self.is_nonblocking(),
@@ -327,6 +428,15 @@ impl PipeReader {
     /// Changes the end's modes (spec 4.16). Message read mode is refused
     /// with [`ErrorKind::InvalidParameter`]: anonymous pipes are byte pipes.
     /// The change applies to every handle of this end.
+    ///
+    /// ```
+    /// use shmpipe::WaitMode;
+    /// let (reader, _writer) = shmpipe::pipe()?;
+    /// let duplicate = reader.try_clone()?;
+    /// reader.set_state(None, Some(WaitMode::Nonblocking))?;
+    /// assert!(duplicate.state()?.nonblocking); // the mode belongs to the end
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn set_state(
         &self,
         read_mode: Option<ReadMode>,
@@ -336,22 +446,56 @@ impl PipeReader {
     }
 
     /// Shorthand for `set_state(None, Some(..))`.
+    ///
+    /// ```
+    /// use std::io::Read;
+    /// let (mut reader, _writer) = shmpipe::pipe()?;
+    /// reader.set_nonblocking(true)?;
+    /// let e = reader.read(&mut [0u8; 8]).unwrap_err();
+    /// assert_eq!(e.kind(), std::io::ErrorKind::WouldBlock);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn set_nonblocking(&self, nonblocking: bool) -> io::Result<()> {
         self.set_state(None, Some(WaitMode::from_nonblocking(nonblocking)))
     }
 
     /// Whether this handle may be passed to a child process.
+    ///
+    /// ```
+    /// let (reader, _writer) = shmpipe::pipe()?;
+    /// assert!(!reader.is_inheritable()); // `pipe()` makes private ends
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn is_inheritable(&self) -> bool {
         self.inheritable
     }
 
     /// Sets whether this handle may be passed to a child process.
+    ///
+    /// ```
+    /// let (mut reader, _writer) = shmpipe::pipe()?;
+    /// reader.set_inheritable(true);
+    /// assert!(reader.is_inheritable());
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn set_inheritable(&mut self, yes: bool) {
         self.inheritable = yes;
     }
 
     /// A duplicate handle of the same end (spec 1.6): the end stays open
     /// until every duplicate, in every process, is closed.
+    ///
+    /// ```
+    /// use std::io::{Read, Write};
+    /// let (reader, mut writer) = shmpipe::pipe()?;
+    /// let mut duplicate = reader.try_clone()?;
+    /// drop(reader);
+    /// writer.write_all(b"still open")?; // the duplicate keeps the read end open
+    /// let mut buf = [0u8; 10];
+    /// duplicate.read_exact(&mut buf)?;
+    /// assert_eq!(&buf, b"still open");
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn try_clone(&self) -> io::Result<PipeReader> {
         let end = self.conn.end().try_clone().map_err(map_from_fd)?;
         Ok(PipeReader {
@@ -366,6 +510,14 @@ impl PipeReader {
     /// anonymous read end is refused: a write end with
     /// [`ErrorKind::AccessDenied`], anything else with
     /// [`ErrorKind::InvalidHandle`].
+    ///
+    /// ```
+    /// use shmpipe::{Error, ErrorKind, PipeReader};
+    /// let (_reader, writer) = shmpipe::pipe()?;
+    /// let e = PipeReader::from_fd(writer.into_fd()).unwrap_err();
+    /// assert_eq!(Error::kind_of(&e), Some(ErrorKind::AccessDenied)); // a write end
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn from_fd(fd: OwnedFd) -> io::Result<PipeReader> {
         let end = End::attach(fd, ROLE_READER, &[(0, HANGUP_READER)]).map_err(map_from_fd)?;
         let quota = quota_of(&end)?;
@@ -377,11 +529,36 @@ impl PipeReader {
     }
 
     /// The descriptor that carries this end to another process.
+    ///
+    /// ```
+    /// use shmpipe::PipeReader;
+    /// use std::io::{Read, Write};
+    /// let (reader, mut writer) = shmpipe::pipe()?;
+    /// let fd = reader.into_fd(); // e.g. to send to another process
+    /// let mut reader = PipeReader::from_fd(fd)?;
+    /// writer.write_all(b"fd")?;
+    /// let mut buf = [0u8; 2];
+    /// reader.read_exact(&mut buf)?;
+    /// assert_eq!(&buf, b"fd");
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn into_fd(self) -> OwnedFd {
         End::into_fd(Arc::clone(self.conn.end())).expect("duplicating a descriptor we own")
     }
 
     /// Sets how blocking reads wait (this handle only).
+    ///
+    /// ```
+    /// use std::io::{Read, Write};
+    /// let (mut reader, mut writer) = shmpipe::pipe()?;
+    /// reader.set_wait_policy(shmpipe::WaitPolicy::park());
+    /// let t = std::thread::spawn(move || writer.write_all(b"wake"));
+    /// let mut buf = [0u8; 4];
+    /// reader.read_exact(&mut buf)?;
+    /// t.join().unwrap()?;
+    /// assert_eq!(&buf, b"wake");
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn set_wait_policy(&mut self, policy: WaitPolicy) {
         self.conn.set_wait_policy(policy);
     }
@@ -455,6 +632,12 @@ impl PipeWriter {
 
     /// See [`PipeReader::info`]: the write end reports itself as the client
     /// end.
+    ///
+    /// ```
+    /// let (_reader, writer) = shmpipe::pipe()?;
+    /// assert_eq!(writer.info()?.end, shmpipe::EndKind::Client);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn info(&self) -> io::Result<PipeInfo> {
         Ok(PipeInfo {
             end: EndKind::Client,
@@ -466,6 +649,13 @@ impl PipeWriter {
     }
 
     /// The end's modes (spec 4.15).
+    ///
+    /// ```
+    /// let (_reader, writer) = shmpipe::pipe()?;
+    /// writer.set_nonblocking(true)?;
+    /// assert!(writer.state()?.nonblocking);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn state(&self) -> io::Result<PipeState> {
         Ok(PipeState {
             nonblocking: self.is_nonblocking(),
@@ -476,6 +666,16 @@ impl PipeWriter {
 
     /// Changes the end's modes (spec 4.16); message read mode is refused with
     /// [`ErrorKind::InvalidParameter`].
+    ///
+    /// ```
+    /// use shmpipe::{Error, ErrorKind, ReadMode, WaitMode};
+    /// let (_reader, writer) = shmpipe::pipe()?;
+    /// writer.set_state(None, Some(WaitMode::Nonblocking))?;
+    /// assert!(writer.state()?.nonblocking);
+    /// let e = writer.set_state(Some(ReadMode::Message), None).unwrap_err();
+    /// assert_eq!(Error::kind_of(&e), Some(ErrorKind::InvalidParameter));
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn set_state(
         &self,
         read_mode: Option<ReadMode>,
@@ -485,21 +685,58 @@ impl PipeWriter {
     }
 
     /// Shorthand for `set_state(None, Some(..))`.
+    ///
+    /// ```
+    /// use std::io::Write;
+    /// let (_reader, mut writer) = shmpipe::PipeBuilder::new().buffer_size(4).build()?;
+    /// writer.set_nonblocking(true)?;
+    /// writer.write_all(b"1234")?;
+    /// let e = writer.write(b"5").unwrap_err(); // over the quota
+    /// assert_eq!(e.kind(), std::io::ErrorKind::WouldBlock);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn set_nonblocking(&self, nonblocking: bool) -> io::Result<()> {
         self.set_state(None, Some(WaitMode::from_nonblocking(nonblocking)))
     }
 
     /// Whether this handle may be passed to a child process.
+    ///
+    /// ```
+    /// let (_reader, writer) = shmpipe::PipeBuilder::new().inheritable(true).build()?;
+    /// assert!(writer.is_inheritable());
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn is_inheritable(&self) -> bool {
         self.inheritable
     }
 
     /// Sets whether this handle may be passed to a child process.
+    ///
+    /// ```
+    /// let (_reader, mut writer) = shmpipe::PipeBuilder::new().inheritable(true).build()?;
+    /// writer.set_inheritable(false);
+    /// assert!(!writer.is_inheritable());
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn set_inheritable(&mut self, yes: bool) {
         self.inheritable = yes;
     }
 
     /// A duplicate handle of the same end.
+    ///
+    /// ```
+    /// use std::io::{Read, Write};
+    /// let (mut reader, mut writer) = shmpipe::pipe()?;
+    /// let mut duplicate = writer.try_clone()?;
+    /// writer.write_all(b"a")?;
+    /// drop(writer);
+    /// duplicate.write_all(b"b")?;
+    /// drop(duplicate); // the last write handle: end of data
+    /// let mut text = String::new();
+    /// reader.read_to_string(&mut text)?;
+    /// assert_eq!(text, "ab");
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn try_clone(&self) -> io::Result<PipeWriter> {
         let end = self.conn.end().try_clone().map_err(map_from_fd)?;
         Ok(PipeWriter {
@@ -511,6 +748,14 @@ impl PipeWriter {
 
     /// Rebuilds a write end from a descriptor made by [`PipeWriter::into_fd`].
     /// A read end's descriptor is refused with [`ErrorKind::AccessDenied`].
+    ///
+    /// ```
+    /// use shmpipe::{Error, ErrorKind, PipeWriter};
+    /// let (reader, _writer) = shmpipe::pipe()?;
+    /// let e = PipeWriter::from_fd(reader.into_fd()).unwrap_err();
+    /// assert_eq!(Error::kind_of(&e), Some(ErrorKind::AccessDenied)); // a read end
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn from_fd(fd: OwnedFd) -> io::Result<PipeWriter> {
         let end = End::attach(fd, ROLE_WRITER, &[(0, HANGUP_WRITER)]).map_err(map_from_fd)?;
         let quota = quota_of(&end)?;
@@ -522,11 +767,36 @@ impl PipeWriter {
     }
 
     /// The descriptor that carries this end to another process.
+    ///
+    /// ```
+    /// use shmpipe::PipeWriter;
+    /// use std::io::{Read, Write};
+    /// let (mut reader, writer) = shmpipe::pipe()?;
+    /// let mut writer = PipeWriter::from_fd(writer.into_fd())?;
+    /// writer.write_all(b"fd")?;
+    /// let mut buf = [0u8; 2];
+    /// reader.read_exact(&mut buf)?;
+    /// assert_eq!(&buf, b"fd");
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn into_fd(self) -> OwnedFd {
         End::into_fd(Arc::clone(self.conn.end())).expect("duplicating a descriptor we own")
     }
 
     /// Sets how blocking writes wait (this handle only).
+    ///
+    /// ```
+    /// use std::io::{Read, Write};
+    /// use std::time::Duration;
+    /// let (mut reader, mut writer) = shmpipe::PipeBuilder::new().buffer_size(4).build()?;
+    /// writer.set_wait_policy(shmpipe::WaitPolicy::spin_then_park(Duration::from_micros(50)));
+    /// let t = std::thread::spawn(move || writer.write_all(b"12345678")); // waits for the reader
+    /// let mut buf = [0u8; 8];
+    /// reader.read_exact(&mut buf)?;
+    /// t.join().unwrap()?;
+    /// assert_eq!(&buf, b"12345678");
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn set_wait_policy(&mut self, policy: WaitPolicy) {
         self.conn.set_wait_policy(policy);
     }

@@ -21,6 +21,16 @@ use std::io;
 macro_rules! kinds {
     ($($(#[$doc:meta])* $name:ident = $code:literal, $win:literal, $io:ident;)*) => {
         /// The error kinds of the pipe specification (section 3).
+        ///
+        /// ```
+        /// use shmpipe::{Error, ErrorKind};
+        /// use std::io::Write;
+        /// let (reader, mut writer) = shmpipe::pipe()?;
+        /// drop(reader);
+        /// let e = writer.write_all(b"x").unwrap_err();
+        /// assert_eq!(Error::kind_of(&e), Some(ErrorKind::NoData));
+        /// # Ok::<(), std::io::Error>(())
+        /// ```
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
         #[non_exhaustive]
         pub enum ErrorKind {
@@ -68,6 +78,12 @@ macro_rules! kinds {
             }
 
             /// Every kind, in code order.
+            ///
+            /// ```
+            /// use shmpipe::ErrorKind;
+            /// assert!(ErrorKind::ALL.contains(&ErrorKind::PipeBusy));
+            /// assert!(ErrorKind::ALL.windows(2).all(|k| k[0].code() < k[1].code()));
+            /// ```
             pub const ALL: &'static [ErrorKind] = &[$(ErrorKind::$name),*];
         }
     };
@@ -125,6 +141,12 @@ impl fmt::Display for ErrorKind {
 }
 
 /// A pipe error: a kind and, optionally, what caused it.
+///
+/// ```
+/// use shmpipe::{Error, ErrorKind};
+/// let e = Error::with_source(ErrorKind::AccessDenied, "not the owner");
+/// assert_eq!(e.to_string(), "ERROR_ACCESS_DENIED (5): not the owner");
+/// ```
 #[derive(Debug)]
 pub struct Error {
     kind: ErrorKind,
@@ -160,6 +182,11 @@ impl Error {
     }
 
     /// The pipe error kind.
+    ///
+    /// ```
+    /// use shmpipe::{Error, ErrorKind};
+    /// assert_eq!(Error::new(ErrorKind::Timeout).kind(), ErrorKind::Timeout);
+    /// ```
     pub fn kind(&self) -> ErrorKind {
         self.kind
     }

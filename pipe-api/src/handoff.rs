@@ -90,11 +90,37 @@ fn wrong_tag() -> io::Error {
 
 impl PipeReader {
     /// Sends a duplicate of this read end over a Unix socket.
+    ///
+    /// ```
+    /// use std::io::{Read, Write};
+    /// use std::os::unix::net::UnixStream;
+    /// let (a, b) = UnixStream::pair()?;
+    /// let (reader, mut writer) = shmpipe::pipe()?;
+    /// reader.send_to(&a)?;
+    /// drop(reader); // the received duplicate keeps the read end open
+    /// let mut received = shmpipe::PipeReader::recv_from(&b)?;
+    /// writer.write_all(b"dup")?;
+    /// let mut buf = [0u8; 3];
+    /// received.read_exact(&mut buf)?;
+    /// assert_eq!(&buf, b"dup");
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn send_to(&self, sock: &UnixStream) -> io::Result<()> {
         send_fd(sock, self.as_fd(), TAG_READER)
     }
 
     /// Receives a read end sent with [`PipeReader::send_to`].
+    ///
+    /// ```
+    /// use shmpipe::{Error, ErrorKind, PipeReader};
+    /// use std::os::unix::net::UnixStream;
+    /// let (a, b) = UnixStream::pair()?;
+    /// let (_reader, writer) = shmpipe::pipe()?;
+    /// writer.send_to(&a)?;
+    /// let e = PipeReader::recv_from(&b).unwrap_err();
+    /// assert_eq!(Error::kind_of(&e), Some(ErrorKind::AccessDenied)); // a write end arrived
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn recv_from(sock: &UnixStream) -> io::Result<PipeReader> {
         match recv_fd(sock)? {
             (TAG_READER, fd) => PipeReader::from_fd(fd),
@@ -105,11 +131,37 @@ impl PipeReader {
 
 impl PipeWriter {
     /// Sends a duplicate of this write end over a Unix socket.
+    ///
+    /// ```
+    /// use std::io::{Read, Write};
+    /// use std::os::unix::net::UnixStream;
+    /// let (a, b) = UnixStream::pair()?;
+    /// let (mut reader, writer) = shmpipe::pipe()?;
+    /// writer.send_to(&a)?;
+    /// let t = std::thread::spawn(move || -> std::io::Result<()> {
+    ///     shmpipe::PipeWriter::recv_from(&b)?.write_all(b"sent")
+    /// });
+    /// drop(writer);
+    /// let mut text = String::new();
+    /// reader.read_to_string(&mut text)?;
+    /// t.join().unwrap()?;
+    /// assert_eq!(text, "sent");
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn send_to(&self, sock: &UnixStream) -> io::Result<()> {
         send_fd(sock, self.as_fd(), TAG_WRITER)
     }
 
     /// Receives a write end sent with [`PipeWriter::send_to`].
+    ///
+    /// ```
+    /// use std::os::unix::net::UnixStream;
+    /// let (a, b) = UnixStream::pair()?;
+    /// drop(a); // the sender went away
+    /// let e = shmpipe::PipeWriter::recv_from(&b).unwrap_err();
+    /// assert_eq!(e.kind(), std::io::ErrorKind::UnexpectedEof);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn recv_from(sock: &UnixStream) -> io::Result<PipeWriter> {
         match recv_fd(sock)? {
             (TAG_WRITER, fd) => PipeWriter::from_fd(fd),

@@ -20,7 +20,7 @@
 //! let mut cmd = Command::new("my-shmpipe-child");
 //! let token = cmd.inherit_end(&writer)?;
 //! let child = cmd.arg(token).spawn()?;
-//! drop(writer); // the child holds the write end now: EOF comes when it exits
+//! drop((writer, cmd)); // the child holds the write end now: EOF comes when it exits
 //! # drop((reader, child));
 //! # Ok::<(), std::io::Error>(())
 //! ```
@@ -36,6 +36,17 @@ use std::process::Command;
 use std::sync::Mutex;
 
 /// The environment variable listing the descriptors a parent passed.
+///
+/// ```
+/// use shmpipe::{inherit::ENV_INHERITED, CommandExt, PipeBuilder};
+/// let (_reader, writer) = PipeBuilder::new().inheritable(true).build()?;
+/// let mut cmd = std::process::Command::new("true");
+/// let token = cmd.inherit_end(&writer)?;
+/// let (_, fds) = cmd.get_envs().find(|(k, _)| *k == ENV_INHERITED).unwrap();
+/// let fd = fds.unwrap().to_str().unwrap();
+/// assert_eq!(token, format!("shmpipe:anon-write:{fd}"));
+/// # Ok::<(), std::io::Error>(())
+/// ```
 pub const ENV_INHERITED: &str = "SHMPIPE_INHERITED";
 
 mod sealed {
@@ -43,11 +54,32 @@ mod sealed {
 }
 
 /// A pipe end that can be passed to a child process.
+///
+/// ```
+/// use shmpipe::inherit::InheritableEnd;
+/// use shmpipe::CommandExt;
+/// use std::process::Command;
+/// fn pass_to<E: InheritableEnd>(cmd: &mut Command, end: &E) -> std::io::Result<String> {
+///     cmd.inherit_end(end)
+/// }
+/// let (reader, writer) = shmpipe::PipeBuilder::new().inheritable(true).build()?;
+/// let mut cmd = Command::new("true");
+/// assert!(pass_to(&mut cmd, &reader)?.starts_with("shmpipe:anon-read:"));
+/// assert!(pass_to(&mut cmd, &writer)?.starts_with("shmpipe:anon-write:"));
+/// # Ok::<(), std::io::Error>(())
+/// ```
 pub trait InheritableEnd: AsFd + sealed::Sealed {
     /// The token tag of this end type.
     #[doc(hidden)]
     const TAG: &'static str;
     /// Whether the handle was created (or marked) inheritable.
+    ///
+    /// ```
+    /// use shmpipe::inherit::InheritableEnd;
+    /// let (reader, _writer) = shmpipe::pipe()?;
+    /// assert!(!InheritableEnd::inheritable(&reader));
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     fn inheritable(&self) -> bool;
 }
 
@@ -67,6 +99,26 @@ impl InheritableEnd for PipeWriter {
 }
 
 /// Extends [`Command`] with pipe-end inheritance.
+///
+/// ```
+/// use shmpipe::{CommandExt, PipeBuilder, PipeWriter};
+/// use std::io::{Read, Write};
+/// if let Ok(token) = std::env::var("DOC_COMMAND_EXT_TOKEN") {
+///     // The child: this same program, started below.
+///     PipeWriter::from_inherited(&token)?.write_all(b"from the child")?;
+///     return Ok(());
+/// }
+/// let (mut reader, writer) = PipeBuilder::new().inheritable(true).build()?;
+/// let mut cmd = std::process::Command::new(std::env::current_exe()?);
+/// let token = cmd.inherit_end(&writer)?;
+/// let mut child = cmd.env("DOC_COMMAND_EXT_TOKEN", token).spawn()?;
+/// drop((writer, cmd)); // only the child holds the write end now
+/// let mut text = String::new();
+/// reader.read_to_string(&mut text)?; // until the child's end closes
+/// assert!(child.wait()?.success());
+/// assert_eq!(text, "from the child");
+/// # Ok::<(), std::io::Error>(())
+/// ```
 pub trait CommandExt {
     /// Lets the child inherit `end` and returns the token that names it in
     /// the child. Refuses an end whose handle is not inheritable
@@ -164,6 +216,14 @@ impl PipeReader {
     /// [`ErrorKind::InvalidHandle`] for a token the parent did not issue (or
     /// one already used) and [`ErrorKind::AccessDenied`] for a write end's
     /// token.
+    ///
+    /// ```
+    /// use shmpipe::{Error, ErrorKind, PipeReader};
+    /// // A real token comes from the parent (see `CommandExt`); a forged one is refused.
+    /// let e = PipeReader::from_inherited("shmpipe:anon-read:7").unwrap_err();
+    /// assert_eq!(Error::kind_of(&e), Some(ErrorKind::InvalidHandle));
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn from_inherited(token: &str) -> io::Result<PipeReader> {
         let fd = take_inherited(token, <PipeReader as InheritableEnd>::TAG)?;
         let mut r = PipeReader::from_fd(fd)?;
@@ -175,6 +235,13 @@ impl PipeReader {
 impl PipeWriter {
     /// Takes the write end a parent passed; see
     /// [`PipeReader::from_inherited`].
+    ///
+    /// ```
+    /// use shmpipe::{Error, ErrorKind, PipeWriter};
+    /// let e = PipeWriter::from_inherited("shmpipe:anon-read:7").unwrap_err();
+    /// assert_eq!(Error::kind_of(&e), Some(ErrorKind::AccessDenied)); // a read end's token
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn from_inherited(token: &str) -> io::Result<PipeWriter> {
         let fd = take_inherited(token, <PipeWriter as InheritableEnd>::TAG)?;
         let mut w = PipeWriter::from_fd(fd)?;

@@ -37,4 +37,17 @@ pub use anonymous::{pipe, PipeBuilder, PipeReader, PipeWriter};
 pub use error::{Error, ErrorKind};
 pub use info::{EndKind, PeekInfo, PipeInfo, PipeState, PipeType, ReadMode, WaitMode};
 pub use inherit::CommandExt;
+/// How blocked reads and writes wait: spin, park, or spin then park.
+///
+/// ```
+/// use shmpipe::{PipeBuilder, WaitPolicy};
+/// use std::io::{Read, Write};
+/// let (mut reader, mut writer) = PipeBuilder::new().wait_policy(WaitPolicy::park()).build()?;
+/// let t = std::thread::spawn(move || writer.write_all(b"parked"));
+/// let mut buf = [0u8; 6];
+/// reader.read_exact(&mut buf)?; // sleeps on a futex, no spinning
+/// t.join().unwrap()?;
+/// assert_eq!(&buf, b"parked");
+/// # Ok::<(), std::io::Error>(())
+/// ```
 pub use shmpipe_engine::WaitPolicy;

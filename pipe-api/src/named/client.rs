@@ -51,6 +51,17 @@ impl Default for ClientOptions {
 
 impl ClientOptions {
     /// Read and write access.
+    ///
+    /// ```
+    /// use shmpipe::named::{ClientOptions, ServerOptions};
+    /// let name = format!(r"\\.\pipe\doc-client-new-{}", std::process::id());
+    /// let server = ServerOptions::new().create(&name)?;
+    /// let client = ClientOptions::new().open(&name)?;
+    /// client.send_msg(b"up")?;
+    /// server.send_msg(b"down")?;
+    /// assert_eq!(client.recv_msg(&mut [0u8; 8])?.len, 4); // both ways
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn new() -> Self {
         ClientOptions {
             access: Access::READ_WRITE,
@@ -59,6 +70,17 @@ impl ClientOptions {
     }
 
     /// Request read access (read-data + read-attributes).
+    ///
+    /// ```
+    /// use shmpipe::named::{ClientOptions, ServerOptions};
+    /// use shmpipe::{Error, ErrorKind};
+    /// let name = format!(r"\\.\pipe\doc-client-read-{}", std::process::id());
+    /// let _server = ServerOptions::new().create(&name)?;
+    /// let client = ClientOptions::new().read(false).open(&name)?;
+    /// let e = client.peek(None).unwrap_err();
+    /// assert_eq!(Error::kind_of(&e), Some(ErrorKind::AccessDenied));
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn read(&mut self, yes: bool) -> &mut Self {
         self.access.read_data = yes;
         self.access.read_attributes = yes;
@@ -66,6 +88,16 @@ impl ClientOptions {
     }
 
     /// Request write access (write-data + write-attributes).
+    ///
+    /// ```
+    /// use shmpipe::named::{ClientOptions, Direction, ServerOptions};
+    /// let name = format!(r"\\.\pipe\doc-client-write-{}", std::process::id());
+    /// let server = ServerOptions::new().access(Direction::Outbound).create(&name)?;
+    /// let client = ClientOptions::new().write(false).open(&name)?; // read-only fits outbound
+    /// server.send_msg(b"news")?;
+    /// assert_eq!(client.recv_msg(&mut [0u8; 8])?.len, 4);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn write(&mut self, yes: bool) -> &mut Self {
         self.access.write_data = yes;
         self.access.write_attributes = yes;
@@ -73,12 +105,35 @@ impl ClientOptions {
     }
 
     /// Request exactly these rights.
+    ///
+    /// ```
+    /// use shmpipe::named::{Access, ClientOptions, ServerOptions};
+    /// use shmpipe::{Error, ErrorKind};
+    /// let name = format!(r"\\.\pipe\doc-client-access-{}", std::process::id());
+    /// let _server = ServerOptions::new().create(&name)?;
+    /// let client = ClientOptions::new().access(Access::WRITE).open(&name)?;
+    /// let e = client.recv_msg(&mut [0u8; 8]).unwrap_err();
+    /// assert_eq!(Error::kind_of(&e), Some(ErrorKind::AccessDenied)); // no read-data
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn access(&mut self, access: Access) -> &mut Self {
         self.access = access;
         self
     }
 
     /// How blocking operations on the client end wait.
+    ///
+    /// ```
+    /// use shmpipe::named::{ClientOptions, ServerOptions};
+    /// use shmpipe::WaitPolicy;
+    /// let name = format!(r"\\.\pipe\doc-client-policy-{}", std::process::id());
+    /// let server = ServerOptions::new().create(&name)?;
+    /// let client = ClientOptions::new().wait_policy(WaitPolicy::park()).open(&name)?;
+    /// let t = std::thread::spawn(move || server.send_msg(b"late").map(|_| server));
+    /// assert_eq!(client.recv_msg(&mut [0u8; 4])?.len, 4); // parks until the data comes
+    /// t.join().unwrap()?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn wait_policy(&mut self, p: WaitPolicy) -> &mut Self {
         self.policy = Some(p);
         self
@@ -88,6 +143,19 @@ impl ClientOptions {
     /// order: `InvalidName`/`BadNetPath`, `FileNotFound` (no instance),
     /// `AccessDenied` (security, or access incompatible with the
     /// direction), `PipeBusy` (no instance is Listening).
+    ///
+    /// ```
+    /// use shmpipe::named::{ClientOptions, ServerOptions};
+    /// use shmpipe::{Error, ErrorKind};
+    /// let name = format!(r"\\.\pipe\doc-client-open-{}", std::process::id());
+    /// let e = ClientOptions::new().open(&name).unwrap_err();
+    /// assert_eq!(Error::kind_of(&e), Some(ErrorKind::FileNotFound));
+    /// let _server = ServerOptions::new().create(&name)?;
+    /// let _client = ClientOptions::new().open(&name)?;
+    /// let e = ClientOptions::new().open(&name).unwrap_err(); // its only instance is taken
+    /// assert_eq!(Error::kind_of(&e), Some(ErrorKind::PipeBusy));
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn open(&self, name: &str) -> io::Result<NamedPipeClient> {
         let name = PipeName::for_client(name)?;
         // A handle opened with no rights can still query (spec 4.4).
@@ -181,6 +249,21 @@ struct Shared {
 
 /// A client end of a named pipe instance. [`NamedPipeClient::try_clone`]
 /// makes duplicate handles of the same end (they share its modes).
+///
+/// ```
+/// use shmpipe::named::{ClientOptions, ServerOptions};
+/// use std::io::{Read, Write};
+/// let name = format!(r"\\.\pipe\doc-client-{}", std::process::id());
+/// let mut server = ServerOptions::new().create(&name)?;
+/// let mut client = ClientOptions::new().open(&name)?;
+/// client.write_all(b"ping")?;
+/// let mut buf = [0u8; 4];
+/// server.read_exact(&mut buf)?;
+/// server.write_all(&buf.to_ascii_uppercase())?;
+/// client.read_exact(&mut buf)?;
+/// assert_eq!(&buf, b"PING");
+/// # Ok::<(), std::io::Error>(())
+/// ```
 #[derive(Debug)]
 pub struct NamedPipeClient {
     shared: Arc<Shared>,
@@ -213,6 +296,17 @@ impl NamedPipeClient {
 
     /// A duplicate handle of this end: the end stays open until both are
     /// closed, and mode changes through one are seen through the other.
+    ///
+    /// ```
+    /// use shmpipe::named::{ClientOptions, ServerOptions};
+    /// let name = format!(r"\\.\pipe\doc-client-clone-{}", std::process::id());
+    /// let _server = ServerOptions::new().create(&name)?;
+    /// let client = ClientOptions::new().open(&name)?;
+    /// let duplicate = client.try_clone()?;
+    /// client.set_nonblocking(true)?;
+    /// assert!(duplicate.state()?.nonblocking); // one end, one set of modes
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn try_clone(&self) -> io::Result<NamedPipeClient> {
         Ok(NamedPipeClient {
             shared: Arc::clone(&self.shared),
@@ -221,12 +315,43 @@ impl NamedPipeClient {
 
     /// Writes one write (a message on a message pipe); see
     /// [`NamedPipeServer::send_msg`](super::NamedPipeServer::send_msg).
+    ///
+    /// ```
+    /// use shmpipe::named::{ClientOptions, ServerOptions};
+    /// use shmpipe::{PipeType, ReadMode};
+    /// let name = format!(r"\\.\pipe\doc-client-send-{}", std::process::id());
+    /// let server = ServerOptions::new()
+    ///     .pipe_type(PipeType::Message)
+    ///     .read_mode(ReadMode::Message)
+    ///     .create(&name)?;
+    /// let client = ClientOptions::new().open(&name)?;
+    /// assert_eq!(client.send_msg(b"one")?, 3);
+    /// assert_eq!(client.send_msg(b"two")?, 3);
+    /// assert_eq!(server.recv_msg(&mut [0u8; 16])?.len, 3); // message by message
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn send_msg(&self, data: &[u8]) -> io::Result<usize> {
         self.need(self.shared.access.write_data)?;
         self.live_conn()?.write(data, self.nonblocking())
     }
 
     /// Reads one message (message-read mode) or bytes (byte-read mode).
+    ///
+    /// ```
+    /// use shmpipe::named::{ClientOptions, ServerOptions};
+    /// use shmpipe::{PipeType, ReadMode};
+    /// let name = format!(r"\\.\pipe\doc-client-recv-{}", std::process::id());
+    /// let server = ServerOptions::new().pipe_type(PipeType::Message).create(&name)?;
+    /// let client = ClientOptions::new().open(&name)?;
+    /// client.set_read_mode(ReadMode::Message)?;
+    /// server.send_msg(b"hello")?;
+    /// let mut buf = [0u8; 3];
+    /// let first = client.recv_msg(&mut buf)?;
+    /// assert_eq!((first.len, first.complete), (3, false)); // Windows' MoreData
+    /// let rest = client.recv_msg(&mut buf)?;
+    /// assert_eq!((&buf[..rest.len], rest.complete), (&b"lo"[..], true));
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn recv_msg(&self, buf: &mut [u8]) -> io::Result<MsgRead> {
         self.need(self.shared.access.read_data)?;
         let conn = self.live_conn()?;
@@ -241,6 +366,19 @@ impl NamedPipeClient {
     }
 
     /// Peeks (spec 4.8).
+    ///
+    /// ```
+    /// use shmpipe::named::{ClientOptions, ServerOptions};
+    /// let name = format!(r"\\.\pipe\doc-client-peek-{}", std::process::id());
+    /// let server = ServerOptions::new().create(&name)?;
+    /// let client = ClientOptions::new().open(&name)?;
+    /// server.send_msg(b"abc")?;
+    /// let mut buf = [0u8; 8];
+    /// let p = client.peek(Some(&mut buf))?;
+    /// assert_eq!((p.copied, p.total_available), (3, 3));
+    /// assert_eq!(client.recv_msg(&mut buf)?.len, 3); // still there
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn peek(&self, buf: Option<&mut [u8]>) -> io::Result<PeekInfo> {
         self.need(self.shared.access.read_data)?;
         self.live_conn()?.peek(buf)
@@ -248,6 +386,22 @@ impl NamedPipeClient {
 
     /// Waits until the server read everything written (spec 4.11);
     /// succeeds at once when the server end is gone.
+    ///
+    /// ```
+    /// use shmpipe::named::{ClientOptions, ServerOptions};
+    /// let name = format!(r"\\.\pipe\doc-client-flush-{}", std::process::id());
+    /// let server = ServerOptions::new().create(&name)?;
+    /// let client = ClientOptions::new().open(&name)?;
+    /// client.send_msg(b"data")?;
+    /// let t = std::thread::spawn(move || -> std::io::Result<_> {
+    ///     let read = server.recv_msg(&mut [0u8; 4])?;
+    ///     Ok((read.len, server))
+    /// });
+    /// client.flush_buffers()?; // returns once the server has read it
+    /// let (len, _server) = t.join().unwrap()?;
+    /// assert_eq!(len, 4);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn flush_buffers(&self) -> io::Result<()> {
         self.need(self.shared.access.write_data)?;
         self.live_conn()?.flush()
@@ -255,6 +409,29 @@ impl NamedPipeClient {
 
     /// Sends `request` as one message and waits for the next message
     /// (spec 4.9); needs message type and message-read mode.
+    ///
+    /// ```
+    /// use shmpipe::named::{ClientOptions, ServerOptions};
+    /// use shmpipe::{PipeType, ReadMode};
+    /// let name = format!(r"\\.\pipe\doc-client-transact-{}", std::process::id());
+    /// let server = ServerOptions::new()
+    ///     .pipe_type(PipeType::Message)
+    ///     .read_mode(ReadMode::Message)
+    ///     .create(&name)?;
+    /// let client = ClientOptions::new().open(&name)?;
+    /// client.set_read_mode(ReadMode::Message)?;
+    /// let t = std::thread::spawn(move || -> std::io::Result<_> {
+    ///     let mut buf = [0u8; 16];
+    ///     let request = server.recv_msg(&mut buf)?;
+    ///     server.send_msg(&buf[..request.len].repeat(2))?;
+    ///     Ok(server)
+    /// });
+    /// let mut reply = [0u8; 16];
+    /// let r = client.transact(b"ab", &mut reply)?;
+    /// assert_eq!(&reply[..r.len], b"abab");
+    /// t.join().unwrap()?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn transact(&self, request: &[u8], reply: &mut [u8]) -> io::Result<MsgRead> {
         let a = self.shared.access;
         self.need(a.read_data && a.write_data)?;
@@ -265,6 +442,17 @@ impl NamedPipeClient {
     }
 
     /// `get_info` (spec 4.14): sizes in the server's perspective.
+    ///
+    /// ```
+    /// use shmpipe::named::{ClientOptions, ServerOptions};
+    /// use shmpipe::EndKind;
+    /// let name = format!(r"\\.\pipe\doc-client-info-{}", std::process::id());
+    /// let _server = ServerOptions::new().quotas(1000, 2000).create(&name)?;
+    /// let info = ClientOptions::new().open(&name)?.info()?;
+    /// assert_eq!(info.end, EndKind::Client);
+    /// assert_eq!((info.out_size, info.in_size), (1000, 2000)); // server→client, client→server
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn info(&self) -> io::Result<PipeInfo> {
         self.need(self.shared.access.read_attributes)?;
         let i = &self.shared.info;
@@ -279,6 +467,17 @@ impl NamedPipeClient {
 
     /// `get_state` (spec 4.15). The instance count is asked from the server
     /// (the last known count, 1, if the server is gone).
+    ///
+    /// ```
+    /// use shmpipe::named::{ClientOptions, ServerOptions};
+    /// let name = format!(r"\\.\pipe\doc-client-state-{}", std::process::id());
+    /// let _first = ServerOptions::new().create(&name)?;
+    /// let _second = ServerOptions::new().create(&name)?;
+    /// let state = ClientOptions::new().open(&name)?.state()?;
+    /// assert_eq!(state.current_instances, 2);
+    /// assert!(!state.nonblocking && !state.message_read);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn state(&self) -> io::Result<PipeState> {
         self.need(self.shared.access.read_attributes)?;
         let m = self.modes();
@@ -290,6 +489,19 @@ impl NamedPipeClient {
     }
 
     /// `set_state` (spec 4.16).
+    ///
+    /// ```
+    /// use shmpipe::named::{ClientOptions, ServerOptions};
+    /// use shmpipe::{Error, ErrorKind, ReadMode, WaitMode};
+    /// let name = format!(r"\\.\pipe\doc-client-set-state-{}", std::process::id());
+    /// let _server = ServerOptions::new().create(&name)?; // a byte pipe
+    /// let client = ClientOptions::new().open(&name)?;
+    /// client.set_state(None, Some(WaitMode::Nonblocking))?;
+    /// assert!(client.state()?.nonblocking);
+    /// let e = client.set_state(Some(ReadMode::Message), None).unwrap_err();
+    /// assert_eq!(Error::kind_of(&e), Some(ErrorKind::InvalidParameter));
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn set_state(
         &self,
         read_mode: Option<ReadMode>,
@@ -304,23 +516,69 @@ impl NamedPipeClient {
     }
 
     /// Shorthand for `set_state(Some(mode), None)`.
+    ///
+    /// ```
+    /// use shmpipe::named::{ClientOptions, ServerOptions};
+    /// use shmpipe::{PipeType, ReadMode};
+    /// let name = format!(r"\\.\pipe\doc-client-read-mode-{}", std::process::id());
+    /// let _server = ServerOptions::new().pipe_type(PipeType::Message).create(&name)?;
+    /// let client = ClientOptions::new().open(&name)?;
+    /// client.set_read_mode(ReadMode::Message)?;
+    /// assert!(client.state()?.message_read);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn set_read_mode(&self, mode: ReadMode) -> io::Result<()> {
         self.set_state(Some(mode), None)
     }
 
     /// Shorthand for `set_state(None, Some(..))`.
+    ///
+    /// ```
+    /// use shmpipe::named::{ClientOptions, ServerOptions};
+    /// use shmpipe::{Error, ErrorKind};
+    /// let name = format!(r"\\.\pipe\doc-client-nonblocking-{}", std::process::id());
+    /// let _server = ServerOptions::new().create(&name)?;
+    /// let client = ClientOptions::new().open(&name)?;
+    /// client.set_nonblocking(true)?;
+    /// let e = client.recv_msg(&mut [0u8; 8]).unwrap_err(); // nothing queued
+    /// assert_eq!(e.kind(), std::io::ErrorKind::WouldBlock);
+    /// assert_eq!(Error::kind_of(&e), Some(ErrorKind::NoData));
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn set_nonblocking(&self, yes: bool) -> io::Result<()> {
         self.set_state(None, Some(WaitMode::from_nonblocking(yes)))
     }
 
     /// The pid of the process that opened this end (spec 4.17);
     /// `PipeNotConnected` once the server disconnected it.
+    ///
+    /// ```
+    /// use shmpipe::named::{ClientOptions, ServerOptions};
+    /// use shmpipe::{Error, ErrorKind};
+    /// let name = format!(r"\\.\pipe\doc-client-pid-{}", std::process::id());
+    /// let server = ServerOptions::new().create(&name)?;
+    /// let client = ClientOptions::new().open(&name)?;
+    /// assert_eq!(client.client_process_id()?, std::process::id());
+    /// server.disconnect()?;
+    /// let e = client.client_process_id().unwrap_err();
+    /// assert_eq!(Error::kind_of(&e), Some(ErrorKind::PipeNotConnected));
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn client_process_id(&self) -> io::Result<u32> {
         self.live_conn()?;
         Ok(self.shared.opener)
     }
 
     /// The pid of the process that created the instance.
+    ///
+    /// ```
+    /// use shmpipe::named::{ClientOptions, ServerOptions};
+    /// let name = format!(r"\\.\pipe\doc-client-server-pid-{}", std::process::id());
+    /// let _server = ServerOptions::new().create(&name)?; // created by this process
+    /// let client = ClientOptions::new().open(&name)?;
+    /// assert_eq!(client.server_process_id()?, std::process::id());
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn server_process_id(&self) -> io::Result<u32> {
         self.live_conn()?;
         Ok(self.shared.info.server_pid)

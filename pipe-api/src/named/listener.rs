@@ -16,7 +16,11 @@ use std::io;
 /// let mut listener = PipeListener::bind(&name, ServerOptions::new())?;
 /// let client = std::thread::spawn({
 ///     let name = name.clone();
-///     move || -> std::io::Result<()> { ClientOptions::new().open(&name)?.write_all(b"hi") }
+///     move || -> std::io::Result<_> {
+///         let mut client = ClientOptions::new().open(&name)?;
+///         client.write_all(b"hi")?;
+///         Ok(client) // still open when `accept` looks: a client gone by then is `NoData`
+///     }
 /// });
 /// let mut server = listener.accept()?;
 /// let mut buf = [0u8; 2];
@@ -34,6 +38,15 @@ pub struct PipeListener {
 
 impl PipeListener {
     /// Creates the first instance of `name` with `options`.
+    ///
+    /// ```
+    /// use shmpipe::named::{ClientOptions, PipeListener, ServerOptions};
+    /// let name = format!(r"\\.\pipe\doc-listener-bind-{}", std::process::id());
+    /// let _listener = PipeListener::bind(&name, ServerOptions::new())?;
+    /// let client = ClientOptions::new().open(&name)?; // an instance is Listening
+    /// assert_eq!(client.server_process_id()?, std::process::id());
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn bind(name: &str, options: ServerOptions) -> io::Result<PipeListener> {
         let next = options.create(name)?;
         Ok(PipeListener {
@@ -46,6 +59,17 @@ impl PipeListener {
     /// Waits for a client, then returns its connected instance; a new
     /// instance is Listening before this returns, so no client meets
     /// `PipeBusy` between two accepts (unless max instances is reached).
+    ///
+    /// ```
+    /// use shmpipe::named::{ClientOptions, PipeListener, ServerOptions};
+    /// let name = format!(r"\\.\pipe\doc-listener-accept-{}", std::process::id());
+    /// let mut listener = PipeListener::bind(&name, ServerOptions::new())?;
+    /// let _first = ClientOptions::new().open(&name)?;
+    /// let server = listener.accept()?; // at once: the client is already there
+    /// let _second = ClientOptions::new().open(&name)?; // the fresh instance: no PipeBusy
+    /// assert_eq!(server.state()?.current_instances, 2);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn accept(&mut self) -> io::Result<NamedPipeServer> {
         match self.next.connect()? {
             Connected::New | Connected::Already => {}
@@ -57,6 +81,33 @@ impl PipeListener {
     }
 
     /// Accepts clients forever.
+    ///
+    /// ```
+    /// use shmpipe::named::{wait_available, ClientOptions, PipeListener, ServerOptions};
+    /// use shmpipe::named::WaitTimeout;
+    /// use std::io::{Read, Write};
+    /// let name = format!(r"\\.\pipe\doc-listener-incoming-{}", std::process::id());
+    /// let mut listener = PipeListener::bind(&name, ServerOptions::new())?;
+    /// let clients = std::thread::spawn(move || -> std::io::Result<Vec<_>> {
+    ///     let mut open = Vec::new();
+    ///     for msg in [b"a", b"b"] {
+    ///         wait_available(&name, WaitTimeout::Forever)?;
+    ///         let mut client = ClientOptions::new().open(&name)?;
+    ///         client.write_all(msg)?;
+    ///         open.push(client);
+    ///     }
+    ///     Ok(open)
+    /// });
+    /// let mut got = Vec::new();
+    /// for server in listener.incoming().take(2) {
+    ///     let mut buf = [0u8; 1];
+    ///     (&server?).read_exact(&mut buf)?;
+    ///     got.push(buf[0]);
+    /// }
+    /// assert_eq!(got, b"ab");
+    /// clients.join().unwrap()?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn incoming(&mut self) -> impl Iterator<Item = io::Result<NamedPipeServer>> + '_ {
         std::iter::repeat_with(move || self.accept())
     }

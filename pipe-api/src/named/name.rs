@@ -8,6 +8,15 @@ use std::io;
 pub const MAX_NAME_UNITS: usize = 256;
 
 /// A validated pipe name.
+///
+/// ```
+/// use shmpipe::named::PipeName;
+/// let server = PipeName::for_server(r"\\.\pipe\Demo")?;
+/// let client = PipeName::for_client(r"\\.\PIPE\dEMO")?;
+/// assert_eq!(server.key(), client.key()); // the same pipe
+/// assert_eq!(client.to_string(), r"\\.\pipe\dEMO");
+/// # Ok::<(), std::io::Error>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct PipeName {
     /// The `<name>` part as given.
@@ -89,17 +98,35 @@ impl PipeName {
     }
 
     /// The `<name>` part as given.
+    ///
+    /// ```
+    /// let name = shmpipe::named::PipeName::for_client(r"\\.\PIPE\Demo")?;
+    /// assert_eq!(name.as_str(), "Demo");
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn as_str(&self) -> &str {
         &self.display
     }
 
     /// The case-folded identity of the pipe (two names denote the same pipe
     /// exactly when their keys are equal).
+    ///
+    /// ```
+    /// let name = shmpipe::named::PipeName::for_server(r"\\.\pipe\Straße")?;
+    /// assert_eq!(name.key(), "STRAßE"); // simple case mapping: ß stays
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn key(&self) -> &str {
         &self.key
     }
 
     /// The full name, `\\.\pipe\<name>`.
+    ///
+    /// ```
+    /// let name = shmpipe::named::PipeName::for_client(r"\\.\PIPE\Demo")?;
+    /// assert_eq!(name.full(), r"\\.\pipe\Demo");
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn full(&self) -> String {
         format!(r"\\.\pipe\{}", self.display)
     }

@@ -3,6 +3,19 @@
 use std::time::Duration;
 
 /// The direction of a named pipe (spec 2.1: `PIPE_ACCESS_*`).
+///
+/// ```
+/// use shmpipe::named::{ClientOptions, Direction, ServerOptions};
+/// use shmpipe::{Error, ErrorKind};
+/// let name = format!(r"\\.\pipe\doc-direction-{}", std::process::id());
+/// let server = ServerOptions::new().access(Direction::Inbound).create(&name)?;
+/// let e = ClientOptions::new().open(&name).unwrap_err(); // asks to read an inbound pipe
+/// assert_eq!(Error::kind_of(&e), Some(ErrorKind::AccessDenied));
+/// let client = ClientOptions::new().read(false).open(&name)?;
+/// client.send_msg(b"in")?;
+/// assert_eq!(server.recv_msg(&mut [0u8; 8])?.len, 2);
+/// # Ok::<(), std::io::Error>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Direction {
     /// Client → server.
@@ -50,6 +63,19 @@ impl Direction {
 }
 
 /// Rights a handle carries (spec 4.4, 8.2).
+///
+/// ```
+/// use shmpipe::named::{Access, ClientOptions, ServerOptions};
+/// use shmpipe::{Error, ErrorKind};
+/// let name = format!(r"\\.\pipe\doc-access-{}", std::process::id());
+/// let server = ServerOptions::new().create(&name)?;
+/// let client = ClientOptions::new().access(Access::READ).open(&name)?;
+/// let e = client.send_msg(b"x").unwrap_err();
+/// assert_eq!(Error::kind_of(&e), Some(ErrorKind::AccessDenied));
+/// server.send_msg(b"y")?;
+/// assert_eq!(client.recv_msg(&mut [0u8; 8])?.len, 1);
+/// # Ok::<(), std::io::Error>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub struct Access {
     /// `read`, `peek`.
@@ -64,6 +90,18 @@ pub struct Access {
 
 impl Access {
     /// No rights: an open with it still takes the instance (spec 4.4).
+    ///
+    /// ```
+    /// use shmpipe::named::{Access, ClientOptions, ServerOptions};
+    /// use shmpipe::{Error, ErrorKind};
+    /// let name = format!(r"\\.\pipe\doc-access-none-{}", std::process::id());
+    /// let _server = ServerOptions::new().create(&name)?;
+    /// let client = ClientOptions::new().access(Access::NONE).open(&name)?;
+    /// assert_eq!(client.info()?.end, shmpipe::EndKind::Client); // may still query
+    /// let e = ClientOptions::new().open(&name).unwrap_err(); // the one instance is taken
+    /// assert_eq!(Error::kind_of(&e), Some(ErrorKind::PipeBusy));
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub const NONE: Access = Access {
         read_data: false,
         write_data: false,
@@ -71,6 +109,11 @@ impl Access {
         write_attributes: false,
     };
     /// read-data + read-attributes.
+    ///
+    /// ```
+    /// use shmpipe::named::Access;
+    /// assert_eq!(Access::READ, Access { read_data: true, read_attributes: true, ..Access::NONE });
+    /// ```
     pub const READ: Access = Access {
         read_data: true,
         write_data: false,
@@ -78,6 +121,12 @@ impl Access {
         write_attributes: false,
     };
     /// write-data + write-attributes.
+    ///
+    /// ```
+    /// use shmpipe::named::Access;
+    /// let write = Access { write_data: true, write_attributes: true, ..Access::NONE };
+    /// assert_eq!(Access::WRITE, write);
+    /// ```
     pub const WRITE: Access = Access {
         read_data: false,
         write_data: true,
@@ -85,6 +134,13 @@ impl Access {
         write_attributes: true,
     };
     /// Everything.
+    ///
+    /// ```
+    /// use shmpipe::named::Access;
+    /// let (r, w) = (Access::READ, Access::WRITE);
+    /// let both = Access { read_data: r.read_data, read_attributes: r.read_attributes, ..w };
+    /// assert_eq!(Access::READ_WRITE, both);
+    /// ```
     pub const READ_WRITE: Access = Access {
         read_data: true,
         write_data: true,
@@ -110,6 +166,18 @@ impl Access {
 }
 
 /// What a user class may do with a pipe (spec 8.3).
+///
+/// ```
+/// use shmpipe::named::{ClientOptions, Permissions, Security, ServerOptions};
+/// let read_only = Permissions { connect_read: true, ..Permissions::NONE };
+/// let name = format!(r"\\.\pipe\doc-permissions-{}", std::process::id());
+/// let _server = ServerOptions::new()
+///     .security(Security { group: read_only, others: Permissions::NONE })
+///     .create(&name)?;
+/// let client = ClientOptions::new().open(&name)?; // the owner may do everything
+/// assert_eq!(client.server_process_id()?, std::process::id());
+/// # Ok::<(), std::io::Error>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub struct Permissions {
     /// Open client ends with read-data.
@@ -122,12 +190,23 @@ pub struct Permissions {
 
 impl Permissions {
     /// Nothing.
+    ///
+    /// ```
+    /// use shmpipe::named::Permissions;
+    /// assert_eq!(Permissions::default(), Permissions::NONE);
+    /// ```
     pub const NONE: Permissions = Permissions {
         connect_read: false,
         connect_write: false,
         create_instance: false,
     };
     /// Everything.
+    ///
+    /// ```
+    /// use shmpipe::named::Permissions;
+    /// let all = Permissions::ALL;
+    /// assert!(all.connect_read && all.connect_write && all.create_instance);
+    /// ```
     pub const ALL: Permissions = Permissions {
         connect_read: true,
         connect_write: true,
@@ -140,6 +219,16 @@ impl Permissions {
 /// here (nothing by default: on Linux, whoever can map a segment can read
 /// it). root is always allowed. Checked by the server against the
 /// kernel-reported credentials of each connecting process.
+///
+/// ```
+/// use shmpipe::named::{ClientOptions, Permissions, Security, ServerOptions};
+/// let name = format!(r"\\.\pipe\doc-security-{}", std::process::id());
+/// let shared = Security { group: Permissions::ALL, others: Permissions::NONE };
+/// let server = ServerOptions::new().security(shared).create(&name)?;
+/// let _client = ClientOptions::new().open(&name)?;
+/// assert_eq!(server.client_credentials()?.pid, std::process::id());
+/// # Ok::<(), std::io::Error>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Security {
     /// What members of the owner's group may do.
@@ -150,6 +239,11 @@ pub struct Security {
 
 impl Security {
     /// Owner only (the default).
+    ///
+    /// ```
+    /// use shmpipe::named::Security;
+    /// assert_eq!(Security::default(), Security::OWNER_ONLY);
+    /// ```
     pub const OWNER_ONLY: Security = Security {
         group: Permissions::NONE,
         others: Permissions::NONE,
@@ -179,6 +273,18 @@ impl Security {
 }
 
 /// How long `wait_available` and `call` wait (spec 4.5, 4.10).
+///
+/// ```
+/// use shmpipe::named::{wait_available, ClientOptions, ServerOptions, WaitTimeout};
+/// use shmpipe::{Error, ErrorKind};
+/// use std::time::Duration;
+/// let name = format!(r"\\.\pipe\doc-wait-timeout-{}", std::process::id());
+/// let _server = ServerOptions::new().create(&name)?;
+/// let _client = ClientOptions::new().open(&name)?; // no instance is Listening now
+/// let e = wait_available(&name, WaitTimeout::Duration(Duration::from_millis(10))).unwrap_err();
+/// assert_eq!(Error::kind_of(&e), Some(ErrorKind::Timeout));
+/// # Ok::<(), std::io::Error>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WaitTimeout {
     /// The pipe's default timeout (50 ms if the pipe was created with 0).
@@ -192,6 +298,15 @@ pub enum WaitTimeout {
 }
 
 /// The outcome of a successful `connect` (spec 4.3).
+///
+/// ```
+/// use shmpipe::named::{ClientOptions, Connected, ServerOptions};
+/// let name = format!(r"\\.\pipe\doc-connected-{}", std::process::id());
+/// let server = ServerOptions::new().create(&name)?;
+/// let _client = ClientOptions::new().open(&name)?;
+/// assert_eq!(server.connect()?, Connected::Already); // the client came first
+/// # Ok::<(), std::io::Error>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Connected {
     /// A client opened the instance while `connect` waited.
@@ -203,6 +318,18 @@ pub enum Connected {
 
 /// Who opened a client end (spec 4.18): captured by the kernel at the
 /// handshake.
+///
+/// ```
+/// use shmpipe::named::{ClientOptions, ServerOptions};
+/// use std::os::unix::fs::MetadataExt;
+/// let name = format!(r"\\.\pipe\doc-credentials-{}", std::process::id());
+/// let server = ServerOptions::new().create(&name)?;
+/// let _client = ClientOptions::new().open(&name)?;
+/// let who = server.client_credentials()?;
+/// assert_eq!(who.pid, std::process::id());
+/// assert_eq!(who.uid, std::fs::metadata("/proc/self")?.uid());
+/// # Ok::<(), std::io::Error>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Credentials {
     /// The opener's process id.

@@ -169,6 +169,14 @@ impl Conn {
             .map_or(0, |(_, peek)| lock(peek).available())
     }
 
+    /// Bytes this end wrote that the peer has not read yet (0 for an end
+    /// that does not write).
+    pub(crate) fn unread_by_peer(&self) -> u64 {
+        self.tx
+            .as_ref()
+            .map_or(0, |(_, w)| w.written().saturating_sub(w.consumed()))
+    }
+
     /// The user words of the ring this end writes (or else reads): where
     /// the pipe layer keeps per-end modes that duplicates must share.
     pub(crate) fn user_words(&self) -> &[std::sync::atomic::AtomicU64; 8] {

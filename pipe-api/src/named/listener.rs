@@ -3,6 +3,7 @@
 
 use super::options::Connected;
 use super::server::{NamedPipeServer, ServerOptions};
+use crate::{Error, ErrorKind};
 use std::io;
 
 /// Keeps one instance of a name Listening; [`PipeListener::accept`] waits for
@@ -33,7 +34,9 @@ use std::io;
 pub struct PipeListener {
     name: String,
     options: ServerOptions,
-    next: NamedPipeServer,
+    /// The listening instance; `None` after handing out the last one
+    /// allowed by max instances.
+    next: Option<NamedPipeServer>,
 }
 
 impl PipeListener {
@@ -52,13 +55,17 @@ impl PipeListener {
         Ok(PipeListener {
             name: name.to_owned(),
             options,
-            next,
+            next: Some(next),
         })
     }
 
     /// Waits for a client, then returns its connected instance; a new
     /// instance is Listening before this returns, so no client meets
-    /// `PipeBusy` between two accepts (unless max instances is reached).
+    /// `PipeBusy` between two accepts, unless max instances is reached: then
+    /// the connected instance is still returned, and the next `accept`
+    /// fails with `PipeBusy` until a handed-out instance is dropped. A client
+    /// that opened and closed before `accept` looked is skipped (the
+    /// instance is disconnected and listens again).
     ///
     /// ```
     /// use shmpipe::named::{ClientOptions, PipeListener, ServerOptions};
@@ -71,13 +78,30 @@ impl PipeListener {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn accept(&mut self) -> io::Result<NamedPipeServer> {
-        match self.next.connect()? {
-            Connected::New | Connected::Already => {}
-        }
         let mut fresh = self.options.clone();
         fresh.first_instance(false);
-        let replacement = fresh.create(&self.name)?;
-        Ok(std::mem::replace(&mut self.next, replacement))
+        let server = match self.next.take() {
+            Some(s) => s,
+            // At max instances earlier: `PipeBusy` until one is dropped.
+            None => fresh.create(&self.name)?,
+        };
+        loop {
+            match server.connect() {
+                Ok(Connected::New | Connected::Already) => break,
+                // A client came and went before we looked: re-arm the
+                // instance and wait for the next one.
+                Err(e) if Error::kind_of(&e) == Some(ErrorKind::NoData) => server.disconnect()?,
+                Err(e) => {
+                    self.next = Some(server);
+                    return Err(e);
+                }
+            }
+        }
+        // If no further instance can be created now (max instances, or
+        // anything else), the connected client is handed out anyway and the
+        // next accept tries again.
+        self.next = fresh.create(&self.name).ok();
+        Ok(server)
     }
 
     /// Accepts clients forever.

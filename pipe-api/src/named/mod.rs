@@ -16,6 +16,8 @@
 //!   process ids and (server) client credentials.
 //! * [`PipeListener`] keeps one instance listening and hands out connected
 //!   ones.
+//! * [`status`] describes a pipe from outside (instances, processes, queued
+//!   bytes), [`list`] every pipe this user may see (`shmpipe list`).
 //!
 //! How names, instances and liveness work is in the [`server`] module
 //! documentation.
@@ -43,6 +45,7 @@ mod listener;
 mod name;
 mod options;
 pub mod server;
+mod status;
 mod wire;
 
 pub use crate::conn::MsgRead;
@@ -51,6 +54,7 @@ pub use listener::PipeListener;
 pub use name::PipeName;
 pub use options::{Access, Connected, Credentials, Direction, Permissions, Security, WaitTimeout};
 pub use server::{NamedPipeServer, ServerOptions, UNLIMITED_INSTANCES};
+pub use status::{list, status, InstanceState, InstanceStatus, PipeStatus};
 
 /// Engine errors met while setting up a connection.
 pub(crate) fn conn_engine_error(e: shmpipe_engine::Error) -> std::io::Error {

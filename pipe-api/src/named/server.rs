@@ -36,6 +36,7 @@
 
 use super::name::PipeName;
 use super::options::{Access, Connected, Credentials, Direction, Security};
+use super::status::{self, InstanceState, InstanceStatus, PipeStatus};
 use super::wire;
 use crate::conn::{Conn, MsgRead, RING_IN, RING_OUT, ROLE_CLIENT, ROLE_SERVER};
 use crate::error::{Error, ErrorKind};
@@ -582,8 +583,105 @@ impl NameEntry {
                 }
                 wire::send(conn.as_fd(), &[wire::RESP_JOINED], None)
             }
+            [wire::REQ_INFO, key @ ..] => {
+                // An empty key: a listing, which knows only our socket.
+                if !key.is_empty() && key != self.name.key().as_bytes() {
+                    return reply_err(ErrorKind::FileNotFound);
+                }
+                let cred = rustix::net::sockopt::socket_peercred(&conn)?;
+                let groups = peer_groups(&conn);
+                let perms = self.security.permissions(
+                    self.owner.0,
+                    self.owner.1,
+                    cred.uid.as_raw(),
+                    cred.gid.as_raw(),
+                    &groups,
+                );
+                if !status::may_see(perms) {
+                    return reply_err(ErrorKind::AccessDenied);
+                }
+                match self.status() {
+                    Some(s) => wire::send(conn.as_fd(), &status::encode(&s), None),
+                    None => reply_err(ErrorKind::FileNotFound),
+                }
+            }
             _ => Err(wire::bad_packet()),
         }
+    }
+
+    /// The name as `INFO` describes it; `None` once it has vanished (or
+    /// before its first instance exists).
+    fn status(&self) -> Option<PipeStatus> {
+        let (instances, server_gone) = {
+            let mut inner = lock(&self.inner);
+            if inner.vanished {
+                return None;
+            }
+            inner.prune();
+            let live: Vec<Arc<Instance>> =
+                inner.instances.iter().filter_map(Weak::upgrade).collect();
+            (live, inner.zombies.len() as u32)
+        };
+        if instances.is_empty() && server_gone == 0 {
+            return None;
+        }
+        let mut s = PipeStatus {
+            name: self.name.full(),
+            pipe_type: self.pipe_type,
+            direction: self.direction,
+            max_instances: self.max_instances,
+            default_timeout: self.default_timeout,
+            server_pid: std::process::id(),
+            owner_uid: self.owner.0,
+            listening: 0,
+            connected: 0,
+            client_gone: 0,
+            disconnected: 0,
+            server_gone,
+            instances: Vec::with_capacity(instances.len()),
+        };
+        // Each instance's lock alone (the name's lock is not held): a
+        // snapshot per instance is all a description needs.
+        for inst in &instances {
+            let (phase, conn, pid) = {
+                let st = lock(&inst.st);
+                (st.phase, st.conn.clone(), st.client.as_ref().map(|c| c.pid))
+            };
+            let state = match (phase, &conn) {
+                (Phase::Listening, _) => InstanceState::Listening,
+                (Phase::Disconnected, _) => InstanceState::Disconnected,
+                (Phase::Connected, Some(c)) if c.peer_alive() => InstanceState::Connected,
+                (Phase::Connected, _) => InstanceState::ClientGone,
+            };
+            let (client_pid, queued_out, queued_in) = match (state, conn) {
+                (InstanceState::Connected | InstanceState::ClientGone, c) => (
+                    Some(pid.unwrap_or(0)),
+                    c.as_ref().map_or(0, |c| c.unread_by_peer()),
+                    c.as_ref().map_or(0, |c| c.available()),
+                ),
+                _ => (None, 0, 0),
+            };
+            match state {
+                InstanceState::Listening => s.listening += 1,
+                InstanceState::Connected => s.connected += 1,
+                InstanceState::ClientGone => s.client_gone += 1,
+                _ => s.disconnected += 1,
+            }
+            let modes = inst.modes.load(Relaxed);
+            s.instances.push(InstanceStatus {
+                state,
+                read_mode: if modes & MODE_MESSAGE_READ != 0 {
+                    ReadMode::Message
+                } else {
+                    ReadMode::Byte
+                },
+                wait_mode: WaitMode::from_nonblocking(modes & MODE_NONBLOCKING != 0),
+                client_pid,
+                queued_out,
+                queued_in,
+            });
+        }
+        Some(s)
     }
 
     /// Attaches the connecting client to the longest-listening instance.
@@ -895,11 +993,13 @@ impl NamedPipeServer {
     /// pending operations on both ends fail with `PipeNotConnected`, the
     /// client's end is orphaned. `connect` makes the instance listen again.
     pub fn disconnect(&self) -> io::Result<()> {
+        // The name's lock before the instance's, the order `open` and `WAIT`
+        // take them in (the other order could deadlock with them).
+        let mut inner = lock(&self.inst.name.inner);
         let mut st = lock(&self.inst.st);
         match st.phase {
             Phase::Disconnected => return Err(err(ErrorKind::PipeNotConnected)),
             Phase::Listening => {
-                let mut inner = lock(&self.inst.name.inner);
                 inner.listening.retain(|i| !Arc::ptr_eq(i, &self.inst));
             }
             Phase::Connected => {
@@ -908,6 +1008,7 @@ impl NamedPipeServer {
                 }
             }
         }
+        drop(inner);
         st.phase = Phase::Disconnected;
         st.client = None;
         st.epoch += 1;

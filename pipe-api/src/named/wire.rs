@@ -9,13 +9,30 @@
 //! WAIT   [2][key]                         reply AVAILABLE when an instance is Listening
 //! STATE  [3][key]                         reply STATE with the instance count
 //! CREATE [4][direction u8][max u8][key]   a server in another process asks to join the name
+//! INFO   [5][key, or nothing]             reply INFO (or ERROR); an empty key means
+//!                                         "whichever name you serve" (listing only
+//!                                         knows the socket, whose name is a hash)
 //! ```
 //!
 //! Replies: `OPENED [0x81][type][direction][max][0][out u32][in u32][timeout_ms u32]
 //! [server pid u32][server sid u32]`, `ERROR [0x82][code u32]`, `AVAILABLE [0x83]`,
 //! `STATE [0x84][count u32]`, `JOINED [0x85]`, `DONE [0x86]` (after OPENED,
 //! once the server closed its copy of the client's descriptor: until then a
-//! client that closes at once would still look connected).
+//! client that closes at once would still look connected), and
+//!
+//! ```text
+//! INFO [0x87][type u8][direction u8][max u8][0]
+//!      [server pid u32][owner uid u32][default timeout ms u32]
+//!      [listening u32][connected u32][client gone u32][disconnected u32][server gone u32]
+//!      [name length u16][full name: UTF-8]
+//!      [entries u16] entries x [state u8][modes u8][client pid u32][queued out u64][queued in u64]
+//! ```
+//!
+//! INFO is answered only to a peer the pipe's security grants something
+//! (`AccessDenied` otherwise). Its counts are exact; the entries (one per
+//! instance of this process, at most `MAX_INFO_ENTRIES`) are all there
+//! unless the counts add up to more. Encoding and the strict decoding are in
+//! `status.rs`.
 //!
 //! Everything received is parsed strictly; a malformed packet closes that
 //! connection and harms nobody else. Who is on the other end is known from the
@@ -35,14 +52,21 @@ pub(crate) const REQ_OPEN: u8 = 1;
 pub(crate) const REQ_WAIT: u8 = 2;
 pub(crate) const REQ_STATE: u8 = 3;
 pub(crate) const REQ_CREATE: u8 = 4;
+pub(crate) const REQ_INFO: u8 = 5;
 pub(crate) const RESP_OPENED: u8 = 0x81;
 pub(crate) const RESP_ERROR: u8 = 0x82;
 pub(crate) const RESP_AVAILABLE: u8 = 0x83;
 pub(crate) const RESP_STATE: u8 = 0x84;
 pub(crate) const RESP_JOINED: u8 = 0x85;
 pub(crate) const RESP_DONE: u8 = 0x86;
-/// Largest packet either side accepts.
+pub(crate) const RESP_INFO: u8 = 0x87;
+/// Largest packet either side accepts (but an INFO reply).
 pub(crate) const MAX_PACKET: usize = 2048;
+/// Most instance entries an INFO reply lists.
+pub(crate) const MAX_INFO_ENTRIES: usize = 1024;
+/// Largest INFO reply: the fixed part, a full name (256 UTF-16 units are at
+/// most 768 UTF-8 bytes) and every entry fit, with room to spare.
+pub(crate) const MAX_INFO_PACKET: usize = 64 * 1024;
 
 fn addr(name: &str) -> io::Result<SocketAddrUnix> {
     Ok(SocketAddrUnix::new_abstract_name(name.as_bytes())?)

@@ -1,0 +1,120 @@
+//! How the pipe subcommands fail: one line, `<what>: <ERROR_NAME> (<code>)`
+//! for pipe errors (the Windows name and code, as the guide's error table
+//! lists them), `<what>: <message>` for anything else.
+
+use shmpipe::{Error, ErrorKind};
+use std::fmt;
+use std::io;
+
+/// What was being done, and the error that stopped it.
+#[derive(Debug)]
+pub struct Failure {
+    what: String,
+    error: io::Error,
+}
+
+impl Failure {
+    /// A failure of `what` with `error`.
+    pub fn new(what: impl Into<String>, error: io::Error) -> Failure {
+        Failure {
+            what: what.into(),
+            error,
+        }
+    }
+
+    /// A failure of `what` with the pipe error `kind`.
+    pub fn kind(what: impl Into<String>, kind: ErrorKind) -> Failure {
+        Failure::new(what, Error::new(kind).into())
+    }
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let Some(kind) = Error::kind_of(&self.error) else {
+            return write!(f, "{}: {}", self.what, self.error);
+        };
+        // Why, when the library said more than the kind.
+        let detail = self
+            .error
+            .get_ref()
+            .and_then(|e| e.downcast_ref::<Error>())
+            .and_then(std::error::Error::source);
+        match detail {
+            Some(d) => write!(
+                f,
+                "{} ({d}): {} ({})",
+                self.what,
+                kind.windows_name(),
+                kind.code()
+            ),
+            None => write!(
+                f,
+                "{}: {} ({})",
+                self.what,
+                kind.windows_name(),
+                kind.code()
+            ),
+        }
+    }
+}
+
+/// Names what a fallible step was doing.
+pub trait Context<T> {
+    /// Turns an error into a [`Failure`] of `what()`.
+    fn what(self, what: impl FnOnce() -> String) -> Result<T, Failure>;
+}
+
+impl<T> Context<T> for io::Result<T> {
+    fn what(self, what: impl FnOnce() -> String) -> Result<T, Failure> {
+        self.map_err(|e| Failure::new(what(), e))
+    }
+}
+
+/// `NAME` as a full pipe name: names that do not start with `\\` are taken
+/// to mean `\\.\pipe\NAME` (a shell makes backslashes awkward).
+pub fn full_name(name: &str) -> String {
+    if name.starts_with(r"\\") {
+        name.to_owned()
+    } else {
+        format!(r"\\.\pipe\{name}")
+    }
+}
+
+/// Whether `e` only says that the other end went away (which ends a
+/// conversation rather than failing it).
+pub fn peer_left(e: &io::Error) -> bool {
+    matches!(
+        Error::kind_of(e),
+        Some(ErrorKind::BrokenPipe | ErrorKind::NoData | ErrorKind::PipeNotConnected)
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_line_with_the_windows_name_and_code() {
+        let f = Failure::kind(r"cannot open \\.\pipe\x", ErrorKind::FileNotFound);
+        assert_eq!(
+            f.to_string(),
+            r"cannot open \\.\pipe\x: ERROR_FILE_NOT_FOUND (2)"
+        );
+        let f = Failure::new(
+            "cannot create x",
+            Error::with_source(ErrorKind::PipeBusy, "one process only").into(),
+        );
+        assert_eq!(
+            f.to_string(),
+            "cannot create x (one process only): ERROR_PIPE_BUSY (231)"
+        );
+        let f = Failure::new("cannot read f", io::Error::other("gone"));
+        assert_eq!(f.to_string(), "cannot read f: gone");
+    }
+
+    #[test]
+    fn short_names_live_under_pipe() {
+        assert_eq!(full_name("demo"), r"\\.\pipe\demo");
+        assert_eq!(full_name(r"\\.\PIPE\demo"), r"\\.\PIPE\demo");
+    }
+}

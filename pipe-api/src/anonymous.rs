@@ -352,7 +352,7 @@ impl PipeReader {
     /// assert_eq!(Error::kind_of(&end), Some(ErrorKind::BrokenPipe));
     /// # Ok::<(), std::io::Error>(())
     /// ```
-    pub fn read_pipe(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+    pub fn read_pipe(&self, buf: &mut [u8]) -> io::Result<usize> {
         self.conn.read_bytes(buf, self.is_nonblocking())
     }
 
@@ -370,7 +370,7 @@ impl PipeReader {
     /// assert_eq!(&buf, b"abcd");
     /// # Ok::<(), std::io::Error>(())
     /// ```
-    pub fn peek(&mut self, buf: Option<&mut [u8]>) -> io::Result<PeekInfo> {
+    pub fn peek(&self, buf: Option<&mut [u8]>) -> io::Result<PeekInfo> {
         self.conn.peek(buf)
     }
 
@@ -565,6 +565,15 @@ impl PipeReader {
 }
 
 impl Read for PipeReader {
+    /// See `Read for &PipeReader`.
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        (&*self).read(buf)
+    }
+}
+
+/// Reading through a shared reference is sound: concurrent reads of one
+/// handle are serialised inside, like reads through duplicate handles.
+impl Read for &PipeReader {
     /// Reads available bytes, waiting for some (unless nonblocking). At the
     /// end of the pipe returns `Ok(0)`, as `std` readers do; so does an empty
     /// `buf`, at once.
@@ -606,7 +615,7 @@ impl PipeWriter {
     /// # drop(r);
     /// # Ok::<(), std::io::Error>(())
     /// ```
-    pub fn try_write(&mut self, buf: &[u8]) -> io::Result<usize> {
+    pub fn try_write(&self, buf: &[u8]) -> io::Result<usize> {
         self.conn.write(buf, self.is_nonblocking())
     }
 
@@ -626,7 +635,7 @@ impl PipeWriter {
     /// assert_eq!(&t.join().unwrap()?, b"ping");
     /// # Ok::<(), std::io::Error>(())
     /// ```
-    pub fn flush_buffers(&mut self) -> io::Result<()> {
+    pub fn flush_buffers(&self) -> io::Result<()> {
         self.conn.flush()
     }
 
@@ -803,6 +812,21 @@ impl PipeWriter {
 }
 
 impl Write for PipeWriter {
+    /// See `Write for &PipeWriter`.
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        (&*self).write(buf)
+    }
+
+    /// Does nothing (see [`PipeWriter::flush_buffers`]).
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Writing through a shared reference is sound: each write is atomic, and
+/// concurrent writes of one handle are serialised inside, as writes through
+/// duplicate handles are.
+impl Write for &PipeWriter {
     /// Writes all of `buf` (one atomic write; see [`PipeWriter::try_write`]).
     /// A nonblocking end that cannot take the write returns `WouldBlock`.
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {

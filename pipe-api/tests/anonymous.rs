@@ -69,7 +69,7 @@ assert_not_impl!(PipeReader: Write);
 
 #[test]
 fn sem_018_bytes_arrive_in_write_order() {
-    let (mut r, mut w) = pipe_with(1000);
+    let (mut r, w) = pipe_with(1000);
     // Writes of many sizes, several beyond the quota, so blocking and
     // fragmented writes are part of the stream.
     let sizes: Vec<usize> = (0..300).map(|i| (i * 37) % 2900 + 1).collect();
@@ -141,7 +141,7 @@ fn sem_019_info_survives_duplication_and_handoff() {
 
 #[test]
 fn sem_020_write_up_to_the_hint_completes_without_a_reader() {
-    let (mut r, mut w) = pipe_with(32792);
+    let (mut r, w) = pipe_with(32792);
     let data = pattern(32768, 1);
     let sent = data.clone();
     let n = within(
@@ -159,7 +159,7 @@ fn sem_020_write_up_to_the_hint_completes_without_a_reader() {
 
 #[test]
 fn sem_021_reader_gets_everything_then_broken_pipe() {
-    let (mut r, mut w) = shmpipe::pipe().unwrap();
+    let (r, mut w) = shmpipe::pipe().unwrap();
     let mut w2 = w.try_clone().unwrap();
     w.write_all(b"first ").unwrap();
     w2.write_all(b"second ").unwrap();
@@ -198,7 +198,7 @@ fn sem_021_reader_gets_everything_then_broken_pipe() {
 
 #[test]
 fn sem_022_duplicate_of_write_end_keeps_reader_waiting() {
-    let (mut r, w) = shmpipe::pipe().unwrap();
+    let (r, w) = shmpipe::pipe().unwrap();
     let dup = w.try_clone().unwrap();
     drop(w);
     let read = Pending::start("read", move || r.read_pipe(&mut [0u8; 8]));
@@ -265,7 +265,7 @@ fn from_fd_refuses_a_descriptor_that_is_not_a_pipe_end() {
 
 #[test]
 fn sem_025_message_read_mode_is_invalid_on_both_ends() {
-    let (mut r, w) = shmpipe::pipe().unwrap();
+    let (r, w) = shmpipe::pipe().unwrap();
     let e = r.set_state(Some(ReadMode::Message), None).unwrap_err();
     assert_eq!(kind(&e), Some(ErrorKind::InvalidParameter));
     let e = w.set_state(Some(ReadMode::Message), None).unwrap_err();
@@ -289,7 +289,7 @@ fn sem_027_mode_change_is_seen_through_duplicates() {
     r2.set_nonblocking(true).unwrap();
     assert!(r.state().unwrap().nonblocking);
     let (e, r) = within("read through the other handle", move || {
-        let mut r = r;
+        let r = r;
         (r.read_pipe(&mut [0u8; 4]).unwrap_err(), r)
     });
     assert_eq!(e.kind(), io::ErrorKind::WouldBlock);
@@ -304,7 +304,7 @@ fn sem_027_mode_change_is_seen_through_duplicates() {
     assert!(!r.state().unwrap().nonblocking);
     assert!(!r2.state().unwrap().nonblocking);
 
-    let mut w = w;
+    let w = w;
     let w2 = w.try_clone().unwrap();
     w2.set_state(None, Some(WaitMode::Nonblocking)).unwrap();
     assert!(w.state().unwrap().nonblocking);
@@ -343,7 +343,7 @@ fn sem_028_closing_one_of_two_handles_leaves_the_peer_unaffected() {
 
 #[test]
 fn sem_060_blocking_read_returns_as_soon_as_some_bytes_arrive() {
-    let (mut r, mut w) = shmpipe::pipe().unwrap();
+    let (r, mut w) = shmpipe::pipe().unwrap();
     let read = Pending::start("100-byte read", move || {
         let mut buf = [0u8; 100];
         r.read_pipe(&mut buf).map(|n| buf[..n].to_vec())
@@ -357,7 +357,7 @@ fn sem_060_blocking_read_returns_as_soon_as_some_bytes_arrive() {
 
 #[test]
 fn sem_061_two_writes_are_returned_by_one_read() {
-    let (mut r, mut w) = shmpipe::pipe().unwrap();
+    let (r, mut w) = shmpipe::pipe().unwrap();
     w.write_all(b"eleven byte").unwrap();
     w.write_all(b"ten bytes!").unwrap();
     let mut buf = [0u8; 32];
@@ -367,7 +367,7 @@ fn sem_061_two_writes_are_returned_by_one_read() {
 
 #[test]
 fn sem_062_partial_read_leaves_the_rest_queued() {
-    let (mut r, mut w) = shmpipe::pipe().unwrap();
+    let (r, mut w) = shmpipe::pipe().unwrap();
     w.write_all(b"0123456789").unwrap();
     let mut buf = [0u8; 4];
     assert_eq!(r.read_pipe(&mut buf).unwrap(), 4);
@@ -383,7 +383,7 @@ fn sem_062_partial_read_leaves_the_rest_queued() {
 fn sem_063_zero_length_write_queues_nothing_and_completes_no_read() {
     let (r, mut w) = shmpipe::pipe().unwrap();
     let probe = r.try_clone().unwrap();
-    let mut r = r;
+    let r = r;
     let read = Pending::start("pending read", move || {
         let mut buf = [0u8; 8];
         r.read_pipe(&mut buf).map(|n| buf[..n].to_vec())
@@ -420,7 +420,7 @@ fn zero_length_read_pipe_waits_for_data_and_consumes_nothing() {
     let (r, mut w) = shmpipe::pipe().unwrap();
     let (done_tx, done_rx) = std::sync::mpsc::channel();
     let t = std::thread::spawn(move || {
-        let mut r = r;
+        let r = r;
         let n = r.read_pipe(&mut []);
         done_tx.send(()).unwrap();
         (n.map_err(|e| e.to_string()), r)
@@ -444,7 +444,7 @@ fn zero_length_read_pipe_waits_for_data_and_consumes_nothing() {
 
 #[test]
 fn sem_082_peek_does_not_consume() {
-    let (mut r, mut w) = shmpipe::pipe().unwrap();
+    let (r, mut w) = shmpipe::pipe().unwrap();
     w.write_all(b"look ").unwrap();
     w.write_all(b"twice").unwrap();
     let mut buf = [0u8; 32];
@@ -460,7 +460,7 @@ fn sem_082_peek_does_not_consume() {
 
 #[test]
 fn sem_085_peek_with_small_buffer_reports_left_in_message_0() {
-    let (mut r, mut w) = shmpipe::pipe().unwrap();
+    let (r, mut w) = shmpipe::pipe().unwrap();
     w.write_all(b"0123456789").unwrap();
     let mut buf = [0u8; 4];
     let p = r.peek(Some(&mut buf)).unwrap();
@@ -471,7 +471,7 @@ fn sem_085_peek_with_small_buffer_reports_left_in_message_0() {
 
 #[test]
 fn sem_086_peek_without_buffer_reports_total_available() {
-    let (mut r, mut w) = shmpipe::pipe().unwrap();
+    let (r, mut w) = shmpipe::pipe().unwrap();
     w.write_all(b"eleven byte").unwrap();
     w.write_all(b"ten bytes!").unwrap();
     let p = r.peek(None).unwrap();
@@ -485,7 +485,7 @@ fn sem_087_peek_on_empty_pipe_returns_at_once() {
     let (r, w) = shmpipe::pipe().unwrap();
     assert!(!r.state().unwrap().nonblocking);
     let (a, b) = within("peek on an empty pipe", move || {
-        let mut r = r;
+        let r = r;
         let a = r.peek(None).unwrap();
         let b = r.peek(Some(&mut [0u8; 16])).unwrap();
         (a, b)
@@ -515,7 +515,7 @@ fn sem_089_peek_after_peer_closed_reports_data_then_broken_pipe() {
 // ---------------------------------------------------------------- 9.9
 
 /// Starts a blocking write of `data` on its own thread.
-fn start_write(mut w: PipeWriter, data: Vec<u8>) -> Pending<(io::Result<usize>, PipeWriter)> {
+fn start_write(w: PipeWriter, data: Vec<u8>) -> Pending<(io::Result<usize>, PipeWriter)> {
     Pending::start("blocking write", move || (w.try_write(&data), w))
 }
 
@@ -596,7 +596,7 @@ fn sem_095_pending_writes_complete_in_issue_order() {
 
     // SEM-097: D, zero bytes, completes at once and changes nothing.
     let (d, w) = within("write D (0 bytes)", move || {
-        let mut w = w;
+        let w = w;
         (w.try_write(&[]).unwrap(), w)
     });
     assert_eq!(d, 0);
@@ -637,7 +637,7 @@ fn sem_097_zero_length_write_completes_while_another_is_pending() {
 #[test]
 fn sem_098_write_of_quota_plus_one_completes_with_a_1_byte_read_pending() {
     let (mut r, w) = pipe_with(512);
-    let mut r2 = r.try_clone().unwrap();
+    let r2 = r.try_clone().unwrap();
     let data = pattern(513, 9);
     let read = Pending::start("1-byte read", move || {
         let mut b = [0u8; 1];
@@ -653,7 +653,7 @@ fn sem_098_write_of_quota_plus_one_completes_with_a_1_byte_read_pending() {
 #[test]
 fn sem_099_pending_read_takes_its_share_of_a_write() {
     let (mut r, mut w) = pipe_with(5000);
-    let mut r2 = r.try_clone().unwrap();
+    let r2 = r.try_clone().unwrap();
     let data = pattern(4000, 10);
     let read = Pending::start("1000-byte read", move || {
         let mut b = vec![0u8; 1000];
@@ -723,9 +723,9 @@ fn sem_102_nonblocking_write_over_the_quota_writes_nothing() {
 /// nothing (over the quota, no read pending) and is retried. A refused
 /// attempt queues nothing, which is checked, so retrying is exact.
 fn nonblocking_write_with_1_byte_read_pending(len: usize) -> (usize, u8, u64, Vec<u8>) {
-    let (r, mut w) = pipe_with(512);
+    let (r, w) = pipe_with(512);
     w.set_nonblocking(true).unwrap();
-    let mut r2 = r.try_clone().unwrap();
+    let r2 = r.try_clone().unwrap();
     let read = Pending::start("1-byte read", move || {
         let mut b = [0u8; 1];
         r2.read_pipe(&mut b).map(|n| (n, b[0]))
@@ -784,7 +784,7 @@ fn sem_105_set_state_switches_wait_mode_and_state_reports_it() {
         assert!(s.nonblocking && !s.message_read);
     }
     let (r, w) = within("nonblocking operations", move || {
-        let (mut r, mut w) = (r, w);
+        let (r, w) = (r, w);
         let e = r.read_pipe(&mut [0u8; 4]).unwrap_err();
         assert_eq!(kind(&e), Some(ErrorKind::NoData));
         assert_eq!(w.try_write(&[0u8; 17]).unwrap(), 0);
@@ -797,7 +797,7 @@ fn sem_105_set_state_switches_wait_mode_and_state_reports_it() {
         assert!(!s.nonblocking && !s.message_read);
     }
     let mut probe = r.try_clone().unwrap();
-    let mut r = r;
+    let r = r;
     let mut w = w;
     let read = Pending::start("blocking read", move || r.read_pipe(&mut [0u8; 4]));
     read.assert_pending("the read end is blocking again");
@@ -820,7 +820,7 @@ fn sem_111_write_after_peer_closed_is_no_data() {
         let e = w.write(b"more").unwrap_err();
         assert_eq!(kind(&e), Some(ErrorKind::NoData), "{e}");
     }
-    let mut w2 = w.try_clone().unwrap();
+    let w2 = w.try_clone().unwrap();
     let e = w2.try_write(b"more").unwrap_err();
     assert_eq!(kind(&e), Some(ErrorKind::NoData), "every handle sees it");
 }
@@ -840,7 +840,7 @@ fn sem_111_nonblocking_write_after_peer_closed_is_no_data_even_over_quota() {
 
 #[test]
 fn sem_111_nonblocking_write_after_peer_closed_is_no_data() {
-    let (r, mut w) = pipe_with(16);
+    let (r, w) = pipe_with(16);
     drop(r);
     w.set_nonblocking(true).unwrap();
     let e = w.try_write(&[2u8; 4]).unwrap_err();
@@ -851,7 +851,7 @@ fn sem_111_nonblocking_write_after_peer_closed_is_no_data() {
 fn sem_112_blocked_read_ends_when_the_writer_closes() {
     let (r, w) = shmpipe::pipe().unwrap();
     let mut r2 = r.try_clone().unwrap();
-    let mut r = r;
+    let r = r;
     let pipe_read = Pending::start("read_pipe", move || r.read_pipe(&mut [0u8; 8]));
     let std_read = Pending::start("Read::read", move || r2.read(&mut [0u8; 8]));
     pipe_read.assert_pending("writer open");
@@ -913,7 +913,7 @@ fn sem_120_flush_waits_until_the_reader_read_everything() {
     let (mut r, w) = shmpipe::pipe().unwrap();
     // Nothing unread: at once.
     let mut w = within("flush of an empty pipe", move || {
-        let mut w = w;
+        let w = w;
         w.flush_buffers().unwrap();
         w
     });
@@ -936,7 +936,7 @@ fn sem_120_flush_waits_until_the_reader_read_everything() {
 #[test]
 fn sem_120_flush_waits_for_the_bytes_of_pending_writes() {
     let (mut r, w) = pipe_with(100);
-    let mut w2 = w.try_clone().unwrap();
+    let w2 = w.try_clone().unwrap();
     let write = start_write(w, vec![3u8; 300]);
     wait_until("the write is queued", || r.available() == 300);
     let flush = Pending::start("flush", move || w2.flush_buffers());
@@ -954,4 +954,32 @@ fn sem_123_flush_after_peer_closed_succeeds_at_once() {
     w.write_all(&[1u8; 100]).unwrap();
     drop(r);
     within("flush after the reader closed", move || w.flush_buffers()).unwrap();
+}
+
+/// `Read for &PipeReader` and `Write for &PipeWriter`, as for std's pipes:
+/// two threads share one handle of each end.
+#[test]
+fn shared_references_read_and_write() {
+    let (r, w) = shmpipe::pipe().unwrap();
+    let (r, w) = (std::sync::Arc::new(r), std::sync::Arc::new(w));
+    let writers: Vec<_> = (0..2u8)
+        .map(|k| {
+            let w = std::sync::Arc::clone(&w);
+            std::thread::spawn(move || {
+                for _ in 0..100 {
+                    (&*w).write_all(&[k; 32]).unwrap();
+                }
+            })
+        })
+        .collect();
+    let mut got = vec![0u8; 2 * 100 * 32];
+    (&*r).read_exact(&mut got).unwrap();
+    for t in writers {
+        t.join().unwrap();
+    }
+    // Every 32-byte write arrived whole.
+    for block in got.chunks(32) {
+        assert!(block.iter().all(|&b| b == block[0]), "interleaved write");
+    }
+    assert_eq!(got.iter().filter(|&&b| b == 1).count(), 100 * 32);
 }

@@ -162,7 +162,7 @@ impl Harness {
             }
             Op::Write { len, chunk, handle } => {
                 let data = self.data(len);
-                let mut w = self.writers[handle].take().unwrap();
+                let w = self.writers[handle].take().unwrap();
                 self.model.extend(&data);
                 let write = Pending::start("blocking write", move || {
                     let r = w.try_write(&data);
@@ -221,7 +221,7 @@ impl Harness {
                 }
             }
             Op::Flush { handle } => {
-                let mut w = self.writers[handle].take().unwrap();
+                let w = self.writers[handle].take().unwrap();
                 let flush = Pending::start("flush", move || (w.flush_buffers(), w));
                 while !self.model.is_empty() {
                     flush.assert_pending_now("bytes are unread");

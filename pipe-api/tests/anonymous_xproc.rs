@@ -182,7 +182,7 @@ fn sem_026_non_inheritable_end_cannot_reach_a_child() {
     // our write end: closing ours ends the data at once.
     drop(w);
     let e = within("read after the only write handle closed", move || {
-        let mut r = r;
+        let r = r;
         r.read_pipe(&mut [0u8; 8]).unwrap_err()
     });
     assert_eq!(kind(&e), Some(ErrorKind::BrokenPipe));
@@ -208,7 +208,7 @@ fn child_hold_write_end() {
 
 #[test]
 fn sem_022_inherited_write_end_in_child_keeps_reader_waiting() {
-    let (mut r, w) = PipeBuilder::new().inheritable(true).build().unwrap();
+    let (r, w) = PipeBuilder::new().inheritable(true).build().unwrap();
     let mut cmd = child("child_hold_write_end");
     let t = cmd.inherit_end(&w).unwrap();
     let mut proc = cmd.env(TOKEN_ENV, t).stdin(Stdio::piped()).spawn().unwrap();
@@ -271,7 +271,7 @@ fn child_write_then_linger() {
 /// hang fails the test.
 #[test]
 fn killed_writer_process_gives_data_then_end_of_pipe() {
-    let (mut r, w) = PipeBuilder::new().inheritable(true).build().unwrap();
+    let (r, w) = PipeBuilder::new().inheritable(true).build().unwrap();
     let mut cmd = child("child_write_then_linger");
     let t = cmd.inherit_end(&w).unwrap();
     let mut proc = cmd.env(TOKEN_ENV, t).spawn().unwrap();
@@ -458,7 +458,7 @@ fn child_write_blocks() {
         return;
     }
     let base: u8 = std::env::var(BASE_ENV).unwrap().parse().unwrap();
-    let mut w = PipeWriter::from_inherited(&token()).unwrap();
+    let w = PipeWriter::from_inherited(&token()).unwrap();
     for i in 0..BLOCKS {
         assert_eq!(w.try_write(&[base + i; BLOCK]).unwrap(), BLOCK);
     }

@@ -190,6 +190,114 @@ fn sem_137_pids_of_opener_and_creator_in_different_processes() {
     kid.finish();
 }
 
+/// `unshare` with a new pid namespace (and its own /proc), when this
+/// machine lets us make one; `None` otherwise.
+fn pid_namespace_wrapper() -> Option<&'static [&'static str]> {
+    const WRAPPER: &[&str] = &["unshare", "--pid", "--fork", "--kill-child", "--mount-proc"];
+    let ok = std::process::Command::new(WRAPPER[0])
+        .args(&WRAPPER[1..])
+        .arg("true")
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    ok.then_some(WRAPPER)
+}
+
+#[test]
+fn child_namespaced_server() {
+    if !is_child("child_namespaced_server") {
+        return;
+    }
+    // Our session leader is outside this pid namespace: the kernel's
+    // session id for us is 0 here, as on container-based CI runners.
+    let server = default_opts().create(&env(NAME_ENV)).unwrap();
+    say("ready");
+    server.connect().unwrap();
+    let mut req = [0u8; 2];
+    (&server).read_exact(&mut req).unwrap();
+    assert_eq!(&req, b"hi");
+    let reply = format!(
+        "{} {} {}\n",
+        std::process::id(),
+        server.client_process_id().unwrap(),
+        server.client_credentials().unwrap().pid
+    );
+    (&server).write_all(reply.as_bytes()).unwrap();
+    let _ = hear();
+    child_done();
+}
+
+/// A server in a pid namespace of its own serves a client outside it: the
+/// handshake copes with the kernel's 0 (a session id, a peer pid that the
+/// namespace cannot see), and each side's pids are the kernel's
+/// translation into its own namespace, never the other side's numbering.
+#[test]
+fn sem_137_pids_across_pid_namespaces() {
+    let Some(wrapper) = pid_namespace_wrapper() else {
+        eprintln!("skipped: cannot create a pid namespace here (needs root or user namespaces)");
+        return;
+    };
+    let name = unique_name("x137ns");
+    let mut kid = Kid::spawn_under(
+        wrapper,
+        "child_namespaced_server",
+        &[(NAME_ENV, name.clone())],
+    );
+    kid.expect("ready");
+    let client = ClientOptions::new().open(&name).unwrap();
+    (&client).write_all(b"hi").unwrap();
+    let mut reply = Vec::new();
+    let mut byte = [0u8; 1];
+    while !reply.ends_with(b"\n") {
+        (&client).read_exact(&mut byte).unwrap();
+        reply.push(byte[0]);
+    }
+    let reply = String::from_utf8(reply).unwrap();
+    let mut parts = reply
+        .trim_end()
+        .split(' ')
+        .map(|p| p.parse::<u32>().unwrap());
+    let (inner_pid, client_pid_seen, cred_pid_seen) = (
+        parts.next().unwrap(),
+        parts.next().unwrap(),
+        parts.next().unwrap(),
+    );
+    // We are outside the server's namespace: it cannot name us.
+    assert_eq!(
+        client_pid_seen, 0,
+        "client pid as the namespaced server sees it"
+    );
+    assert_eq!(
+        cred_pid_seen, 0,
+        "credentials pid as the namespaced server sees it"
+    );
+    // The server's pid as we see it is a real pid of ours whose innermost
+    // namespace pid is the one the server knows itself by.
+    let server_pid = client.server_process_id().unwrap();
+    assert_ne!(server_pid, 0);
+    assert_ne!(
+        server_pid, inner_pid,
+        "the server's own numbering leaked through"
+    );
+    let status = std::fs::read_to_string(format!("/proc/{server_pid}/status")).unwrap();
+    let nspid = status
+        .lines()
+        .find_map(|l| l.strip_prefix("NSpid:"))
+        .expect("NSpid line");
+    assert_eq!(
+        nspid
+            .split_whitespace()
+            .last()
+            .unwrap()
+            .parse::<u32>()
+            .unwrap(),
+        inner_pid,
+        "NSpid of {server_pid}: {nspid}"
+    );
+    drop(client);
+    kid.finish();
+}
+
 #[test]
 fn sem_138_pids_survive_the_peer_closing() {
     // The client's process exits: the server end still names it.

@@ -188,7 +188,10 @@ impl ClientOptions {
                     max_instances: u32::from(p[3]),
                     out_size: wire::u32_at(p, 5)?,
                     in_size: wire::u32_at(p, 9)?,
-                    server_pid: wire::u32_at(p, 17)?,
+                    // The kernel's view of the server's pid, translated into
+                    // our pid namespace (0 if the server is outside it); the
+                    // pid in the reply is only the server's own view.
+                    server_pid: wire::peer_cred(&sock)?.pid,
                 };
                 // Wait until the server has let go of its copy of our end's
                 // descriptor, so that our end closes when we close it.
@@ -569,7 +572,9 @@ impl NamedPipeClient {
         Ok(self.shared.opener)
     }
 
-    /// The pid of the process that created the instance.
+    /// The pid of the process that created the instance, as the kernel
+    /// reported it when this end connected, translated into this process's
+    /// pid namespace (0 when the server lives where this one cannot see).
     ///
     /// ```
     /// use shmpipe::named::{ClientOptions, ServerOptions};

@@ -332,7 +332,8 @@ pub enum Connected {
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Credentials {
-    /// The opener's process id.
+    /// The opener's process id in the server's pid namespace (0 when the
+    /// opener is outside it).
     pub pid: u32,
     /// Its user id.
     pub uid: u32,

@@ -564,13 +564,13 @@ impl NameEntry {
                 if key != self.name.key().as_bytes() {
                     return reply_err(ErrorKind::FileNotFound);
                 }
-                let cred = rustix::net::sockopt::socket_peercred(&conn)?;
-                let groups = peer_groups(&conn);
+                let cred = wire::peer_cred(&conn)?;
+                let groups = wire::peer_groups(&conn);
                 let perms = self.security.permissions(
                     self.owner.0,
                     self.owner.1,
-                    cred.uid.as_raw(),
-                    cred.gid.as_raw(),
+                    cred.uid,
+                    cred.gid,
                     &groups,
                 );
                 if !perms.create_instance || Direction::from_u8(*dir) != Some(self.direction) {
@@ -588,13 +588,13 @@ impl NameEntry {
                 if !key.is_empty() && key != self.name.key().as_bytes() {
                     return reply_err(ErrorKind::FileNotFound);
                 }
-                let cred = rustix::net::sockopt::socket_peercred(&conn)?;
-                let groups = peer_groups(&conn);
+                let cred = wire::peer_cred(&conn)?;
+                let groups = wire::peer_groups(&conn);
                 let perms = self.security.permissions(
                     self.owner.0,
                     self.owner.1,
-                    cred.uid.as_raw(),
-                    cred.gid.as_raw(),
+                    cred.uid,
+                    cred.gid,
                     &groups,
                 );
                 if !status::may_see(perms) {
@@ -686,15 +686,11 @@ impl NameEntry {
 
     /// Attaches the connecting client to the longest-listening instance.
     fn open(self: &Arc<Self>, conn: &OwnedFd, access: Access) -> io::Result<()> {
-        let cred = rustix::net::sockopt::socket_peercred(conn)?;
-        let groups = peer_groups(conn);
-        let perms = self.security.permissions(
-            self.owner.0,
-            self.owner.1,
-            cred.uid.as_raw(),
-            cred.gid.as_raw(),
-            &groups,
-        );
+        let cred = wire::peer_cred(conn)?;
+        let groups = wire::peer_groups(conn);
+        let perms =
+            self.security
+                .permissions(self.owner.0, self.owner.1, cred.uid, cred.gid, &groups);
         if (access.read_data && !perms.connect_read) || (access.write_data && !perms.connect_write)
         {
             return Err(err(ErrorKind::AccessDenied));
@@ -725,9 +721,9 @@ impl NameEntry {
         };
         drop(inner);
         let client = Credentials {
-            pid: cred.pid.as_raw_nonzero().get() as u32,
-            uid: cred.uid.as_raw(),
-            gid: cred.gid.as_raw(),
+            pid: cred.pid,
+            uid: cred.uid,
+            gid: cred.gid,
             groups,
         };
         match inst.attach(conn, client) {
@@ -739,35 +735,6 @@ impl NameEntry {
                 Err(e)
             }
         }
-    }
-}
-
-/// `SO_PEERGROUPS`: the connecting process's supplementary groups.
-fn peer_groups(sock: &OwnedFd) -> Vec<u32> {
-    use std::os::fd::AsRawFd;
-    let mut groups = vec![0u32; 64];
-    loop {
-        let mut len = (groups.len() * 4) as libc::socklen_t;
-        // SAFETY: `groups` provides `len` writable bytes; the kernel writes
-        // at most `len` bytes and updates `len`; the descriptor is open.
-        let r = unsafe {
-            libc::getsockopt(
-                sock.as_raw_fd(),
-                libc::SOL_SOCKET,
-                libc::SO_PEERGROUPS,
-                groups.as_mut_ptr().cast(),
-                &mut len,
-            )
-        };
-        if r == 0 {
-            groups.truncate(len as usize / 4);
-            return groups;
-        }
-        if io::Error::last_os_error().raw_os_error() == Some(libc::ERANGE) && groups.len() < 65536 {
-            groups.resize((len as usize / 4).max(groups.len() * 2), 0);
-            continue;
-        }
-        return Vec::new();
     }
 }
 
@@ -861,7 +828,7 @@ impl Instance {
             self.in_size,
             timeout,
             std::process::id(),
-            rustix::process::getsid(None).map_or(0, |p| p.as_raw_nonzero().get() as u32),
+            wire::session_id(),
         ] {
             reply.extend_from_slice(&v.to_le_bytes());
         }
@@ -1136,7 +1103,9 @@ impl NamedPipeServer {
     }
 
     /// The pid of the process that opened the client end (spec 4.17);
-    /// `NotFound` when there is no client (Listening, Disconnected).
+    /// `NotFound` when there is no client (Listening, Disconnected). The
+    /// kernel's pid as seen from this process's pid namespace: 0 when the
+    /// client lives in a namespace this one cannot see.
     pub fn client_process_id(&self) -> io::Result<u32> {
         let st = lock(&self.inst.st);
         st.client

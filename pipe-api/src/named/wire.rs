@@ -176,6 +176,83 @@ pub(crate) fn recv(
     Ok(Some((msg.bytes, fd)))
 }
 
+/// The kernel-checked identity of a socket's peer, as `SO_PEERCRED` reports it.
+pub(crate) struct PeerCred {
+    /// 0 when the peer lives in a pid namespace this process cannot see.
+    pub(crate) pid: u32,
+    pub(crate) uid: u32,
+    pub(crate) gid: u32,
+}
+
+/// `SO_PEERCRED` through libc: rustix's `UCred` holds a non-zero `Pid`, but
+/// the kernel reports pid 0 for a peer outside our pid namespace.
+pub(crate) fn peer_cred(sock: &OwnedFd) -> io::Result<PeerCred> {
+    use std::os::fd::AsRawFd;
+    let mut cred = libc::ucred {
+        pid: 0,
+        uid: 0,
+        gid: 0,
+    };
+    let mut len = std::mem::size_of::<libc::ucred>() as libc::socklen_t;
+    // SAFETY: `cred` provides `len` writable bytes of the type the kernel
+    // writes for SO_PEERCRED; the descriptor is open for the call.
+    let r = unsafe {
+        libc::getsockopt(
+            sock.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_PEERCRED,
+            (&raw mut cred).cast(),
+            &mut len,
+        )
+    };
+    if r != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(PeerCred {
+        pid: u32::try_from(cred.pid).unwrap_or(0),
+        uid: cred.uid,
+        gid: cred.gid,
+    })
+}
+
+/// This process's session id, or 0 when its session leader lives outside
+/// our pid namespace (containers, CI runners) — where rustix's `getsid`
+/// would panic on the kernel's legitimate 0.
+pub(crate) fn session_id() -> u32 {
+    // SAFETY: getsid(0) only reads this process's own session id.
+    let sid = unsafe { libc::getsid(0) };
+    u32::try_from(sid).unwrap_or(0)
+}
+
+/// `SO_PEERGROUPS`: the connecting process's supplementary groups.
+pub(crate) fn peer_groups(sock: &OwnedFd) -> Vec<u32> {
+    use std::os::fd::AsRawFd;
+    let mut groups = vec![0u32; 64];
+    loop {
+        let mut len = (groups.len() * 4) as libc::socklen_t;
+        // SAFETY: `groups` provides `len` writable bytes; the kernel writes
+        // at most `len` bytes and updates `len`; the descriptor is open.
+        let r = unsafe {
+            libc::getsockopt(
+                sock.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_PEERGROUPS,
+                groups.as_mut_ptr().cast(),
+                &mut len,
+            )
+        };
+        if r == 0 {
+            groups.truncate(len as usize / 4);
+            return groups;
+        }
+        if io::Error::last_os_error().raw_os_error() == Some(libc::ERANGE) && groups.len() < 65536 {
+            groups.resize((len as usize / 4).max(groups.len() * 2), 0);
+            continue;
+        }
+        return Vec::new();
+    }
+}
+
 pub(crate) fn bad_packet() -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, "malformed control packet")
 }

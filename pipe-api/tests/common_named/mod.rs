@@ -157,8 +157,22 @@ impl Kid {
     /// Runs this test binary's child test `name` (which checks
     /// [`is_child`]) with the extra environment `envs`.
     pub fn spawn(name: &str, envs: &[(&str, String)]) -> Kid {
+        Kid::spawn_under(&[], name, envs)
+    }
+
+    /// Like [`Kid::spawn`], run through the command `wrapper` (say
+    /// `unshare --pid ...`), which must exec or fork the test binary given
+    /// as its last arguments and pass its stdio through.
+    pub fn spawn_under(wrapper: &[&str], name: &str, envs: &[(&str, String)]) -> Kid {
         let exe = std::env::current_exe().expect("test binary path");
-        let mut cmd = Command::new(exe);
+        let mut cmd = match wrapper.split_first() {
+            Some((program, args)) => {
+                let mut c = Command::new(program);
+                c.args(args).arg(exe);
+                c
+            }
+            None => Command::new(exe),
+        };
         cmd.args(["--exact", name, "--nocapture", "--test-threads=1"])
             .env(ROLE_ENV, name)
             .stdin(Stdio::piped())

@@ -26,16 +26,39 @@ use rustix::net::{
     RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags, SendAncillaryBuffer,
     SendAncillaryMessage, SendFlags,
 };
-use std::io::{self, IoSlice, IoSliceMut};
+use std::io::{self, IoSlice, IoSliceMut, Read, Write};
 use std::mem::MaybeUninit;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 
 const TAG_READER: u8 = b'R';
 const TAG_WRITER: u8 = b'W';
+/// A named pipe's client end (see `NamedPipeClient::send_to`).
+pub(crate) const TAG_NAMED_CLIENT: u8 = b'C';
 
-/// Sends one descriptor with a one-byte tag.
-pub(crate) fn send_fd(sock: &UnixStream, fd: BorrowedFd<'_>, tag: u8) -> io::Result<()> {
+/// Largest description that may travel with a descriptor.
+pub(crate) const MAX_DESCRIPTION: usize = 4096;
+
+/// Sends one descriptor with a one-byte tag and a description of the end:
+/// `[tag, len as u16 LE, description]`, the descriptor riding on the first
+/// byte. The receiver's `recvmsg` stops after the bytes that carried a
+/// descriptor (Linux never joins them to what follows), and reads the rest
+/// of a long description by its length, so ends sent back to back never
+/// mix.
+pub(crate) fn send_end(
+    sock: &UnixStream,
+    fd: BorrowedFd<'_>,
+    tag: u8,
+    description: &[u8],
+) -> io::Result<()> {
+    let len = u16::try_from(description.len())
+        .ok()
+        .filter(|&n| usize::from(n) <= MAX_DESCRIPTION)
+        .ok_or_else(|| io::Error::other("end description too long"))?;
+    let mut msg = Vec::with_capacity(3 + description.len());
+    msg.push(tag);
+    msg.extend_from_slice(&len.to_le_bytes());
+    msg.extend_from_slice(description);
     let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
     let mut control = SendAncillaryBuffer::new(&mut space);
     let fds = [fd];
@@ -44,24 +67,23 @@ pub(crate) fn send_fd(sock: &UnixStream, fd: BorrowedFd<'_>, tag: u8) -> io::Res
     }
     let n = rustix::net::sendmsg(
         sock,
-        &[IoSlice::new(&[tag])],
+        &[IoSlice::new(&msg)],
         &mut control,
         SendFlags::NOSIGNAL,
     )?;
-    if n != 1 {
-        return Err(io::Error::from(io::ErrorKind::WriteZero));
-    }
-    Ok(())
+    // The descriptor went with the first bytes; the rest is plain data.
+    (&*sock).write_all(&msg[n..])
 }
 
-/// Receives one tagged descriptor (close-on-exec).
-pub(crate) fn recv_fd(sock: &UnixStream) -> io::Result<(u8, OwnedFd)> {
+/// Receives what [`send_end`] sent: the tag, the descriptor
+/// (close-on-exec) and the description.
+pub(crate) fn recv_end(sock: &UnixStream) -> io::Result<(u8, OwnedFd, Vec<u8>)> {
     let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
     let mut control = RecvAncillaryBuffer::new(&mut space);
-    let mut tag = [0u8; 1];
+    let mut buf = vec![0u8; 3 + MAX_DESCRIPTION];
     let msg = rustix::net::recvmsg(
         sock,
-        &mut [IoSliceMut::new(&mut tag)],
+        &mut [IoSliceMut::new(&mut buf)],
         &mut control,
         RecvFlags::CMSG_CLOEXEC,
     )?;
@@ -75,17 +97,50 @@ pub(crate) fn recv_fd(sock: &UnixStream) -> io::Result<(u8, OwnedFd)> {
             }
         }
     }
-    match (msg.bytes, got) {
-        (1, Some(fd)) => Ok((tag[0], fd)),
-        (0, _) => Err(io::Error::from(io::ErrorKind::UnexpectedEof)),
-        _ => {
-            Err(Error::with_source(ErrorKind::InvalidHandle, "no descriptor in the message").into())
-        }
+    let mut n = msg.bytes;
+    if n == 0 {
+        return Err(io::Error::from(io::ErrorKind::UnexpectedEof));
+    }
+    let Some(fd) = got else {
+        return Err(
+            Error::with_source(ErrorKind::InvalidHandle, "no descriptor in the message").into(),
+        );
+    };
+    let bad = || Error::with_source(ErrorKind::InvalidHandle, "malformed end description");
+    if n < 3 {
+        (&*sock).read_exact(&mut buf[n..3])?;
+        n = 3;
+    }
+    let len = usize::from(u16::from_le_bytes([buf[1], buf[2]]));
+    if len > MAX_DESCRIPTION || n > 3 + len {
+        return Err(bad().into());
+    }
+    (&*sock).read_exact(&mut buf[n..3 + len])?;
+    buf.truncate(3 + len);
+    let tag = buf[0];
+    buf.drain(..3);
+    Ok((tag, fd, buf))
+}
+
+/// Receives an anonymous end: a descriptor with an empty description.
+fn recv_fd(sock: &UnixStream) -> io::Result<(u8, OwnedFd)> {
+    match recv_end(sock)? {
+        (tag, fd, d) if d.is_empty() => Ok((tag, fd)),
+        (TAG_NAMED_CLIENT, ..) => Err(wrong_tag()),
+        _ => Err(Error::with_source(ErrorKind::InvalidHandle, "malformed end description").into()),
     }
 }
 
-fn wrong_tag() -> io::Error {
-    Error::with_source(ErrorKind::AccessDenied, "the socket carried the other end").into()
+fn send_fd(sock: &UnixStream, fd: BorrowedFd<'_>, tag: u8) -> io::Result<()> {
+    send_end(sock, fd, tag, &[])
+}
+
+pub(crate) fn wrong_tag() -> io::Error {
+    Error::with_source(
+        ErrorKind::AccessDenied,
+        "the socket carried another kind of end",
+    )
+    .into()
 }
 
 impl PipeReader {

@@ -384,8 +384,8 @@ fn assert_blocks(stream: &[u8], block: usize, mut want: Vec<u8>) {
 
 #[test]
 fn sem_067_concurrent_writers_on_one_end_keep_blocks_contiguous() {
-    // Across processes this needs client-end passing; duplicates of the end
-    // in two threads exercise the same atomicity rule.
+    // Two threads here (both directions); two processes on one client end
+    // in named_handoff.rs.
     const BLOCK: usize = 100_000;
     const PER_WRITER: u8 = 3;
     let (s, c) = byte_pair();
@@ -447,9 +447,8 @@ fn sem_069_short_message_reads_give_more_data_then_the_rest() {
 
 #[test]
 fn sem_070_partly_read_message_is_continued_by_another_thread() {
-    // The other-process variant needs client-end passing between processes;
-    // a duplicate handle (client) and a shared end (server) in another
-    // thread continue the same message here.
+    // Another thread here, through a duplicate handle (client) and a shared
+    // end (server); another process in named_handoff.rs.
     let (s, c) = msg_pair();
     s.send_msg(b"0123456789").unwrap();
     assert_eq!(recv_vec(&c, 4).unwrap(), (b"0123".to_vec(), false));
@@ -652,8 +651,8 @@ fn numbered_message(w: u8, seq: u16) -> Vec<u8> {
 
 #[test]
 fn sem_081_messages_of_concurrent_writers_arrive_whole_and_separate() {
-    // Across processes this needs client-end passing; two threads with
-    // duplicate handles of the client end write concurrently here.
+    // Two threads with duplicate handles of the client end; two processes
+    // in named_handoff.rs.
     const PER_WRITER: u16 = 40;
     let (s, c) = msg_pair();
     within("two message writers", move || {

@@ -2,9 +2,7 @@
 
 use super::name::PipeName;
 use super::options::{Access, Direction, WaitTimeout};
-use super::server::{
-    set_modes, MODE_MESSAGE_READ as MESSAGE_READ, MODE_NONBLOCKING as NONBLOCKING,
-};
+use super::server::{MODE_MESSAGE_READ as MESSAGE_READ, MODE_NONBLOCKING as NONBLOCKING};
 use super::wire;
 use crate::conn::{Conn, MsgRead, RING_IN, RING_OUT, ROLE_CLIENT, ROLE_SERVER};
 use crate::error::{Error, ErrorKind};
@@ -14,7 +12,8 @@ use shmpipe_engine::layout::{HANGUP_READER, HANGUP_WRITER};
 use shmpipe_engine::WaitPolicy;
 use std::io;
 use std::os::fd::AsFd;
-use std::sync::atomic::{AtomicU8, Ordering::Relaxed};
+use std::os::unix::net::UnixStream;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -184,6 +183,7 @@ impl ClientOptions {
                 let direction = Direction::from_u8(p[2]).ok_or_else(wire::bad_packet)?;
                 let info = Instance {
                     name: name.full(),
+                    direction,
                     pipe_type,
                     max_instances: u32::from(p[3]),
                     out_size: wire::u32_at(p, 5)?,
@@ -200,29 +200,10 @@ impl ClientOptions {
                     Some((1, None)) if done[0] == wire::RESP_DONE => {}
                     _ => return Err(wire::bad_packet()),
                 }
-                let end = End::attach(
-                    fd,
-                    ROLE_CLIENT,
-                    &[(RING_OUT, HANGUP_READER), (RING_IN, HANGUP_WRITER)],
-                )
-                .map_err(super::conn_engine_error)?;
-                let conn = Conn::new(
-                    end,
-                    (access.write_data && direction != Direction::Outbound).then_some(RING_IN),
-                    (access.read_data && direction != Direction::Inbound).then_some(RING_OUT),
-                    ROLE_SERVER,
-                    pipe_type,
-                    info.in_size,
-                    self.policy,
-                )?;
-                Ok(NamedPipeClient {
-                    shared: Arc::new(Shared {
-                        conn,
-                        info,
-                        access,
-                        modes: AtomicU8::new(0),
-                        opener: std::process::id(),
-                    }),
+                Shared::attach(fd, info, access, std::process::id(), self.policy).map(|shared| {
+                    NamedPipeClient {
+                        shared: Arc::new(shared),
+                    }
                 })
             }
             (Some(&wire::RESP_ERROR), _) => Err(wire::decode_error(p)),
@@ -234,6 +215,7 @@ impl ClientOptions {
 #[derive(Debug)]
 struct Instance {
     name: String,
+    direction: Direction,
     pipe_type: PipeType,
     max_instances: u32,
     out_size: u32,
@@ -246,9 +228,118 @@ struct Shared {
     conn: Conn,
     info: Instance,
     access: Access,
-    modes: AtomicU8,
     opener: u32,
 }
+
+/// The user word (of the ring [`Conn::user_words`] picks, the same for every
+/// duplicate of an end) holding the client end's modes: in the segment, so
+/// duplicates in other processes share them as Windows' duplicates share one
+/// file object. The server never writes it; a hostile one could only flip
+/// the client's own modes, which are validated on every read.
+const W_CLIENT_MODES: usize = 4;
+
+impl Shared {
+    /// The client end behind `fd` (received from the server, or from
+    /// another process holding the end).
+    fn attach(
+        fd: std::os::fd::OwnedFd,
+        info: Instance,
+        access: Access,
+        opener: u32,
+        policy: Option<WaitPolicy>,
+    ) -> io::Result<Shared> {
+        let end = End::attach(
+            fd,
+            ROLE_CLIENT,
+            &[(RING_OUT, HANGUP_READER), (RING_IN, HANGUP_WRITER)],
+        )
+        .map_err(super::conn_engine_error)?;
+        let conn = Conn::new(
+            end,
+            (access.write_data && info.direction != Direction::Outbound).then_some(RING_IN),
+            (access.read_data && info.direction != Direction::Inbound).then_some(RING_OUT),
+            ROLE_SERVER,
+            info.pipe_type,
+            info.in_size,
+            policy,
+        )?;
+        Ok(Shared {
+            conn,
+            info,
+            access,
+            opener,
+        })
+    }
+
+    fn modes_word(&self) -> &AtomicU64 {
+        &self.conn.user_words()[W_CLIENT_MODES]
+    }
+
+    /// The description that travels with the end's descriptor:
+    /// `version, pipe type, direction, access, max instances, out size,
+    /// in size, server pid, opener pid (u32 LE each), name (UTF-8)`.
+    fn describe(&self) -> Vec<u8> {
+        let i = &self.info;
+        let mut d = vec![
+            DESCRIPTION_VERSION,
+            u8::from(i.pipe_type == PipeType::Message),
+            i.direction.to_u8(),
+            self.access.to_u8(),
+        ];
+        for v in [
+            i.max_instances,
+            i.out_size,
+            i.in_size,
+            i.server_pid,
+            self.opener,
+        ] {
+            d.extend_from_slice(&v.to_le_bytes());
+        }
+        d.extend_from_slice(i.name.as_bytes());
+        d
+    }
+
+    /// Parses [`Shared::describe`]'s output, which came from another
+    /// process: every field is checked.
+    fn parse(d: &[u8]) -> io::Result<(Instance, Access, u32)> {
+        let bad = || -> io::Error {
+            Error::with_source(
+                ErrorKind::InvalidHandle,
+                "malformed named-pipe end description",
+            )
+            .into()
+        };
+        let [version, kind, dir, access, ..] = *d else {
+            return Err(bad());
+        };
+        if version != DESCRIPTION_VERSION || d.len() < 24 {
+            return Err(bad());
+        }
+        let pipe_type = match kind {
+            0 => PipeType::Byte,
+            1 => PipeType::Message,
+            _ => return Err(bad()),
+        };
+        let direction = Direction::from_u8(dir).ok_or_else(bad)?;
+        let access = Access::from_u8(access).ok_or_else(bad)?;
+        let word = |k: usize| wire::u32_at(d, 4 + 4 * k).map_err(|_| bad());
+        let name = std::str::from_utf8(&d[24..]).map_err(|_| bad())?;
+        // The name must be one a client could have opened.
+        let name = PipeName::for_client(name).map_err(|_| bad())?.full();
+        let info = Instance {
+            name,
+            direction,
+            pipe_type,
+            max_instances: word(0)?,
+            out_size: word(1)?,
+            in_size: word(2)?,
+            server_pid: word(3)?,
+        };
+        Ok((info, access, word(4)?))
+    }
+}
+
+const DESCRIPTION_VERSION: u8 = 1;
 
 /// A client end of a named pipe instance. [`NamedPipeClient::try_clone`]
 /// makes duplicate handles of the same end (they share its modes).
@@ -290,7 +381,14 @@ impl NamedPipeClient {
     }
 
     fn modes(&self) -> u8 {
-        self.shared.modes.load(Relaxed)
+        // Only the mode bits, and never message-read on a byte pipe, whatever
+        // the shared word holds.
+        let m = self.shared.modes_word().load(Relaxed) as u8 & (NONBLOCKING | MESSAGE_READ);
+        if self.shared.info.pipe_type == PipeType::Byte {
+            m & !MESSAGE_READ
+        } else {
+            m
+        }
     }
 
     fn nonblocking(&self) -> bool {
@@ -313,6 +411,65 @@ impl NamedPipeClient {
     pub fn try_clone(&self) -> io::Result<NamedPipeClient> {
         Ok(NamedPipeClient {
             shared: Arc::clone(&self.shared),
+        })
+    }
+
+    /// Sends a duplicate of this end to another process over a Unix socket
+    /// (`SCM_RIGHTS`; Windows' `DuplicateHandle` into another process). The
+    /// end stays open while any duplicate, in any process, is open; all
+    /// duplicates share its read and wait modes.
+    ///
+    /// ```
+    /// use shmpipe::named::{ClientOptions, NamedPipeClient, ServerOptions};
+    /// use std::io::{Read, Write};
+    /// use std::os::unix::net::UnixStream;
+    /// let name = format!(r"\\.\pipe\doc-client-send-to-{}", std::process::id());
+    /// let server = ServerOptions::new().create(&name)?;
+    /// let client = ClientOptions::new().open(&name)?;
+    /// let (a, b) = UnixStream::pair()?; // one end of `b` could be in another process
+    /// client.send_to(&a)?;
+    /// drop(client); // the duplicate keeps the client end open
+    /// let received = NamedPipeClient::recv_from(&b)?;
+    /// (&received).write_all(b"moved")?;
+    /// let mut buf = [0u8; 5];
+    /// (&server).read_exact(&mut buf)?;
+    /// assert_eq!(&buf, b"moved");
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn send_to(&self, sock: &UnixStream) -> io::Result<()> {
+        crate::handoff::send_end(
+            sock,
+            self.shared.conn.end().fd(),
+            crate::handoff::TAG_NAMED_CLIENT,
+            &self.shared.describe(),
+        )
+    }
+
+    /// Receives a client end sent with [`NamedPipeClient::send_to`]. Anything
+    /// else on the socket (an anonymous end, a malformed description, a
+    /// descriptor that is no client end) is an error, and what arrived is
+    /// closed.
+    ///
+    /// ```
+    /// use shmpipe::named::NamedPipeClient;
+    /// use shmpipe::{Error, ErrorKind};
+    /// use std::os::unix::net::UnixStream;
+    /// let (a, b) = UnixStream::pair()?;
+    /// let (reader, _writer) = shmpipe::pipe()?;
+    /// reader.send_to(&a)?; // an anonymous end, not a named client end
+    /// let e = NamedPipeClient::recv_from(&b).unwrap_err();
+    /// assert_eq!(Error::kind_of(&e), Some(ErrorKind::AccessDenied));
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn recv_from(sock: &UnixStream) -> io::Result<NamedPipeClient> {
+        let (tag, fd, description) = crate::handoff::recv_end(sock)?;
+        if tag != crate::handoff::TAG_NAMED_CLIENT {
+            return Err(crate::handoff::wrong_tag());
+        }
+        let (info, access, opener) = Shared::parse(&description)?;
+        let shared = Shared::attach(fd, info, access, opener, None)?;
+        Ok(NamedPipeClient {
+            shared: Arc::new(shared),
         })
     }
 
@@ -514,7 +671,17 @@ impl NamedPipeClient {
         if read_mode == Some(ReadMode::Message) && self.shared.info.pipe_type == PipeType::Byte {
             return Err(err(ErrorKind::InvalidParameter));
         }
-        set_modes(&self.shared.modes, read_mode, wait_mode);
+        let word = self.shared.modes_word();
+        match read_mode {
+            Some(ReadMode::Message) => word.fetch_or(u64::from(MESSAGE_READ), Relaxed),
+            Some(ReadMode::Byte) => word.fetch_and(!u64::from(MESSAGE_READ), Relaxed),
+            None => 0,
+        };
+        match wait_mode {
+            Some(WaitMode::Nonblocking) => word.fetch_or(u64::from(NONBLOCKING), Relaxed),
+            Some(WaitMode::Blocking) => word.fetch_and(!u64::from(NONBLOCKING), Relaxed),
+            None => 0,
+        };
         Ok(())
     }
 

@@ -51,7 +51,7 @@ mod wire;
 pub use crate::conn::MsgRead;
 pub use client::{call, wait_available, ClientOptions, NamedPipeClient};
 pub use listener::PipeListener;
-pub use name::PipeName;
+pub use name::{PipeName, MAX_NAME_UNITS};
 pub use options::{Access, Connected, Credentials, Direction, Permissions, Security, WaitTimeout};
 pub use server::{NamedPipeServer, ServerOptions, UNLIMITED_INSTANCES};
 pub use status::{list, status, InstanceState, InstanceStatus, PipeStatus};

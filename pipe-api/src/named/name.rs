@@ -4,7 +4,15 @@
 use crate::error::{Error, ErrorKind};
 use std::io;
 
-/// The longest full name, in UTF-16 code units.
+/// The longest full name (`\\.\pipe\` included), in UTF-16 code units,
+/// as Windows counts it.
+///
+/// ```
+/// use shmpipe::named::{PipeName, MAX_NAME_UNITS};
+/// let pipe_part = "x".repeat(MAX_NAME_UNITS - r"\\.\pipe\".len());
+/// assert!(PipeName::for_server(&format!(r"\\.\pipe\{pipe_part}")).is_ok());
+/// assert!(PipeName::for_server(&format!(r"\\.\pipe\{pipe_part}x")).is_err());
+/// ```
 pub const MAX_NAME_UNITS: usize = 256;
 
 /// A validated pipe name.

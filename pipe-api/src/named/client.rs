@@ -358,6 +358,16 @@ const DESCRIPTION_VERSION: u8 = 1;
 /// assert_eq!(&buf, b"PING");
 /// # Ok::<(), std::io::Error>(())
 /// ```
+///
+/// Only a server end can `connect` (Windows fails it on a client end with
+/// `ERROR_INVALID_FUNCTION`, SEM-032); here the call does not compile:
+///
+/// ```compile_fail,E0599
+/// // SEM-032: a client end has no `connect`.
+/// fn connect_client(client: &shmpipe::named::NamedPipeClient) {
+///     let _ = client.connect();
+/// }
+/// ```
 #[derive(Debug)]
 pub struct NamedPipeClient {
     shared: Arc<Shared>,

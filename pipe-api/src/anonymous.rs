@@ -198,42 +198,169 @@ impl PipeBuilder {
         let (wend, rend) = (Arc::clone(tx.end()), Arc::clone(rx.end()));
         drop((tx, rx));
         Ok((
-            PipeReader {
-                conn: reader_conn(rend, quota, self.policy)?,
+            PipeReader(AnonEnd::new(
+                rend,
+                Side::Reader,
                 quota,
-                inheritable: self.inheritable,
-            },
-            PipeWriter {
-                conn: writer_conn(wend, quota, self.policy)?,
+                self.inheritable,
+                self.policy,
+            )?),
+            PipeWriter(AnonEnd::new(
+                wend,
+                Side::Writer,
                 quota,
-                inheritable: self.inheritable,
-            },
+                self.inheritable,
+                self.policy,
+            )?),
         ))
     }
 }
 
-fn reader_conn(end: Arc<End>, quota: u32, policy: Option<WaitPolicy>) -> io::Result<Conn> {
-    Conn::new(
-        end,
-        None,
-        Some(0),
-        ROLE_WRITER,
-        PipeType::Byte,
-        quota,
-        policy,
-    )
+/// Which end of the pipe's one ring a handle is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Side {
+    Reader,
+    Writer,
 }
 
-fn writer_conn(end: Arc<End>, quota: u32, policy: Option<WaitPolicy>) -> io::Result<Conn> {
-    Conn::new(
-        end,
-        Some(0),
-        None,
-        ROLE_READER,
-        PipeType::Byte,
-        quota,
-        policy,
-    )
+impl Side {
+    fn role(self) -> u32 {
+        match self {
+            Side::Reader => ROLE_READER,
+            Side::Writer => ROLE_WRITER,
+        }
+    }
+
+    fn peer_role(self) -> u32 {
+        match self {
+            Side::Reader => ROLE_WRITER,
+            Side::Writer => ROLE_READER,
+        }
+    }
+
+    fn hangup(self) -> u32 {
+        match self {
+            Side::Reader => HANGUP_READER,
+            Side::Writer => HANGUP_WRITER,
+        }
+    }
+
+    /// The ring's user word holding this end's modes: in the segment, so
+    /// duplicates in every process share them.
+    fn mode_word(self) -> usize {
+        match self {
+            Side::Reader => W_READER_MODE,
+            Side::Writer => W_WRITER_MODE,
+        }
+    }
+
+    /// Windows reports the read end as the server end (spec 4.14).
+    fn end_kind(self) -> EndKind {
+        match self {
+            Side::Reader => EndKind::Server,
+            Side::Writer => EndKind::Client,
+        }
+    }
+}
+
+/// What a reader and a writer share: one handle of one end of the ring.
+#[derive(Debug)]
+struct AnonEnd {
+    conn: Conn,
+    side: Side,
+    quota: u32,
+    inheritable: bool,
+}
+
+impl AnonEnd {
+    fn new(
+        end: Arc<End>,
+        side: Side,
+        quota: u32,
+        inheritable: bool,
+        policy: Option<WaitPolicy>,
+    ) -> io::Result<AnonEnd> {
+        let (write, read) = match side {
+            Side::Reader => (None, Some(0)),
+            Side::Writer => (Some(0), None),
+        };
+        let conn = Conn::new(
+            end,
+            write,
+            read,
+            side.peer_role(),
+            PipeType::Byte,
+            quota,
+            policy,
+        )?;
+        Ok(AnonEnd {
+            conn,
+            side,
+            quota,
+            inheritable,
+        })
+    }
+
+    fn from_fd(fd: OwnedFd, side: Side) -> io::Result<AnonEnd> {
+        let end = End::attach(fd, side.role(), &[(0, side.hangup())]).map_err(map_from_fd)?;
+        let quota = quota_of(&end)?;
+        AnonEnd::new(end, side, quota, false, None)
+    }
+
+    fn try_clone(&self) -> io::Result<AnonEnd> {
+        let end = self.conn.end().try_clone().map_err(map_from_fd)?;
+        AnonEnd::new(end, self.side, self.quota, self.inheritable, None)
+    }
+
+    fn into_fd(self) -> OwnedFd {
+        End::into_fd(Arc::clone(self.conn.end())).expect("duplicating a descriptor we own")
+    }
+
+    fn modes(&self) -> &AtomicU64 {
+        &self.conn.user_words()[self.side.mode_word()]
+    }
+
+    fn is_nonblocking(&self) -> bool {
+        self.modes().load(Relaxed) & MODE_NONBLOCKING != 0
+    }
+
+    fn info(&self) -> PipeInfo {
+        PipeInfo {
+            end: self.side.end_kind(),
+            pipe_type: PipeType::Byte,
+            out_size: self.quota,
+            in_size: self.quota,
+            max_instances: 1,
+        }
+    }
+
+    fn state(&self) -> PipeState {
+        PipeState {
+            nonblocking: self.is_nonblocking(),
+            message_read: false,
+            current_instances: 1,
+        }
+    }
+
+    fn set_state(
+        &self,
+        read_mode: Option<ReadMode>,
+        wait_mode: Option<WaitMode>,
+    ) -> io::Result<()> {
+        if read_mode == Some(ReadMode::Message) {
+            return Err(Error::io(ErrorKind::InvalidParameter));
+        }
+        match wait_mode {
+            Some(WaitMode::Nonblocking) => {
+                self.modes().fetch_or(MODE_NONBLOCKING, Relaxed);
+            }
+            Some(WaitMode::Blocking) => {
+                self.modes().fetch_and(!MODE_NONBLOCKING, Relaxed);
+            }
+            None => {}
+        }
+        Ok(())
+    }
 }
 
 /// Reads the quota from a validated segment header (still peer-written data:
@@ -277,11 +404,7 @@ fn would_block() -> io::Error {
 /// # Ok::<(), std::io::Error>(())
 /// ```
 #[derive(Debug)]
-pub struct PipeReader {
-    conn: Conn,
-    quota: u32,
-    inheritable: bool,
-}
+pub struct PipeReader(AnonEnd);
 
 /// The writing end of an anonymous pipe.
 ///
@@ -302,37 +425,9 @@ pub struct PipeReader {
 /// # Ok::<(), std::io::Error>(())
 /// ```
 #[derive(Debug)]
-pub struct PipeWriter {
-    conn: Conn,
-    quota: u32,
-    inheritable: bool,
-}
-
-fn set_state(
-    word: &AtomicU64,
-    read_mode: Option<ReadMode>,
-    wait_mode: Option<WaitMode>,
-) -> io::Result<()> {
-    if read_mode == Some(ReadMode::Message) {
-        return Err(Error::io(ErrorKind::InvalidParameter));
-    }
-    match wait_mode {
-        Some(WaitMode::Nonblocking) => {
-            word.fetch_or(MODE_NONBLOCKING, Relaxed);
-        }
-        Some(WaitMode::Blocking) => {
-            word.fetch_and(!MODE_NONBLOCKING, Relaxed);
-        }
-        None => {}
-    }
-    Ok(())
-}
+pub struct PipeWriter(AnonEnd);
 
 impl PipeReader {
-    fn is_nonblocking(&self) -> bool {
-        self.conn.user_words()[W_READER_MODE].load(Relaxed) & MODE_NONBLOCKING != 0
-    }
-
     /// Reads like [`Read::read`], but reports the end of the pipe as the
     /// spec does: [`ErrorKind::BrokenPipe`] once every write handle is closed
     /// and everything was read (a Windows `ReadFile`), instead of `Ok(0)`.
@@ -353,7 +448,7 @@ impl PipeReader {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn read_pipe(&self, buf: &mut [u8]) -> io::Result<usize> {
-        self.conn.read_bytes(buf, self.is_nonblocking())
+        self.0.conn.read_bytes(buf, self.0.is_nonblocking())
     }
 
     /// Copies queued bytes into `buf` without consuming them and reports
@@ -371,7 +466,7 @@ impl PipeReader {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn peek(&self, buf: Option<&mut [u8]>) -> io::Result<PeekInfo> {
-        self.conn.peek(buf)
+        self.0.conn.peek(buf)
     }
 
     /// Bytes queued and not yet read.
@@ -384,7 +479,7 @@ impl PipeReader {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn available(&self) -> u64 {
-        self.conn.available()
+        self.0.conn.available()
     }
 
     /// What `get_info` reports for the read end: the server end of a byte
@@ -399,13 +494,7 @@ impl PipeReader {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn info(&self) -> io::Result<PipeInfo> {
-        Ok(PipeInfo {
-            end: EndKind::Server,
-            pipe_type: PipeType::Byte,
-            out_size: self.quota,
-            in_size: self.quota,
-            max_instances: 1,
-        })
+        Ok(self.0.info())
     }
 
     /// The end's modes (spec 4.15): byte-read always; nonblocking as set.
@@ -418,11 +507,7 @@ impl PipeReader {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn state(&self) -> io::Result<PipeState> {
-        Ok(PipeState {
-            nonblocking: self.is_nonblocking(),
-            message_read: false,
-            current_instances: 1,
-        })
+        Ok(self.0.state())
     }
 
     /// Changes the end's modes (spec 4.16). Message read mode is refused
@@ -442,7 +527,7 @@ impl PipeReader {
         read_mode: Option<ReadMode>,
         wait_mode: Option<WaitMode>,
     ) -> io::Result<()> {
-        set_state(&self.conn.user_words()[W_READER_MODE], read_mode, wait_mode)
+        self.0.set_state(read_mode, wait_mode)
     }
 
     /// Shorthand for `set_state(None, Some(..))`.
@@ -467,7 +552,7 @@ impl PipeReader {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn is_inheritable(&self) -> bool {
-        self.inheritable
+        self.0.inheritable
     }
 
     /// Sets whether this handle may be passed to a child process.
@@ -479,7 +564,7 @@ impl PipeReader {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn set_inheritable(&mut self, yes: bool) {
-        self.inheritable = yes;
+        self.0.inheritable = yes;
     }
 
     /// A duplicate handle of the same end (spec 1.6): the end stays open
@@ -497,12 +582,7 @@ impl PipeReader {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn try_clone(&self) -> io::Result<PipeReader> {
-        let end = self.conn.end().try_clone().map_err(map_from_fd)?;
-        Ok(PipeReader {
-            conn: reader_conn(end, self.quota, None)?,
-            quota: self.quota,
-            inheritable: self.inheritable,
-        })
+        self.0.try_clone().map(PipeReader)
     }
 
     /// Rebuilds a read end from a descriptor made by [`PipeReader::into_fd`]
@@ -519,13 +599,7 @@ impl PipeReader {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn from_fd(fd: OwnedFd) -> io::Result<PipeReader> {
-        let end = End::attach(fd, ROLE_READER, &[(0, HANGUP_READER)]).map_err(map_from_fd)?;
-        let quota = quota_of(&end)?;
-        Ok(PipeReader {
-            conn: reader_conn(end, quota, None)?,
-            quota,
-            inheritable: false,
-        })
+        AnonEnd::from_fd(fd, Side::Reader).map(PipeReader)
     }
 
     /// The descriptor that carries this end to another process.
@@ -543,7 +617,7 @@ impl PipeReader {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn into_fd(self) -> OwnedFd {
-        End::into_fd(Arc::clone(self.conn.end())).expect("duplicating a descriptor we own")
+        self.0.into_fd()
     }
 
     /// Sets how blocking reads wait (this handle only).
@@ -560,7 +634,7 @@ impl PipeReader {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn set_wait_policy(&mut self, policy: WaitPolicy) {
-        self.conn.set_wait_policy(policy);
+        self.0.conn.set_wait_policy(policy);
     }
 }
 
@@ -590,15 +664,11 @@ impl Read for &PipeReader {
 
 impl AsFd for PipeReader {
     fn as_fd(&self) -> BorrowedFd<'_> {
-        self.conn.end().fd()
+        self.0.conn.end().fd()
     }
 }
 
 impl PipeWriter {
-    fn is_nonblocking(&self) -> bool {
-        self.conn.user_words()[W_WRITER_MODE].load(Relaxed) & MODE_NONBLOCKING != 0
-    }
-
     /// Writes all of `buf` as one atomic write and waits, in blocking mode,
     /// until at most the quota's worth of bytes is unread (spec 5.2). In
     /// nonblocking mode the write is all or nothing (spec 5.5): returns the
@@ -616,7 +686,7 @@ impl PipeWriter {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn try_write(&self, buf: &[u8]) -> io::Result<usize> {
-        self.conn.write(buf, self.is_nonblocking())
+        self.0.conn.write(buf, self.0.is_nonblocking())
     }
 
     /// Waits until the reader has read every byte written to this end
@@ -636,7 +706,7 @@ impl PipeWriter {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn flush_buffers(&self) -> io::Result<()> {
-        self.conn.flush()
+        self.0.conn.flush()
     }
 
     /// See [`PipeReader::info`]: the write end reports itself as the client
@@ -648,13 +718,7 @@ impl PipeWriter {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn info(&self) -> io::Result<PipeInfo> {
-        Ok(PipeInfo {
-            end: EndKind::Client,
-            pipe_type: PipeType::Byte,
-            out_size: self.quota,
-            in_size: self.quota,
-            max_instances: 1,
-        })
+        Ok(self.0.info())
     }
 
     /// The end's modes (spec 4.15).
@@ -666,11 +730,7 @@ impl PipeWriter {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn state(&self) -> io::Result<PipeState> {
-        Ok(PipeState {
-            nonblocking: self.is_nonblocking(),
-            message_read: false,
-            current_instances: 1,
-        })
+        Ok(self.0.state())
     }
 
     /// Changes the end's modes (spec 4.16); message read mode is refused with
@@ -690,7 +750,7 @@ impl PipeWriter {
         read_mode: Option<ReadMode>,
         wait_mode: Option<WaitMode>,
     ) -> io::Result<()> {
-        set_state(&self.conn.user_words()[W_WRITER_MODE], read_mode, wait_mode)
+        self.0.set_state(read_mode, wait_mode)
     }
 
     /// Shorthand for `set_state(None, Some(..))`.
@@ -716,7 +776,7 @@ impl PipeWriter {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn is_inheritable(&self) -> bool {
-        self.inheritable
+        self.0.inheritable
     }
 
     /// Sets whether this handle may be passed to a child process.
@@ -728,7 +788,7 @@ impl PipeWriter {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn set_inheritable(&mut self, yes: bool) {
-        self.inheritable = yes;
+        self.0.inheritable = yes;
     }
 
     /// A duplicate handle of the same end.
@@ -747,12 +807,7 @@ impl PipeWriter {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn try_clone(&self) -> io::Result<PipeWriter> {
-        let end = self.conn.end().try_clone().map_err(map_from_fd)?;
-        Ok(PipeWriter {
-            conn: writer_conn(end, self.quota, None)?,
-            quota: self.quota,
-            inheritable: self.inheritable,
-        })
+        self.0.try_clone().map(PipeWriter)
     }
 
     /// Rebuilds a write end from a descriptor made by [`PipeWriter::into_fd`].
@@ -766,13 +821,7 @@ impl PipeWriter {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn from_fd(fd: OwnedFd) -> io::Result<PipeWriter> {
-        let end = End::attach(fd, ROLE_WRITER, &[(0, HANGUP_WRITER)]).map_err(map_from_fd)?;
-        let quota = quota_of(&end)?;
-        Ok(PipeWriter {
-            conn: writer_conn(end, quota, None)?,
-            quota,
-            inheritable: false,
-        })
+        AnonEnd::from_fd(fd, Side::Writer).map(PipeWriter)
     }
 
     /// The descriptor that carries this end to another process.
@@ -789,7 +838,7 @@ impl PipeWriter {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn into_fd(self) -> OwnedFd {
-        End::into_fd(Arc::clone(self.conn.end())).expect("duplicating a descriptor we own")
+        self.0.into_fd()
     }
 
     /// Sets how blocking writes wait (this handle only).
@@ -807,7 +856,7 @@ impl PipeWriter {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn set_wait_policy(&mut self, policy: WaitPolicy) {
-        self.conn.set_wait_policy(policy);
+        self.0.conn.set_wait_policy(policy);
     }
 }
 
@@ -845,6 +894,6 @@ impl Write for &PipeWriter {
 
 impl AsFd for PipeWriter {
     fn as_fd(&self) -> BorrowedFd<'_> {
-        self.conn.end().fd()
+        self.0.conn.end().fd()
     }
 }

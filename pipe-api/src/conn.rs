@@ -8,10 +8,12 @@
 //! operation sees at once. A peer that is *killed* runs no code: an operation
 //! that has to wait notices within one park slice (4 ms), and so does
 //! `flush_buffers`, which asks the kernel at its start. A write that need not
-//! wait asks the kernel only every [`LIVENESS_EVERY`] writes (≈ 0.7 µs a
-//! question: asking on every write would cost more than the write), so up to
-//! that many writes can land in a buffer nobody will read before the writer
-//! is told `NoData`.
+//! wait asks the kernel (≈ 0.7 µs a question: asking on every write would
+//! cost more than the write) once [`LIVENESS_EVERY`] writes or one tick of
+//! the coarse monotonic clock (1-4 ms, a few ns to read) have passed since
+//! it last asked. So a write that comes a tick after the kill is told
+//! `NoData`; writes in quick succession right after it can still land in a
+//! buffer nobody will read, at most [`LIVENESS_EVERY`] of them.
 
 use crate::error::{Error, ErrorKind};
 use crate::info::{PeekInfo, PipeType};
@@ -21,9 +23,20 @@ use std::io;
 use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-/// A write that need not wait checks the peer's liveness once per this many
-/// writes (see the module docs).
+/// A write that need not wait checks the peer's liveness at least once per
+/// this many writes (see the module docs)...
 pub(crate) const LIVENESS_EVERY: u32 = 64;
+/// ...and when this much time, by the coarse clock, passed since the last
+/// check.
+const LIVENESS_AGE_NS: u64 = 1_000_000;
+
+/// The coarse monotonic clock (a vDSO read of the last tick's time), in ns.
+fn coarse_now_ns() -> u64 {
+    let t = rustix::time::clock_gettime(rustix::time::ClockId::MonotonicCoarse);
+    (t.tv_sec as u64)
+        .wrapping_mul(1_000_000_000)
+        .wrapping_add(t.tv_nsec as u64)
+}
 
 /// Ring carrying server→client data ("out", spec 1.1).
 pub(crate) const RING_OUT: usize = 0;
@@ -74,7 +87,10 @@ pub(crate) struct Conn {
     end: Arc<End>,
     peer_role: u32,
     words: shmpipe_engine::SegmentRing,
+    /// Writes and coarse time since the last liveness check; touched only
+    /// under the `tx` mutex (atomics only to keep `Conn` `Sync`).
     writes_since_check: std::sync::atomic::AtomicU32,
+    last_check_ns: std::sync::atomic::AtomicU64,
     /// Set once the peer was found gone: it never comes back.
     gone: std::sync::atomic::AtomicBool,
     /// Writing half (locked only while a write publishes) and a twin for
@@ -142,6 +158,7 @@ impl Conn {
             peer_role,
             words,
             writes_since_check: std::sync::atomic::AtomicU32::new(0),
+            last_check_ns: std::sync::atomic::AtomicU64::new(coarse_now_ns()),
             gone: std::sync::atomic::AtomicBool::new(false),
             tx,
             rx,
@@ -249,14 +266,21 @@ impl Conn {
                 Err(e) => Err(engine(e, ErrorKind::NoData)),
             };
         }
-        // A killed peer leaves no hang-up hint: ask now and then.
-        if self.gone.load(Relaxed)
-            || self.writes_since_check.fetch_add(1, Relaxed) + 1 >= LIVENESS_EVERY
-        {
+        // A killed peer leaves no hang-up hint: ask now and then. Plain
+        // loads and stores suffice: we hold the `tx` lock.
+        let writes = self.writes_since_check.load(Relaxed) + 1;
+        let now = coarse_now_ns();
+        let due = self.gone.load(Relaxed)
+            || writes >= LIVENESS_EVERY
+            || now.wrapping_sub(self.last_check_ns.load(Relaxed)) >= LIVENESS_AGE_NS;
+        if due {
             self.writes_since_check.store(0, Relaxed);
+            self.last_check_ns.store(now, Relaxed);
             if self.peer_gone() {
                 return Err(Error::io(ErrorKind::NoData));
             }
+        } else {
+            self.writes_since_check.store(writes, Relaxed);
         }
         if nonblocking {
             return self.write_nonblocking(&mut tx, buf, message);

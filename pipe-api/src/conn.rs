@@ -91,6 +91,8 @@ pub(crate) struct Conn {
     /// under the `tx` mutex (atomics only to keep `Conn` `Sync`).
     writes_since_check: std::sync::atomic::AtomicU32,
     last_check_ns: std::sync::atomic::AtomicU64,
+    /// A lower bound of the peer's `consumed` count (see `write`).
+    consumed_hint: std::sync::atomic::AtomicU64,
     /// Set once the peer was found gone: it never comes back.
     gone: std::sync::atomic::AtomicBool,
     /// Writing half (locked only while a write publishes) and a twin for
@@ -159,6 +161,7 @@ impl Conn {
             words,
             writes_since_check: std::sync::atomic::AtomicU32::new(0),
             last_check_ns: std::sync::atomic::AtomicU64::new(coarse_now_ns()),
+            consumed_hint: std::sync::atomic::AtomicU64::new(0),
             gone: std::sync::atomic::AtomicBool::new(false),
             tx,
             rx,
@@ -297,7 +300,15 @@ impl Conn {
         drop(tx);
         let (_, waiter) = self.tx()?;
         let target = end.saturating_sub(u64::from(self.quota));
-        if waiter.consumed() >= target {
+        // `consumed` only grows, so any value once read is a lower bound:
+        // while it already proves the quota met, the reader's cache line
+        // (which it writes on every read) need not be pulled over.
+        if self.consumed_hint.load(Relaxed) >= target {
+            return Ok(buf.len());
+        }
+        let consumed = waiter.consumed().min(end);
+        self.consumed_hint.store(consumed, Relaxed);
+        if consumed >= target {
             return Ok(buf.len());
         }
         // Pending: publish where this write starts, unless an earlier pending

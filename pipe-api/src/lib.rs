@@ -51,3 +51,8 @@ pub use inherit::CommandExt;
 /// # Ok::<(), std::io::Error>(())
 /// ```
 pub use shmpipe_engine::WaitPolicy;
+
+/// The README's examples, compiled and run as doctests so they stay true.
+#[doc = include_str!("../../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

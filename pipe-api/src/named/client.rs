@@ -17,6 +17,10 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+/// How many times `open` looks again at a name whose server hung up on it
+/// (2 ms apart).
+const OPEN_RETRIES: u32 = 50;
+
 fn err(kind: ErrorKind) -> io::Error {
     Error::io(kind)
 }
@@ -162,16 +166,36 @@ impl ClientOptions {
         if access == Access::NONE {
             access.read_attributes = true;
         }
-        let sock =
-            wire::connect(&name.socket_name())?.ok_or_else(|| err(ErrorKind::FileNotFound))?;
-        let mut req = vec![wire::REQ_OPEN, access.to_u8()];
-        req.extend_from_slice(name.key().as_bytes());
-        wire::send(sock.as_fd(), &req, None).map_err(|_| err(ErrorKind::FileNotFound))?;
         let mut buf = [0u8; wire::MAX_PACKET];
-        let (n, fd) = match wire::recv_timeout(&sock, &mut buf, Some(Duration::from_secs(10)))? {
-            Some(r) => r,
-            None => return Err(err(ErrorKind::FileNotFound)),
+        // --- begin: retry while the name changes hands (server.rs, link.rs) ---
+        // A server that hangs up without answering was serving the name a
+        // moment ago: it died, and another process with instances of the
+        // name may be taking it over. Look again, briefly.
+        let mut retries = 0;
+        let (sock, n, fd) = loop {
+            let again = retries > 0 && retries < OPEN_RETRIES;
+            let Some(sock) = wire::connect(&name.socket_name())? else {
+                if again {
+                    retries += 1;
+                    std::thread::sleep(Duration::from_millis(2));
+                    continue;
+                }
+                return Err(err(ErrorKind::FileNotFound));
+            };
+            let mut req = vec![wire::REQ_OPEN, access.to_u8()];
+            req.extend_from_slice(name.key().as_bytes());
+            wire::send(sock.as_fd(), &req, None).map_err(|_| err(ErrorKind::FileNotFound))?;
+            match wire::recv_timeout(&sock, &mut buf, Some(Duration::from_secs(10))) {
+                Ok(Some((n, fd))) => break (sock, n, fd),
+                Ok(None) if retries < OPEN_RETRIES => {}
+                Err(e) if e.raw_os_error() == Some(libc::ECONNRESET) && retries < OPEN_RETRIES => {}
+                Ok(None) => return Err(err(ErrorKind::FileNotFound)),
+                Err(e) => return Err(e),
+            }
+            retries += 1;
+            std::thread::sleep(Duration::from_millis(2));
         };
+        // --- end: retry while the name changes hands ---
         let p = &buf[..n];
         match (p.first(), fd) {
             (Some(&wire::RESP_OPENED), Some(fd)) if n >= 25 => {
@@ -191,7 +215,13 @@ impl ClientOptions {
                     // The kernel's view of the server's pid, translated into
                     // our pid namespace (0 if the server is outside it); the
                     // pid in the reply is only the server's own view.
-                    server_pid: wire::peer_cred(&sock)?.pid,
+                    // (A connection forwarded to an instance of another
+                    // process carries that process's own pid.)
+                    server_pid: if p[4] & wire::OPENED_FORWARDED != 0 {
+                        wire::u32_at(p, 17)?
+                    } else {
+                        wire::peer_cred(&sock)?.pid
+                    },
                 };
                 // Wait until the server has let go of its copy of our end's
                 // descriptor, so that our end closes when we close it.

@@ -20,6 +20,11 @@
 //!   until one is (creation, or `connect` after `disconnect`), or until the
 //!   name vanishes (the socket closes: the client sees `FileNotFound`).
 //! * `STATE`: the instance count, for clients' `get_state`.
+//! * `CREATE`: another process adds an instance. If the name's rules allow
+//!   it, the connection stays open as that instance's link and the
+//!   instance joins the same queue and count as ours; an `OPEN` that picks
+//!   it is forwarded over the link. That process takes the name over if
+//!   this one dies. See the `link` module.
 //!
 //! A fresh segment per connection means an orphaned client end (after
 //! `disconnect`) can never touch the next client's data: its segment is cut
@@ -34,8 +39,10 @@
 //!
 //! [`End::disconnect`]: shmpipe_engine::channel::End::disconnect
 
+mod link;
+
 use super::name::PipeName;
-use super::options::{Access, Connected, Credentials, Direction, Security};
+use super::options::{Access, Connected, Credentials, Direction, Permissions, Security};
 use super::status::{self, InstanceState, InstanceStatus, PipeStatus};
 use super::wire;
 use crate::conn::{Conn, MsgRead, RING_IN, RING_OUT, ROLE_CLIENT, ROLE_SERVER};
@@ -49,7 +56,7 @@ use std::collections::{HashMap, VecDeque};
 use std::io;
 use std::os::fd::{AsFd, OwnedFd};
 use std::sync::atomic::{AtomicU8, Ordering::Relaxed};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, Weak};
 use std::time::Duration;
 
 /// Unlimited instances (spec 2.1).
@@ -210,90 +217,74 @@ impl ServerOptions {
         if self.pipe_type == PipeType::Byte && self.read_mode == ReadMode::Message {
             return Err(err(ErrorKind::InvalidParameter));
         }
-        let mut registry = lock(&REGISTRY);
-        if let Some(entry) = registry.get(name.key()).and_then(Weak::upgrade) {
-            drop(registry);
-            match entry.add_instance(self, &name)? {
-                Some(server) => return Ok(server),
-                None => {
+        // A name's state can change under us (it vanishes, another process
+        // takes it over): each round looks again, a bounded number of times.
+        for _ in 0..CREATE_ROUNDS {
+            let mut registry = lock(&REGISTRY);
+            if let Some(entry) = registry.get(name.key()).and_then(Weak::upgrade) {
+                drop(registry);
+                match entry.add_instance(self)? {
+                    Some(server) => return Ok(server),
                     // The name vanished under us: start afresh, without
                     // keeping the old entry (and its socket) alive.
-                    drop(entry);
-                    return self.create(&name.full());
+                    None => {
+                        drop(entry);
+                        continue;
+                    }
                 }
             }
-        }
-        // Not ours: maybe another process owns it.
-        let Some(listener) = wire::listen(&name.socket_name())? else {
+            // Not ours: maybe another process owns it.
+            if let Some(listener) = wire::listen(&name.socket_name())? {
+                let attrs = Attrs {
+                    direction: self.direction,
+                    pipe_type: self.pipe_type,
+                    max_instances: self.max_instances,
+                    default_timeout: self.default_timeout,
+                    security: self.security,
+                    owner: (
+                        rustix::process::geteuid().as_raw(),
+                        rustix::process::getegid().as_raw(),
+                    ),
+                };
+                let entry = NameEntry::start(&name, attrs, Some(listener))?;
+                registry.insert(name.key().to_owned(), Arc::downgrade(&entry));
+                drop(registry);
+                return Ok(entry
+                    .add_instance(self)?
+                    .expect("a fresh name cannot have vanished"));
+            }
             drop(registry);
-            return self.join_remote(&name);
-        };
-        let entry = Arc::new(NameEntry {
-            name: name.clone(),
-            direction: self.direction,
-            pipe_type: self.pipe_type,
-            max_instances: self.max_instances,
-            default_timeout: self.default_timeout,
-            security: self.security,
-            owner: (
-                rustix::process::geteuid().as_raw(),
-                rustix::process::getegid().as_raw(),
-            ),
-            listener,
-            inner: Mutex::new(NameInner::default()),
-        });
-        registry.insert(name.key().to_owned(), Arc::downgrade(&entry));
-        drop(registry);
-        let acceptor = Arc::clone(&entry);
-        std::thread::Builder::new()
-            .name("shmpipe-acceptor".into())
-            .spawn(move || acceptor.accept_loop())?;
-        Ok(entry
-            .add_instance(self, &name)?
-            .expect("a fresh name cannot have vanished"))
-    }
-
-    /// The name is owned by another process: ask it whether we may add an
-    /// instance (its checks give the spec's errors).
-    fn join_remote(&self, name: &PipeName) -> io::Result<NamedPipeServer> {
-        if self.first_instance {
-            return Err(err(ErrorKind::AccessDenied));
-        }
-        // The owner may be vanishing right now (its socket stays bound for a
-        // moment after the last instance closed): retry briefly.
-        for _ in 0..200 {
-            let Some(sock) = wire::connect(&name.socket_name())? else {
-                if wire::listen(&name.socket_name())?.is_some() {
-                    // Free again (the socket we just bound is dropped; the
-                    // normal path binds it for good).
-                    return self.create(&name.full());
-                }
+            // Another process owns the name: ask it whether we may add an
+            // instance (its checks give the spec's errors).
+            if self.first_instance {
+                return Err(err(ErrorKind::AccessDenied));
+            }
+            let Some((link, attrs)) = link::request_create(&name, self.direction)? else {
+                // Nobody answered: the owner is vanishing or being replaced.
                 std::thread::sleep(Duration::from_millis(1));
                 continue;
             };
-            let mut req = vec![
-                wire::REQ_CREATE,
-                self.direction.to_u8(),
-                self.max_instances as u8,
-            ];
-            req.extend_from_slice(name.key().as_bytes());
-            wire::send(sock.as_fd(), &req, None)?;
-            let mut buf = [0u8; wire::MAX_PACKET];
-            return match wire::recv_timeout(&sock, &mut buf, Some(Duration::from_secs(10)))? {
-                Some((n, _)) if buf[0] == wire::RESP_ERROR => Err(wire::decode_error(&buf[..n])),
-                // The owner accepts, but serving one name from instances in
-                // several processes is not supported yet.
-                Some(_) => Err(Error::with_source(
-                    ErrorKind::PipeBusy,
-                    "instances of one name must all be created by one process",
-                )
-                .into()),
-                None => Err(err(ErrorKind::PipeBusy)),
+            let mut registry = lock(&REGISTRY);
+            let entry = match registry.get(name.key()).and_then(Weak::upgrade) {
+                // Another thread of ours joined meanwhile.
+                Some(entry) => entry,
+                None => {
+                    let entry = NameEntry::start(&name, attrs, None)?;
+                    registry.insert(name.key().to_owned(), Arc::downgrade(&entry));
+                    entry
+                }
             };
+            drop(registry);
+            if let Some(server) = entry.adopt(self, link) {
+                return Ok(server);
+            }
         }
         Err(err(ErrorKind::PipeBusy))
     }
 }
+
+/// How many times `create` looks again at a name that changes under it.
+const CREATE_ROUNDS: usize = 2000;
 
 /// Request handler threads running in this process, and their cap.
 static HANDLERS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
@@ -303,7 +294,22 @@ const MAX_HANDLERS: usize = 64;
 static REGISTRY: std::sync::LazyLock<Mutex<HashMap<String, Weak<NameEntry>>>> =
     std::sync::LazyLock::new(|| Mutex::new(HashMap::new()));
 
-/// A name served by this process.
+/// A name's attributes, fixed by its first instance (spec 2.6): an owner
+/// has them from its options, a member from the owner's JOINED.
+#[derive(Debug, Clone, Copy)]
+struct Attrs {
+    direction: Direction,
+    pipe_type: PipeType,
+    max_instances: u32,
+    default_timeout: Duration,
+    security: Security,
+    /// Effective uid and gid of the first instance's creator.
+    owner: (u32, u32),
+}
+
+/// A name this process has instances of: as its *owner* (it bound the
+/// socket and keeps the registry of every instance, its own and other
+/// processes') or as a *member* (its instances are linked to the owner).
 struct NameEntry {
     name: PipeName,
     direction: Direction,
@@ -312,20 +318,50 @@ struct NameEntry {
     default_timeout: Duration,
     security: Security,
     owner: (u32, u32),
-    listener: OwnedFd,
+    /// The listening socket: set from the start by the owner, at takeover
+    /// by a member. Set means "we are the owner".
+    listener: OnceLock<OwnedFd>,
+    /// Wakes the name's thread (an eventfd) when what it watches changed.
+    wake: OwnedFd,
     inner: Mutex<NameInner>,
+}
+
+/// An entry of the listening queue: an instance of this process, or
+/// (owner only) one of another process.
+#[derive(Clone)]
+enum Slot {
+    Local(Arc<Instance>),
+    Remote(Arc<link::Remote>),
+}
+
+impl Slot {
+    fn is(&self, inst: *const Instance) -> bool {
+        matches!(self, Slot::Local(i) if core::ptr::eq(Arc::as_ptr(i), inst))
+    }
+}
+
+/// A connection whose server end closed while its client holds its end
+/// (ServerGone): it counts as an instance until the client closes.
+struct Zombie {
+    /// A lock-free OFD of the segment, to ask about the client.
+    probe: OwnedFd,
+    /// Member: the instance's link, kept open so the owner keeps counting
+    /// it; closed (and the owner told) with the zombie.
+    link: Option<link::Link>,
 }
 
 #[derive(Default)]
 struct NameInner {
-    /// Every live server end of the name.
+    /// Every live server end of the name in this process.
     instances: Vec<Weak<Instance>>,
     /// Listening instances, longest-listening first (spec 4.4 step 6).
-    listening: VecDeque<Arc<Instance>>,
-    /// Connections whose server end closed while the client still holds its
-    /// end (ServerGone): they count as instances until the client closes.
-    /// Each is a lock-free OFD of the segment, to ask about the client.
-    zombies: Vec<OwnedFd>,
+    /// The owner's queue holds other processes' instances too; a member's
+    /// only orders its own, for a takeover.
+    listening: VecDeque<Slot>,
+    /// ServerGone connections of this process.
+    zombies: Vec<Zombie>,
+    /// Owner: instances of other processes, one link each.
+    remotes: Vec<Arc<link::Remote>>,
     /// Clients waiting for an instance to become Listening.
     waiters: Vec<OwnedFd>,
     /// The name is gone: no instance left.
@@ -337,35 +373,125 @@ struct NameInner {
 impl NameInner {
     fn prune(&mut self) {
         self.instances.retain(|w| w.strong_count() > 0);
-        self.zombies.retain(|probe| {
-            shmpipe_engine::liveness::peer_alive(probe.as_fd(), ROLE_CLIENT).unwrap_or(false)
+        self.zombies.retain(|z| {
+            shmpipe_engine::liveness::peer_alive(z.probe.as_fd(), ROLE_CLIENT).unwrap_or(false)
         });
     }
 
+    /// Instances of the name, as far as this process knows them: an
+    /// owner's count is the name's, a member's only its own.
     fn count(&mut self) -> u32 {
         self.prune();
-        (self.instances.len() + self.zombies.len()) as u32
+        (self.instances.len() + self.zombies.len() + self.remotes.len()) as u32
     }
 }
 
 impl NameEntry {
+    /// Makes the entry and starts its thread.
+    fn start(name: &PipeName, a: Attrs, listener: Option<OwnedFd>) -> io::Result<Arc<NameEntry>> {
+        let wake = rustix::event::eventfd(
+            0,
+            rustix::event::EventfdFlags::CLOEXEC | rustix::event::EventfdFlags::NONBLOCK,
+        )?;
+        let entry = Arc::new(NameEntry {
+            name: name.clone(),
+            direction: a.direction,
+            pipe_type: a.pipe_type,
+            max_instances: a.max_instances,
+            default_timeout: a.default_timeout,
+            security: a.security,
+            owner: a.owner,
+            listener: OnceLock::new(),
+            wake,
+            inner: Mutex::new(NameInner::default()),
+        });
+        if let Some(l) = listener {
+            entry.own(l)?;
+        }
+        let me = Arc::clone(&entry);
+        std::thread::Builder::new()
+            .name("shmpipe-name".into())
+            .spawn(move || me.run())?;
+        Ok(entry)
+    }
+
+    fn attrs(&self) -> Attrs {
+        Attrs {
+            direction: self.direction,
+            pipe_type: self.pipe_type,
+            max_instances: self.max_instances,
+            default_timeout: self.default_timeout,
+            security: self.security,
+            owner: self.owner,
+        }
+    }
+
+    /// Makes `listener` (bound to our name) the name's socket: from now on
+    /// this process is the owner.
+    fn own(&self, listener: OwnedFd) -> io::Result<()> {
+        // The name's thread polls it and accepts until nothing is left.
+        rustix::io::ioctl_fionbio(&listener, true)?;
+        let _ = self.listener.set(listener);
+        self.wake();
+        Ok(())
+    }
+
+    fn is_owner(&self) -> bool {
+        self.listener.get().is_some()
+    }
+
+    fn wake(&self) {
+        let _ = rustix::io::write(&self.wake, &1u64.to_ne_bytes());
+    }
+
+    /// What a process with these credentials may do with the name.
+    fn permissions(&self, cred: &wire::PeerCred, groups: &[u32]) -> Permissions {
+        self.security
+            .permissions(self.owner.0, self.owner.1, cred.uid, cred.gid, groups)
+    }
+
     /// Adds an instance; `Ok(None)` if the name turned out to have vanished
     /// (the caller starts afresh).
-    fn add_instance(
+    fn add_instance(self: &Arc<Self>, o: &ServerOptions) -> io::Result<Option<NamedPipeServer>> {
+        for _ in 0..CREATE_ROUNDS {
+            {
+                let mut inner = lock(&self.inner);
+                if inner.started && !inner.vanished && inner.count() == 0 {
+                    // Every instance is gone (the last ServerGone client
+                    // closed just now): the name vanishes, and may come back
+                    // with new attributes.
+                    self.vanish_if_empty(&mut inner);
+                }
+                if inner.vanished {
+                    return Ok(None);
+                }
+                if self.is_owner() {
+                    return self.add_local(o, &mut inner).map(Some);
+                }
+            }
+            // A member: the owner decides, and links the new instance.
+            if o.first_instance {
+                return Err(err(ErrorKind::AccessDenied));
+            }
+            match link::request_create(&self.name, o.direction)? {
+                Some((link, _)) => {
+                    if let Some(server) = self.adopt(o, link) {
+                        return Ok(Some(server));
+                    }
+                }
+                // The owner is going: we, or another member, take over.
+                None => std::thread::sleep(Duration::from_millis(1)),
+            }
+        }
+        Err(err(ErrorKind::PipeBusy))
+    }
+
+    /// The owner adds an instance of its own (spec 4.2 step 3).
+    fn add_local(
         self: &Arc<Self>,
         o: &ServerOptions,
-        name: &PipeName,
-    ) -> io::Result<Option<NamedPipeServer>> {
-        let _ = name;
-        let mut inner = lock(&self.inner);
-        if inner.started && !inner.vanished && inner.count() == 0 {
-            // Every instance is gone (the last ServerGone client closed just
-            // now): the name vanishes, and may come back with new attributes.
-            self.vanish_if_empty(&mut inner);
-        }
-        if inner.vanished {
-            return Ok(None);
-        }
+        inner: &mut NameInner,
+    ) -> io::Result<NamedPipeServer> {
         // The creator of a fresh name set its attributes; first-instance
         // and direction rules apply to later instances only.
         if inner.started && (o.first_instance || o.direction != self.direction) {
@@ -374,12 +500,44 @@ impl NameEntry {
         if self.max_instances != UNLIMITED_INSTANCES && inner.count() >= self.max_instances {
             return Err(err(ErrorKind::PipeBusy));
         }
+        let inst = self.new_instance(o, None);
+        inner.started = true;
+        inner.instances.push(Arc::downgrade(&inst));
+        inner.listening.push_back(Slot::Local(Arc::clone(&inst)));
+        Self::wake_waiters(inner);
+        Ok(NamedPipeServer { inst })
+    }
+
+    /// A member adds the instance the owner just registered behind `link`;
+    /// `None` (the link closed: the owner forgets it) if this entry is no
+    /// longer a member.
+    fn adopt(self: &Arc<Self>, o: &ServerOptions, link: link::Link) -> Option<NamedPipeServer> {
+        let mut inner = lock(&self.inner);
+        if inner.vanished || self.is_owner() {
+            return None;
+        }
+        let inst = self.new_instance(o, Some(link));
+        inner.started = true;
+        inner.instances.push(Arc::downgrade(&inst));
+        inner.listening.push_back(Slot::Local(Arc::clone(&inst)));
+        drop(inner);
+        // Modes other than the defaults: the owner's view (INFO) follows.
+        inst.report(wire::VERDICT_NONE);
+        self.wake();
+        Some(NamedPipeServer { inst })
+    }
+
+    fn new_instance(
+        self: &Arc<Self>,
+        o: &ServerOptions,
+        link: Option<link::Link>,
+    ) -> Arc<Instance> {
         let read_mode = if self.pipe_type == PipeType::Byte {
             ReadMode::Byte
         } else {
             o.read_mode
         };
-        let inst = Arc::new(Instance {
+        Arc::new(Instance {
             name: Arc::clone(self),
             out_size: o.out_size,
             in_size: o.in_size,
@@ -395,12 +553,8 @@ impl NameEntry {
                 epoch: 0,
             }),
             cv: Condvar::new(),
-        });
-        inner.started = true;
-        inner.instances.push(Arc::downgrade(&inst));
-        inner.listening.push_back(Arc::clone(&inst));
-        Self::wake_waiters(&mut inner);
-        Ok(Some(NamedPipeServer { inst }))
+            link: Mutex::new(link),
+        })
     }
 
     fn wake_waiters(inner: &mut NameInner) {
@@ -410,24 +564,21 @@ impl NameEntry {
     }
 
     /// Called when an instance's last handle closed.
-    fn remove_instance(self: &Arc<Self>, inst: &Instance, zombie: Option<OwnedFd>) {
+    fn remove_instance(self: &Arc<Self>, inst: &Instance, zombie: Option<Zombie>) {
         let mut inner = lock(&self.inner);
         // The dying instance's Arc is still alive here: forget it explicitly.
         inner.instances.retain(|w| !core::ptr::eq(w.as_ptr(), inst));
-        inner
-            .listening
-            .retain(|i| !core::ptr::eq(Arc::as_ptr(i), inst));
+        inner.listening.retain(|s| !s.is(inst));
         if let Some(z) = zombie {
             inner.zombies.push(z);
-            // Knock on our own door: the acceptor, blocked in accept, must
-            // switch to watching the zombie.
-            let _ = wire::connect(&self.name.socket_name());
+            // The name's thread must switch to watching the zombie.
+            self.wake();
         }
         self.vanish_if_empty(&mut inner);
     }
 
     fn vanish_if_empty(&self, inner: &mut NameInner) {
-        if inner.vanished || inner.count() > 0 {
+        if inner.vanished || !inner.started || inner.count() > 0 {
             return;
         }
         inner.vanished = true;
@@ -440,46 +591,82 @@ impl NameEntry {
             registry.remove(self.name.key());
         }
         drop(registry);
-        // Stops the acceptor (accept fails) and frees the name at once.
-        let _ = rustix::net::shutdown(&self.listener, rustix::net::Shutdown::Both);
+        // Frees the name at once; the thread sees `vanished` and ends.
+        if let Some(l) = self.listener.get() {
+            let _ = rustix::net::shutdown(l, rustix::net::Shutdown::Both);
+        }
+        self.wake();
     }
 
-    fn accept_loop(self: Arc<Self>) {
+    /// The name's thread: accepts requests (owner), watches the links to
+    /// other processes (both roles), and, while ServerGone connections
+    /// exist, looks now and then whether their clients left (the name must
+    /// vanish then, and pending waits learn it: spec 4.5, SEM-058).
+    fn run(self: Arc<Self>) {
         loop {
-            // While ServerGone instances exist, wake now and then to see
-            // whether their clients left: the name must vanish then, and
-            // pending waits must learn it (spec 4.5, SEM-058).
-            let watching = !lock(&self.inner).zombies.is_empty();
-            if watching {
-                let mut fds = [rustix::event::PollFd::new(
-                    &self.listener,
+            let (watch, ticking) = {
+                let mut inner = lock(&self.inner);
+                if inner.vanished {
+                    return;
+                }
+                (link::Watch::collect(&mut inner), !inner.zombies.is_empty())
+            };
+            let listener = self.listener.get();
+            let mut fds = Vec::with_capacity(watch.len() + 2);
+            fds.push(rustix::event::PollFd::new(
+                &self.wake,
+                rustix::event::PollFlags::IN,
+            ));
+            if let Some(l) = listener {
+                fds.push(rustix::event::PollFd::new(l, rustix::event::PollFlags::IN));
+            }
+            let first_link = fds.len();
+            for w in &watch {
+                fds.push(rustix::event::PollFd::new(
+                    w.fd(),
                     rustix::event::PollFlags::IN,
-                )];
-                let tick = rustix::time::Timespec {
-                    tv_sec: 0,
-                    tv_nsec: 20_000_000,
-                };
-                match rustix::event::poll(&mut fds, Some(&tick)) {
-                    Ok(0) => {
-                        let mut inner = lock(&self.inner);
-                        self.vanish_if_empty(&mut inner);
-                        if inner.vanished {
-                            return;
-                        }
-                        continue;
-                    }
-                    Ok(_) | Err(rustix::io::Errno::INTR) => {}
-                    Err(_) => return,
+                ));
+            }
+            let tick = rustix::time::Timespec {
+                tv_sec: 0,
+                tv_nsec: 20_000_000,
+            };
+            match rustix::event::poll(&mut fds, ticking.then_some(&tick)) {
+                Ok(_) | Err(rustix::io::Errno::INTR) => {}
+                Err(_) => return,
+            }
+            let ready: Vec<bool> = fds.iter().map(|f| !f.revents().is_empty()).collect();
+            drop(fds);
+            if ready[0] {
+                let mut drain = [0u8; 8];
+                let _ = rustix::io::read(&self.wake, &mut drain);
+            }
+            if let Some(l) = listener {
+                if ready[1] && !self.accept_all(l) {
+                    return;
                 }
             }
-            let conn =
-                match rustix::net::accept_with(&self.listener, rustix::net::SocketFlags::CLOEXEC) {
-                    Ok(c) => c,
-                    Err(rustix::io::Errno::INTR | rustix::io::Errno::CONNABORTED) => continue,
-                    Err(_) => return,
-                };
+            for (w, _) in watch.iter().zip(&ready[first_link..]).filter(|(_, r)| **r) {
+                self.on_link(w);
+            }
+            if ticking {
+                let mut inner = lock(&self.inner);
+                self.vanish_if_empty(&mut inner);
+            }
+        }
+    }
+
+    /// Accepts every pending connection; `false` once the socket is shut.
+    fn accept_all(self: &Arc<Self>, listener: &OwnedFd) -> bool {
+        loop {
+            let conn = match rustix::net::accept_with(listener, rustix::net::SocketFlags::CLOEXEC) {
+                Ok(c) => c,
+                Err(rustix::io::Errno::INTR | rustix::io::Errno::CONNABORTED) => continue,
+                Err(rustix::io::Errno::AGAIN) => return true,
+                Err(_) => return false,
+            };
             if lock(&self.inner).vanished {
-                return;
+                return false;
             }
             // Each request is served on its own short-lived thread, so a
             // peer that connects and sends nothing delays nobody else; such
@@ -489,7 +676,7 @@ impl NameEntry {
                 HANDLERS.fetch_sub(1, Relaxed);
                 continue; // overloaded: drop the connection
             }
-            let me = Arc::clone(&self);
+            let me = Arc::clone(self);
             let spawned = std::thread::Builder::new()
                 .name("shmpipe-request".into())
                 .spawn(move || {
@@ -536,7 +723,11 @@ impl NameEntry {
                     return reply_err(ErrorKind::FileNotFound);
                 }
                 let ms = self.default_timeout.as_millis().min(u128::from(u32::MAX)) as u32;
-                let listening = inner.listening.iter().any(|i| i.is_listening());
+                // A remote instance is queued only while it listens.
+                let listening = inner.listening.iter().any(|s| match s {
+                    Slot::Local(i) => i.is_listening(),
+                    Slot::Remote(_) => true,
+                });
                 let mut reply = vec![wire::RESP_STATE];
                 reply.extend_from_slice(&ms.to_le_bytes());
                 if listening {
@@ -566,22 +757,12 @@ impl NameEntry {
                 }
                 let cred = wire::peer_cred(&conn)?;
                 let groups = wire::peer_groups(&conn);
-                let perms = self.security.permissions(
-                    self.owner.0,
-                    self.owner.1,
-                    cred.uid,
-                    cred.gid,
-                    &groups,
-                );
-                if !perms.create_instance || Direction::from_u8(*dir) != Some(self.direction) {
+                if !self.permissions(&cred, &groups).create_instance
+                    || Direction::from_u8(*dir) != Some(self.direction)
+                {
                     return reply_err(ErrorKind::AccessDenied);
                 }
-                let full = self.max_instances != UNLIMITED_INSTANCES
-                    && lock(&self.inner).count() >= self.max_instances;
-                if full {
-                    return reply_err(ErrorKind::PipeBusy);
-                }
-                wire::send(conn.as_fd(), &[wire::RESP_JOINED], None)
+                self.register_remote(conn, cred.pid)
             }
             [wire::REQ_INFO, key @ ..] => {
                 // An empty key: a listing, which knows only our socket.
@@ -590,14 +771,7 @@ impl NameEntry {
                 }
                 let cred = wire::peer_cred(&conn)?;
                 let groups = wire::peer_groups(&conn);
-                let perms = self.security.permissions(
-                    self.owner.0,
-                    self.owner.1,
-                    cred.uid,
-                    cred.gid,
-                    &groups,
-                );
-                if !status::may_see(perms) {
+                if !status::may_see(self.permissions(&cred, &groups)) {
                     return reply_err(ErrorKind::AccessDenied);
                 }
                 match self.status() {
@@ -612,7 +786,7 @@ impl NameEntry {
     /// The name as `INFO` describes it; `None` once it has vanished (or
     /// before its first instance exists).
     fn status(&self) -> Option<PipeStatus> {
-        let (instances, server_gone) = {
+        let (instances, remotes, server_gone) = {
             let mut inner = lock(&self.inner);
             if inner.vanished {
                 return None;
@@ -620,25 +794,26 @@ impl NameEntry {
             inner.prune();
             let live: Vec<Arc<Instance>> =
                 inner.instances.iter().filter_map(Weak::upgrade).collect();
-            (live, inner.zombies.len() as u32)
+            (live, inner.remotes.clone(), inner.zombies.len() as u32)
         };
-        if instances.is_empty() && server_gone == 0 {
+        if instances.is_empty() && remotes.is_empty() && server_gone == 0 {
             return None;
         }
+        let me = std::process::id();
         let mut s = PipeStatus {
             name: self.name.full(),
             pipe_type: self.pipe_type,
             direction: self.direction,
             max_instances: self.max_instances,
             default_timeout: self.default_timeout,
-            server_pid: std::process::id(),
+            server_pid: me,
             owner_uid: self.owner.0,
             listening: 0,
             connected: 0,
             client_gone: 0,
             disconnected: 0,
             server_gone,
-            instances: Vec::with_capacity(instances.len()),
+            instances: Vec::with_capacity(instances.len() + remotes.len()),
         };
         // Each instance's lock alone (the name's lock is not held): a
         // snapshot per instance is all a description needs.
@@ -661,36 +836,33 @@ impl NameEntry {
                 ),
                 _ => (None, 0, 0),
             };
-            match state {
-                InstanceState::Listening => s.listening += 1,
-                InstanceState::Connected => s.connected += 1,
-                InstanceState::ClientGone => s.client_gone += 1,
-                _ => s.disconnected += 1,
-            }
-            let modes = inst.modes.load(Relaxed);
-            s.instances.push(InstanceStatus {
+            s.push(InstanceStatus {
                 state,
-                read_mode: if modes & MODE_MESSAGE_READ != 0 {
-                    ReadMode::Message
-                } else {
-                    ReadMode::Byte
-                },
-                wait_mode: WaitMode::from_nonblocking(modes & MODE_NONBLOCKING != 0),
+                read_mode: ReadMode::Byte,
+                wait_mode: WaitMode::Blocking,
                 client_pid,
                 queued_out,
                 queued_in,
-            });
+                server_pid: me,
+            })
+            .set_modes(inst.modes.load(Relaxed));
+        }
+        for r in &remotes {
+            if let Some(i) = r.status() {
+                s.push(i);
+            } else {
+                s.server_gone += 1;
+            }
         }
         Some(s)
     }
 
-    /// Attaches the connecting client to the longest-listening instance.
-    fn open(self: &Arc<Self>, conn: &OwnedFd, access: Access) -> io::Result<()> {
+    /// Whether the kernel-reported client may open the name with `access`
+    /// (spec 4.4 steps 3 and 4); its credentials if so.
+    fn check_open(&self, conn: &OwnedFd, access: Access) -> io::Result<Credentials> {
         let cred = wire::peer_cred(conn)?;
         let groups = wire::peer_groups(conn);
-        let perms =
-            self.security
-                .permissions(self.owner.0, self.owner.1, cred.uid, cred.gid, &groups);
+        let perms = self.permissions(&cred, &groups);
         if (access.read_data && !perms.connect_read) || (access.write_data && !perms.connect_write)
         {
             return Err(err(ErrorKind::AccessDenied));
@@ -706,33 +878,71 @@ impl NameEntry {
         if incompatible {
             return Err(err(ErrorKind::AccessDenied));
         }
-        let mut inner = lock(&self.inner);
-        if inner.count() == 0 {
-            self.vanish_if_empty(&mut inner);
-            return Err(err(ErrorKind::FileNotFound));
-        }
-        let inst = loop {
-            let Some(inst) = inner.listening.pop_front() else {
-                return Err(err(ErrorKind::PipeBusy));
-            };
-            if inst.is_listening() {
-                break inst;
-            }
-        };
-        drop(inner);
-        let client = Credentials {
+        Ok(Credentials {
             pid: cred.pid,
             uid: cred.uid,
             gid: cred.gid,
             groups,
-        };
-        match inst.attach(conn, client) {
-            Ok(()) => Ok(()),
-            Err(e) => {
-                // Could not hand out the connection: the instance listens on.
-                let mut inner = lock(&self.inner);
-                inner.listening.push_front(inst);
-                Err(e)
+        })
+    }
+
+    /// Attaches the connecting client to the longest-listening instance,
+    /// ours or (forwarded over its link) another process's.
+    fn open(self: &Arc<Self>, conn: &OwnedFd, access: Access) -> io::Result<()> {
+        let client = self.check_open(conn, access)?;
+        // Remote instances that answered BUSY to this client: each is
+        // offered once, so a member that keeps refusing cannot loop us.
+        let mut tried: Vec<Arc<link::Remote>> = Vec::new();
+        loop {
+            let mut inner = lock(&self.inner);
+            if inner.count() == 0 {
+                self.vanish_if_empty(&mut inner);
+                return Err(err(ErrorKind::FileNotFound));
+            }
+            // Taking the slot off the queue under the name's lock is the
+            // atomic claim (SEM-043): a racing open never sees it again.
+            let mut skipped = Vec::new();
+            let slot = loop {
+                match inner.listening.pop_front() {
+                    None => break None,
+                    Some(Slot::Local(inst)) if inst.is_listening() => {
+                        break Some(Slot::Local(inst))
+                    }
+                    Some(Slot::Remote(r)) if tried.iter().any(|t| Arc::ptr_eq(t, &r)) => {
+                        skipped.push(Slot::Remote(r));
+                    }
+                    Some(Slot::Remote(r)) if r.claim() => break Some(Slot::Remote(r)),
+                    Some(_) => {}
+                }
+            };
+            for s in skipped.into_iter().rev() {
+                inner.listening.push_front(s);
+            }
+            drop(inner);
+            let Some(slot) = slot else {
+                return Err(err(ErrorKind::PipeBusy));
+            };
+            match slot {
+                Slot::Local(inst) => {
+                    return match inst.attach(conn, client, || {}) {
+                        Ok(()) => Ok(()),
+                        Err(e) => {
+                            // Could not hand out the connection: the instance
+                            // listens on.
+                            let mut inner = lock(&self.inner);
+                            inner.listening.push_front(Slot::Local(inst));
+                            Err(e)
+                        }
+                    };
+                }
+                // Busy: the member's instance stopped listening meanwhile;
+                // the client gets the next one.
+                Slot::Remote(r) => {
+                    if self.forward(&r, conn, access, client.pid) {
+                        return Ok(());
+                    }
+                    tried.push(r);
+                }
             }
         }
     }
@@ -765,6 +975,9 @@ struct Instance {
     modes: AtomicU8,
     st: Mutex<InstState>,
     cv: Condvar,
+    /// Member: the link to the name's owner (`None` in the owner, and for
+    /// an instance no owner would take back after a takeover).
+    link: Mutex<Option<link::Link>>,
 }
 
 fn ring_capacity(quota: u32) -> usize {
@@ -780,7 +993,15 @@ impl Instance {
 
     /// Creates the connection's segment, keeps the server end, and sends the
     /// client end over `sock`.
-    fn attach(&self, sock: &OwnedFd, client: Credentials) -> io::Result<()> {
+    /// `claimed` runs once the instance is Connected, before the client
+    /// hears anything (a member tells the owner there, so that its report
+    /// precedes whatever the client's actions lead to).
+    fn attach(
+        &self,
+        sock: &OwnedFd,
+        client: Credentials,
+        claimed: impl FnOnce(),
+    ) -> io::Result<()> {
         let e = |e| super::conn_engine_error(e);
         let name = &self.name;
         let dir = name.direction;
@@ -816,12 +1037,19 @@ impl Instance {
             self.policy,
         )?;
         let timeout = name.default_timeout.as_millis().min(u128::from(u32::MAX)) as u32;
+        // The client learns the server's pid from its socket's peer, unless
+        // the connection was forwarded to us by the name's owner.
+        let flags = if lock(&self.link).is_some() {
+            wire::OPENED_FORWARDED
+        } else {
+            0
+        };
         let mut reply = vec![
             wire::RESP_OPENED,
             u8::from(name.pipe_type == PipeType::Message),
             dir.to_u8(),
             name.max_instances as u8,
-            0,
+            flags,
         ];
         for v in [
             self.out_size,
@@ -842,6 +1070,7 @@ impl Instance {
             st.client = Some(client);
         }
         self.cv.notify_all();
+        claimed();
         // After the state change: once the client has its end it may act at
         // once, and it must find the instance Connected. If the send fails,
         // the client end's descriptor closes with `client_lock`, and the
@@ -872,7 +1101,7 @@ impl std::fmt::Debug for NamedPipeServer {
 
 impl Drop for NamedPipeServer {
     fn drop(&mut self) {
-        let zombie = {
+        let probe = {
             let mut st = lock(&self.inst.st);
             let conn = st.conn.take();
             st.phase = Phase::Disconnected;
@@ -883,6 +1112,13 @@ impl Drop for NamedPipeServer {
             })
         };
         self.inst.cv.notify_all();
+        // A member's link closes with the instance, or lives on with its
+        // zombie (the owner keeps counting it until the client leaves).
+        let link = lock(&self.inst.link).take();
+        let zombie = probe.map(|probe| Zombie {
+            probe,
+            link: link::zombie_link(link),
+        });
         self.inst.name.remove_instance(&self.inst, zombie);
     }
 }
@@ -940,9 +1176,10 @@ impl NamedPipeServer {
                     drop(st);
                     {
                         let mut inner = lock(&inst.name.inner);
-                        inner.listening.push_back(Arc::clone(inst));
+                        inner.listening.push_back(Slot::Local(Arc::clone(inst)));
                         NameEntry::wake_waiters(&mut inner);
                     }
+                    inst.report(wire::VERDICT_NONE);
                     st = lock(&inst.st);
                 }
                 Phase::Listening => {
@@ -967,7 +1204,7 @@ impl NamedPipeServer {
         match st.phase {
             Phase::Disconnected => return Err(err(ErrorKind::PipeNotConnected)),
             Phase::Listening => {
-                inner.listening.retain(|i| !Arc::ptr_eq(i, &self.inst));
+                inner.listening.retain(|s| !s.is(Arc::as_ptr(&self.inst)));
             }
             Phase::Connected => {
                 if let Some(c) = st.conn.take() {
@@ -981,6 +1218,7 @@ impl NamedPipeServer {
         st.epoch += 1;
         drop(st);
         self.inst.cv.notify_all();
+        self.inst.report(wire::VERDICT_NONE);
         Ok(())
     }
 
@@ -1073,7 +1311,7 @@ impl NamedPipeServer {
         Ok(PipeState {
             nonblocking: m & MODE_NONBLOCKING != 0,
             message_read: m & MODE_MESSAGE_READ != 0,
-            current_instances: lock(&self.inst.name.inner).count(),
+            current_instances: self.current_instances(),
         })
     }
 
@@ -1089,7 +1327,19 @@ impl NamedPipeServer {
             return Err(err(ErrorKind::InvalidParameter));
         }
         set_modes(&self.inst.modes, read_mode, wait_mode);
+        self.inst.report(wire::VERDICT_NONE);
         Ok(())
+    }
+
+    /// The name's instance count: the owner keeps it; a member asks.
+    fn current_instances(&self) -> u32 {
+        let name = &self.inst.name;
+        if !name.is_owner() {
+            if let Ok(n) = name.remote_count() {
+                return n;
+            }
+        }
+        lock(&name.inner).count()
     }
 
     /// Shorthand for `set_state(Some(mode), None)`.

@@ -40,6 +40,8 @@ const STATE_CONNECTED: u8 = 1;
 const STATE_CLIENT_GONE: u8 = 2;
 const STATE_DISCONNECTED: u8 = 3;
 const ENTRY_LEN: usize = 1 + 1 + 4 + 8 + 8;
+/// INFO flags bit: a server pid per entry follows the entries.
+const INFO_SERVER_PIDS: u8 = 1;
 
 /// What an instance is doing (spec 1.4).
 ///
@@ -102,6 +104,32 @@ pub struct InstanceStatus {
     pub queued_out: u64,
     /// Client→server bytes written and not yet read by the server.
     pub queued_in: u64,
+    /// The process holding the instance's server end: instances of one
+    /// name may be created by several processes (its owner, which
+    /// [`PipeStatus::server_pid`] names, and others it admitted). The
+    /// queued byte counts of another process's instance are not known to
+    /// the owner and read 0.
+    ///
+    /// ```
+    /// use shmpipe::named::{status, ServerOptions};
+    /// let name = format!(r"\\.\pipe\doc-instance-server-pid-{}", std::process::id());
+    /// let _server = ServerOptions::new().create(&name)?;
+    /// assert_eq!(status(&name)?.instances[0].server_pid, std::process::id());
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub server_pid: u32,
+}
+
+impl InstanceStatus {
+    /// Sets the read and wait modes from the server's mode bits.
+    pub(crate) fn set_modes(&mut self, modes: u8) {
+        self.read_mode = if modes & MODE_MESSAGE_READ != 0 {
+            ReadMode::Message
+        } else {
+            ReadMode::Byte
+        };
+        self.wait_mode = WaitMode::from_nonblocking(modes & MODE_NONBLOCKING != 0);
+    }
 }
 
 /// A named pipe, as its server describes it: attributes, instance counts,
@@ -137,7 +165,9 @@ pub struct PipeStatus {
     pub max_instances: u32,
     /// The default timeout of `wait_available` (zero means 50 ms).
     pub default_timeout: Duration,
-    /// The process serving the name.
+    /// The process serving the name: its owner, which answers for every
+    /// instance (instances created by other processes name theirs in
+    /// [`InstanceStatus::server_pid`]).
     pub server_pid: u32,
     /// The effective uid that created the name (its owner, spec 8).
     pub owner_uid: u32,
@@ -158,6 +188,18 @@ pub struct PipeStatus {
 }
 
 impl PipeStatus {
+    /// Adds an instance and counts it under its state.
+    pub(crate) fn push(&mut self, i: InstanceStatus) -> &mut InstanceStatus {
+        match i.state {
+            InstanceState::Listening => self.listening += 1,
+            InstanceState::Connected => self.connected += 1,
+            InstanceState::ClientGone => self.client_gone += 1,
+            InstanceState::Disconnected => self.disconnected += 1,
+        }
+        self.instances.push(i);
+        self.instances.last_mut().expect("just pushed")
+    }
+
     /// Instances that exist (what `get_state` reports): every state,
     /// ServerGone included.
     ///
@@ -388,13 +430,15 @@ fn state_code(s: InstanceState) -> u8 {
 pub(crate) fn encode(s: &PipeStatus) -> Vec<u8> {
     let listed = &s.instances[..s.instances.len().min(wire::MAX_INFO_ENTRIES)];
     let name = s.name.as_bytes();
-    let mut p = Vec::with_capacity(64 + name.len() + listed.len() * ENTRY_LEN);
+    // Server pids are listed only when some instance is not the owner's.
+    let pids = listed.iter().any(|i| i.server_pid != s.server_pid);
+    let mut p = Vec::with_capacity(64 + name.len() + listed.len() * (ENTRY_LEN + 4));
     p.extend_from_slice(&[
         wire::RESP_INFO,
         u8::from(s.pipe_type == PipeType::Message),
         s.direction.to_u8(),
         s.max_instances.min(255) as u8,
-        0,
+        u8::from(pids) * INFO_SERVER_PIDS,
     ]);
     let timeout_ms = s.default_timeout.as_millis().min(u128::from(u32::MAX)) as u32;
     for v in [
@@ -420,6 +464,11 @@ pub(crate) fn encode(s: &PipeStatus) -> Vec<u8> {
         p.extend_from_slice(&i.client_pid.unwrap_or(0).to_le_bytes());
         p.extend_from_slice(&i.queued_out.to_le_bytes());
         p.extend_from_slice(&i.queued_in.to_le_bytes());
+    }
+    if pids {
+        for i in listed {
+            p.extend_from_slice(&i.server_pid.to_le_bytes());
+        }
     }
     p
 }
@@ -475,7 +524,8 @@ pub(crate) fn decode(p: &[u8]) -> io::Result<PipeStatus> {
     };
     let direction = Direction::from_u8(f.u8()?).ok_or_else(bad)?;
     let max_instances = u32::from(f.u8()?);
-    if max_instances == 0 || f.u8()? != 0 {
+    let flags = f.u8()?;
+    if max_instances == 0 || flags & !INFO_SERVER_PIDS != 0 {
         return Err(bad());
     }
     let server_pid = f.u32()?;
@@ -538,7 +588,13 @@ pub(crate) fn decode(p: &[u8]) -> io::Result<PipeStatus> {
             client_pid: has_client.then_some(pid),
             queued_out,
             queued_in,
+            server_pid,
         });
+    }
+    if flags & INFO_SERVER_PIDS != 0 {
+        for i in &mut instances {
+            i.server_pid = f.u32()?;
+        }
     }
     if !f.p.is_empty() {
         return Err(bad());
@@ -618,6 +674,7 @@ mod tests {
                 client_pid: client.then_some(1000 + k as u32),
                 queued_out: if client { u64::MAX - k as u64 } else { 0 },
                 queued_in: if client { k as u64 } else { 0 },
+                server_pid: 4321,
             });
         }
         s
@@ -628,6 +685,18 @@ mod tests {
         for n in [0, 1, 7, 300] {
             let s = sample(n);
             assert_eq!(decode(&encode(&s)).unwrap(), s, "{n} instances");
+        }
+    }
+
+    #[test]
+    fn instances_of_other_processes_carry_their_server_pid() {
+        let mut s = sample(5);
+        s.instances[2].server_pid = 99;
+        let p = encode(&s);
+        assert_eq!(p.len(), encode(&sample(5)).len() + 5 * 4);
+        assert_eq!(decode(&p).unwrap(), s);
+        for cut in 0..p.len() {
+            assert!(decode(&p[..cut]).is_err(), "cut at {cut}");
         }
     }
 

@@ -8,31 +8,59 @@
 //! OPEN   [1][access: u8][key: UTF-8]      open an instance (reply: OPENED + segment fd, or ERROR)
 //! WAIT   [2][key]                         reply AVAILABLE when an instance is Listening
 //! STATE  [3][key]                         reply STATE with the instance count
-//! CREATE [4][direction u8][max u8][key]   a server in another process asks to join the name
+//! CREATE [4][direction u8][max u8][key]   a server in another process adds an instance
+//!                                         (reply JOINED, or ERROR); the connection then
+//!                                         stays open as that instance's *link*
 //! INFO   [5][key, or nothing]             reply INFO (or ERROR); an empty key means
 //!                                         "whichever name you serve" (listing only
 //!                                         knows the socket, whose name is a hash)
 //! ```
 //!
-//! Replies: `OPENED [0x81][type][direction][max][0][out u32][in u32][timeout_ms u32]
-//! [server pid u32][server sid u32]`, `ERROR [0x82][code u32]`, `AVAILABLE [0x83]`,
-//! `STATE [0x84][count u32]`, `JOINED [0x85]`, `DONE [0x86]` (after OPENED,
+//! Replies: `OPENED [0x81][type][direction][max][flags][out u32][in u32][timeout_ms u32]
+//! [server pid u32][server sid u32]` (flags bit 0: the instance lives in a
+//! process other than the one that accepted the connection, so the server
+//! pid is the one in the packet, not the socket peer's), `ERROR [0x82][code u32]`,
+//! `AVAILABLE [0x83]`, `STATE [0x84][count u32]`, `DONE [0x86]` (after OPENED,
 //! once the server closed its copy of the client's descriptor: until then a
-//! client that closes at once would still look connected), and
+//! client that closes at once would still look connected),
 //!
 //! ```text
-//! INFO [0x87][type u8][direction u8][max u8][0]
+//! JOINED [0x85][type u8][direction u8][max u8][0][default timeout ms u32]
+//!        [owner uid u32][owner gid u32][group permissions u8][others permissions u8]
+//! INFO [0x87][type u8][direction u8][max u8][flags u8]
 //!      [server pid u32][owner uid u32][default timeout ms u32]
 //!      [listening u32][connected u32][client gone u32][disconnected u32][server gone u32]
 //!      [name length u16][full name: UTF-8]
 //!      [entries u16] entries x [state u8][modes u8][client pid u32][queued out u64][queued in u64]
+//!      (flags bit 0 only:) entries x [server pid u32]
 //! ```
 //!
-//! INFO is answered only to a peer the pipe's security grants something
-//! (`AccessDenied` otherwise). Its counts are exact; the entries (one per
-//! instance of this process, at most `MAX_INFO_ENTRIES`) are all there
-//! unless the counts add up to more. Encoding and the strict decoding are in
-//! `status.rs`.
+//! Permissions bytes: bit 0 connect-read, bit 1 connect-write, bit 2
+//! create-instance. INFO is answered only to a peer the pipe's security
+//! grants something (`AccessDenied` otherwise). Its counts are exact; the
+//! entries (one per instance, at most `MAX_INFO_ENTRIES`) are all there
+//! unless the counts add up to more. Encoding and the strict decoding are
+//! in `status.rs`.
+//!
+//! # Links (instances created by other processes)
+//!
+//! After JOINED, the CREATE connection is the link between the name's
+//! *owner* (the process that bound the socket) and one instance of a
+//! *member* process. Packets on a link:
+//!
+//! ```text
+//! FWD   [0x90][access u8] + the client's connection (SCM_RIGHTS)   owner → member
+//! STATE [0x91][verdict u8][state u8][modes u8][client pid u32]      member → owner
+//! ```
+//!
+//! FWD hands the member a client whose OPEN chose its instance; the member
+//! checks it again, answers the client on that connection itself (OPENED +
+//! segment, DONE) and then sends STATE with verdict TAKEN (the client is
+//! answered) or BUSY (the instance was not Listening any more: nothing was
+//! sent to the client, the owner offers it the next instance). STATE with
+//! verdict NONE reports a change: Listening (0), Connected (1), ClientGone
+//! (2), Disconnected (3), ServerGone (4). Closing the link closes the
+//! instance; a member that sends anything else is cut off.
 //!
 //! Everything received is parsed strictly; a malformed packet closes that
 //! connection and harms nobody else. Who is on the other end is known from the
@@ -60,6 +88,28 @@ pub(crate) const RESP_STATE: u8 = 0x84;
 pub(crate) const RESP_JOINED: u8 = 0x85;
 pub(crate) const RESP_DONE: u8 = 0x86;
 pub(crate) const RESP_INFO: u8 = 0x87;
+/// Length of a JOINED reply.
+pub(crate) const JOINED_LEN: usize = 19;
+/// Owner → member: attach this client (see "Links").
+pub(crate) const LINK_FWD: u8 = 0x90;
+/// Member → owner: an instance's state, and the verdict on a FWD.
+pub(crate) const LINK_STATE: u8 = 0x91;
+/// Length of a link STATE packet.
+pub(crate) const LINK_STATE_LEN: usize = 8;
+/// STATE carries no verdict.
+pub(crate) const VERDICT_NONE: u8 = 0;
+/// The forwarded client was answered by the member.
+pub(crate) const VERDICT_TAKEN: u8 = 1;
+/// The forwarded client was left untouched: offer it another instance.
+pub(crate) const VERDICT_BUSY: u8 = 2;
+/// Link states (the first four are INFO's instance state codes).
+pub(crate) const LINK_LISTENING: u8 = 0;
+pub(crate) const LINK_CONNECTED: u8 = 1;
+pub(crate) const LINK_CLIENT_GONE: u8 = 2;
+pub(crate) const LINK_DISCONNECTED: u8 = 3;
+pub(crate) const LINK_SERVER_GONE: u8 = 4;
+/// OPENED flags bit: the server pid is in the packet.
+pub(crate) const OPENED_FORWARDED: u8 = 1;
 /// Largest packet either side accepts (but an INFO reply).
 pub(crate) const MAX_PACKET: usize = 2048;
 /// Most instance entries an INFO reply lists.
@@ -107,6 +157,14 @@ pub(crate) fn set_recv_timeout(fd: BorrowedFd<'_>, t: Option<Duration>) -> io::R
     Ok(rustix::net::sockopt::set_socket_timeout(
         fd,
         rustix::net::sockopt::Timeout::Recv,
+        t,
+    )?)
+}
+
+pub(crate) fn set_send_timeout(fd: BorrowedFd<'_>, t: Option<Duration>) -> io::Result<()> {
+    Ok(rustix::net::sockopt::set_socket_timeout(
+        fd,
+        rustix::net::sockopt::Timeout::Send,
         t,
     )?)
 }

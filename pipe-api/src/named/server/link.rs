@@ -1,0 +1,689 @@
+//! Instances of one name created by several processes.
+//!
+//! The process that bound the name's socket is its *owner*: it keeps the
+//! one registry of the name (the FIFO of Listening instances, the count for
+//! max instances, the waiters). Another process that creates an instance
+//! (a *member*) sends `CREATE`; if the owner's checks pass, the connection
+//! stays open as that instance's **link** (one link per instance), and the
+//! owner queues a [`Remote`] in the same FIFO as its own instances.
+//!
+//! * When an `OPEN` picks a remote instance, the owner sends the client's
+//!   connection over the link (`FWD`, `SCM_RIGHTS`). The member checks the
+//!   client again (its `SO_PEERCRED`), attaches it exactly as a local
+//!   instance would (fresh segment, OPENED, DONE on the client's own
+//!   connection) and answers `STATE` with verdict TAKEN, or BUSY when its
+//!   instance stopped listening meanwhile; then the owner offers the client
+//!   the next instance. The owner took the remote off its queue under the
+//!   name's lock before forwarding, so two racing clients never get one
+//!   instance (SEM-043).
+//! * The member reports every change of its instance (`STATE`): Listening
+//!   again after `connect`, Disconnected, Connected, ServerGone.
+//! * A link that hangs up (the member closed the instance, exited or was
+//!   killed) or says anything malformed drops that instance from the
+//!   registry at once.
+//! * When the owner dies, every member sees its links hang up and tries to
+//!   bind the name: one wins (the kernel allows one bind) and becomes the
+//!   owner, its instances turning into local ones in their local order; the
+//!   others find the socket taken and re-register their instances with the
+//!   new owner (a fresh `CREATE` per instance).
+
+use super::{
+    err, lock, wire, Access, Arc, AsFd, Attrs, Condvar, Direction, ErrorKind, Instance,
+    InstanceState, InstanceStatus, Mutex, NameEntry, NameInner, OwnedFd, Phase, PipeName, PipeType,
+    ReadMode, Relaxed, Security, Slot, WaitMode, Weak, MODE_MESSAGE_READ, MODE_NONBLOCKING,
+    UNLIMITED_INSTANCES,
+};
+use crate::named::options::Permissions;
+use std::io;
+use std::os::fd::BorrowedFd;
+use std::time::{Duration, Instant};
+
+/// How long a send on a link may block: a peer that does not read its
+/// link for that long is cut off.
+const LINK_SEND_TIMEOUT: Duration = Duration::from_secs(1);
+/// How long the owner waits for a member's verdict on a forwarded client.
+const FORWARD_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a CREATE may wait for the owner's answer.
+const CREATE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// One end of a link. Dropping it shuts the connection down at once, even
+/// while the name's thread still holds the descriptor for a poll.
+pub(super) struct Link {
+    pub(super) fd: Arc<OwnedFd>,
+}
+
+impl Link {
+    fn new(fd: OwnedFd) -> Link {
+        Link { fd: Arc::new(fd) }
+    }
+
+    fn fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+
+    fn shutdown(&self) {
+        let _ = rustix::net::shutdown(&*self.fd, rustix::net::Shutdown::Both);
+    }
+}
+
+impl Drop for Link {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+/// The owner's record of an instance of another process.
+pub(super) struct Remote {
+    link: Link,
+    /// The member's pid, as the kernel reported it when it connected.
+    pid: u32,
+    st: Mutex<RemoteSt>,
+    cv: Condvar,
+}
+
+struct RemoteSt {
+    /// The last state the member reported (a `wire::LINK_*` state).
+    state: u8,
+    modes: u8,
+    client_pid: u32,
+    /// In the owner's listening queue.
+    queued: bool,
+    /// A client was forwarded; its verdict has not come yet.
+    pending: bool,
+    /// The forwarded client's pid (as the owner sees it).
+    pending_pid: u32,
+    verdict: u8,
+    /// The link is gone.
+    dead: bool,
+}
+
+impl Remote {
+    /// Takes the instance for a client, after it was popped off the queue
+    /// (under the name's lock); `false` if it cannot have one.
+    pub(super) fn claim(&self) -> bool {
+        let mut st = lock(&self.st);
+        let ok = st.queued && !st.dead && !st.pending && st.state == wire::LINK_LISTENING;
+        st.queued = false;
+        st.pending |= ok;
+        ok
+    }
+
+    /// How INFO shows the instance; `None` for a ServerGone one.
+    pub(super) fn status(&self) -> Option<InstanceStatus> {
+        let st = lock(&self.st);
+        // Being attached: no longer Listening, and the member may have
+        // answered the client already.
+        let (state, client_pid) = if st.pending {
+            (wire::LINK_CONNECTED, st.pending_pid)
+        } else {
+            (st.state, st.client_pid)
+        };
+        let state = match state {
+            wire::LINK_LISTENING => InstanceState::Listening,
+            wire::LINK_CONNECTED => InstanceState::Connected,
+            wire::LINK_CLIENT_GONE => InstanceState::ClientGone,
+            wire::LINK_DISCONNECTED => InstanceState::Disconnected,
+            _ => return None,
+        };
+        let client = matches!(state, InstanceState::Connected | InstanceState::ClientGone);
+        let mut i = InstanceStatus {
+            state,
+            read_mode: ReadMode::Byte,
+            wait_mode: WaitMode::Blocking,
+            client_pid: client.then_some(client_pid),
+            // Queued bytes live in the member's segments.
+            queued_out: 0,
+            queued_in: 0,
+            server_pid: self.pid,
+        };
+        i.set_modes(st.modes);
+        Some(i)
+    }
+}
+
+/// A descriptor the name's thread watches, and what it belongs to.
+pub(super) enum Watch {
+    /// Owner: a member's link.
+    Remote(Arc<Remote>),
+    /// Member: our instance's link to the owner.
+    Member(Arc<Instance>, Arc<OwnedFd>),
+    /// Member: the link of a ServerGone connection of ours.
+    Zombie(Arc<OwnedFd>),
+}
+
+impl Watch {
+    pub(super) fn collect(inner: &mut NameInner) -> Vec<Watch> {
+        let mut v: Vec<Watch> = inner.remotes.iter().cloned().map(Watch::Remote).collect();
+        for inst in inner.instances.iter().filter_map(Weak::upgrade) {
+            let fd = lock(&inst.link).as_ref().map(|l| Arc::clone(&l.fd));
+            if let Some(fd) = fd {
+                v.push(Watch::Member(inst, fd));
+            }
+        }
+        for z in &inner.zombies {
+            if let Some(l) = &z.link {
+                v.push(Watch::Zombie(Arc::clone(&l.fd)));
+            }
+        }
+        v
+    }
+
+    pub(super) fn fd(&self) -> &OwnedFd {
+        match self {
+            Watch::Remote(r) => &r.link.fd,
+            Watch::Member(_, fd) | Watch::Zombie(fd) => fd,
+        }
+    }
+}
+
+fn permissions_byte(p: Permissions) -> u8 {
+    u8::from(p.connect_read) | u8::from(p.connect_write) << 1 | u8::from(p.create_instance) << 2
+}
+
+fn permissions_from(b: u8) -> Option<Permissions> {
+    (b & !7 == 0).then_some(Permissions {
+        connect_read: b & 1 != 0,
+        connect_write: b & 2 != 0,
+        create_instance: b & 4 != 0,
+    })
+}
+
+fn joined_packet(a: &Attrs) -> Vec<u8> {
+    let mut p = vec![
+        wire::RESP_JOINED,
+        u8::from(a.pipe_type == PipeType::Message),
+        a.direction.to_u8(),
+        a.max_instances.min(UNLIMITED_INSTANCES) as u8,
+        0,
+    ];
+    let ms = a.default_timeout.as_millis().min(u128::from(u32::MAX)) as u32;
+    for v in [ms, a.owner.0, a.owner.1] {
+        p.extend_from_slice(&v.to_le_bytes());
+    }
+    p.push(permissions_byte(a.security.group));
+    p.push(permissions_byte(a.security.others));
+    p
+}
+
+fn decode_joined(p: &[u8]) -> io::Result<Attrs> {
+    let bad = wire::bad_packet;
+    if p.len() != wire::JOINED_LEN || p[0] != wire::RESP_JOINED || p[4] != 0 || p[3] == 0 {
+        return Err(bad());
+    }
+    let pipe_type = match p[1] {
+        0 => PipeType::Byte,
+        1 => PipeType::Message,
+        _ => return Err(bad()),
+    };
+    Ok(Attrs {
+        direction: Direction::from_u8(p[2]).ok_or_else(bad)?,
+        pipe_type,
+        max_instances: u32::from(p[3]),
+        default_timeout: Duration::from_millis(u64::from(wire::u32_at(p, 5)?)),
+        security: Security {
+            group: permissions_from(p[17]).ok_or_else(bad)?,
+            others: permissions_from(p[18]).ok_or_else(bad)?,
+        },
+        owner: (wire::u32_at(p, 9)?, wire::u32_at(p, 13)?),
+    })
+}
+
+/// Asks the owner of `name` to register an instance of ours: the link and
+/// the name's attributes, or `Ok(None)` when nobody (or a vanishing owner)
+/// answered and the caller should look again.
+pub(super) fn request_create(
+    name: &PipeName,
+    direction: Direction,
+) -> io::Result<Option<(Link, Attrs)>> {
+    let Some(sock) = wire::connect(&name.socket_name())? else {
+        return Ok(None);
+    };
+    let mut req = vec![wire::REQ_CREATE, direction.to_u8(), 0];
+    req.extend_from_slice(name.key().as_bytes());
+    if wire::send(sock.as_fd(), &req, None).is_err() {
+        return Ok(None);
+    }
+    let mut buf = [0u8; wire::MAX_PACKET];
+    let p = match wire::recv_timeout(&sock, &mut buf, Some(CREATE_TIMEOUT)) {
+        Ok(Some((n, None))) => &buf[..n],
+        // The owner went away while we asked.
+        Ok(None) => return Ok(None),
+        Err(e) if e.raw_os_error() == Some(libc::ECONNRESET) => return Ok(None),
+        Err(e) => return Err(e),
+        Ok(Some(_)) => return Err(wire::bad_packet()),
+    };
+    if p.first() == Some(&wire::RESP_ERROR) {
+        let e = wire::decode_error(p);
+        // The name is vanishing: it may be ours to create in a moment.
+        if crate::Error::kind_of(&e) == Some(ErrorKind::FileNotFound) {
+            return Ok(None);
+        }
+        return Err(e);
+    }
+    let attrs = decode_joined(p)?;
+    wire::set_recv_timeout(sock.as_fd(), None)?;
+    wire::set_send_timeout(sock.as_fd(), Some(LINK_SEND_TIMEOUT))?;
+    Ok(Some((Link::new(sock), attrs)))
+}
+
+impl NameEntry {
+    /// Owner, on CREATE from a process allowed to create instances: counts
+    /// and queues its instance, and keeps the connection as its link.
+    pub(super) fn register_remote(self: &Arc<Self>, conn: OwnedFd, pid: u32) -> io::Result<()> {
+        let mut inner = lock(&self.inner);
+        if inner.vanished || !inner.started {
+            drop(inner);
+            let p = wire::error_packet(ErrorKind::FileNotFound);
+            return wire::send(conn.as_fd(), &p, None);
+        }
+        if self.max_instances != UNLIMITED_INSTANCES && inner.count() >= self.max_instances {
+            drop(inner);
+            return wire::send(conn.as_fd(), &wire::error_packet(ErrorKind::PipeBusy), None);
+        }
+        wire::set_recv_timeout(conn.as_fd(), None)?;
+        wire::set_send_timeout(conn.as_fd(), Some(LINK_SEND_TIMEOUT))?;
+        // Under the name's lock: JOINED is on the link before any FWD.
+        wire::send(conn.as_fd(), &joined_packet(&self.attrs()), None)?;
+        let remote = Arc::new(Remote {
+            link: Link::new(conn),
+            pid,
+            st: Mutex::new(RemoteSt {
+                state: wire::LINK_LISTENING,
+                modes: 0,
+                client_pid: 0,
+                queued: true,
+                pending: false,
+                pending_pid: 0,
+                verdict: wire::VERDICT_NONE,
+                dead: false,
+            }),
+            cv: Condvar::new(),
+        });
+        inner.remotes.push(Arc::clone(&remote));
+        inner.listening.push_back(Slot::Remote(remote));
+        Self::wake_waiters(&mut inner);
+        drop(inner);
+        self.wake();
+        Ok(())
+    }
+
+    /// Owner: hands the client on `conn` to a claimed remote instance.
+    /// `true` when the owner must leave the client alone (the member took
+    /// it, or went away while it may have been answering it: the client's
+    /// open then starts again); `false` to offer it the next instance.
+    pub(super) fn forward(
+        self: &Arc<Self>,
+        r: &Arc<Remote>,
+        conn: &OwnedFd,
+        access: Access,
+        client_pid: u32,
+    ) -> bool {
+        lock(&r.st).pending_pid = client_pid;
+        let fwd = [wire::LINK_FWD, access.to_u8()];
+        if wire::send(r.link.fd(), &fwd, Some(conn.as_fd())).is_err() {
+            self.drop_remote(r);
+            return false;
+        }
+        let deadline = Instant::now() + FORWARD_TIMEOUT;
+        let mut st = lock(&r.st);
+        while st.pending {
+            let now = Instant::now();
+            if now >= deadline {
+                drop(st);
+                self.drop_remote(r);
+                return true;
+            }
+            st =
+                r.cv.wait_timeout(st, deadline - now)
+                    .unwrap_or_else(|e| e.into_inner())
+                    .0;
+        }
+        st.dead || st.verdict == wire::VERDICT_TAKEN
+    }
+
+    /// Owner: forgets a remote instance (its link hung up or misbehaved).
+    fn drop_remote(&self, r: &Arc<Remote>) {
+        let mut inner = lock(&self.inner);
+        inner.remotes.retain(|x| !Arc::ptr_eq(x, r));
+        inner
+            .listening
+            .retain(|s| !matches!(s, Slot::Remote(x) if Arc::ptr_eq(x, r)));
+        {
+            let mut st = lock(&r.st);
+            st.dead = true;
+            st.pending = false;
+            st.queued = false;
+        }
+        r.cv.notify_all();
+        r.link.shutdown();
+        self.vanish_if_empty(&mut inner);
+    }
+
+    /// A watched link is readable (or hung up).
+    pub(super) fn on_link(self: &Arc<Self>, w: &Watch) {
+        let mut buf = [0u8; 16];
+        match w {
+            Watch::Remote(r) => match wire::recv(r.link.fd(), &mut buf) {
+                Ok(Some((n, None))) if self.remote_state(r, &buf[..n]).is_ok() => {}
+                _ => self.drop_remote(r),
+            },
+            Watch::Member(inst, fd) => match wire::recv(fd.as_fd(), &mut buf) {
+                Ok(Some((2, Some(client)))) if buf[0] == wire::LINK_FWD => {
+                    self.serve_forward(inst, &client, buf[1]);
+                }
+                _ => self.owner_lost(Some(inst), fd),
+            },
+            Watch::Zombie(fd) => match wire::recv(fd.as_fd(), &mut buf) {
+                // Forwarded before the owner learnt the server end closed.
+                Ok(Some((2, Some(_)))) if buf[0] == wire::LINK_FWD => {
+                    let busy = [
+                        wire::LINK_STATE,
+                        wire::VERDICT_BUSY,
+                        wire::LINK_SERVER_GONE,
+                        0,
+                        0,
+                        0,
+                        0,
+                        0,
+                    ];
+                    let _ = wire::send(fd.as_fd(), &busy, None);
+                }
+                _ => self.owner_lost(None, fd),
+            },
+        }
+    }
+
+    /// Owner: a member's STATE packet, checked field by field.
+    fn remote_state(&self, r: &Arc<Remote>, p: &[u8]) -> io::Result<()> {
+        let &[wire::LINK_STATE, verdict, state, modes, a, b, c, d] = p else {
+            return Err(wire::bad_packet());
+        };
+        if verdict > wire::VERDICT_BUSY
+            || state > wire::LINK_SERVER_GONE
+            || modes & !(MODE_MESSAGE_READ | MODE_NONBLOCKING) != 0
+            || (modes & MODE_MESSAGE_READ != 0 && self.pipe_type == PipeType::Byte)
+        {
+            return Err(wire::bad_packet());
+        }
+        let mut inner = lock(&self.inner);
+        let mut st = lock(&r.st);
+        if st.dead {
+            return Ok(());
+        }
+        if verdict != wire::VERDICT_NONE {
+            // A verdict nobody asked for.
+            if !st.pending {
+                return Err(wire::bad_packet());
+            }
+            st.pending = false;
+            st.verdict = verdict;
+            r.cv.notify_all();
+        }
+        st.state = state;
+        st.modes = modes;
+        st.client_pid = u32::from_le_bytes([a, b, c, d]);
+        let queue = state == wire::LINK_LISTENING && !st.pending;
+        if queue && !st.queued {
+            // Listening again: at the back of the queue (spec 4.3).
+            st.queued = true;
+            inner.listening.push_back(Slot::Remote(Arc::clone(r)));
+            Self::wake_waiters(&mut inner);
+        } else if !queue && st.queued {
+            st.queued = false;
+            inner
+                .listening
+                .retain(|s| !matches!(s, Slot::Remote(x) if Arc::ptr_eq(x, r)));
+        }
+        Ok(())
+    }
+
+    /// Member: the owner forwarded a client to `inst`.
+    fn serve_forward(self: &Arc<Self>, inst: &Arc<Instance>, client: &OwnedFd, access: u8) {
+        let checked = Access::from_u8(access)
+            .ok_or_else(wire::bad_packet)
+            .and_then(|a| self.check_open(client, a));
+        // Set once the verdict went out with the claim.
+        let mut told = false;
+        let verdict = match checked {
+            Err(e) => {
+                let kind = crate::Error::kind_of(&e).unwrap_or(ErrorKind::AccessDenied);
+                let _ = wire::send(client.as_fd(), &wire::error_packet(kind), None);
+                wire::VERDICT_TAKEN
+            }
+            Ok(creds) => {
+                let claimed = {
+                    let mut inner = lock(&self.inner);
+                    let before = inner.listening.len();
+                    inner.listening.retain(|s| !s.is(Arc::as_ptr(inst)));
+                    before != inner.listening.len()
+                };
+                if !claimed || !inst.is_listening() {
+                    wire::VERDICT_BUSY
+                } else {
+                    let claimed = || {
+                        inst.report(wire::VERDICT_TAKEN);
+                        told = true;
+                    };
+                    match inst.attach(client, creds, claimed) {
+                        Ok(()) => wire::VERDICT_TAKEN,
+                        Err(_) if inst.is_listening() => {
+                            let mut inner = lock(&self.inner);
+                            inner.listening.push_front(Slot::Local(Arc::clone(inst)));
+                            wire::VERDICT_BUSY
+                        }
+                        Err(_) => wire::VERDICT_TAKEN,
+                    }
+                }
+            }
+        };
+        if !told {
+            inst.report(verdict);
+        }
+    }
+
+    /// Member: a link to the owner hung up (or the owner sent nonsense).
+    /// Take the name over, or register the instance with whoever did.
+    fn owner_lost(self: &Arc<Self>, inst: Option<&Arc<Instance>>, fd: &Arc<OwnedFd>) {
+        if let Some(inst) = inst {
+            let current = lock(&inst.link)
+                .as_ref()
+                .is_some_and(|l| Arc::ptr_eq(&l.fd, fd));
+            if !current {
+                return; // closed by us, or replaced already
+            }
+        }
+        if self.is_owner() || lock(&self.inner).vanished {
+            return;
+        }
+        if let Ok(Some(listener)) = wire::listen(&self.name.socket_name()) {
+            self.take_over(listener);
+            return;
+        }
+        match inst {
+            Some(inst) => self.rejoin(inst),
+            None => {
+                // A ServerGone connection: the new owner need not know it.
+                let mut inner = lock(&self.inner);
+                for z in &mut inner.zombies {
+                    if z.link.as_ref().is_some_and(|l| Arc::ptr_eq(&l.fd, fd)) {
+                        z.link = None;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Member → owner: we bound the name; our instances become local ones.
+    fn take_over(&self, listener: OwnedFd) {
+        let mut inner = lock(&self.inner);
+        if inner.vanished {
+            return;
+        }
+        let mut links = Vec::new();
+        for inst in inner.instances.iter().filter_map(Weak::upgrade) {
+            links.extend(lock(&inst.link).take());
+        }
+        for z in &mut inner.zombies {
+            links.extend(z.link.take());
+        }
+        if self.own(listener).is_err() {
+            // Cannot poll it: leave the name to another survivor.
+            return;
+        }
+        Self::wake_waiters(&mut inner);
+        drop(inner);
+        drop(links);
+    }
+
+    /// Member: registers `inst` with the name's new owner.
+    fn rejoin(self: &Arc<Self>, inst: &Arc<Instance>) {
+        for _ in 0..200 {
+            match request_create(&self.name, self.direction) {
+                Ok(Some((link, _))) => {
+                    let inner = lock(&self.inner);
+                    if self.is_owner() {
+                        return;
+                    }
+                    *lock(&inst.link) = Some(link);
+                    drop(inner);
+                    inst.report(wire::VERDICT_NONE);
+                    self.wake();
+                    return;
+                }
+                Ok(None) => {
+                    if let Ok(Some(listener)) = wire::listen(&self.name.socket_name()) {
+                        self.take_over(listener);
+                        return;
+                    }
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                Err(_) => break,
+            }
+        }
+        // Refused by the new owner, or none came: the instance can no
+        // longer be reached by name (see the design document's limits).
+        *lock(&inst.link) = None;
+    }
+
+    /// Member: the name's instance count, from the owner.
+    pub(super) fn remote_count(&self) -> io::Result<u32> {
+        let sock =
+            wire::connect(&self.name.socket_name())?.ok_or_else(|| err(ErrorKind::FileNotFound))?;
+        let mut req = vec![wire::REQ_STATE];
+        req.extend_from_slice(self.name.key().as_bytes());
+        wire::send(sock.as_fd(), &req, None)?;
+        let mut buf = [0u8; 16];
+        match wire::recv_timeout(&sock, &mut buf, Some(Duration::from_secs(2)))? {
+            Some((5, None)) if buf[0] == wire::RESP_STATE => wire::u32_at(&buf, 1),
+            _ => Err(wire::bad_packet()),
+        }
+    }
+}
+
+impl Instance {
+    /// Member: tells the owner this instance's state (with a verdict on a
+    /// forwarded client, or `VERDICT_NONE`). The link's lock is held from
+    /// the snapshot to the send, so reports reach the owner in the order
+    /// of the states they describe.
+    pub(super) fn report(&self, verdict: u8) {
+        let link = lock(&self.link);
+        let Some(l) = link.as_ref() else {
+            return;
+        };
+        let (state, pid) = {
+            let st = lock(&self.st);
+            match st.phase {
+                Phase::Listening => (wire::LINK_LISTENING, 0),
+                Phase::Disconnected => (wire::LINK_DISCONNECTED, 0),
+                Phase::Connected => {
+                    let alive = st.conn.as_ref().is_some_and(|c| c.peer_alive());
+                    let pid = st.client.as_ref().map_or(0, |c| c.pid);
+                    if alive {
+                        (wire::LINK_CONNECTED, pid)
+                    } else {
+                        (wire::LINK_CLIENT_GONE, pid)
+                    }
+                }
+            }
+        };
+        let p = state_packet(verdict, state, self.modes.load(Relaxed), pid);
+        let _ = wire::send(l.fd(), &p, None);
+    }
+}
+
+/// A link STATE packet.
+pub(super) fn state_packet(
+    verdict: u8,
+    state: u8,
+    modes: u8,
+    pid: u32,
+) -> [u8; wire::LINK_STATE_LEN] {
+    let p = pid.to_le_bytes();
+    [
+        wire::LINK_STATE,
+        verdict,
+        state,
+        modes,
+        p[0],
+        p[1],
+        p[2],
+        p[3],
+    ]
+}
+
+/// Member: a ServerGone zombie keeps the instance's link (the owner keeps
+/// counting it) after saying so.
+pub(super) fn zombie_link(link: Option<Link>) -> Option<Link> {
+    if let Some(l) = &link {
+        let p = state_packet(wire::VERDICT_NONE, wire::LINK_SERVER_GONE, 0, 0);
+        let _ = wire::send(l.fd(), &p, None);
+    }
+    link
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn joined_round_trip_and_strictness() {
+        let a = Attrs {
+            direction: Direction::Outbound,
+            pipe_type: PipeType::Message,
+            max_instances: 7,
+            default_timeout: Duration::from_millis(1234),
+            security: Security {
+                group: Permissions::ALL,
+                others: Permissions {
+                    connect_read: true,
+                    ..Permissions::NONE
+                },
+            },
+            owner: (1000, 100),
+        };
+        let p = joined_packet(&a);
+        assert_eq!(p.len(), wire::JOINED_LEN);
+        let d = decode_joined(&p).unwrap();
+        assert_eq!(
+            (d.direction, d.pipe_type, d.max_instances, d.default_timeout),
+            (a.direction, a.pipe_type, a.max_instances, a.default_timeout)
+        );
+        assert_eq!((d.security, d.owner), (a.security, a.owner));
+        for cut in 0..p.len() {
+            assert!(decode_joined(&p[..cut]).is_err(), "cut at {cut}");
+        }
+        for (at, v) in [
+            (0, 0x84),
+            (1, 2),
+            (2, 0),
+            (3, 0),
+            (4, 1),
+            (17, 8),
+            (18, 0x80),
+        ] {
+            let mut q = p.clone();
+            q[at] = v;
+            assert!(decode_joined(&q).is_err(), "byte {at} = {v} accepted");
+        }
+    }
+}

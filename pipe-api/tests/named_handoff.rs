@@ -4,13 +4,13 @@
 //! (SEM-070), modes shared by the duplicates, and the end staying open while
 //! any process holds it.
 //!
-//! Children are this test binary run again (see [`common_named::Kid`]); each
+//! Children are this test binary run again (see [`common::named::Kid`]); each
 //! connects to an abstract Unix socket the parent listens on and receives
 //! the end there.
 
-mod common_named;
+mod common;
 
-use common_named::{
+use common::named::{
     assert_kind, child_done, default_opts, env, hear, is_child, say, unique_name, Kid,
 };
 use shmpipe::named::{ClientOptions, NamedPipeClient, NamedPipeServer};

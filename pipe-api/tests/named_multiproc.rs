@@ -11,12 +11,12 @@
 //! member. Hostile members (and a squatter answering CREATE) are cut off
 //! without harming anyone.
 //!
-//! Children are this test binary run again (see [`common_named::Kid`]); the
+//! Children are this test binary run again (see [`common::named::Kid`]); the
 //! `child_*` tests do nothing in an ordinary run.
 
-mod common_named;
+mod common;
 
-use common_named::{
+use common::named::{
     assert_kind, child_done, env, hear, is_child, kind, say, unique_name, Kid, Pending, HANG,
 };
 use shmpipe::named::{

@@ -8,9 +8,9 @@
 //! quota 1024 each way, client opened READ_WRITE ([`default_opts`]). Every
 //! test uses its own pipe name: tests run in parallel.
 
-mod common_named;
+mod common;
 
-use common_named::{assert_kind, default_opts, unique_name, Pending, HANG};
+use common::named::{assert_kind, default_opts, unique_name, Pending, HANG};
 use shmpipe::named::{
     wait_available, Access, ClientOptions, Connected, Direction, NamedPipeClient, NamedPipeServer,
     ServerOptions, WaitTimeout, UNLIMITED_INSTANCES,

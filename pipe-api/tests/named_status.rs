@@ -2,12 +2,12 @@
 //! (attributes, instance states, processes, queued bytes), across processes
 //! and users, and what a client does with replies it must not trust.
 //!
-//! Children are this test binary run again (see [`common_named::Kid`]); the
+//! Children are this test binary run again (see [`common::named::Kid`]); the
 //! `child_*` tests do nothing in an ordinary run.
 
-mod common_named;
+mod common;
 
-use common_named::{assert_kind, child_done, env, hear, is_child, say, unique_name, Kid, HANG};
+use common::named::{assert_kind, child_done, env, hear, is_child, say, unique_name, Kid, HANG};
 use shmpipe::named::{
     list, status, ClientOptions, Direction, InstanceState, Permissions, PipeName, PipeStatus,
     Security, ServerOptions,
@@ -448,7 +448,7 @@ fn disconnect_racing_open_and_status_never_deadlocks() {
     let work = Duration::from_millis(500);
     let racer = |f: fn(&str)| {
         let name = name.clone();
-        common_named::Pending::start("racer", move || {
+        common::named::Pending::start("racer", move || {
             let end = Instant::now() + work;
             while Instant::now() < end {
                 f(&name);
@@ -457,7 +457,7 @@ fn disconnect_racing_open_and_status_never_deadlocks() {
     };
     let opener = racer(|n| drop(ClientOptions::new().open(n)));
     let looker = racer(|n| drop(status(n)));
-    let flipper = common_named::Pending::start("disconnect/connect", move || {
+    let flipper = common::named::Pending::start("disconnect/connect", move || {
         let end = Instant::now() + work;
         let mut rounds = 0u64;
         while Instant::now() < end {

@@ -4,14 +4,14 @@
 //! their peers wait on them.
 //!
 //! Children are this test binary run again with `--exact <child test>` (see
-//! [`common_named::Kid`]); the `child_*` tests do nothing in an ordinary
-//! run. A child reports success with exit status [`common_named::CHILD_OK`],
+//! [`common::named::Kid`]); the `child_*` tests do nothing in an ordinary
+//! run. A child reports success with exit status [`common::named::CHILD_OK`],
 //! so a child test that was renamed (and therefore not run) cannot pass for
 //! one that worked.
 
-mod common_named;
+mod common;
 
-use common_named::{
+use common::named::{
     assert_kind, child_done, default_opts, env, hear, is_child, kind, say, unique_name, Kid,
     Pending, HANG,
 };

@@ -1,9 +1,12 @@
-//! Helpers shared by the anonymous-pipe test binaries: hang guards for
-//! operations that must (or must not) return, and re-executing the test
-//! binary as a child process that plays one role.
+//! Helpers shared by the test binaries: hang guards for operations that
+//! must (or must not) return, and re-executing the test binary as a child
+//! process that plays one role; [`named`] adds what the named-pipe tests
+//! need.
 //!
 //! Every binary uses a different subset, hence the `dead_code` allowance.
 #![allow(dead_code)]
+
+pub mod named;
 
 use std::process::{Command, ExitStatus, Stdio};
 use std::sync::mpsc;
@@ -55,12 +58,14 @@ impl<T: Send + 'static> Pending<T> {
 
     /// Asserts that the operation has not returned, after giving it
     /// [`SETTLE`] to do so wrongly.
+    #[track_caller]
     pub fn assert_pending(&self, why: &str) {
         std::thread::sleep(SETTLE);
         self.assert_pending_now(why);
     }
 
     /// Asserts that the operation has not returned, without waiting.
+    #[track_caller]
     pub fn assert_pending_now(&self, why: &str) {
         match self.rx.try_recv() {
             Err(mpsc::TryRecvError::Empty) => {}
@@ -72,6 +77,7 @@ impl<T: Send + 'static> Pending<T> {
     }
 
     /// Waits for the result; fails the test on a hang.
+    #[track_caller]
     pub fn finish(self) -> T {
         match self.rx.recv_timeout(HANG) {
             Ok(v) => v,

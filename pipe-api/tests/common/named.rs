@@ -1,10 +1,8 @@
-//! Helpers shared by the named-pipe test binaries: unique pipe names, the
-//! spec's default pipe, error-kind checks, hang guards, and children (this
-//! test binary run again) that talk to the parent over their stdin/stdout
-//! one line at a time.
-//!
-//! Every binary uses a different subset, hence the `dead_code` allowance.
-#![allow(dead_code)]
+//! Helpers for the named-pipe test binaries: unique pipe names, the spec's
+//! default pipe, error-kind checks, and children (this test binary run
+//! again) that talk to the parent over their stdin/stdout one line at a
+//! time. The hang guards and the child protocol's basics are in the parent
+//! module and re-exported here.
 
 use shmpipe::named::{Direction, ServerOptions};
 use shmpipe::{Error, ErrorKind};
@@ -12,17 +10,10 @@ use std::io::{self, BufRead, BufReader, Write};
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
-use std::time::Duration;
 
-/// How long an operation that must finish may take before the test calls it
-/// a hang. Generous: it only turns a hang into a failure, it never measures
-/// speed.
-pub const HANG: Duration = Duration::from_secs(20);
-
-/// How long a "still pending" check waits before looking. A correct
-/// implementation can never fail such a check; a wrong one is caught as soon
-/// as it returns early, which it does well within this time.
-pub const SETTLE: Duration = Duration::from_millis(200);
+// Each binary uses a different subset.
+#[allow(unused_imports)]
+pub use super::{child_done, Pending, CHILD_OK, HANG, ROLE_ENV, SETTLE};
 
 /// A pipe name no other test (in this or another test process) uses:
 /// tests run in parallel and names are machine-wide.
@@ -56,56 +47,6 @@ pub fn assert_kind<T: std::fmt::Debug>(r: io::Result<T>, want: ErrorKind, what: 
     }
 }
 
-/// An operation running on its own thread, whose completion the test
-/// observes without timing assumptions.
-pub struct Pending<T> {
-    rx: mpsc::Receiver<T>,
-    what: String,
-}
-
-impl<T: Send + 'static> Pending<T> {
-    /// Starts `f` on a new thread.
-    pub fn start(what: &str, f: impl FnOnce() -> T + Send + 'static) -> Pending<T> {
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            let _ = tx.send(f());
-        });
-        Pending {
-            rx,
-            what: what.to_owned(),
-        }
-    }
-
-    /// Asserts that the operation has not returned, after giving it
-    /// [`SETTLE`] to do so wrongly.
-    #[track_caller]
-    pub fn assert_pending(&self, why: &str) {
-        std::thread::sleep(SETTLE);
-        match self.rx.try_recv() {
-            Err(mpsc::TryRecvError::Empty) => {}
-            Err(mpsc::TryRecvError::Disconnected) => {
-                panic!("{}: thread died ({why})", self.what)
-            }
-            Ok(_) => panic!("{} returned too early: {why}", self.what),
-        }
-    }
-
-    /// Waits for the result; fails the test on a hang.
-    #[track_caller]
-    pub fn finish(self) -> T {
-        match self.rx.recv_timeout(HANG) {
-            Ok(v) => v,
-            Err(_) => panic!("{}: did not return within {HANG:?}", self.what),
-        }
-    }
-}
-
-/// Environment variable naming the role a re-executed test binary plays.
-pub const ROLE_ENV: &str = "SHMPIPE_NAMED_TEST_ROLE";
-/// Exit status of a child that ran its role to the end. A child test that
-/// was renamed (and so silently not run by `--exact`) exits with 0, a
-/// failing one with 101: neither passes for success.
-pub const CHILD_OK: i32 = 42;
 /// Marks the lines a child says to its parent (the test harness writes to
 /// the same stdout).
 const MARK: &str = "@@";
@@ -135,11 +76,6 @@ pub fn hear() -> Option<String> {
         Ok(0) | Err(_) => None,
         Ok(_) => Some(line.trim_end().to_owned()),
     }
-}
-
-/// In a child: reports success to the parent (see [`CHILD_OK`]).
-pub fn child_done() -> ! {
-    std::process::exit(CHILD_OK)
 }
 
 /// A child process playing one role, talked to line by line. Killed and

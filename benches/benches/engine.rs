@@ -1,5 +1,9 @@
 //! Cross-process criterion benchmarks: every transport is a member of the
-//! same group, so criterion's reports put them side by side.
+//! same group, so criterion's reports put them side by side. The members are
+//! the transports of `shmpipe bench` (`shmpipe_benches::Kind::ALL`): the
+//! cache-line `floor`; the engine's channels (`engine-spsc`, `engine`); the
+//! `shmpipe` crate's pipes as applications use them (`anon`, `named-byte`,
+//! `named-msg`); and the kernel's `pipe`, `unix-stream`, `unix-seqpacket`.
 //!
 //! * `roundtrip_64B`: a 64-byte message to the peer process and back
 //!   (`iter_custom`: one iteration is one round trip), under each wait policy
@@ -9,6 +13,10 @@
 //!   one message, timed up to the peer's acknowledgement of the last one.
 //!   `aligned` members use 64-byte-aligned buffers on both sides, `+16B`
 //!   members buffers 16 bytes past a boundary.
+//! * `connect_rtt`: `named-pipe` (open a named message pipe served by the
+//!   peer's `PipeListener`, one 64 B round trip) against `unix-stream`
+//!   (connect to the peer's listening Unix socket, one 64 B round trip); one
+//!   iteration is one connection (see `shmpipe_benches::connect`).
 //!
 //! The binary re-executes itself as the peer (see `shmpipe_benches::peer`),
 //! so `main` first checks whether it is one. `cargo test --benches` runs
@@ -17,7 +25,7 @@
 use criterion::{Criterion, SamplingMode, Throughput};
 use shmpipe_benches::suite::{OFFSETS, SIZES};
 use shmpipe_benches::transport::human_bytes;
-use shmpipe_benches::{affinity, Kind, Options, Peer};
+use shmpipe_benches::{affinity, ConnectPeer, Kind, Options, Peer, Target};
 use std::time::Duration;
 
 struct Setup {
@@ -88,6 +96,25 @@ fn stream(c: &mut Criterion, setup: &Setup, size: usize) {
     g.finish();
 }
 
+fn connect_rtt(c: &mut Criterion, setup: &Setup) {
+    let mut g = c.benchmark_group("connect_rtt");
+    g.warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3));
+    let mut peer = ConnectPeer::spawn(setup.child_cpu)
+        .unwrap_or_else(|e| panic!("cannot start the connection server: {e}"));
+    for target in Target::ALL {
+        let id = target.name();
+        g.bench_function(id, |b| {
+            b.iter_custom(|n| {
+                peer.measure(target, n)
+                    .unwrap_or_else(|e| panic!("{id}: {e}"))
+            })
+        });
+    }
+    peer.quit().expect("the connection server quits cleanly");
+    g.finish();
+}
+
 fn main() {
     shmpipe_benches::run_if_peer();
     let placement = affinity::place(true);
@@ -104,5 +131,6 @@ fn main() {
     for size in SIZES {
         stream(&mut c, &setup, size);
     }
+    connect_rtt(&mut c, &setup);
     c.final_summary();
 }

@@ -127,6 +127,7 @@ pub fn open() -> io::Result<Setup> {
     Ok(Setup {
         link: Box::new(link),
         child_fds: vec![theirs.into_fd()],
+        child_arg: None,
         buffers: "one 8-byte word each way".into(),
     })
 }

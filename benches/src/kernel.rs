@@ -77,6 +77,7 @@ pub fn open_pipe(opts: &Options) -> io::Result<Setup> {
             max_packet: None,
         }),
         child_fds: vec![down_r, up_w],
+        child_arg: None,
         buffers: format!("pipe buffer {}", human_bytes(size)),
     })
 }
@@ -104,6 +105,7 @@ pub fn open_socket(opts: &Options, seqpacket: bool) -> io::Result<Setup> {
     Ok(Setup {
         link: Box::new(link),
         child_fds: vec![b],
+        child_arg: None,
         buffers,
     })
 }

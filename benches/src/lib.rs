@@ -3,28 +3,36 @@
 //! `shmpipe bench` command.
 //!
 //! * [`transport`]: the [`Link`] trait and the transports: [`floor`]
-//!   (cache-line ping-pong, the latency floor), [`shm`] (the engine, locked
-//!   and lock-free), [`kernel`] (pipes, Unix stream and seqpacket sockets).
+//!   (cache-line ping-pong, the latency floor), [`shm`] (the engine's
+//!   channels, locked and lock-free), [`pipes`] (the `shmpipe` crate's
+//!   anonymous and named pipes, what applications call), [`kernel`] (pipes,
+//!   Unix stream and seqpacket sockets).
+//! * [`connect`]: named-pipe open + first round trip against Unix socket
+//!   connect + first round trip.
 //! * [`peer`]: the child process on the other end, started by re-executing
 //!   the current binary, and the control protocol that drives it.
 //! * [`payload`]: aligned buffers, sequence stamps and payload checks.
-//! * [`suite`]: the full comparison the CLI prints; [`stats`]: percentiles;
-//!   [`affinity`], [`machine`]: where it ran.
+//! * [`suite`]: the full comparison the CLI prints; [`plot`]: its charts as
+//!   SVG; [`stats`]: percentiles; [`affinity`], [`machine`]: where it ran.
 //!
 //! Every binary that spawns peers must call [`peer::run_if_peer`] first in
 //! `main`.
 #![warn(missing_docs)]
 
 pub mod affinity;
+pub mod connect;
 pub mod floor;
 pub mod kernel;
 pub mod machine;
 pub mod payload;
 pub mod peer;
+pub mod pipes;
+pub mod plot;
 pub mod shm;
 pub mod stats;
 pub mod suite;
 pub mod transport;
 
+pub use connect::{ConnectPeer, Target};
 pub use peer::{run_if_peer, Peer};
 pub use transport::{Kind, Link, Options, Policy};

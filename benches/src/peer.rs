@@ -12,6 +12,13 @@
 //! copies of the child's ends: a pipe's EOF and an end's liveness lock must
 //! depend on the child alone. The child also asks for `SIGKILL` when its
 //! parent dies, so a killed benchmark never leaves a spinning orphan.
+//! Strings a transport needs besides descriptors (the name a named pipe is
+//! opened by) travel in the child's environment ([`PEER_ARG_ENV`]).
+//!
+//! A peer either serves one transport (the role is the transport's name) or,
+//! with the role [`CONNECT_ROLE`], serves connections for the set-up
+//! measurement of [`crate::connect`]; both share the spawning and the
+//! control socket (`Process`).
 //!
 //! Every binary that spawns peers calls [`run_if_peer`] first thing in
 //! `main`: the criterion bench binary and the `shmpipe` CLI each re-execute
@@ -23,7 +30,7 @@
 //!
 //! ```text
 //! child:  hello pinned=<0|1>                 (or: error <why>)
-//! parent: policy <spin ns|none> <slice ns> -> ok
+//! parent: policy <spin ns|none> <slice ns> -> ok     (after the parent's side changed)
 //! parent: rtt <first> <n>                ->  ready, n echoes on the link, ok | error <why>
 //! parent: stream <size> <off> <first> <n> -> ready, n messages + 1 ack on the link, ok | error <why>
 //! parent: quit                               (child exits 0; so does EOF)
@@ -35,8 +42,9 @@
 //! what criterion's test mode asks for).
 
 use crate::payload::{self, Buf};
-use crate::transport::{self, Kind, Link, Options, Policy};
+use crate::transport::{self, Handover, Kind, Link, Options, Policy};
 use rustix::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use shmpipe_engine::WaitPolicy;
 use std::io::{self, BufRead, BufReader, Write};
 use std::os::unix::net::UnixStream;
 use std::os::unix::process::CommandExt;
@@ -44,8 +52,15 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 /// Environment variable that turns a process into a peer: `kind=<name>;
-/// fds=<n>;cpu=<n|none>`.
+/// fds=<n>;args=<n>;cpu=<n|none>`, where `<name>` is a transport's name or
+/// [`CONNECT_ROLE`].
 pub const PEER_ENV: &str = "SHMPIPE_BENCH_PEER";
+/// Prefix of the environment variables carrying the peer's string arguments
+/// (`SHMPIPE_BENCH_PEER_ARG0`, ...): whatever a transport needs besides
+/// descriptors, such as a named pipe's name.
+pub const PEER_ARG_ENV: &str = "SHMPIPE_BENCH_PEER_ARG";
+/// The peer role that serves the connection set-up measurement.
+pub const CONNECT_ROLE: &str = "connect-server";
 /// The control socket's descriptor number in the child.
 pub const CONTROL_FD: RawFd = 100;
 /// Where the transport's descriptors start in the child.
@@ -62,7 +77,7 @@ const CONTROL_TIMEOUT: Duration = Duration::from_secs(60);
 pub const SMALL: usize = 64;
 
 /// A line-oriented control connection.
-struct Control {
+pub(crate) struct Control {
     reader: BufReader<UnixStream>,
     writer: UnixStream,
 }
@@ -75,12 +90,15 @@ impl Control {
         })
     }
 
-    fn send(&mut self, line: &str) -> io::Result<()> {
-        self.writer.write_all(format!("{line}\n").as_bytes())
+    /// Sends one line (a newline inside `line` would split it: it becomes a
+    /// space).
+    pub(crate) fn send(&mut self, line: &str) -> io::Result<()> {
+        self.writer
+            .write_all(format!("{}\n", line.replace('\n', " ")).as_bytes())
     }
 
     /// The next line, `None` at EOF.
-    fn recv(&mut self) -> io::Result<Option<String>> {
+    pub(crate) fn recv(&mut self) -> io::Result<Option<String>> {
         let mut s = String::new();
         if self.reader.read_line(&mut s)? == 0 {
             return Ok(None);
@@ -93,35 +111,34 @@ impl Control {
     }
 }
 
-fn protocol_error(msg: String) -> io::Error {
+pub(crate) fn protocol_error(msg: String) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, msg)
 }
 
-/// The parent's handle on a peer process and the transport to it.
-pub struct Peer {
-    kind: Kind,
+/// A running peer process and the parent's end of its control socket.
+pub(crate) struct Process {
     child: Child,
     ctl: Control,
-    link: Box<dyn Link>,
-    buffers: String,
-    child_pinned: bool,
-    seq: u64,
     /// The protocol is out of step (an error mid-command): kill, don't ask.
     broken: bool,
     reaped: bool,
-    small_out: Buf,
-    small_in: Buf,
-    stream_out: Option<Buf>,
+    pinned: bool,
 }
 
-impl Peer {
-    /// Makes a `kind` transport and starts the peer process on it, pinned
-    /// to `child_cpu` if given.
-    pub fn spawn(kind: Kind, opts: &Options, child_cpu: Option<usize>) -> io::Result<Peer> {
-        let setup = transport::open(kind, opts)?;
+impl Process {
+    /// Starts the current binary as a peer with `role` (a transport name,
+    /// or [`CONNECT_ROLE`]), handing it `fds` (which only the child holds
+    /// afterwards) and `args`, pinned to `cpu` if given; returns once it
+    /// said hello.
+    pub(crate) fn spawn(
+        role: &str,
+        fds: Vec<OwnedFd>,
+        args: &[String],
+        cpu: Option<usize>,
+    ) -> io::Result<Process> {
         let (ctl_parent, ctl_child) = UnixStream::pair()?;
         let mut staged = vec![rustix::io::fcntl_dupfd_cloexec(&ctl_child, STAGING_MIN)?];
-        for fd in &setup.child_fds {
+        for fd in &fds {
             staged.push(rustix::io::fcntl_dupfd_cloexec(fd, STAGING_MIN)?);
         }
         let moves: Vec<(RawFd, RawFd)> = staged
@@ -130,16 +147,19 @@ impl Peer {
             .map(|(fd, to)| (fd.as_raw_fd(), to))
             .collect();
         let spec = format!(
-            "kind={};fds={};cpu={}",
-            kind.name(),
-            setup.child_fds.len(),
-            child_cpu.map_or_else(|| "none".to_owned(), |c| c.to_string())
+            "kind={role};fds={};args={};cpu={}",
+            fds.len(),
+            args.len(),
+            cpu.map_or_else(|| "none".to_owned(), |c| c.to_string())
         );
         let mut cmd = Command::new(std::env::current_exe()?);
         cmd.env(PEER_ENV, spec)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::inherit());
+        for (i, arg) in args.iter().enumerate() {
+            cmd.env(format!("{PEER_ARG_ENV}{i}"), arg);
+        }
         // SAFETY: the hook runs in the forked child before exec. It only
         // makes async-signal-safe system calls (dup2, prctl) on numbers
         // computed before the fork, reads a Vec allocated before the fork,
@@ -161,48 +181,30 @@ impl Peer {
         let child = cmd.spawn()?;
         // Only the child may hold its ends from now on.
         drop(staged);
-        drop(setup.child_fds);
+        drop(fds);
         drop(ctl_child);
 
         let ctl = Control::new(ctl_parent)?;
         ctl.set_timeout(CONTROL_TIMEOUT)?;
-        let mut peer = Peer {
-            kind,
+        let mut process = Process {
             child,
             ctl,
-            link: setup.link,
-            buffers: setup.buffers,
-            child_pinned: false,
-            seq: 0,
             broken: false,
             reaped: false,
-            small_out: Buf::new(SMALL, 0),
-            small_in: Buf::new(SMALL, 0),
-            stream_out: None,
+            pinned: false,
         };
-        payload::fill_pattern(peer.small_out.as_mut_slice());
-        let hello = peer.expect("hello")?;
-        peer.child_pinned = hello.split_whitespace().any(|w| w == "pinned=1");
-        Ok(peer)
-    }
-
-    /// The transport.
-    pub fn kind(&self) -> Kind {
-        self.kind
-    }
-
-    /// What buffering the transport got.
-    pub fn buffers(&self) -> &str {
-        &self.buffers
+        let hello = process.expect("hello")?;
+        process.pinned = hello.split_whitespace().any(|w| w == "pinned=1");
+        Ok(process)
     }
 
     /// Whether the peer pinned itself to the CPU it was given.
-    pub fn child_pinned(&self) -> bool {
-        self.child_pinned
+    pub(crate) fn pinned(&self) -> bool {
+        self.pinned
     }
 
     /// Reads the next control line, which must start with `what`.
-    fn expect(&mut self, what: &str) -> io::Result<String> {
+    pub(crate) fn expect(&mut self, what: &str) -> io::Result<String> {
         let r = match self.ctl.recv() {
             Ok(Some(line)) if line.split_whitespace().next() == Some(what) => Ok(line),
             Ok(Some(line)) => match line.strip_prefix("error ") {
@@ -244,9 +246,9 @@ impl Peer {
         io::Error::other(format!("the peer exited unexpectedly ({status})"))
     }
 
-    /// Turns a transport error into one that says what the peer saw, if it
-    /// reported anything.
-    fn link_failed(&mut self, e: io::Error) -> io::Error {
+    /// Turns an error of the measured transport into one that says what the
+    /// peer saw, if it reported anything.
+    pub(crate) fn link_failed(&mut self, e: io::Error) -> io::Error {
         self.broken = true;
         let _ = self.ctl.set_timeout(Duration::from_secs(2));
         match self.ctl.recv() {
@@ -257,7 +259,8 @@ impl Peer {
         }
     }
 
-    fn command(&mut self, line: &str) -> io::Result<()> {
+    /// Sends a command line.
+    pub(crate) fn command(&mut self, line: &str) -> io::Result<()> {
         if self.broken {
             return Err(io::Error::other(
                 "the peer is unusable after an earlier error",
@@ -270,14 +273,117 @@ impl Peer {
         Ok(())
     }
 
-    /// Sets the wait policy on both sides.
+    /// Marks the protocol as out of step (the peer is killed, not asked, at
+    /// the end).
+    pub(crate) fn set_broken(&mut self) {
+        self.broken = true;
+    }
+
+    /// Tells the peer to quit and reaps it.
+    pub(crate) fn quit(mut self) -> io::Result<ExitStatus> {
+        self.command("quit")?;
+        let status = self.reap()?;
+        if status.success() {
+            Ok(status)
+        } else {
+            Err(io::Error::other(format!("the peer exited with {status}")))
+        }
+    }
+
+    /// Waits up to 5 s for the child, then kills it.
+    fn reap(&mut self) -> io::Result<ExitStatus> {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            if let Some(s) = self.child.try_wait()? {
+                self.reaped = true;
+                return Ok(s);
+            }
+            if Instant::now() >= deadline {
+                let _ = self.child.kill();
+                let s = self.child.wait()?;
+                self.reaped = true;
+                return Ok(s);
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        if self.reaped {
+            return;
+        }
+        if self.broken || self.ctl.send("quit").is_err() {
+            let _ = self.child.kill();
+        }
+        let _ = self.reap();
+    }
+}
+
+/// The parent's handle on a peer process and the transport to it.
+pub struct Peer {
+    kind: Kind,
+    // Declared before `process`: the parent's side closes first, so the
+    // peer sees the transport end before it is told to quit.
+    link: Box<dyn Link>,
+    process: Process,
+    buffers: String,
+    seq: u64,
+    small_out: Buf,
+    small_in: Buf,
+    stream_out: Option<Buf>,
+}
+
+impl Peer {
+    /// Makes a `kind` transport and starts the peer process on it, pinned
+    /// to `child_cpu` if given.
+    pub fn spawn(kind: Kind, opts: &Options, child_cpu: Option<usize>) -> io::Result<Peer> {
+        let setup = transport::open(kind, opts)?;
+        let args: Vec<String> = setup.child_arg.into_iter().collect();
+        let process = Process::spawn(kind.name(), setup.child_fds, &args, child_cpu)?;
+        let mut peer = Peer {
+            kind,
+            link: setup.link,
+            process,
+            buffers: setup.buffers,
+            seq: 0,
+            small_out: Buf::new(SMALL, 0),
+            small_in: Buf::new(SMALL, 0),
+            stream_out: None,
+        };
+        payload::fill_pattern(peer.small_out.as_mut_slice());
+        Ok(peer)
+    }
+
+    /// The transport.
+    pub fn kind(&self) -> Kind {
+        self.kind
+    }
+
+    /// What buffering the transport got.
+    pub fn buffers(&self) -> &str {
+        &self.buffers
+    }
+
+    /// Whether the peer pinned itself to the CPU it was given.
+    pub fn child_pinned(&self) -> bool {
+        self.process.pinned()
+    }
+
+    /// Sets the wait policy on both sides, the parent's first (see
+    /// [`Link::set_policy`]).
     pub fn set_policy(&mut self, policy: Policy) -> io::Result<()> {
         // Resolved here and sent as numbers: the peer, pinned from birth,
         // would resolve the engine default differently.
         let wait = policy.resolve();
-        self.command(&format!("policy {}", transport::encode_wait(&wait)))?;
-        self.expect("ok")?;
-        self.link.set_policy(wait);
+        if let Err(e) = self.link.set_policy(wait) {
+            self.process.set_broken();
+            return Err(e);
+        }
+        self.process
+            .command(&format!("policy {}", transport::encode_wait(&wait)))?;
+        self.process.expect("ok")?;
         Ok(())
     }
 
@@ -287,8 +393,8 @@ impl Peer {
     pub fn roundtrip(&mut self, n: u64, samples: Option<&mut Vec<u64>>) -> io::Result<Duration> {
         let first = self.seq + 1;
         self.seq += n;
-        self.command(&format!("rtt {first} {n}"))?;
-        self.expect("ready")?;
+        self.process.command(&format!("rtt {first} {n}"))?;
+        self.process.expect("ready")?;
         let carried = self.kind.carried(SMALL);
         let r = run_roundtrips(
             &mut *self.link,
@@ -298,8 +404,8 @@ impl Peer {
             first..first + n,
             samples,
         );
-        let total = r.map_err(|e| self.link_failed(e))?;
-        self.expect("ok")?;
+        let total = r.map_err(|e| self.process.link_failed(e))?;
+        self.process.expect("ok")?;
         Ok(total)
     }
 
@@ -331,8 +437,9 @@ impl Peer {
         }
         let first = self.seq + 1;
         self.seq += n;
-        self.command(&format!("stream {size} {offset} {first} {n}"))?;
-        self.expect("ready")?;
+        self.process
+            .command(&format!("stream {size} {offset} {first} {n}"))?;
+        self.process.expect("ready")?;
         let out = self.stream_out.as_mut().expect("made above");
         let start = Instant::now();
         let r = (|| {
@@ -343,59 +450,25 @@ impl Peer {
             self.link.recv(self.small_in.as_mut_slice())
         })();
         let elapsed = start.elapsed();
-        r.map_err(|e| self.link_failed(e))?;
+        r.map_err(|e| self.process.link_failed(e))?;
         let ack = self.small_in.as_slice();
         let last = first + n - 1;
         if !payload::stamps_ok(ack, last) {
-            self.broken = true;
+            self.process.set_broken();
             return Err(protocol_error(format!(
                 "the acknowledgement of message {last} is wrong (says {})",
                 payload::first_word(ack)
             )));
         }
-        self.expect("ok")?;
+        self.process.expect("ok")?;
         Ok(elapsed)
     }
 
     /// Tells the peer to quit and reaps it.
-    pub fn quit(mut self) -> io::Result<ExitStatus> {
-        self.command("quit")?;
-        let status = self.reap()?;
-        if status.success() {
-            Ok(status)
-        } else {
-            Err(io::Error::other(format!("the peer exited with {status}")))
-        }
-    }
-
-    /// Waits up to 5 s for the child, then kills it.
-    fn reap(&mut self) -> io::Result<ExitStatus> {
-        let deadline = Instant::now() + Duration::from_secs(5);
-        loop {
-            if let Some(s) = self.child.try_wait()? {
-                self.reaped = true;
-                return Ok(s);
-            }
-            if Instant::now() >= deadline {
-                let _ = self.child.kill();
-                let s = self.child.wait()?;
-                self.reaped = true;
-                return Ok(s);
-            }
-            std::thread::sleep(Duration::from_millis(1));
-        }
-    }
-}
-
-impl Drop for Peer {
-    fn drop(&mut self) {
-        if self.reaped {
-            return;
-        }
-        if self.broken || self.ctl.send("quit").is_err() {
-            let _ = self.child.kill();
-        }
-        let _ = self.reap();
+    pub fn quit(self) -> io::Result<ExitStatus> {
+        let Peer { link, process, .. } = self;
+        drop(link);
+        process.quit()
     }
 }
 
@@ -444,28 +517,42 @@ pub fn run_if_peer() {
     std::process::exit(code);
 }
 
+/// What a peer process is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Role {
+    /// The far side of a transport.
+    Link(Kind),
+    /// The server of the connection set-up measurement ([`crate::connect`]).
+    Connect,
+}
+
 struct Spec {
-    kind: Kind,
+    role: Role,
     fds: usize,
+    args: usize,
     cpu: Option<usize>,
 }
 
 fn parse_spec(spec: &str) -> Option<Spec> {
-    let mut kind = None;
+    let mut role = None;
     let mut fds = None;
+    let mut args = None;
     let mut cpu = None;
     for part in spec.split(';') {
         let (k, v) = part.split_once('=')?;
         match k {
-            "kind" => kind = Kind::from_name(v),
+            "kind" if v == CONNECT_ROLE => role = Some(Role::Connect),
+            "kind" => role = Kind::from_name(v).map(Role::Link),
             "fds" => fds = v.parse().ok().filter(|&n: &usize| n <= 8),
+            "args" => args = v.parse().ok().filter(|&n: &usize| n <= 8),
             "cpu" => cpu = Some(v.parse().ok()),
             _ => return None,
         }
     }
     Some(Spec {
-        kind: kind?,
+        role: role?,
         fds: fds?,
+        args: args?,
         cpu: cpu?,
     })
 }
@@ -481,32 +568,50 @@ fn claim(fd: RawFd) -> io::Result<OwnedFd> {
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
+/// The string arguments the parent passed (see [`PEER_ARG_ENV`]).
+fn claim_args(n: usize) -> io::Result<Vec<String>> {
+    (0..n)
+        .map(|i| {
+            let var = format!("{PEER_ARG_ENV}{i}");
+            std::env::var(&var).map_err(|e| io::Error::other(format!("{var}: {e}")))
+        })
+        .collect()
+}
+
+/// Pins the calling thread to `cpu`, if given; whether it worked.
+pub(crate) fn pin(cpu: Option<usize>) -> bool {
+    cpu.is_some_and(|c| crate::affinity::pin_current_thread(c).is_ok())
+}
+
 fn peer_main(spec: &str) -> io::Result<()> {
     let spec = parse_spec(spec)
         .ok_or_else(|| io::Error::other(format!("bad {PEER_ENV} value {spec:?}")))?;
     let mut ctl = Control::new(UnixStream::from(claim(CONTROL_FD)?))?;
-    let setup = (|| {
+    let r = (|| {
         let fds = (0..spec.fds)
             .map(|i| claim(FIRST_LINK_FD + i as RawFd))
             .collect::<io::Result<Vec<_>>>()?;
         for fd in &fds {
             rustix::io::fcntl_setfd(fd.as_fd(), rustix::io::FdFlags::CLOEXEC)?;
         }
-        let link = transport::adopt(spec.kind, fds)?;
-        let pinned = spec
-            .cpu
-            .is_some_and(|c| crate::affinity::pin_current_thread(c).is_ok());
-        Ok::<_, io::Error>((link, pinned))
-    })();
-    let (mut link, pinned) = match setup {
-        Ok(s) => s,
-        Err(e) => {
-            ctl.send(&format!("error {e}"))?;
-            return Err(e);
+        let args = claim_args(spec.args)?;
+        match spec.role {
+            Role::Link(kind) => {
+                let mut link = transport::adopt(
+                    kind,
+                    Handover {
+                        fds,
+                        arg: args.into_iter().next(),
+                    },
+                )?;
+                let pinned = pin(spec.cpu);
+                ctl.send(&format!("hello pinned={}", u8::from(pinned)))?;
+                serve(&mut *link, &mut ctl)
+            }
+            Role::Connect => crate::connect::serve(&mut ctl, &args, spec.cpu),
         }
-    };
-    ctl.send(&format!("hello pinned={}", u8::from(pinned)))?;
-    match serve(&mut *link, &mut ctl) {
+    })();
+    match r {
         Ok(()) => Ok(()),
         Err(e) => {
             // The parent reports it; say it here only if it cannot hear.
@@ -518,9 +623,18 @@ fn peer_main(spec: &str) -> io::Result<()> {
     }
 }
 
-fn num<T: std::str::FromStr>(w: Option<&str>) -> io::Result<T> {
+pub(crate) fn num<T: std::str::FromStr>(w: Option<&str>) -> io::Result<T> {
     w.and_then(|s| s.parse().ok())
         .ok_or_else(|| protocol_error("malformed command".into()))
+}
+
+/// Parses the arguments of a `policy` command.
+pub(crate) fn parse_policy<'a>(mut w: impl Iterator<Item = &'a str>) -> io::Result<WaitPolicy> {
+    match (w.next(), w.next()) {
+        (Some(spin), Some(slice)) => transport::decode_wait(spin, slice),
+        _ => None,
+    }
+    .ok_or_else(|| protocol_error("bad policy command".into()))
 }
 
 fn serve(link: &mut dyn Link, ctl: &mut Control) -> io::Result<()> {
@@ -532,12 +646,7 @@ fn serve(link: &mut dyn Link, ctl: &mut Control) -> io::Result<()> {
         match w.next() {
             Some("quit") => return Ok(()),
             Some("policy") => {
-                let wait = match (w.next(), w.next()) {
-                    (Some(spin), Some(slice)) => transport::decode_wait(spin, slice),
-                    _ => None,
-                }
-                .ok_or_else(|| protocol_error(format!("bad policy in {line:?}")))?;
-                link.set_policy(wait);
+                link.set_policy(parse_policy(w)?)?;
                 ctl.send("ok")?;
             }
             Some("rtt") => {
@@ -607,12 +716,29 @@ mod tests {
 
     #[test]
     fn spec_round_trips_and_rejects_garbage() {
-        let s = parse_spec("kind=pipe;fds=2;cpu=1").unwrap();
-        assert_eq!((s.kind, s.fds, s.cpu), (Kind::Pipe, 2, Some(1)));
-        let s = parse_spec("kind=floor;fds=1;cpu=none").unwrap();
-        assert_eq!(s.cpu, None);
-        assert!(parse_spec("kind=nope;fds=1;cpu=none").is_none());
-        assert!(parse_spec("kind=pipe;fds=99;cpu=none").is_none());
-        assert!(parse_spec("kind=pipe;fds=2").is_none());
+        let s = parse_spec("kind=pipe;fds=2;args=0;cpu=1").unwrap();
+        assert_eq!(
+            (s.role, s.fds, s.args, s.cpu),
+            (Role::Link(Kind::Pipe), 2, 0, Some(1))
+        );
+        let s = parse_spec("kind=named-msg;fds=0;args=1;cpu=none").unwrap();
+        assert_eq!(
+            (s.role, s.args, s.cpu),
+            (Role::Link(Kind::NamedMsg), 1, None)
+        );
+        let s = parse_spec("kind=connect-server;fds=0;args=2;cpu=none").unwrap();
+        assert_eq!(s.role, Role::Connect);
+        assert!(parse_spec("kind=nope;fds=1;args=0;cpu=none").is_none());
+        assert!(parse_spec("kind=pipe;fds=99;args=0;cpu=none").is_none());
+        assert!(parse_spec("kind=pipe;fds=2;args=0").is_none());
+        assert!(parse_spec("kind=pipe;fds=2;cpu=none").is_none());
+    }
+
+    #[test]
+    fn policy_commands_parse() {
+        let w = WaitPolicy::spin();
+        let line = transport::encode_wait(&w);
+        assert_eq!(parse_policy(line.split(' ')).unwrap(), w);
+        assert!(parse_policy("12".split(' ')).is_err());
     }
 }

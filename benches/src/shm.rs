@@ -1,9 +1,9 @@
 //! The engine's transports: two one-way channels, one per direction.
 //!
-//! * `shmpipe` uses the channel ends as an application would: every
+//! * `engine` uses the channel ends as an application would: every
 //!   [`Sender::write`] / [`Receiver::read`] takes the admission lock (the
 //!   MPSC-safe path) and waits as the end's [`WaitPolicy`] says.
-//! * `shmpipe-spsc` keeps the ends only for liveness and runs the hot loop on
+//! * `engine-spsc` keeps the ends only for liveness and runs the hot loop on
 //!   a raw [`Producer`] / [`Consumer`] over a second mapping of the same
 //!   segment ([`Segment::attach`]): no locks, the single-producer
 //!   single-consumer fast path. Waiting uses the engine's own [`Waiter`] and
@@ -28,6 +28,7 @@ pub fn open(opts: &Options, spsc: bool) -> io::Result<Setup> {
     Ok(Setup {
         link,
         child_fds: vec![down_rx.into_fd(), up_tx.into_fd()],
+        child_arg: None,
         buffers: format!(
             "ring {} per direction",
             crate::transport::human_bytes(opts.capacity)
@@ -75,9 +76,10 @@ impl Link for Locked {
         Ok(())
     }
 
-    fn set_policy(&mut self, wait: WaitPolicy) {
+    fn set_policy(&mut self, wait: WaitPolicy) -> io::Result<()> {
         self.tx.set_wait_policy(wait);
         self.rx.set_wait_policy(wait);
+        Ok(())
     }
 }
 
@@ -173,7 +175,8 @@ impl Link for Spsc {
         Ok(())
     }
 
-    fn set_policy(&mut self, wait: WaitPolicy) {
+    fn set_policy(&mut self, wait: WaitPolicy) -> io::Result<()> {
         self.policy = wait;
+        Ok(())
     }
 }

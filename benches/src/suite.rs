@@ -1,14 +1,15 @@
 //! The whole comparison in one run, as `shmpipe bench` performs it: every
 //! transport, one peer process each, round-trip latency under each of its
 //! wait policies, then streaming throughput at every size, aligned and
-//! unaligned. Runs are bounded by time (quick or full) or, for smoke tests,
-//! by a handful of iterations.
+//! unaligned; then connection set-up ([`crate::connect`]). Runs are bounded
+//! by time (quick or full) or, for smoke tests, by a handful of iterations.
 
 use crate::affinity;
+use crate::connect::{self, ConnectReport};
 use crate::machine::{self, Machine};
 use crate::peer::{Peer, SMALL};
 use crate::stats::{self, Summary};
-use crate::transport::{self, human_bytes, Kind, Options, Policy};
+use crate::transport::{self, human_bytes, Family, Kind, Options, Policy};
 use serde::Serialize;
 use std::io;
 use std::time::{Duration, Instant};
@@ -33,9 +34,9 @@ pub enum Mode {
     /// A few iterations of everything: checks that it all works, measures
     /// nothing meaningful.
     Smoke,
-    /// About half a minute in all.
+    /// Under a minute in all (about 45 s with every transport).
     Quick,
-    /// A few minutes in all.
+    /// About three minutes in all.
     Full,
 }
 
@@ -55,6 +56,15 @@ impl Mode {
             Mode::Full => Duration::from_secs(2),
         }
     }
+
+    /// Untimed, then timed connections per target.
+    fn connect_repetitions(self) -> (usize, usize) {
+        match self {
+            Mode::Smoke => (1, 3),
+            Mode::Quick => (20, 300),
+            Mode::Full => (100, 2000),
+        }
+    }
 }
 
 /// What to run.
@@ -68,25 +78,30 @@ pub struct Config {
     pub transport: Options,
     /// Which transports, in table order.
     pub kinds: Vec<Kind>,
+    /// Also measure connection set-up (named pipe against Unix socket).
+    pub connect: bool,
 }
 
 impl Config {
-    /// Every transport, pinned, default buffers.
+    /// Every transport and the connection set-up, pinned, default buffers.
     pub fn new(mode: Mode) -> Config {
         Config {
             mode,
             pin: true,
             transport: Options::default(),
             kinds: Kind::ALL.to_vec(),
+            connect: true,
         }
     }
 
     /// Number of measurements [`run`] makes (for progress displays).
     pub fn steps(&self) -> usize {
-        self.kinds
+        let transports: usize = self
+            .kinds
             .iter()
             .map(|k| k.policies().len() + usize::from(k.streams()) * SIZES.len() * OFFSETS.len())
-            .sum()
+            .sum();
+        transports + usize::from(self.connect)
     }
 }
 
@@ -137,6 +152,9 @@ pub struct StreamResult {
 pub struct TransportReport {
     /// Transport name.
     pub name: &'static str,
+    /// What it stands for: the floor, the engine's internal API, the pipes
+    /// applications use, or the kernel.
+    pub family: Family,
     /// Buffering it got.
     pub buffers: String,
     /// Whether its peer process was pinned.
@@ -192,6 +210,8 @@ pub struct Report {
     pub seconds: f64,
     /// Per transport, in table order.
     pub transports: Vec<TransportReport>,
+    /// Connection set-up, if measured.
+    pub connect: Option<ConnectReport>,
 }
 
 impl Report {
@@ -260,6 +280,7 @@ pub fn run(config: &Config, progress: &mut dyn FnMut(usize, &str)) -> io::Result
         }
         let report = TransportReport {
             name,
+            family: kind.family(),
             buffers: peer.buffers().to_owned(),
             child_pinned: peer.child_pinned(),
             rtt,
@@ -269,7 +290,20 @@ pub fn run(config: &Config, progress: &mut dyn FnMut(usize, &str)) -> io::Result
         transports.push(report);
     }
     fill_ratios(&mut transports);
-    let pinned = placement.parent_cpu.is_some() && transports.iter().all(|t| t.child_pinned);
+    let connect = if config.connect {
+        let label = "connect + first round trip: named pipe, Unix socket";
+        progress(step, label);
+        let (warmup, n) = config.mode.connect_repetitions();
+        Some(with_context(
+            connect::run(placement.child_cpu, warmup, n),
+            label,
+        )?)
+    } else {
+        None
+    };
+    let pinned = placement.parent_cpu.is_some()
+        && transports.iter().all(|t| t.child_pinned)
+        && connect.as_ref().is_none_or(|c| c.child_pinned);
     Ok(Report {
         machine,
         placement: PlacementReport {
@@ -283,6 +317,7 @@ pub fn run(config: &Config, progress: &mut dyn FnMut(usize, &str)) -> io::Result
         default_wait: transport::describe(&transport::default_wait_policy()),
         seconds: started.elapsed().as_secs_f64(),
         transports,
+        connect,
     })
 }
 
@@ -306,7 +341,7 @@ fn fill_ratios(transports: &mut [TransportReport]) {
 }
 
 fn wait_of(kind: Kind, policy: Policy) -> Option<String> {
-    matches!(kind, Kind::ShmpipeSpsc | Kind::Shmpipe)
+    kind.is_shared_memory()
         .then(|| transport::describe(&policy.resolve()))
 }
 

@@ -1,15 +1,17 @@
 //! `shmpipe bench`: every transport measured in one run, printed as one
-//! table, optionally saved as JSON.
+//! table (and a small one for connection set-up), optionally saved as JSON
+//! and drawn as SVG charts.
 //!
-//! The measurements themselves (transports, peer process, suite) live in the
-//! `shmpipe-benches` library, shared with the criterion benches; this module
-//! only parses options, shows progress and formats the results.
+//! The measurements themselves (transports, peer process, suite, charts)
+//! live in the `shmpipe-benches` library, shared with the criterion benches;
+//! this module only parses options, shows progress and formats the results.
 
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
+use shmpipe_benches::connect::ConnectReport;
 use shmpipe_benches::suite::{self, Config, Mode, Report, TransportReport, OFFSETS, SIZES};
 use shmpipe_benches::transport::human_bytes;
-use shmpipe_benches::{Kind, Options, Policy};
+use shmpipe_benches::{plot, Kind, Options, Policy, Target};
 use std::fmt::Write as _;
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
@@ -18,19 +20,23 @@ use std::path::PathBuf;
 /// Options of `shmpipe bench`.
 #[derive(Args, Debug)]
 pub struct BenchArgs {
-    /// Measure for a few minutes instead of about half a minute
+    /// Measure for about three minutes instead of under one
     #[arg(long)]
     full: bool,
     /// Also write the raw results to FILE as JSON
     #[arg(long, value_name = "FILE")]
     json: Option<PathBuf>,
+    /// Also draw latency and throughput charts into FILE (SVG)
+    #[arg(long, value_name = "FILE.svg")]
+    plot: Option<PathBuf>,
     /// Let the scheduler place the two processes (no CPU pinning)
     #[arg(long)]
     no_pin: bool,
     /// Buffering per direction for every transport, in KiB (a power of two)
     #[arg(long, value_name = "KIB", default_value_t = 1024)]
     buffer_kib: usize,
-    /// Only these transports (comma-separated; default: all)
+    /// Only these transports (comma-separated; default: all); `connect`
+    /// stands for the connection set-up measurement
     #[arg(long, value_name = "NAMES", value_delimiter = ',')]
     only: Vec<String>,
     /// A few iterations of every measurement: checks that everything works,
@@ -38,6 +44,9 @@ pub struct BenchArgs {
     #[arg(long, hide = true, conflicts_with = "full")]
     smoke: bool,
 }
+
+/// The `--only` name of the connection set-up measurement.
+const CONNECT: &str = "connect";
 
 fn invalid(msg: String) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidInput, msg)
@@ -57,13 +66,20 @@ fn config(args: &BenchArgs) -> io::Result<Config> {
             "--buffer-kib must be a power of two from 4 to 65536, not {kib}"
         )));
     }
-    let kinds = if args.only.is_empty() {
-        Kind::ALL.to_vec()
+    let (kinds, connect) = if args.only.is_empty() {
+        (Kind::ALL.to_vec(), true)
     } else {
         let mut kinds = Vec::new();
+        let mut connect = false;
         for name in &args.only {
-            let k = Kind::from_name(name.trim()).ok_or_else(|| {
-                let all: Vec<_> = Kind::ALL.iter().map(|k| k.name()).collect();
+            let name = name.trim();
+            if name == CONNECT {
+                connect = true;
+                continue;
+            }
+            let k = Kind::from_name(name).ok_or_else(|| {
+                let mut all: Vec<_> = Kind::ALL.iter().map(|k| k.name()).collect();
+                all.push(CONNECT);
                 invalid(format!(
                     "unknown transport {name:?} (known: {})",
                     all.join(", ")
@@ -74,10 +90,11 @@ fn config(args: &BenchArgs) -> io::Result<Config> {
             }
         }
         // Table order, whatever the command line said.
-        Kind::ALL
+        let kinds = Kind::ALL
             .into_iter()
             .filter(|k| kinds.contains(k))
-            .collect()
+            .collect();
+        (kinds, connect)
     };
     Ok(Config {
         mode,
@@ -86,6 +103,7 @@ fn config(args: &BenchArgs) -> io::Result<Config> {
             capacity: kib << 10,
         },
         kinds,
+        connect,
     })
 }
 
@@ -93,12 +111,15 @@ fn config(args: &BenchArgs) -> io::Result<Config> {
 pub fn run(args: &BenchArgs) -> io::Result<()> {
     let config = config(args)?;
     // Fail before measuring, not after, if the results cannot be saved.
+    let create = |path: &PathBuf| {
+        File::create(path).map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))
+    };
     let json = match &args.json {
-        Some(path) => Some((
-            File::create(path)
-                .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))?,
-            path,
-        )),
+        Some(path) => Some((create(path)?, path)),
+        None => None,
+    };
+    let svg = match &args.plot {
+        Some(path) => Some((create(path)?, path)),
         None => None,
     };
     let bar = ProgressBar::new(config.steps() as u64);
@@ -119,6 +140,11 @@ pub fn run(args: &BenchArgs) -> io::Result<()> {
             .map_err(io::Error::from)
             .and_then(|()| w.write_all(b"\n"))
             .and_then(|()| w.flush())
+            .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
+    }
+    if let Some((mut file, path)) = svg {
+        plot::svg(&report)
+            .and_then(|doc| file.write_all(doc.as_bytes()))
             .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
     }
     Ok(())
@@ -196,6 +222,13 @@ fn render(report: &Report) -> String {
         _ => String::new(),
     };
     let _ = writeln!(out, "pinned:   {}{placement}", yes_no(p.pinned));
+    if report.transports.is_empty() {
+        if let Some(c) = &report.connect {
+            out.push('\n');
+            render_connect(&mut out, c);
+        }
+        return out;
+    }
     let buffers: Vec<String> = report
         .transports
         .iter()
@@ -273,7 +306,11 @@ fn render(report: &Report) -> String {
     out.push('\n');
     let _ = write!(
         out,
-        "RTT: a 64 B message to the peer process and back (floor: one 8-byte word each way).\n\
+        "Rows: floor = cache-line ping-pong; engine-spsc, engine = shmpipe's engine (lock-free\n\
+         ring; channel Sender/Receiver), the internal API under the pipes; anon, named-byte,\n\
+         named-msg = shmpipe's pipes as applications use them (anonymous pipes; a named pipe in\n\
+         byte mode; in message mode, one pipe message per benchmark message); then the kernel's.\n\
+         RTT: a 64 B message to the peer process and back (floor: one 8-byte word each way).\n\
          spin: both sides spin; default: the engine's WaitPolicy::default() for this machine\n\
          ({}), and plain blocking system calls for the kernel transports.\n\
          Throughput: one way, every message checked by the receiver, median of timed batches,\n\
@@ -281,5 +318,45 @@ fn render(report: &Report) -> String {
          user buffers start 16 bytes past a 64-byte boundary.\n",
         report.default_wait
     );
+    if let Some(c) = &report.connect {
+        out.push('\n');
+        render_connect(&mut out, c);
+    }
     out
+}
+
+/// The connection set-up section.
+fn render_connect(out: &mut String, c: &ConnectReport) {
+    let _ = writeln!(
+        out,
+        "Connect + first 64 B round trip, us ({} connections each; server in the peer process)",
+        c.repetitions
+    );
+    let _ = writeln!(
+        out,
+        "{:<14}  {:>7}  {:>7}  {:>7}",
+        "", "p50", "p99", "p99.9"
+    );
+    for t in Target::ALL {
+        let s = c.summary(t);
+        let _ = writeln!(
+            out,
+            "{:<14}  {:>7}  {:>7}  {:>7}",
+            t.name(),
+            micros(s.p50_ns),
+            micros(s.p99_ns),
+            micros(s.p999_ns)
+        );
+    }
+    let _ = writeln!(
+        out,
+        "{:<14}  {:>7}  {:>7}",
+        "named / unix",
+        format!("{:.2}x", c.ratio_p50),
+        format!("{:.2}x", c.ratio_p99)
+    );
+    for t in Target::ALL {
+        let _ = writeln!(out, "{}: {}", t.name(), t.describe());
+    }
+    let _ = writeln!(out, "named-pipe wait policy: {}", c.wait);
 }

@@ -1,25 +1,50 @@
 //! End-to-end tests of the `shmpipe` binary: the benchmark really spawns its
 //! peer processes and moves checked payloads through every transport (in
-//! smoke mode: a few iterations each), and errors come out as one line.
+//! smoke mode: a few iterations each; a payload that arrives wrong fails the
+//! run), measures connection set-up against a real server process, draws
+//! its charts, and errors come out as one line.
 
 use serde_json::Value;
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
-const TRANSPORTS: [&str; 6] = [
+const TRANSPORTS: [&str; 9] = [
     "floor",
-    "shmpipe-spsc",
-    "shmpipe",
+    "engine-spsc",
+    "engine",
+    "anon",
+    "named-byte",
+    "named-msg",
     "pipe",
     "unix-stream",
     "unix-seqpacket",
 ];
+
+/// The transports that wait as an engine wait policy says (spin and default
+/// latency rows, and a `wait` description in the JSON).
+const SHARED_MEMORY: [&str; 5] = ["engine-spsc", "engine", "anon", "named-byte", "named-msg"];
+
+const CONNECT_SECTION: &str = "Connect + first 64 B round trip";
 
 fn shmpipe(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_shmpipe"))
         .args(args)
         .output()
         .expect("run shmpipe")
+}
+
+/// Runs a benchmark that must succeed; returns its standard output.
+fn bench_ok(args: &[&str]) -> String {
+    let mut all = vec!["bench"];
+    all.extend_from_slice(args);
+    let out = shmpipe(&all);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "shmpipe {all:?}\nstdout:\n{stdout}\nstderr:\n{stderr}"
+    );
+    stdout
 }
 
 fn tmp(name: &str) -> PathBuf {
@@ -42,10 +67,7 @@ fn table_rows(stdout: &str) -> Vec<&str> {
 #[test]
 fn bench_smoke_prints_every_transport_and_writes_json() {
     let json_path = tmp("bench.json");
-    let out = shmpipe(&["bench", "--smoke", "--json", json_path.to_str().unwrap()]);
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "stdout:\n{stdout}\nstderr:\n{stderr}");
+    let stdout = bench_ok(&["--smoke", "--json", json_path.to_str().unwrap()]);
 
     // One table row per transport, each starting with its name.
     let rows = table_rows(&stdout);
@@ -59,6 +81,8 @@ fn bench_smoke_prints_every_transport_and_writes_json() {
         "pinned:",
         "p50 / p99 / p99.9",
         "1 MiB GB/s",
+        CONNECT_SECTION,
+        "named / unix",
     ] {
         assert!(
             stdout.contains(needle),
@@ -84,6 +108,25 @@ fn bench_smoke_prints_every_transport_and_writes_json() {
         let name = t["name"].as_str().unwrap();
         let rtt = t["rtt"].as_array().unwrap();
         assert!(!rtt.is_empty(), "{name}: no latency results");
+        let family = t["family"].as_str().unwrap();
+        let expected = match name {
+            "floor" => "floor",
+            "engine-spsc" | "engine" => "engine",
+            "anon" | "named-byte" | "named-msg" => "pipe",
+            _ => "kernel",
+        };
+        assert_eq!(family, expected, "{name}");
+        let policies: Vec<&str> = rtt.iter().map(|r| r["policy"].as_str().unwrap()).collect();
+        if SHARED_MEMORY.contains(&name) {
+            assert_eq!(policies, ["spin", "default"], "{name}");
+            for r in rtt {
+                assert!(r["wait"].is_string(), "{name}: no wait policy description");
+            }
+        } else if name == "floor" {
+            assert_eq!(policies, ["spin"]);
+        } else {
+            assert_eq!(policies, ["default"], "{name}");
+        }
         for r in rtt {
             for key in ["policy", "samples", "p50_ns", "p99_ns", "p999_ns"] {
                 assert!(r.get(key).is_some(), "{name}: rtt.{key} missing");
@@ -111,23 +154,198 @@ fn bench_smoke_prints_every_transport_and_writes_json() {
             }
         }
     }
-    let sizes: Vec<u64> = transports[3]["stream"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["size"].as_u64().unwrap())
-        .collect();
-    assert_eq!(sizes, [64, 64, 4096, 4096, 65536, 65536, 1 << 20, 1 << 20]);
+    for t in transports.iter().skip(1) {
+        let sizes: Vec<u64> = t["stream"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["size"].as_u64().unwrap())
+            .collect();
+        assert_eq!(sizes, [64, 64, 4096, 4096, 65536, 65536, 1 << 20, 1 << 20]);
+    }
+
+    let c = &v["connect"];
+    assert_eq!(c["repetitions"], 3, "{c}");
+    for target in ["named_pipe", "unix_stream"] {
+        assert_eq!(c[target]["samples"], 3, "{target}");
+        let (p50, p99) = (
+            c[target]["p50_ns"].as_u64().unwrap(),
+            c[target]["p99_ns"].as_u64().unwrap(),
+        );
+        assert!(p50 > 0 && p50 <= p99, "{target}: p50 {p50} p99 {p99}");
+    }
+    let ratio = c["ratio_p50"].as_f64().unwrap();
+    let expected =
+        c["named_pipe"]["p50_ns"].as_f64().unwrap() / c["unix_stream"]["p50_ns"].as_f64().unwrap();
+    assert!(
+        (ratio - expected).abs() < 1e-9 * expected,
+        "{ratio} vs {expected}"
+    );
 }
 
 #[test]
 fn bench_only_selected_transports() {
-    let out = shmpipe(&["bench", "--smoke", "--only", "unix-stream,floor"]);
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout}");
-    let rows = table_rows(&stdout);
-    assert!(rows.contains(&"floor") && rows.contains(&"unix-stream"));
-    assert!(!rows.contains(&"pipe") && !rows.contains(&"shmpipe"));
+    let stdout = bench_ok(&["--smoke", "--only", "named-msg,unix-stream,floor,anon"]);
+    // Table order, whatever the order on the command line.
+    assert_eq!(
+        table_rows(&stdout),
+        ["floor", "anon", "named-msg", "unix-stream"],
+        "{stdout}"
+    );
+    assert!(!stdout.contains(CONNECT_SECTION), "{stdout}");
+}
+
+#[test]
+fn bench_only_connect_measures_connection_set_up_alone() {
+    let json_path = tmp("connect.json");
+    let stdout = bench_ok(&[
+        "--smoke",
+        "--only",
+        "connect",
+        "--json",
+        json_path.to_str().unwrap(),
+    ]);
+    assert!(table_rows(&stdout).is_empty(), "{stdout}");
+    let section: Vec<&str> = stdout
+        .lines()
+        .skip_while(|l| !l.starts_with(CONNECT_SECTION))
+        .collect();
+    let first_words: Vec<&str> = section
+        .iter()
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    for needle in ["named-pipe", "unix-stream", "named"] {
+        assert!(first_words.contains(&needle), "{needle} missing:\n{stdout}");
+    }
+    let v: Value =
+        serde_json::from_str(&std::fs::read_to_string(&json_path).expect("JSON written"))
+            .expect("valid JSON");
+    std::fs::remove_file(&json_path).ok();
+    assert_eq!(v["transports"].as_array().map(Vec::len), Some(0));
+    assert_eq!(v["connect"]["named_pipe"]["samples"], 3);
+}
+
+#[test]
+fn bench_pipes_carry_messages_larger_than_their_quota() {
+    // 4 KiB quotas: the 64 KiB and 1 MiB messages are written whole
+    // (message mode: one message each) and complete as the reader reads.
+    let stdout = bench_ok(&[
+        "--smoke",
+        "--buffer-kib",
+        "4",
+        "--only",
+        "anon,named-byte,named-msg",
+    ]);
+    assert_eq!(
+        table_rows(&stdout),
+        ["anon", "named-byte", "named-msg"],
+        "{stdout}"
+    );
+    assert!(stdout.contains("quotas 4 KiB each way"), "{stdout}");
+}
+
+/// Whether `doc` is a well-formed tree of tags: every opened tag closed in
+/// order, attribute values quoted, nothing outside the root element.
+fn well_formed_xml(doc: &str) -> Result<(), String> {
+    let mut stack: Vec<&str> = Vec::new();
+    let mut rest = doc.trim();
+    let mut closed_root = false;
+    while let Some(start) = rest.find('<') {
+        if closed_root || (stack.is_empty() && !rest[..start].trim().is_empty()) {
+            return Err(format!(
+                "content outside the root: {:?}",
+                &rest[..start.min(40)]
+            ));
+        }
+        let end = rest[start..].find('>').ok_or("unterminated tag")? + start;
+        let tag = &rest[start + 1..end];
+        if tag.matches('"').count() % 2 != 0 {
+            return Err(format!("unbalanced quotes in <{tag}>"));
+        }
+        if let Some(name) = tag.strip_prefix('/') {
+            match stack.pop() {
+                Some(open) if open == name.trim() => {}
+                other => return Err(format!("</{name}> closes {other:?}")),
+            }
+            closed_root = stack.is_empty();
+        } else if !tag.ends_with('/') {
+            stack.push(tag.split_whitespace().next().ok_or("empty tag")?);
+        }
+        rest = &rest[end + 1..];
+    }
+    if !stack.is_empty() || !closed_root || !rest.trim().is_empty() {
+        return Err(format!("unclosed: {stack:?}"));
+    }
+    Ok(())
+}
+
+#[test]
+fn xml_check_rejects_what_it_should() {
+    assert!(well_formed_xml("<svg a=\"1\"><text>x</text><rect/></svg>").is_ok());
+    assert!(well_formed_xml("<svg><text>x</svg>").is_err());
+    assert!(well_formed_xml("<svg><rect a=\"1/></svg>").is_err());
+    assert!(well_formed_xml("<svg></svg><svg></svg>").is_err());
+    assert!(well_formed_xml("<svg>").is_err());
+}
+
+#[test]
+fn bench_plot_draws_every_transport() {
+    let svg_path = tmp("bench.svg");
+    bench_ok(&["--smoke", "--plot", svg_path.to_str().unwrap()]);
+    let doc = std::fs::read_to_string(&svg_path).expect("SVG written");
+    std::fs::remove_file(&svg_path).ok();
+    assert!(doc.starts_with("<svg "), "{}", &doc[..doc.len().min(200)]);
+    assert!(doc.contains("xmlns=\"http://www.w3.org/2000/svg\""));
+    assert!(doc.trim_end().ends_with("</svg>"));
+    well_formed_xml(&doc).unwrap_or_else(|e| panic!("not well-formed: {e}"));
+    for title in [
+        "Round trip, 64 B",
+        "Throughput, 64 B messages",
+        "Throughput, 4 KiB messages",
+        "Throughput, 64 KiB messages",
+        "Throughput, 1 MiB messages",
+        "Connect + first 64 B round trip",
+    ] {
+        assert!(doc.contains(title), "no chart titled {title:?}");
+    }
+    // Every transport labels a latency row per wait policy, and all but the
+    // floor a row in each of the 4 throughput charts; both connection
+    // targets label a row.
+    let texts = svg_texts(&doc);
+    let count = |label: &str| texts.iter().filter(|t| *t == label).count();
+    for name in TRANSPORTS {
+        let policies = if SHARED_MEMORY.contains(&name) {
+            &["spin", "default"][..]
+        } else if name == "floor" {
+            &["spin"][..]
+        } else {
+            &["default"][..]
+        };
+        for policy in policies {
+            let label = format!("{name} ({policy})");
+            assert_eq!(count(&label), 1, "latency row {label:?} in {texts:?}");
+        }
+        let throughput_rows = if name == "floor" { 0 } else { 4 };
+        // The connect chart has a unix-stream row too.
+        let connect_rows = usize::from(name == "unix-stream");
+        assert_eq!(
+            count(name),
+            throughput_rows + connect_rows,
+            "{name} in {texts:?}"
+        );
+    }
+    assert_eq!(count("named-pipe"), 1, "named-pipe in {texts:?}");
+}
+
+/// The contents of the SVG's `<text>` elements, trimmed.
+fn svg_texts(doc: &str) -> Vec<String> {
+    doc.split("<text")
+        .skip(1)
+        .filter_map(|t| {
+            let body = &t[t.find('>')? + 1..];
+            Some(body[..body.find("</text>")?].trim().to_owned())
+        })
+        .collect()
 }
 
 fn assert_one_line_error(out: &Output, needle: &str) {
@@ -151,6 +369,11 @@ fn bad_options_fail_with_one_line() {
     let missing = tmp("no-such-dir").join("out.json");
     assert_one_line_error(
         &shmpipe(&["bench", "--json", missing.to_str().unwrap()]),
+        "no-such-dir",
+    );
+    let missing = tmp("no-such-dir").join("out.svg");
+    assert_one_line_error(
+        &shmpipe(&["bench", "--plot", missing.to_str().unwrap()]),
         "no-such-dir",
     );
 }

@@ -17,7 +17,7 @@
 //! * [`liveness`]: whether the peer end is open anywhere (OFD locks) and
 //!   whether a lock holder's process lives (process tokens).
 //! * [`segment`]: sealed, pre-allocated memfds mapped in every process.
-//! * [`channel`]: blocking [`Sender`] / [`Receiver`] ends over a segment.
+//! * [`mod@channel`]: blocking [`Sender`] / [`Receiver`] ends over a segment.
 //!
 //! ```
 //! let (mut tx, mut rx) = shmpipe_engine::channel(64 * 1024)?;

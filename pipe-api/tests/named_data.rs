@@ -1784,6 +1784,58 @@ fn sem_135_call_on_byte_pipe_or_missing_name_fails() {
     );
 }
 
+// ------------------- 9.14 operations pending at once (blocking, in threads)
+
+#[test]
+fn sem_142_two_pending_reads_complete_in_issue_order() {
+    // Blocking reads in two threads, the second issued once the first is
+    // surely waiting: successive writes complete them in that order. In
+    // message-read mode, and in byte-read mode (where a read returns as soon
+    // as some bytes are there).
+    for message in [true, false] {
+        let (s, c) = if message { msg_pair() } else { byte_pair() };
+        let c = Arc::new(c);
+        let first = pending_recv(&c, 16);
+        first.assert_pending("nothing written yet");
+        let second = pending_recv(&c, 16);
+        second.assert_pending("nothing written yet");
+        s.send_msg(b"one").unwrap();
+        assert_eq!(first.finish().unwrap(), (b"one".to_vec(), true));
+        second.assert_pending("the first write went to the first read");
+        s.send_msg(b"two").unwrap();
+        assert_eq!(second.finish().unwrap(), (b"two".to_vec(), true));
+    }
+}
+
+#[test]
+fn sem_146_pending_read_and_write_on_one_duplex_end_complete_independently() {
+    // The server end has a read waiting for the client and a write waiting
+    // on the quota (out quota 16, nothing read yet): each completes when
+    // its own condition is met, in either order.
+    for write_first in [true, false] {
+        let (s, c) = quota_pair(16, 1024);
+        let s = Arc::new(s);
+        let read = pending_recv(&s, 64);
+        read.assert_pending("the client wrote nothing");
+        let write = pending_send(&s, vec![7u8; 48]);
+        write.assert_pending("48 bytes over a 16-byte quota, nothing read");
+        read.assert_pending_now("a pending write does not complete a read");
+        if write_first {
+            assert_eq!(read_n(&c, 48), vec![7u8; 48]);
+            assert_eq!(write.finish().unwrap(), 48);
+            read.assert_pending("the client still wrote nothing");
+            c.send_msg(b"up").unwrap();
+            assert_eq!(read.finish().unwrap(), (b"up".to_vec(), true));
+        } else {
+            c.send_msg(b"up").unwrap();
+            assert_eq!(read.finish().unwrap(), (b"up".to_vec(), true));
+            write.assert_pending("the client still read nothing");
+            assert_eq!(read_n(&c, 48), vec![7u8; 48]);
+            assert_eq!(write.finish().unwrap(), 48);
+        }
+    }
+}
+
 // ---------------------------------------- the Windows samples, across processes
 
 /// The requests the sample clients send: one short, one longer than the

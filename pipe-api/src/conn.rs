@@ -98,10 +98,18 @@ pub(crate) struct Conn {
     /// Writing half (locked only while a write publishes) and a twin for
     /// the waits that follow publication (quota, flush): a write pending on
     /// the quota never holds up the next write, a flush or a transact
-    /// (spec 5.2: several writes can be pending at once).
-    tx: Option<(Mutex<Sender>, Sender)>,
+    /// (spec 5.2: several writes can be pending at once). The twin is
+    /// locked only to take a reference, so that a new wait policy can
+    /// replace it while waits are in progress (they finish with the old).
+    tx: Option<(Mutex<Sender>, Mutex<Arc<Sender>>)>,
     /// Reading half and a twin for peek (peek never waits).
     rx: Option<(Mutex<Receiver>, Mutex<Receiver>)>,
+    /// The policy set after creation ([`Conn::set_wait_policy`]), bumped
+    /// generation, and the generation each locked half last applied
+    /// ([`HALF_TX`], [`HALF_RX`]).
+    policy: Mutex<Option<WaitPolicy>>,
+    policy_gen: std::sync::atomic::AtomicU32,
+    applied: [std::sync::atomic::AtomicU32; 2],
     pub(crate) pipe_type: PipeType,
     quota: u32,
 }
@@ -135,7 +143,7 @@ impl Conn {
                     a.set_wait_policy(p);
                     b.set_wait_policy(p);
                 }
-                Some((Mutex::new(a), b))
+                Some((Mutex::new(a), Mutex::new(Arc::new(b))))
             }
             None => None,
         };
@@ -165,21 +173,53 @@ impl Conn {
             gone: std::sync::atomic::AtomicBool::new(false),
             tx,
             rx,
+            policy: Mutex::new(None),
+            policy_gen: std::sync::atomic::AtomicU32::new(0),
+            applied: Default::default(),
             pipe_type,
             quota,
         })
     }
 
-    /// Sets how blocking operations wait (every half).
-    pub(crate) fn set_wait_policy(&mut self, policy: WaitPolicy) {
-        if let Some((a, b)) = &mut self.tx {
-            lock(a).set_wait_policy(policy);
-            b.set_wait_policy(policy);
+    /// Sets how blocking operations wait (every half), from the next
+    /// operation on: one already waiting keeps the policy it started with.
+    ///
+    /// Never waits for an operation in progress (another thread may be
+    /// blocked in a read for good): the halves behind the operation locks
+    /// pick the policy up the next time they are locked.
+    pub(crate) fn set_wait_policy(&self, policy: WaitPolicy) {
+        *lock(&self.policy) = Some(policy);
+        self.policy_gen.fetch_add(1, Release);
+        if let Some((_, b)) = &self.tx {
+            // Locked only to take a reference: never held across a wait.
+            let mut twin = lock(b);
+            match Arc::get_mut(&mut twin) {
+                Some(t) => t.set_wait_policy(policy),
+                // A wait holds the twin: later waits get a new one. (If no
+                // descriptor is left for it, they keep the old policy.)
+                None => {
+                    if let Ok(mut t) = twin.try_clone() {
+                        t.set_wait_policy(policy);
+                        *twin = Arc::new(t);
+                    }
+                }
+            }
         }
-        if let Some((a, b)) = &self.rx {
-            lock(a).set_wait_policy(policy);
-            lock(b).set_wait_policy(policy);
+    }
+
+    /// Locks an operation half, first giving it the latest wait policy
+    /// (`which` tells the halves' generations apart).
+    fn locked<'a, H: SetPolicy>(&self, half: &'a Mutex<H>, which: usize) -> MutexGuard<'a, H> {
+        let mut h = lock(half);
+        let generation = self.policy_gen.load(Acquire);
+        // Written only under `half`'s lock.
+        if self.applied[which].load(Relaxed) != generation {
+            if let Some(p) = *lock(&self.policy) {
+                h.set_policy(p);
+            }
+            self.applied[which].store(generation, Relaxed);
         }
+        h
     }
 
     /// Unread bytes queued for this end.
@@ -192,9 +232,19 @@ impl Conn {
     /// Bytes this end wrote that the peer has not read yet (0 for an end
     /// that does not write).
     pub(crate) fn unread_by_peer(&self) -> u64 {
-        self.tx
-            .as_ref()
-            .map_or(0, |(_, w)| w.written().saturating_sub(w.consumed()))
+        if self.tx.is_none() {
+            return 0;
+        }
+        // `words` is the ring this end writes.
+        let c = self.words.control();
+        let written = c.producer.0.written.load(Acquire);
+        written.saturating_sub(c.consumer.0.consumed.load(Acquire))
+    }
+
+    /// The twin writing half, for a wait.
+    fn waiter(&self) -> io::Result<Arc<Sender>> {
+        let (_, twin) = self.tx()?;
+        Ok(Arc::clone(&lock(twin)))
     }
 
     /// The user words of the ring this end writes (or else reads): where
@@ -225,7 +275,10 @@ impl Conn {
     }
 
     pub(crate) fn is_disconnected(&self) -> bool {
-        self.end.is_disconnected()
+        // `End::disconnect` marks every ring: one plain load of the ring
+        // already at hand (no `Arc` traffic, unlike `End::is_disconnected`).
+        let bits = self.words.control().events.0.hangup.load(Acquire);
+        bits & shmpipe_engine::layout::HANGUP_DISCONNECTED != 0
     }
 
     /// Whether the other side's end is open anywhere.
@@ -233,7 +286,7 @@ impl Conn {
         self.end.peer_alive(self.peer_role).unwrap_or(false)
     }
 
-    fn tx(&self) -> io::Result<&(Mutex<Sender>, Sender)> {
+    fn tx(&self) -> io::Result<&(Mutex<Sender>, Mutex<Arc<Sender>>)> {
         self.tx
             .as_ref()
             .ok_or_else(|| Error::io(ErrorKind::AccessDenied))
@@ -249,7 +302,7 @@ impl Conn {
     /// (all, or for a nonblocking end possibly fewer, even 0).
     pub(crate) fn write(&self, buf: &[u8], nonblocking: bool) -> io::Result<usize> {
         let (tx, _) = self.tx()?;
-        let mut tx = lock(tx);
+        let mut tx = self.locked(tx, HALF_TX);
         let message = self.pipe_type == PipeType::Message;
         if buf.is_empty() {
             if !message {
@@ -298,7 +351,6 @@ impl Conn {
             engine(e.error, kind)
         })?;
         drop(tx);
-        let (_, waiter) = self.tx()?;
         let target = end.saturating_sub(u64::from(self.quota));
         // `consumed` only grows, so any value once read is a lower bound:
         // while it already proves the quota met, the reader's cache line
@@ -306,14 +358,17 @@ impl Conn {
         if self.consumed_hint.load(Relaxed) >= target {
             return Ok(buf.len());
         }
-        let consumed = waiter.consumed().min(end);
+        // `words` is the ring this end writes.
+        let control = self.words.control();
+        let consumed = control.consumer.0.consumed.load(Acquire).min(end);
         self.consumed_hint.store(consumed, Relaxed);
         if consumed >= target {
             return Ok(buf.len());
         }
+        let waiter = self.waiter()?;
         // Pending: publish where this write starts, unless an earlier pending
         // write already did (writes complete in order).
-        let word = &waiter.ring().control().user.0[W_PENDING_WRITE];
+        let word = &control.user.0[W_PENDING_WRITE];
         let mark = end - buf.len() as u64 + 1;
         let marked = word.compare_exchange(0, mark, Release, Relaxed).is_ok();
         let r = waiter.wait_consumed(target, None);
@@ -386,7 +441,7 @@ impl Conn {
     /// of the pipe is [`ErrorKind::BrokenPipe`].
     pub(crate) fn read_bytes(&self, buf: &mut [u8], nonblocking: bool) -> io::Result<usize> {
         let (rx, _) = self.rx()?;
-        let mut rx = lock(rx);
+        let mut rx = self.locked(rx, HALF_RX);
         let buf = match self.withdrawal_limit(&mut rx)? {
             Some(limit) if limit < buf.len() => &mut buf[..limit],
             _ => buf,
@@ -413,7 +468,7 @@ impl Conn {
     /// fits (`complete == false`: MoreData).
     pub(crate) fn read_msg(&self, buf: &mut [u8], nonblocking: bool) -> io::Result<MsgRead> {
         let (rx, _) = self.rx()?;
-        let mut rx = lock(rx);
+        let mut rx = self.locked(rx, HALF_RX);
         let buf = match self.withdrawal_limit(&mut rx)? {
             Some(limit) if limit < buf.len() => &mut buf[..limit],
             _ => buf,
@@ -522,7 +577,7 @@ impl Conn {
     /// wrote. Succeeds at once when the peer is already gone (nothing can be
     /// read any more); fails with `BrokenPipe` when it goes while waiting.
     pub(crate) fn flush(&self) -> io::Result<()> {
-        let (_, tx) = self.tx()?;
+        let tx = self.waiter()?;
         if self.is_disconnected() {
             return Err(Error::io(ErrorKind::PipeNotConnected));
         }
@@ -553,7 +608,7 @@ impl Conn {
         }
         {
             let (tx, _) = self.tx()?;
-            let mut tx = lock(tx);
+            let mut tx = self.locked(tx, HALF_TX);
             tx.send(request, None).map_err(|e| {
                 let kind = if e.published == 0 {
                     ErrorKind::NoData
@@ -564,6 +619,28 @@ impl Conn {
             })?;
         }
         self.read_msg(reply, false)
+    }
+}
+
+/// Index of the writing half's policy generation in `Conn::applied`.
+const HALF_TX: usize = 0;
+/// Index of the reading half's.
+const HALF_RX: usize = 1;
+
+/// The halves whose wait policy [`Conn::set_wait_policy`] changes.
+trait SetPolicy {
+    fn set_policy(&mut self, p: WaitPolicy);
+}
+
+impl SetPolicy for Sender {
+    fn set_policy(&mut self, p: WaitPolicy) {
+        self.set_wait_policy(p);
+    }
+}
+
+impl SetPolicy for Receiver {
+    fn set_policy(&mut self, p: WaitPolicy) {
+        self.set_wait_policy(p);
     }
 }
 

@@ -223,17 +223,20 @@ impl ClientOptions {
                         wire::peer_cred(&sock)?.pid
                     },
                 };
-                // Wait until the server has let go of its copy of our end's
-                // descriptor, so that our end closes when we close it.
+                // Attached while the server finishes (the DONE below is
+                // usually there by the time this is done).
+                let shared = Shared::attach(fd, info, access, std::process::id(), self.policy)?;
+                // Do not return before the server has let go of its copy of
+                // our end's descriptor, so that our end closes when we close
+                // it: whatever follows our return (a close included) must
+                // be what the server sees.
                 let mut done = [0u8; 8];
                 match wire::recv_timeout(&sock, &mut done, Some(Duration::from_secs(10)))? {
                     Some((1, None)) if done[0] == wire::RESP_DONE => {}
                     _ => return Err(wire::bad_packet()),
                 }
-                Shared::attach(fd, info, access, std::process::id(), self.policy).map(|shared| {
-                    NamedPipeClient {
-                        shared: Arc::new(shared),
-                    }
+                Ok(NamedPipeClient {
+                    shared: Arc::new(shared),
                 })
             }
             (Some(&wire::RESP_ERROR), _) => Err(wire::decode_error(p)),
@@ -414,6 +417,7 @@ impl NamedPipeClient {
 
     fn live_conn(&self) -> io::Result<&Conn> {
         let c = &self.shared.conn;
+        // One load of a word in the segment (see `Conn::is_disconnected`).
         if c.is_disconnected() {
             return Err(err(ErrorKind::PipeNotConnected));
         }
@@ -433,6 +437,27 @@ impl NamedPipeClient {
 
     fn nonblocking(&self) -> bool {
         self.modes() & NONBLOCKING != 0
+    }
+
+    /// Sets how blocking operations on this end wait (see
+    /// [`ClientOptions::wait_policy`]). Duplicates made with
+    /// [`NamedPipeClient::try_clone`] share it; an operation already
+    /// waiting keeps the policy it started with.
+    ///
+    /// ```
+    /// use shmpipe::named::{ClientOptions, ServerOptions};
+    /// use shmpipe::WaitPolicy;
+    /// let name = format!(r"\\.\pipe\doc-client-set-policy-{}", std::process::id());
+    /// let server = ServerOptions::new().create(&name)?;
+    /// let mut client = ClientOptions::new().open(&name)?;
+    /// client.set_wait_policy(WaitPolicy::park());
+    /// let t = std::thread::spawn(move || server.send_msg(b"late").map(|_| server));
+    /// assert_eq!(client.recv_msg(&mut [0u8; 4])?.len, 4); // parks until the data comes
+    /// t.join().unwrap()?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn set_wait_policy(&mut self, policy: WaitPolicy) {
+        self.shared.conn.set_wait_policy(policy);
     }
 
     /// A duplicate handle of this end: the end stays open until both are

@@ -13,9 +13,12 @@
 //!   `SO_PEERGROUPS`); the pipe's [`Security`] and direction decide
 //!   `AccessDenied`; then, under the name's lock, the instance that has been
 //!   Listening longest is taken off the listening queue (so concurrent opens
-//!   race for it atomically: one wins, the others get `PipeBusy`), a fresh
-//!   duplex segment is created for the connection, and the client's end of
-//!   it travels back with `SCM_RIGHTS`.
+//!   race for it atomically: one wins, the others get `PipeBusy`), and the
+//!   client's end of a fresh duplex segment travels back with `SCM_RIGHTS`.
+//!   The segment was made ahead, while the instance listened, by a
+//!   low-priority thread (`prepare_in_background`), so the name's thread
+//!   serves a local `OPEN` itself, without waiting on anyone; only one
+//!   forwarded to another process's instance gets a thread of its own.
 //! * `WAIT`: answered at once if an instance is Listening, otherwise parked
 //!   until one is (creation, or `connect` after `disconnect`), or until the
 //!   name vanishes (the socket closes: the client sees `FileNotFound`).
@@ -57,7 +60,7 @@ use std::io;
 use std::os::fd::{AsFd, OwnedFd};
 use std::sync::atomic::{AtomicU8, Ordering::Relaxed};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, Weak};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Unlimited instances (spec 2.1).
 pub const UNLIMITED_INSTANCES: u32 = 255;
@@ -210,6 +213,12 @@ impl ServerOptions {
     /// (first-instance-only, no create-instance right, other direction) or
     /// `PipeBusy` (max instances reached).
     pub fn create(&self, name: &str) -> io::Result<NamedPipeServer> {
+        let server = self.create_instance(name)?;
+        prepare_in_background(&server.inst);
+        Ok(server)
+    }
+
+    fn create_instance(&self, name: &str) -> io::Result<NamedPipeServer> {
         let name = PipeName::for_server(name)?;
         if self.max_instances == 0 || self.max_instances > UNLIMITED_INSTANCES {
             return Err(err(ErrorKind::InvalidParameter));
@@ -286,9 +295,14 @@ impl ServerOptions {
 /// How many times `create` looks again at a name that changes under it.
 const CREATE_ROUNDS: usize = 2000;
 
-/// Request handler threads running in this process, and their cap.
+/// Threads forwarding clients to other processes' instances, and their cap.
 static HANDLERS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 const MAX_HANDLERS: usize = 64;
+/// How long a connection may take to send its request; also bounds every
+/// send of a reply.
+const REQUEST_TIMEOUT: Duration = Duration::from_millis(200);
+/// Most connections whose request has not arrived yet.
+const MAX_PENDING: usize = 64;
 
 /// Process-wide map from name key to the name's state.
 static REGISTRY: std::sync::LazyLock<Mutex<HashMap<String, Weak<NameEntry>>>> =
@@ -541,7 +555,7 @@ impl NameEntry {
             name: Arc::clone(self),
             out_size: o.out_size,
             in_size: o.in_size,
-            policy: o.policy,
+            policy: Mutex::new(o.policy),
             modes: AtomicU8::new(
                 (u8::from(o.wait_mode == WaitMode::Nonblocking) * MODE_NONBLOCKING)
                     | (u8::from(read_mode == ReadMode::Message) * MODE_MESSAGE_READ),
@@ -553,6 +567,7 @@ impl NameEntry {
                 epoch: 0,
             }),
             cv: Condvar::new(),
+            prepared: Mutex::new(None),
             link: Mutex::new(link),
         })
     }
@@ -603,15 +618,37 @@ impl NameEntry {
     /// exist, looks now and then whether their clients left (the name must
     /// vanish then, and pending waits learn it: spec 4.5, SEM-058).
     fn run(self: Arc<Self>) {
+        // Request connections accepted before their packet arrived.
+        let mut pending: Vec<(OwnedFd, Instant)> = Vec::new();
+        // Whoever is still waiting for an answer when the thread ends hears
+        // that the name is gone (as the accept that came too late does).
+        let gone = |pending: Vec<(OwnedFd, Instant)>| {
+            for (c, _) in pending {
+                refuse_vanished(&c);
+            }
+            // Connections still in the backlog would be reset when the
+            // socket closes: answer them too (no new ones can come once it
+            // is shut down).
+            if let Some(l) = self.listener.get() {
+                while let Ok(c) = rustix::net::accept_with(l, rustix::net::SocketFlags::CLOEXEC) {
+                    refuse_vanished(&c);
+                }
+            }
+        };
+        // Accepting stopped for a moment: the process ran out of
+        // descriptors (or memory), and the backlog waits meanwhile.
+        let mut paused_until: Option<Instant> = None;
         loop {
             let (watch, ticking) = {
                 let mut inner = lock(&self.inner);
                 if inner.vanished {
-                    return;
+                    drop(inner);
+                    return gone(pending);
                 }
                 (link::Watch::collect(&mut inner), !inner.zombies.is_empty())
             };
-            let listener = self.listener.get();
+            let paused = paused_until.filter(|t| Instant::now() < *t);
+            let listener = self.listener.get().filter(|_| paused.is_none());
             let mut fds = Vec::with_capacity(watch.len() + 2);
             fds.push(rustix::event::PollFd::new(
                 &self.wake,
@@ -627,13 +664,29 @@ impl NameEntry {
                     rustix::event::PollFlags::IN,
                 ));
             }
-            let tick = rustix::time::Timespec {
-                tv_sec: 0,
-                tv_nsec: 20_000_000,
-            };
-            match rustix::event::poll(&mut fds, ticking.then_some(&tick)) {
+            let first_pending = fds.len();
+            for (c, _) in &pending {
+                fds.push(rustix::event::PollFd::new(c, rustix::event::PollFlags::IN));
+            }
+            let mut timeout = ticking.then_some(Duration::from_millis(20));
+            if let Some(t) = paused {
+                let left = t.saturating_duration_since(Instant::now());
+                timeout = Some(timeout.map_or(left, |x| x.min(left)));
+            }
+            if let Some(oldest) = pending.iter().map(|(_, t)| *t).min() {
+                let left = REQUEST_TIMEOUT.saturating_sub(oldest.elapsed());
+                timeout = Some(timeout.map_or(left, |t| t.min(left)));
+            }
+            let timeout = timeout.map(|t| rustix::time::Timespec {
+                tv_sec: t.as_secs() as i64,
+                tv_nsec: i64::from(t.subsec_nanos()),
+            });
+            match rustix::event::poll(&mut fds, timeout.as_ref()) {
                 Ok(_) | Err(rustix::io::Errno::INTR) => {}
-                Err(_) => return,
+                Err(_) => {
+                    drop(fds);
+                    return gone(pending);
+                }
             }
             let ready: Vec<bool> = fds.iter().map(|f| !f.revents().is_empty()).collect();
             drop(fds);
@@ -641,12 +694,32 @@ impl NameEntry {
                 let mut drain = [0u8; 8];
                 let _ = rustix::io::read(&self.wake, &mut drain);
             }
-            if let Some(l) = listener {
-                if ready[1] && !self.accept_all(l) {
-                    return;
+            // Requests whose packet came meanwhile; silent ones expire.
+            let mut waiting = Vec::with_capacity(pending.len());
+            for ((c, since), r) in pending.drain(..).zip(&ready[first_pending..]) {
+                if *r {
+                    self.serve_request(c);
+                } else if since.elapsed() < REQUEST_TIMEOUT {
+                    waiting.push((c, since));
                 }
             }
-            for (w, _) in watch.iter().zip(&ready[first_link..]).filter(|(_, r)| **r) {
+            pending = waiting;
+            if let Some(l) = listener {
+                if ready[1] {
+                    match self.accept_all(l, &mut pending) {
+                        Accepting::Done => paused_until = None,
+                        Accepting::Starved => {
+                            paused_until = Some(Instant::now() + ACCEPT_PAUSE);
+                        }
+                        Accepting::Shut => return gone(pending),
+                    }
+                }
+            }
+            for (w, _) in watch
+                .iter()
+                .zip(&ready[first_link..first_pending])
+                .filter(|(_, r)| **r)
+            {
                 self.on_link(w);
             }
             if ticking {
@@ -656,45 +729,56 @@ impl NameEntry {
         }
     }
 
-    /// Accepts every pending connection; `false` once the socket is shut.
-    fn accept_all(self: &Arc<Self>, listener: &OwnedFd) -> bool {
+    /// Accepts every pending connection and serves the requests already
+    /// there; the others wait in `pending`.
+    fn accept_all(
+        self: &Arc<Self>,
+        listener: &OwnedFd,
+        pending: &mut Vec<(OwnedFd, Instant)>,
+    ) -> Accepting {
+        use rustix::io::Errno;
         loop {
             let conn = match rustix::net::accept_with(listener, rustix::net::SocketFlags::CLOEXEC) {
                 Ok(c) => c,
-                Err(rustix::io::Errno::INTR | rustix::io::Errno::CONNABORTED) => continue,
-                Err(rustix::io::Errno::AGAIN) => return true,
-                Err(_) => return false,
+                Err(Errno::INTR | Errno::CONNABORTED) => continue,
+                Err(Errno::AGAIN) => return Accepting::Done,
+                // Passing: the name lives on, its clients wait a little.
+                Err(Errno::MFILE | Errno::NFILE | Errno::NOBUFS | Errno::NOMEM) => {
+                    return Accepting::Starved
+                }
+                Err(_) => return Accepting::Shut,
             };
             if lock(&self.inner).vanished {
-                return false;
+                refuse_vanished(&conn);
+                return Accepting::Shut;
             }
-            // Each request is served on its own short-lived thread, so a
-            // peer that connects and sends nothing delays nobody else; such
-            // threads are capped, and each gives up on a silent peer after
-            // 200 ms.
-            if HANDLERS.fetch_add(1, Relaxed) >= MAX_HANDLERS {
-                HANDLERS.fetch_sub(1, Relaxed);
-                continue; // overloaded: drop the connection
+            // Requests are served on this thread, which never waits on a
+            // peer: a request not there yet is polled for (a silent peer is
+            // dropped after REQUEST_TIMEOUT), and replies are a few small
+            // packets, with sends bounded by a timeout all the same.
+            if wire::set_send_timeout(conn.as_fd(), Some(REQUEST_TIMEOUT)).is_err() {
+                continue;
             }
-            let me = Arc::clone(self);
-            let spawned = std::thread::Builder::new()
-                .name("shmpipe-request".into())
-                .spawn(move || {
-                    me.serve_one(conn);
-                    HANDLERS.fetch_sub(1, Relaxed);
-                });
-            if spawned.is_err() {
-                HANDLERS.fetch_sub(1, Relaxed);
+            match self.serve_request(conn) {
+                Some(_) if pending.len() >= MAX_PENDING => {} // overloaded: drop it
+                Some(conn) => pending.push((conn, Instant::now())),
+                None => {}
             }
         }
     }
 
-    fn serve_one(self: &Arc<Self>, conn: OwnedFd) {
-        let _ = wire::set_recv_timeout(conn.as_fd(), Some(Duration::from_millis(200)));
+    /// Serves the request on `conn` if its packet is there; gives `conn`
+    /// back if not yet.
+    fn serve_request(self: &Arc<Self>, conn: OwnedFd) -> Option<OwnedFd> {
         let mut buf = [0u8; wire::MAX_PACKET];
-        // Garbage, a descriptor we did not ask for, or EOF: drop it.
-        if let Ok(Some((n, None))) = wire::recv(conn.as_fd(), &mut buf) {
-            let _ = self.handle(conn, &buf[..n]);
+        match wire::recv_nowait(conn.as_fd(), &mut buf) {
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Some(conn),
+            Ok(Some((n, None))) => {
+                let _ = self.handle(conn, &buf[..n]);
+                None
+            }
+            // Garbage, a descriptor we did not ask for, or EOF: drop it.
+            _ => None,
         }
     }
 
@@ -708,10 +792,8 @@ impl NameEntry {
                 if key != self.name.key().as_bytes() {
                     return reply_err(ErrorKind::FileNotFound);
                 }
-                match self.open(&conn, access) {
-                    Ok(()) => Ok(()),
-                    Err(e) => reply_err(Error::kind_of(&e).unwrap_or(ErrorKind::NoSystemResources)),
-                }
+                self.open(conn, access);
+                Ok(())
             }
             [wire::REQ_WAIT, key @ ..] => {
                 if key != self.name.key().as_bytes() {
@@ -887,65 +969,141 @@ impl NameEntry {
     }
 
     /// Attaches the connecting client to the longest-listening instance,
-    /// ours or (forwarded over its link) another process's.
-    fn open(self: &Arc<Self>, conn: &OwnedFd, access: Access) -> io::Result<()> {
-        let client = self.check_open(conn, access)?;
-        // Remote instances that answered BUSY to this client: each is
-        // offered once, so a member that keeps refusing cannot loop us.
-        let mut tried: Vec<Arc<link::Remote>> = Vec::new();
-        loop {
-            let mut inner = lock(&self.inner);
-            if inner.count() == 0 {
-                self.vanish_if_empty(&mut inner);
-                return Err(err(ErrorKind::FileNotFound));
-            }
-            // Taking the slot off the queue under the name's lock is the
-            // atomic claim (SEM-043): a racing open never sees it again.
-            let mut skipped = Vec::new();
-            let slot = loop {
-                match inner.listening.pop_front() {
-                    None => break None,
-                    Some(Slot::Local(inst)) if inst.is_listening() => {
-                        break Some(Slot::Local(inst))
+    /// ours or (forwarded over its link) another process's. Runs on the
+    /// name's thread: a local instance is attached here (nothing in it
+    /// waits on a peer), a remote one on a thread of its own (the member
+    /// may take seconds, and its verdict arrives on a link this thread
+    /// polls). Errors are answered to the client.
+    fn open(self: &Arc<Self>, conn: OwnedFd, access: Access) {
+        let client = match self.check_open(&conn, access) {
+            Ok(c) => c,
+            Err(e) => return reply_open_error(&conn, &e),
+        };
+        match self.claim_next(&[]) {
+            Err(e) => reply_open_error(&conn, &e),
+            Ok(Slot::Local(inst)) => self.attach_local(inst, &conn, client),
+            Ok(Slot::Remote(r)) => {
+                // Overloaded (forwards to members that answer slowly hold
+                // their threads): the instance goes back where it was, and
+                // the client hears `PipeBusy` (or, if no thread could be
+                // started, sees its connection close and tries again).
+                let unclaim = |r: Arc<link::Remote>| {
+                    let mut inner = lock(&self.inner);
+                    if r.unclaim() {
+                        inner.listening.push_front(Slot::Remote(r));
                     }
-                    Some(Slot::Remote(r)) if tried.iter().any(|t| Arc::ptr_eq(t, &r)) => {
-                        skipped.push(Slot::Remote(r));
-                    }
-                    Some(Slot::Remote(r)) if r.claim() => break Some(Slot::Remote(r)),
-                    Some(_) => {}
+                };
+                if HANDLERS.fetch_add(1, Relaxed) >= MAX_HANDLERS {
+                    HANDLERS.fetch_sub(1, Relaxed);
+                    unclaim(r);
+                    return reply_open_error(&conn, &err(ErrorKind::PipeBusy));
                 }
-            };
-            for s in skipped.into_iter().rev() {
-                inner.listening.push_front(s);
-            }
-            drop(inner);
-            let Some(slot) = slot else {
-                return Err(err(ErrorKind::PipeBusy));
-            };
-            match slot {
-                Slot::Local(inst) => {
-                    return match inst.attach(conn, client, || {}) {
-                        Ok(()) => Ok(()),
-                        Err(e) => {
-                            // Could not hand out the connection: the instance
-                            // listens on.
-                            let mut inner = lock(&self.inner);
-                            inner.listening.push_front(Slot::Local(inst));
-                            Err(e)
-                        }
-                    };
-                }
-                // Busy: the member's instance stopped listening meanwhile;
-                // the client gets the next one.
-                Slot::Remote(r) => {
-                    if self.forward(&r, conn, access, client.pid) {
-                        return Ok(());
-                    }
-                    tried.push(r);
+                let me = Arc::clone(self);
+                let r2 = Arc::clone(&r);
+                let spawned = std::thread::Builder::new()
+                    .name("shmpipe-forward".into())
+                    .spawn(move || {
+                        me.open_remote(conn, access, client, r2);
+                        HANDLERS.fetch_sub(1, Relaxed);
+                    });
+                if spawned.is_err() {
+                    HANDLERS.fetch_sub(1, Relaxed);
+                    unclaim(r);
                 }
             }
         }
     }
+
+    /// Forwards the client on `conn` to the claimed remote instance `r`,
+    /// and on to the next instance as long as members answer BUSY.
+    fn open_remote(
+        self: &Arc<Self>,
+        conn: OwnedFd,
+        access: Access,
+        client: Credentials,
+        mut r: Arc<link::Remote>,
+    ) {
+        // Remote instances that answered BUSY to this client: each is
+        // offered once, so a member that keeps refusing cannot loop us.
+        let mut tried: Vec<Arc<link::Remote>> = Vec::new();
+        loop {
+            if self.forward(&r, &conn, access, client.pid) {
+                return;
+            }
+            tried.push(r);
+            match self.claim_next(&tried) {
+                Err(e) => return reply_open_error(&conn, &e),
+                Ok(Slot::Local(inst)) => return self.attach_local(inst, &conn, client),
+                Ok(Slot::Remote(next)) => r = next,
+            }
+        }
+    }
+
+    /// Takes the longest-listening instance off the queue (not one of
+    /// `tried`): `FileNotFound` when the name has no instance left,
+    /// `PipeBusy` when none listens.
+    fn claim_next(&self, tried: &[Arc<link::Remote>]) -> io::Result<Slot> {
+        let mut inner = lock(&self.inner);
+        if inner.count() == 0 {
+            self.vanish_if_empty(&mut inner);
+            return Err(err(ErrorKind::FileNotFound));
+        }
+        // Taking the slot off the queue under the name's lock is the
+        // atomic claim (SEM-043): a racing open never sees it again.
+        let mut skipped = Vec::new();
+        let slot = loop {
+            match inner.listening.pop_front() {
+                None => break None,
+                Some(Slot::Local(inst)) if inst.is_listening() => break Some(Slot::Local(inst)),
+                Some(Slot::Remote(r)) if tried.iter().any(|t| Arc::ptr_eq(t, &r)) => {
+                    skipped.push(Slot::Remote(r));
+                }
+                Some(Slot::Remote(r)) if r.claim() => break Some(Slot::Remote(r)),
+                Some(_) => {}
+            }
+        };
+        for s in skipped.into_iter().rev() {
+            inner.listening.push_front(s);
+        }
+        slot.ok_or_else(|| err(ErrorKind::PipeBusy))
+    }
+
+    /// Attaches the client to our claimed instance `inst`.
+    fn attach_local(&self, inst: Arc<Instance>, conn: &OwnedFd, client: Credentials) {
+        if let Err(e) = inst.attach(conn, client, || {}) {
+            // Could not hand out the connection: the instance listens on.
+            lock(&self.inner).listening.push_front(Slot::Local(inst));
+            reply_open_error(conn, &e);
+        }
+    }
+}
+
+/// What became of [`NameEntry::accept_all`].
+enum Accepting {
+    /// Nothing left to accept.
+    Done,
+    /// Out of descriptors or memory: try again after [`ACCEPT_PAUSE`].
+    Starved,
+    /// The socket is shut (the name vanished): the thread ends.
+    Shut,
+}
+
+/// How long accepting pauses when the process is out of descriptors.
+const ACCEPT_PAUSE: Duration = Duration::from_millis(10);
+
+/// Answers a request on a name that vanished. The request is read first: a
+/// connection closed with unread data makes the peer's receive fail with
+/// `ECONNRESET` instead of returning the answer.
+fn refuse_vanished(conn: &OwnedFd) {
+    let mut buf = [0u8; wire::MAX_PACKET];
+    let _ = wire::recv_nowait(conn.as_fd(), &mut buf);
+    reply_open_error(conn, &err(ErrorKind::FileNotFound));
+}
+
+/// Tells an opening client why it got no instance.
+fn reply_open_error(conn: &OwnedFd, e: &io::Error) {
+    let kind = Error::kind_of(e).unwrap_or(ErrorKind::NoSystemResources);
+    let _ = wire::send(conn.as_fd(), &wire::error_packet(kind), None);
 }
 
 pub(crate) const MODE_NONBLOCKING: u8 = 1;
@@ -971,10 +1129,13 @@ struct Instance {
     name: Arc<NameEntry>,
     out_size: u32,
     in_size: u32,
-    policy: Option<WaitPolicy>,
+    /// The handle's wait policy: for every later connection too.
+    policy: Mutex<Option<WaitPolicy>>,
     modes: AtomicU8,
     st: Mutex<InstState>,
     cv: Condvar,
+    /// The next connection's segment, made while the instance listens.
+    prepared: Mutex<Option<Prepared>>,
     /// Member: the link to the name's owner (`None` in the owner, and for
     /// an instance no owner would take back after a takeover).
     link: Mutex<Option<link::Link>>,
@@ -991,17 +1152,12 @@ impl Instance {
         lock(&self.st).phase == Phase::Listening
     }
 
-    /// Creates the connection's segment, keeps the server end, and sends the
-    /// client end over `sock`.
-    /// `claimed` runs once the instance is Connected, before the client
-    /// hears anything (a member tells the owner there, so that its report
-    /// precedes whatever the client's actions lead to).
-    fn attach(
-        &self,
-        sock: &OwnedFd,
-        client: Credentials,
-        claimed: impl FnOnce(),
-    ) -> io::Result<()> {
+    /// Builds the next connection's duplex segment (ring 0 server→client,
+    /// ring 1 client→server, sized from the quotas) with both ends: the
+    /// server end as a ready [`Conn`], the client end's descriptor (and
+    /// lock) to be sent. Nobody else can see it: every descriptor is
+    /// close-on-exec and stays in this process until a client is admitted.
+    fn prepare(&self) -> io::Result<Prepared> {
         let e = |e| super::conn_engine_error(e);
         let name = &self.name;
         let dir = name.direction;
@@ -1034,8 +1190,43 @@ impl Instance {
             ROLE_CLIENT,
             name.pipe_type,
             self.out_size,
-            self.policy,
+            *lock(&self.policy),
         )?;
+        Ok(Prepared { conn, client_lock })
+    }
+
+    /// Prepares the next connection's segment ahead of the client, so that
+    /// `OPEN` only has to send a descriptor. A failure is left for `attach`
+    /// to meet (and report to the client).
+    fn prepare_ahead(&self) {
+        if lock(&self.prepared).is_some() {
+            return;
+        }
+        if let Ok(p) = self.prepare() {
+            let mut slot = lock(&self.prepared);
+            if slot.is_none() {
+                *slot = Some(p);
+            }
+        }
+    }
+
+    /// Sends the client end of the prepared segment (or of one made now)
+    /// over `sock` and keeps the server end.
+    /// `claimed` runs once the instance is Connected, before the client
+    /// hears anything (a member tells the owner there, so that its report
+    /// precedes whatever the client's actions lead to).
+    fn attach(
+        &self,
+        sock: &OwnedFd,
+        client: Credentials,
+        claimed: impl FnOnce(),
+    ) -> io::Result<()> {
+        let ready = lock(&self.prepared).take();
+        let Prepared { conn, client_lock } = match ready {
+            Some(p) => p,
+            None => self.prepare()?,
+        };
+        let name = &self.name;
         let timeout = name.default_timeout.as_millis().min(u128::from(u32::MAX)) as u32;
         // The client learns the server's pid from its socket's peer, unless
         // the connection was forwarded to us by the name's owner.
@@ -1047,7 +1238,7 @@ impl Instance {
         let mut reply = vec![
             wire::RESP_OPENED,
             u8::from(name.pipe_type == PipeType::Message),
-            dir.to_u8(),
+            name.direction.to_u8(),
             name.max_instances as u8,
             flags,
         ];
@@ -1063,23 +1254,83 @@ impl Instance {
         {
             let mut st = lock(&self.st);
             if st.phase != Phase::Listening {
+                drop(st);
+                // Untouched: it serves the next connection.
+                let mut slot = lock(&self.prepared);
+                if slot.is_none() {
+                    *slot = Some(Prepared { conn, client_lock });
+                }
                 return Err(err(ErrorKind::PipeBusy));
+            }
+            // Under the instance's lock, as `set_wait_policy` sets it: the
+            // handle's policy as it is now, whenever the segment was made.
+            if let Some(p) = *lock(&self.policy) {
+                conn.set_wait_policy(p);
             }
             st.phase = Phase::Connected;
             st.conn = Some(Arc::new(conn));
             st.client = Some(client);
         }
-        self.cv.notify_all();
         claimed();
         // After the state change: once the client has its end it may act at
         // once, and it must find the instance Connected. If the send fails,
         // the client end's descriptor closes with `client_lock`, and the
-        // instance simply looks like a client that came and went.
+        // instance simply looks like a client that came and went. `DONE`
+        // tells the client that our copy of its descriptor is closed (its
+        // end closes when it closes it).
         let sent = wire::send(sock.as_fd(), &reply, Some(client_lock.fd()));
         drop(client_lock);
-        sent?;
-        wire::send(sock.as_fd(), &[wire::RESP_DONE], None)
+        let done = sent.and_then(|()| wire::send(sock.as_fd(), &[wire::RESP_DONE], None));
+        // Woken last: a `connect` waiting on this thread's CPU must not
+        // delay the client's answer.
+        self.cv.notify_all();
+        done
     }
+}
+
+/// Has the instance's next segment made by the process's preparer thread.
+///
+/// Why a thread, and a low-priority one: making a segment costs tens of µs
+/// (`Segment::create` allocates the rings; two role locks), too much for
+/// `create` or `connect`, which `PipeListener::accept` calls between a
+/// client's arrival and its first request. At nice 19 the preparer takes
+/// idle CPU only: whoever the work would delay preempts it. If a client
+/// comes before the segment is ready, `attach` makes one itself, and the
+/// late one serves the connection after.
+fn prepare_in_background(inst: &Arc<Instance>) {
+    static JOBS: OnceLock<Mutex<std::sync::mpsc::Sender<Weak<Instance>>>> = OnceLock::new();
+    let jobs = JOBS.get_or_init(|| {
+        let (tx, rx) = std::sync::mpsc::channel::<Weak<Instance>>();
+        let spawned = std::thread::Builder::new()
+            .name("shmpipe-prepare".into())
+            .spawn(move || {
+                // SAFETY: setpriority only changes this thread's nice value
+                // (PRIO_PROCESS with a thread id means that thread); raising
+                // it needs no privilege. Failing leaves the default.
+                unsafe {
+                    libc::setpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t, 19);
+                }
+                for job in rx {
+                    if let Some(inst) = job.upgrade() {
+                        if inst.is_listening() {
+                            inst.prepare_ahead();
+                        }
+                    }
+                }
+            });
+        if spawned.is_err() {
+            // No preparer: every attach makes its own segment.
+            return Mutex::new(std::sync::mpsc::channel().0);
+        }
+        Mutex::new(tx)
+    });
+    let _ = lock(jobs).send(Arc::downgrade(inst));
+}
+
+/// A connection's segment made ahead of its client.
+struct Prepared {
+    conn: Conn,
+    client_lock: EndLock,
 }
 
 /// A server end of a named pipe instance.
@@ -1179,6 +1430,7 @@ impl NamedPipeServer {
                         inner.listening.push_back(Slot::Local(Arc::clone(inst)));
                         NameEntry::wake_waiters(&mut inner);
                     }
+                    prepare_in_background(inst);
                     inst.report(wire::VERDICT_NONE);
                     st = lock(&inst.st);
                 }
@@ -1222,16 +1474,28 @@ impl NamedPipeServer {
         Ok(())
     }
 
-    fn conn(&self) -> io::Result<Arc<Conn>> {
-        let st = lock(&self.inst.st);
-        match st.phase {
-            Phase::Listening => Err(err(ErrorKind::PipeListening)),
-            Phase::Disconnected => Err(err(ErrorKind::PipeNotConnected)),
-            Phase::Connected => Ok(st
-                .conn
-                .clone()
-                .expect("connected instance has a connection")),
-        }
+    /// Runs a data operation on the current connection: `PipeListening`
+    /// or `PipeNotConnected` without one.
+    ///
+    /// The operation runs on a clone of the connection's `Arc`, taken under
+    /// the state lock. (A read lock held for the whole operation would save
+    /// two atomic operations, but then `disconnect`, and behind it the
+    /// name's thread, would wait for every operation in progress, and one
+    /// stuck on a ring lock that a hostile client holds is not woken when
+    /// the segment is cut.)
+    fn with_conn<T>(&self, op: impl FnOnce(&Conn) -> io::Result<T>) -> io::Result<T> {
+        let conn = {
+            let st = lock(&self.inst.st);
+            match st.phase {
+                Phase::Listening => return Err(err(ErrorKind::PipeListening)),
+                Phase::Disconnected => return Err(err(ErrorKind::PipeNotConnected)),
+                Phase::Connected => st
+                    .conn
+                    .clone()
+                    .expect("connected instance has a connection"),
+            }
+        };
+        op(&conn)
     }
 
     fn need(&self, ok: bool) -> io::Result<()> {
@@ -1247,38 +1511,48 @@ impl NamedPipeServer {
     /// written, possibly 0).
     pub fn send_msg(&self, data: &[u8]) -> io::Result<usize> {
         self.need(self.access().write_data)?;
-        self.conn()?.write(data, self.nonblocking())
+        let nonblocking = self.nonblocking();
+        self.with_conn(|c| c.write(data, nonblocking))
     }
 
     /// Reads one message in message-read mode, or bytes in byte-read mode
     /// (`complete` is then always `true`).
     pub fn recv_msg(&self, buf: &mut [u8]) -> io::Result<MsgRead> {
         self.need(self.access().read_data)?;
-        let conn = self.conn()?;
-        if self.modes() & MODE_MESSAGE_READ != 0 {
-            conn.read_msg(buf, self.nonblocking())
-        } else {
-            conn.read_bytes(buf, self.nonblocking()).map(|len| MsgRead {
-                len,
-                complete: true,
-            })
-        }
+        let modes = self.modes();
+        let nonblocking = modes & MODE_NONBLOCKING != 0;
+        self.with_conn(|conn| {
+            if modes & MODE_MESSAGE_READ != 0 {
+                conn.read_msg(buf, nonblocking)
+            } else {
+                conn.read_bytes(buf, nonblocking).map(|len| MsgRead {
+                    len,
+                    complete: true,
+                })
+            }
+        })
     }
 
     /// Peeks (spec 4.8); `BadPipe` while Listening or Disconnected.
     pub fn peek(&self, buf: Option<&mut [u8]>) -> io::Result<PeekInfo> {
         self.need(self.access().read_data)?;
-        let conn = self.conn().map_err(|e| match Error::kind_of(&e) {
-            Some(ErrorKind::PipeListening | ErrorKind::PipeNotConnected) => err(ErrorKind::BadPipe),
+        let mut no_conn = true;
+        self.with_conn(|conn| {
+            no_conn = false;
+            conn.peek(buf)
+        })
+        .map_err(|e| match Error::kind_of(&e) {
+            Some(ErrorKind::PipeListening | ErrorKind::PipeNotConnected) if no_conn => {
+                err(ErrorKind::BadPipe)
+            }
             _ => e,
-        })?;
-        conn.peek(buf)
+        })
     }
 
     /// Waits until the client read everything written (spec 4.11).
     pub fn flush_buffers(&self) -> io::Result<()> {
         self.need(self.access().write_data)?;
-        self.conn()?.flush()
+        self.with_conn(Conn::flush)
     }
 
     /// Sends `request` as one message and waits for the next message
@@ -1289,7 +1563,7 @@ impl NamedPipeServer {
         if self.inst.name.pipe_type != PipeType::Message || self.modes() & MODE_MESSAGE_READ == 0 {
             return Err(err(ErrorKind::BadPipe));
         }
-        self.conn()?.transact(request, reply)
+        self.with_conn(|c| c.transact(request, reply))
     }
 
     /// `get_info` (spec 4.14).
@@ -1345,6 +1619,36 @@ impl NamedPipeServer {
     /// Shorthand for `set_state(Some(mode), None)`.
     pub fn set_read_mode(&self, mode: ReadMode) -> io::Result<()> {
         self.set_state(Some(mode), None)
+    }
+
+    /// Sets how blocking operations on this server end wait (see
+    /// [`ServerOptions::wait_policy`]): for the current connection and for
+    /// every later one (after `disconnect` and `connect`).
+    ///
+    /// ```
+    /// use shmpipe::named::{ClientOptions, ServerOptions};
+    /// use shmpipe::WaitPolicy;
+    /// let name = format!(r"\\.\pipe\doc-server-set-policy-{}", std::process::id());
+    /// let mut server = ServerOptions::new().create(&name)?;
+    /// server.set_wait_policy(WaitPolicy::park());
+    /// let client = ClientOptions::new().open(&name)?;
+    /// let t = std::thread::spawn(move || client.send_msg(b"late").map(|_| client));
+    /// assert_eq!(server.recv_msg(&mut [0u8; 4])?.len, 4); // parks until the data comes
+    /// drop(t.join().unwrap()?);
+    /// server.disconnect()?;
+    /// server.set_nonblocking(true)?;
+    /// assert!(server.connect().is_err()); // listening again (PipeListening)
+    /// let client = ClientOptions::new().open(&name)?; // this connection parks too
+    /// client.send_msg(b"again")?;
+    /// assert_eq!(server.recv_msg(&mut [0u8; 8])?.len, 5);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn set_wait_policy(&mut self, policy: WaitPolicy) {
+        let st = lock(&self.inst.st);
+        *lock(&self.inst.policy) = Some(policy);
+        if let Some(c) = &st.conn {
+            c.set_wait_policy(policy);
+        }
     }
 
     /// Shorthand for `set_state(None, Some(..))`.

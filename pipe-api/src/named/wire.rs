@@ -203,15 +203,26 @@ pub(crate) fn recv(
     sock: BorrowedFd<'_>,
     buf: &mut [u8],
 ) -> io::Result<Option<(usize, Option<OwnedFd>)>> {
+    recv_flags(sock, buf, RecvFlags::CMSG_CLOEXEC)
+}
+
+/// [`recv`] that never waits: `WouldBlock` when no packet is queued.
+pub(crate) fn recv_nowait(
+    sock: BorrowedFd<'_>,
+    buf: &mut [u8],
+) -> io::Result<Option<(usize, Option<OwnedFd>)>> {
+    recv_flags(sock, buf, RecvFlags::CMSG_CLOEXEC | RecvFlags::DONTWAIT)
+}
+
+fn recv_flags(
+    sock: BorrowedFd<'_>,
+    buf: &mut [u8],
+    flags: RecvFlags,
+) -> io::Result<Option<(usize, Option<OwnedFd>)>> {
     let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
     let mut control = RecvAncillaryBuffer::new(&mut space);
     let msg = loop {
-        match rustix::net::recvmsg(
-            sock,
-            &mut [IoSliceMut::new(buf)],
-            &mut control,
-            RecvFlags::CMSG_CLOEXEC,
-        ) {
+        match rustix::net::recvmsg(sock, &mut [IoSliceMut::new(buf)], &mut control, flags) {
             Ok(m) => break m,
             Err(rustix::io::Errno::INTR) => continue,
             Err(e) => return Err(e.into()),

@@ -108,6 +108,18 @@ impl Remote {
         ok
     }
 
+    /// Undoes [`Remote::claim`] before anything was forwarded (under the
+    /// name's lock); `true` if the instance is to be queued again.
+    pub(super) fn unclaim(&self) -> bool {
+        let mut st = lock(&self.st);
+        if st.dead || !st.pending {
+            return false;
+        }
+        st.pending = false;
+        st.queued = true;
+        true
+    }
+
     /// How INFO shows the instance; `None` for a ServerGone one.
     pub(super) fn status(&self) -> Option<InstanceStatus> {
         let st = lock(&self.st);

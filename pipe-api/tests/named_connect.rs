@@ -1,0 +1,302 @@
+//! The connect path: requests served on the name's thread, segments made
+//! ahead of the client, and what that must not change: a client that
+//! closes right after `open` is seen gone, a reused instance hands each
+//! client a segment of its own, a prepared segment never reaches a child
+//! process, and a connection that never sends its request delays nobody.
+
+mod common;
+
+use common::named::{assert_kind, child_done, env, hear, is_child, say, unique_name, Kid};
+use shmpipe::named::{ClientOptions, Connected, NamedPipeClient, NamedPipeServer, ServerOptions};
+use shmpipe::{ErrorKind, WaitPolicy};
+use std::time::{Duration, Instant};
+
+const NAME_ENV: &str = "SHMPIPE_TEST_CONNECT_NAME";
+
+/// Up and down once, with a tag that tells connections apart.
+#[track_caller]
+fn exchange(server: &NamedPipeServer, client: &NamedPipeClient, tag: &str) {
+    let mut buf = [0u8; 64];
+    client.send_msg(tag.as_bytes()).unwrap();
+    let n = server.recv_msg(&mut buf).unwrap().len;
+    assert_eq!(&buf[..n], tag.as_bytes(), "{tag}: client to server");
+    server.send_msg(&buf[..n]).unwrap();
+    let n = client.recv_msg(&mut buf).unwrap().len;
+    assert_eq!(&buf[..n], tag.as_bytes(), "{tag}: server to client");
+}
+
+#[test]
+fn child_open_and_close() {
+    if !is_child("child_open_and_close") {
+        return;
+    }
+    let name = env(NAME_ENV);
+    while let Some(cmd) = hear() {
+        assert_eq!(cmd, "go");
+        // Closed as soon as `open` returns.
+        drop(ClientOptions::new().open(&name).unwrap());
+        say("closed");
+    }
+    child_done();
+}
+
+/// `open` returns only once the server let go of its copy of the client's
+/// descriptor: a client process that closes right after it is gone for the
+/// server, every time, with nothing to wait for.
+#[test]
+fn client_in_another_process_closing_at_once_is_seen_gone() {
+    let name = unique_name("fast-close");
+    let server = ServerOptions::new().max_instances(1).create(&name).unwrap();
+    let mut kid = Kid::spawn("child_open_and_close", &[(NAME_ENV, name.clone())]);
+    for round in 0..30 {
+        kid.tell("go");
+        kid.expect("closed");
+        assert_kind(server.connect(), ErrorKind::NoData, "client already left");
+        server.disconnect().unwrap();
+        let mut buf = [0u8; 4];
+        assert_kind(
+            server.recv_msg(&mut buf),
+            ErrorKind::PipeNotConnected,
+            "cut",
+        );
+        server.set_nonblocking(true).unwrap();
+        assert_kind(server.connect(), ErrorKind::PipeListening, "re-armed");
+        server.set_nonblocking(false).unwrap();
+        let _ = round;
+    }
+    kid.finish();
+}
+
+/// The same within one process, the client on another thread than the
+/// server's `connect`.
+#[test]
+fn client_thread_closing_at_once_is_seen_gone() {
+    let name = unique_name("fast-close-thread");
+    let server = ServerOptions::new().max_instances(1).create(&name).unwrap();
+    for _ in 0..50 {
+        let n = name.clone();
+        std::thread::spawn(move || drop(ClientOptions::new().open(&n).unwrap()))
+            .join()
+            .unwrap();
+        assert_kind(server.connect(), ErrorKind::NoData, "client already left");
+        server.disconnect().unwrap();
+        server.set_nonblocking(true).unwrap();
+        assert_kind(server.connect(), ErrorKind::PipeListening, "re-armed");
+        server.set_nonblocking(false).unwrap();
+    }
+}
+
+/// An instance reused many times gives each client a segment of its own:
+/// an orphaned client end never sees the next client's data, and the data
+/// of each connection arrives whole.
+#[test]
+fn reused_instance_hands_out_a_fresh_segment_each_time() {
+    let name = unique_name("reuse");
+    let mut server = ServerOptions::new().max_instances(1).create(&name).unwrap();
+    server.set_wait_policy(WaitPolicy::park());
+    let mut orphans: Vec<NamedPipeClient> = Vec::new();
+    for round in 0..40 {
+        let client = ClientOptions::new().open(&name).unwrap();
+        assert_eq!(server.connect().unwrap(), Connected::Already);
+        exchange(&server, &client, &format!("round {round}"));
+        server.send_msg(b"left behind").unwrap();
+        server.disconnect().unwrap();
+        let mut buf = [0u8; 16];
+        assert_kind(
+            client.recv_msg(&mut buf),
+            ErrorKind::PipeNotConnected,
+            "orphan",
+        );
+        orphans.push(client);
+        server.set_nonblocking(true).unwrap();
+        assert_kind(server.connect(), ErrorKind::PipeListening, "re-armed");
+        server.set_nonblocking(false).unwrap();
+        for (i, o) in orphans.iter().enumerate() {
+            assert_kind(
+                o.send_msg(b"x"),
+                ErrorKind::PipeNotConnected,
+                &format!("orphan {i}"),
+            );
+        }
+    }
+}
+
+/// Many clients from several threads against a listener: every one is
+/// served by an instance of its own, none is turned away.
+#[test]
+fn concurrent_clients_each_get_their_own_instance() {
+    let name = unique_name("concurrent");
+    let mut listener = shmpipe::named::PipeListener::bind(&name, ServerOptions::new()).unwrap();
+    let clients: Vec<_> = (0..4)
+        .map(|t| {
+            let name = name.clone();
+            std::thread::spawn(move || {
+                for i in 0..10 {
+                    let tag = format!("t{t}-{i}");
+                    let client = loop {
+                        match ClientOptions::new().open(&name) {
+                            Ok(c) => break c,
+                            Err(e) if common::named::kind(&e) == Some(ErrorKind::PipeBusy) => {
+                                shmpipe::named::wait_available(
+                                    &name,
+                                    shmpipe::named::WaitTimeout::Forever,
+                                )
+                                .unwrap();
+                            }
+                            Err(e) => panic!("{tag}: {e}"),
+                        }
+                    };
+                    client.send_msg(tag.as_bytes()).unwrap();
+                    let mut buf = [0u8; 16];
+                    let n = client.recv_msg(&mut buf).unwrap().len;
+                    assert_eq!(&buf[..n], tag.as_bytes());
+                }
+            })
+        })
+        .collect();
+    for _ in 0..40 {
+        let server = listener.accept().unwrap();
+        let mut buf = [0u8; 16];
+        let n = server.recv_msg(&mut buf).unwrap().len;
+        server.send_msg(&buf[..n]).unwrap();
+        server.flush_buffers().unwrap();
+    }
+    for c in clients {
+        c.join().unwrap();
+    }
+}
+
+/// Descriptors of this process whose target is a shmpipe memfd.
+fn segment_fds(pid: u32) -> usize {
+    let Ok(dir) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
+        return 0;
+    };
+    dir.filter_map(Result::ok)
+        .filter_map(|e| std::fs::read_link(e.path()).ok())
+        .filter(|t| t.to_string_lossy().contains("memfd:shmpipe"))
+        .count()
+}
+
+/// A child spawned while an instance listens with its next segment ready
+/// holds none of that segment's descriptors (they are close-on-exec).
+#[test]
+fn prepared_segment_does_not_leak_into_children() {
+    let name = unique_name("no-leak");
+    let _server = ServerOptions::new().create(&name).unwrap();
+    // The segment is made in the background: wait until it is there.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while segment_fds(std::process::id()) == 0 {
+        assert!(Instant::now() < deadline, "no segment was ever prepared");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let mut child = std::process::Command::new("sleep")
+        .arg("30")
+        .spawn()
+        .unwrap();
+    let leaked = segment_fds(child.id());
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(leaked, 0, "the child holds segment descriptors");
+}
+
+/// Operations blocked on a connection (a read, a write pending on the
+/// quota, a flush) fail with `PipeNotConnected` when another thread
+/// disconnects, and `disconnect` returns; the instance then serves a new
+/// client.
+#[test]
+fn disconnect_releases_operations_blocked_on_other_threads() {
+    let name = unique_name("disconnect-blocked");
+    let server = std::sync::Arc::new(
+        ServerOptions::new()
+            .max_instances(1)
+            .quotas(16, 16)
+            .create(&name)
+            .unwrap(),
+    );
+    for round in 0..5 {
+        let client = ClientOptions::new().open(&name).unwrap();
+        server.connect().unwrap();
+        let reader = {
+            let s = std::sync::Arc::clone(&server);
+            std::thread::spawn(move || s.recv_msg(&mut [0u8; 8]).map(|m| m.len))
+        };
+        let writer = {
+            let s = std::sync::Arc::clone(&server);
+            // Far over the quota: pending until the client reads.
+            std::thread::spawn(move || s.send_msg(&[1u8; 64]))
+        };
+        let flusher = {
+            let s = std::sync::Arc::clone(&server);
+            std::thread::spawn(move || s.flush_buffers())
+        };
+        // Give them time to block (the outcome is the same if they have
+        // not: the connection is cut either way).
+        std::thread::sleep(Duration::from_millis(20));
+        server.disconnect().unwrap();
+        let r = reader.join().unwrap();
+        assert_kind(
+            r,
+            ErrorKind::PipeNotConnected,
+            &format!("round {round}: read"),
+        );
+        let w = writer.join().unwrap();
+        assert!(
+            matches!(&w, Err(e) if common::named::kind(e) == Some(ErrorKind::PipeNotConnected))
+                || matches!(w, Ok(64)),
+            "round {round}: write {w:?}"
+        );
+        let f = flusher.join().unwrap();
+        assert!(
+            f.is_ok()
+                || common::named::kind(f.as_ref().unwrap_err())
+                    == Some(ErrorKind::PipeNotConnected),
+            "round {round}: flush {f:?}"
+        );
+        assert_kind(server.send_msg(b"x"), ErrorKind::PipeNotConnected, "after");
+        drop(client);
+        server.set_nonblocking(true).unwrap();
+        assert_kind(server.connect(), ErrorKind::PipeListening, "re-armed");
+        assert_kind(server.send_msg(b"x"), ErrorKind::PipeListening, "listening");
+        server.set_nonblocking(false).unwrap();
+    }
+}
+
+/// A new wait policy does not wait for an operation in progress: a
+/// duplicate blocked in a read keeps waiting (and completes when data
+/// comes) while the policy changes through another, on both ends, and the
+/// server end's policy carries over to its next connection.
+#[test]
+fn set_wait_policy_never_waits_for_a_blocked_operation() {
+    let name = unique_name("policy");
+    let mut server = ServerOptions::new().max_instances(1).create(&name).unwrap();
+    let mut client = ClientOptions::new().open(&name).unwrap();
+    let blocked = client.try_clone().unwrap();
+    let reader = std::thread::spawn(move || blocked.recv_msg(&mut [0u8; 8]).map(|m| m.len));
+    let server_reader = {
+        let c = client.try_clone().unwrap();
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(20));
+            c.send_msg(b"up").map(|_| c)
+        })
+    };
+    // The reader is (very likely) blocked by now; these must return anyway.
+    std::thread::sleep(Duration::from_millis(20));
+    common::within("client set_wait_policy", move || {
+        client.set_wait_policy(WaitPolicy::park());
+        client
+    });
+    server.set_wait_policy(WaitPolicy::spin_then_park(Duration::from_micros(5)));
+    let _client = server_reader.join().unwrap().unwrap();
+    assert_eq!(server.recv_msg(&mut [0u8; 8]).unwrap().len, 2);
+    server.send_msg(b"down").unwrap();
+    assert_eq!(reader.join().unwrap().unwrap(), 4);
+    // The next connection of the instance.
+    server.disconnect().unwrap();
+    drop(_client);
+    server.set_nonblocking(true).unwrap();
+    assert_kind(server.connect(), ErrorKind::PipeListening, "re-armed");
+    server.set_nonblocking(false).unwrap();
+    let c2 = ClientOptions::new().open(&name).unwrap();
+    assert_eq!(server.connect().unwrap(), Connected::Already);
+    exchange(&server, &c2, "next connection");
+}

@@ -310,7 +310,7 @@ static REGISTRY: std::sync::LazyLock<Mutex<HashMap<String, Weak<NameEntry>>>> =
 
 /// A name's attributes, fixed by its first instance (spec 2.6): an owner
 /// has them from its options, a member from the owner's JOINED.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Attrs {
     direction: Direction,
     pipe_type: PipeType,
@@ -1071,8 +1071,16 @@ impl NameEntry {
     /// Attaches the client to our claimed instance `inst`.
     fn attach_local(&self, inst: Arc<Instance>, conn: &OwnedFd, client: Credentials) {
         if let Err(e) = inst.attach(conn, client, || {}) {
-            // Could not hand out the connection: the instance listens on.
-            lock(&self.inner).listening.push_front(Slot::Local(inst));
+            // Could not hand out the connection. If the instance still
+            // listens, it goes back to the head of the queue and waiters
+            // hear of it; if the claim went through and only the reply
+            // failed, it is Connected to a client that left (ClientGone
+            // follows), and it must not be queued.
+            if inst.is_listening() {
+                let mut inner = lock(&self.inner);
+                inner.listening.push_front(Slot::Local(inst));
+                Self::wake_waiters(&mut inner);
+            }
             reply_open_error(conn, &e);
         }
     }

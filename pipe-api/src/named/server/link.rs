@@ -41,8 +41,10 @@ use std::time::{Duration, Instant};
 /// How long a send on a link may block: a peer that does not read its
 /// link for that long is cut off.
 const LINK_SEND_TIMEOUT: Duration = Duration::from_secs(1);
-/// How long the owner waits for a member's verdict on a forwarded client.
-const FORWARD_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long the owner waits for a member's verdict on a forwarded client
+/// before it stops offering that instance (it keeps counting it: see
+/// [`RemoteSt::late`]).
+const FORWARD_TIMEOUT: Duration = Duration::from_secs(1);
 /// How long a CREATE may wait for the owner's answer.
 const CREATE_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -93,6 +95,11 @@ struct RemoteSt {
     /// The forwarded client's pid (as the owner sees it).
     pending_pid: u32,
     verdict: u8,
+    /// A forward timed out: the member may still answer it. Until it
+    /// reports again the instance counts (for max instances) but is offered
+    /// to no client; a slow member loses nothing, a silent one only the
+    /// clients it was sent.
+    late: bool,
     /// The link is gone.
     dead: bool,
 }
@@ -307,6 +314,7 @@ impl NameEntry {
                 pending: false,
                 pending_pid: 0,
                 verdict: wire::VERDICT_NONE,
+                late: false,
                 dead: false,
             }),
             cv: Condvar::new(),
@@ -341,8 +349,8 @@ impl NameEntry {
         while st.pending {
             let now = Instant::now();
             if now >= deadline {
-                drop(st);
-                self.drop_remote(r);
+                st.pending = false;
+                st.late = true;
                 return true;
             }
             st =
@@ -423,18 +431,26 @@ impl NameEntry {
             return Ok(());
         }
         if verdict != wire::VERDICT_NONE {
-            // A verdict nobody asked for.
-            if !st.pending {
+            if st.pending {
+                st.pending = false;
+                st.verdict = verdict;
+                r.cv.notify_all();
+            } else if st.late {
+                // The answer to a forward we stopped waiting for.
+                st.late = false;
+            } else {
+                // A verdict nobody asked for.
                 return Err(wire::bad_packet());
             }
-            st.pending = false;
-            st.verdict = verdict;
-            r.cv.notify_all();
+        } else if st.late && state == wire::LINK_LISTENING {
+            // Listening again without answering: its client's open times
+            // out on the client's side; the instance is offered again.
+            st.late = false;
         }
         st.state = state;
         st.modes = modes;
         st.client_pid = u32::from_le_bytes([a, b, c, d]);
-        let queue = state == wire::LINK_LISTENING && !st.pending;
+        let queue = state == wire::LINK_LISTENING && !st.pending && !st.late;
         if queue && !st.queued {
             // Listening again: at the back of the queue (spec 4.3).
             st.queued = true;
@@ -551,7 +567,13 @@ impl NameEntry {
     fn rejoin(self: &Arc<Self>, inst: &Arc<Instance>) {
         for _ in 0..200 {
             match request_create(&self.name, self.direction) {
-                Ok(Some((link, _))) => {
+                Ok(Some((link, attrs))) => {
+                    if !self.trusts_new_owner(&link, &attrs) {
+                        // Whoever bound the name first after the owner
+                        // died is not someone the name's security lets
+                        // serve it: our clients' data must not go there.
+                        break;
+                    }
                     let inner = lock(&self.inner);
                     if self.is_owner() {
                         return;
@@ -575,6 +597,27 @@ impl NameEntry {
         // Refused by the new owner, or none came: the instance can no
         // longer be reached by name (see the design document's limits).
         *lock(&inst.link) = None;
+    }
+
+    /// Member, after the owner died: whether the process that bound the
+    /// name meanwhile may own it. It must describe the name exactly as the
+    /// old owner did, and the kernel must vouch that it runs as the name's
+    /// owner, as root, or as someone the name's security lets create
+    /// instances (anyone else could squat the freed socket name).
+    fn trusts_new_owner(&self, link: &Link, attrs: &Attrs) -> bool {
+        if *attrs != self.attrs() {
+            return false;
+        }
+        let Ok(cred) = wire::peer_cred(&link.fd) else {
+            return false;
+        };
+        let (uid, gid) = self.owner;
+        cred.uid == uid
+            || cred.uid == 0
+            || self
+                .security
+                .permissions(uid, gid, cred.uid, cred.gid, &wire::peer_groups(&link.fd))
+                .create_instance
     }
 
     /// Member: the name's instance count, from the owner.

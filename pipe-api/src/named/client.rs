@@ -189,7 +189,12 @@ impl ClientOptions {
                 Ok(Some((n, fd))) => break (sock, n, fd),
                 Ok(None) if retries < OPEN_RETRIES => {}
                 Err(e) if e.raw_os_error() == Some(libc::ECONNRESET) && retries < OPEN_RETRIES => {}
+                // Hung up on, again and again: whoever had the name is
+                // gone, and nobody took it over.
                 Ok(None) => return Err(err(ErrorKind::FileNotFound)),
+                Err(e) if e.raw_os_error() == Some(libc::ECONNRESET) => {
+                    return Err(err(ErrorKind::FileNotFound))
+                }
                 Err(e) => return Err(e),
             }
             retries += 1;

@@ -759,8 +759,9 @@ fn killed_client_process_fails_the_next_server_write() {
     (&server).write_all(b"before").unwrap();
     kid.kill();
     // A killed process leaves no hang-up hint; a write that need not wait
-    // asks the kernel every 64 writes (pipe-api/src/conn.rs), so NoData must
-    // come within 64 writes, and stay.
+    // asks the kernel once a coarse-clock tick passed since it last asked
+    // (pipe-api/src/conn.rs), so the first write of a round (20 ms after the
+    // last) gets NoData, and it stays.
     // (In rounds: a child that another test forks at the same moment holds
     // copies of our descriptors until it execs.)
     let mut failed = None;

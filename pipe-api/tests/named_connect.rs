@@ -300,3 +300,72 @@ fn set_wait_policy_never_waits_for_a_blocked_operation() {
     assert_eq!(server.connect().unwrap(), Connected::Already);
     exchange(&server, &c2, "next connection");
 }
+
+#[test]
+fn child_many_listening_instances() {
+    if !is_child("child_many_listening_instances") {
+        return;
+    }
+    let name = env(NAME_ENV);
+    let mut o = ServerOptions::new();
+    o.max_instances(shmpipe::named::UNLIMITED_INSTANCES)
+        .quotas(1 << 20, 1 << 20);
+    let pid = std::process::id();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    // Descriptors one prepared segment holds: from the first instance's.
+    let mut servers = vec![o.create(&name).unwrap()];
+    while segment_fds(pid) == 0 && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    let per = segment_fds(pid);
+    servers.extend((1..40).map(|_| o.create(&name).unwrap()));
+    // The preparer runs at nice 19, so it may take a while under load: wait
+    // until it reached the cap, then give it time to go beyond, which it
+    // must not.
+    let cap = 16 * per;
+    while segment_fds(pid) < cap && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    say(&format!("segments {} per {per}", segment_fds(pid)));
+    let _ = hear();
+    drop(servers);
+    child_done();
+}
+
+/// Segments made ahead of clients hold their rings' memory: forty listening
+/// instances with 1 MiB quotas must not commit forty connections' worth
+/// (at most 16 segments are prepared ahead in a process).
+#[test]
+fn listening_instances_do_not_each_hold_a_prepared_segment() {
+    let name = unique_name("many-listening");
+    let mut kid = Kid::spawn(
+        "child_many_listening_instances",
+        &[(NAME_ENV, name.clone())],
+    );
+    let line = kid.listen();
+    let (n, per) = line
+        .strip_prefix("segments ")
+        .and_then(|rest| rest.split_once(" per "))
+        .and_then(|(n, per)| Some((n.parse::<usize>().ok()?, per.parse::<usize>().ok()?)))
+        .unwrap_or_else(|| panic!("child said {line:?}"));
+    println!("segment descriptors: {n}, {per} per prepared segment");
+    assert!(per > 0, "nothing was prepared ahead");
+    assert!(
+        n <= 16 * per,
+        "{n} segment descriptors ({per} each) for 40 listening instances"
+    );
+    // And every instance still serves clients (those without a prepared
+    // segment make one when the client comes).
+    let clients: Vec<NamedPipeClient> = (0..40)
+        .map(|_| ClientOptions::new().open(&name).unwrap())
+        .collect();
+    assert_kind(
+        ClientOptions::new().open(&name),
+        ErrorKind::PipeBusy,
+        "all forty taken",
+    );
+    drop(clients);
+    kid.finish();
+}

@@ -1200,14 +1200,18 @@ impl Instance {
             self.out_size,
             *lock(&self.policy),
         )?;
-        Ok(Prepared { conn, client_lock })
+        Ok(Prepared {
+            conn,
+            client_lock,
+            _counted: PreparedCount::new(),
+        })
     }
 
     /// Prepares the next connection's segment ahead of the client, so that
     /// `OPEN` only has to send a descriptor. A failure is left for `attach`
     /// to meet (and report to the client).
     fn prepare_ahead(&self) {
-        if lock(&self.prepared).is_some() {
+        if lock(&self.prepared).is_some() || PREPARED.load(Relaxed) >= MAX_PREPARED {
             return;
         }
         if let Ok(p) = self.prepare() {
@@ -1230,7 +1234,11 @@ impl Instance {
         claimed: impl FnOnce(),
     ) -> io::Result<()> {
         let ready = lock(&self.prepared).take();
-        let Prepared { conn, client_lock } = match ready {
+        let Prepared {
+            conn,
+            client_lock,
+            _counted,
+        } = match ready {
             Some(p) => p,
             None => self.prepare()?,
         };
@@ -1266,7 +1274,11 @@ impl Instance {
                 // Untouched: it serves the next connection.
                 let mut slot = lock(&self.prepared);
                 if slot.is_none() {
-                    *slot = Some(Prepared { conn, client_lock });
+                    *slot = Some(Prepared {
+                        conn,
+                        client_lock,
+                        _counted,
+                    });
                 }
                 return Err(err(ErrorKind::PipeBusy));
             }
@@ -1339,6 +1351,33 @@ fn prepare_in_background(inst: &Arc<Instance>) {
 struct Prepared {
     conn: Conn,
     client_lock: EndLock,
+    _counted: PreparedCount,
+}
+
+/// Segments prepared ahead hold their rings' memory (`fallocate`d) while
+/// their instance merely listens: at most [`MAX_PREPARED`] exist in a
+/// process at a time, so a server with hundreds of listening instances of
+/// large quotas commits memory only for the connections it has. Beyond the
+/// cap, `attach` makes the segment when the client comes, as it always can.
+const MAX_PREPARED: usize = 16;
+
+/// Number of [`Prepared`] segments alive in this process.
+static PREPARED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// One unit of [`PREPARED`], given back on drop.
+struct PreparedCount;
+
+impl PreparedCount {
+    fn new() -> PreparedCount {
+        PREPARED.fetch_add(1, Relaxed);
+        PreparedCount
+    }
+}
+
+impl Drop for PreparedCount {
+    fn drop(&mut self) {
+        PREPARED.fetch_sub(1, Relaxed);
+    }
 }
 
 /// A server end of a named pipe instance.

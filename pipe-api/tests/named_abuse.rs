@@ -6,8 +6,10 @@
 
 mod common;
 
-use common::named::{child_done, env, hear, is_child, kind, say, unique_name, Kid, Pending};
-use shmpipe::named::{ClientOptions, Direction, PipeName, ServerOptions};
+use common::named::{
+    child_done, env, hear, is_child, kind, raw_member, say, unique_name, Kid, Pending,
+};
+use shmpipe::named::{ClientOptions, Direction, ServerOptions};
 use shmpipe::{ErrorKind, PipeType, ReadMode};
 use std::io;
 use std::os::fd::OwnedFd;
@@ -82,30 +84,6 @@ fn a_name_survives_its_server_running_out_of_descriptors() {
     kid.finish();
 }
 
-/// Joins `name` as a member with one instance (a raw CREATE, as another
-/// process would send it) and then never reads or answers the link.
-fn silent_member(name: &str) -> OwnedFd {
-    use rustix::net::{AddressFamily, SocketAddrUnix, SocketFlags, SocketType};
-    let pn = PipeName::for_client(name).unwrap();
-    let sock = rustix::net::socket_with(
-        AddressFamily::UNIX,
-        SocketType::SEQPACKET,
-        SocketFlags::CLOEXEC,
-        None,
-    )
-    .unwrap();
-    let addr = SocketAddrUnix::new_abstract_name(pn.socket_name().as_bytes()).unwrap();
-    rustix::net::connect(&sock, &addr).unwrap();
-    // CREATE, Duplex, max 0 (ignored), the key.
-    let mut req = vec![4u8, 3, 0];
-    req.extend_from_slice(pn.key().as_bytes());
-    rustix::net::send(&sock, &req, rustix::net::SendFlags::NOSIGNAL).unwrap();
-    let mut buf = [0u8; 64];
-    let (n, _) = rustix::net::recv(&sock, &mut buf, rustix::net::RecvFlags::empty()).unwrap();
-    assert!(n > 0 && buf[0] == 0x85, "JOINED expected");
-    sock
-}
-
 fn outcome(r: &io::Result<()>) -> Result<(), Option<ErrorKind>> {
     r.as_ref().map(|_| ()).map_err(kind)
 }
@@ -121,7 +99,8 @@ fn a_silent_member_starves_neither_its_name_nor_the_process() {
     let _owner = message_opts(255).create(&name).unwrap();
     let _taken = ClientOptions::new().open(&name).unwrap(); // the owner's own instance
     let _unrelated = message_opts(1).create(&other).unwrap();
-    let links: Vec<OwnedFd> = (0..70).map(|_| silent_member(&name)).collect();
+    // Members that joined and then never answer.
+    let links: Vec<OwnedFd> = (0..70).map(|_| raw_member(&name)).collect();
     let openers: Vec<_> = (0..70)
         .map(|_| {
             let n = name.clone();

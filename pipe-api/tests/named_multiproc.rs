@@ -17,11 +17,12 @@
 mod common;
 
 use common::named::{
-    assert_kind, child_done, env, hear, is_child, kind, say, unique_name, Kid, Pending, HANG,
+    assert_kind, become_nobody, child_done, env, hear, is_child, kind, raw_control_socket,
+    raw_member, say, unique_name, Kid, Pending, HANG,
 };
 use shmpipe::named::{
     list, status, wait_available, ClientOptions, Direction, NamedPipeClient, NamedPipeServer,
-    Permissions, PipeName, Security, ServerOptions, WaitTimeout,
+    Permissions, Security, ServerOptions, WaitTimeout,
 };
 use shmpipe::{ErrorKind, PipeType, ReadMode};
 use std::io;
@@ -526,31 +527,6 @@ fn status_and_list_show_every_process_instances() {
 
 // ------------------------------------------------ hostile members
 
-/// Connects to the owner of `name` as a member would and sends CREATE;
-/// returns the link after checking the JOINED reply.
-fn raw_member(name: &str) -> OwnedFd {
-    use rustix::net::{AddressFamily, SocketAddrUnix, SocketFlags, SocketType};
-    let pn = PipeName::for_client(name).unwrap();
-    let sock = rustix::net::socket_with(
-        AddressFamily::UNIX,
-        SocketType::SEQPACKET,
-        SocketFlags::CLOEXEC,
-        None,
-    )
-    .unwrap();
-    let addr = SocketAddrUnix::new_abstract_name(pn.socket_name().as_bytes()).unwrap();
-    rustix::net::connect(&sock, &addr).unwrap();
-    let mut req = vec![4u8, 3, 0];
-    req.extend_from_slice(pn.key().as_bytes());
-    rustix::net::send(&sock, &req, rustix::net::SendFlags::NOSIGNAL).unwrap();
-    let mut buf = [0u8; 64];
-    let n = rustix::net::recv(&sock, &mut buf, rustix::net::RecvFlags::empty())
-        .unwrap()
-        .0;
-    assert_eq!((n, buf[0]), (19, 0x85), "JOINED");
-    sock
-}
-
 #[test]
 fn hostile_members_are_cut_off_and_harm_nobody() {
     let name = unique_name("mhostile");
@@ -622,17 +598,8 @@ fn hostile_members_are_cut_off_and_harm_nobody() {
 
 #[test]
 fn a_squatter_answering_create_with_garbage_is_an_error_for_the_creator() {
-    use rustix::net::{AddressFamily, SocketAddrUnix, SocketFlags, SocketType};
     let name = unique_name("msquat");
-    let pn = PipeName::for_client(&name).unwrap();
-    let sock = rustix::net::socket_with(
-        AddressFamily::UNIX,
-        SocketType::SEQPACKET,
-        SocketFlags::CLOEXEC,
-        None,
-    )
-    .unwrap();
-    let addr = SocketAddrUnix::new_abstract_name(pn.socket_name().as_bytes()).unwrap();
+    let (sock, addr) = raw_control_socket(&name);
     rustix::net::bind(&sock, &addr).unwrap();
     rustix::net::listen(&sock, 8).unwrap();
     let replies: [&[u8]; 3] = [
@@ -659,24 +626,6 @@ fn a_squatter_answering_create_with_garbage_is_an_error_for_the_creator() {
 }
 
 // ------------------------------------------------ SEM-150 (positive side)
-
-const NOBODY: u32 = 65534;
-
-/// Drops this (child) process to uid and gid `nobody`, without
-/// supplementary groups.
-fn become_nobody() {
-    // SAFETY: plain system calls with valid arguments (an empty group list
-    // needs no buffer); glibc applies them to every thread of the process.
-    let r = unsafe { libc::setgroups(0, std::ptr::null()) };
-    assert_eq!(r, 0, "setgroups: {}", io::Error::last_os_error());
-    // SAFETY: as above.
-    let r = unsafe { libc::setgid(NOBODY) };
-    assert_eq!(r, 0, "setgid: {}", io::Error::last_os_error());
-    // SAFETY: as above.
-    let r = unsafe { libc::setuid(NOBODY) };
-    assert_eq!(r, 0, "setuid: {}", io::Error::last_os_error());
-    assert_eq!(rustix::process::geteuid().as_raw(), NOBODY);
-}
 
 #[test]
 fn sem_150_another_uid_with_the_grant_creates_instances_clients_reach() {
@@ -721,7 +670,6 @@ fn sem_150_another_uid_with_the_grant_creates_instances_clients_reach() {
 /// go to whoever squatted the name); it closes the link without a report.
 #[test]
 fn members_do_not_rejoin_a_squatter_after_the_owner_died() {
-    use rustix::net::{AddressFamily, SocketAddrUnix, SocketFlags, SocketType};
     use rustix::process::{kill_process, Pid, Signal};
     let name = unique_name("msquat");
     let mut owner = Kid::spawn("child_owner", &[(NAME_ENV, name.clone())]);
@@ -734,15 +682,7 @@ fn members_do_not_rejoin_a_squatter_after_the_owner_died() {
     owner.kill();
 
     // Bind the name the dead owner's socket held.
-    let pn = PipeName::for_client(&name).unwrap();
-    let addr = SocketAddrUnix::new_abstract_name(pn.socket_name().as_bytes()).unwrap();
-    let squatter = rustix::net::socket_with(
-        AddressFamily::UNIX,
-        SocketType::SEQPACKET,
-        SocketFlags::CLOEXEC,
-        None,
-    )
-    .unwrap();
+    let (squatter, addr) = raw_control_socket(&name);
     let deadline = Instant::now() + HANG;
     while rustix::net::bind(&squatter, &addr).is_err() {
         assert!(

@@ -7,7 +7,9 @@
 
 mod common;
 
-use common::named::{assert_kind, child_done, env, hear, is_child, say, unique_name, Kid, HANG};
+use common::named::{
+    assert_kind, become_nobody, child_done, env, hear, is_child, say, unique_name, Kid, HANG,
+};
 use shmpipe::named::{
     list, status, ClientOptions, Direction, InstanceState, Permissions, PipeName, PipeStatus,
     Security, ServerOptions,
@@ -18,7 +20,6 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::time::{Duration, Instant};
 
 const NAME_ENV: &str = "SHMPIPE_STATUS_TEST_NAME";
-const NOBODY: u32 = 65534;
 
 fn listed(name: &str) -> Option<PipeStatus> {
     list().unwrap().into_iter().find(|p| p.name == name)
@@ -259,21 +260,6 @@ fn status_of_a_pipe_served_by_another_process() {
     assert_eq!(l.server_pid, kid.pid());
     drop(client);
     kid.finish();
-}
-
-/// Drops this (child) process to uid and gid `nobody`, without
-/// supplementary groups.
-fn become_nobody() {
-    // SAFETY: plain system calls with valid arguments (an empty group list
-    // needs no buffer); glibc applies them to every thread of the process.
-    let r = unsafe { libc::setgroups(0, std::ptr::null()) };
-    assert_eq!(r, 0, "setgroups: {}", io::Error::last_os_error());
-    // SAFETY: as above.
-    let r = unsafe { libc::setgid(NOBODY) };
-    assert_eq!(r, 0, "setgid: {}", io::Error::last_os_error());
-    // SAFETY: as above.
-    let r = unsafe { libc::setuid(NOBODY) };
-    assert_eq!(r, 0, "setuid: {}", io::Error::last_os_error());
 }
 
 #[test]

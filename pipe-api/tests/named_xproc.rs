@@ -12,8 +12,8 @@
 mod common;
 
 use common::named::{
-    assert_kind, child_done, default_opts, env, hear, is_child, kind, say, unique_name, Kid,
-    Pending, HANG,
+    assert_kind, become_nobody, child_done, default_opts, env, hear, is_child, kind, say,
+    unique_name, Kid, Pending, HANG, NOBODY,
 };
 use shmpipe::named::{
     wait_available, ClientOptions, Connected, NamedPipeClient, NamedPipeServer, Permissions,
@@ -341,7 +341,6 @@ fn sem_138_pids_survive_the_peer_closing() {
 
 // ------------------------------------------------ SEM-149/150 security
 
-const NOBODY: u32 = 65534;
 const CASE_ENV: &str = "SHMPIPE_NAMED_TEST_CASE";
 
 fn running_as_root(test: &str) -> bool {
@@ -350,23 +349,6 @@ fn running_as_root(test: &str) -> bool {
     }
     println!("{test}: skipped: not root (needs to start a process of another uid)");
     false
-}
-
-/// Drops this (child) process to uid and gid `nobody`, without
-/// supplementary groups.
-fn become_nobody() {
-    // SAFETY: plain system calls with valid arguments (an empty group list
-    // needs no buffer); glibc applies them to every thread of the process.
-    let r = unsafe { libc::setgroups(0, std::ptr::null()) };
-    assert_eq!(r, 0, "setgroups: {}", io::Error::last_os_error());
-    // SAFETY: as above.
-    let r = unsafe { libc::setgid(NOBODY) };
-    assert_eq!(r, 0, "setgid: {}", io::Error::last_os_error());
-    // SAFETY: as above.
-    let r = unsafe { libc::setuid(NOBODY) };
-    assert_eq!(r, 0, "setuid: {}", io::Error::last_os_error());
-    assert_eq!(rustix::process::geteuid().as_raw(), NOBODY);
-    assert_eq!(rustix::process::getegid().as_raw(), NOBODY);
 }
 
 /// `(label, name)` pairs passed to the nobody child, one per pipe.

@@ -326,12 +326,7 @@ struct Attrs {
 /// processes') or as a *member* (its instances are linked to the owner).
 struct NameEntry {
     name: PipeName,
-    direction: Direction,
-    pipe_type: PipeType,
-    max_instances: u32,
-    default_timeout: Duration,
-    security: Security,
-    owner: (u32, u32),
+    attrs: Attrs,
     /// The listening socket: set from the start by the owner, at takeover
     /// by a member. Set means "we are the owner".
     listener: OnceLock<OwnedFd>,
@@ -409,12 +404,7 @@ impl NameEntry {
         )?;
         let entry = Arc::new(NameEntry {
             name: name.clone(),
-            direction: a.direction,
-            pipe_type: a.pipe_type,
-            max_instances: a.max_instances,
-            default_timeout: a.default_timeout,
-            security: a.security,
-            owner: a.owner,
+            attrs: a,
             listener: OnceLock::new(),
             wake,
             inner: Mutex::new(NameInner::default()),
@@ -427,17 +417,6 @@ impl NameEntry {
             .name("shmpipe-name".into())
             .spawn(move || me.run())?;
         Ok(entry)
-    }
-
-    fn attrs(&self) -> Attrs {
-        Attrs {
-            direction: self.direction,
-            pipe_type: self.pipe_type,
-            max_instances: self.max_instances,
-            default_timeout: self.default_timeout,
-            security: self.security,
-            owner: self.owner,
-        }
     }
 
     /// Makes `listener` (bound to our name) the name's socket: from now on
@@ -460,8 +439,13 @@ impl NameEntry {
 
     /// What a process with these credentials may do with the name.
     fn permissions(&self, cred: &wire::PeerCred, groups: &[u32]) -> Permissions {
-        self.security
-            .permissions(self.owner.0, self.owner.1, cred.uid, cred.gid, groups)
+        self.attrs.security.permissions(
+            self.attrs.owner.0,
+            self.attrs.owner.1,
+            cred.uid,
+            cred.gid,
+            groups,
+        )
     }
 
     /// Adds an instance; `Ok(None)` if the name turned out to have vanished
@@ -508,10 +492,12 @@ impl NameEntry {
     ) -> io::Result<NamedPipeServer> {
         // The creator of a fresh name set its attributes; first-instance
         // and direction rules apply to later instances only.
-        if inner.started && (o.first_instance || o.direction != self.direction) {
+        if inner.started && (o.first_instance || o.direction != self.attrs.direction) {
             return Err(err(ErrorKind::AccessDenied));
         }
-        if self.max_instances != UNLIMITED_INSTANCES && inner.count() >= self.max_instances {
+        if self.attrs.max_instances != UNLIMITED_INSTANCES
+            && inner.count() >= self.attrs.max_instances
+        {
             return Err(err(ErrorKind::PipeBusy));
         }
         let inst = self.new_instance(o, None);
@@ -546,7 +532,7 @@ impl NameEntry {
         o: &ServerOptions,
         link: Option<link::Link>,
     ) -> Arc<Instance> {
-        let read_mode = if self.pipe_type == PipeType::Byte {
+        let read_mode = if self.attrs.pipe_type == PipeType::Byte {
             ReadMode::Byte
         } else {
             o.read_mode
@@ -804,7 +790,11 @@ impl NameEntry {
                     drop(inner);
                     return reply_err(ErrorKind::FileNotFound);
                 }
-                let ms = self.default_timeout.as_millis().min(u128::from(u32::MAX)) as u32;
+                let ms = self
+                    .attrs
+                    .default_timeout
+                    .as_millis()
+                    .min(u128::from(u32::MAX)) as u32;
                 // A remote instance is queued only while it listens.
                 let listening = inner.listening.iter().any(|s| match s {
                     Slot::Local(i) => i.is_listening(),
@@ -840,7 +830,7 @@ impl NameEntry {
                 let cred = wire::peer_cred(&conn)?;
                 let groups = wire::peer_groups(&conn);
                 if !self.permissions(&cred, &groups).create_instance
-                    || Direction::from_u8(*dir) != Some(self.direction)
+                    || Direction::from_u8(*dir) != Some(self.attrs.direction)
                 {
                     return reply_err(ErrorKind::AccessDenied);
                 }
@@ -884,12 +874,12 @@ impl NameEntry {
         let me = std::process::id();
         let mut s = PipeStatus {
             name: self.name.full(),
-            pipe_type: self.pipe_type,
-            direction: self.direction,
-            max_instances: self.max_instances,
-            default_timeout: self.default_timeout,
+            pipe_type: self.attrs.pipe_type,
+            direction: self.attrs.direction,
+            max_instances: self.attrs.max_instances,
+            default_timeout: self.attrs.default_timeout,
             server_pid: me,
-            owner_uid: self.owner.0,
+            owner_uid: self.attrs.owner.0,
             listening: 0,
             connected: 0,
             client_gone: 0,
@@ -952,7 +942,7 @@ impl NameEntry {
         if !perms.connect_read && !perms.connect_write {
             return Err(err(ErrorKind::AccessDenied));
         }
-        let incompatible = match self.direction {
+        let incompatible = match self.attrs.direction {
             Direction::Inbound => access.read_data,
             Direction::Outbound => access.write_data,
             Direction::Duplex => false,
@@ -1168,7 +1158,7 @@ impl Instance {
     fn prepare(&self) -> io::Result<Prepared> {
         let e = |e| super::conn_engine_error(e);
         let name = &self.name;
-        let dir = name.direction;
+        let dir = name.attrs.direction;
         let out_cap = if dir == Direction::Inbound {
             4096
         } else {
@@ -1196,7 +1186,7 @@ impl Instance {
             access.write_data.then_some(RING_OUT),
             access.read_data.then_some(RING_IN),
             ROLE_CLIENT,
-            name.pipe_type,
+            name.attrs.pipe_type,
             self.out_size,
             *lock(&self.policy),
         )?;
@@ -1243,7 +1233,11 @@ impl Instance {
             None => self.prepare()?,
         };
         let name = &self.name;
-        let timeout = name.default_timeout.as_millis().min(u128::from(u32::MAX)) as u32;
+        let timeout = name
+            .attrs
+            .default_timeout
+            .as_millis()
+            .min(u128::from(u32::MAX)) as u32;
         // The client learns the server's pid from its socket's peer, unless
         // the connection was forwarded to us by the name's owner.
         let flags = if lock(&self.link).is_some() {
@@ -1253,9 +1247,9 @@ impl Instance {
         };
         let mut reply = vec![
             wire::RESP_OPENED,
-            u8::from(name.pipe_type == PipeType::Message),
-            name.direction.to_u8(),
-            name.max_instances as u8,
+            u8::from(name.attrs.pipe_type == PipeType::Message),
+            name.attrs.direction.to_u8(),
+            name.attrs.max_instances as u8,
             flags,
         ];
         for v in [
@@ -1423,7 +1417,7 @@ impl Drop for NamedPipeServer {
 
 impl NamedPipeServer {
     fn access(&self) -> Access {
-        self.inst.name.direction.server_access()
+        self.inst.name.attrs.direction.server_access()
     }
 
     fn modes(&self) -> u8 {
@@ -1607,7 +1601,9 @@ impl NamedPipeServer {
     pub fn transact(&self, request: &[u8], reply: &mut [u8]) -> io::Result<MsgRead> {
         let a = self.access();
         self.need(a.read_data && a.write_data)?;
-        if self.inst.name.pipe_type != PipeType::Message || self.modes() & MODE_MESSAGE_READ == 0 {
+        if self.inst.name.attrs.pipe_type != PipeType::Message
+            || self.modes() & MODE_MESSAGE_READ == 0
+        {
             return Err(err(ErrorKind::BadPipe));
         }
         self.with_conn(|c| c.transact(request, reply))
@@ -1618,10 +1614,10 @@ impl NamedPipeServer {
         self.need(self.access().read_attributes)?;
         Ok(PipeInfo {
             end: EndKind::Server,
-            pipe_type: self.inst.name.pipe_type,
+            pipe_type: self.inst.name.attrs.pipe_type,
             out_size: self.inst.out_size,
             in_size: self.inst.in_size,
-            max_instances: self.inst.name.max_instances,
+            max_instances: self.inst.name.attrs.max_instances,
         })
     }
 
@@ -1644,7 +1640,8 @@ impl NamedPipeServer {
         wait_mode: Option<WaitMode>,
     ) -> io::Result<()> {
         self.need(self.access().write_attributes)?;
-        if read_mode == Some(ReadMode::Message) && self.inst.name.pipe_type == PipeType::Byte {
+        if read_mode == Some(ReadMode::Message) && self.inst.name.attrs.pipe_type == PipeType::Byte
+        {
             return Err(err(ErrorKind::InvalidParameter));
         }
         set_modes(&self.inst.modes, read_mode, wait_mode);

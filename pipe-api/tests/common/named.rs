@@ -233,3 +233,55 @@ impl Drop for Kid {
         self.kill();
     }
 }
+
+/// The uid and gid `nobody`.
+pub const NOBODY: u32 = 65534;
+
+/// Drops this (child) process to uid and gid `nobody`, without
+/// supplementary groups.
+pub fn become_nobody() {
+    // SAFETY: plain system calls with valid arguments (an empty group list
+    // needs no buffer); glibc applies them to every thread of the process.
+    let r = unsafe { libc::setgroups(0, std::ptr::null()) };
+    assert_eq!(r, 0, "setgroups: {}", io::Error::last_os_error());
+    // SAFETY: as above.
+    let r = unsafe { libc::setgid(NOBODY) };
+    assert_eq!(r, 0, "setgid: {}", io::Error::last_os_error());
+    // SAFETY: as above.
+    let r = unsafe { libc::setuid(NOBODY) };
+    assert_eq!(r, 0, "setuid: {}", io::Error::last_os_error());
+    assert_eq!(rustix::process::geteuid().as_raw(), NOBODY);
+    assert_eq!(rustix::process::getegid().as_raw(), NOBODY);
+}
+
+/// A bare control socket (what a hostile or fake peer uses) and the address
+/// of `name`'s server on it.
+pub fn raw_control_socket(name: &str) -> (std::os::fd::OwnedFd, rustix::net::SocketAddrUnix) {
+    use rustix::net::{AddressFamily, SocketAddrUnix, SocketFlags, SocketType};
+    let pn = shmpipe::named::PipeName::for_client(name).unwrap();
+    let sock = rustix::net::socket_with(
+        AddressFamily::UNIX,
+        SocketType::SEQPACKET,
+        SocketFlags::CLOEXEC,
+        None,
+    )
+    .unwrap();
+    let addr = SocketAddrUnix::new_abstract_name(pn.socket_name().as_bytes()).unwrap();
+    (sock, addr)
+}
+
+/// Joins `name` as another process's instance would (a raw CREATE for a
+/// Duplex instance) and returns the link after checking the JOINED reply;
+/// what the caller does with the link after that is up to it.
+pub fn raw_member(name: &str) -> std::os::fd::OwnedFd {
+    let (sock, addr) = raw_control_socket(name);
+    rustix::net::connect(&sock, &addr).unwrap();
+    let key = shmpipe::named::PipeName::for_client(name).unwrap();
+    let mut req = vec![4u8, 3, 0];
+    req.extend_from_slice(key.key().as_bytes());
+    rustix::net::send(&sock, &req, rustix::net::SendFlags::NOSIGNAL).unwrap();
+    let mut buf = [0u8; 64];
+    let (n, _) = rustix::net::recv(&sock, &mut buf, rustix::net::RecvFlags::empty()).unwrap();
+    assert_eq!((n, buf[0]), (19, 0x85), "JOINED");
+    sock
+}

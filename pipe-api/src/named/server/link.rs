@@ -295,14 +295,16 @@ impl NameEntry {
             let p = wire::error_packet(ErrorKind::FileNotFound);
             return wire::send(conn.as_fd(), &p, None);
         }
-        if self.max_instances != UNLIMITED_INSTANCES && inner.count() >= self.max_instances {
+        if self.attrs.max_instances != UNLIMITED_INSTANCES
+            && inner.count() >= self.attrs.max_instances
+        {
             drop(inner);
             return wire::send(conn.as_fd(), &wire::error_packet(ErrorKind::PipeBusy), None);
         }
         wire::set_recv_timeout(conn.as_fd(), None)?;
         wire::set_send_timeout(conn.as_fd(), Some(LINK_SEND_TIMEOUT))?;
         // Under the name's lock: JOINED is on the link before any FWD.
-        wire::send(conn.as_fd(), &joined_packet(&self.attrs()), None)?;
+        wire::send(conn.as_fd(), &joined_packet(&self.attrs), None)?;
         let remote = Arc::new(Remote {
             link: Link::new(conn),
             pid,
@@ -421,7 +423,7 @@ impl NameEntry {
         if verdict > wire::VERDICT_BUSY
             || state > wire::LINK_SERVER_GONE
             || modes & !(MODE_MESSAGE_READ | MODE_NONBLOCKING) != 0
-            || (modes & MODE_MESSAGE_READ != 0 && self.pipe_type == PipeType::Byte)
+            || (modes & MODE_MESSAGE_READ != 0 && self.attrs.pipe_type == PipeType::Byte)
         {
             return Err(wire::bad_packet());
         }
@@ -566,7 +568,7 @@ impl NameEntry {
     /// Member: registers `inst` with the name's new owner.
     fn rejoin(self: &Arc<Self>, inst: &Arc<Instance>) {
         for _ in 0..200 {
-            match request_create(&self.name, self.direction) {
+            match request_create(&self.name, self.attrs.direction) {
                 Ok(Some((link, attrs))) => {
                     if !self.trusts_new_owner(&link, &attrs) {
                         // Whoever bound the name first after the owner
@@ -605,16 +607,17 @@ impl NameEntry {
     /// owner, as root, or as someone the name's security lets create
     /// instances (anyone else could squat the freed socket name).
     fn trusts_new_owner(&self, link: &Link, attrs: &Attrs) -> bool {
-        if *attrs != self.attrs() {
+        if *attrs != self.attrs {
             return false;
         }
         let Ok(cred) = wire::peer_cred(&link.fd) else {
             return false;
         };
-        let (uid, gid) = self.owner;
+        let (uid, gid) = self.attrs.owner;
         cred.uid == uid
             || cred.uid == 0
             || self
+                .attrs
                 .security
                 .permissions(uid, gid, cred.uid, cred.gid, &wire::peer_groups(&link.fd))
                 .create_instance

@@ -238,6 +238,15 @@ impl Drop for End {
     }
 }
 
+/// Releases an admission lock when dropped (also while unwinding).
+struct Unlock<'a>(&'a LockWord<Native>);
+
+impl Drop for Unlock<'_> {
+    fn drop(&mut self) {
+        self.0.unlock();
+    }
+}
+
 /// A process-unique, machine-unique id for a sender or receiver handle
 /// (pid in the high half).
 fn handle_id() -> u64 {
@@ -261,6 +270,10 @@ pub struct Sender {
     policy: WaitPolicy,
     peer_role: u32,
     id: u64,
+    /// Whether this handle has synced with the shared state once: until it
+    /// has, finding its own id as the last holder proves nothing (a process
+    /// with a recycled pid can draw the id of a dead one).
+    synced: bool,
 }
 
 impl core::fmt::Debug for Sender {
@@ -284,6 +297,7 @@ impl Sender {
             policy: WaitPolicy::default(),
             peer_role,
             id: handle_id(),
+            synced: false,
         })
     }
 
@@ -436,14 +450,18 @@ impl Sender {
         } else {
             lock.lock(token, &mut waiter, token_alive)?
         };
-        let fresh = lock.mark_holder(self.id) && acquired == Acquired::Clean;
-        let result = if fresh {
-            Ok(())
-        } else {
-            self.producer.resync()
+        // Released however `f` ends, a panic included: a lock left held by
+        // a live process would stop every writer of the end for good.
+        let _unlock = Unlock(lock);
+        let fresh = lock.mark_holder(self.id) && acquired == Acquired::Clean && self.synced;
+        if !fresh {
+            self.producer.resync()?;
         }
-        .and_then(|()| f(self, &mut waiter));
-        lock.unlock();
+        // Unsynced until `f` returns: after a panic in it, the next
+        // acquisition reloads the shared state instead of trusting ours.
+        self.synced = false;
+        let result = f(self, &mut waiter);
+        self.synced = true;
         result
     }
 
@@ -585,6 +603,10 @@ pub struct Receiver {
     policy: WaitPolicy,
     peer_role: u32,
     id: u64,
+    /// Whether this handle has synced with the shared state once: until it
+    /// has, finding its own id as the last holder proves nothing (a process
+    /// with a recycled pid can draw the id of a dead one).
+    synced: bool,
 }
 
 impl core::fmt::Debug for Receiver {
@@ -606,6 +628,7 @@ impl Receiver {
             policy: WaitPolicy::default(),
             peer_role,
             id: handle_id(),
+            synced: false,
         })
     }
 
@@ -683,14 +706,14 @@ impl Receiver {
         } else {
             lock.lock(token, waiter, token_alive)?
         };
-        let fresh = lock.mark_holder(self.id) && acquired == Acquired::Clean;
-        let result = if fresh {
-            Ok(())
-        } else {
-            self.consumer.resync()
+        let _unlock = Unlock(lock);
+        let fresh = lock.mark_holder(self.id) && acquired == Acquired::Clean && self.synced;
+        if !fresh {
+            self.consumer.resync()?;
         }
-        .and_then(|()| f(&mut self.consumer));
-        lock.unlock();
+        self.synced = false;
+        let result = f(&mut self.consumer);
+        self.synced = true;
         result
     }
 
@@ -819,4 +842,65 @@ fn ring_index_of(end: &End, ring: &SegmentRing) -> Result<usize> {
                 .is_ok_and(|r| core::ptr::eq(r.control(), target))
         })
         .ok_or(Error::InvalidArgument("ring not in this end's segment"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A regression fails within seconds instead of hanging the suite.
+    fn soon() -> Option<Instant> {
+        Some(Instant::now() + std::time::Duration::from_secs(5))
+    }
+
+    fn read_all(rx: &mut Receiver, n: usize) -> Vec<u8> {
+        let mut v = vec![0u8; n];
+        let mut got = 0;
+        while got < n {
+            got += rx.read_until(&mut v[got..], soon()).unwrap();
+        }
+        v
+    }
+
+    /// A handle that finds its own id as the lock's last holder before it
+    /// ever synced (a recycled pid drew a dead handle's id) must still
+    /// reload the shared state, or it writes at its stale tail over data
+    /// the reader has not read.
+    #[test]
+    fn first_acquisition_resyncs_even_when_the_id_matches() {
+        let (mut tx, mut rx) = channel(4096).unwrap();
+        let mut tx2 = tx.try_clone().unwrap();
+        tx.write(b"first").unwrap();
+        // SAFETY: the lock word lives in tx2's mapping, alive here.
+        let lock = unsafe { &*tx2.lock() };
+        lock.mark_holder(tx2.id);
+        tx2.write_until(b"second", soon()).unwrap();
+        assert_eq!(read_all(&mut rx, 11), b"firstsecond");
+    }
+
+    /// A panic inside a batch releases the writer lock (another handle of
+    /// the end can write at once) and leaves the ring consistent.
+    #[test]
+    fn panic_in_a_batch_releases_the_lock() {
+        let (mut tx, mut rx) = channel(4096).unwrap();
+        let mut tx2 = tx.try_clone().unwrap();
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            tx.batch(|p| {
+                assert!(p.try_push(b"kept", 0).unwrap());
+                panic!("a user closure panics while holding the lock");
+            })
+        }));
+        assert!(r.is_err());
+        tx2.write_until(b"-after", soon()).unwrap();
+        tx.write(b"-again").unwrap();
+        assert_eq!(read_all(&mut rx, 16), b"kept-after-again");
+        // Same for the reader lock.
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            rx.batch(|_| -> Result<()> { panic!("a reader's closure panics") })
+        }));
+        assert!(r.is_err());
+        let mut rx2 = rx.try_clone().unwrap();
+        tx.write(b"x").unwrap();
+        assert_eq!(rx2.try_read(&mut [0u8; 4]).unwrap(), Some(1));
+    }
 }

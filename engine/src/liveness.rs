@@ -21,7 +21,9 @@
 //!   zombie counts as dead. Checked only after a waiter was stuck for a park
 //!   slice. Processes that share one *admission lock* must share a pid
 //!   namespace (they do for inheritance and for Unix-socket rendezvous on one
-//!   host): a holder whose pid cannot be seen counts as dead.
+//!   host): a holder whose pid does not exist in ours counts as dead. Where
+//!   `/proc/PID` is hidden (`hidepid`) the question falls back to whether the
+//!   pid exists (`kill(pid, 0)`).
 
 use rustix::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::io;
@@ -178,12 +180,31 @@ fn read_stat(pid: u32) -> Option<Stat> {
 
 /// Whether the process named by `token` still runs: its pid exists, with the
 /// same start time, and is not a zombie.
+///
+/// When `/proc/PID/stat` cannot be read (`/proc` mounted with `hidepid`, or
+/// not mounted) the answer falls back to whether the pid exists at all
+/// (`kill(pid, 0)`): a lock holder that might be alive is waited for rather
+/// than overrun, since two writers at once would interleave their bytes.
 pub fn token_alive(token: u64) -> bool {
     let pid = (token >> 32) as u32;
     match read_stat(pid) {
-        None => false,
+        None => pid_exists(pid),
         Some(s) => s.start as u32 == token as u32 && s.state != b'Z' && s.state != b'X',
     }
+}
+
+/// Whether a process with this pid exists (signal 0 checks without
+/// sending; `EPERM` means it exists but belongs to someone else).
+fn pid_exists(pid: u32) -> bool {
+    let Ok(pid) = libc::pid_t::try_from(pid) else {
+        return false;
+    };
+    if pid <= 0 {
+        return false;
+    }
+    // SAFETY: signal 0 sends nothing; `kill` only reads its arguments.
+    let r = unsafe { libc::kill(pid, 0) };
+    r == 0 || io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
 }
 
 #[cfg(test)]
@@ -220,10 +241,27 @@ mod tests {
     fn dead_child_token_is_dead() {
         let mut child = std::process::Command::new("true").spawn().unwrap();
         let pid = child.id();
-        let start = read_stat(pid).map(|s| s.start);
-        child.wait().unwrap();
-        if let Some(start) = start {
-            assert!(!token_alive((u64::from(pid) << 32) | (start & 0xffff_ffff)));
+        // Unreaped, the child stays visible (as a zombie once it exits).
+        let start = read_stat(pid).expect("/proc/PID/stat of our child").start;
+        let token = (u64::from(pid) << 32) | (start & 0xffff_ffff);
+        let t0 = std::time::Instant::now();
+        while read_stat(pid).is_some_and(|s| s.state != b'Z') {
+            assert!(t0.elapsed() < std::time::Duration::from_secs(20));
+            std::thread::sleep(std::time::Duration::from_millis(1));
         }
+        assert!(!token_alive(token), "a zombie counts as dead");
+        assert!(pid_exists(pid), "a zombie's pid still exists");
+        child.wait().unwrap();
+        assert!(!token_alive(token), "a reaped process is dead");
+        assert!(!pid_exists(pid) || read_stat(pid).is_some_and(|s| s.start != start));
+    }
+
+    #[test]
+    fn pid_exists_sees_other_users_processes() {
+        assert!(pid_exists(std::process::id()));
+        // pid 1 always exists; as non-root, kill(1, 0) is EPERM.
+        assert!(pid_exists(1));
+        assert!(!pid_exists(0));
+        assert!(!pid_exists(u32::MAX));
     }
 }

@@ -20,6 +20,7 @@
 
 use crate::error::{Error, ErrorKind};
 use crate::info::{PeekInfo, PipeType};
+use crate::pending::{PendingMark, PendingSlot};
 use shmpipe_engine::channel::End;
 use shmpipe_engine::{MessageRead, Receiver, RingStorage, Sender, WaitPolicy};
 use std::io;
@@ -53,12 +54,6 @@ pub(crate) const ROLE_CLIENT: u32 = 1;
 /// plus one (spec 5.3/5.5: bytes a pending read takes never count against
 /// the quota).
 const W_PENDING_READ: usize = 2;
-/// User word (per ring) holding 1 + the payload position where the earliest
-/// write still pending on the quota starts, or 0. If its writer dies, the
-/// unread rest of that write disappears (spec 5.2, 7.5, SEM-117): the reader
-/// stops there.
-const W_PENDING_WRITE: usize = 3;
-
 /// Result of a message read (spec 4.6): `complete` is `false` when the
 /// buffer was too small (Windows' `ERROR_MORE_DATA`: the bytes were consumed
 /// and the rest of the message waits at the head of the pipe).
@@ -98,6 +93,9 @@ pub(crate) struct Conn {
     consumed_hint: std::sync::atomic::AtomicU64,
     /// Set once the peer was found gone: it never comes back.
     gone: std::sync::atomic::AtomicBool,
+    /// This handle's pending-write slot in this process, made on its first
+    /// pending write (see [`PendingMark`]); `None` inside if it could not be.
+    pending_slot: std::sync::OnceLock<Option<PendingSlot>>,
     /// Writing half (locked only while a write publishes) and a twin for
     /// the waits that follow publication (quota, flush): a write pending on
     /// the quota never holds up the next write, a flush or a transact
@@ -174,6 +172,7 @@ impl Conn {
             last_check_ns: std::sync::atomic::AtomicU64::new(coarse_now_ns()),
             consumed_hint: std::sync::atomic::AtomicU64::new(0),
             gone: std::sync::atomic::AtomicBool::new(false),
+            pending_slot: std::sync::OnceLock::new(),
             tx,
             rx,
             policy: Mutex::new(None),
@@ -308,11 +307,16 @@ impl Conn {
         let mut tx = self.locked(tx, HALF_TX);
         let message = self.pipe_type == PipeType::Message;
         if buf.is_empty() {
+            // The state outcomes come first (spec 4.7): a cut instance or a
+            // closed peer fails even a write of nothing. Rare enough to ask
+            // the kernel every time.
+            if self.is_disconnected() {
+                return Err(Error::io(ErrorKind::PipeNotConnected));
+            }
+            if self.peer_gone() {
+                return Err(Error::io(ErrorKind::NoData));
+            }
             if !message {
-                // Still report a closed or cut peer.
-                if self.is_disconnected() {
-                    return Err(Error::io(ErrorKind::PipeNotConnected));
-                }
                 return Ok(0);
             }
             // An empty message: queued, occupies no quota, never waits.
@@ -369,14 +373,12 @@ impl Conn {
             return Ok(buf.len());
         }
         let waiter = self.waiter()?;
-        // Pending: publish where this write starts, unless an earlier pending
-        // write already did (writes complete in order).
-        let word = &control.user.0[W_PENDING_WRITE];
-        let mark = end - buf.len() as u64 + 1;
-        let marked = word.compare_exchange(0, mark, Release, Relaxed).is_ok();
+        let claim = self
+            .pending_slot()
+            .and_then(|slot| PendingMark::claim(control, slot, end - buf.len() as u64, end));
         let r = waiter.wait_consumed(target, None);
-        if marked {
-            let _ = word.compare_exchange(mark, 0, Release, Relaxed);
+        if let Some(claim) = claim {
+            claim.release(control);
         }
         r.map_err(|e| {
             self.note_gone(&e);
@@ -421,23 +423,55 @@ impl Conn {
         Ok(written)
     }
 
-    /// If a write was pending on the quota and its writer is gone, how many
-    /// bytes before it may still be read (spec 7.5: the unread rest of a
-    /// pending write disappears with its process). Withdraws everything once
-    /// that is 0. Costs a liveness question only while a write is pending.
+    /// This handle's pending-write slot, made on first use: a private open
+    /// file description of the segment holding the lock of a random slot
+    /// role for as long as this handle lives in this process.
+    fn pending_slot(&self) -> Option<u64> {
+        self.pending_slot
+            .get_or_init(|| PendingSlot::new(&self.end))
+            .as_ref()
+            .map(|s| s.slot)
+    }
+
+    /// Spec 7.5 (SEM-117): if the write that holds the pending-write mark
+    /// belongs to a process that is gone, the unread rest of that write
+    /// disappears. Returns how many bytes may be read before that write's
+    /// start (`Some`), or `None` for no limit; drops the rest once the
+    /// reader stands inside it. Costs one liveness question per read while
+    /// a claimed write is pending, nothing otherwise.
     fn withdrawal_limit(&self, rx: &mut Receiver) -> io::Result<Option<usize>> {
-        let mark = rx.ring().control().user.0[W_PENDING_WRITE].load(Acquire);
-        if mark == 0 || !self.peer_gone() {
+        let control = rx.ring().control();
+        let Some(dead) = PendingMark::dead_claim(control, &self.end) else {
             return Ok(None);
+        };
+        let consumed = control.consumer.0.consumed.load(Acquire);
+        if consumed < dead.start {
+            let left = dead.start - consumed;
+            return Ok(Some(usize::try_from(left).unwrap_or(usize::MAX)));
         }
-        let consumed = rx.ring().control().consumer.0.consumed.load(Acquire);
-        let left = (mark - 1).saturating_sub(consumed);
-        if left == 0 {
-            rx.batch(|c| c.discard_all())
-                .map_err(|e| engine(e, ErrorKind::BrokenPipe))?;
-            return Err(Error::io(ErrorKind::BrokenPipe));
-        }
-        Ok(Some(usize::try_from(left).unwrap_or(usize::MAX)))
+        dead.clear(control);
+        let mut scratch = [0u8; 4096];
+        rx.batch(|c| {
+            // Under the reader lock: another reader may have dropped part or
+            // all of it already. Hostile or stale numbers drop nothing: the
+            // rest must lie within what was published.
+            let written = c.storage().control().producer.0.written.load(Acquire);
+            let mut left = if dead.end <= written {
+                dead.end.saturating_sub(c.consumed())
+            } else {
+                0
+            };
+            while left > 0 {
+                let n = left.min(scratch.len() as u64) as usize;
+                match c.read_stream(&mut scratch[..n])? {
+                    Some(got) if got > 0 => left -= got as u64,
+                    _ => break,
+                }
+            }
+            Ok(())
+        })
+        .map_err(|e| engine(e, ErrorKind::BrokenPipe))?;
+        Ok(None)
     }
 
     /// Byte-read mode read (spec 4.6): waits unless `nonblocking`; the end

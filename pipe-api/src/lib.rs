@@ -29,6 +29,7 @@ mod conn;
 mod error;
 pub mod handoff;
 mod info;
+mod pending;
 pub mod inherit;
 pub mod named;
 pub mod redirect;

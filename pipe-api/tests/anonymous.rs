@@ -223,6 +223,12 @@ fn sem_023_write_after_read_end_closed_fails_with_no_data() {
     assert_eq!(e.kind(), io::ErrorKind::BrokenPipe);
     let e = w.try_write(b"y").unwrap_err();
     assert_eq!(kind(&e), Some(ErrorKind::NoData));
+    // Spec 4.7 puts the peer's state before the data outcomes: a write of
+    // nothing fails too.
+    let e = w.write(&[]).unwrap_err();
+    assert_eq!(kind(&e), Some(ErrorKind::NoData));
+    let e = w.try_write(&[]).unwrap_err();
+    assert_eq!(kind(&e), Some(ErrorKind::NoData));
 }
 
 #[test]

@@ -1,0 +1,146 @@
+//! Spec 7.5 / SEM-117 with duplicated write ends across processes: when the
+//! process of a write pending on the quota is killed, the unread rest of
+//! that write disappears, while every other write, from live duplicates of
+//! the same end, is delivered, before and after it.
+//!
+//! Children are this test binary run again (see `common::child_command`).
+
+mod common;
+
+use common::{child_command, pattern, role, within, HANG, TOKEN_ENV};
+use shmpipe::{CommandExt as _, PipeBuilder, PipeReader, PipeWriter};
+use std::io::{Read, Write};
+use std::time::Instant;
+
+const QUOTA: u32 = 4096;
+const DONE_LEN: usize = 100;
+const PENDING_LEN: usize = 10_000;
+
+/// Child: one write that completes, then one that pends on the quota until
+/// the parent kills us.
+#[test]
+fn child_complete_then_pend() {
+    if role().as_deref() != Some("child_complete_then_pend") {
+        return;
+    }
+    let token = std::env::var(TOKEN_ENV).unwrap();
+    let mut w = PipeWriter::from_inherited(&token).unwrap();
+    w.write_all(&pattern(DONE_LEN, 1)).unwrap();
+    let _ = w.write(&pattern(PENDING_LEN, 2));
+    std::process::exit(3); // never reached: the parent kills us first
+}
+
+/// Waits until `r` holds `n` unread bytes.
+fn wait_queued(r: &PipeReader, n: u64) {
+    let start = Instant::now();
+    while r.peek(None).unwrap().total_available != n {
+        assert!(start.elapsed() < HANG, "the child's writes never arrived");
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+}
+
+fn read_exactly(r: &mut PipeReader, n: usize) -> Vec<u8> {
+    let mut v = vec![0u8; n];
+    r.read_exact(&mut v).unwrap();
+    v
+}
+
+/// The parent keeps its own copy of the write end, so the end stays open
+/// after the kill: the dead write's rest must still vanish, and what the
+/// parent writes afterwards must arrive whole, also after the parent
+/// closes its copy (an earlier version lost it: it withdrew everything
+/// after the dead write once the whole end was gone).
+#[test]
+fn sem_117_killed_pending_write_vanishes_while_a_duplicate_lives() {
+    let (mut r, w) = PipeBuilder::new()
+        .buffer_size(QUOTA)
+        .inheritable(true)
+        .build()
+        .unwrap();
+    let mut cmd = child_command("child_complete_then_pend", "child_complete_then_pend");
+    let token = cmd.inherit_end(&w).unwrap();
+    let mut child = cmd.env(TOKEN_ENV, token).spawn().unwrap();
+    drop(cmd);
+    wait_queued(&r, (DONE_LEN + PENDING_LEN) as u64);
+
+    // The completed write, and the first bytes of the pending one, are read
+    // before the kill: they stay read.
+    assert_eq!(read_exactly(&mut r, DONE_LEN), pattern(DONE_LEN, 1));
+    assert_eq!(read_exactly(&mut r, 50), pattern(PENDING_LEN, 2)[..50]);
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    // The parent's own write pends too (the dead rest still fills the
+    // quota) until the reader gets past the dead write.
+    let after = pattern(3000, 3);
+    let expected = after.clone();
+    let writer = std::thread::spawn(move || {
+        let mut w = w;
+        w.write_all(&after).unwrap();
+        drop(w); // the last write handle: then the end of the pipe
+    });
+    let got = within("read after the kill", move || {
+        let mut v = Vec::new();
+        r.read_to_end(&mut v).map(|_| v)
+    })
+    .unwrap();
+    writer.join().unwrap();
+    assert_eq!(
+        got.len(),
+        expected.len(),
+        "after the kill the reader must see exactly the parent's write"
+    );
+    assert!(got == expected, "the parent's write arrived corrupted");
+}
+
+/// Child: a write that pends; the parent drains it, so it completes, and
+/// then the child exits normally after a second, ordinary write.
+#[test]
+fn child_pend_then_finish() {
+    if role().as_deref() != Some("child_pend_then_finish") {
+        return;
+    }
+    let token = std::env::var(TOKEN_ENV).unwrap();
+    let mut w = PipeWriter::from_inherited(&token).unwrap();
+    w.write_all(&pattern(PENDING_LEN, 4)).unwrap();
+    w.write_all(&pattern(DONE_LEN, 5)).unwrap();
+    std::process::exit(common::CHILD_OK);
+}
+
+/// A pending write whose process is alive is never withdrawn, also when
+/// another process (here the parent) held a pending write on the same end
+/// before: only a dead claimant's write vanishes.
+#[test]
+fn sem_117_live_pending_writes_are_delivered_whole() {
+    let (mut r, mut w) = PipeBuilder::new()
+        .buffer_size(QUOTA)
+        .inheritable(true)
+        .build()
+        .unwrap();
+    // The parent's own pending write first (drained by a thread).
+    let first = pattern(PENDING_LEN, 6);
+    let drain = std::thread::spawn(move || {
+        let v = read_exactly(&mut r, PENDING_LEN);
+        (r, v)
+    });
+    w.write_all(&first).unwrap();
+    let (mut r, v) = drain.join().unwrap();
+    assert!(v == first);
+
+    let mut cmd = child_command("child_pend_then_finish", "child_pend_then_finish");
+    let token = cmd.inherit_end(&w).unwrap();
+    let child = cmd.env(TOKEN_ENV, token).spawn().unwrap();
+    drop(cmd);
+    drop(w);
+    wait_queued(&r, PENDING_LEN as u64);
+    let got = within("read the child's writes", move || {
+        let mut v = Vec::new();
+        r.read_to_end(&mut v).map(|_| v)
+    })
+    .unwrap();
+    let (status, stderr) = common::wait_child(child);
+    common::assert_child_ok(status, &stderr);
+    let mut expected = pattern(PENDING_LEN, 4);
+    expected.extend_from_slice(&pattern(DONE_LEN, 5));
+    assert!(got == expected, "a live process's pending write was cut");
+}

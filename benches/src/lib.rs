@@ -9,6 +9,8 @@
 //!   Unix stream and seqpacket sockets).
 //! * [`connect`]: named-pipe open + first round trip against Unix socket
 //!   connect + first round trip.
+//! * [`liveness`]: how long a blocked pipe end takes to learn that its peer
+//!   process was SIGKILLed (`shmpipe bench --only kill`).
 //! * [`peer`]: the child process on the other end, started by re-executing
 //!   the current binary, and the control protocol that drives it.
 //! * [`payload`]: aligned buffers, sequence stamps and payload checks.
@@ -23,6 +25,7 @@ pub mod affinity;
 pub mod connect;
 pub mod floor;
 pub mod kernel;
+pub mod liveness;
 pub mod machine;
 pub mod payload;
 pub mod peer;

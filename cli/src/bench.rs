@@ -1,6 +1,6 @@
 //! `shmpipe bench`: every transport measured in one run, printed as one
-//! table (and a small one for connection set-up), optionally saved as JSON
-//! and drawn as SVG charts.
+//! table (and small ones for connection set-up and for noticing a killed
+//! peer), optionally saved as JSON and drawn as SVG charts.
 //!
 //! The measurements themselves (transports, peer process, suite, charts)
 //! live in the `shmpipe-benches` library, shared with the criterion benches;
@@ -8,7 +8,9 @@
 
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
+use serde::Serialize;
 use shmpipe_benches::connect::ConnectReport;
+use shmpipe_benches::liveness::{self, Case, KillReport};
 use shmpipe_benches::suite::{self, Config, Mode, Report, TransportReport, OFFSETS, SIZES};
 use shmpipe_benches::transport::human_bytes;
 use shmpipe_benches::{plot, Kind, Options, Policy, Target};
@@ -36,7 +38,8 @@ pub struct BenchArgs {
     #[arg(long, value_name = "KIB", default_value_t = 1024)]
     buffer_kib: usize,
     /// Only these transports (comma-separated; default: all); `connect`
-    /// stands for the connection set-up measurement
+    /// stands for the connection set-up measurement, `kill` for how fast a
+    /// blocked pipe end notices that its peer process was killed
     #[arg(long, value_name = "NAMES", value_delimiter = ',')]
     only: Vec<String>,
     /// A few iterations of every measurement: checks that everything works,
@@ -47,6 +50,11 @@ pub struct BenchArgs {
 
 /// The `--only` name of the connection set-up measurement.
 const CONNECT: &str = "connect";
+/// The `--only` name of the killed-peer measurement.
+const KILL: &str = "kill";
+/// The arguments that make this binary, re-executed as a kill peer, reach
+/// [`liveness::run_if_peer`] (first thing in [`run`]).
+const KILL_PEER_ARGS: [&str; 1] = ["bench"];
 
 fn invalid(msg: String) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidInput, msg)
@@ -77,9 +85,13 @@ fn config(args: &BenchArgs) -> io::Result<Config> {
                 connect = true;
                 continue;
             }
+            if name == KILL {
+                continue; // see `wants_kill`
+            }
             let k = Kind::from_name(name).ok_or_else(|| {
                 let mut all: Vec<_> = Kind::ALL.iter().map(|k| k.name()).collect();
                 all.push(CONNECT);
+                all.push(KILL);
                 invalid(format!(
                     "unknown transport {name:?} (known: {})",
                     all.join(", ")
@@ -107,9 +119,27 @@ fn config(args: &BenchArgs) -> io::Result<Config> {
     })
 }
 
+/// Whether the killed-peer measurement runs (it is not part of the suite's
+/// `Config`).
+fn wants_kill(args: &BenchArgs) -> bool {
+    args.only.is_empty() || args.only.iter().any(|n| n.trim() == KILL)
+}
+
+/// What `--json` writes: the suite's report with the killed-peer results
+/// beside it.
+#[derive(Serialize)]
+struct JsonReport<'a> {
+    #[serde(flatten)]
+    report: &'a Report,
+    kill: Option<&'a KillReport>,
+}
+
 /// Runs `shmpipe bench`.
 pub fn run(args: &BenchArgs) -> io::Result<()> {
+    // The killed-peer measurement re-executes this binary as `bench`.
+    liveness::run_if_peer();
     let config = config(args)?;
+    let kill = wants_kill(args);
     // Fail before measuring, not after, if the results cannot be saved.
     let create = |path: &PathBuf| {
         File::create(path).map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))
@@ -122,7 +152,8 @@ pub fn run(args: &BenchArgs) -> io::Result<()> {
         Some(path) => Some((create(path)?, path)),
         None => None,
     };
-    let bar = ProgressBar::new(config.steps() as u64);
+    let steps = config.steps();
+    let bar = ProgressBar::new((steps + usize::from(kill)) as u64);
     bar.set_style(
         ProgressStyle::with_template("{bar:30} {pos}/{len} {elapsed:>4} {msg}")
             .expect("valid template"),
@@ -130,13 +161,37 @@ pub fn run(args: &BenchArgs) -> io::Result<()> {
     let report = suite::run(&config, &mut |i, label| {
         bar.set_position(i as u64);
         bar.set_message(label.to_owned());
+    })
+    .and_then(|mut report| {
+        if !kill {
+            return Ok((report, None));
+        }
+        // After the suite, which pinned this thread: the blocked calls run
+        // on the benchmark's CPU, the peers on theirs.
+        bar.set_position(steps as u64);
+        let started = std::time::Instant::now();
+        let (warmup, n) = liveness::repetitions(config.mode);
+        let k = liveness::run(
+            warmup,
+            n,
+            report.placement.child_cpu,
+            &KILL_PEER_ARGS,
+            &mut |i, total| bar.set_message(format!("kill: SIGKILL the peer, {i}/{total}")),
+        )?;
+        // The whole run's wall time.
+        report.seconds += started.elapsed().as_secs_f64();
+        Ok((report, Some(k)))
     });
     bar.finish_and_clear();
-    let report = report?;
-    print!("{}", render(&report));
+    let (report, kill) = report?;
+    print!("{}", render(&report, kill.as_ref()));
     if let Some((file, path)) = json {
         let mut w = BufWriter::new(file);
-        serde_json::to_writer_pretty(&mut w, &report)
+        let doc = JsonReport {
+            report: &report,
+            kill: kill.as_ref(),
+        };
+        serde_json::to_writer_pretty(&mut w, &doc)
             .map_err(io::Error::from)
             .and_then(|()| w.write_all(b"\n"))
             .and_then(|()| w.flush())
@@ -196,7 +251,7 @@ fn yes_no(b: bool) -> &'static str {
 }
 
 /// The machine description, the table and its legend.
-fn render(report: &Report) -> String {
+fn render(report: &Report, kill: Option<&KillReport>) -> String {
     let m = &report.machine;
     let mut out = String::new();
     let _ = writeln!(
@@ -226,6 +281,10 @@ fn render(report: &Report) -> String {
         if let Some(c) = &report.connect {
             out.push('\n');
             render_connect(&mut out, c);
+        }
+        if let Some(k) = kill {
+            out.push('\n');
+            render_kill(&mut out, k);
         }
         return out;
     }
@@ -322,6 +381,10 @@ fn render(report: &Report) -> String {
         out.push('\n');
         render_connect(&mut out, c);
     }
+    if let Some(k) = kill {
+        out.push('\n');
+        render_kill(&mut out, k);
+    }
     out
 }
 
@@ -359,4 +422,40 @@ fn render_connect(out: &mut String, c: &ConnectReport) {
         let _ = writeln!(out, "{}: {}", t.name(), t.describe());
     }
     let _ = writeln!(out, "named-pipe wait policy: {}", c.wait);
+}
+
+/// The killed-peer section.
+fn render_kill(out: &mut String, k: &KillReport) {
+    let _ = writeln!(
+        out,
+        "Killed peer noticed: SIGKILL returned -> blocked call returned, us ({} kills each)",
+        k.repetitions
+    );
+    let target = format!("<= {} ms", k.target_ms);
+    let _ = writeln!(
+        out,
+        "{:<12}  {:>7}  {:>7}  {:>7}  {:>8}",
+        "", "p50", "p99", "max", target
+    );
+    for c in &k.cases {
+        let s = &c.latency;
+        let _ = writeln!(
+            out,
+            "{:<12}  {:>7}  {:>7}  {:>7}  {:>8}",
+            c.case.name(),
+            micros(s.p50_ns),
+            micros(s.p99_ns),
+            micros(s.max_ns),
+            format!("{}/{}", c.within_target, s.samples)
+        );
+    }
+    for c in Case::ALL {
+        let _ = writeln!(out, "{}: {}", c.name(), c.describe());
+    }
+    let _ = writeln!(
+        out,
+        "The other end is held by a peer process alone, killed 0.5-5.5 ms (random) after the\n\
+         call blocked. anon ends: default wait policy ({}).",
+        k.wait
+    );
 }

@@ -1,0 +1,639 @@
+//! The `kill` measurement: how long a blocked pipe end takes to learn that
+//! the process holding the other end was SIGKILLed.
+//!
+//! Four cases, each with the other end held by a peer process alone (the
+//! parent closes its copy right after spawning it):
+//!
+//! * `anon-read`: a `shmpipe` anonymous pipe; the parent reads what the
+//!   peer wrote, then blocks in [`PipeReader::read_pipe`] on the empty pipe;
+//!   the peer, holding the only write end, is killed. The read must return
+//!   [`ErrorKind::BrokenPipe`].
+//! * `anon-write`: the reverse; the parent blocks in a write on the full
+//!   ring, the peer holding the only read end is killed. The write must fail
+//!   with `BrokenPipe`.
+//! * `pipe-read`, `pipe-write`: the same with a kernel pipe, for comparison
+//!   (the read returns `Ok(0)`, the write `EPIPE`).
+//!
+//! Both anonymous pipe ends use the default wait policy: spin briefly, then
+//! park in slices, checking the peer's liveness after every slice, so the
+//! latency is spread over about one park slice.
+//!
+//! # One round
+//!
+//! The parent spawns the peer (re-executing the current binary with
+//! [`PEER_ENV`] set, so the binary must call [`run_if_peer`] on the way),
+//! hands it its end by inheritance, and waits until it is ready: the
+//! reading cases read (and check) the peer's 4000 B first, the writing
+//! cases wait for the peer's `ready` line. A thread of the parent then makes
+//! the blocking call; the main thread waits 0.5 ms plus a random 0-5 ms
+//! (so the call is parked, well past its spin, at a random point of its park
+//! slice), sends SIGKILL, and takes the time when `kill` returns. The sample
+//! is the time from there to the blocked call's return (clamped at zero: a
+//! kernel pipe can wake its reader before the killer's `kill` returns). A
+//! call that returns before the kill, or not within 10 s of it, or with
+//! anything but the end of the pipe, fails the run.
+//!
+//! Cases alternate round by round, so all see the same machine.
+
+use crate::payload;
+use crate::stats::{self, Summary};
+use crate::suite::Mode;
+use crate::transport;
+use serde::Serialize;
+use shmpipe::{CommandExt, Error, ErrorKind, PipeBuilder, PipeReader, PipeWriter};
+use std::convert::Infallible;
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::os::fd::OwnedFd;
+use std::os::unix::process::{CommandExt as _, ExitStatusExt};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// Environment variable that turns a process into a kill peer:
+/// `case=<name>;seq=<n>;cpu=<n|none>`.
+pub const PEER_ENV: &str = "SHMPIPE_BENCH_KILL_PEER";
+/// The inheritance token of the peer's anonymous pipe end.
+const TOKEN_ENV: &str = "SHMPIPE_BENCH_KILL_TOKEN";
+/// The issue's target: a dead peer is noticed within this long.
+pub const TARGET: Duration = Duration::from_millis(10);
+/// What the peer writes before it is killed (under the 4096 B quota and the
+/// kernel's `PIPE_BUF`: one write that completes at once).
+const DATA_LEN: usize = 4000;
+/// One blocked write: far more than the 64 KiB ring or kernel pipe buffer.
+const BIG_WRITE: usize = 256 << 10;
+/// Hang guard: how long any step may take before the run fails.
+const GUARD: Duration = Duration::from_secs(10);
+/// The shortest wait before the kill: well past the 20 µs spin.
+const MIN_DELAY: Duration = Duration::from_micros(500);
+/// Width of the random part of the wait before the kill, in µs.
+const RANDOM_DELAY_US: u64 = 5000;
+
+/// Which end blocks in the parent, of which pipe.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Case {
+    /// `shmpipe` anonymous pipe, the parent blocked in a read.
+    AnonRead,
+    /// `shmpipe` anonymous pipe, the parent blocked in a write.
+    AnonWrite,
+    /// Kernel pipe, the parent blocked in a read.
+    PipeRead,
+    /// Kernel pipe, the parent blocked in a write.
+    PipeWrite,
+}
+
+impl Case {
+    /// All, in table order.
+    pub const ALL: [Case; 4] = [
+        Case::AnonRead,
+        Case::AnonWrite,
+        Case::PipeRead,
+        Case::PipeWrite,
+    ];
+
+    /// Name used in tables.
+    pub fn name(self) -> &'static str {
+        match self {
+            Case::AnonRead => "anon-read",
+            Case::AnonWrite => "anon-write",
+            Case::PipeRead => "pipe-read",
+            Case::PipeWrite => "pipe-write",
+        }
+    }
+
+    /// What blocks, and what it must return.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Case::AnonRead => {
+                "shmpipe::pipe, PipeReader::read_pipe on the empty pipe after reading the \
+                 peer's 4000 B; peer holds the only write end; must fail with BrokenPipe"
+            }
+            Case::AnonWrite => {
+                "shmpipe::pipe, 256 KiB PipeWriter::try_write on the full ring; peer holds the \
+                 only read end; must fail with BrokenPipe"
+            }
+            Case::PipeRead => {
+                "kernel pipe, read on the empty pipe after reading the peer's 4000 B; \
+                 must return 0"
+            }
+            Case::PipeWrite => "kernel pipe, 256 KiB writes on the full pipe; must fail with EPIPE",
+        }
+    }
+
+    fn from_name(name: &str) -> Option<Case> {
+        Case::ALL.into_iter().find(|c| c.name() == name)
+    }
+}
+
+/// Results of one case.
+#[derive(Debug, Clone, Serialize)]
+pub struct CaseReport {
+    /// Which.
+    pub case: Case,
+    /// From `kill` returning to the blocked call returning.
+    #[serde(flatten)]
+    pub latency: Summary,
+    /// Rounds whose latency was within [`TARGET`].
+    pub within_target: usize,
+}
+
+/// Results of the `kill` measurement.
+#[derive(Debug, Clone, Serialize)]
+pub struct KillReport {
+    /// Timed kills per case (after one untimed one).
+    pub repetitions: usize,
+    /// The wait policy of the anonymous pipe ends (the default).
+    pub wait: String,
+    /// The CPU the peers were asked to run on.
+    pub child_cpu: Option<usize>,
+    /// [`TARGET`], in milliseconds.
+    pub target_ms: u64,
+    /// Per case, in table order.
+    pub cases: Vec<CaseReport>,
+    /// What each case does.
+    pub method: Vec<(Case, &'static str)>,
+}
+
+/// Untimed, then timed kills per case.
+pub fn repetitions(mode: Mode) -> (usize, usize) {
+    match mode {
+        Mode::Smoke => (1, 3),
+        Mode::Quick => (1, 200),
+        Mode::Full => (2, 1000),
+    }
+}
+
+/// Runs `warmup` untimed then `n` timed rounds of every case. The peers are
+/// the current binary started with `peer_args` (which must lead it to
+/// [`run_if_peer`]), pinned to `child_cpu` if given; `progress(done,
+/// total)` is called before each round.
+pub fn run(
+    warmup: usize,
+    n: usize,
+    child_cpu: Option<usize>,
+    peer_args: &[&str],
+    progress: &mut dyn FnMut(usize, usize),
+) -> io::Result<KillReport> {
+    let big: Arc<[u8]> = vec![0x5a; BIG_WRITE].into();
+    let mut rng = Rng::seeded();
+    let mut samples: Vec<Vec<u64>> = vec![Vec::with_capacity(n); Case::ALL.len()];
+    let total = (warmup + n) * Case::ALL.len();
+    let mut seq = 0u64;
+    for r in 0..warmup + n {
+        for (i, case) in Case::ALL.into_iter().enumerate() {
+            progress(seq as usize, total);
+            seq += 1;
+            let delay = MIN_DELAY + Duration::from_micros(rng.below(RANDOM_DELAY_US));
+            let spawn = Spawn {
+                case,
+                seq,
+                cpu: child_cpu,
+                args: peer_args,
+            };
+            let t = round(&spawn, delay, &big)
+                .map_err(|e| io::Error::new(e.kind(), format!("kill, {}: {e}", case.name())))?;
+            if r >= warmup {
+                samples[i].push(t.as_nanos() as u64);
+            }
+        }
+    }
+    let target = TARGET.as_nanos() as u64;
+    let mut cases = Vec::new();
+    for (case, mut s) in Case::ALL.into_iter().zip(samples) {
+        let within_target = s.iter().filter(|&&t| t <= target).count();
+        let latency = stats::summarize(&mut s)
+            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "no repetitions"))?;
+        cases.push(CaseReport {
+            case,
+            latency,
+            within_target,
+        });
+    }
+    Ok(KillReport {
+        repetitions: n,
+        wait: transport::describe(&transport::default_wait_policy()),
+        child_cpu,
+        target_ms: TARGET.as_millis() as u64,
+        cases,
+        method: Case::ALL.iter().map(|&c| (c, c.describe())).collect(),
+    })
+}
+
+/// How to start one peer.
+struct Spawn<'a> {
+    case: Case,
+    seq: u64,
+    cpu: Option<usize>,
+    args: &'a [&'a str],
+}
+
+impl Spawn<'_> {
+    fn command(&self) -> io::Result<Command> {
+        let mut cmd = Command::new(std::env::current_exe()?);
+        let cpu = self
+            .cpu
+            .map_or_else(|| "none".to_owned(), |c| c.to_string());
+        cmd.args(self.args)
+            .env(
+                PEER_ENV,
+                format!("case={};seq={};cpu={cpu}", self.case.name(), self.seq),
+            )
+            .env_remove(crate::peer::PEER_ENV)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit());
+        // SAFETY: runs in the forked child before exec and makes one
+        // async-signal-safe system call with constant arguments.
+        unsafe {
+            cmd.pre_exec(|| {
+                // A benchmark killed midway must not leave peers asleep forever.
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong) < 0 {
+                    return Err(io::Error::last_os_error());
+                }
+                Ok(())
+            })
+        };
+        Ok(cmd)
+    }
+}
+
+/// One kill: the time from `kill` returning to the blocked call returning.
+fn round(spawn: &Spawn<'_>, delay: Duration, big: &Arc<[u8]>) -> io::Result<Duration> {
+    let seq = spawn.seq;
+    let mut cmd = spawn.command()?;
+    match spawn.case {
+        Case::AnonRead => {
+            let (reader, writer) = PipeBuilder::new().inheritable(true).build()?;
+            let token = cmd.inherit_end(&writer)?;
+            cmd.env(TOKEN_ENV, token);
+            let victim = Victim::spawn(cmd)?;
+            drop(writer);
+            let blocked = Blocked::start(move |tx| {
+                read_side(
+                    |buf| match reader.read_pipe(buf) {
+                        Ok(0) => Err(io::Error::other("read_pipe returned 0 bytes")),
+                        Ok(n) => Ok(Some(n)),
+                        Err(e) if Error::kind_of(&e) == Some(ErrorKind::BrokenPipe) => Ok(None),
+                        Err(e) => Err(e),
+                    },
+                    seq,
+                    tx,
+                )
+            });
+            blocked.kill_and_time(victim, delay)
+        }
+        Case::AnonWrite => {
+            let (reader, writer) = PipeBuilder::new().inheritable(true).build()?;
+            let token = cmd.inherit_end(&reader)?;
+            cmd.env(TOKEN_ENV, token).stdout(Stdio::piped());
+            let mut victim = Victim::spawn(cmd)?;
+            drop(reader);
+            victim.await_ready()?;
+            let big = Arc::clone(big);
+            let blocked = Blocked::start(move |tx| write_side(|| writer.try_write(&big), tx));
+            blocked.kill_and_time(victim, delay)
+        }
+        Case::PipeRead => {
+            let (rx, wx) = kernel_pipe()?;
+            cmd.stdout(Stdio::from(wx));
+            let victim = Victim::spawn(cmd)?;
+            let mut file = File::from(rx);
+            let blocked = Blocked::start(move |tx| {
+                read_side(
+                    |buf| match file.read(buf)? {
+                        0 => Ok(None),
+                        n => Ok(Some(n)),
+                    },
+                    seq,
+                    tx,
+                )
+            });
+            blocked.kill_and_time(victim, delay)
+        }
+        Case::PipeWrite => {
+            let (rx, wx) = kernel_pipe()?;
+            cmd.stdin(Stdio::from(rx)).stdout(Stdio::piped());
+            let mut victim = Victim::spawn(cmd)?;
+            victim.await_ready()?;
+            let mut file = File::from(wx);
+            let big = Arc::clone(big);
+            let blocked = Blocked::start(move |tx| write_side(|| file.write(&big), tx));
+            blocked.kill_and_time(victim, delay)
+        }
+    }
+}
+
+fn kernel_pipe() -> io::Result<(OwnedFd, OwnedFd)> {
+    Ok(rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)?)
+}
+
+/// What the blocking thread reports.
+enum Msg {
+    /// About to make the blocking call.
+    Armed,
+    /// The blocking call returned the end of the pipe at this instant.
+    Returned(Instant),
+    /// Anything else.
+    Failed(String),
+}
+
+/// Reads the peer's data (`read` gives `None` at the end of the pipe),
+/// checks it, then blocks in one more read, which must see the end.
+fn read_side(
+    mut read: impl FnMut(&mut [u8]) -> io::Result<Option<usize>>,
+    seq: u64,
+    tx: &Sender<Msg>,
+) -> Msg {
+    let mut buf = vec![0u8; DATA_LEN];
+    let mut got = 0;
+    while got < DATA_LEN {
+        match read(&mut buf[got..]) {
+            Ok(Some(n)) => got += n,
+            Ok(None) => {
+                return Msg::Failed(format!(
+                    "the pipe ended after {got} of the peer's {DATA_LEN} bytes"
+                ))
+            }
+            Err(e) => return Msg::Failed(format!("reading the peer's data: {e}")),
+        }
+    }
+    if !payload::full_ok(&buf, seq) {
+        return Msg::Failed(format!(
+            "the peer's data arrived corrupted (first word {}, expected {seq})",
+            payload::first_word(&buf)
+        ));
+    }
+    let _ = tx.send(Msg::Armed);
+    let r = read(&mut buf);
+    let t = Instant::now();
+    match r {
+        Ok(None) => Msg::Returned(t),
+        Ok(Some(n)) => Msg::Failed(format!("read {n} bytes the peer never wrote")),
+        Err(e) => Msg::Failed(format!("the blocked read failed: {e}")),
+    }
+}
+
+/// Writes until the pipe breaks; only a broken pipe is an acceptable end.
+fn write_side(mut write: impl FnMut() -> io::Result<usize>, tx: &Sender<Msg>) -> Msg {
+    let _ = tx.send(Msg::Armed);
+    loop {
+        match write() {
+            // A kernel pipe returns what it took before the reader went.
+            Ok(_) => continue,
+            Err(e) if e.kind() == io::ErrorKind::BrokenPipe => return Msg::Returned(Instant::now()),
+            Err(e) => return Msg::Failed(format!("the blocked write failed: {e}")),
+        }
+    }
+}
+
+/// The thread that makes the blocking call.
+struct Blocked {
+    rx: Receiver<Msg>,
+    handle: JoinHandle<()>,
+}
+
+impl Blocked {
+    fn start(body: impl FnOnce(&Sender<Msg>) -> Msg + Send + 'static) -> Blocked {
+        let (tx, rx) = mpsc::channel();
+        let handle = std::thread::spawn(move || {
+            let last = body(&tx);
+            let _ = tx.send(last);
+        });
+        Blocked { rx, handle }
+    }
+
+    fn next(&self, what: &str) -> io::Result<Msg> {
+        self.rx.recv_timeout(GUARD).map_err(|e| match e {
+            RecvTimeoutError::Timeout => io::Error::new(
+                io::ErrorKind::TimedOut,
+                format!("{what} took over {GUARD:?}"),
+            ),
+            RecvTimeoutError::Disconnected => io::Error::other("the blocking thread panicked"),
+        })
+    }
+
+    /// Waits until the call is about to block, then `delay`, then kills the
+    /// peer; returns the time from `kill` returning to the call returning.
+    fn kill_and_time(self, mut victim: Victim, delay: Duration) -> io::Result<Duration> {
+        match self.next("getting ready")? {
+            Msg::Armed => {}
+            Msg::Failed(why) => return Err(io::Error::other(why)),
+            Msg::Returned(_) => return Err(io::Error::other("the call returned before the kill")),
+        }
+        std::thread::sleep(delay);
+        let before = Instant::now();
+        victim.child.kill()?;
+        let after = Instant::now();
+        // A thread still blocked after the guard stays behind, detached:
+        // the run fails anyway.
+        let end = match self.next("noticing the kill")? {
+            Msg::Returned(t) => t,
+            Msg::Failed(why) => return Err(io::Error::other(why)),
+            Msg::Armed => return Err(io::Error::other("the blocking thread armed twice")),
+        };
+        let _ = self.handle.join();
+        if end < before {
+            return Err(io::Error::other(
+                "the blocked call returned before the kill",
+            ));
+        }
+        victim.expect_killed()?;
+        Ok(end.saturating_duration_since(after))
+    }
+}
+
+/// A peer process, killed and reaped on drop if still there.
+struct Victim {
+    child: Child,
+    reaped: bool,
+}
+
+impl Victim {
+    /// Starts `cmd` and drops it, so that the peer holds the only copies of
+    /// the descriptors it was given.
+    fn spawn(mut cmd: Command) -> io::Result<Victim> {
+        let child = cmd.spawn()?;
+        drop(cmd);
+        Ok(Victim {
+            child,
+            reaped: false,
+        })
+    }
+
+    /// Waits for the peer's `ready` line on its standard output.
+    fn await_ready(&mut self) -> io::Result<()> {
+        let out = self
+            .child
+            .stdout
+            .take()
+            .ok_or_else(|| io::Error::other("the peer's standard output is not a pipe"))?;
+        let mut line = String::new();
+        BufReader::new(out).read_line(&mut line)?;
+        if line.trim_end() == "ready" {
+            return Ok(());
+        }
+        let status = self.child.wait()?;
+        self.reaped = true;
+        Err(io::Error::other(format!(
+            "the peer did not get ready (said {line:?}, {status})"
+        )))
+    }
+
+    /// Reaps the peer, which must have died of SIGKILL.
+    fn expect_killed(&mut self) -> io::Result<()> {
+        let status = self.child.wait()?;
+        self.reaped = true;
+        if status.signal() == Some(libc::SIGKILL) {
+            Ok(())
+        } else {
+            Err(io::Error::other(format!(
+                "the peer ended with {status}, not by the kill"
+            )))
+        }
+    }
+}
+
+impl Drop for Victim {
+    fn drop(&mut self) {
+        if !self.reaped {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// xorshift64*: spreads the kills over the park slice; no need for more.
+struct Rng(u64);
+
+impl Rng {
+    fn seeded() -> Rng {
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64);
+        Rng((t ^ u64::from(std::process::id()).rotate_left(32)) | 1)
+    }
+
+    /// Uniform enough in `0..n` (`n > 0`).
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) % n
+    }
+}
+
+/// The data the peer writes in round `seq`.
+fn data(seq: u64) -> Vec<u8> {
+    let mut d = vec![0u8; DATA_LEN];
+    payload::fill_pattern(&mut d);
+    payload::stamp(&mut d, seq);
+    d
+}
+
+/// If this process was started as a kill peer (see [`PEER_ENV`]), plays its
+/// part until killed (or exits 1 on an error); otherwise returns at once.
+pub fn run_if_peer() {
+    let Ok(spec) = std::env::var(PEER_ENV) else {
+        return;
+    };
+    let Err(e) = peer_main(&spec);
+    eprintln!("shmpipe bench kill peer: {e}");
+    std::process::exit(1);
+}
+
+fn parse_spec(spec: &str) -> Option<(Case, u64, Option<usize>)> {
+    let mut case = None;
+    let mut seq = None;
+    let mut cpu = None;
+    for part in spec.split(';') {
+        let (k, v) = part.split_once('=')?;
+        match k {
+            "case" => case = Case::from_name(v),
+            "seq" => seq = v.parse().ok(),
+            "cpu" => cpu = Some(v.parse().ok()),
+            _ => return None,
+        }
+    }
+    Some((case?, seq?, cpu?))
+}
+
+/// Holds `_end` until the kill.
+fn hang<T>(_end: T) -> ! {
+    loop {
+        std::thread::park();
+    }
+}
+
+fn ready() -> io::Result<()> {
+    let mut out = io::stdout().lock();
+    out.write_all(b"ready\n")?;
+    out.flush()
+}
+
+fn peer_main(spec: &str) -> io::Result<Infallible> {
+    let (case, seq, cpu) = parse_spec(spec)
+        .ok_or_else(|| io::Error::other(format!("bad {PEER_ENV} value {spec:?}")))?;
+    if let Some(c) = cpu {
+        // Best effort, as for the other peers.
+        let _ = crate::affinity::pin_current_thread(c);
+    }
+    let token =
+        || std::env::var(TOKEN_ENV).map_err(|e| io::Error::other(format!("{TOKEN_ENV}: {e}")));
+    match case {
+        Case::AnonRead => {
+            let mut writer = PipeWriter::from_inherited(&token()?)?;
+            writer.write_all(&data(seq))?;
+            hang(writer)
+        }
+        Case::AnonWrite => {
+            let reader = PipeReader::from_inherited(&token()?)?;
+            ready()?;
+            hang(reader)
+        }
+        Case::PipeRead => {
+            // Standard output is the pipe.
+            let mut out = io::stdout().lock();
+            out.write_all(&data(seq))?;
+            out.flush()?;
+            hang(out)
+        }
+        Case::PipeWrite => {
+            // Standard input is the pipe, held by the process until it dies.
+            ready()?;
+            hang(())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn peer_spec_round_trips_and_rejects_garbage() {
+        for case in Case::ALL {
+            let spec = format!("case={};seq=7;cpu=1", case.name());
+            assert_eq!(parse_spec(&spec), Some((case, 7, Some(1))));
+        }
+        assert_eq!(
+            parse_spec("case=pipe-read;seq=1;cpu=none"),
+            Some((Case::PipeRead, 1, None))
+        );
+        assert!(parse_spec("case=nope;seq=1;cpu=none").is_none());
+        assert!(parse_spec("case=pipe-read;cpu=none").is_none());
+        assert!(parse_spec("case=pipe-read;seq=x;cpu=none").is_none());
+        assert!(parse_spec("case=pipe-read;seq=1;cpu=none;extra=1").is_none());
+    }
+
+    #[test]
+    fn random_delays_stay_in_range_and_vary() {
+        let mut rng = Rng(12345);
+        let v: Vec<u64> = (0..1000).map(|_| rng.below(RANDOM_DELAY_US)).collect();
+        assert!(v.iter().all(|&d| d < RANDOM_DELAY_US));
+        assert!(v.iter().any(|&d| d < RANDOM_DELAY_US / 4));
+        assert!(v.iter().any(|&d| d > RANDOM_DELAY_US * 3 / 4));
+    }
+}

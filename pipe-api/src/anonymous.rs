@@ -45,7 +45,7 @@ use shmpipe_engine::channel::{End, ROLE_READER, ROLE_WRITER};
 use shmpipe_engine::layout::{HANGUP_READER, HANGUP_WRITER};
 use shmpipe_engine::WaitPolicy;
 use std::io::{self, Read, Write};
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 
@@ -662,9 +662,73 @@ impl Read for &PipeReader {
     }
 }
 
+/// The end's descriptor: the shared-memory segment, holding the end's
+/// liveness lock. It is not a kernel pipe: polling it says nothing about
+/// data, and it must not become a child's stdin or stdout (see
+/// [`crate::redirect`]); pass it on with [`PipeReader::send_to`] or
+/// [`CommandExt::inherit_end`](crate::CommandExt::inherit_end).
+///
+/// ```
+/// use std::os::fd::AsFd;
+/// let (reader, _writer) = shmpipe::pipe()?;
+/// let fd = reader.as_fd();
+/// # let _ = fd;
+/// # Ok::<(), std::io::Error>(())
+/// ```
 impl AsFd for PipeReader {
     fn as_fd(&self) -> BorrowedFd<'_> {
         self.0.conn.end().fd()
+    }
+}
+
+/// The descriptor number (see `AsFd for PipeReader`).
+///
+/// ```
+/// use std::os::fd::AsRawFd;
+/// let (reader, _writer) = shmpipe::pipe()?;
+/// assert!(reader.as_raw_fd() >= 0);
+/// # Ok::<(), std::io::Error>(())
+/// ```
+impl AsRawFd for PipeReader {
+    fn as_raw_fd(&self) -> RawFd {
+        self.as_fd().as_raw_fd()
+    }
+}
+
+/// Gives up the handle, keeping the end open in the descriptor (see
+/// [`PipeReader::into_fd`]).
+///
+/// ```
+/// use std::os::fd::OwnedFd;
+/// let (reader, _writer) = shmpipe::pipe()?;
+/// let fd: OwnedFd = reader.into();
+/// let back = shmpipe::PipeReader::try_from(fd)?;
+/// # let _ = back;
+/// # Ok::<(), std::io::Error>(())
+/// ```
+impl From<PipeReader> for OwnedFd {
+    fn from(end: PipeReader) -> OwnedFd {
+        end.into_fd()
+    }
+}
+
+/// Adopts a descriptor of this kind of end ([`PipeReader::from_fd`]: the
+/// segment is validated, and a descriptor of anything else is refused, so
+/// this is `TryFrom`, unlike std's infallible `From<OwnedFd>`).
+///
+/// ```
+/// use std::os::fd::OwnedFd;
+/// let (reader, _writer) = shmpipe::pipe()?;
+/// let fd: OwnedFd = reader.into();
+/// let again = shmpipe::PipeReader::try_from(fd)?;
+/// # let _ = again;
+/// # Ok::<(), std::io::Error>(())
+/// ```
+impl TryFrom<OwnedFd> for PipeReader {
+    type Error = io::Error;
+
+    fn try_from(fd: OwnedFd) -> io::Result<PipeReader> {
+        PipeReader::from_fd(fd)
     }
 }
 
@@ -892,8 +956,72 @@ impl Write for &PipeWriter {
     }
 }
 
+/// The end's descriptor: the shared-memory segment, holding the end's
+/// liveness lock. It is not a kernel pipe: polling it says nothing about
+/// data, and it must not become a child's stdin or stdout (see
+/// [`crate::redirect`]); pass it on with [`PipeWriter::send_to`] or
+/// [`CommandExt::inherit_end`](crate::CommandExt::inherit_end).
+///
+/// ```
+/// use std::os::fd::AsFd;
+/// let (_reader, writer) = shmpipe::pipe()?;
+/// let fd = writer.as_fd();
+/// # let _ = fd;
+/// # Ok::<(), std::io::Error>(())
+/// ```
 impl AsFd for PipeWriter {
     fn as_fd(&self) -> BorrowedFd<'_> {
         self.0.conn.end().fd()
+    }
+}
+
+/// The descriptor number (see `AsFd for PipeWriter`).
+///
+/// ```
+/// use std::os::fd::AsRawFd;
+/// let (_reader, writer) = shmpipe::pipe()?;
+/// assert!(writer.as_raw_fd() >= 0);
+/// # Ok::<(), std::io::Error>(())
+/// ```
+impl AsRawFd for PipeWriter {
+    fn as_raw_fd(&self) -> RawFd {
+        self.as_fd().as_raw_fd()
+    }
+}
+
+/// Gives up the handle, keeping the end open in the descriptor (see
+/// [`PipeWriter::into_fd`]).
+///
+/// ```
+/// use std::os::fd::OwnedFd;
+/// let (_reader, writer) = shmpipe::pipe()?;
+/// let fd: OwnedFd = writer.into();
+/// let back = shmpipe::PipeWriter::try_from(fd)?;
+/// # let _ = back;
+/// # Ok::<(), std::io::Error>(())
+/// ```
+impl From<PipeWriter> for OwnedFd {
+    fn from(end: PipeWriter) -> OwnedFd {
+        end.into_fd()
+    }
+}
+
+/// Adopts a descriptor of this kind of end ([`PipeWriter::from_fd`]: the
+/// segment is validated, and a descriptor of anything else is refused, so
+/// this is `TryFrom`, unlike std's infallible `From<OwnedFd>`).
+///
+/// ```
+/// use std::os::fd::OwnedFd;
+/// let (_reader, writer) = shmpipe::pipe()?;
+/// let fd: OwnedFd = writer.into();
+/// let again = shmpipe::PipeWriter::try_from(fd)?;
+/// # let _ = again;
+/// # Ok::<(), std::io::Error>(())
+/// ```
+impl TryFrom<OwnedFd> for PipeWriter {
+    type Error = io::Error;
+
+    fn try_from(fd: OwnedFd) -> io::Result<PipeWriter> {
+        PipeWriter::from_fd(fd)
     }
 }

@@ -123,8 +123,9 @@ kinds! {
     PipeConnected = 535, "ERROR_PIPE_CONNECTED", AlreadyExists;
     /// No client is connected yet.
     PipeListening = 536, "ERROR_PIPE_LISTENING", NotConnected;
-    /// The operation was cancelled, or its end closed.
-    OperationAborted = 995, "ERROR_OPERATION_ABORTED", Interrupted;
+    /// The operation was cancelled, or its end closed. (Not `Interrupted`:
+    /// std's `read_exact`, `write_all` and `io::copy` retry that one.)
+    OperationAborted = 995, "ERROR_OPERATION_ABORTED", ConnectionAborted;
     /// Nothing to cancel, or no client to report.
     NotFound = 1168, "ERROR_NOT_FOUND", NotFound;
     /// No client identity to report.
@@ -252,19 +253,25 @@ pub(crate) fn from_engine(e: shmpipe_engine::Error, peer_closed: ErrorKind) -> i
         E::InvalidArgument(_) | E::TooLarge { .. } => {
             Error::with_source(ErrorKind::InvalidParameter, e).into()
         }
-        E::Io(io) => {
-            if io.raw_os_error() == Some(libc_enospc()) || io.kind() == io::ErrorKind::OutOfMemory {
-                Error::with_source(ErrorKind::NoSystemResources, io).into()
-            } else {
-                io
-            }
-        }
+        E::Io(io) => from_os(io),
         other => io::Error::other(other),
     }
 }
 
-const fn libc_enospc() -> i32 {
-    28
+/// An operating-system error met by a pipe operation: running out of
+/// descriptors, memory or shared-memory space is the spec's
+/// [`ErrorKind::NoSystemResources`] (with the OS error as its source); any
+/// other error stays as the OS reported it.
+pub(crate) fn from_os(io: io::Error) -> io::Error {
+    let exhausted = matches!(
+        io.raw_os_error(),
+        Some(libc::EMFILE | libc::ENFILE | libc::ENOMEM | libc::ENOSPC)
+    ) || io.kind() == io::ErrorKind::OutOfMemory;
+    if exhausted {
+        Error::with_source(ErrorKind::NoSystemResources, io).into()
+    } else {
+        io
+    }
 }
 
 #[cfg(test)]
@@ -280,6 +287,37 @@ mod tests {
         let mut codes: Vec<u32> = ErrorKind::ALL.iter().map(|k| k.code()).collect();
         codes.dedup();
         assert_eq!(codes.len(), ErrorKind::ALL.len());
+    }
+
+    #[test]
+    fn no_pipe_error_is_retried_by_std() {
+        // std's read_exact/write_all/copy loop on Interrupted: a pipe error
+        // mapped to it would be re-issued forever.
+        for &k in ErrorKind::ALL {
+            assert_ne!(k.io_kind(), io::ErrorKind::Interrupted, "{k}");
+        }
+        assert_eq!(
+            ErrorKind::OperationAborted.io_kind(),
+            io::ErrorKind::ConnectionAborted
+        );
+    }
+
+    #[test]
+    fn exhaustion_is_no_system_resources_and_keeps_the_os_error() {
+        for errno in [libc::EMFILE, libc::ENFILE, libc::ENOMEM, libc::ENOSPC] {
+            let e = from_os(io::Error::from_raw_os_error(errno));
+            assert_eq!(Error::kind_of(&e), Some(ErrorKind::NoSystemResources));
+            let src = std::error::Error::source(e.get_ref().unwrap()).unwrap();
+            assert!(src.to_string().contains("os error"), "{src}");
+        }
+        let e = from_os(io::Error::from_raw_os_error(libc::EBADF));
+        assert_eq!(e.raw_os_error(), Some(libc::EBADF));
+        assert_eq!(Error::kind_of(&e), None);
+        let e = from_engine(
+            shmpipe_engine::Error::Io(io::Error::from_raw_os_error(libc::EMFILE)),
+            ErrorKind::BrokenPipe,
+        );
+        assert_eq!(Error::kind_of(&e), Some(ErrorKind::NoSystemResources));
     }
 
     #[test]

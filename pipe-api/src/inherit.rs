@@ -146,7 +146,8 @@ impl CommandExt for Command {
         }
         // A private duplicate, owned by the command until it is dropped, so
         // the number stays valid whatever the caller does with `end`.
-        let dup = rustix::io::fcntl_dupfd_cloexec(end.as_fd(), 3)?;
+        let dup = rustix::io::fcntl_dupfd_cloexec(end.as_fd(), 3)
+            .map_err(|e| crate::error::from_os(e.into()))?;
         let raw = dup.as_raw_fd();
         let list = self
             .get_envs()

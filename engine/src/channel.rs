@@ -18,11 +18,14 @@
 //! Blocking operations spin, park and check the peer as
 //! [`WaitPolicy`] says: a dead peer is reported as [`Error::PeerClosed`]
 //! within one park slice of its death (a few milliseconds), or at once when
-//! it closed its last handle normally.
+//! it closed its last handle normally. (One exception to "at once": if the
+//! process forks while the last handle closes, the child holds a copy of the
+//! descriptor until it execs, the woken peer finds the end still open, and
+//! it learns of the close at its next park slice.)
 
 use crate::layout::{Events, RingControl, HANGUP_DISCONNECTED, HANGUP_READER, HANGUP_WRITER};
 use crate::liveness::{process_token, token_alive, EndLock};
-use crate::lock::{Acquired, LockWord};
+use crate::lock::LockWord;
 use crate::ring::{Consumer, MessageRead, Producer, RingStorage};
 use crate::segment::{Segment, SegmentRing};
 use crate::sync::Native;
@@ -238,15 +241,6 @@ impl Drop for End {
     }
 }
 
-/// Releases an admission lock when dropped (also while unwinding).
-struct Unlock<'a>(&'a LockWord<Native>);
-
-impl Drop for Unlock<'_> {
-    fn drop(&mut self) {
-        self.0.unlock();
-    }
-}
-
 /// A process-unique, machine-unique id for a sender or receiver handle
 /// (pid in the high half).
 fn handle_id() -> u64 {
@@ -445,16 +439,8 @@ impl Sender {
         // `self.producer`, which stays alive for the whole call; the raw
         // pointer only avoids borrowing `self` across `f(self, ..)`.
         let lock = unsafe { &*self.lock() };
-        let acquired = if lock.try_lock(token) {
-            Acquired::Clean
-        } else {
-            lock.lock(token, &mut waiter, token_alive)?
-        };
-        // Released however `f` ends, a panic included: a lock left held by
-        // a live process would stop every writer of the end for good.
-        let _unlock = Unlock(lock);
-        let fresh = lock.mark_holder(self.id) && acquired == Acquired::Clean && self.synced;
-        if !fresh {
+        let admitted = lock.admit(token, self.id, self.synced, &mut waiter, token_alive)?;
+        if admitted.needs_resync() {
             self.producer.resync()?;
         }
         // Unsynced until `f` returns: after a panic in it, the next
@@ -701,14 +687,8 @@ impl Receiver {
         // SAFETY: the lock word lives in the mapping owned by
         // `self.consumer`, alive for the whole call.
         let lock = unsafe { &*self.lock() };
-        let acquired = if lock.try_lock(token) {
-            Acquired::Clean
-        } else {
-            lock.lock(token, waiter, token_alive)?
-        };
-        let _unlock = Unlock(lock);
-        let fresh = lock.mark_holder(self.id) && acquired == Acquired::Clean && self.synced;
-        if !fresh {
+        let admitted = lock.admit(token, self.id, self.synced, waiter, token_alive)?;
+        if admitted.needs_resync() {
             self.consumer.resync()?;
         }
         self.synced = false;

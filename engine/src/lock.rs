@@ -131,3 +131,56 @@ impl<P: Platform> LockWord<P> {
         self.event.notify();
     }
 }
+
+/// A held admission lock, released when dropped (also while unwinding: a
+/// lock left held by a live process would stop every other holder for
+/// good). Made by [`LockWord::admit`].
+#[must_use = "the lock is released when the guard is dropped"]
+pub struct Admitted<'a, P: Platform> {
+    lock: &'a LockWord<P>,
+    resync: bool,
+}
+
+impl<P: Platform> Admitted<'_, P> {
+    /// Whether the holder must reload the shared state before using it:
+    /// someone else held the lock since this handle last did, the lock was
+    /// taken over from a dead holder, or this handle never synced.
+    pub fn needs_resync(&self) -> bool {
+        self.resync
+    }
+}
+
+impl<P: Platform> Drop for Admitted<'_, P> {
+    fn drop(&mut self) {
+        self.lock.unlock();
+    }
+}
+
+impl<P: Platform> LockWord<P> {
+    /// The admission sequence of every sender and receiver: takes the lock
+    /// (as [`LockWord::lock`] does) for the handle `id` of process `me`, and
+    /// tells whether the handle must resync. `synced` says whether the
+    /// handle has loaded the shared state before and finished the operation
+    /// it loaded it for: until then, finding its own id as the last holder
+    /// proves nothing (a process with a recycled pid can draw a dead handle's
+    /// id, and a panic may have cut the last operation short).
+    pub fn admit(
+        &self,
+        me: u64,
+        id: u64,
+        synced: bool,
+        waiter: &mut Waiter,
+        alive: impl Fn(u64) -> bool,
+    ) -> Result<Admitted<'_, P>> {
+        let acquired = if self.try_lock(me) {
+            Acquired::Clean
+        } else {
+            self.lock(me, waiter, alive)?
+        };
+        let last_was_me = self.mark_holder(id);
+        Ok(Admitted {
+            lock: self,
+            resync: !(last_was_me && acquired == Acquired::Clean && synced),
+        })
+    }
+}

@@ -20,16 +20,22 @@ const PIECE: usize = 16;
 /// message; parks on `readable` until the message is published.
 fn spawn_reader(ring: Arc<LoomRing>, i: usize) -> thread::JoinHandle<Vec<u8>> {
     let mut c = Consumer::new(ring.clone()).unwrap();
+    let mut synced = false;
     thread::spawn(move || loop {
+        // The admission sequence of `Receiver`: a reader that held the lock
+        // last skips the resync.
         let lock = &ring.control().locks.0.reader.0;
-        if !lock.try_lock(TOKENS[i]) {
-            let mut waiter = Waiter::new(park_only_policy(), None);
-            lock.lock(TOKENS[i], &mut waiter, |_| true).unwrap();
+        let mut waiter = Waiter::new(park_only_policy(), None);
+        let admitted = lock
+            .admit(TOKENS[i], TOKENS[i], synced, &mut waiter, |_| true)
+            .unwrap();
+        if admitted.needs_resync() {
+            c.resync().unwrap();
         }
-        c.resync().unwrap();
         let mut buf = [0u8; PIECE];
         let got = c.read_message(&mut buf).unwrap();
-        lock.unlock();
+        synced = true;
+        drop(admitted);
         match got {
             Some(m) => {
                 assert_eq!(

@@ -30,8 +30,13 @@ if ! cargo +nightly fuzz --version >/dev/null 2>&1; then
     exit 0
 fi
 
+if ! targets=$(cargo +nightly fuzz list) || [ -z "$targets" ]; then
+    echo "cargo fuzz list found no targets: nothing was fuzzed" >&2
+    exit 1
+fi
+
 failed=()
-for target in $(cargo +nightly fuzz list); do
+for target in $targets; do
     scratch="target/run-corpus/$target"
     mkdir -p "$scratch" "artifacts/$target"
     echo "== fuzzing $target for ${seconds}s"

@@ -199,7 +199,10 @@ impl<S: RingStorage> core::fmt::Debug for Producer<S> {
 
 impl<S: RingStorage> Producer<S> {
     /// Takes the producer role of the ring in `storage`, continuing from the
-    /// shared state (validated).
+    /// shared state (validated). For the ring's only producer, or under the
+    /// writer lock: read while another producer publishes and the consumer
+    /// consumes, the two positions can be torn and refused as `Corrupt`
+    /// (shared producers use [`Producer::new_unsynced`]).
     pub fn new(storage: S) -> Result<Self> {
         let mut p = Self::new_unsynced(storage)?;
         p.resync()?;
@@ -518,6 +521,13 @@ impl<'a, S: RingStorage> Grant<'a, S> {
 /// Grants over storage with a direct pointer expose the payload as a slice.
 impl<S: DirectStorage> Grant<'_, S> {
     /// The payload to fill in place (zero-copy).
+    ///
+    /// The slice is memory the peer process can also write. A correct peer
+    /// never touches an unpublished reservation; a hostile one can change
+    /// the bytes under the slice, which cannot make this process access
+    /// anything outside the mapping, but means what is read back from the
+    /// slice is not necessarily what was written. Use the copying
+    /// [`Producer::try_push`] where that matters.
     pub fn as_mut_slice(&mut self) -> &mut [u8] {
         let at = self.record_index() + payload_offset(self.len);
         let base = self
@@ -965,6 +975,14 @@ impl<S: DirectStorage> Consumer<S> {
 
 impl<S: DirectStorage> ReadGrant<'_, S> {
     /// The unconsumed payload bytes of the record.
+    ///
+    /// The slice is memory the peer process can also write: a correct
+    /// producer never touches a published record until it is released, but
+    /// a hostile one can change the bytes while the slice lives. Every
+    /// length and index the engine uses was validated before the slice was
+    /// made, so that can change the payload's *values*, never what memory
+    /// is accessed; treat the payload as untrusted input, and copy it first
+    /// (or use the copying reads) if it must not change while you look.
     pub fn as_slice(&self) -> &[u8] {
         let c = &*self.consumer;
         let at = self.rec.payload + c.offset as usize;

@@ -80,6 +80,17 @@ fn would_block() -> io::Error {
     io::Error::new(io::ErrorKind::WouldBlock, Error::new(ErrorKind::NoData))
 }
 
+/// How many of the `n` bytes about to be written a pending read of the peer
+/// takes at once (spec 5.3): its advertised size, when nothing else is
+/// queued ahead of it (hostile values are bounded by `n`).
+fn pending_read_share(tx: &Sender, n: u64) -> u64 {
+    if tx.written().saturating_sub(tx.consumed()) != 0 {
+        return 0;
+    }
+    let advert = tx.ring().control().user.0[W_PENDING_READ].load(Acquire);
+    advert.saturating_sub(1).min(n)
+}
+
 /// One end's halves.
 pub(crate) struct Conn {
     end: Arc<End>,
@@ -372,6 +383,20 @@ impl Conn {
         if consumed >= target {
             return Ok(buf.len());
         }
+        // Bytes a pending read takes never count against the quota (spec
+        // 5.2, 5.3): if nothing was unread ahead of this write, the read
+        // advertised in the ring takes its share at once, and the write
+        // completes when the rest fits. Asked only here, on the way to
+        // waiting, so the fast path never touches the reader's words.
+        let start = end - buf.len() as u64;
+        if consumed >= start {
+            let advert = control.user.0[W_PENDING_READ].load(Acquire);
+            let share = advert.saturating_sub(1).min(buf.len() as u64);
+            // What the read already consumed of its share counts once.
+            if consumed.max(start + share) >= target {
+                return Ok(buf.len());
+            }
+        }
         let waiter = self.waiter()?;
         let claim = self
             .pending_slot()
@@ -390,14 +415,7 @@ impl Conn {
     fn write_nonblocking(&self, tx: &mut Sender, buf: &[u8], message: bool) -> io::Result<usize> {
         let n = buf.len() as u64;
         let queued = tx.written().saturating_sub(tx.consumed());
-        let pending = if queued == 0 {
-            tx.ring().control().user.0[W_PENDING_READ]
-                .load(Acquire)
-                .saturating_sub(1)
-        } else {
-            0
-        };
-        let taken = pending.min(n);
+        let taken = pending_read_share(tx, n);
         let fits = queued + n - taken <= u64::from(self.quota);
         let all = if fits { tx.try_write(buf) } else { Ok(false) };
         let written = match all {

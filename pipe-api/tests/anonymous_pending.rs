@@ -1,7 +1,9 @@
-//! Spec 7.5 / SEM-117 with duplicated write ends across processes: when the
-//! process of a write pending on the quota is killed, the unread rest of
-//! that write disappears, while every other write, from live duplicates of
-//! the same end, is delivered, before and after it.
+//! Pending operations across processes. Spec 7.5 / SEM-117 with duplicated
+//! write ends: when the process of a write pending on the quota is killed,
+//! the unread rest of that write disappears, while every other write, from
+//! live duplicates of the same end, is delivered, before and after it.
+//! SEM-098 with a reader that is stopped: a pending read's share never
+//! counts against the quota.
 //!
 //! Children are this test binary run again (see `common::child_command`).
 
@@ -143,4 +145,89 @@ fn sem_117_live_pending_writes_are_delivered_whole() {
     let mut expected = pattern(PENDING_LEN, 4);
     expected.extend_from_slice(&pattern(DONE_LEN, 5));
     assert!(got == expected, "a live process's pending write was cut");
+}
+
+/// Child: announces its 1-byte read, then blocks in it, and reports what it
+/// got through its exit status.
+#[test]
+fn child_read_one_byte() {
+    if role().as_deref() != Some("child_read_one_byte") {
+        return;
+    }
+    let token = std::env::var(TOKEN_ENV).unwrap();
+    let r = PipeReader::from_inherited(&token).unwrap();
+    println!("reading");
+    let mut b = [0u8; 1];
+    let n = r.read_pipe(&mut b).unwrap();
+    assert_eq!((n, b[0]), (1, pattern(QUOTA as usize + 1, 7)[0]));
+    std::process::exit(common::CHILD_OK);
+}
+
+fn proc_state(pid: u32) -> Option<u8> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    text[text.rfind(')')? + 2..].bytes().next()
+}
+
+/// SEM-098 with a reader that cannot run: the child's 1-byte read is
+/// pending and the child is stopped (SIGSTOP), so nothing consumes while the
+/// parent writes quota + 1 bytes. The pending read's byte does not count
+/// against the quota, so the blocking write completes at once, before the
+/// reader ever runs. (A test with a running reader cannot tell this from a
+/// write that waited for the reader to take its byte.)
+#[test]
+fn sem_098_quota_plus_one_completes_while_the_pending_reader_is_stopped() {
+    use rustix::process::{kill_process, Pid, Signal};
+    use std::io::BufRead;
+    let (r, w) = PipeBuilder::new()
+        .buffer_size(QUOTA)
+        .inheritable(true)
+        .build()
+        .unwrap();
+    let mut cmd = child_command("child_read_one_byte", "child_read_one_byte");
+    let token = cmd.inherit_end(&r).unwrap();
+    let mut child = cmd
+        .env(TOKEN_ENV, token)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(cmd);
+    drop(r);
+    let pid = Pid::from_raw(child.id() as i32).unwrap();
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    // The harness prints its own lines first.
+    while !lines
+        .next()
+        .expect("child output")
+        .unwrap()
+        .ends_with("reading")
+    {}
+    // Let the read advertise itself and block, then freeze the reader.
+    std::thread::sleep(common::SETTLE);
+    kill_process(pid, Signal::STOP).unwrap();
+    let t0 = Instant::now();
+    while proc_state(child.id()) != Some(b'T') {
+        assert!(t0.elapsed() < HANG, "the child never stopped");
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    let data = pattern(QUOTA as usize + 1, 7);
+    let (done_tx, done_rx) = std::sync::mpsc::channel();
+    let writer = std::thread::spawn(move || {
+        let mut w = w;
+        let r = w.write(&data);
+        done_tx.send(()).unwrap();
+        (r.map_err(|e| e.to_string()), w)
+    });
+    let completed = done_rx
+        .recv_timeout(std::time::Duration::from_secs(5))
+        .is_ok();
+    kill_process(pid, Signal::CONT).unwrap();
+    let (written, w) = writer.join().unwrap();
+    assert!(
+        completed,
+        "the write waited for a reader that could not run: the pending read's share counted against the quota"
+    );
+    assert_eq!(written.unwrap(), QUOTA as usize + 1);
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(common::CHILD_OK), "{status}");
+    drop(w);
 }

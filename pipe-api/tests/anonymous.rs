@@ -60,10 +60,47 @@ macro_rules! assert_not_impl {
     };
 }
 
+/// Compile-time proof that `$t` has no inherent method `$m`: a path
+/// `<$t>::$m` resolves to an inherent method before a trait's, so if `$t`
+/// had one, it would be chosen here instead of the stand-in, and its type
+/// could not be `fn(&$t) -> Absent` (`Absent` is private to this check).
+macro_rules! assert_no_method {
+    ($t:ty, $m:ident) => {
+        const _: fn() = || {
+            struct Absent;
+            trait StandIn {
+                fn $m(&self) -> Absent {
+                    Absent
+                }
+            }
+            impl<T: ?Sized> StandIn for T {}
+            let _: fn(&$t) -> Absent = <$t>::$m;
+        };
+    };
+}
+
+// Neither end derefs to the other, so its methods are all it has.
+assert_not_impl!(PipeReader: std::ops::Deref);
+assert_not_impl!(PipeWriter: std::ops::Deref);
+
 // SEM-024: reading from a write end or writing to a read end is not even
-// expressible.
+// expressible, through std's traits (also on shared references, which
+// implement them for the right end) or through the pipe's own calls.
 assert_not_impl!(PipeWriter: Read);
+assert_not_impl!(&'static PipeWriter: Read);
+assert_no_method!(PipeWriter, read_pipe);
 assert_not_impl!(PipeReader: Write);
+assert_not_impl!(&'static PipeReader: Write);
+assert_no_method!(PipeReader, try_write);
+// SEM-090: the write end lacks read-data access (spec 8.2); peek through
+// it is not expressible. (Runtime AccessDenied, for named-pipe ends
+// without read access: named_data.rs.)
+assert_no_method!(PipeWriter, peek);
+assert_no_method!(PipeWriter, available);
+// SEM-122: the read end lacks write-data access; flush (`FlushFileBuffers`,
+// spec 4.11) through it is not expressible. `Write::flush`, a no-op, is
+// excluded with `Write` above.
+assert_no_method!(PipeReader, flush_buffers);
 
 // ---------------------------------------------------------------- 9.2
 
@@ -640,6 +677,13 @@ fn sem_097_zero_length_write_completes_while_another_is_pending() {
     drop(w2);
 }
 
+/// Spec 5.2/5.3: a read pending when a write arrives takes its share
+/// first, and only the rest counts against the quota. The read is checked
+/// to be pending before the write starts, and nothing else reads until the
+/// write returned; the contrast half shows the same write on the same pipe
+/// waits when no read is pending. The reading thread runs as soon as data
+/// arrives, so this does not check that the write completes while the
+/// reader cannot run (a stopped process).
 #[test]
 fn sem_098_write_of_quota_plus_one_completes_with_a_1_byte_read_pending() {
     let (mut r, w) = pipe_with(512);
@@ -649,10 +693,25 @@ fn sem_098_write_of_quota_plus_one_completes_with_a_1_byte_read_pending() {
         let mut b = [0u8; 1];
         r2.read_pipe(&mut b).map(|n| (n, b[0]))
     });
+    read.assert_pending("nothing written yet");
     let write = start_write(w, data.clone());
+    let (res, w) = write.finish();
+    assert_eq!(
+        res.unwrap(),
+        513,
+        "1 byte to the pending read, 512 queued: within the quota"
+    );
     assert_eq!(read.finish().unwrap(), (1, data[0]));
-    assert_eq!(write.finish().0.unwrap(), 513);
     assert_eq!(r.available(), 512);
+    assert!(take(&mut r, 512) == data[1..]);
+
+    // No read pending: 513 bytes are over the quota until one is read.
+    let data = pattern(513, 13);
+    let write = start_write(w, data.clone());
+    wait_until("the write is queued", || r.available() == 513);
+    write.assert_pending("513 unread, quota 512, no read pending");
+    assert_eq!(take(&mut r, 1), data[..1]);
+    assert_eq!(write.finish().0.unwrap(), 513);
     assert!(take(&mut r, 512) == data[1..]);
 }
 
@@ -813,6 +872,54 @@ fn sem_105_set_state_switches_wait_mode_and_state_reports_it() {
     write.assert_pending("the write end is blocking again: 17 unread, quota 16");
     assert_eq!(take(&mut probe, 1), [5]);
     assert_eq!(write.finish().0.unwrap(), 17);
+}
+
+// spec 4.16: a wait-mode change applies to operations started afterwards;
+// operations already pending keep the mode they started in.
+#[test]
+fn pending_read_and_write_keep_the_wait_mode_they_started_in() {
+    let (r, w) = pipe_with(16);
+    let mut r2 = r.try_clone().unwrap();
+    let w2 = w.try_clone().unwrap();
+
+    let read = Pending::start("blocking read", move || {
+        let mut buf = [0u8; 8];
+        r.read_pipe(&mut buf).map(|n| buf[..n].to_vec())
+    });
+    read.assert_pending("empty pipe, blocking end");
+    r2.set_state(None, Some(WaitMode::Nonblocking)).unwrap();
+    // A read started now is nonblocking...
+    let (e, r2_back) = within("nonblocking read beside the pending one", move || {
+        let r2 = r2;
+        (r2.read_pipe(&mut [0u8; 8]).unwrap_err(), r2)
+    });
+    r2 = r2_back;
+    assert_eq!(e.kind(), io::ErrorKind::WouldBlock);
+    assert_eq!(kind(&e), Some(ErrorKind::NoData));
+    // ...the one already waiting neither fails nor returns: it still blocks.
+    read.assert_pending("started blocking: keeps waiting for data");
+    let mut w = w;
+    w.write_all(b"data").unwrap();
+    assert_eq!(read.finish().unwrap(), b"data");
+
+    // The same for a write waiting on the quota.
+    r2.set_nonblocking(false).unwrap();
+    let data = pattern(17, 14);
+    let write = start_write(w, data.clone());
+    wait_until("the write is queued", || r2.available() == 17);
+    write.assert_pending("17 unread, quota 16");
+    w2.set_state(None, Some(WaitMode::Nonblocking)).unwrap();
+    let (n, w2) = within("nonblocking write beside the pending one", move || {
+        let w2 = w2;
+        (w2.try_write(&[1u8; 1]).unwrap(), w2)
+    });
+    assert_eq!(n, 0, "a write started now is nonblocking: over the quota");
+    write.assert_pending("started blocking: keeps waiting for the quota");
+    assert_eq!(r2.available(), 17, "nothing withdrawn, nothing added");
+    assert_eq!(take(&mut r2, 1), data[..1]);
+    assert_eq!(write.finish().0.unwrap(), 17);
+    assert!(take(&mut r2, 16) == data[1..]);
+    drop(w2);
 }
 
 // ---------------------------------------------------------------- 9.11

@@ -5,20 +5,30 @@
 //! prints everything the child wrote until end of pipe.
 //!
 //! ```text
-//! cargo run -p shmpipe --example redirect_child                      # sort the built-in text
+//! cargo run -p shmpipe --example redirect_child                # both modes, in turn
+//! cargo run -p shmpipe --example redirect_child -- --native    # native mode only
 //! cargo run -p shmpipe --example redirect_child -- --input FILE tr a-z A-Z
 //! ```
 //!
-//! The child is any program (`sort` by default), so its stdio is relayed
-//! through kernel pipes ([`StdioMode::Relay`]); a child built with shmpipe
-//! would use [`StdioMode::Native`] and `shmpipe::redirect::stdin()` /
-//! `stdout()` instead.
+//! Both ways of connecting the child are shown:
+//!
+//! * [`StdioMode::Relay`], for any program (`sort` by default): the child
+//!   gets kernel pipes as its stdio, and relay threads in this process copy
+//!   between them and the shared-memory pipes.
+//! * [`StdioMode::Native`], for a child built with shmpipe: this program
+//!   starts itself again with `--child`; that child takes the pipe ends with
+//!   `shmpipe::redirect::stdin()` / `stdout()` ([`child_main`]) and sorts the
+//!   lines itself, so the data never leaves shared memory.
 
-use shmpipe::redirect::{Redirect, StdioMode};
+use shmpipe::redirect::{self, Redirect, StdioMode};
 use std::io::{self, Read, Write};
-use std::process::{Command, ExitCode};
+use std::process::{Command, ExitCode, ExitStatus};
 
-const BUILT_IN: &str = "\
+/// The argument that makes this program the native child.
+pub const CHILD_ARG: &str = "--child";
+
+/// The input when no `--input FILE` is given.
+pub const BUILT_IN: &str = "\
 pear
 apple
 fig
@@ -27,12 +37,21 @@ cherry
 ";
 
 fn usage() -> ExitCode {
-    eprintln!("usage: redirect_child [--input FILE] [PROGRAM [ARGS...]]");
+    eprintln!("usage: redirect_child [--input FILE] [--native | PROGRAM [ARGS...]]");
     ExitCode::from(2)
 }
 
 fn main() -> ExitCode {
     let mut args: Vec<String> = std::env::args().skip(1).collect();
+    if args == [CHILD_ARG] {
+        return match child_main() {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("redirect_child {CHILD_ARG}: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     let input = if args.first().map(String::as_str) == Some("--input") {
         if args.len() < 2 {
             return usage();
@@ -49,33 +68,70 @@ fn main() -> ExitCode {
     } else {
         BUILT_IN.as_bytes().to_vec()
     };
-    if args.first().is_some_and(|a| a.starts_with('-')) {
-        return usage();
-    }
-    let (program, program_args) = match args.split_first() {
-        Some((p, rest)) => (p.clone(), rest.to_vec()),
-        None => ("sort".to_owned(), Vec::new()),
+    let native = || -> io::Result<Command> {
+        let mut cmd = Command::new(std::env::current_exe()?);
+        cmd.arg(CHILD_ARG);
+        Ok(cmd)
     };
-    match run(&program, &program_args, input) {
-        Ok(code) => code,
-        Err(e) => {
-            eprintln!("redirect_child: {program}: {e}");
-            ExitCode::FAILURE
+    let jobs: Vec<(io::Result<Command>, StdioMode)> = match args.split_first() {
+        None => vec![
+            (Ok(Command::new("sort")), StdioMode::Relay),
+            (native(), StdioMode::Native),
+        ],
+        Some((flag, [])) if flag == "--native" => vec![(native(), StdioMode::Native)],
+        Some((flag, _)) if flag.starts_with('-') => return usage(),
+        Some((program, rest)) => {
+            let mut cmd = Command::new(program);
+            cmd.args(rest);
+            vec![(Ok(cmd), StdioMode::Relay)]
+        }
+    };
+    let mut code = ExitCode::SUCCESS;
+    for (cmd, mode) in jobs {
+        let name = cmd.as_ref().map_or_else(
+            |_| "this program".to_owned(),
+            |c| c.get_program().to_string_lossy().into_owned(),
+        );
+        let shown = cmd.and_then(|cmd| show(cmd, mode, input.clone()));
+        match shown {
+            Ok(true) => {}
+            Ok(false) => code = ExitCode::FAILURE,
+            Err(e) => {
+                eprintln!("redirect_child: {name} ({mode:?}): {e}");
+                code = ExitCode::FAILURE;
+            }
         }
     }
+    code
 }
 
-fn run(program: &str, args: &[String], input: Vec<u8>) -> io::Result<ExitCode> {
+/// Runs one child and prints its output; `Ok(false)` if it failed.
+fn show(cmd: Command, mode: StdioMode, input: Vec<u8>) -> io::Result<bool> {
+    let program = cmd.get_program().to_string_lossy().into_owned();
+    let (output, status) = run(cmd, mode, input)?;
+    let mut out = io::stdout().lock();
+    out.write_all(&output)?;
+    out.flush()?;
+    eprintln!(
+        "redirect_child: {program} ({mode:?}) exited with {status}, {} bytes of output",
+        output.len()
+    );
+    Ok(status.success())
+}
+
+/// The parent's side, the same in both modes: starts `cmd` with its stdin
+/// and stdout redirected to two new pipes, writes `input` into the child's
+/// stdin, closes it, and returns everything the child wrote, with its exit
+/// status.
+pub fn run(cmd: Command, mode: StdioMode, input: Vec<u8>) -> io::Result<(Vec<u8>, ExitStatus)> {
     // One pipe for the child's stdin, one for its stdout.
     let (child_stdin, mut to_child) = shmpipe::pipe()?;
     let (mut from_child, child_stdout) = shmpipe::pipe()?;
 
-    let mut cmd = Command::new(program);
-    cmd.args(args);
     let child = Redirect::new()
         .stdin(child_stdin)
         .stdout(child_stdout)
-        .mode(StdioMode::Relay)
+        .mode(mode)
         .spawn(cmd)?;
 
     // Write from a thread: a child that answers while it reads (cat, tr)
@@ -96,17 +152,30 @@ fn run(program: &str, args: &[String], input: Vec<u8>) -> io::Result<ExitCode> {
         .join()
         .map_err(|_| io::Error::other("writer thread panicked"))??;
     let status = child.wait()?;
+    Ok((output, status))
+}
 
-    let mut out = io::stdout().lock();
-    out.write_all(&output)?;
-    out.flush()?;
-    eprintln!(
-        "redirect_child: {program} exited with {status}, {} bytes of output",
-        output.len()
-    );
-    Ok(if status.success() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    })
+/// The native child's side: the pipe ends come from the parent's
+/// [`Redirect`] (named in the environment), not from fds 0 and 1. Sorts the
+/// lines of its input, like `sort`.
+pub fn child_main() -> io::Result<()> {
+    let not_native = || io::Error::other("not started by a native Redirect");
+    let mut input = redirect::stdin()?.ok_or_else(not_native)?;
+    let mut output = redirect::stdout()?.ok_or_else(not_native)?;
+    let mut text = Vec::new();
+    input.read_to_end(&mut text)?;
+    fn key(line: &[u8]) -> &[u8] {
+        line.strip_suffix(b"\n").unwrap_or(line)
+    }
+    let mut lines: Vec<&[u8]> = text.split_inclusive(|&b| b == b'\n').collect();
+    lines.sort_unstable_by(|a, b| key(a).cmp(key(b)));
+    for line in lines {
+        output.write_all(line)?;
+        if !line.ends_with(b"\n") {
+            output.write_all(b"\n")?;
+        }
+    }
+    // Closing the write end is the parent's end of data.
+    drop(output);
+    Ok(())
 }

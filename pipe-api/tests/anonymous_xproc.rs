@@ -1,7 +1,8 @@
 //! Anonymous pipes across real processes: inheritance (SEM-026, SEM-022),
-//! end of data on process exit and SIGKILL, hand-off to an unrelated
-//! process over a Unix socket, atomic writes from two processes (SEM-067),
-//! no SIGPIPE (SEM-023) and redirected child stdio.
+//! end of data on process exit and SIGKILL (SEM-021), hand-off to an
+//! unrelated process over a Unix socket, atomic writes from two processes
+//! (SEM-067) and no SIGPIPE (SEM-023). Redirected child stdio is in
+//! `tests/redirect.rs`.
 //!
 //! Children are this test binary run again with `--exact <child test>` and
 //! [`ROLE_ENV`] set; the `child_*` tests do nothing in an ordinary run. A
@@ -11,12 +12,11 @@
 mod common;
 
 use common::{
-    assert_child_ok, child_command, child_done, pattern, role, wait_child, within, Pending,
-    CHILD_OK, HANG, SETTLE, TOKEN_ENV,
+    assert_child_ok, child_command, child_done, pattern, role, wait_child, within, Pending, HANG,
+    SETTLE, TOKEN_ENV,
 };
-use shmpipe::redirect::{Redirect, StdioMode};
 use shmpipe::{CommandExt as _, Error, ErrorKind, PipeBuilder, PipeReader, PipeWriter};
-use std::io::{self, Read, Write};
+use std::io::{self, BufRead, BufReader, Read, Write};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 use std::process::{Command, Stdio};
@@ -49,15 +49,6 @@ fn read_all(r: PipeReader) -> Vec<u8> {
         r.read_to_end(&mut v).map(|_| v)
     })
     .unwrap()
-}
-
-/// The child's stderr, for failure messages.
-fn drain(mut s: Option<std::process::ChildStderr>) -> Vec<u8> {
-    let mut v = Vec::new();
-    if let Some(s) = s.as_mut() {
-        let _ = s.read_to_end(&mut v);
-    }
-    v
 }
 
 // ------------------------------------------------------ SEM-026 inheritance
@@ -127,12 +118,65 @@ fn sem_026_child_reads_through_an_inherited_read_end() {
 
 const FORGED_WRITE: &str = "SHMPIPE_TEST_FORGED_WRITE";
 const FORGED_READ: &str = "SHMPIPE_TEST_FORGED_READ";
+/// `dev:ino` pairs, space-separated, of the ends the parent refused to pass.
+const REFUSED_IDS: &str = "SHMPIPE_TEST_REFUSED_IDS";
+/// `dev:ino` of the end the parent did pass.
+const PASSED_ID: &str = "SHMPIPE_TEST_PASSED_ID";
+
+/// The identity of the file a descriptor refers to: the pipe's shared
+/// memory, for a pipe end.
+fn file_id(fd: impl AsFd) -> String {
+    let st = rustix::fs::fstat(fd).unwrap();
+    format!("{}:{}", st.st_dev, st.st_ino)
+}
+
+/// Every descriptor open in this process, with the identity of its file.
+/// `stat` through `/proc/self/fd/N` follows the link to the open file
+/// itself, as `fstat(N)` would, without borrowing a descriptor number this
+/// code does not own.
+fn open_descriptors() -> Vec<(i32, String)> {
+    use std::os::unix::fs::MetadataExt as _;
+    let mut fds = Vec::new();
+    for entry in std::fs::read_dir("/proc/self/fd").unwrap() {
+        let entry = entry.unwrap();
+        let fd: i32 = entry.file_name().to_str().unwrap().parse().unwrap();
+        match std::fs::metadata(entry.path()) {
+            Ok(meta) => fds.push((fd, format!("{}:{}", meta.dev(), meta.ino()))),
+            // Closed since it was listed (by the harness's threads, say): a
+            // descriptor that is gone cannot be a leaked end.
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => panic!("fd {fd}: {e}"),
+        }
+    }
+    fds
+}
 
 #[test]
 fn child_forged_tokens() {
     if !is_child("child_forged_tokens") {
         return;
     }
+    // What crossed exec, checked before anything is taken over: none of
+    // the refused pipe's descriptors, and the passed end under the number
+    // its token names.
+    let open = open_descriptors();
+    let refused = std::env::var(REFUSED_IDS).unwrap();
+    for id in refused.split(' ') {
+        let leaked: Vec<i32> = open.iter().filter(|(_, o)| o == id).map(|p| p.0).collect();
+        assert!(
+            leaked.is_empty(),
+            "descriptors {leaked:?} refer to the non-inheritable pipe ({id}); open: {open:?}"
+        );
+    }
+    let t = token();
+    let passed_fd: i32 = t.rsplit(':').next().unwrap().parse().unwrap();
+    let passed = std::env::var(PASSED_ID).unwrap();
+    assert!(
+        open.contains(&(passed_fd, passed.clone())),
+        "descriptor {passed_fd} is not the inherited end ({passed}); open: {open:?}"
+    );
+    // Tokens naming the refused ends' numbers in the parent are refused
+    // too (whatever those numbers are open as here).
     for (var, is_writer) in [(FORGED_WRITE, true), (FORGED_READ, false)] {
         let forged = std::env::var(var).unwrap();
         let e = if is_writer {
@@ -143,12 +187,15 @@ fn child_forged_tokens() {
         assert_eq!(kind(&e), Some(ErrorKind::InvalidHandle), "{forged}: {e}");
     }
     // Stay alive, holding whatever we inherited, until the parent says so.
-    let mut control = PipeReader::from_inherited(&token()).unwrap();
+    let mut control = PipeReader::from_inherited(&t).unwrap();
     let mut rest = Vec::new();
     control.read_to_end(&mut rest).unwrap();
     child_done();
 }
 
+/// A non-inheritable end reaches no child: `inherit_end` refuses it, and
+/// the child, looking at its own descriptors, finds none of that pipe
+/// while it does find the end that was passed.
 #[test]
 fn sem_026_non_inheritable_end_cannot_reach_a_child() {
     let (r, w) = shmpipe::pipe().unwrap(); // not inheritable
@@ -164,8 +211,13 @@ fn sem_026_non_inheritable_end_cannot_reach_a_child() {
     passed.set_inheritable(true);
     assert!(!control_r.is_inheritable());
     let t = cmd.inherit_end(&passed).unwrap();
+    let mut refused = vec![file_id(&w), file_id(&r)];
+    refused.dedup();
+    assert!(!refused.contains(&file_id(&passed)), "two pipes, one file");
     // Tokens a child could guess: the real numbers of the ends we refused.
     cmd.env(TOKEN_ENV, t)
+        .env(REFUSED_IDS, refused.join(" "))
+        .env(PASSED_ID, file_id(&passed))
         .env(
             FORGED_WRITE,
             format!("shmpipe:anon-write:{}", w.as_fd().as_raw_fd()),
@@ -306,6 +358,93 @@ fn killed_writer_process_gives_data_then_end_of_pipe() {
         std::os::unix::process::ExitStatusExt::signal(&status),
         Some(9)
     );
+}
+
+/// What the child of the next test writes before it reports.
+const UNREAD_BEFORE_KILL: usize = 300_000;
+/// Precedes the count in the child's report (the harness in the child has
+/// already written "test <name> ... " on the same line).
+const READY: &str = "ready to be killed, wrote ";
+
+#[test]
+fn child_write_report_linger() {
+    if !is_child("child_write_report_linger") {
+        return;
+    }
+    let mut w = PipeWriter::from_inherited(&token()).unwrap();
+    let data = pattern(UNREAD_BEFORE_KILL, 70);
+    // Many writes, all within the quota: none waits for the reader.
+    for chunk in data.chunks(7_000) {
+        w.write_all(chunk).unwrap();
+    }
+    // Every write above returned: all of it is in the pipe.
+    println!("{READY}{}", data.len());
+    io::stdout().flush().unwrap();
+    linger();
+}
+
+/// Spec 1.5 and 6: data a killed writer wrote completely stays readable.
+/// Nothing is read before the kill; then the reader gets every byte and
+/// end-of-pipe (`Ok(0)` from `Read::read`).
+#[test]
+fn sem_021_killed_writer_process_leaves_its_unread_data_then_end_of_pipe() {
+    let (mut r, w) = PipeBuilder::new()
+        .buffer_size(1 << 20)
+        .inheritable(true)
+        .build()
+        .unwrap();
+    let mut cmd = child("child_write_report_linger");
+    let t = cmd.inherit_end(&w).unwrap();
+    let mut proc = cmd
+        .env(TOKEN_ENV, t)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(cmd);
+    drop(w); // the child holds the only write end
+    let out = proc.stdout.take().unwrap();
+    // The test harness in the child prints its own lines too.
+    let (report_tx, report) = mpsc::channel();
+    std::thread::spawn(move || {
+        let found = BufReader::new(out)
+            .lines()
+            .map_while(Result::ok)
+            .find_map(|l| {
+                let (_, n) = l.split_once(READY)?;
+                Some(n.parse::<usize>().unwrap())
+            });
+        let _ = report_tx.send(found);
+    });
+    let reported = report.recv_timeout(HANG).unwrap_or_else(|_| {
+        let _ = proc.kill(); // a hang: stop the child, show its stderr below
+        None
+    });
+    let Some(reported) = reported else {
+        let (status, err) = wait_child(proc);
+        panic!(
+            "the child did not report ({status}); its stderr:\n{}",
+            String::from_utf8_lossy(&err)
+        );
+    };
+    assert_eq!(reported, UNREAD_BEFORE_KILL);
+    assert_eq!(r.available(), UNREAD_BEFORE_KILL as u64, "unread so far");
+    proc.kill().unwrap();
+    let status = proc.wait().unwrap();
+    assert_eq!(
+        std::os::unix::process::ExitStatusExt::signal(&status),
+        Some(9)
+    );
+    let (got, again) = within("read what the killed child wrote", move || {
+        let mut got = Vec::new();
+        r.read_to_end(&mut got).unwrap(); // stops at the first Ok(0)
+        (got, r.read(&mut [0u8; 16]).unwrap())
+    });
+    assert!(
+        got == pattern(UNREAD_BEFORE_KILL, 70),
+        "{} bytes, differing",
+        got.len()
+    );
+    assert_eq!(again, 0, "end of pipe stays the end");
 }
 
 #[test]
@@ -514,98 +653,4 @@ fn sem_067_blocks_from_two_processes_stay_contiguous() {
         let (status, err) = wait_child(p);
         assert_child_ok(status, &err);
     }
-}
-
-// ------------------------------------------- redirected stdio
-
-/// Runs `program` with its stdin and stdout redirected to pipes, feeding it
-/// `input` from a thread (a child that echoes while it reads would otherwise
-/// deadlock with a parent that writes everything first).
-fn run_redirected(mode: StdioMode, cmd: Command, input: Vec<u8>) -> (Vec<u8>, i32, Vec<u8>) {
-    let (child_in, mut to_child) = shmpipe::pipe().unwrap();
-    let (from_child, child_out) = shmpipe::pipe().unwrap();
-    let mut proc = Redirect::new()
-        .stdin(child_in)
-        .stdout(child_out)
-        .mode(mode)
-        .spawn(cmd)
-        .unwrap();
-    let stderr = proc.child_mut().stderr.take();
-    let feeder = Pending::start("feeding the child", move || {
-        let r = to_child.write_all(&input);
-        drop(to_child);
-        r
-    });
-    let out = read_all(from_child);
-    feeder.finish().unwrap();
-    let err = drain(stderr);
-    let status = within("child exit", move || proc.wait()).unwrap();
-    (out, status.code().unwrap_or(-1), err)
-}
-
-#[test]
-fn relay_sort_sorts_lines() {
-    let input = b"pear\napple\nfig\nbanana\n".to_vec();
-    let (out, code, _) = run_redirected(StdioMode::Relay, Command::new("sort"), input);
-    assert_eq!(code, 0);
-    assert_eq!(out, b"apple\nbanana\nfig\npear\n");
-}
-
-#[test]
-fn relay_cat_copies_a_megabyte() {
-    let input = pattern(1 << 20, 60);
-    let (out, code, _) = run_redirected(StdioMode::Relay, Command::new("cat"), input.clone());
-    assert_eq!(code, 0);
-    assert!(out == input, "cat returned {} bytes, differing", out.len());
-}
-
-#[test]
-fn relay_tr_transforms_the_stream() {
-    let mut cmd = Command::new("tr");
-    cmd.args(["a-z", "A-Z"]);
-    let input = b"shared memory pipes\n".repeat(5000);
-    let (out, code, _) = run_redirected(StdioMode::Relay, cmd, input.clone());
-    assert_eq!(code, 0);
-    assert_eq!(out, input.to_ascii_uppercase());
-}
-
-#[test]
-fn child_native_upcase() {
-    if !is_child("child_native_upcase") {
-        return;
-    }
-    let mut input = shmpipe::redirect::stdin().unwrap().expect("stdin end");
-    let mut output = shmpipe::redirect::stdout().unwrap().expect("stdout end");
-    let mut buf = vec![0u8; 7777];
-    loop {
-        let n = input.read(&mut buf).unwrap();
-        if n == 0 {
-            break;
-        }
-        buf[..n].make_ascii_uppercase();
-        output.write_all(&buf[..n]).unwrap();
-    }
-    drop(output);
-    child_done();
-}
-
-#[test]
-fn native_child_reads_stdin_and_writes_stdout_through_shared_memory() {
-    let input: Vec<u8> = b"native stdio, no kernel pipe in between\n".repeat(30_000);
-    let (out, code, err) = run_redirected(
-        StdioMode::Native,
-        child("child_native_upcase"),
-        input.clone(),
-    );
-    assert_eq!(
-        code,
-        CHILD_OK,
-        "child failed: {}",
-        String::from_utf8_lossy(&err)
-    );
-    assert!(
-        out == input.to_ascii_uppercase(),
-        "{} bytes back",
-        out.len()
-    );
 }

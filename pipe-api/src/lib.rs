@@ -57,3 +57,13 @@ pub use shmpipe_engine::WaitPolicy;
 #[doc = include_str!("../../README.md")]
 #[cfg(doctest)]
 pub struct ReadmeDoctests;
+
+/// The anonymous-pipe guide's examples, compiled and run as doctests.
+#[doc = include_str!("../../docs/guide/anonymous-pipes.md")]
+#[cfg(doctest)]
+pub struct GuideAnonymousDoctests;
+
+/// The named-pipe guide's examples, compiled and run as doctests.
+#[doc = include_str!("../../docs/guide/named-pipes.md")]
+#[cfg(doctest)]
+pub struct GuideNamedDoctests;

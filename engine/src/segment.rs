@@ -85,6 +85,11 @@ impl Segment {
         if !seals.contains(REQUIRED_SEALS) {
             return Err(Error::Corrupt("segment is not sealed against resizing"));
         }
+        // Both ends write the rings: a segment sealed against writing could
+        // never be mapped writable (the mmap would fail with a bare EPERM).
+        if seals.intersects(SealFlags::WRITE | SealFlags::FUTURE_WRITE) {
+            return Err(Error::Corrupt("segment is sealed against writing"));
+        }
         let size = rustix::fs::fstat(fd)?.st_size;
         let max = (HEADER_SIZE + MAX_RINGS * (2 * MAX_CAPACITY)) as i64;
         if size < HEADER_SIZE as i64 || size > max {

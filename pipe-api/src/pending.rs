@@ -25,6 +25,10 @@
 //! knows the claimant's process is gone. Two handles that draw the same slot
 //! make a dead claimant look alive: again the safe side.
 //!
+//! The withdrawal happens in the next read (under the reader's lock, which
+//! it needs to drop bytes); a `peek` before it still shows the dead write's
+//! rest.
+//!
 //! Ordering: a claimant CASes the mark (AcqRel), then stores the end and
 //! then its slot (Release); it releases by zeroing the slot, then CASing the
 //! mark back to 0 (Release). A reader loads the mark, the slot (Acquire) and

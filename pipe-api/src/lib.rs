@@ -29,9 +29,9 @@ mod conn;
 mod error;
 pub mod handoff;
 mod info;
-mod pending;
 pub mod inherit;
 pub mod named;
+mod pending;
 pub mod redirect;
 
 pub use anonymous::{pipe, PipeBuilder, PipeReader, PipeWriter};

@@ -356,35 +356,26 @@ fn spawn_stdin_relay(
 }
 
 /// The stdin relay: shared-memory pipe -> kernel pipe, until the parent's
-/// end closes (end of input) or nobody reads the kernel pipe any more.
-fn relay_stdin(mut from: PipeReader, mut to: &ChildStdin) -> io::Result<()> {
+/// end closes (end of input) or nobody reads the kernel pipe any more (the
+/// child and whoever shares its stdin stopped reading: the end of this
+/// stream, not an error; dropping `from` on return tells the parent's
+/// writer).
+fn relay_stdin(from: PipeReader, to: &ChildStdin) -> io::Result<()> {
     sigpipe::block_in_this_thread()?;
-    let mut buf = vec![0u8; RELAY_BUF];
-    loop {
-        let n = match from.read(&mut buf) {
-            Ok(0) => return Ok(()),
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        };
-        match to.write_all(&buf[..n]) {
-            Ok(()) => {}
-            // The child (and whoever shares its stdin) stopped reading: the
-            // end of this stream, not an error. Dropping `from` on return
-            // tells the parent's writer.
-            Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {
-                sigpipe::discard_pending();
-                return Ok(());
-            }
-            Err(e) => return Err(e),
-        }
-    }
+    relay(from, to, sigpipe::discard_pending)
 }
 
 /// The stdout relay: kernel pipe -> shared-memory pipe, until the child's
 /// stdout closes (in the child and whoever inherited it) or the parent closes
-/// its reader. Writes into a shmpipe end never raise SIGPIPE.
-fn relay_stdout(mut from: ChildStdout, mut to: PipeWriter) -> io::Result<()> {
+/// its reader (dropping `from` then gives the child EPIPE, as a kernel pipe
+/// nobody reads would). Writes into a shmpipe end never raise SIGPIPE.
+fn relay_stdout(from: ChildStdout, to: PipeWriter) -> io::Result<()> {
+    relay(from, to, || {})
+}
+
+/// Copies until `from` ends or `to` has no reader (`BrokenPipe`: then
+/// `on_broken` runs and the relay ends without an error).
+fn relay(mut from: impl Read, mut to: impl Write, on_broken: impl FnOnce()) -> io::Result<()> {
     let mut buf = vec![0u8; RELAY_BUF];
     loop {
         let n = match from.read(&mut buf) {
@@ -395,9 +386,10 @@ fn relay_stdout(mut from: ChildStdout, mut to: PipeWriter) -> io::Result<()> {
         };
         match to.write_all(&buf[..n]) {
             Ok(()) => {}
-            // The parent closed its reader: dropping `from` gives the child
-            // EPIPE, as a kernel pipe nobody reads would.
-            Err(e) if e.kind() == io::ErrorKind::BrokenPipe => return Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {
+                on_broken();
+                return Ok(());
+            }
             Err(e) => return Err(e),
         }
     }

@@ -509,24 +509,13 @@ const SIGPIPE: i32 = 13;
 const SIG_DFL: usize = 0;
 const SIG_ERR: usize = usize::MAX;
 
-/// Whether SIGPIPE is ignored, from the kernel's own view of this process.
-fn sigpipe_ignored() -> bool {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap();
-    let mask = status
-        .lines()
-        .find_map(|l| l.strip_prefix("SigIgn:"))
-        .map(|m| u64::from_str_radix(m.trim(), 16).unwrap())
-        .unwrap();
-    mask & (1 << (SIGPIPE - 1)) != 0
-}
-
 #[test]
 fn child_sigpipe_default() {
     if !is_child("child_sigpipe_default") {
         return;
     }
     assert!(
-        sigpipe_ignored(),
+        common::sigpipe_ignored(),
         "Rust programs start with SIGPIPE ignored"
     );
     // SAFETY: `signal` is the C library's; SIGPIPE and SIG_DFL are its
@@ -534,7 +523,7 @@ fn child_sigpipe_default() {
     // handler code.
     let prev = unsafe { signal(SIGPIPE, SIG_DFL) };
     assert_ne!(prev, SIG_ERR);
-    assert!(!sigpipe_ignored(), "SIGPIPE now kills this process");
+    assert!(!common::sigpipe_ignored(), "SIGPIPE now kills this process");
     let (r, mut w) = shmpipe::pipe().unwrap();
     drop(r);
     for _ in 0..3 {

@@ -138,17 +138,6 @@ fn native_child_reads_stdin_and_writes_stdout_through_shared_memory() {
 
 // ------------------------------------------------ no SIGPIPE from a relay
 
-/// Whether SIGPIPE is ignored, from the kernel's own view of this process.
-fn sigpipe_ignored() -> bool {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap();
-    let mask = status
-        .lines()
-        .find_map(|l| l.strip_prefix("SigIgn:"))
-        .map(|m| u64::from_str_radix(m.trim(), 16).unwrap())
-        .unwrap();
-    mask & (1 << (libc::SIGPIPE - 1)) != 0
-}
-
 #[test]
 fn child_relay_to_a_child_that_never_reads() {
     if !is_child("child_relay_to_a_child_that_never_reads") {
@@ -158,7 +147,7 @@ fn child_relay_to_a_child_that_never_reads() {
     // SAFETY: restoring the default disposition installs no handler code.
     let prev = unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
     assert_ne!(prev, libc::SIG_ERR);
-    assert!(!sigpipe_ignored(), "SIGPIPE now kills this process");
+    assert!(!common::sigpipe_ignored(), "SIGPIPE now kills this process");
     let (child_in, mut to_child) = shmpipe::pipe().unwrap();
     let grandchild = Redirect::new()
         .stdin(child_in)

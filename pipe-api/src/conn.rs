@@ -388,8 +388,9 @@ impl Conn {
         // advertised in the ring takes its share at once, and the write
         // completes when the rest fits. Asked only here, on the way to
         // waiting, so the fast path never touches the reader's words.
-        let start = end - buf.len() as u64;
-        if consumed >= start {
+        // `end` comes from shared counters: nonsense skips the share.
+        let start = end.checked_sub(buf.len() as u64);
+        if let Some(start) = start.filter(|&start| consumed >= start) {
             let advert = control.user.0[W_PENDING_READ].load(Acquire);
             let share = advert.saturating_sub(1).min(buf.len() as u64);
             // What the read already consumed of its share counts once.
@@ -400,7 +401,8 @@ impl Conn {
         let waiter = self.waiter()?;
         let claim = self
             .pending_slot()
-            .and_then(|slot| PendingMark::claim(control, slot, end - buf.len() as u64, end));
+            .zip(start)
+            .and_then(|(slot, start)| PendingMark::claim(control, slot, start, end));
         let r = waiter.wait_consumed(target, None);
         if let Some(claim) = claim {
             claim.release(control);
@@ -416,7 +418,7 @@ impl Conn {
         let n = buf.len() as u64;
         let queued = tx.written().saturating_sub(tx.consumed());
         let taken = pending_read_share(tx, n);
-        let fits = queued + n - taken <= u64::from(self.quota);
+        let fits = queued.saturating_add(n - taken) <= u64::from(self.quota);
         let all = if fits { tx.try_write(buf) } else { Ok(false) };
         let written = match all {
             Ok(true) => return Ok(buf.len()),

@@ -35,7 +35,10 @@
 //! the end, then the mark again: positions only grow, so an unchanged mark
 //! is the same claim, and the slot it read is that claim's (an older claim's
 //! slot was zeroed before its mark was released, which happens-before the
-//! newer claim). Everything read here is hostile input: a nonsense end drops
+//! newer claim). A slot found unlocked is only a death if the claim is
+//! *still* in place afterwards: a live claimant releases its claim before
+//! its handle (and lock) can go, so the reader looks at the mark and the
+//! slot once more after the kernel's answer. Everything read here is hostile input: a nonsense end drops
 //! nothing, a nonsense slot is "alive". A claimant killed between its CAS
 //! and its slot store leaves the mark taken with slot 0 for good: later
 //! pending writes go unmarked, again the safe side.
@@ -44,7 +47,8 @@ use shmpipe_engine::channel::End;
 use shmpipe_engine::layout::RingControl;
 use shmpipe_engine::liveness::EndLock;
 use shmpipe_engine::sync::Native;
-use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, Release};
+use std::sync::atomic::fence;
+use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, Release, SeqCst};
 use std::sync::Arc;
 
 /// User word (per ring) holding 1 + the start of the claimed write, or 0.
@@ -139,8 +143,19 @@ impl PendingMark {
         if end.peer_alive(role).unwrap_or(true) {
             return None;
         }
+        // The lock is gone, but maybe only because a live claimant released
+        // its claim and then closed its handle (or exited) after the loads
+        // above. It released the claim before its lock could go, so the
+        // claim is still in place only if the claimant died holding it.
+        fence(SeqCst);
+        if words[W_PENDING_WRITE].load(Acquire) != mark
+            || words[W_PENDING_OWNER].load(Acquire) != slot
+        {
+            return None;
+        }
         Some(DeadClaim {
             mark,
+            slot,
             start: mark - 1,
             end: write_end,
         })
@@ -151,6 +166,7 @@ impl PendingMark {
 #[derive(Clone, Copy)]
 pub(crate) struct DeadClaim {
     mark: u64,
+    slot: u64,
     /// Where the dead write starts and ends (payload positions; `end` is
     /// unchecked shared data).
     pub(crate) start: u64,
@@ -161,7 +177,9 @@ impl DeadClaim {
     /// Frees the mark for the next pending write.
     pub(crate) fn clear(self, control: &Control) {
         let words = &control.user.0;
-        words[W_PENDING_OWNER].store(0, Relaxed);
+        // Only this claim's slot: another reader may have cleared it and a
+        // new claimant taken the mark since.
+        let _ = words[W_PENDING_OWNER].compare_exchange(self.slot, 0, Relaxed, Relaxed);
         let _ = words[W_PENDING_WRITE].compare_exchange(self.mark, 0, Release, Relaxed);
     }
 }

@@ -15,7 +15,10 @@ use std::io::{Read, Write};
 use std::time::Instant;
 
 const QUOTA: u32 = 4096;
-const DONE_LEN: usize = 100;
+/// Larger than the quota: this write pends too, so the child has made its
+/// pending-write slot (a descriptor and a lock) before the write that is
+/// killed, whose claim is then a few stores after its publication.
+const DONE_LEN: usize = 5000;
 const PENDING_LEN: usize = 10_000;
 
 /// Child: one write that completes, then one that pends on the quota until
@@ -63,11 +66,11 @@ fn sem_117_killed_pending_write_vanishes_while_a_duplicate_lives() {
     let token = cmd.inherit_end(&w).unwrap();
     let mut child = cmd.env(TOKEN_ENV, token).spawn().unwrap();
     drop(cmd);
-    wait_queued(&r, (DONE_LEN + PENDING_LEN) as u64);
-
+    wait_queued(&r, DONE_LEN as u64);
     // The completed write, and the first bytes of the pending one, are read
     // before the kill: they stay read.
     assert_eq!(read_exactly(&mut r, DONE_LEN), pattern(DONE_LEN, 1));
+    wait_queued(&r, PENDING_LEN as u64);
     assert_eq!(read_exactly(&mut r, 50), pattern(PENDING_LEN, 2)[..50]);
     child.kill().unwrap();
     child.wait().unwrap();
@@ -176,6 +179,25 @@ fn proc_state(pid: u32) -> Option<u8> {
 /// write that waited for the reader to take its byte.)
 #[test]
 fn sem_098_quota_plus_one_completes_while_the_pending_reader_is_stopped() {
+    // The child cannot tell us that its read is advertised (it is blocked
+    // in it), so a round where the freeze came too early waits; only a
+    // write that waits in every round is a failure. (A regression waits in
+    // all of them.)
+    let mut waited = 0;
+    for _ in 0..3 {
+        if stopped_reader_round() {
+            return;
+        }
+        waited += 1;
+    }
+    panic!(
+        "in {waited} rounds the write waited for a reader that could not run: \
+         the pending read's share counted against the quota"
+    );
+}
+
+/// One round: whether the write completed while the reader was stopped.
+fn stopped_reader_round() -> bool {
     use rustix::process::{kill_process, Pid, Signal};
     use std::io::BufRead;
     let (r, w) = PipeBuilder::new()
@@ -194,7 +216,7 @@ fn sem_098_quota_plus_one_completes_while_the_pending_reader_is_stopped() {
     drop(r);
     let pid = Pid::from_raw(child.id() as i32).unwrap();
     let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
-    // The harness prints its own lines first.
+    // The harness prints its own words first on the same line.
     while !lines
         .next()
         .expect("child output")
@@ -222,12 +244,43 @@ fn sem_098_quota_plus_one_completes_while_the_pending_reader_is_stopped() {
         .is_ok();
     kill_process(pid, Signal::CONT).unwrap();
     let (written, w) = writer.join().unwrap();
-    assert!(
-        completed,
-        "the write waited for a reader that could not run: the pending read's share counted against the quota"
-    );
     assert_eq!(written.unwrap(), QUOTA as usize + 1);
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(common::CHILD_OK), "{status}");
     drop(w);
+    completed
+}
+
+/// A write that completed is never withdrawn, however its handle goes away
+/// right after: the claimant releases its claim before its slot's lock can
+/// go, and the reader looks at the claim again after finding the lock gone.
+/// (The race was a window of a few instructions: an earlier version lost
+/// the tail of a completed write in about 1 of 5000 rounds like these.)
+#[test]
+fn sem_117_a_completed_write_is_never_withdrawn_when_its_handle_closes() {
+    for round in 0..10_000 {
+        let (mut r, w) = PipeBuilder::new().buffer_size(512).build().unwrap();
+        let data = pattern(4096, round as u8);
+        let expected = data.clone();
+        let writer = std::thread::spawn(move || {
+            let mut w = w;
+            w.write_all(&data).unwrap();
+            drop(w); // releases the slot's lock right after the claim
+        });
+        let mut got = Vec::with_capacity(4096);
+        let mut buf = [0u8; 64];
+        loop {
+            match r.read(&mut buf).unwrap() {
+                0 => break,
+                n => got.extend_from_slice(&buf[..n]),
+            }
+        }
+        writer.join().unwrap();
+        assert_eq!(
+            got.len(),
+            expected.len(),
+            "round {round}: a completed write lost bytes"
+        );
+        assert!(got == expected, "round {round}: corrupted");
+    }
 }

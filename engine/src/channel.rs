@@ -264,10 +264,13 @@ pub struct Sender {
     policy: WaitPolicy,
     peer_role: u32,
     id: u64,
-    /// Whether this handle has synced with the shared state once: until it
-    /// has, finding its own id as the last holder proves nothing (a process
-    /// with a recycled pid can draw the id of a dead one).
-    synced: bool,
+    /// The process token of the process in which this handle last synced
+    /// with the shared state and finished its operation (0: never). Until
+    /// then, finding its own id as the last holder proves nothing: a process
+    /// with a recycled pid can draw the id of a dead one, a child forked
+    /// without exec holds a copy of the handle with the same id, and a
+    /// panic may have cut the last operation short.
+    synced_in: u64,
 }
 
 impl core::fmt::Debug for Sender {
@@ -291,7 +294,7 @@ impl Sender {
             policy: WaitPolicy::default(),
             peer_role,
             id: handle_id(),
-            synced: false,
+            synced_in: 0,
         })
     }
 
@@ -439,15 +442,16 @@ impl Sender {
         // `self.producer`, which stays alive for the whole call; the raw
         // pointer only avoids borrowing `self` across `f(self, ..)`.
         let lock = unsafe { &*self.lock() };
-        let admitted = lock.admit(token, self.id, self.synced, &mut waiter, token_alive)?;
+        let synced = self.synced_in == token;
+        let admitted = lock.admit(token, self.id, synced, &mut waiter, token_alive)?;
+        // Unsynced until `f` returns: after a failed resync or a panic in
+        // `f`, the next acquisition reloads the shared state.
+        self.synced_in = 0;
         if admitted.needs_resync() {
             self.producer.resync()?;
         }
-        // Unsynced until `f` returns: after a panic in it, the next
-        // acquisition reloads the shared state instead of trusting ours.
-        self.synced = false;
         let result = f(self, &mut waiter);
-        self.synced = true;
+        self.synced_in = token;
         result
     }
 
@@ -589,10 +593,13 @@ pub struct Receiver {
     policy: WaitPolicy,
     peer_role: u32,
     id: u64,
-    /// Whether this handle has synced with the shared state once: until it
-    /// has, finding its own id as the last holder proves nothing (a process
-    /// with a recycled pid can draw the id of a dead one).
-    synced: bool,
+    /// The process token of the process in which this handle last synced
+    /// with the shared state and finished its operation (0: never). Until
+    /// then, finding its own id as the last holder proves nothing: a process
+    /// with a recycled pid can draw the id of a dead one, a child forked
+    /// without exec holds a copy of the handle with the same id, and a
+    /// panic may have cut the last operation short.
+    synced_in: u64,
 }
 
 impl core::fmt::Debug for Receiver {
@@ -614,7 +621,7 @@ impl Receiver {
             policy: WaitPolicy::default(),
             peer_role,
             id: handle_id(),
-            synced: false,
+            synced_in: 0,
         })
     }
 
@@ -687,13 +694,14 @@ impl Receiver {
         // SAFETY: the lock word lives in the mapping owned by
         // `self.consumer`, alive for the whole call.
         let lock = unsafe { &*self.lock() };
-        let admitted = lock.admit(token, self.id, self.synced, waiter, token_alive)?;
+        let synced = self.synced_in == token;
+        let admitted = lock.admit(token, self.id, synced, waiter, token_alive)?;
+        self.synced_in = 0;
         if admitted.needs_resync() {
             self.consumer.resync()?;
         }
-        self.synced = false;
         let result = f(&mut self.consumer);
-        self.synced = true;
+        self.synced_in = token;
         result
     }
 

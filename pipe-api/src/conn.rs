@@ -317,29 +317,6 @@ impl Conn {
         let (tx, _) = self.tx()?;
         let mut tx = self.locked(tx, HALF_TX);
         let message = self.pipe_type == PipeType::Message;
-        if buf.is_empty() {
-            // The state outcomes come first (spec 4.7): a cut instance or a
-            // closed peer fails even a write of nothing. Rare enough to ask
-            // the kernel every time.
-            if self.is_disconnected() {
-                return Err(Error::io(ErrorKind::PipeNotConnected));
-            }
-            if self.peer_gone() {
-                return Err(Error::io(ErrorKind::NoData));
-            }
-            if !message {
-                return Ok(0);
-            }
-            // An empty message: queued, occupies no quota, never waits.
-            return match tx.try_write(&[]) {
-                Ok(true) => Ok(0),
-                Ok(false) => tx
-                    .write(&[])
-                    .map(|()| 0)
-                    .map_err(|e| engine(e, ErrorKind::NoData)),
-                Err(e) => Err(engine(e, ErrorKind::NoData)),
-            };
-        }
         // A killed peer leaves no hang-up hint: ask now and then. Plain
         // loads and stores suffice: we hold the `tx` lock.
         let writes = self.writes_since_check.load(Relaxed) + 1;
@@ -355,6 +332,32 @@ impl Conn {
             }
         } else {
             self.writes_since_check.store(writes, Relaxed);
+        }
+        if buf.is_empty() {
+            // The state outcomes come first (spec 4.7): a cut instance or a
+            // closed peer fails even a write of nothing. A write of nothing
+            // never reaches the engine, which would see a closing peer's
+            // hang-up hint, so look at the hint here (a kill is caught by
+            // the periodic check above, as for other writes).
+            if self.is_disconnected() {
+                return Err(Error::io(ErrorKind::PipeNotConnected));
+            }
+            let hinted = self.words.control().events.0.hangup.load(Relaxed) != 0;
+            if hinted && self.peer_gone() {
+                return Err(Error::io(ErrorKind::NoData));
+            }
+            if !message {
+                return Ok(0);
+            }
+            // An empty message: queued, occupies no quota, never waits.
+            return match tx.try_write(&[]) {
+                Ok(true) => Ok(0),
+                Ok(false) => tx
+                    .write(&[])
+                    .map(|()| 0)
+                    .map_err(|e| engine(e, ErrorKind::NoData)),
+                Err(e) => Err(engine(e, ErrorKind::NoData)),
+            };
         }
         if nonblocking {
             return self.write_nonblocking(&mut tx, buf, message);

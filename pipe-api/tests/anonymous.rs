@@ -266,6 +266,12 @@ fn sem_023_write_after_read_end_closed_fails_with_no_data() {
     assert_eq!(kind(&e), Some(ErrorKind::NoData));
     let e = w.try_write(&[]).unwrap_err();
     assert_eq!(kind(&e), Some(ErrorKind::NoData));
+    // Also as the very first write after the close (nothing found the
+    // reader gone before it).
+    let (r, mut w) = shmpipe::pipe().unwrap();
+    drop(r);
+    let e = w.write(&[]).unwrap_err();
+    assert_eq!(kind(&e), Some(ErrorKind::NoData));
 }
 
 #[test]

@@ -20,7 +20,7 @@
 
 use crate::error::{Error, ErrorKind};
 use crate::info::{PeekInfo, PipeType};
-use crate::pending::{PendingMark, PendingSlot};
+use crate::pending::{ClaimCheck, PendingMark, PendingSlot};
 use shmpipe_engine::channel::End;
 use shmpipe_engine::{MessageRead, Receiver, RingStorage, Sender, WaitPolicy};
 use std::io;
@@ -105,8 +105,8 @@ pub(crate) struct Conn {
     /// Set once the peer was found gone: it never comes back.
     gone: std::sync::atomic::AtomicBool,
     /// This handle's pending-write slot in this process, made on its first
-    /// pending write (see [`PendingMark`]); `None` inside if it could not be.
-    pending_slot: std::sync::OnceLock<Option<PendingSlot>>,
+    /// pending write (see [`PendingMark`]); `None` until it could be.
+    pending_slot: Mutex<Option<PendingSlot>>,
     /// Writing half (locked only while a write publishes) and a twin for
     /// the waits that follow publication (quota, flush): a write pending on
     /// the quota never holds up the next write, a flush or a transact
@@ -183,7 +183,7 @@ impl Conn {
             last_check_ns: std::sync::atomic::AtomicU64::new(coarse_now_ns()),
             consumed_hint: std::sync::atomic::AtomicU64::new(0),
             gone: std::sync::atomic::AtomicBool::new(false),
-            pending_slot: std::sync::OnceLock::new(),
+            pending_slot: Mutex::new(None),
             tx,
             rx,
             policy: Mutex::new(None),
@@ -407,9 +407,7 @@ impl Conn {
             .zip(start)
             .and_then(|(slot, start)| PendingMark::claim(control, slot, start, end));
         let r = waiter.wait_consumed(target, None);
-        if let Some(claim) = claim {
-            claim.release(control);
-        }
+        drop(claim);
         r.map_err(|e| {
             self.note_gone(&e);
             engine(e, ErrorKind::BrokenPipe)
@@ -450,10 +448,13 @@ impl Conn {
     /// file description of the segment holding the lock of a random slot
     /// role for as long as this handle lives in this process.
     fn pending_slot(&self) -> Option<u64> {
-        self.pending_slot
-            .get_or_init(|| PendingSlot::new(&self.end))
-            .as_ref()
-            .map(|s| s.slot)
+        let mut slot = lock(&self.pending_slot);
+        if slot.is_none() {
+            // Tried again on a later pending write if it failed (out of
+            // descriptors, say): only pending writes pay for it.
+            *slot = PendingSlot::new(&self.end);
+        }
+        slot.as_ref().map(|s| s.slot)
     }
 
     /// Spec 7.5 (SEM-117): if the write that holds the pending-write mark
@@ -464,7 +465,7 @@ impl Conn {
     /// a claimed write is pending, nothing otherwise.
     fn withdrawal_limit(&self, rx: &mut Receiver) -> io::Result<Option<usize>> {
         let control = rx.ring().control();
-        let Some(dead) = PendingMark::dead_claim(control, &self.end) else {
+        let Some(dead) = ClaimCheck::dead_claim(control, &self.end) else {
             return Ok(None);
         };
         let consumed = control.consumer.0.consumed.load(Acquire);

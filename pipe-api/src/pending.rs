@@ -98,15 +98,23 @@ fn random_u64() -> u64 {
     h.finish()
 }
 
-/// A claim this process holds on the mark.
-pub(crate) struct PendingMark {
+/// A claim this process holds on the mark, released when dropped (also if
+/// the wait it covers unwinds: a claim left behind would make the write
+/// look dead once its handle closes).
+pub(crate) struct PendingMark<'a> {
+    control: &'a Control,
     mark: u64,
 }
 
-impl PendingMark {
+impl<'a> PendingMark<'a> {
     /// Claims the mark for the write `start..end` of the holder of `slot`,
     /// if no other write holds it.
-    pub(crate) fn claim(control: &Control, slot: u64, start: u64, end: u64) -> Option<PendingMark> {
+    pub(crate) fn claim(
+        control: &'a Control,
+        slot: u64,
+        start: u64,
+        end: u64,
+    ) -> Option<PendingMark<'a>> {
         let words = &control.user.0;
         let mark = start.checked_add(1)?;
         words[W_PENDING_WRITE]
@@ -114,18 +122,25 @@ impl PendingMark {
             .ok()?;
         words[W_PENDING_END].store(end, Relaxed);
         words[W_PENDING_OWNER].store(slot, Release);
-        Some(PendingMark { mark })
+        Some(PendingMark { control, mark })
     }
+}
 
+impl Drop for PendingMark<'_> {
     /// The write is no longer pending.
-    pub(crate) fn release(self, control: &Control) {
-        let words = &control.user.0;
+    fn drop(&mut self) {
+        let words = &self.control.user.0;
         words[W_PENDING_OWNER].store(0, Relaxed);
         // Fails only if a reader already judged the claim dead, which a live
         // slot lock rules out, or if the peer scribbled on the word.
         let _ = words[W_PENDING_WRITE].compare_exchange(self.mark, 0, Release, Relaxed);
     }
+}
 
+/// A look at the claim from the reading side.
+pub(crate) struct ClaimCheck;
+
+impl ClaimCheck {
     /// The claimed write, if there is one and its process is gone. Asks the
     /// kernel only while a claim is in place.
     pub(crate) fn dead_claim(control: &Control, end: &End) -> Option<DeadClaim> {

@@ -593,12 +593,7 @@ pub struct Receiver {
     policy: WaitPolicy,
     peer_role: u32,
     id: u64,
-    /// The process token of the process in which this handle last synced
-    /// with the shared state and finished its operation (0: never). Until
-    /// then, finding its own id as the last holder proves nothing: a process
-    /// with a recycled pid can draw the id of a dead one, a child forked
-    /// without exec holds a copy of the handle with the same id, and a
-    /// panic may have cut the last operation short.
+    /// As `Sender::synced_in`.
     synced_in: u64,
 }
 

@@ -20,8 +20,10 @@
 
 use crate::error::{Error, ErrorKind};
 use crate::info::{PeekInfo, PipeType};
-use crate::pending::{ClaimCheck, PendingMark, PendingSlot};
+use crate::pending::{self, PendingMark, PendingSlot};
 use shmpipe_engine::channel::End;
+use shmpipe_engine::layout::RingControl;
+use shmpipe_engine::sync::Native;
 use shmpipe_engine::{MessageRead, Receiver, RingStorage, Sender, WaitPolicy};
 use std::io;
 use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
@@ -80,14 +82,11 @@ fn would_block() -> io::Error {
     io::Error::new(io::ErrorKind::WouldBlock, Error::new(ErrorKind::NoData))
 }
 
-/// How many of the `n` bytes about to be written a pending read of the peer
-/// takes at once (spec 5.3): its advertised size, when nothing else is
-/// queued ahead of it (hostile values are bounded by `n`).
-fn pending_read_share(tx: &Sender, n: u64) -> u64 {
-    if tx.written().saturating_sub(tx.consumed()) != 0 {
-        return 0;
-    }
-    let advert = tx.ring().control().user.0[W_PENDING_READ].load(Acquire);
+/// How many of `n` bytes a pending read of the peer, advertised in
+/// `control`, takes at once (spec 5.3), if nothing unread is queued ahead of
+/// them (hostile values are bounded by `n`).
+fn advertised_share(control: &RingControl<Native>, n: u64) -> u64 {
+    let advert = control.user.0[W_PENDING_READ].load(Acquire);
     advert.saturating_sub(1).min(n)
 }
 
@@ -394,8 +393,7 @@ impl Conn {
         // `end` comes from shared counters: nonsense skips the share.
         let start = end.checked_sub(buf.len() as u64);
         if let Some(start) = start.filter(|&start| consumed >= start) {
-            let advert = control.user.0[W_PENDING_READ].load(Acquire);
-            let share = advert.saturating_sub(1).min(buf.len() as u64);
+            let share = advertised_share(control, buf.len() as u64);
             // What the read already consumed of its share counts once.
             if consumed.max(start + share) >= target {
                 return Ok(buf.len());
@@ -418,7 +416,11 @@ impl Conn {
     fn write_nonblocking(&self, tx: &mut Sender, buf: &[u8], message: bool) -> io::Result<usize> {
         let n = buf.len() as u64;
         let queued = tx.written().saturating_sub(tx.consumed());
-        let taken = pending_read_share(tx, n);
+        let taken = if queued == 0 {
+            advertised_share(tx.ring().control(), n)
+        } else {
+            0
+        };
         let fits = queued.saturating_add(n - taken) <= u64::from(self.quota);
         let all = if fits { tx.try_write(buf) } else { Ok(false) };
         let written = match all {
@@ -465,7 +467,7 @@ impl Conn {
     /// a claimed write is pending, nothing otherwise.
     fn withdrawal_limit(&self, rx: &mut Receiver) -> io::Result<Option<usize>> {
         let control = rx.ring().control();
-        let Some(dead) = ClaimCheck::dead_claim(control, &self.end) else {
+        let Some(dead) = pending::dead_claim(control, &self.end) else {
             return Ok(None);
         };
         let consumed = control.consumer.0.consumed.load(Acquire);

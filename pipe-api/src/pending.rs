@@ -38,10 +38,12 @@
 //! newer claim). A slot found unlocked is only a death if the claim is
 //! *still* in place afterwards: a live claimant releases its claim before
 //! its handle (and lock) can go, so the reader looks at the mark and the
-//! slot once more after the kernel's answer. Everything read here is hostile input: a nonsense end drops
-//! nothing, a nonsense slot is "alive". A claimant killed between its CAS
-//! and its slot store leaves the mark taken with slot 0 for good: later
-//! pending writes go unmarked, again the safe side.
+//! slot once more after the kernel's answer.
+//!
+//! Everything read here is hostile input: a nonsense end drops nothing, a
+//! nonsense slot is "alive". A claimant killed between its CAS and its slot
+//! store leaves the mark taken with slot 0 for good: later pending writes go
+//! unmarked, again the safe side.
 
 use shmpipe_engine::channel::End;
 use shmpipe_engine::layout::RingControl;
@@ -137,48 +139,41 @@ impl Drop for PendingMark<'_> {
     }
 }
 
-/// A look at the claim from the reading side.
-pub(crate) struct ClaimCheck;
-
-impl ClaimCheck {
-    /// The claimed write, if there is one and its process is gone. Asks the
-    /// kernel only while a claim is in place.
-    pub(crate) fn dead_claim(control: &Control, end: &End) -> Option<DeadClaim> {
-        let words = &control.user.0;
-        let mark = words[W_PENDING_WRITE].load(Acquire);
-        if mark == 0 {
-            return None;
-        }
-        let slot = words[W_PENDING_OWNER].load(Acquire);
-        let write_end = words[W_PENDING_END].load(Relaxed);
-        if words[W_PENDING_WRITE].load(Acquire) != mark {
-            return None; // released or re-claimed meanwhile: look next time
-        }
-        let role = role_of(slot)?; // 0 (claim in flight) or nonsense
-        if end.peer_alive(role).unwrap_or(true) {
-            return None;
-        }
-        // The lock is gone, but maybe only because a live claimant released
-        // its claim and then closed its handle (or exited) after the loads
-        // above. It released the claim before its lock could go, so the
-        // claim is still in place only if the claimant died holding it.
-        fence(SeqCst);
-        if words[W_PENDING_WRITE].load(Acquire) != mark
-            || words[W_PENDING_OWNER].load(Acquire) != slot
-        {
-            return None;
-        }
-        Some(DeadClaim {
-            mark,
-            slot,
-            start: mark - 1,
-            end: write_end,
-        })
+/// The claimed write, if there is one and its process is gone (the reading
+/// side's look at the mark). Asks the kernel only while a claim is in place.
+pub(crate) fn dead_claim(control: &Control, end: &End) -> Option<DeadClaim> {
+    let words = &control.user.0;
+    let mark = words[W_PENDING_WRITE].load(Acquire);
+    if mark == 0 {
+        return None;
     }
+    let slot = words[W_PENDING_OWNER].load(Acquire);
+    let write_end = words[W_PENDING_END].load(Relaxed);
+    if words[W_PENDING_WRITE].load(Acquire) != mark {
+        return None; // released or re-claimed meanwhile: look next time
+    }
+    let role = role_of(slot)?; // 0 (claim in flight) or nonsense
+    if end.peer_alive(role).unwrap_or(true) {
+        return None;
+    }
+    // The lock is gone, but maybe only because a live claimant released
+    // its claim and then closed its handle (or exited) after the loads
+    // above. It released the claim before its lock could go, so the
+    // claim is still in place only if the claimant died holding it.
+    fence(SeqCst);
+    if words[W_PENDING_WRITE].load(Acquire) != mark || words[W_PENDING_OWNER].load(Acquire) != slot
+    {
+        return None;
+    }
+    Some(DeadClaim {
+        mark,
+        slot,
+        start: mark - 1,
+        end: write_end,
+    })
 }
 
 /// A claim whose process is gone.
-#[derive(Clone, Copy)]
 pub(crate) struct DeadClaim {
     mark: u64,
     slot: u64,
@@ -190,7 +185,7 @@ pub(crate) struct DeadClaim {
 
 impl DeadClaim {
     /// Frees the mark for the next pending write.
-    pub(crate) fn clear(self, control: &Control) {
+    pub(crate) fn clear(&self, control: &Control) {
         let words = &control.user.0;
         // Only this claim's slot: another reader may have cleared it and a
         // new claimant taken the mark since.

@@ -18,7 +18,7 @@ mod common;
 
 use common::named::{
     assert_kind, become_nobody, child_done, env, hear, is_child, kind, raw_control_socket,
-    raw_member, say, unique_name, Kid, Pending, HANG,
+    raw_member, say, unique_name, Kid, Pending, HANG, NOBODY,
 };
 use shmpipe::named::{
     list, status, wait_available, ClientOptions, Direction, NamedPipeClient, NamedPipeServer,
@@ -81,9 +81,15 @@ fn rearm(server: &Arc<NamedPipeServer>, tag: &str) {
 /// test).
 #[track_caller]
 fn open_tagged(name: &str) -> (NamedPipeClient, String) {
+    open_tagged_with(name, ClientOptions::new())
+}
+
+/// [`open_tagged`] with `opts`.
+#[track_caller]
+fn open_tagged_with(name: &str, opts: ClientOptions) -> (NamedPipeClient, String) {
     let n = name.to_owned();
     let got = Pending::start("open and read the tag", move || {
-        let client = ClientOptions::new().open(&n)?;
+        let client = opts.open(&n)?;
         client.set_read_mode(ReadMode::Message)?;
         let mut buf = [0u8; 64];
         let m = client.recv_msg(&mut buf)?;
@@ -657,8 +663,13 @@ fn sem_150_another_uid_with_the_grant_creates_instances_clients_reach() {
     m.tell("create duplex 0 4 1");
     m.expect("ok");
     assert_eq!(owner.state().unwrap().current_instances, 2);
-    // A client (root) reaches nobody's instance through the owner.
-    let (client, tag) = open_tagged(&name);
+    // A client (root) that trusts nobody's servers reaches nobody's
+    // instance through the owner.
+    let (client, tag) = open_tagged_with(&name, {
+        let mut o = ClientOptions::new();
+        o.trust_server_uid(NOBODY);
+        o
+    });
     assert_eq!(tag, "N0");
     assert_eq!(client.server_process_id().unwrap(), m.pid());
     m.finish();

@@ -1,8 +1,9 @@
 //! The client side: `open`, `wait_available`, `call` (spec 4.4, 4.5, 4.10).
 
 use super::name::PipeName;
-use super::options::{Access, Direction, WaitTimeout};
+use super::options::{Access, Direction, ServerCredentials, WaitTimeout};
 use super::server::{MODE_MESSAGE_READ as MESSAGE_READ, MODE_NONBLOCKING as NONBLOCKING};
+use super::trust::{self, Role, TrustRule};
 use super::wire;
 use crate::conn::{Conn, MsgRead, RING_IN, RING_OUT, ROLE_CLIENT, ROLE_SERVER};
 use crate::error::{Error, ErrorKind};
@@ -44,6 +45,7 @@ fn err(kind: ErrorKind) -> io::Error {
 pub struct ClientOptions {
     access: Access,
     policy: Option<WaitPolicy>,
+    trust: TrustRule,
 }
 
 impl Default for ClientOptions {
@@ -69,6 +71,7 @@ impl ClientOptions {
         ClientOptions {
             access: Access::READ_WRITE,
             policy: None,
+            trust: TrustRule::default(),
         }
     }
 
@@ -142,10 +145,73 @@ impl ClientOptions {
         self
     }
 
+    /// Also accept a server running as effective uid `uid` (may be called
+    /// several times).
+    ///
+    /// By default `open` accepts only a server running as root or as this
+    /// process's effective uid, judged by the kernel's account of the
+    /// process that sent the segment (see
+    /// [`NamedPipeClient::server_credentials`]); any other server gives
+    /// `AccessDenied`, whose message names its uid, and the client sends it
+    /// nothing. On Windows any process may create a name first and every
+    /// client talks to it (pipe squatting); this default is a deliberate
+    /// difference. A service running as another user is accepted with this
+    /// call, [`ClientOptions::trust_server_gid`] or
+    /// [`ClientOptions::trust_any_server`].
+    ///
+    /// ```
+    /// use shmpipe::named::{ClientOptions, ServerOptions};
+    /// let name = format!(r"\\.\pipe\doc-client-trust-uid-{}", std::process::id());
+    /// let _server = ServerOptions::new().create(&name)?;
+    /// // This process's own uid is trusted anyway; a service user would be added so.
+    /// let client = ClientOptions::new().trust_server_uid(65534).open(&name)?;
+    /// assert_eq!(client.server_credentials()?.pid, std::process::id());
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn trust_server_uid(&mut self, uid: u32) -> &mut Self {
+        self.trust.uids.push(uid);
+        self
+    }
+
+    /// Also accept a server whose effective (primary) gid is `gid` (may be
+    /// called several times); see [`ClientOptions::trust_server_uid`].
+    ///
+    /// ```
+    /// use shmpipe::named::{ClientOptions, ServerOptions};
+    /// let name = format!(r"\\.\pipe\doc-client-trust-gid-{}", std::process::id());
+    /// let _server = ServerOptions::new().create(&name)?;
+    /// let _client = ClientOptions::new().trust_server_gid(100).open(&name)?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn trust_server_gid(&mut self, gid: u32) -> &mut Self {
+        self.trust.gids.push(gid);
+        self
+    }
+
+    /// Accept a server running as anyone (Windows' behaviour), or, with
+    /// `false`, only the default ones and those trusted by uid or gid. See
+    /// [`ClientOptions::trust_server_uid`] for why this is not the default.
+    /// [`NamedPipeClient::server_credentials`] still tells who it is.
+    ///
+    /// ```
+    /// use shmpipe::named::{ClientOptions, ServerOptions};
+    /// let name = format!(r"\\.\pipe\doc-client-trust-any-{}", std::process::id());
+    /// let _server = ServerOptions::new().create(&name)?;
+    /// let client = ClientOptions::new().trust_any_server(true).open(&name)?;
+    /// assert_eq!(client.server_credentials()?.pid, std::process::id());
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn trust_any_server(&mut self, yes: bool) -> &mut Self {
+        self.trust.any = yes;
+        self
+    }
+
     /// Opens a client end of `name` (`\\.\pipe\<name>`). Errors in check
     /// order: `InvalidName`/`BadNetPath`, `FileNotFound` (no instance),
     /// `AccessDenied` (security, or access incompatible with the
-    /// direction), `PipeBusy` (no instance is Listening).
+    /// direction), `PipeBusy` (no instance is Listening), and
+    /// `AccessDenied` naming the server's uid when it runs as someone these
+    /// options do not trust (see [`ClientOptions::trust_server_uid`]).
     ///
     /// ```
     /// use shmpipe::named::{ClientOptions, ServerOptions};
@@ -172,7 +238,7 @@ impl ClientOptions {
         // moment ago: it died, and another process with instances of the
         // name may be taking it over. Look again, briefly.
         let mut retries = 0;
-        let (sock, n, fd) = loop {
+        let (sock, n, fd, sender) = loop {
             let again = retries > 0 && retries < OPEN_RETRIES;
             let Some(sock) = wire::connect(&name.socket_name())? else {
                 if again {
@@ -182,11 +248,14 @@ impl ClientOptions {
                 }
                 return Err(err(ErrorKind::FileNotFound));
             };
+            // Before the request: every reply then comes with the kernel's
+            // account of who sent it.
+            trust::want_credentials(sock.as_fd())?;
             let mut req = vec![wire::REQ_OPEN, access.to_u8()];
             req.extend_from_slice(name.key().as_bytes());
             wire::send(sock.as_fd(), &req, None).map_err(|_| err(ErrorKind::FileNotFound))?;
-            match wire::recv_timeout(&sock, &mut buf, Some(Duration::from_secs(10))) {
-                Ok(Some((n, fd))) => break (sock, n, fd),
+            match trust::recv_with_sender(&sock, &mut buf, Some(Duration::from_secs(10))) {
+                Ok(Some(p)) => break (sock, p.len, p.fd, p.sender),
                 Ok(None) if retries < OPEN_RETRIES => {}
                 Err(e) if e.raw_os_error() == Some(libc::ECONNRESET) && retries < OPEN_RETRIES => {}
                 // Hung up on, again and again: whoever had the name is
@@ -204,6 +273,12 @@ impl ClientOptions {
         let p = &buf[..n];
         match (p.first(), fd) {
             (Some(&wire::RESP_OPENED), Some(fd)) if n >= 25 => {
+                // Who sent the segment: the owner, or the member it
+                // forwarded us to (not our socket's peer, then). Judged
+                // before anything else: an untrusted server gets nothing
+                // from us but the close of its segment.
+                let server = sender.ok_or_else(wire::bad_packet)?;
+                self.trust.check(Role::Server, server.uid, server.gid)?;
                 let pipe_type = if p[1] == 1 {
                     PipeType::Message
                 } else {
@@ -220,12 +295,10 @@ impl ClientOptions {
                     // The kernel's view of the server's pid, translated into
                     // our pid namespace (0 if the server is outside it); the
                     // pid in the reply is only the server's own view.
-                    // (A connection forwarded to an instance of another
-                    // process carries that process's own pid.)
-                    server_pid: if p[4] & wire::OPENED_FORWARDED != 0 {
-                        wire::u32_at(p, 17)?
-                    } else {
-                        wire::peer_cred(&sock)?.pid
+                    server: ServerCredentials {
+                        pid: server.pid,
+                        uid: server.uid,
+                        gid: server.gid,
                     },
                 };
                 // Attached while the server finishes (the DONE below is
@@ -235,9 +308,15 @@ impl ClientOptions {
                 // our end's descriptor, so that our end closes when we close
                 // it: whatever follows our return (a close included) must
                 // be what the server sees.
+                // From the process that sent the segment, not from another
+                // that holds the same connection (a forwarding owner).
                 let mut done = [0u8; 8];
-                match wire::recv_timeout(&sock, &mut done, Some(Duration::from_secs(10)))? {
-                    Some((1, None)) if done[0] == wire::RESP_DONE => {}
+                match trust::recv_with_sender(&sock, &mut done, Some(Duration::from_secs(10)))? {
+                    Some(trust::Packet {
+                        len: 1,
+                        fd: None,
+                        sender: Some(s),
+                    }) if done[0] == wire::RESP_DONE && s == server => {}
                     _ => return Err(wire::bad_packet()),
                 }
                 Ok(NamedPipeClient {
@@ -258,7 +337,7 @@ struct Instance {
     max_instances: u32,
     out_size: u32,
     in_size: u32,
-    server_pid: u32,
+    server: ServerCredentials,
 }
 
 #[derive(Debug)]
@@ -314,8 +393,9 @@ impl Shared {
     }
 
     /// The description that travels with the end's descriptor:
-    /// `version, pipe type, direction, access, max instances, out size,
-    /// in size, server pid, opener pid (u32 LE each), name (UTF-8)`.
+    /// `version, pipe type, direction, access` (u8 each), `max instances,
+    /// out size, in size, server pid, opener pid, server uid, server gid`
+    /// (u32 LE each), `name` (UTF-8).
     fn describe(&self) -> Vec<u8> {
         let i = &self.info;
         let mut d = vec![
@@ -328,8 +408,10 @@ impl Shared {
             i.max_instances,
             i.out_size,
             i.in_size,
-            i.server_pid,
+            i.server.pid,
             self.opener,
+            i.server.uid,
+            i.server.gid,
         ] {
             d.extend_from_slice(&v.to_le_bytes());
         }
@@ -350,7 +432,7 @@ impl Shared {
         let [version, kind, dir, access, ..] = *d else {
             return Err(bad());
         };
-        if version != DESCRIPTION_VERSION || d.len() < 24 {
+        if version != DESCRIPTION_VERSION || d.len() < NAME_AT {
             return Err(bad());
         }
         let pipe_type = match kind {
@@ -361,7 +443,7 @@ impl Shared {
         let direction = Direction::from_u8(dir).ok_or_else(bad)?;
         let access = Access::from_u8(access).ok_or_else(bad)?;
         let word = |k: usize| wire::u32_at(d, 4 + 4 * k).map_err(|_| bad());
-        let name = std::str::from_utf8(&d[24..]).map_err(|_| bad())?;
+        let name = std::str::from_utf8(&d[NAME_AT..]).map_err(|_| bad())?;
         // The name must be one a client could have opened.
         let name = PipeName::for_client(name).map_err(|_| bad())?.full();
         let info = Instance {
@@ -371,13 +453,20 @@ impl Shared {
             max_instances: word(0)?,
             out_size: word(1)?,
             in_size: word(2)?,
-            server_pid: word(3)?,
+            server: ServerCredentials {
+                pid: word(3)?,
+                uid: word(5)?,
+                gid: word(6)?,
+            },
         };
         Ok((info, access, word(4)?))
     }
 }
 
-const DESCRIPTION_VERSION: u8 = 1;
+/// 2: the server's uid and gid came.
+const DESCRIPTION_VERSION: u8 = 2;
+/// Where the name starts in a description.
+const NAME_AT: usize = 4 + 7 * 4;
 
 /// A client end of a named pipe instance. [`NamedPipeClient::try_clone`]
 /// makes duplicate handles of the same end (they share its modes).
@@ -823,7 +912,31 @@ impl NamedPipeClient {
     /// ```
     pub fn server_process_id(&self) -> io::Result<u32> {
         self.live_conn()?;
-        Ok(self.shared.info.server_pid)
+        Ok(self.shared.info.server.pid)
+    }
+
+    /// Who serves this end: the pid, effective uid and gid of the process
+    /// that sent it its segment, as the kernel reported them with that very
+    /// packet (`SCM_CREDENTIALS`). When the name's owner forwarded the open
+    /// to another process's instance, that process, not the owner. `open`
+    /// checked them against [`ClientOptions::trust_server_uid`]'s rule
+    /// before returning. An end received with
+    /// [`NamedPipeClient::recv_from`] reports what the sending process
+    /// knew (it vouches for the end it sent).
+    ///
+    /// ```
+    /// use shmpipe::named::{ClientOptions, ServerOptions};
+    /// let name = format!(r"\\.\pipe\doc-client-server-creds-{}", std::process::id());
+    /// let _server = ServerOptions::new().create(&name)?;
+    /// let client = ClientOptions::new().open(&name)?;
+    /// let who = client.server_credentials()?;
+    /// assert_eq!(who.pid, std::process::id());
+    /// use std::os::unix::fs::MetadataExt;
+    /// assert_eq!(who.uid, std::fs::metadata("/proc/self")?.uid());
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn server_credentials(&self) -> io::Result<ServerCredentials> {
+        Ok(self.shared.info.server)
     }
 }
 
@@ -891,7 +1004,10 @@ fn instance_count(full: &str) -> io::Result<u32> {
 ///
 /// Errors: `FileNotFound` at once when no instance exists (and when the last
 /// one closes during the wait), `Timeout` when the time passes,
-/// `InvalidName`/`BadNetPath` for a malformed name.
+/// `InvalidName`/`BadNetPath` for a malformed name, `AccessDenied` when the
+/// name's owner runs as a uid other than root or ours (the default rule of
+/// [`ClientOptions::trust_server_uid`]; [`ClientOptions::wait_available`]
+/// takes other rules).
 ///
 /// ```
 /// use shmpipe::named::{wait_available, ServerOptions, WaitTimeout};
@@ -901,9 +1017,81 @@ fn instance_count(full: &str) -> io::Result<u32> {
 /// # Ok::<(), std::io::Error>(())
 /// ```
 pub fn wait_available(name: &str, timeout: WaitTimeout) -> io::Result<()> {
+    ClientOptions::new().wait_available(name, timeout)
+}
+
+impl ClientOptions {
+    /// [`wait_available`] that trusts the servers these options trust
+    /// (see [`ClientOptions::trust_server_uid`]): the answer comes from the
+    /// process that owns the name, and an owner running as someone else
+    /// gives `AccessDenied` naming its uid, at once.
+    ///
+    /// ```
+    /// use shmpipe::named::{ClientOptions, ServerOptions, WaitTimeout};
+    /// let name = format!(r"\\.\pipe\doc-client-wait-{}", std::process::id());
+    /// let _server = ServerOptions::new().create(&name)?;
+    /// ClientOptions::new().trust_server_uid(65534).wait_available(&name, WaitTimeout::Default)?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn wait_available(&self, name: &str, timeout: WaitTimeout) -> io::Result<()> {
+        wait(name, timeout, &self.trust)
+    }
+
+    /// [`call`] with these options' trust rule and wait policy (the pipe is
+    /// opened for reading and writing whatever [`ClientOptions::access`]
+    /// says, as Windows' `CallNamedPipe` does).
+    ///
+    /// ```
+    /// use shmpipe::named::{ClientOptions, ServerOptions, WaitTimeout};
+    /// use shmpipe::{PipeType, ReadMode};
+    /// let name = format!(r"\\.\pipe\doc-client-call-{}", std::process::id());
+    /// let server = ServerOptions::new().pipe_type(PipeType::Message).read_mode(ReadMode::Message).create(&name)?;
+    /// let t = std::thread::spawn(move || -> std::io::Result<()> {
+    ///     server.connect()?;
+    ///     let mut buf = [0u8; 16];
+    ///     let m = server.recv_msg(&mut buf)?;
+    ///     server.send_msg(&buf[..m.len])?;
+    ///     Ok(())
+    /// });
+    /// let mut reply = [0u8; 16];
+    /// let r = ClientOptions::new().trust_any_server(true).call(&name, b"echo", &mut reply, WaitTimeout::Default)?;
+    /// assert_eq!(&reply[..r.len], b"echo");
+    /// t.join().unwrap()?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn call(
+        &self,
+        name: &str,
+        request: &[u8],
+        reply: &mut [u8],
+        timeout: WaitTimeout,
+    ) -> io::Result<MsgRead> {
+        let mut opts = self.clone();
+        opts.access(Access::READ_WRITE);
+        let open = || opts.open(name);
+        let client = match open() {
+            Err(e)
+                if Error::kind_of(&e) == Some(ErrorKind::PipeBusy)
+                    && timeout != WaitTimeout::NoWait =>
+            {
+                opts.wait_available(name, timeout)?;
+                open()?
+            }
+            r => r?,
+        };
+        client.set_read_mode(ReadMode::Message)?;
+        client.transact(request, reply)
+    }
+}
+
+fn wait(name: &str, timeout: WaitTimeout, trust: &TrustRule) -> io::Result<()> {
     let start = Instant::now();
     let name = PipeName::for_client(name)?;
     let sock = wire::connect(&name.socket_name())?.ok_or_else(|| err(ErrorKind::FileNotFound))?;
+    // The process listening on the name's socket answers: the kernel says
+    // who it is before we ask anything.
+    let owner = wire::peer_cred(&sock).map_err(|_| err(ErrorKind::FileNotFound))?;
+    trust.check(Role::Server, owner.uid, owner.gid)?;
     let mut req = vec![wire::REQ_WAIT];
     req.extend_from_slice(name.key().as_bytes());
     wire::send(sock.as_fd(), &req, None).map_err(|_| err(ErrorKind::FileNotFound))?;
@@ -938,7 +1126,9 @@ pub fn wait_available(name: &str, timeout: WaitTimeout) -> io::Result<()> {
 /// writing (waiting once per `timeout` if every instance is busy), switches
 /// to message-read mode, sends `request`, reads the reply into `reply`, and
 /// closes. A reply longer than `reply` comes back truncated with
-/// `complete == false`, and its rest is lost.
+/// `complete == false`, and its rest is lost. Only a server running as root
+/// or as our uid is used (see [`ClientOptions::trust_server_uid`];
+/// [`ClientOptions::call`] takes other rules).
 ///
 /// ```
 /// use shmpipe::named::{call, ServerOptions, WaitTimeout};
@@ -964,17 +1154,5 @@ pub fn call(
     reply: &mut [u8],
     timeout: WaitTimeout,
 ) -> io::Result<MsgRead> {
-    let open = || ClientOptions::new().open(name);
-    let client = match open() {
-        Err(e)
-            if Error::kind_of(&e) == Some(ErrorKind::PipeBusy)
-                && timeout != WaitTimeout::NoWait =>
-        {
-            wait_available(name, timeout)?;
-            open()?
-        }
-        r => r?,
-    };
-    client.set_read_mode(ReadMode::Message)?;
-    client.transact(request, reply)
+    ClientOptions::new().call(name, request, reply, timeout)
 }

@@ -46,13 +46,17 @@ mod name;
 mod options;
 pub mod server;
 mod status;
+mod trust;
 mod wire;
 
 pub use crate::conn::MsgRead;
 pub use client::{call, wait_available, ClientOptions, NamedPipeClient};
 pub use listener::PipeListener;
 pub use name::{PipeName, MAX_NAME_UNITS};
-pub use options::{Access, Connected, Credentials, Direction, Permissions, Security, WaitTimeout};
+pub use options::{
+    Access, Connected, Credentials, Direction, Permissions, Security, ServerCredentials,
+    WaitTimeout,
+};
 pub use server::{NamedPipeServer, ServerOptions, UNLIMITED_INSTANCES};
 pub use status::{list, status, InstanceState, InstanceStatus, PipeStatus};
 

@@ -342,3 +342,28 @@ pub struct Credentials {
     /// Its supplementary groups.
     pub groups: Vec<u32>,
 }
+
+/// Who serves a client end (see
+/// [`NamedPipeClient::server_credentials`](super::NamedPipeClient::server_credentials)):
+/// the kernel's account of the process that sent this end its segment.
+///
+/// ```
+/// use shmpipe::named::{ClientOptions, ServerOptions};
+/// use std::os::unix::fs::MetadataExt;
+/// let name = format!(r"\\.\pipe\doc-server-credentials-{}", std::process::id());
+/// let _server = ServerOptions::new().create(&name)?;
+/// let who = ClientOptions::new().open(&name)?.server_credentials()?;
+/// assert_eq!(who.pid, std::process::id());
+/// assert_eq!(who.uid, std::fs::metadata("/proc/self")?.uid());
+/// # Ok::<(), std::io::Error>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ServerCredentials {
+    /// The server's process id in this process's pid namespace (0 when the
+    /// server is outside it).
+    pub pid: u32,
+    /// Its effective user id.
+    pub uid: u32,
+    /// Its effective (primary) group id.
+    pub gid: u32,
+}

@@ -47,6 +47,7 @@ mod link;
 use super::name::PipeName;
 use super::options::{Access, Connected, Credentials, Direction, Permissions, Security};
 use super::status::{self, InstanceState, InstanceStatus, PipeStatus};
+use super::trust::{self, TrustRule};
 use super::wire;
 use crate::conn::{Conn, MsgRead, RING_IN, RING_OUT, ROLE_CLIENT, ROLE_SERVER};
 use crate::error::{Error, ErrorKind};
@@ -104,6 +105,7 @@ pub struct ServerOptions {
     write_through: bool,
     security: Security,
     policy: Option<WaitPolicy>,
+    owner_trust: TrustRule,
 }
 
 impl Default for ServerOptions {
@@ -130,6 +132,7 @@ impl ServerOptions {
             write_through: false,
             security: Security::OWNER_ONLY,
             policy: None,
+            owner_trust: TrustRule::default(),
         }
     }
 
@@ -195,9 +198,65 @@ impl ServerOptions {
         self
     }
 
-    /// Who may connect and create instances (first instance only).
+    /// Who may connect and create instances. The first instance's security
+    /// is the name's: the process that owns the name checks every client
+    /// and every `create` of another process against it. An instance
+    /// created while another process owns the name also checks each client
+    /// forwarded to it against its own security (with its creator as the
+    /// owner): it trusts nothing the owner says about the name's security.
+    ///
+    /// ```
+    /// use shmpipe::named::{ClientOptions, Permissions, Security, ServerOptions};
+    /// let name = format!(r"\\.\pipe\doc-server-security-{}", std::process::id());
+    /// let readers = Security { group: Permissions::NONE, others: Permissions { connect_read: true, ..Permissions::NONE } };
+    /// let _server = ServerOptions::new().security(readers).create(&name)?;
+    /// let _client = ClientOptions::new().open(&name)?; // the owner itself may do everything
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn security(&mut self, s: Security) -> &mut Self {
         self.security = s;
+        self
+    }
+
+    /// Also join a name owned by a process running as effective uid `uid`
+    /// (may be called several times).
+    ///
+    /// `create` on a name another process owns adds an instance to that
+    /// process's name: the owner then decides which client reaches the
+    /// instance. So, before it sends anything, `create` asks the kernel
+    /// who owns the name (`SO_PEERCRED` of its connection to the name's
+    /// socket) and joins only an owner running as root, as this process's
+    /// effective uid, or as a uid or gid trusted here; any other owner
+    /// (someone who took the name first, say) gives `AccessDenied`, whose
+    /// message names the owner's uid.
+    ///
+    /// ```
+    /// use shmpipe::named::ServerOptions;
+    /// let name = format!(r"\\.\pipe\doc-server-trust-uid-{}", std::process::id());
+    /// let first = ServerOptions::new().create(&name)?;
+    /// // Joins: the name's owner runs as this process's uid (trusted anyway).
+    /// let _second = ServerOptions::new().trust_owner_uid(65534).create(&name)?;
+    /// assert_eq!(first.state()?.current_instances, 2);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn trust_owner_uid(&mut self, uid: u32) -> &mut Self {
+        self.owner_trust.uids.push(uid);
+        self
+    }
+
+    /// Also join a name owned by a process whose effective (primary) gid is
+    /// `gid` (may be called several times); see
+    /// [`ServerOptions::trust_owner_uid`].
+    ///
+    /// ```
+    /// use shmpipe::named::ServerOptions;
+    /// let name = format!(r"\\.\pipe\doc-server-trust-gid-{}", std::process::id());
+    /// let _first = ServerOptions::new().create(&name)?;
+    /// let _second = ServerOptions::new().trust_owner_gid(100).create(&name)?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn trust_owner_gid(&mut self, gid: u32) -> &mut Self {
+        self.owner_trust.gids.push(gid);
         self
     }
 
@@ -210,8 +269,10 @@ impl ServerOptions {
     /// Creates an instance of `name` (`\\.\pipe\<name>`), Listening at once
     /// (spec 4.2). Errors in check order: `InvalidName`,
     /// `InvalidParameter`, then, if the name exists: `AccessDenied`
-    /// (first-instance-only, no create-instance right, other direction) or
-    /// `PipeBusy` (max instances reached).
+    /// (first-instance-only; the name's owner runs as a uid this process
+    /// does not trust, see [`ServerOptions::trust_owner_uid`]; no
+    /// create-instance right; other direction) or `PipeBusy` (max instances
+    /// reached).
     pub fn create(&self, name: &str) -> io::Result<NamedPipeServer> {
         let server = self.create_instance(name)?;
         prepare_in_background(&server.inst);
@@ -268,7 +329,9 @@ impl ServerOptions {
             if self.first_instance {
                 return Err(err(ErrorKind::AccessDenied));
             }
-            let Some((link, attrs)) = link::request_create(&name, self.direction)? else {
+            let Some((link, mut attrs)) =
+                link::request_create(&name, self.direction, &self.owner_trust)?
+            else {
                 // Nobody answered: the owner is vanishing or being replaced.
                 std::thread::sleep(Duration::from_millis(1));
                 continue;
@@ -278,6 +341,15 @@ impl ServerOptions {
                 // Another thread of ours joined meanwhile.
                 Some(entry) => entry,
                 None => {
+                    // The owner's word on who owns the name and who may use
+                    // it is not the kernel's: this process judges the
+                    // clients sent to it, and the name should it take it
+                    // over, by its own security, as their owner.
+                    attrs.security = self.security;
+                    attrs.owner = (
+                        rustix::process::geteuid().as_raw(),
+                        rustix::process::getegid().as_raw(),
+                    );
                     let entry = NameEntry::start(&name, attrs, None)?;
                     registry.insert(name.key().to_owned(), Arc::downgrade(&entry));
                     entry
@@ -309,7 +381,9 @@ static REGISTRY: std::sync::LazyLock<Mutex<HashMap<String, Weak<NameEntry>>>> =
     std::sync::LazyLock::new(|| Mutex::new(HashMap::new()));
 
 /// A name's attributes, fixed by its first instance (spec 2.6): an owner
-/// has them from its options, a member from the owner's JOINED.
+/// has them from its options; a member has the pipe's description from the
+/// owner's JOINED, but its own security and itself as the owner (nothing
+/// the owner says about who may do what is believed).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Attrs {
     direction: Direction,
@@ -317,8 +391,26 @@ struct Attrs {
     max_instances: u32,
     default_timeout: Duration,
     security: Security,
-    /// Effective uid and gid of the first instance's creator.
+    /// Effective uid and gid of the first instance's creator (in a member:
+    /// of this process).
     owner: (u32, u32),
+}
+
+impl Attrs {
+    /// Whether `other` describes the same pipe (security and owner aside).
+    fn same_pipe(&self, other: &Attrs) -> bool {
+        (
+            self.direction,
+            self.pipe_type,
+            self.max_instances,
+            self.default_timeout,
+        ) == (
+            other.direction,
+            other.pipe_type,
+            other.max_instances,
+            other.default_timeout,
+        )
+    }
 }
 
 /// A name this process has instances of: as its *owner* (it bound the
@@ -471,7 +563,7 @@ impl NameEntry {
             if o.first_instance {
                 return Err(err(ErrorKind::AccessDenied));
             }
-            match link::request_create(&self.name, o.direction)? {
+            match link::request_create(&self.name, o.direction, &o.owner_trust)? {
                 Some((link, _)) => {
                     if let Some(server) = self.adopt(o, link) {
                         return Ok(Some(server));
@@ -555,6 +647,8 @@ impl NameEntry {
             cv: Condvar::new(),
             prepared: Mutex::new(None),
             link: Mutex::new(link),
+            security: o.security,
+            owner_trust: o.owner_trust.clone(),
         })
     }
 
@@ -930,11 +1024,18 @@ impl NameEntry {
     }
 
     /// Whether the kernel-reported client may open the name with `access`
-    /// (spec 4.4 steps 3 and 4); its credentials if so.
-    fn check_open(&self, conn: &OwnedFd, access: Access) -> io::Result<Credentials> {
+    /// (spec 4.4 steps 3 and 4) under `security` (the name's, or a member
+    /// instance's own); its credentials if so.
+    fn check_open(
+        &self,
+        conn: &OwnedFd,
+        access: Access,
+        security: &Security,
+    ) -> io::Result<Credentials> {
         let cred = wire::peer_cred(conn)?;
         let groups = wire::peer_groups(conn);
-        let perms = self.permissions(&cred, &groups);
+        let (owner, owner_gid) = self.attrs.owner;
+        let perms = security.permissions(owner, owner_gid, cred.uid, cred.gid, &groups);
         if (access.read_data && !perms.connect_read) || (access.write_data && !perms.connect_write)
         {
             return Err(err(ErrorKind::AccessDenied));
@@ -965,7 +1066,7 @@ impl NameEntry {
     /// may take seconds, and its verdict arrives on a link this thread
     /// polls). Errors are answered to the client.
     fn open(self: &Arc<Self>, conn: OwnedFd, access: Access) {
-        let client = match self.check_open(&conn, access) {
+        let client = match self.check_open(&conn, access, &self.attrs.security) {
             Ok(c) => c,
             Err(e) => return reply_open_error(&conn, &e),
         };
@@ -1137,6 +1238,11 @@ struct Instance {
     /// Member: the link to the name's owner (`None` in the owner, and for
     /// an instance no owner would take back after a takeover).
     link: Mutex<Option<link::Link>>,
+    /// Member: who may be attached to this instance (its creator's
+    /// security, the creator as owner), whatever the name's owner says.
+    security: Security,
+    /// Member: which processes may own the name this instance joins.
+    owner_trust: TrustRule,
 }
 
 fn ring_capacity(quota: u32) -> usize {
@@ -1292,9 +1398,10 @@ impl Instance {
         // instance simply looks like a client that came and went. `DONE`
         // tells the client that our copy of its descriptor is closed (its
         // end closes when it closes it).
-        let sent = wire::send(sock.as_fd(), &reply, Some(client_lock.fd()));
+        // With our credentials: the client judges who serves it by them.
+        let sent = trust::send_as_self(sock.as_fd(), &reply, Some(client_lock.fd()));
         drop(client_lock);
-        let done = sent.and_then(|()| wire::send(sock.as_fd(), &[wire::RESP_DONE], None));
+        let done = sent.and_then(|()| trust::send_as_self(sock.as_fd(), &[wire::RESP_DONE], None));
         // Woken last: a `connect` waiting on this thread's CPU must not
         // delay the client's answer.
         self.cv.notify_all();

@@ -34,6 +34,7 @@ use super::{
     UNLIMITED_INSTANCES,
 };
 use crate::named::options::Permissions;
+use crate::named::trust::{self, Role, TrustRule};
 use std::io;
 use std::os::fd::BorrowedFd;
 use std::time::{Duration, Instant};
@@ -250,13 +251,27 @@ fn decode_joined(p: &[u8]) -> io::Result<Attrs> {
 /// Asks the owner of `name` to register an instance of ours: the link and
 /// the name's attributes, or `Ok(None)` when nobody (or a vanishing owner)
 /// answered and the caller should look again.
+///
+/// First the kernel says who owns the name (`SO_PEERCRED` of our
+/// connection: the process listening on the name's socket); an owner
+/// `trust` does not allow gets nothing, not even the request
+/// (`AccessDenied` naming its uid). Of the JOINED reply only what the
+/// kernel cannot check is used (the pipe's type, limits and timeout), and
+/// the direction must be the one we asked for.
 pub(super) fn request_create(
     name: &PipeName,
     direction: Direction,
+    trust: &TrustRule,
 ) -> io::Result<Option<(Link, Attrs)>> {
     let Some(sock) = wire::connect(&name.socket_name())? else {
         return Ok(None);
     };
+    let owner = match wire::peer_cred(&sock) {
+        Ok(c) => c,
+        // Hung up already: the owner is going.
+        Err(_) => return Ok(None),
+    };
+    trust.check(Role::Owner, owner.uid, owner.gid)?;
     let mut req = vec![wire::REQ_CREATE, direction.to_u8(), 0];
     req.extend_from_slice(name.key().as_bytes());
     if wire::send(sock.as_fd(), &req, None).is_err() {
@@ -280,6 +295,10 @@ pub(super) fn request_create(
         return Err(e);
     }
     let attrs = decode_joined(p)?;
+    if attrs.direction != direction {
+        // The owner refuses another direction: this JOINED is forged.
+        return Err(wire::bad_packet());
+    }
     wire::set_recv_timeout(sock.as_fd(), None)?;
     wire::set_send_timeout(sock.as_fd(), Some(LINK_SEND_TIMEOUT))?;
     Ok(Some((Link::new(sock), attrs)))
@@ -467,11 +486,16 @@ impl NameEntry {
         Ok(())
     }
 
-    /// Member: the owner forwarded a client to `inst`.
+    /// Member: the owner forwarded a client to `inst`. Nothing the owner
+    /// says about it is believed: the descriptor must be a client's
+    /// connection, and the kernel's credentials of its peer (the process
+    /// that will read the reply and the segment) must pass the instance's
+    /// own security.
     fn serve_forward(self: &Arc<Self>, inst: &Arc<Instance>, client: &OwnedFd, access: u8) {
         let checked = Access::from_u8(access)
+            .filter(|_| trust::is_client_connection(client))
             .ok_or_else(wire::bad_packet)
-            .and_then(|a| self.check_open(client, a));
+            .and_then(|a| self.check_open(client, a, &inst.security));
         // Set once the verdict went out with the claim.
         let mut told = false;
         let verdict = match checked {
@@ -568,12 +592,15 @@ impl NameEntry {
     /// Member: registers `inst` with the name's new owner.
     fn rejoin(self: &Arc<Self>, inst: &Arc<Instance>) {
         for _ in 0..200 {
-            match request_create(&self.name, self.attrs.direction) {
+            // The new owner's credentials pass the instance's trust rule in
+            // `request_create` (an untrusted one is an error: we stop).
+            match request_create(&self.name, self.attrs.direction, &inst.owner_trust) {
                 Ok(Some((link, attrs))) => {
-                    if !self.trusts_new_owner(&link, &attrs) {
+                    if !self.attrs.same_pipe(&attrs) {
                         // Whoever bound the name first after the owner
-                        // died is not someone the name's security lets
-                        // serve it: our clients' data must not go there.
+                        // died describes another pipe: not the name's
+                        // successor, and our clients' data must not go
+                        // there.
                         break;
                     }
                     let inner = lock(&self.inner);
@@ -599,28 +626,6 @@ impl NameEntry {
         // Refused by the new owner, or none came: the instance can no
         // longer be reached by name (see the design document's limits).
         *lock(&inst.link) = None;
-    }
-
-    /// Member, after the owner died: whether the process that bound the
-    /// name meanwhile may own it. It must describe the name exactly as the
-    /// old owner did, and the kernel must vouch that it runs as the name's
-    /// owner, as root, or as someone the name's security lets create
-    /// instances (anyone else could squat the freed socket name).
-    fn trusts_new_owner(&self, link: &Link, attrs: &Attrs) -> bool {
-        if *attrs != self.attrs {
-            return false;
-        }
-        let Ok(cred) = wire::peer_cred(&link.fd) else {
-            return false;
-        };
-        let (uid, gid) = self.attrs.owner;
-        cred.uid == uid
-            || cred.uid == 0
-            || self
-                .attrs
-                .security
-                .permissions(uid, gid, cred.uid, cred.gid, &wire::peer_groups(&link.fd))
-                .create_instance
     }
 
     /// Member: the name's instance count, from the owner.

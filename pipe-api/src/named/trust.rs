@@ -1,0 +1,315 @@
+//! Who may serve a name: the rule `create` applies to the process that
+//! owns a name before joining it, and the rule `open` applies to the
+//! process that answers it, both judged on identities the kernel vouches
+//! for (see `docs/security.md`, "Named-pipe rendezvous").
+//!
+//! * A server that finds the name taken learns who holds it from the
+//!   kernel (`SO_PEERCRED` of its connection to the name's socket: the
+//!   process that listens on it) before it sends anything.
+//! * A client learns who answered from the kernel too: it turns on
+//!   `SO_PASSCRED`, so the packet that carries the segment's descriptor
+//!   comes with the credentials of the process that sent it
+//!   (`SCM_CREDENTIALS`, checked by the kernel: a process can claim only
+//!   its own pid and one of its own uids and gids). When the owner forwards
+//!   the client to another process's instance, that is the member, not the
+//!   owner whose socket the client connected to: the socket's own
+//!   `SO_PEERCRED` would name the wrong process. The credentials belong to
+//!   the very packet that hands out the segment, so no process can pass on
+//!   someone else's reply as its own.
+
+use super::wire;
+use crate::error::{Error, ErrorKind};
+use rustix::net::{SendAncillaryBuffer, SendAncillaryMessage, SendFlags, UCred};
+use std::io::{self, IoSlice};
+use std::mem::MaybeUninit;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::time::Duration;
+
+/// Which processes may serve a pipe, besides root and this process's own
+/// effective uid (always trusted).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct TrustRule {
+    /// Anyone (Windows' behaviour).
+    pub(crate) any: bool,
+    /// Further effective uids.
+    pub(crate) uids: Vec<u32>,
+    /// Further effective (primary) gids.
+    pub(crate) gids: Vec<u32>,
+}
+
+/// Whom a refusal is about, for its message.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Role {
+    /// The process owning a name `create` was about to join.
+    Owner,
+    /// The process serving the instance `open` reached.
+    Server,
+}
+
+impl TrustRule {
+    /// Whether a process running as `uid`/`gid` may serve.
+    pub(crate) fn allows(&self, uid: u32, gid: u32) -> bool {
+        self.any
+            || uid == 0
+            || uid == rustix::process::geteuid().as_raw()
+            || self.uids.contains(&uid)
+            || self.gids.contains(&gid)
+    }
+
+    /// `Ok` if `uid`/`gid` may serve; `AccessDenied` naming them if not.
+    pub(crate) fn check(&self, role: Role, uid: u32, gid: u32) -> io::Result<()> {
+        if self.allows(uid, gid) {
+            return Ok(());
+        }
+        let msg = match role {
+            Role::Owner => format!(
+                "the pipe name is owned by a process running as uid {uid} (gid {gid}), which \
+                 this server does not trust (see ServerOptions::trust_owner_uid)"
+            ),
+            Role::Server => format!(
+                "the pipe is served by a process running as uid {uid} (gid {gid}), which this \
+                 client does not trust (see ClientOptions::trust_server_uid)"
+            ),
+        };
+        Err(Error::with_source(ErrorKind::AccessDenied, msg).into())
+    }
+}
+
+/// The kernel's account of who sent a packet (`SCM_CREDENTIALS`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Sender {
+    /// In the receiver's pid namespace; 0 when the sender is outside it.
+    pub(crate) pid: u32,
+    pub(crate) uid: u32,
+    pub(crate) gid: u32,
+}
+
+/// A received packet: its length, the first descriptor that came with it,
+/// and who sent it (if the kernel said).
+pub(crate) struct Packet {
+    pub(crate) len: usize,
+    pub(crate) fd: Option<OwnedFd>,
+    pub(crate) sender: Option<Sender>,
+}
+
+/// Asks the kernel to attach the sender's credentials to every packet
+/// `sock` receives from now on.
+pub(crate) fn want_credentials(sock: BorrowedFd<'_>) -> io::Result<()> {
+    Ok(rustix::net::sockopt::set_socket_passcred(sock, true)?)
+}
+
+/// Sends one packet, with an optional descriptor, stating this process's
+/// effective uid and gid as its credentials (without them, the kernel would
+/// attach the real ones; `SO_PEERCRED` and the owner uid shown everywhere
+/// else are the effective ones).
+pub(crate) fn send_as_self(
+    sock: BorrowedFd<'_>,
+    bytes: &[u8],
+    fd: Option<BorrowedFd<'_>>,
+) -> io::Result<()> {
+    let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1), ScmCredentials(1))];
+    let mut control = SendAncillaryBuffer::new(&mut space);
+    let me = UCred {
+        pid: rustix::process::getpid(),
+        uid: rustix::process::geteuid(),
+        gid: rustix::process::getegid(),
+    };
+    let fds;
+    let pushed = match fd {
+        Some(fd) => {
+            fds = [fd];
+            control.push(SendAncillaryMessage::ScmRights(&fds))
+        }
+        None => true,
+    };
+    if !pushed || !control.push(SendAncillaryMessage::ScmCredentials(me)) {
+        return Err(io::Error::other("control buffer too small"));
+    }
+    let n = rustix::net::sendmsg(
+        sock,
+        &[IoSlice::new(bytes)],
+        &mut control,
+        SendFlags::NOSIGNAL,
+    )?;
+    if n != bytes.len() {
+        return Err(io::Error::from(io::ErrorKind::WriteZero));
+    }
+    Ok(())
+}
+
+/// Receives one packet (waiting up to `t`, `None`: forever) with its
+/// sender's credentials. `Ok(None)` at end of stream; `Timeout` when
+/// nothing came in time; a packet longer than `buf`, or with more control
+/// data than one descriptor and one set of credentials, is malformed.
+///
+/// Through libc rather than rustix: rustix's credentials type holds a
+/// non-zero pid, and the kernel reports 0 for a sender outside our pid
+/// namespace.
+pub(crate) fn recv_with_sender(
+    sock: &OwnedFd,
+    buf: &mut [u8],
+    t: Option<Duration>,
+) -> io::Result<Option<Packet>> {
+    wire::set_recv_timeout(sock.as_fd(), t)?;
+    // Room for a few descriptors and one set of credentials; a hostile
+    // sender's extra descriptors are cut off (MSG_CTRUNC), and the kernel
+    // closes those that did not fit.
+    #[repr(C, align(8))]
+    struct Space([u8; 256]);
+    let mut space = Space([0; 256]);
+    let mut iov = libc::iovec {
+        iov_base: buf.as_mut_ptr().cast(),
+        iov_len: buf.len(),
+    };
+    // SAFETY: an all-zero msghdr is a valid empty header (null pointers,
+    // zero lengths); the fields that matter are set below.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = &raw mut iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = space.0.as_mut_ptr().cast();
+    msg.msg_controllen = space.0.len() as _;
+    let n = loop {
+        // SAFETY: `msg` points at `iov` (describing `buf`, writable for its
+        // length) and at `space` (writable for `msg_controllen` bytes), all
+        // alive for the call; the descriptor is open.
+        let r = unsafe { libc::recvmsg(sock.as_raw_fd(), &raw mut msg, libc::MSG_CMSG_CLOEXEC) };
+        if r >= 0 {
+            break r as usize;
+        }
+        let e = io::Error::last_os_error();
+        match e.raw_os_error() {
+            Some(libc::EINTR) => continue,
+            Some(libc::EAGAIN) => return Err(Error::io(ErrorKind::Timeout)),
+            _ => return Err(e),
+        }
+    };
+    let mut fds: Vec<OwnedFd> = Vec::new();
+    let mut sender = None;
+    // SAFETY: `msg` was filled by recvmsg; CMSG_FIRSTHDR only reads its
+    // control pointer and length.
+    let mut c = unsafe { libc::CMSG_FIRSTHDR(&raw const msg) };
+    while !c.is_null() {
+        // SAFETY: a non-null header from CMSG_FIRSTHDR/CMSG_NXTHDR lies
+        // within `space` (the macros check it against msg_controllen), is
+        // aligned for `cmsghdr` (`space` is 8-aligned, headers are
+        // CMSG_ALIGNed), and was written by the kernel.
+        let (level, kind, len) = unsafe { ((*c).cmsg_level, (*c).cmsg_type, (*c).cmsg_len) };
+        // SAFETY: as above; CMSG_DATA is the header plus its aligned size.
+        let data = unsafe { libc::CMSG_DATA(c) };
+        let payload = (len as usize).saturating_sub(data as usize - c as usize);
+        if level == libc::SOL_SOCKET && kind == libc::SCM_RIGHTS {
+            for i in 0..payload / std::mem::size_of::<libc::c_int>() {
+                // SAFETY: within the payload the kernel wrote (i < payload
+                // / 4); unaligned reads need no alignment.
+                let raw = unsafe { data.cast::<libc::c_int>().add(i).read_unaligned() };
+                // SAFETY: the kernel installed this descriptor in our table
+                // for us alone; nothing else owns it.
+                fds.push(unsafe { OwnedFd::from_raw_fd(raw) });
+            }
+        } else if level == libc::SOL_SOCKET
+            && kind == libc::SCM_CREDENTIALS
+            && payload >= std::mem::size_of::<libc::ucred>()
+        {
+            // SAFETY: the payload holds a whole `ucred` (checked above),
+            // read unaligned; every bit pattern is a valid `ucred`.
+            let u = unsafe { data.cast::<libc::ucred>().read_unaligned() };
+            sender = Some(Sender {
+                pid: u32::try_from(u.pid).unwrap_or(0),
+                uid: u.uid,
+                gid: u.gid,
+            });
+        }
+        // SAFETY: `c` is a valid header of `msg` (see above).
+        c = unsafe { libc::CMSG_NXTHDR(&raw const msg, c) };
+    }
+    if msg.msg_flags & (libc::MSG_TRUNC | libc::MSG_CTRUNC) != 0 {
+        return Err(wire::bad_packet());
+    }
+    if n == 0 {
+        return Ok(None);
+    }
+    Ok(Some(Packet {
+        len: n,
+        fd: fds.into_iter().next(),
+        sender,
+    }))
+}
+
+/// Whether a descriptor a name's owner forwarded as a client's connection
+/// is one: a connected `AF_UNIX` `SOCK_SEQPACKET` socket. Only then does its
+/// `SO_PEERCRED` name the process that will read what we send on it (an
+/// unconnected socket, say, reports the overflow uid).
+pub(crate) fn is_client_connection(fd: &OwnedFd) -> bool {
+    use rustix::net::{sockopt, AddressFamily, SocketType};
+    sockopt::socket_domain(fd).is_ok_and(|d| d == AddressFamily::UNIX)
+        && sockopt::socket_type(fd).is_ok_and(|t| t == SocketType::SEQPACKET)
+        && rustix::net::getpeername(fd).is_ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn root_and_self_are_always_trusted_others_only_when_named() {
+        let me = rustix::process::geteuid().as_raw();
+        let other = if me == 12345 { 12346 } else { 12345 };
+        let rule = TrustRule::default();
+        assert!(rule.allows(0, 77) && rule.allows(me, 77));
+        assert!(!rule.allows(other, 77));
+        let e = rule.check(Role::Server, other, 77).unwrap_err();
+        assert_eq!(Error::kind_of(&e), Some(ErrorKind::AccessDenied));
+        assert!(e.to_string().contains(&format!("uid {other}")), "{e}");
+        let by_uid = TrustRule {
+            uids: vec![other],
+            ..TrustRule::default()
+        };
+        let by_gid = TrustRule {
+            gids: vec![77],
+            ..TrustRule::default()
+        };
+        let any = TrustRule {
+            any: true,
+            ..TrustRule::default()
+        };
+        assert!(by_uid.allows(other, 1) && by_gid.allows(other, 77) && any.allows(other, 1));
+        assert!(!by_gid.allows(other, 78));
+    }
+
+    #[test]
+    fn a_packet_carries_its_senders_credentials_and_descriptor() {
+        let (a, b) = rustix::net::socketpair(
+            rustix::net::AddressFamily::UNIX,
+            rustix::net::SocketType::SEQPACKET,
+            rustix::net::SocketFlags::CLOEXEC,
+            None,
+        )
+        .unwrap();
+        want_credentials(b.as_fd()).unwrap();
+        send_as_self(a.as_fd(), b"x", Some(a.as_fd())).unwrap();
+        let mut buf = [0u8; 8];
+        let p = recv_with_sender(&b, &mut buf, Some(Duration::from_secs(5)))
+            .unwrap()
+            .unwrap();
+        assert_eq!(p.len, 1);
+        assert!(p.fd.is_some());
+        let s = p.sender.expect("credentials");
+        assert_eq!(s.pid, std::process::id());
+        assert_eq!(s.uid, rustix::process::geteuid().as_raw());
+        assert!(is_client_connection(&b));
+        // Not a connection: a pipe, an unconnected socket.
+        let (r, _w) = rustix::pipe::pipe().unwrap();
+        assert!(!is_client_connection(&r));
+        let lone = rustix::net::socket(
+            rustix::net::AddressFamily::UNIX,
+            rustix::net::SocketType::SEQPACKET,
+            None,
+        )
+        .unwrap();
+        assert!(!is_client_connection(&lone));
+        drop((a, p)); // every copy of the peer: end of stream
+        assert!(recv_with_sender(&b, &mut buf, Some(Duration::from_secs(5)))
+            .unwrap()
+            .is_none());
+    }
+}

@@ -1572,6 +1572,10 @@ impl NamedPipeServer {
                 }
                 Phase::Disconnected => {
                     st.phase = Phase::Listening;
+                    // From here on a client may attach at any moment, even
+                    // before this call looks again: it came after the call,
+                    // so it is a new one, never `Already`.
+                    waited = true;
                     drop(st);
                     {
                         let mut inner = lock(&inst.name.inner);

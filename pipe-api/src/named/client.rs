@@ -149,11 +149,13 @@ impl ClientOptions {
     /// several times).
     ///
     /// By default `open` accepts only a server running as root or as this
-    /// process's effective uid, judged by the kernel's account of the
-    /// process that sent the segment (see
-    /// [`NamedPipeClient::server_credentials`]); any other server gives
-    /// `AccessDenied`, whose message names its uid, and the client sends it
-    /// nothing. On Windows any process may create a name first and every
+    /// process's effective uid, judged by the kernel: first the process
+    /// that owns the name (`SO_PEERCRED` of the connection to its socket),
+    /// before the request is sent, then the process that sent the segment
+    /// (another one when the owner forwarded the open to an instance of
+    /// another process; see [`NamedPipeClient::server_credentials`]). Any
+    /// other server gives `AccessDenied`, whose message names its uid, and
+    /// the client sends it no data. On Windows any process may create a name first and every
     /// client talks to it (pipe squatting); this default is a deliberate
     /// difference. A service running as another user is accepted with this
     /// call, [`ClientOptions::trust_server_gid`] or
@@ -248,6 +250,13 @@ impl ClientOptions {
                 }
                 return Err(err(ErrorKind::FileNotFound));
             };
+            // The process that owns the name picks our instance: one we do
+            // not trust gets nothing, not even the request (and no
+            // instance of its is spent on us).
+            match wire::peer_cred(&sock) {
+                Ok(owner) => self.trust.check(Role::Server, owner.uid, owner.gid)?,
+                Err(_) => return Err(err(ErrorKind::FileNotFound)),
+            }
             // Before the request: every reply then comes with the kernel's
             // account of who sent it.
             trust::want_credentials(sock.as_fd())?;

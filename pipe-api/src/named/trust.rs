@@ -196,6 +196,8 @@ pub(crate) fn recv_with_sender(
         let (level, kind, len) = unsafe { ((*c).cmsg_level, (*c).cmsg_type, (*c).cmsg_len) };
         // SAFETY: as above; CMSG_DATA is the header plus its aligned size.
         let data = unsafe { libc::CMSG_DATA(c) };
+        // `cmsg_len` is a `usize` with glibc, a `u32` with musl.
+        #[allow(clippy::unnecessary_cast)]
         let payload = (len as usize).saturating_sub(data as usize - c as usize);
         if level == libc::SOL_SOCKET && kind == libc::SCM_RIGHTS {
             for i in 0..payload / std::mem::size_of::<libc::c_int>() {

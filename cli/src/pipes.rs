@@ -12,11 +12,18 @@
 //! The clients wait up to `--timeout` for a free instance, and try again
 //! when another client takes the instance their wait found (Windows'
 //! `CallNamedPipe` waits once only).
+//!
+//! Whom they trust is the library's rule (a server running as root or as
+//! the client's own user), widened by `--trust-uid`, `--trust-gid` and
+//! `--trust-any-server`; `serve` joins a name another process owns only if
+//! that process runs as root or as our user, or as a uid/gid given with
+//! `--trust-owner-uid`/`--trust-owner-gid` (see the guide, "Who may serve
+//! and who may connect").
 
-use crate::fail::{full_name, peer_left, Context, Failure};
+use crate::fail::{full_name, peer_left, Context, Failure, Untrusted};
 use clap::Args;
 use shmpipe::named::{
-    self, Access, ClientOptions, NamedPipeClient, NamedPipeServer, ServerOptions, WaitTimeout,
+    Access, ClientOptions, NamedPipeClient, NamedPipeServer, ServerOptions, WaitTimeout,
 };
 use shmpipe::{Error, ErrorKind, PipeType, ReadMode};
 use std::io::{self, Read, Write};
@@ -54,6 +61,53 @@ pub struct ServeArgs {
     /// Serve one client, then exit
     #[arg(long)]
     once: bool,
+    #[command(flatten)]
+    trust: OwnerTrustArgs,
+}
+
+/// Whom `serve` joins when another process already owns the name.
+#[derive(Args, Debug)]
+#[command(next_help_heading = "Trust")]
+pub struct OwnerTrustArgs {
+    /// When another process owns the name, join it also if it runs as UID
+    /// (root and your own user are trusted anyway); repeatable
+    #[arg(long = "trust-owner-uid", value_name = "UID")]
+    uids: Vec<u32>,
+    /// The same for a name owner whose group is GID; repeatable
+    #[arg(long = "trust-owner-gid", value_name = "GID")]
+    gids: Vec<u32>,
+}
+
+/// Which servers a client uses.
+#[derive(Args, Debug)]
+#[command(next_help_heading = "Trust")]
+pub struct TrustArgs {
+    /// Also use a pipe served by a process running as UID (root and your
+    /// own user are trusted anyway); repeatable
+    #[arg(long = "trust-uid", value_name = "UID")]
+    uids: Vec<u32>,
+    /// Also use a pipe served by a process whose group is GID; repeatable
+    #[arg(long = "trust-gid", value_name = "GID")]
+    gids: Vec<u32>,
+    /// Use a pipe whoever serves it (what Windows does; anyone can create
+    /// a name first)
+    #[arg(long)]
+    trust_any_server: bool,
+}
+
+impl TrustArgs {
+    /// Client options that trust what these flags say.
+    fn options(&self) -> ClientOptions {
+        let mut opts = ClientOptions::new();
+        for &uid in &self.uids {
+            opts.trust_server_uid(uid);
+        }
+        for &gid in &self.gids {
+            opts.trust_server_gid(gid);
+        }
+        opts.trust_any_server(self.trust_any_server);
+        opts
+    }
 }
 
 /// Options of `shmpipe send`.
@@ -66,6 +120,8 @@ pub struct SendArgs {
     /// How long to wait for a free instance, in milliseconds
     #[arg(long, value_name = "MS", default_value_t = CLIENT_TIMEOUT_MS)]
     timeout: u64,
+    #[command(flatten)]
+    trust: TrustArgs,
 }
 
 /// Options of `shmpipe call`.
@@ -78,6 +134,8 @@ pub struct CallArgs {
     /// How long to wait for a free instance, in milliseconds
     #[arg(long, value_name = "MS", default_value_t = CLIENT_TIMEOUT_MS)]
     timeout: u64,
+    #[command(flatten)]
+    trust: TrustArgs,
 }
 
 /// Options of `shmpipe cat`.
@@ -88,6 +146,8 @@ pub struct CatArgs {
     /// How long to wait for a free instance, in milliseconds
     #[arg(long, value_name = "MS", default_value_t = CLIENT_TIMEOUT_MS)]
     timeout: u64,
+    #[command(flatten)]
+    trust: TrustArgs,
 }
 
 /// Runs `attempt` again while it fails for want of a free instance (other
@@ -134,6 +194,12 @@ pub fn serve(args: &ServeArgs) -> Result<(), Failure> {
     });
     let mut opts = ServerOptions::new();
     opts.default_timeout(SERVE_DEFAULT_TIMEOUT);
+    for &uid in &args.trust.uids {
+        opts.trust_owner_uid(uid);
+    }
+    for &gid in &args.trust.gids {
+        opts.trust_owner_gid(gid);
+    }
     if args.message {
         opts.pipe_type(PipeType::Message)
             .read_mode(ReadMode::Message);
@@ -154,14 +220,14 @@ fn serve_growing(
     mode: Arc<Mode>,
     once: bool,
 ) -> Result<(), Failure> {
-    let mut next = opts.create(name).what(|| format!("cannot create {name}"))?;
+    let mut next = create(opts, name)?;
     let mut more = opts.clone();
     more.first_instance(false);
     loop {
         wait_for_client(&next, name)?;
         // A fresh instance listens before this client is served, so the
         // next one does not wait for this one.
-        let fresh = more.create(name).what(|| format!("cannot create {name}"))?;
+        let fresh = create(&more, name)?;
         let server = std::mem::replace(&mut next, fresh);
         if once {
             return serve_client(&server, &mode);
@@ -182,7 +248,7 @@ fn serve_fixed(
     let mut servers = Vec::new();
     // At least one: `create` itself refuses a count of 0.
     for _ in 0..count.max(1) {
-        servers.push(opts.create(name).what(|| format!("cannot create {name}"))?);
+        servers.push(create(opts, name)?);
     }
     let (done, results) = mpsc::channel();
     for server in servers {
@@ -215,6 +281,12 @@ fn serve_fixed(
         format!("no instance of {name} left"),
         ErrorKind::PipeNotConnected,
     ))
+}
+
+/// Creates an instance of `name` (joining its owner, if trusted).
+fn create(opts: &ServerOptions, name: &str) -> Result<NamedPipeServer, Failure> {
+    opts.create(name)
+        .map_err(|e| Failure::new(format!("cannot create {name}"), e).untrusted(Untrusted::Owner))
 }
 
 /// Waits until a client opened `server`'s instance. A client that already
@@ -299,20 +371,26 @@ fn send_file(server: &NamedPipeServer, data: &[u8]) -> io::Result<()> {
     server.flush_buffers()
 }
 
-/// Opens a client end, waiting up to `timeout_ms` for a free instance.
-fn open(name: &str, access: Access, timeout_ms: u64) -> Result<NamedPipeClient, Failure> {
-    let mut opts = ClientOptions::new();
+/// Opens a client end of a server `trust` allows, waiting up to
+/// `timeout_ms` for a free instance.
+fn open(
+    name: &str,
+    access: Access,
+    timeout_ms: u64,
+    trust: &TrustArgs,
+) -> Result<NamedPipeClient, Failure> {
+    let mut opts = trust.options();
     opts.access(access);
     patiently(timeout_ms, |wait| match opts.open(name) {
         Err(e)
             if Error::kind_of(&e) == Some(ErrorKind::PipeBusy) && wait != WaitTimeout::NoWait =>
         {
-            named::wait_available(name, wait)?;
+            opts.wait_available(name, wait)?;
             opts.open(name)
         }
         r => r,
     })
-    .what(|| format!("cannot open {name}"))
+    .map_err(|e| Failure::new(format!("cannot open {name}"), e).untrusted(Untrusted::Server))
 }
 
 /// `DATA`, or standard input for `-`.
@@ -338,7 +416,7 @@ pub fn send(args: &SendArgs) -> Result<(), Failure> {
         read_attributes: true,
         read_data: false,
     };
-    let client = open(&name, access, args.timeout)?;
+    let client = open(&name, access, args.timeout, &args.trust)?;
     let what = || format!("cannot write to {name}");
     let message = client.info().what(what)?.pipe_type == PipeType::Message;
     let from_stdin = args.data.as_deref().is_none_or(|d| d == "-");
@@ -374,10 +452,11 @@ pub fn call(args: &CallArgs) -> Result<(), Failure> {
     let name = full_name(&args.name);
     let request = data_or_stdin(Some(&args.data))?;
     let mut reply = vec![0u8; MAX_REPLY];
+    let opts = args.trust.options();
     let r = patiently(args.timeout, |wait| {
-        named::call(&name, &request, &mut reply, wait)
+        opts.call(&name, &request, &mut reply, wait)
     })
-    .what(|| format!("cannot call {name}"))?;
+    .map_err(|e| Failure::new(format!("cannot call {name}"), e).untrusted(Untrusted::Server))?;
     write_stdout(&reply[..r.len]).what(|| "cannot write standard output".to_owned())?;
     if !r.complete {
         return Err(Failure::kind(
@@ -391,7 +470,7 @@ pub fn call(args: &CallArgs) -> Result<(), Failure> {
 /// `shmpipe cat`.
 pub fn cat(args: &CatArgs) -> Result<(), Failure> {
     let name = full_name(&args.name);
-    let client = open(&name, Access::READ, args.timeout)?;
+    let client = open(&name, Access::READ, args.timeout, &args.trust)?;
     let mut buf = vec![0u8; CHUNK];
     loop {
         let n = match (&client).read(&mut buf) {

@@ -59,6 +59,12 @@ pub(crate) fn send_end(
     msg.push(tag);
     msg.extend_from_slice(&len.to_le_bytes());
     msg.extend_from_slice(description);
+    // A receiver of another uid reopens the segment by path: let it (the
+    // memfd is owner-only until then). Best effort: a segment this process
+    // does not own cannot be widened, and the receiver's attach says so.
+    if let Ok(peer) = crate::named::wire::peer_cred(sock) {
+        let _ = shmpipe_engine::Segment::share_with(fd, peer.uid);
+    }
     let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
     let mut control = SendAncillaryBuffer::new(&mut space);
     let fds = [fd];

@@ -46,7 +46,7 @@ mod name;
 mod options;
 pub mod server;
 mod status;
-mod wire;
+pub(crate) mod wire;
 
 pub use crate::conn::MsgRead;
 pub use client::{call, wait_available, ClientOptions, NamedPipeClient};

@@ -43,6 +43,7 @@
 //! [`End::disconnect`]: shmpipe_engine::channel::End::disconnect
 
 mod link;
+mod waiters;
 
 use super::name::PipeName;
 use super::options::{Access, Connected, Credentials, Direction, Permissions, Security};
@@ -213,7 +214,9 @@ impl ServerOptions {
     /// (first-instance-only, no create-instance right, other direction) or
     /// `PipeBusy` (max instances reached).
     pub fn create(&self, name: &str) -> io::Result<NamedPipeServer> {
-        let server = self.create_instance(name)?;
+        // Out of descriptors, memory or threads anywhere on the way:
+        // `NoSystemResources`, never a bare OS error.
+        let server = self.create_instance(name).map_err(crate::error::from_os)?;
         prepare_in_background(&server.inst);
         Ok(server)
     }
@@ -301,8 +304,34 @@ const MAX_HANDLERS: usize = 64;
 /// How long a connection may take to send its request; also bounds every
 /// send of a reply.
 const REQUEST_TIMEOUT: Duration = Duration::from_millis(200);
-/// Most connections whose request has not arrived yet.
+/// Most connections whose request has not arrived yet: in all, from one
+/// peer uid, and when the process is close to its descriptor limit.
 const MAX_PENDING: usize = 64;
+const MAX_PENDING_PER_UID: usize = 16;
+const MAX_PENDING_NEAR_LIMIT: usize = 4;
+
+/// A connection whose request has not arrived yet: since when, and its
+/// peer's uid (as the kernel reports it).
+type Pending = (OwnedFd, Instant, u32);
+
+/// Whether `conn`, whose request is not there yet, may wait for it (its
+/// peer's uid if so). Silent connections cost a descriptor each for up to
+/// [`REQUEST_TIMEOUT`]: one uid's flood of them must leave room for other
+/// users' clients, and none may take the descriptors the process needs
+/// for its own pipes.
+fn may_pend(conn: &OwnedFd, pending: &[Pending]) -> Option<u32> {
+    let cap = if waiters::near_limit(conn.as_fd()) {
+        MAX_PENDING_NEAR_LIMIT
+    } else {
+        MAX_PENDING
+    };
+    if pending.len() >= cap {
+        return None;
+    }
+    let uid = wire::peer_cred(conn).ok()?.uid;
+    let mine = pending.iter().filter(|(.., u)| *u == uid).count();
+    (mine < MAX_PENDING_PER_UID).then_some(uid)
+}
 
 /// Process-wide map from name key to the name's state.
 static REGISTRY: std::sync::LazyLock<Mutex<HashMap<String, Weak<NameEntry>>>> =
@@ -371,8 +400,9 @@ struct NameInner {
     zombies: Vec<Zombie>,
     /// Owner: instances of other processes, one link each.
     remotes: Vec<Arc<link::Remote>>,
-    /// Clients waiting for an instance to become Listening.
-    waiters: Vec<OwnedFd>,
+    /// Clients waiting for an instance to become Listening (bounded: see
+    /// the `waiters` module).
+    waiters: Vec<waiters::Waiter>,
     /// The name is gone: no instance left.
     vanished: bool,
     /// The first instance was added (before that, no instances is normal).
@@ -605,11 +635,11 @@ impl NameEntry {
     /// vanish then, and pending waits learn it: spec 4.5, SEM-058).
     fn run(self: Arc<Self>) {
         // Request connections accepted before their packet arrived.
-        let mut pending: Vec<(OwnedFd, Instant)> = Vec::new();
+        let mut pending: Vec<Pending> = Vec::new();
         // Whoever is still waiting for an answer when the thread ends hears
         // that the name is gone (as the accept that came too late does).
-        let gone = |pending: Vec<(OwnedFd, Instant)>| {
-            for (c, _) in pending {
+        let gone = |pending: Vec<Pending>| {
+            for (c, ..) in pending {
                 refuse_vanished(&c);
             }
             // Connections still in the backlog would be reset when the
@@ -651,7 +681,7 @@ impl NameEntry {
                 ));
             }
             let first_pending = fds.len();
-            for (c, _) in &pending {
+            for (c, ..) in &pending {
                 fds.push(rustix::event::PollFd::new(c, rustix::event::PollFlags::IN));
             }
             let mut timeout = ticking.then_some(Duration::from_millis(20));
@@ -659,7 +689,7 @@ impl NameEntry {
                 let left = t.saturating_duration_since(Instant::now());
                 timeout = Some(timeout.map_or(left, |x| x.min(left)));
             }
-            if let Some(oldest) = pending.iter().map(|(_, t)| *t).min() {
+            if let Some(oldest) = pending.iter().map(|(_, t, _)| *t).min() {
                 let left = REQUEST_TIMEOUT.saturating_sub(oldest.elapsed());
                 timeout = Some(timeout.map_or(left, |t| t.min(left)));
             }
@@ -682,11 +712,11 @@ impl NameEntry {
             }
             // Requests whose packet came meanwhile; silent ones expire.
             let mut waiting = Vec::with_capacity(pending.len());
-            for ((c, since), r) in pending.drain(..).zip(&ready[first_pending..]) {
+            for ((c, since, uid), r) in pending.drain(..).zip(&ready[first_pending..]) {
                 if *r {
                     self.serve_request(c);
                 } else if since.elapsed() < REQUEST_TIMEOUT {
-                    waiting.push((c, since));
+                    waiting.push((c, since, uid));
                 }
             }
             pending = waiting;
@@ -717,11 +747,7 @@ impl NameEntry {
 
     /// Accepts every pending connection and serves the requests already
     /// there; the others wait in `pending`.
-    fn accept_all(
-        self: &Arc<Self>,
-        listener: &OwnedFd,
-        pending: &mut Vec<(OwnedFd, Instant)>,
-    ) -> Accepting {
+    fn accept_all(self: &Arc<Self>, listener: &OwnedFd, pending: &mut Vec<Pending>) -> Accepting {
         use rustix::io::Errno;
         loop {
             let conn = match rustix::net::accept_with(listener, rustix::net::SocketFlags::CLOEXEC) {
@@ -745,10 +771,12 @@ impl NameEntry {
             if wire::set_send_timeout(conn.as_fd(), Some(REQUEST_TIMEOUT)).is_err() {
                 continue;
             }
-            match self.serve_request(conn) {
-                Some(_) if pending.len() >= MAX_PENDING => {} // overloaded: drop it
-                Some(conn) => pending.push((conn, Instant::now())),
-                None => {}
+            if let Some(conn) = self.serve_request(conn) {
+                // Dropped if it may not wait (the client sees its
+                // connection close, and tries again).
+                if let Some(uid) = may_pend(&conn, pending) {
+                    pending.push((conn, Instant::now(), uid));
+                }
             }
         }
     }
@@ -785,38 +813,17 @@ impl NameEntry {
                 if key != self.name.key().as_bytes() {
                     return reply_err(ErrorKind::FileNotFound);
                 }
-                let mut inner = lock(&self.inner);
-                if inner.vanished || inner.count() == 0 {
-                    drop(inner);
-                    return reply_err(ErrorKind::FileNotFound);
-                }
-                let ms = self
-                    .attrs
-                    .default_timeout
-                    .as_millis()
-                    .min(u128::from(u32::MAX)) as u32;
-                // A remote instance is queued only while it listens.
-                let listening = inner.listening.iter().any(|s| match s {
-                    Slot::Local(i) => i.is_listening(),
-                    Slot::Remote(_) => true,
-                });
-                let mut reply = vec![wire::RESP_STATE];
-                reply.extend_from_slice(&ms.to_le_bytes());
-                if listening {
-                    reply[0] = wire::RESP_AVAILABLE;
-                    drop(inner);
-                    return wire::send(conn.as_fd(), &reply, None);
-                }
-                // Not yet: tell the client the default timeout, keep the
-                // connection until an instance listens or the name goes.
-                wire::send(conn.as_fd(), &reply, None)?;
-                let _ = wire::set_recv_timeout(conn.as_fd(), None);
-                inner.waiters.push(conn);
-                Ok(())
+                self.wait_request(conn)
             }
             [wire::REQ_STATE, key @ ..] => {
                 if key != self.name.key().as_bytes() {
                     return reply_err(ErrorKind::FileNotFound);
+                }
+                // The count is part of what `status` tells: the same rule.
+                let cred = wire::peer_cred(&conn)?;
+                let groups = wire::peer_groups(&conn);
+                if !status::may_see(self.permissions(&cred, &groups)) {
+                    return reply_err(ErrorKind::AccessDenied);
                 }
                 let count = lock(&self.inner).count();
                 let mut reply = vec![wire::RESP_STATE];
@@ -852,6 +859,68 @@ impl NameEntry {
                 }
             }
             _ => Err(wire::bad_packet()),
+        }
+    }
+
+    /// Answers `WAIT`: at once if an instance listens (or the name is
+    /// gone), otherwise the client is parked until one does, within the
+    /// bounds of the `waiters` module (the excess hears
+    /// `NoSystemResources`).
+    fn wait_request(&self, conn: OwnedFd) -> io::Result<()> {
+        let uid = wire::peer_cred(&conn)?.uid;
+        let ms = self
+            .attrs
+            .default_timeout
+            .as_millis()
+            .min(u128::from(u32::MAX)) as u32;
+        let mut conn = conn;
+        let mut pruned = false;
+        loop {
+            let mut inner = lock(&self.inner);
+            if inner.vanished || inner.count() == 0 {
+                drop(inner);
+                return wire::send(
+                    conn.as_fd(),
+                    &wire::error_packet(ErrorKind::FileNotFound),
+                    None,
+                );
+            }
+            // A remote instance is queued only while it listens.
+            let listening = inner.listening.iter().any(|s| match s {
+                Slot::Local(i) => i.is_listening(),
+                Slot::Remote(_) => true,
+            });
+            let mut reply = vec![wire::RESP_STATE];
+            reply.extend_from_slice(&ms.to_le_bytes());
+            if listening {
+                reply[0] = wire::RESP_AVAILABLE;
+                drop(inner);
+                return wire::send(conn.as_fd(), &reply, None);
+            }
+            match waiters::Waiter::park(conn, uid) {
+                Ok(waiter) => {
+                    // Not yet: tell the client the default timeout, keep
+                    // the connection until an instance listens or the name
+                    // goes.
+                    wire::send(waiter.as_fd(), &reply, None)?;
+                    let _ = wire::set_recv_timeout(waiter.as_fd(), None);
+                    inner.waiters.push(waiter);
+                    return Ok(());
+                }
+                // Clients that gave up may hold the places: let them go
+                // (every name's, without holding ours) and look again.
+                Err((c, waiters::Full::Total | waiters::Full::Uid)) if !pruned => {
+                    drop(inner);
+                    prune_waiters();
+                    pruned = true;
+                    conn = c;
+                }
+                Err((c, _)) => {
+                    drop(inner);
+                    let e = wire::error_packet(ErrorKind::NoSystemResources);
+                    return wire::send(c.as_fd(), &e, None);
+                }
+            }
         }
     }
 
@@ -1086,6 +1155,15 @@ enum Accepting {
     Shut,
 }
 
+/// Drops the parked waiters whose client left, on every name of the
+/// process (each name's lock in turn, never two at once).
+fn prune_waiters() {
+    let names: Vec<Arc<NameEntry>> = lock(&REGISTRY).values().filter_map(Weak::upgrade).collect();
+    for n in names {
+        waiters::prune(&mut lock(&n.inner).waiters);
+    }
+}
+
 /// How long accepting pauses when the process is out of descriptors.
 const ACCEPT_PAUSE: Duration = Duration::from_millis(10);
 
@@ -1223,6 +1301,7 @@ impl Instance {
         client: Credentials,
         claimed: impl FnOnce(),
     ) -> io::Result<()> {
+        let client_uid = client.uid;
         let ready = lock(&self.prepared).take();
         let Prepared {
             conn,
@@ -1286,6 +1365,9 @@ impl Instance {
             st.client = Some(client);
         }
         claimed();
+        // A client of another uid reopens the segment by path: it must be
+        // allowed to (the memfd is owner-only until then).
+        let _ = Segment::share_with(client_lock.fd(), client_uid);
         // After the state change: once the client has its end it may act at
         // once, and it must find the instance Connected. If the send fails,
         // the client end's descriptor closes with `client_lock`, and the

@@ -206,7 +206,11 @@ fn legitimate_client_connects(name: &str) {
 /// A connection to `name`'s rendezvous socket, as anyone can make one.
 fn raw_connect(name: &str) -> io::Result<OwnedFd> {
     let (sock, addr) = raw_control_socket(name);
+    // Nonblocking: a server that stopped accepting fails the test at once
+    // instead of hanging the attacker in `connect`.
+    rustix::io::ioctl_fionbio(&sock, true)?;
     rustix::net::connect(&sock, &addr)?;
+    rustix::io::ioctl_fionbio(&sock, false)?;
     // Answers come at once or not at all: never hang the test.
     rustix::net::sockopt::set_socket_timeout(
         &sock,

@@ -891,7 +891,11 @@ fn instance_count(full: &str) -> io::Result<u32> {
 ///
 /// Errors: `FileNotFound` at once when no instance exists (and when the last
 /// one closes during the wait), `Timeout` when the time passes,
-/// `InvalidName`/`BadNetPath` for a malformed name.
+/// `InvalidName`/`BadNetPath` for a malformed name, `NoSystemResources`
+/// when the server already keeps as many waits as it allows (in all, or
+/// for this user: a bound against one user exhausting the server's
+/// descriptors; unlike `PipeBusy`, not a reason to wait again at once) or
+/// when this process is out of descriptors.
 ///
 /// ```
 /// use shmpipe::named::{wait_available, ServerOptions, WaitTimeout};

@@ -22,7 +22,12 @@
 //! * `WAIT`: answered at once if an instance is Listening, otherwise parked
 //!   until one is (creation, or `connect` after `disconnect`), or until the
 //!   name vanishes (the socket closes: the client sees `FileNotFound`).
-//! * `STATE`: the instance count, for clients' `get_state`.
+//!   Parked waiters are bounded per peer uid and in total, and none is
+//!   parked near the descriptor limit; the excess hears
+//!   `NoSystemResources` (see the `waiters` module).
+//! * `STATE`: the instance count, for clients' `get_state`, told only to
+//!   a peer the pipe grants something (as `INFO`; `AccessDenied`
+//!   otherwise).
 //! * `CREATE`: another process adds an instance. If the name's rules allow
 //!   it, the connection stays open as that instance's link and the
 //!   instance joins the same queue and count as ours; an `OPEN` that picks

@@ -7,7 +7,11 @@
 //! ```text
 //! OPEN   [1][access: u8][key: UTF-8]      open an instance (reply: OPENED + segment fd, or ERROR)
 //! WAIT   [2][key]                         reply AVAILABLE when an instance is Listening
-//! STATE  [3][key]                         reply STATE with the instance count
+//!                                         (first STATE with the default timeout if it
+//!                                         has to wait; ERROR NoSystemResources when
+//!                                         the server parks no more waiters)
+//! STATE  [3][key]                         reply STATE with the instance count (ERROR
+//!                                         AccessDenied to a peer granted nothing)
 //! CREATE [4][direction u8][max u8][key]   a server in another process adds an instance
 //!                                         (reply JOINED, or ERROR); the connection then
 //!                                         stays open as that instance's *link*

@@ -867,68 +867,6 @@ impl NameEntry {
         }
     }
 
-    /// Answers `WAIT`: at once if an instance listens (or the name is
-    /// gone), otherwise the client is parked until one does, within the
-    /// bounds of the `waiters` module (the excess hears
-    /// `NoSystemResources`).
-    fn wait_request(&self, conn: OwnedFd) -> io::Result<()> {
-        let uid = wire::peer_cred(&conn)?.uid;
-        let ms = self
-            .attrs
-            .default_timeout
-            .as_millis()
-            .min(u128::from(u32::MAX)) as u32;
-        let mut conn = conn;
-        let mut pruned = false;
-        loop {
-            let mut inner = lock(&self.inner);
-            if inner.vanished || inner.count() == 0 {
-                drop(inner);
-                return wire::send(
-                    conn.as_fd(),
-                    &wire::error_packet(ErrorKind::FileNotFound),
-                    None,
-                );
-            }
-            // A remote instance is queued only while it listens.
-            let listening = inner.listening.iter().any(|s| match s {
-                Slot::Local(i) => i.is_listening(),
-                Slot::Remote(_) => true,
-            });
-            let mut reply = vec![wire::RESP_STATE];
-            reply.extend_from_slice(&ms.to_le_bytes());
-            if listening {
-                reply[0] = wire::RESP_AVAILABLE;
-                drop(inner);
-                return wire::send(conn.as_fd(), &reply, None);
-            }
-            match waiters::Waiter::park(conn, uid) {
-                Ok(waiter) => {
-                    // Not yet: tell the client the default timeout, keep
-                    // the connection until an instance listens or the name
-                    // goes.
-                    wire::send(waiter.as_fd(), &reply, None)?;
-                    let _ = wire::set_recv_timeout(waiter.as_fd(), None);
-                    inner.waiters.push(waiter);
-                    return Ok(());
-                }
-                // Clients that gave up may hold the places: let them go
-                // (every name's, without holding ours) and look again.
-                Err((c, waiters::Full::Total | waiters::Full::Uid)) if !pruned => {
-                    drop(inner);
-                    prune_waiters();
-                    pruned = true;
-                    conn = c;
-                }
-                Err((c, _)) => {
-                    drop(inner);
-                    let e = wire::error_packet(ErrorKind::NoSystemResources);
-                    return wire::send(c.as_fd(), &e, None);
-                }
-            }
-        }
-    }
-
     /// The name as `INFO` describes it; `None` once it has vanished (or
     /// before its first instance exists).
     fn status(&self) -> Option<PipeStatus> {
@@ -1158,15 +1096,6 @@ enum Accepting {
     Starved,
     /// The socket is shut (the name vanished): the thread ends.
     Shut,
-}
-
-/// Drops the parked waiters whose client left, on every name of the
-/// process (each name's lock in turn, never two at once).
-fn prune_waiters() {
-    let names: Vec<Arc<NameEntry>> = lock(&REGISTRY).values().filter_map(Weak::upgrade).collect();
-    for n in names {
-        waiters::prune(&mut lock(&n.inner).waiters);
-    }
 }
 
 /// How long accepting pauses when the process is out of descriptors.

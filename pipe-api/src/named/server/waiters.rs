@@ -280,4 +280,37 @@ mod tests {
         let (a, _b3) = pair();
         parked.push(Waiter::park(a, uid).map_err(|(_, f)| f).unwrap());
     }
+
+    #[test]
+    fn silent_connections_of_one_uid_leave_room_for_others() {
+        use super::super::{may_pend, Pending, MAX_PENDING_NEAR_LIMIT, MAX_PENDING_PER_UID};
+        let me = rustix::process::geteuid().as_raw();
+        let other = me.wrapping_add(1);
+        let (conn, _peer) = pair();
+        let held = |uid: u32, n: usize| -> (Vec<Pending>, Vec<OwnedFd>) {
+            let mut pending = Vec::new();
+            let mut peers = Vec::new();
+            for _ in 0..n {
+                let (a, b) = pair();
+                pending.push((a, std::time::Instant::now(), uid));
+                peers.push(b);
+            }
+            (pending, peers)
+        };
+        // Another uid holds its share: ours still may wait.
+        let (pending, _p) = held(other, MAX_PENDING_PER_UID);
+        assert_eq!(may_pend(&conn, &pending), Some(me));
+        // We hold ours: no more for us.
+        let (pending, _p) = held(me, MAX_PENDING_PER_UID);
+        assert_eq!(may_pend(&conn, &pending), None);
+        // Close to the descriptor limit, only a few wait at all.
+        let limit = nofile();
+        if limit < 1 << 20 {
+            let high = rustix::io::fcntl_dupfd_cloexec(&conn, (limit - 2) as i32).unwrap();
+            assert!(near_limit(high.as_fd()));
+            let (pending, _p) = held(other, MAX_PENDING_NEAR_LIMIT);
+            assert_eq!(may_pend(&high, &pending), None);
+            assert_eq!(may_pend(&high, &pending[1..]), Some(me));
+        }
+    }
 }

@@ -140,11 +140,32 @@ impl Segment {
     /// ```
     pub fn share_with(fd: BorrowedFd<'_>, uid: u32) -> Result<()> {
         let st = rustix::fs::fstat(fd)?;
-        let mode = st.st_mode & 0o777;
-        if uid == 0 || st.st_uid == uid || mode & 0o066 == 0o066 {
+        if uid == 0 || st.st_uid == uid {
             return Ok(());
         }
-        rustix::fs::fchmod(fd, rustix::fs::Mode::from_raw_mode(mode | 0o066))?;
+        Self::share_with_any(fd)
+    }
+
+    /// Lets a process of any uid attach the segment behind `fd` (mode
+    /// 0666), for a receiver whose uid is not known yet: a child that a
+    /// privileged parent starts under another uid. As [`share_with`], only
+    /// the memfd's owner (or root) can do it.
+    ///
+    /// ```
+    /// use shmpipe_engine::Segment;
+    /// use std::os::fd::AsFd;
+    /// let (_seg, fd) = Segment::create(&[64 * 1024], 0, [0; 8])?;
+    /// Segment::share_with_any(fd.as_fd())?;
+    /// assert_eq!(rustix::fs::fstat(fd.as_fd())?.st_mode & 0o777, 0o666);
+    /// # Ok::<(), shmpipe_engine::Error>(())
+    /// ```
+    ///
+    /// [`share_with`]: Segment::share_with
+    pub fn share_with_any(fd: BorrowedFd<'_>) -> Result<()> {
+        let mode = rustix::fs::fstat(fd)?.st_mode & 0o777;
+        if mode & 0o066 != 0o066 {
+            rustix::fs::fchmod(fd, rustix::fs::Mode::from_raw_mode(mode | 0o066))?;
+        }
         Ok(())
     }
 

@@ -8,10 +8,12 @@
 mod common;
 
 use common::named::{become_nobody, child_done, env, is_child, say, Kid};
+use shmpipe::{CommandExt, PipeBuilder};
 use std::io::{Read, Write};
 use std::os::fd::AsFd;
 use std::os::linux::net::SocketAddrExt;
 use std::os::unix::net::{SocketAddr, UnixListener, UnixStream};
+use std::os::unix::process::CommandExt as _;
 
 const ADDR_ENV: &str = "SHMPIPE_SEGMENT_MODE_ADDR";
 
@@ -58,15 +60,24 @@ fn child_receiver() {
     child_done();
 }
 
+/// Whether the test can start a process of another uid; fails under
+/// `CI=true` when it cannot.
+fn root() -> bool {
+    if rustix::process::geteuid().is_root() {
+        return true;
+    }
+    assert_ne!(
+        std::env::var("CI").as_deref(),
+        Ok("true"),
+        "must run as root under CI (it starts a child as uid nobody)"
+    );
+    println!("skipped: not root (needs to start a process of another uid)");
+    false
+}
+
 #[test]
 fn an_end_handed_to_another_uid_is_usable_there() {
-    if !rustix::process::geteuid().is_root() {
-        assert_ne!(
-            std::env::var("CI").as_deref(),
-            Ok("true"),
-            "must run as root under CI (it drops a child to uid nobody)"
-        );
-        println!("skipped: not root (needs to start a process of another uid)");
+    if !root() {
         return;
     }
     let name = format!("shmpipe-test-segment-mode-{}", std::process::id());
@@ -81,4 +92,64 @@ fn an_end_handed_to_another_uid_is_usable_there() {
     // Opened up for the receiver, which holds an end of it anyway.
     assert_eq!(mode(&writer), 0o666);
     kid.finish();
+}
+
+const TOKEN_ENV: &str = "SHMPIPE_SEGMENT_MODE_TOKEN";
+
+/// Started as uid nobody with an inherited read end.
+#[test]
+fn child_inheritor() {
+    if !is_child("child_inheritor") {
+        return;
+    }
+    assert_eq!(rustix::process::geteuid().as_raw(), common::named::NOBODY);
+    let mut reader = match shmpipe::PipeReader::from_inherited(&env(TOKEN_ENV)) {
+        Ok(r) => r,
+        Err(e) => {
+            say(&format!("from_inherited failed: {e}"));
+            child_done();
+        }
+    };
+    let mut buf = [0u8; 5];
+    reader.read_exact(&mut buf).unwrap();
+    say(&format!("read {}", String::from_utf8_lossy(&buf)));
+    child_done();
+}
+
+/// A root parent starts a child as another uid (`Command::uid`) with an
+/// inherited end: the owner-only segment must not stop the child.
+#[test]
+fn an_end_inherited_by_a_child_of_another_uid_is_usable_there() {
+    if !root() {
+        return;
+    }
+    let (reader, mut writer) = PipeBuilder::new().inheritable(true).build().unwrap();
+    let exe = std::env::current_exe().unwrap();
+    let mut cmd = std::process::Command::new(exe);
+    let token = cmd.inherit_end(&reader).unwrap();
+    cmd.args([
+        "--exact",
+        "child_inheritor",
+        "--nocapture",
+        "--test-threads=1",
+    ])
+    .env(common::ROLE_ENV, "child_inheritor")
+    .env(TOKEN_ENV, token)
+    .uid(common::named::NOBODY)
+    .gid(common::named::NOBODY)
+    .stdin(std::process::Stdio::null())
+    .stdout(std::process::Stdio::piped())
+    .stderr(std::process::Stdio::piped());
+    let child = cmd.spawn().unwrap();
+    drop((reader, cmd));
+    writer.write_all(b"hello").unwrap();
+    let (status, out) = {
+        let o = common::within("inheriting child", move || {
+            child.wait_with_output().unwrap()
+        });
+        (o.status, o.stdout)
+    };
+    let out = String::from_utf8_lossy(&out);
+    assert!(out.contains("@@read hello"), "child said: {out}");
+    common::assert_child_ok(status, b"");
 }

@@ -151,6 +151,20 @@ pub(crate) fn recv_end(sock: &UnixStream) -> io::Result<(u8, OwnedFd, Vec<u8>)> 
     Ok((tag, fd, buf))
 }
 
+/// An end that arrived but cannot be attached because its segment is
+/// owner-only and was not opened to this uid (a sender that does not own
+/// it cannot open it up): `AccessDenied`, not a bare OS error.
+pub(crate) fn attach_error(e: io::Error) -> io::Error {
+    if e.raw_os_error() == Some(libc::EACCES) {
+        return Error::with_source(
+            ErrorKind::AccessDenied,
+            "the end's segment is not open to this uid (only its owner can share it)",
+        )
+        .into();
+    }
+    e
+}
+
 /// The sender went away: `BrokenPipe`, as a read from a pipe whose writer
 /// closed (a bare `UnexpectedEof` would carry no pipe error kind).
 fn closed(why: &'static str) -> io::Error {
@@ -213,7 +227,7 @@ impl PipeReader {
     /// ```
     pub fn recv_from(sock: &UnixStream) -> io::Result<PipeReader> {
         match recv_fd(sock)? {
-            (TAG_READER, fd) => PipeReader::from_fd(fd),
+            (TAG_READER, fd) => PipeReader::from_fd(fd).map_err(attach_error),
             _ => Err(wrong_tag()),
         }
     }
@@ -258,7 +272,7 @@ impl PipeWriter {
     /// ```
     pub fn recv_from(sock: &UnixStream) -> io::Result<PipeWriter> {
         match recv_fd(sock)? {
-            (TAG_WRITER, fd) => PipeWriter::from_fd(fd),
+            (TAG_WRITER, fd) => PipeWriter::from_fd(fd).map_err(attach_error),
             _ => Err(wrong_tag()),
         }
     }

@@ -16,6 +16,8 @@ use std::os::unix::net::{SocketAddr, UnixListener, UnixStream};
 use std::os::unix::process::CommandExt as _;
 
 const ADDR_ENV: &str = "SHMPIPE_SEGMENT_MODE_ADDR";
+/// The receiver drops to nobody only after connecting.
+const LATE_ENV: &str = "SHMPIPE_SEGMENT_MODE_LATE";
 
 fn mode(fd: impl AsFd) -> u32 {
     rustix::fs::fstat(fd).unwrap().st_mode & 0o777
@@ -44,9 +46,16 @@ fn child_receiver() {
     if !is_child("child_receiver") {
         return;
     }
-    become_nobody();
+    let late = std::env::var(LATE_ENV).is_ok();
+    if !late {
+        become_nobody();
+    }
     let addr = SocketAddr::from_abstract_name(env(ADDR_ENV).as_bytes()).unwrap();
     let sock = UnixStream::connect_addr(&addr).unwrap();
+    if late {
+        // The socket says root (credentials are taken at connect time).
+        become_nobody();
+    }
     let mut reader = match shmpipe::PipeReader::recv_from(&sock) {
         Ok(r) => r,
         Err(e) => {
@@ -152,4 +161,31 @@ fn an_end_inherited_by_a_child_of_another_uid_is_usable_there() {
     let out = String::from_utf8_lossy(&out);
     assert!(out.contains("@@read hello"), "child said: {out}");
     common::assert_child_ok(status, b"");
+}
+
+/// The sender cannot know the receiver's uid when the receiver changed it
+/// after connecting: the end arrives but cannot be attached, and the
+/// receiver hears `AccessDenied` (not a bare OS error).
+#[test]
+fn an_end_the_receiver_may_not_attach_is_access_denied() {
+    if !root() {
+        return;
+    }
+    let name = format!("shmpipe-test-segment-mode-late-{}", std::process::id());
+    let addr = SocketAddr::from_abstract_name(name.as_bytes()).unwrap();
+    let listener = UnixListener::bind_addr(&addr).unwrap();
+    let mut kid = Kid::spawn(
+        "child_receiver",
+        &[(ADDR_ENV, name), (LATE_ENV, "1".to_owned())],
+    );
+    let (sock, _) = listener.accept().unwrap();
+    let (reader, writer) = shmpipe::pipe().unwrap();
+    reader.send_to(&sock).unwrap();
+    assert_eq!(mode(&writer), 0o600);
+    let said = kid.listen();
+    assert!(
+        said.starts_with("recv_from failed: ERROR_ACCESS_DENIED (5)"),
+        "{said}"
+    );
+    kid.finish();
 }

@@ -16,6 +16,13 @@
 //! The memfd has no name in any filesystem: it travels by descriptor
 //! (inheritance, `SCM_RIGHTS`) and disappears with its last descriptor and
 //! mapping. Nothing is ever left in `/dev/shm`.
+//!
+//! Its mode is 0600: a process of another uid that gets at it through
+//! `/proc/PID/fd` (which already takes ptrace rights over a holder) still
+//! cannot open it. Every attacher reopens the memfd through
+//! `/proc/self/fd` (a fresh open file description, see `liveness`), which
+//! checks that mode: a process of another uid that is given an end on
+//! purpose needs [`Segment::share_with`] first.
 
 use crate::layout::{RingControl, SegmentHeader, HEADER_SIZE, MAX_CAPACITY, MAX_RINGS};
 use crate::ring::{DirectStorage, RingStorage};
@@ -112,6 +119,56 @@ impl Segment {
         Ok(Arc::new(Segment { map, header }))
     }
 
+    /// Lets a process running as `uid` attach the segment behind `fd` (the
+    /// caller is about to hand it an end): a segment made 0600 by another
+    /// uid is opened to group and others (0666), since the receiver
+    /// reopens it by path. Nothing changes for `uid` 0, for the memfd's
+    /// owner, or when the mode already allows it. Only the memfd's owner
+    /// (or root) can widen it: `Err` otherwise.
+    ///
+    /// ```
+    /// use shmpipe_engine::Segment;
+    /// use std::os::fd::AsFd;
+    /// let (_seg, fd) = Segment::create(&[64 * 1024], 0, [0; 8])?;
+    /// let mode = |fd| rustix::fs::fstat(fd).map(|s| s.st_mode & 0o777);
+    /// assert_eq!(mode(fd.as_fd())?, 0o600);
+    /// Segment::share_with(fd.as_fd(), rustix::process::geteuid().as_raw())?;
+    /// assert_eq!(mode(fd.as_fd())?, 0o600); // its owner needs nothing
+    /// Segment::share_with(fd.as_fd(), 65534)?;
+    /// assert_eq!(mode(fd.as_fd())?, 0o666);
+    /// # Ok::<(), shmpipe_engine::Error>(())
+    /// ```
+    pub fn share_with(fd: BorrowedFd<'_>, uid: u32) -> Result<()> {
+        let st = rustix::fs::fstat(fd)?;
+        if uid == 0 || st.st_uid == uid {
+            return Ok(());
+        }
+        Self::share_with_any(fd)
+    }
+
+    /// Lets a process of any uid attach the segment behind `fd` (mode
+    /// 0666), for a receiver whose uid is not known yet: a child that a
+    /// privileged parent starts under another uid. As [`share_with`], only
+    /// the memfd's owner (or root) can do it.
+    ///
+    /// ```
+    /// use shmpipe_engine::Segment;
+    /// use std::os::fd::AsFd;
+    /// let (_seg, fd) = Segment::create(&[64 * 1024], 0, [0; 8])?;
+    /// Segment::share_with_any(fd.as_fd())?;
+    /// assert_eq!(rustix::fs::fstat(fd.as_fd())?.st_mode & 0o777, 0o666);
+    /// # Ok::<(), shmpipe_engine::Error>(())
+    /// ```
+    ///
+    /// [`share_with`]: Segment::share_with
+    pub fn share_with_any(fd: BorrowedFd<'_>) -> Result<()> {
+        let mode = rustix::fs::fstat(fd)?.st_mode & 0o777;
+        if mode & 0o066 != 0o066 {
+            rustix::fs::fchmod(fd, rustix::fs::Mode::from_raw_mode(mode | 0o066))?;
+        }
+        Ok(())
+    }
+
     /// The validated header (process-local copy).
     pub fn header(&self) -> &SegmentHeader {
         &self.header
@@ -151,11 +208,15 @@ fn create_memfd() -> Result<OwnedFd> {
     let base = MemfdFlags::CLOEXEC | MemfdFlags::ALLOW_SEALING;
     // NOEXEC_SEAL (Linux 6.3) keeps kernels with vm.memfd_noexec=2 happy and
     // silences their warning; older kernels reject the flag with EINVAL.
-    match rustix::fs::memfd_create("shmpipe", base | MemfdFlags::NOEXEC_SEAL) {
-        Ok(fd) => Ok(fd),
-        Err(rustix::io::Errno::INVAL) => Ok(rustix::fs::memfd_create("shmpipe", base)?),
-        Err(e) => Err(e.into()),
-    }
+    let fd = match rustix::fs::memfd_create("shmpipe", base | MemfdFlags::NOEXEC_SEAL) {
+        Ok(fd) => fd,
+        Err(rustix::io::Errno::INVAL) => rustix::fs::memfd_create("shmpipe", base)?,
+        Err(e) => return Err(e.into()),
+    };
+    // The kernel makes memfds 0666 (0777 before NOEXEC_SEAL): owner only,
+    // before the descriptor goes anywhere.
+    rustix::fs::fchmod(&fd, rustix::fs::Mode::from_raw_mode(0o600))?;
+    Ok(fd)
 }
 
 /// One ring of a [`Segment`]: the [`RingStorage`] the ring algorithm runs on

@@ -59,6 +59,12 @@ pub(crate) fn send_end(
     msg.push(tag);
     msg.extend_from_slice(&len.to_le_bytes());
     msg.extend_from_slice(description);
+    // A receiver of another uid reopens the segment by path: let it (the
+    // memfd is owner-only until then). Best effort: a segment this process
+    // does not own cannot be widened, and the receiver's attach says so.
+    if let Ok(peer) = crate::named::wire::peer_cred(sock) {
+        let _ = shmpipe_engine::Segment::share_with(fd, peer.uid);
+    }
     let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
     let mut control = SendAncillaryBuffer::new(&mut space);
     let fds = [fd];
@@ -81,12 +87,18 @@ pub(crate) fn recv_end(sock: &UnixStream) -> io::Result<(u8, OwnedFd, Vec<u8>)> 
     let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
     let mut control = RecvAncillaryBuffer::new(&mut space);
     let mut buf = vec![0u8; 3 + MAX_DESCRIPTION];
-    let msg = rustix::net::recvmsg(
-        sock,
-        &mut [IoSliceMut::new(&mut buf)],
-        &mut control,
-        RecvFlags::CMSG_CLOEXEC,
-    )?;
+    let msg = loop {
+        match rustix::net::recvmsg(
+            sock,
+            &mut [IoSliceMut::new(&mut buf)],
+            &mut control,
+            RecvFlags::CMSG_CLOEXEC,
+        ) {
+            Ok(m) => break m,
+            Err(rustix::io::Errno::INTR) => continue,
+            Err(e) => return Err(crate::error::from_os(e.into())),
+        }
+    };
     let mut got = None;
     for m in control.drain() {
         if let RecvAncillaryMessage::ScmRights(fds) = m {
@@ -99,7 +111,15 @@ pub(crate) fn recv_end(sock: &UnixStream) -> io::Result<(u8, OwnedFd, Vec<u8>)> 
     }
     let mut n = msg.bytes;
     if n == 0 {
-        return Err(io::Error::from(io::ErrorKind::UnexpectedEof));
+        return Err(closed("the socket closed before an end arrived"));
+    }
+    // The kernel could not install the descriptor: we have none left.
+    if got.is_none() && msg.flags.contains(rustix::net::ReturnFlags::CTRUNC) {
+        return Err(Error::with_source(
+            ErrorKind::NoSystemResources,
+            "the end sent could not be received (no descriptor left)",
+        )
+        .into());
     }
     let Some(fd) = got else {
         return Err(
@@ -107,19 +127,48 @@ pub(crate) fn recv_end(sock: &UnixStream) -> io::Result<(u8, OwnedFd, Vec<u8>)> 
         );
     };
     let bad = || Error::with_source(ErrorKind::InvalidHandle, "malformed end description");
+    let rest = |buf: &mut [u8]| {
+        (&*sock).read_exact(buf).map_err(|e| {
+            if e.kind() == io::ErrorKind::UnexpectedEof {
+                closed("the socket closed in the middle of an end's description")
+            } else {
+                crate::error::from_os(e)
+            }
+        })
+    };
     if n < 3 {
-        (&*sock).read_exact(&mut buf[n..3])?;
+        rest(&mut buf[n..3])?;
         n = 3;
     }
     let len = usize::from(u16::from_le_bytes([buf[1], buf[2]]));
     if len > MAX_DESCRIPTION || n > 3 + len {
         return Err(bad().into());
     }
-    (&*sock).read_exact(&mut buf[n..3 + len])?;
+    rest(&mut buf[n..3 + len])?;
     buf.truncate(3 + len);
     let tag = buf[0];
     buf.drain(..3);
     Ok((tag, fd, buf))
+}
+
+/// An end that arrived but cannot be attached because its segment is
+/// owner-only and was not opened to this uid (a sender that does not own
+/// it cannot open it up): `AccessDenied`, not a bare OS error.
+pub(crate) fn attach_error(e: io::Error) -> io::Error {
+    if e.raw_os_error() == Some(libc::EACCES) {
+        return Error::with_source(
+            ErrorKind::AccessDenied,
+            "the end's segment is not open to this uid (only its owner can share it)",
+        )
+        .into();
+    }
+    e
+}
+
+/// The sender went away: `BrokenPipe`, as a read from a pipe whose writer
+/// closed (a bare `UnexpectedEof` would carry no pipe error kind).
+fn closed(why: &'static str) -> io::Error {
+    Error::with_source(ErrorKind::BrokenPipe, why).into()
 }
 
 /// Receives an anonymous end: a descriptor with an empty description.
@@ -178,7 +227,7 @@ impl PipeReader {
     /// ```
     pub fn recv_from(sock: &UnixStream) -> io::Result<PipeReader> {
         match recv_fd(sock)? {
-            (TAG_READER, fd) => PipeReader::from_fd(fd),
+            (TAG_READER, fd) => PipeReader::from_fd(fd).map_err(attach_error),
             _ => Err(wrong_tag()),
         }
     }
@@ -207,20 +256,62 @@ impl PipeWriter {
         send_fd(sock, self.as_fd(), TAG_WRITER)
     }
 
-    /// Receives a write end sent with [`PipeWriter::send_to`].
+    /// Receives a write end sent with [`PipeWriter::send_to`]. A socket
+    /// whose sender closed without sending an end (or in the middle of
+    /// one) gives `BrokenPipe`.
     ///
     /// ```
+    /// use shmpipe::{Error, ErrorKind};
     /// use std::os::unix::net::UnixStream;
     /// let (a, b) = UnixStream::pair()?;
     /// drop(a); // the sender went away
     /// let e = shmpipe::PipeWriter::recv_from(&b).unwrap_err();
-    /// assert_eq!(e.kind(), std::io::ErrorKind::UnexpectedEof);
+    /// assert_eq!(Error::kind_of(&e), Some(ErrorKind::BrokenPipe));
+    /// assert_eq!(e.kind(), std::io::ErrorKind::BrokenPipe);
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn recv_from(sock: &UnixStream) -> io::Result<PipeWriter> {
         match recv_fd(sock)? {
-            (TAG_WRITER, fd) => PipeWriter::from_fd(fd),
+            (TAG_WRITER, fd) => PipeWriter::from_fd(fd).map_err(attach_error),
             _ => Err(wrong_tag()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Finding (issue 9, item 4): a closed socket gave a bare
+    /// `UnexpectedEof`, with no pipe error kind.
+    #[test]
+    fn a_closed_socket_is_broken_pipe_with_a_reason() {
+        let (a, b) = UnixStream::pair().unwrap();
+        drop(a);
+        for e in [
+            recv_end(&b).unwrap_err(),
+            PipeReader::recv_from(&b).unwrap_err(),
+            crate::named::NamedPipeClient::recv_from(&b).unwrap_err(),
+        ] {
+            assert_eq!(Error::kind_of(&e), Some(ErrorKind::BrokenPipe), "{e}");
+            assert!(e.to_string().contains("socket closed"), "{e}");
+        }
+    }
+
+    #[test]
+    fn a_sender_that_closes_mid_description_is_broken_pipe() {
+        let (a, b) = UnixStream::pair().unwrap();
+        let (r, _w) = crate::pipe().unwrap();
+        // Header and descriptor promise 100 bytes of description; 10 come.
+        let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
+        let mut control = SendAncillaryBuffer::new(&mut space);
+        let fds = [r.as_fd()];
+        assert!(control.push(SendAncillaryMessage::ScmRights(&fds)));
+        let msg = [&[TAG_NAMED_CLIENT, 100, 0][..], &[7u8; 10]].concat();
+        rustix::net::sendmsg(&a, &[IoSlice::new(&msg)], &mut control, SendFlags::empty()).unwrap();
+        drop(a);
+        let e = recv_end(&b).unwrap_err();
+        assert_eq!(Error::kind_of(&e), Some(ErrorKind::BrokenPipe), "{e}");
+        assert!(e.to_string().contains("middle"), "{e}");
     }
 }

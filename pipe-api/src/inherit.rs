@@ -144,6 +144,13 @@ impl CommandExt for Command {
             )
             .into());
         }
+        // A privileged parent may start the child under another uid
+        // (`Command::uid`), which reopens the segment by path: it must be
+        // allowed to (segments are owner-only). An unprivileged parent's
+        // children keep its uid, and its segments stay owner-only.
+        if rustix::process::geteuid().is_root() {
+            let _ = shmpipe_engine::Segment::share_with_any(end.as_fd());
+        }
         // A private duplicate, owned by the command until it is dropped, so
         // the number stays valid whatever the caller does with `end`.
         let dup = rustix::io::fcntl_dupfd_cloexec(end.as_fd(), 3)

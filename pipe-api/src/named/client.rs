@@ -635,7 +635,8 @@ impl NamedPipeClient {
             return Err(crate::handoff::wrong_tag());
         }
         let (info, access, opener) = Shared::parse(&description)?;
-        let shared = Shared::attach(fd, info, access, opener, None)?;
+        let shared =
+            Shared::attach(fd, info, access, opener, None).map_err(crate::handoff::attach_error)?;
         Ok(NamedPipeClient {
             shared: Arc::new(shared),
         })
@@ -1016,7 +1017,10 @@ fn instance_count(full: &str) -> io::Result<u32> {
 /// `InvalidName`/`BadNetPath` for a malformed name, `AccessDenied` when the
 /// name's owner runs as a uid other than root or ours (the default rule of
 /// [`ClientOptions::trust_server_uid`]; [`ClientOptions::wait_available`]
-/// takes other rules).
+/// takes other rules), `NoSystemResources` when the server already keeps as
+/// many waits as it allows (in all, or for this user: a bound against one
+/// user exhausting the server's descriptors; unlike `PipeBusy`, not a reason
+/// to wait again at once) or when this process is out of descriptors.
 ///
 /// ```
 /// use shmpipe::named::{wait_available, ServerOptions, WaitTimeout};

@@ -47,7 +47,7 @@ mod options;
 pub mod server;
 mod status;
 mod trust;
-mod wire;
+pub(crate) mod wire;
 
 pub use crate::conn::MsgRead;
 pub use client::{call, wait_available, ClientOptions, NamedPipeClient};

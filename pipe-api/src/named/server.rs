@@ -22,7 +22,12 @@
 //! * `WAIT`: answered at once if an instance is Listening, otherwise parked
 //!   until one is (creation, or `connect` after `disconnect`), or until the
 //!   name vanishes (the socket closes: the client sees `FileNotFound`).
-//! * `STATE`: the instance count, for clients' `get_state`.
+//!   Parked waiters are bounded per peer uid and in total, and none is
+//!   parked near the descriptor limit; the excess hears
+//!   `NoSystemResources` (see the `waiters` module).
+//! * `STATE`: the instance count, for clients' `get_state`, told only to
+//!   a peer the pipe grants something (as `INFO`; `AccessDenied`
+//!   otherwise).
 //! * `CREATE`: another process adds an instance. If the name's rules allow
 //!   it, the connection stays open as that instance's link and the
 //!   instance joins the same queue and count as ours; an `OPEN` that picks
@@ -43,6 +48,7 @@
 //! [`End::disconnect`]: shmpipe_engine::channel::End::disconnect
 
 mod link;
+mod waiters;
 
 use super::name::PipeName;
 use super::options::{Access, Connected, Credentials, Direction, Permissions, Security};
@@ -274,7 +280,9 @@ impl ServerOptions {
     /// create-instance right; other direction) or `PipeBusy` (max instances
     /// reached).
     pub fn create(&self, name: &str) -> io::Result<NamedPipeServer> {
-        let server = self.create_instance(name)?;
+        // Out of descriptors, memory or threads anywhere on the way:
+        // `NoSystemResources`, never a bare OS error.
+        let server = self.create_instance(name).map_err(crate::error::from_os)?;
         prepare_in_background(&server.inst);
         Ok(server)
     }
@@ -373,8 +381,34 @@ const MAX_HANDLERS: usize = 64;
 /// How long a connection may take to send its request; also bounds every
 /// send of a reply.
 const REQUEST_TIMEOUT: Duration = Duration::from_millis(200);
-/// Most connections whose request has not arrived yet.
+/// Most connections whose request has not arrived yet: in all, from one
+/// peer uid, and when the process is close to its descriptor limit.
 const MAX_PENDING: usize = 64;
+const MAX_PENDING_PER_UID: usize = 16;
+const MAX_PENDING_NEAR_LIMIT: usize = 4;
+
+/// A connection whose request has not arrived yet: since when, and its
+/// peer's uid (as the kernel reports it).
+type Pending = (OwnedFd, Instant, u32);
+
+/// Whether `conn`, whose request is not there yet, may wait for it (its
+/// peer's uid if so). Silent connections cost a descriptor each for up to
+/// [`REQUEST_TIMEOUT`]: one uid's flood of them must leave room for other
+/// users' clients, and none may take the descriptors the process needs
+/// for its own pipes.
+fn may_pend(conn: &OwnedFd, pending: &[Pending]) -> Option<u32> {
+    let cap = if waiters::near_limit(conn.as_fd()) {
+        MAX_PENDING_NEAR_LIMIT
+    } else {
+        MAX_PENDING
+    };
+    if pending.len() >= cap {
+        return None;
+    }
+    let uid = wire::peer_cred(conn).ok()?.uid;
+    let mine = pending.iter().filter(|(.., u)| *u == uid).count();
+    (mine < MAX_PENDING_PER_UID).then_some(uid)
+}
 
 /// Process-wide map from name key to the name's state.
 static REGISTRY: std::sync::LazyLock<Mutex<HashMap<String, Weak<NameEntry>>>> =
@@ -463,8 +497,9 @@ struct NameInner {
     zombies: Vec<Zombie>,
     /// Owner: instances of other processes, one link each.
     remotes: Vec<Arc<link::Remote>>,
-    /// Clients waiting for an instance to become Listening.
-    waiters: Vec<OwnedFd>,
+    /// Clients waiting for an instance to become Listening (bounded: see
+    /// the `waiters` module).
+    waiters: Vec<waiters::Waiter>,
     /// The name is gone: no instance left.
     vanished: bool,
     /// The first instance was added (before that, no instances is normal).
@@ -699,11 +734,11 @@ impl NameEntry {
     /// vanish then, and pending waits learn it: spec 4.5, SEM-058).
     fn run(self: Arc<Self>) {
         // Request connections accepted before their packet arrived.
-        let mut pending: Vec<(OwnedFd, Instant)> = Vec::new();
+        let mut pending: Vec<Pending> = Vec::new();
         // Whoever is still waiting for an answer when the thread ends hears
         // that the name is gone (as the accept that came too late does).
-        let gone = |pending: Vec<(OwnedFd, Instant)>| {
-            for (c, _) in pending {
+        let gone = |pending: Vec<Pending>| {
+            for (c, ..) in pending {
                 refuse_vanished(&c);
             }
             // Connections still in the backlog would be reset when the
@@ -745,7 +780,7 @@ impl NameEntry {
                 ));
             }
             let first_pending = fds.len();
-            for (c, _) in &pending {
+            for (c, ..) in &pending {
                 fds.push(rustix::event::PollFd::new(c, rustix::event::PollFlags::IN));
             }
             let mut timeout = ticking.then_some(Duration::from_millis(20));
@@ -753,7 +788,7 @@ impl NameEntry {
                 let left = t.saturating_duration_since(Instant::now());
                 timeout = Some(timeout.map_or(left, |x| x.min(left)));
             }
-            if let Some(oldest) = pending.iter().map(|(_, t)| *t).min() {
+            if let Some(oldest) = pending.iter().map(|(_, t, _)| *t).min() {
                 let left = REQUEST_TIMEOUT.saturating_sub(oldest.elapsed());
                 timeout = Some(timeout.map_or(left, |t| t.min(left)));
             }
@@ -776,11 +811,11 @@ impl NameEntry {
             }
             // Requests whose packet came meanwhile; silent ones expire.
             let mut waiting = Vec::with_capacity(pending.len());
-            for ((c, since), r) in pending.drain(..).zip(&ready[first_pending..]) {
+            for ((c, since, uid), r) in pending.drain(..).zip(&ready[first_pending..]) {
                 if *r {
                     self.serve_request(c);
                 } else if since.elapsed() < REQUEST_TIMEOUT {
-                    waiting.push((c, since));
+                    waiting.push((c, since, uid));
                 }
             }
             pending = waiting;
@@ -811,11 +846,7 @@ impl NameEntry {
 
     /// Accepts every pending connection and serves the requests already
     /// there; the others wait in `pending`.
-    fn accept_all(
-        self: &Arc<Self>,
-        listener: &OwnedFd,
-        pending: &mut Vec<(OwnedFd, Instant)>,
-    ) -> Accepting {
+    fn accept_all(self: &Arc<Self>, listener: &OwnedFd, pending: &mut Vec<Pending>) -> Accepting {
         use rustix::io::Errno;
         loop {
             let conn = match rustix::net::accept_with(listener, rustix::net::SocketFlags::CLOEXEC) {
@@ -839,10 +870,12 @@ impl NameEntry {
             if wire::set_send_timeout(conn.as_fd(), Some(REQUEST_TIMEOUT)).is_err() {
                 continue;
             }
-            match self.serve_request(conn) {
-                Some(_) if pending.len() >= MAX_PENDING => {} // overloaded: drop it
-                Some(conn) => pending.push((conn, Instant::now())),
-                None => {}
+            if let Some(conn) = self.serve_request(conn) {
+                // Dropped if it may not wait (the client sees its
+                // connection close, and tries again).
+                if let Some(uid) = may_pend(&conn, pending) {
+                    pending.push((conn, Instant::now(), uid));
+                }
             }
         }
     }
@@ -879,38 +912,17 @@ impl NameEntry {
                 if key != self.name.key().as_bytes() {
                     return reply_err(ErrorKind::FileNotFound);
                 }
-                let mut inner = lock(&self.inner);
-                if inner.vanished || inner.count() == 0 {
-                    drop(inner);
-                    return reply_err(ErrorKind::FileNotFound);
-                }
-                let ms = self
-                    .attrs
-                    .default_timeout
-                    .as_millis()
-                    .min(u128::from(u32::MAX)) as u32;
-                // A remote instance is queued only while it listens.
-                let listening = inner.listening.iter().any(|s| match s {
-                    Slot::Local(i) => i.is_listening(),
-                    Slot::Remote(_) => true,
-                });
-                let mut reply = vec![wire::RESP_STATE];
-                reply.extend_from_slice(&ms.to_le_bytes());
-                if listening {
-                    reply[0] = wire::RESP_AVAILABLE;
-                    drop(inner);
-                    return wire::send(conn.as_fd(), &reply, None);
-                }
-                // Not yet: tell the client the default timeout, keep the
-                // connection until an instance listens or the name goes.
-                wire::send(conn.as_fd(), &reply, None)?;
-                let _ = wire::set_recv_timeout(conn.as_fd(), None);
-                inner.waiters.push(conn);
-                Ok(())
+                self.wait_request(conn)
             }
             [wire::REQ_STATE, key @ ..] => {
                 if key != self.name.key().as_bytes() {
                     return reply_err(ErrorKind::FileNotFound);
+                }
+                // The count is part of what `status` tells: the same rule.
+                let cred = wire::peer_cred(&conn)?;
+                let groups = wire::peer_groups(&conn);
+                if !status::may_see(self.permissions(&cred, &groups)) {
+                    return reply_err(ErrorKind::AccessDenied);
                 }
                 let count = lock(&self.inner).count();
                 let mut reply = vec![wire::RESP_STATE];
@@ -1329,6 +1341,7 @@ impl Instance {
         client: Credentials,
         claimed: impl FnOnce(),
     ) -> io::Result<()> {
+        let client_uid = client.uid;
         let ready = lock(&self.prepared).take();
         let Prepared {
             conn,
@@ -1392,6 +1405,9 @@ impl Instance {
             st.client = Some(client);
         }
         claimed();
+        // A client of another uid reopens the segment by path: it must be
+        // allowed to (the memfd is owner-only until then).
+        let _ = Segment::share_with(client_lock.fd(), client_uid);
         // After the state change: once the client has its end it may act at
         // once, and it must find the instance Connected. If the send fails,
         // the client end's descriptor closes with `client_lock`, and the

@@ -7,7 +7,11 @@
 //! ```text
 //! OPEN   [1][access: u8][key: UTF-8]      open an instance (reply: OPENED + segment fd, or ERROR)
 //! WAIT   [2][key]                         reply AVAILABLE when an instance is Listening
-//! STATE  [3][key]                         reply STATE with the instance count
+//!                                         (first STATE with the default timeout if it
+//!                                         has to wait; ERROR NoSystemResources when
+//!                                         the server parks no more waiters)
+//! STATE  [3][key]                         reply STATE with the instance count (ERROR
+//!                                         AccessDenied to a peer granted nothing)
 //! CREATE [4][direction u8][max u8][key]   a server in another process adds an instance
 //!                                         (reply JOINED, or ERROR); the connection then
 //!                                         stays open as that instance's *link*
@@ -122,13 +126,15 @@ fn addr(name: &str) -> io::Result<SocketAddrUnix> {
     Ok(SocketAddrUnix::new_abstract_name(name.as_bytes())?)
 }
 
+/// A fresh socket; running out of descriptors is `NoSystemResources`.
 fn seqpacket() -> io::Result<OwnedFd> {
-    Ok(rustix::net::socket_with(
+    rustix::net::socket_with(
         AddressFamily::UNIX,
         SocketType::SEQPACKET,
         SocketFlags::CLOEXEC,
         None,
-    )?)
+    )
+    .map_err(|e| crate::error::from_os(e.into()))
 }
 
 /// Binds and listens on the abstract name; `Ok(None)` if it is taken.
@@ -239,6 +245,15 @@ fn recv_flags(
     if msg.flags.contains(rustix::net::ReturnFlags::TRUNC) {
         return Err(bad_packet());
     }
+    // A descriptor came but the kernel could not install it here: this
+    // process is out of descriptors.
+    if msg.flags.contains(rustix::net::ReturnFlags::CTRUNC) && fd.is_none() {
+        return Err(Error::with_source(
+            ErrorKind::NoSystemResources,
+            "a descriptor sent to this process could not be received",
+        )
+        .into());
+    }
     if msg.bytes == 0 {
         return Ok(None);
     }
@@ -255,7 +270,7 @@ pub(crate) struct PeerCred {
 
 /// `SO_PEERCRED` through libc: rustix's `UCred` holds a non-zero `Pid`, but
 /// the kernel reports pid 0 for a peer outside our pid namespace.
-pub(crate) fn peer_cred(sock: &OwnedFd) -> io::Result<PeerCred> {
+pub(crate) fn peer_cred(sock: &impl AsFd) -> io::Result<PeerCred> {
     use std::os::fd::AsRawFd;
     let mut cred = libc::ucred {
         pid: 0,
@@ -267,7 +282,7 @@ pub(crate) fn peer_cred(sock: &OwnedFd) -> io::Result<PeerCred> {
     // writes for SO_PEERCRED; the descriptor is open for the call.
     let r = unsafe {
         libc::getsockopt(
-            sock.as_raw_fd(),
+            sock.as_fd().as_raw_fd(),
             libc::SOL_SOCKET,
             libc::SO_PEERCRED,
             (&raw mut cred).cast(),

@@ -8,23 +8,51 @@
 //! # The no-lost-wake-up argument
 //!
 //! ```text
-//! waiter                                  notifier
-//! s = seq.load(Acquire)                   <publish the state change>
-//! sleepers.store(1)                       fence(SeqCst)              (Y)
-//! fence(SeqCst)                    (X)    if sleepers.load() != 0 {
-//! if ready() { return }                       sleepers.store(0)
-//! futex_wait(seq, s, slice)                   seq.fetch_add(1)
+//! waiter (one park)                       notifier (one notify)
+//! s = seq.load(Acquire)            (R)    <publish the state change>
+//! sleepers.store(1)                (W)    fence(SeqCst)              (Y)
+//! fence(SeqCst)                    (X)    if sleepers.load() != 0 {  (L)
+//! if ready() { return }                       sleepers.store(0)      (C)
+//! futex_wait(seq, s, slice)                   seq.fetch_add(1, Release) (I)
 //!                                              futex_wake(seq) }
 //! ```
 //!
-//! The two SeqCst fences are totally ordered. If the notifier's fence Y comes
-//! first, the waiter's `ready()` (after X) sees the published state and does
-//! not sleep. If X comes first, the notifier's load sees `sleepers == 1`, and
-//! the waiter's read of `s` is coherence-ordered before the notifier's
-//! increment (otherwise Y would precede X), so the futex either sees a changed
-//! word and returns at once, or is asleep and gets the wake. The notifier's
-//! fast path, when nobody sleeps, is one fence and one load: no syscall (a
-//! `FUTEX_WAKE` costs ≈ 0.45 µs even with nobody to wake).
+//! Claim: a park that begins before a notify that follows the publication
+//! of what it waits for does not sleep through it, for any number of
+//! rounds, waiters and notifiers on the event. Take the park's R, W, X and
+//! that notify's Y, L. The SeqCst fences are totally ordered.
+//!
+//! 1. Y before X: the waiter's `ready()` (after X) sees the published state
+//!    and does not sleep.
+//! 2. X before Y: L (after Y) reads W or a store to `sleepers` that comes
+//!    after W in its modification order.
+//!    * L reads a 1: the notifier does C, I and the wake. R cannot read I or
+//!      a later value (that would put Y before X), so `seq` differs from `s`
+//!      from I on: the futex either finds the word changed and returns at
+//!      once, or is asleep already and gets the wake that follows I.
+//!    * L reads 0, from a clear C' of some notify (an earlier round's, or
+//!      another notifier's) that comes after W in `sleepers`' modification
+//!      order. C' is followed by its own increment I'. If R read a value
+//!      from before I', then `seq` differs from `s` from I' on, and the
+//!      futex returns or is woken as above. If R read I' or a later value,
+//!      that value is in I''s release sequence (every write of `seq` is a
+//!      read-modify-write), so R, an `Acquire` load, synchronises with I'
+//!      (`Release`): C' happens before R, hence before W, and so comes
+//!      before W in the modification order, a contradiction.
+//!
+//! The last case is where `seq`'s `Release`/`Acquire` matter: with one park
+//! and one notify per event, L cannot read a clear from after W, and the
+//! fences and `seq`'s coherence suffice. From the second round on, a waiter
+//! that left the previous park without sleeping through the futex (its
+//! condition was already true, or the futex found the word changed) is
+//! ordered after that round's clear only through `seq`; with `Relaxed`
+//! there, the stale clear can land after the new `sleepers = 1`, the next
+//! notify reads 0 and skips the wake, and the waiter sleeps a whole slice.
+//! The loom model `two_rounds_never_lose_a_wakeup` finds exactly that when
+//! either ordering is weakened.
+//!
+//! The notifier's fast path, when nobody sleeps, is one fence and one load:
+//! no syscall (a `FUTEX_WAKE` costs ≈ 0.45 µs even with nobody to wake).
 //!
 //! `sleepers` is a flag, not a count, so a waiter that dies never leaves a
 //! permanent "someone sleeps" behind: the next notify clears it. The flag

@@ -2,8 +2,9 @@
 //! real lock-free code (the ring, `wait::Event`, `lock::LockWord`) rather
 //! than copies of it. The models live in `tests/`.
 //!
-//! * [`Loom`] implements [`Platform`] with loom atomics and fences, and
-//!   models the futex with one loom `Mutex` + `Condvar` per execution:
+//! * [`Loom`] implements [`Platform`] with loom atomics, the engine's own
+//!   fence (`sync::fence_seq_cst`, which is loom's fence under `cfg(loom)`),
+//!   and models the futex with one loom `Mutex` + `Condvar` per execution:
 //!   `futex_wait` checks the word and sleeps atomically with respect to
 //!   `wake_all`, exactly the guarantee the kernel gives. Timeouts are
 //!   ignored (a wait with a timeout sleeps until woken), so a lost wake-up
@@ -136,7 +137,7 @@ impl Atomic64 for LoomU64 {
     }
 }
 
-/// The loom platform: loom atomics and fences, and the futex model
+/// The loom platform: loom atomics, the production fence, and the futex model
 /// described in the crate documentation.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Loom;
@@ -145,16 +146,16 @@ impl Platform for Loom {
     type U32 = LoomU32;
     type U64 = LoomU64;
 
-    fn fence_seq_cst() {
-        loom::sync::atomic::fence(Ordering::SeqCst);
-    }
+    // `fence_seq_cst` stays the trait's default: the production fence
+    // (`shmpipe_engine::sync::fence_seq_cst`, loom's fence under
+    // `cfg(loom)`), so the models check the fence that ships.
 
     fn spin_hint() {
         loom::thread::yield_now();
     }
 
-    fn futex_wait(word: &LoomU32, expected: u32, timeout: Option<Duration>) {
-        futex::wait(&word.0, expected, timeout);
+    fn futex_wait(word: &LoomU32, expected: u32, timeout: Option<Duration>) -> bool {
+        futex::wait(&word.0, expected, timeout)
     }
 
     fn wake_all(word: &LoomU32) {
@@ -194,10 +195,12 @@ pub mod futex {
 
     /// Sleeps while `*word == expected`. The check and the sleep happen under
     /// the model's mutex, which `wake_all` also takes: the futex's atomicity.
-    pub fn wait(word: &AtomicU32, expected: u32, timeout: Option<Duration>) {
+    /// Returns `true` (timed out) only for a zero timeout: other timeouts
+    /// are ignored, the sleep ends only with a wake.
+    pub fn wait(word: &AtomicU32, expected: u32, timeout: Option<Duration>) -> bool {
         if timeout == Some(Duration::ZERO) {
             loom::thread::yield_now();
-            return;
+            return true;
         }
         let mut stats = MODEL.stats.lock().expect("futex model poisoned");
         // Relaxed: the kernel's compare is a plain read of the word; any
@@ -207,6 +210,7 @@ pub mod futex {
             stats.sleeps += 1;
             drop(MODEL.woken.wait(stats).expect("futex model poisoned"));
         }
+        false
     }
 
     /// Wakes every sleeper.
@@ -343,8 +347,8 @@ pub mod broken {
             loom::thread::yield_now();
         }
 
-        fn futex_wait(word: &LoomU32, expected: u32, timeout: Option<Duration>) {
-            futex::wait(&word.0, expected, timeout);
+        fn futex_wait(word: &LoomU32, expected: u32, timeout: Option<Duration>) -> bool {
+            futex::wait(&word.0, expected, timeout)
         }
 
         fn wake_all(word: &LoomU32) {
@@ -414,16 +418,12 @@ pub mod broken {
         type U32 = RelaxedU32;
         type U64 = RelaxedU64;
 
-        fn fence_seq_cst() {
-            loom::sync::atomic::fence(Ordering::SeqCst);
-        }
-
         fn spin_hint() {
             loom::thread::yield_now();
         }
 
-        fn futex_wait(word: &RelaxedU32, expected: u32, timeout: Option<Duration>) {
-            futex::wait(&word.0, expected, timeout);
+        fn futex_wait(word: &RelaxedU32, expected: u32, timeout: Option<Duration>) -> bool {
+            futex::wait(&word.0, expected, timeout)
         }
 
         fn wake_all(word: &RelaxedU32) {

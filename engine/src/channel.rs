@@ -27,8 +27,16 @@ use crate::layout::{Events, RingControl, HANGUP_DISCONNECTED, HANGUP_READER, HAN
 use crate::liveness::{process_token, token_alive, EndLock};
 use crate::lock::LockWord;
 use crate::ring::{Consumer, MessageRead, Producer, RingStorage};
+// Under `--cfg loom` (the loom models only) this very code runs on rings
+// of loom memory and the loom platform instead: see `loom_model`.
+#[cfg(loom)]
+use crate::loom_model::{Loom as Native, Segment, SegmentRing};
+#[cfg(not(loom))]
 use crate::segment::{Segment, SegmentRing};
+#[cfg(not(loom))]
 use crate::sync::Native;
+#[cfg(loom)]
+use crate::sync::{Atomic32, Atomic64};
 use crate::wait::{Step, WaitPolicy, Waiter};
 use crate::{Error, Result};
 use core::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed};

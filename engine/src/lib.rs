@@ -35,11 +35,15 @@ pub mod heap;
 pub mod layout;
 pub mod liveness;
 pub mod lock;
+#[cfg(loom)]
+pub mod loom_model;
 pub mod record;
 pub mod ring;
 pub mod segment;
 pub mod sync;
 pub mod wait;
+#[cfg(test)]
+mod zero_copy_tests;
 
 pub use channel::{channel, channel_with, Receiver, SendError, Sender};
 pub use error::{Error, Result};

@@ -5,8 +5,8 @@
 //! [`Native`]: `core` atomics placed in a shared mapping and the *shared*
 //! (not private) futex, so wakes cross process boundaries. The
 //! `shmpipe-loom-tests` crate supplies a loom platform, so the model checker
-//! explores the very same code on heap memory; miri runs the native platform
-//! on heap memory.
+//! explores the very same code on heap memory (fence included: see
+//! [`fence_seq_cst`]); miri runs the native platform on heap memory.
 //!
 //! The traits are deliberately tiny: only the operations the algorithms use.
 
@@ -57,8 +57,14 @@ pub trait Platform: Send + Sync + 'static {
     /// 64-bit atomic type (positions, counters, lock words).
     type U64: Atomic64;
 
-    /// A sequentially consistent fence.
-    fn fence_seq_cst();
+    /// A sequentially consistent fence. Every platform but the deliberately
+    /// broken test ones keeps this default, the production
+    /// [`fence_seq_cst`], so the loom models check the very fence that
+    /// ships.
+    #[inline]
+    fn fence_seq_cst() {
+        fence_seq_cst();
+    }
 
     /// Called once per iteration of a busy-wait loop.
     fn spin_hint();
@@ -67,10 +73,34 @@ pub trait Platform: Send + Sync + 'static {
     /// limit). May return early for any reason; callers re-check their
     /// condition. Must be atomic with respect to [`Platform::wake_all`]: a wake
     /// that follows a change of `*word` is never lost.
-    fn futex_wait(word: &Self::U32, expected: u32, timeout: Option<Duration>);
+    ///
+    /// Returns `true` when the wait ended because `timeout` ran out (nobody
+    /// woke it), `false` otherwise (woken, the word had changed, a signal,
+    /// or unknown).
+    fn futex_wait(word: &Self::U32, expected: u32, timeout: Option<Duration>) -> bool;
 
     /// Wakes every thread (of every process) sleeping on `word`.
     fn wake_all(word: &Self::U32);
+}
+
+/// The sequentially consistent fence of the `Event` handshake
+/// ([`crate::wait`]), the one fence the engine's protocols rely on: the
+/// default of [`Platform::fence_seq_cst`], used by [`Native`] and by the loom
+/// platform alike. Under `cfg(loom)` (the loom models only) it is loom's
+/// fence, so that loom checks this function rather than a stand-in;
+/// weakening it makes the models lose wake-ups.
+///
+/// ```
+/// // Orders a store before a later load of another location, which
+/// // Release/Acquire do not.
+/// shmpipe_engine::sync::fence_seq_cst();
+/// ```
+#[inline]
+pub fn fence_seq_cst() {
+    #[cfg(not(loom))]
+    core::sync::atomic::fence(Ordering::SeqCst);
+    #[cfg(loom)]
+    loom::sync::atomic::fence(Ordering::SeqCst);
 }
 
 /// The production platform: `core` atomics and the shared Linux futex.
@@ -138,16 +168,11 @@ impl Platform for Native {
     type U64 = AtomicU64;
 
     #[inline]
-    fn fence_seq_cst() {
-        core::sync::atomic::fence(Ordering::SeqCst);
-    }
-
-    #[inline]
     fn spin_hint() {
         core::hint::spin_loop();
     }
 
-    fn futex_wait(word: &AtomicU32, expected: u32, timeout: Option<Duration>) {
+    fn futex_wait(word: &AtomicU32, expected: u32, timeout: Option<Duration>) -> bool {
         futex::wait(word, expected, timeout)
     }
 
@@ -168,15 +193,15 @@ pub(crate) mod futex {
     use std::time::Duration;
 
     #[cfg(not(miri))]
-    pub(crate) fn wait(word: &AtomicU32, expected: u32, timeout: Option<Duration>) {
+    pub(crate) fn wait(word: &AtomicU32, expected: u32, timeout: Option<Duration>) -> bool {
         let ts = timeout.map(|d| rustix::time::Timespec {
             tv_sec: d.as_secs().min(i64::MAX as u64) as i64,
             tv_nsec: i64::from(d.subsec_nanos()),
         });
         // EAGAIN (value already changed), EINTR (signal), ETIMEDOUT and a
         // normal wake all mean the same to every caller: re-check the
-        // condition. So the result is deliberately not inspected.
-        let _ = sys::wait(word, Flags::empty(), expected, ts.as_ref());
+        // condition. Only the wait statistics tell ETIMEDOUT apart.
+        sys::wait(word, Flags::empty(), expected, ts.as_ref()) == Err(rustix::io::Errno::TIMEDOUT)
     }
 
     #[cfg(not(miri))]
@@ -188,10 +213,11 @@ pub(crate) mod futex {
     // heap rings are only used by threads of one process, so yielding is an
     // adequate (slow, but correct) stand-in for sleeping.
     #[cfg(miri)]
-    pub(crate) fn wait(word: &AtomicU32, expected: u32, _timeout: Option<Duration>) {
+    pub(crate) fn wait(word: &AtomicU32, expected: u32, _timeout: Option<Duration>) -> bool {
         if word.load(core::sync::atomic::Ordering::Acquire) == expected {
             std::thread::yield_now();
         }
+        false
     }
 
     #[cfg(miri)]

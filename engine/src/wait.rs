@@ -8,23 +8,51 @@
 //! # The no-lost-wake-up argument
 //!
 //! ```text
-//! waiter                                  notifier
-//! s = seq.load(Acquire)                   <publish the state change>
-//! sleepers.store(1)                       fence(SeqCst)              (Y)
-//! fence(SeqCst)                    (X)    if sleepers.load() != 0 {
-//! if ready() { return }                       sleepers.store(0)
-//! futex_wait(seq, s, slice)                   seq.fetch_add(1)
+//! waiter (one park)                       notifier (one notify)
+//! s = seq.load(Acquire)            (R)    <publish the state change>
+//! sleepers.store(1)                (W)    fence(SeqCst)              (Y)
+//! fence(SeqCst)                    (X)    if sleepers.load() != 0 {  (L)
+//! if ready() { return }                       sleepers.store(0)      (C)
+//! futex_wait(seq, s, slice)                   seq.fetch_add(1, Release) (I)
 //!                                              futex_wake(seq) }
 //! ```
 //!
-//! The two SeqCst fences are totally ordered. If the notifier's fence Y comes
-//! first, the waiter's `ready()` (after X) sees the published state and does
-//! not sleep. If X comes first, the notifier's load sees `sleepers == 1`, and
-//! the waiter's read of `s` is coherence-ordered before the notifier's
-//! increment (otherwise Y would precede X), so the futex either sees a changed
-//! word and returns at once, or is asleep and gets the wake. The notifier's
-//! fast path, when nobody sleeps, is one fence and one load: no syscall (a
-//! `FUTEX_WAKE` costs ≈ 0.45 µs even with nobody to wake).
+//! Claim: a park that begins before a notify that follows the publication
+//! of what it waits for does not sleep through it, for any number of
+//! rounds, waiters and notifiers on the event. Take the park's R, W, X and
+//! that notify's Y, L. The SeqCst fences are totally ordered.
+//!
+//! 1. Y before X: the waiter's `ready()` (after X) sees the published state
+//!    and does not sleep.
+//! 2. X before Y: L (after Y) reads W or a store to `sleepers` that comes
+//!    after W in its modification order.
+//!    * L reads a 1: the notifier does C, I and the wake. R cannot read I or
+//!      a later value (that would put Y before X), so `seq` differs from `s`
+//!      from I on: the futex either finds the word changed and returns at
+//!      once, or is asleep already and gets the wake that follows I.
+//!    * L reads 0, from a clear C' of some notify (an earlier round's, or
+//!      another notifier's) that comes after W in `sleepers`' modification
+//!      order. C' is followed by its own increment I'. If R read a value
+//!      from before I', then `seq` differs from `s` from I' on, and the
+//!      futex returns or is woken as above. If R read I' or a later value,
+//!      that value is in I''s release sequence (every write of `seq` is a
+//!      read-modify-write), so R, an `Acquire` load, synchronises with I'
+//!      (`Release`): C' happens before R, hence before W, and so comes
+//!      before W in the modification order, a contradiction.
+//!
+//! The last case is where `seq`'s `Release`/`Acquire` matter: with one park
+//! and one notify per event, L cannot read a clear from after W, and the
+//! fences and `seq`'s coherence suffice. From the second round on, a waiter
+//! that left the previous park without sleeping through the futex (its
+//! condition was already true, or the futex found the word changed) is
+//! ordered after that round's clear only through `seq`; with `Relaxed`
+//! there, the stale clear can land after the new `sleepers = 1`, the next
+//! notify reads 0 and skips the wake, and the waiter sleeps a whole slice.
+//! The loom model `two_rounds_never_lose_a_wakeup` finds exactly that when
+//! either ordering is weakened.
+//!
+//! The notifier's fast path, when nobody sleeps, is one fence and one load:
+//! no syscall (a `FUTEX_WAKE` costs ≈ 0.45 µs even with nobody to wake).
 //!
 //! `sleepers` is a flag, not a count, so a waiter that dies never leaves a
 //! permanent "someone sleeps" behind: the next notify clears it. The flag
@@ -83,15 +111,17 @@ impl<P: Platform> Event<P> {
     }
 
     /// Sleeps until notified, `ready()` is already true, or `timeout` passes.
-    /// May return early; callers re-check their condition.
-    pub fn park(&self, timeout: Option<Duration>, ready: impl FnOnce() -> bool) {
+    /// May return early; callers re-check their condition. Returns `true`
+    /// when it slept until `timeout` ran out without being woken (see
+    /// [`full_slice_waits`]), `false` otherwise.
+    pub fn park(&self, timeout: Option<Duration>, ready: impl FnOnce() -> bool) -> bool {
         let s = self.seq.load(Acquire);
         self.sleepers.store(1, Relaxed);
         P::fence_seq_cst();
         if ready() {
-            return;
+            return false;
         }
-        P::futex_wait(&self.seq, s, timeout);
+        P::futex_wait(&self.seq, s, timeout)
     }
 }
 
@@ -155,6 +185,44 @@ impl Default for WaitPolicy {
             Self::park()
         }
     }
+}
+
+/// Parks of this process that slept their whole slice although, when they
+/// woke, what they waited for was there. Kept in a plain process-global
+/// counter (not a loom object: it observes the protocol, it is not part of
+/// it), touched only on the park path.
+static FULL_SLICE_WAITS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// How many hand-offs in this process waited a full park slice: a
+/// [`Waiter`] parked, the futex wait ran until its timeout (the whole
+/// slice, or up to the deadline) without being woken, and the awaited
+/// condition was true on waking.
+///
+/// With a correct [`Event`] handshake a notify wakes a parked waiter at
+/// once, so this stays 0 unless a wake-up was lost (a weakened fence, a peer
+/// that skips its notify) or the peer stalled between publishing and
+/// notifying until the slice ran out. A waiter that is woken but scheduled
+/// late does not count (the futex says it was woken), nor does a peer that
+/// is merely slow (the condition is still false when the slice ends). Each
+/// count costs about [`WaitPolicy::park_slice`] of latency; tests and
+/// benchmarks read it to tell lost wake-ups from slowness without timing
+/// anything.
+///
+/// ```
+/// let before = shmpipe_engine::wait::full_slice_waits();
+/// let (mut tx, mut rx) = shmpipe_engine::channel(4096)?;
+/// rx.set_wait_policy(shmpipe_engine::WaitPolicy::park());
+/// let t = std::thread::spawn(move || tx.write(b"ping"));
+/// let mut buf = [0u8; 4];
+/// assert_eq!(rx.read(&mut buf)?, 4);
+/// t.join().unwrap()?;
+/// // Unchanged, unless the writer stalled between publishing and notifying
+/// // for a whole park slice.
+/// assert!(shmpipe_engine::wait::full_slice_waits() >= before);
+/// # Ok::<(), shmpipe_engine::Error>(())
+/// ```
+pub fn full_slice_waits() -> u64 {
+    FULL_SLICE_WAITS.load(Relaxed)
 }
 
 /// What a blocked operation should do after one [`Waiter::wait`] step.
@@ -246,7 +314,11 @@ impl Waiter {
             }
             slice = slice.min(d - now);
         }
-        event.park(Some(slice), ready);
+        if event.park(Some(slice), &ready) && !slice.is_zero() && ready() {
+            // Slept the whole slice, and what we waited for is there: most
+            // likely a lost wake-up (see `full_slice_waits`).
+            FULL_SLICE_WAITS.fetch_add(1, Relaxed);
+        }
         // Look at the peer and the deadline at least once per slice, even if
         // something keeps waking us (a lying peer, another reader).
         let now = Instant::now();
@@ -260,5 +332,61 @@ impl Waiter {
         } else {
             Step::Retry
         }
+    }
+}
+
+#[cfg(all(test, not(miri)))]
+mod tests {
+    use super::*;
+    use crate::sync::Native;
+    use core::cell::Cell;
+
+    /// A condition that turns true while the waiter sleeps, with no notify
+    /// (a lost wake-up by construction): the park runs its whole slice and
+    /// is counted. Single-threaded, so deterministic; the counter is
+    /// process-wide, hence "at least one more".
+    #[test]
+    fn a_skipped_notify_counts_a_full_slice_wait() {
+        let event = Event::<Native>::new();
+        let mut waiter = Waiter::new(
+            WaitPolicy {
+                spin: Some(Duration::ZERO),
+                park_slice: Duration::from_millis(5),
+            },
+            None,
+        );
+        let checks = Cell::new(0);
+        // False when `park` checks it before sleeping, true afterwards.
+        let ready = || {
+            checks.set(checks.get() + 1);
+            checks.get() > 1
+        };
+        let before = full_slice_waits();
+        waiter.wait(&event, ready);
+        assert!(full_slice_waits() > before);
+    }
+
+    /// A wait that ends because it was woken, or because the condition was
+    /// already true, is not counted (by this waiter; the counter is
+    /// process-wide, so only the waiter's own return path is checked: a
+    /// park that returns without a timeout reports `false`).
+    #[test]
+    fn a_notified_park_is_not_a_timeout() {
+        let event = std::sync::Arc::new(Event::<Native>::new());
+        let flag = std::sync::Arc::new(core::sync::atomic::AtomicBool::new(false));
+        assert!(!event.park(Some(Duration::from_secs(60)), || true));
+        let notifier = {
+            let (event, flag) = (event.clone(), flag.clone());
+            std::thread::spawn(move || {
+                flag.store(true, Release);
+                event.notify();
+            })
+        };
+        let mut timed_out = false;
+        while !flag.load(Acquire) {
+            timed_out |= event.park(Some(Duration::from_secs(60)), || flag.load(Acquire));
+        }
+        notifier.join().unwrap();
+        assert!(!timed_out);
     }
 }

@@ -1,21 +1,37 @@
-//! A loom platform and ring storage, so that loom model-checks the engine's
-//! real lock-free code (the ring, `wait::Event`, `lock::LockWord`) rather
+//! The loom models of the engine, and what they share. Loom model-checks the
+//! engine's real code (the ring, `wait::Event`, `lock::LockWord`, and the
+//! channel ends `Sender`/`Receiver` of `channel.rs` as they ship) rather
 //! than copies of it. The models live in `tests/`.
 //!
-//! * [`Loom`] implements [`Platform`] with loom atomics and fences, and
-//!   models the futex with one loom `Mutex` + `Condvar` per execution:
+//! The platform and storage live in the engine (`shmpipe_engine::loom_model`,
+//! compiled only under `cfg(loom)`), because `channel.rs` itself runs on
+//! them there, and are re-exported here:
+//!
+//! * `Loom` implements `Platform` with loom atomics, the engine's own
+//!   fence (`sync::fence_seq_cst`, which is loom's fence under `cfg(loom)`),
+//!   and models the futex with one loom `Mutex` + `Condvar` per execution:
 //!   `futex_wait` checks the word and sleeps atomically with respect to
 //!   `wake_all`, exactly the guarantee the kernel gives. Timeouts are
 //!   ignored (a wait with a timeout sleeps until woken), so a lost wake-up
 //!   is a loom *deadlock* instead of a park slice of latency, except a zero
 //!   timeout, which returns at once as the real futex does (after a
 //!   `yield_now`, so loom treats the caller's retry loop as a spin loop).
-//! * [`LoomRing`] implements [`RingStorage`] with the data area split into
+//! * `LoomRing` implements `RingStorage` with the data area split into
 //!   64-byte `loom::cell::UnsafeCell` granules (one per record slot):
 //!   every byte the engine copies goes through `with`/`with_mut` of the
 //!   granules it spans, so a read that is not ordered after the write it
 //!   reads (or two writers of one slot) is a loom causality violation.
-//! * [`broken`] holds deliberately wrong platforms, used to show that the
+//! * Under `cfg(loom)`, `channel.rs` imports the loom `Segment` and
+//!   `SegmentRing` (a `LoomRing` per ring, plus a memfd that is never
+//!   mapped, for the ends' liveness locks) and the loom platform instead of
+//!   the production ones; nothing else in it changes. Whether an end is
+//!   open stays a real OFD lock, a system call outside the model, so the
+//!   models keep every end open until the others are done: closes and
+//!   hang-ups are not modelled. The zero-copy accessors
+//!   (`Grant::as_mut_slice`, `ReadGrant::as_slice`) need a raw data
+//!   pointer, which loom storage does not have; miri checks them instead
+//!   (`engine/src/zero_copy_tests.rs`).
+//! * `broken` holds deliberately wrong platforms, used to show that the
 //!   models catch the bugs they are meant to catch.
 //!
 //! Through its mutex the futex model also orders the waker's earlier writes
@@ -29,22 +45,29 @@
 //! nothing. Use a separate target directory: `--cfg loom` in `RUSTFLAGS`
 //! rebuilds every dependency (about 1.5 min from scratch here).
 //!
-//! Bounded run (CI): every model with at most two preemptions per
-//! execution. 2 to 5 s of model checking on the 2-core development VM
-//! (it is shared; the spread is load):
+//! Bounded run (CI): every model with at most three preemptions per
+//! execution (the two-round `Event` model needs three to find the lost
+//! wake-up it is for), except the channel models with several senders,
+//! which run one shallower (`model_shallower`). About 8 to 9 s of model
+//! checking on the 2-core development VM (shared; the spread is load), the
+//! largest the MPSC model (2.8 s), the ring fragments model (1.9 s) and
+//! the full-ring blocking model (1.5 s). Models whose bug needs a deeper
+//! bound ask for it themselves (`model_min_bound`):
 //!
 //! ```text
-//! RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS=2 CARGO_TARGET_DIR=target/loom \
+//! RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS=3 CARGO_TARGET_DIR=target/loom \
 //!     cargo test --release -p shmpipe-loom-tests
 //! ```
 //!
-//! Deeper runs raise the bound: `LOOM_MAX_PREEMPTIONS=3` took 30 to 50 s
-//! here, `LOOM_MAX_PREEMPTIONS=4` about 8 min (6.5 min of it the MPSC model,
-//! about a million executions). Leave `LOOM_MAX_BRANCHES` at its default
+//! Deeper runs raise the bound: at `LOOM_MAX_PREEMPTIONS=4` the channel
+//! models with several senders run at 3 (the MPSC model alone: 814 172
+//! executions, 89 s; the hand-over model 287 260, 28 s); the whole suite
+//! at 4 took about 8 min before the channel models replaced the hand-copied
+//! ones (not measured since). Leave `LOOM_MAX_BRANCHES` at its default
 //! (1000 branches per execution, far above what these models use). Without
 //! `LOOM_MAX_PREEMPTIONS` loom explores every interleaving: the small models
 //! finish (the takeover model in about 2.5 min), the ring models do not in
-//! useful time. A few tiny models ([`model_exhaustive`]) ignore the bound
+//! useful time. A few tiny models (`model_exhaustive`) ignore the bound
 //! and are always explored exhaustively, because their assertions are about
 //! which executions exist (a sleep, a skipped wake, a deadlock).
 //!
@@ -60,262 +83,13 @@
 //! of the conflicting accesses, and `LOOM_LOG=trace` prints the
 //! interleaving.
 
-use core::ptr::NonNull;
-use loom::cell::UnsafeCell;
-use loom::sync::atomic::{AtomicU32, AtomicU64};
-use shmpipe_engine::layout::{RingControl, MIN_CAPACITY};
-use shmpipe_engine::ring::RingStorage;
-use shmpipe_engine::sync::{Atomic32, Atomic64, Platform};
+// The loom platform exists only under `--cfg loom` (in the engine), so the
+// whole crate does too; without it, it compiles to nothing.
+#![cfg(loom)]
+
+pub use shmpipe_engine::loom_model::{futex, Loom, LoomRing, LoomU32, LoomU64, GRANULE};
 use std::sync::atomic::Ordering;
 use std::time::Duration;
-
-/// A 32-bit loom atomic (futex words).
-#[derive(Debug)]
-pub struct LoomU32(AtomicU32);
-
-/// A 64-bit loom atomic (positions, counters, lock words).
-#[derive(Debug)]
-pub struct LoomU64(AtomicU64);
-
-impl Atomic32 for LoomU32 {
-    #[track_caller]
-    fn new(v: u32) -> Self {
-        LoomU32(AtomicU32::new(v))
-    }
-    #[track_caller]
-    fn load(&self, order: Ordering) -> u32 {
-        self.0.load(order)
-    }
-    #[track_caller]
-    fn store(&self, v: u32, order: Ordering) {
-        self.0.store(v, order)
-    }
-    #[track_caller]
-    fn fetch_add(&self, v: u32, order: Ordering) -> u32 {
-        self.0.fetch_add(v, order)
-    }
-    #[track_caller]
-    fn fetch_sub(&self, v: u32, order: Ordering) -> u32 {
-        self.0.fetch_sub(v, order)
-    }
-    #[track_caller]
-    fn fetch_and(&self, v: u32, order: Ordering) -> u32 {
-        self.0.fetch_and(v, order)
-    }
-    #[track_caller]
-    fn fetch_or(&self, v: u32, order: Ordering) -> u32 {
-        self.0.fetch_or(v, order)
-    }
-}
-
-impl Atomic64 for LoomU64 {
-    #[track_caller]
-    fn new(v: u64) -> Self {
-        LoomU64(AtomicU64::new(v))
-    }
-    #[track_caller]
-    fn load(&self, order: Ordering) -> u64 {
-        self.0.load(order)
-    }
-    #[track_caller]
-    fn store(&self, v: u64, order: Ordering) {
-        self.0.store(v, order)
-    }
-    #[track_caller]
-    fn compare_exchange(
-        &self,
-        current: u64,
-        new: u64,
-        success: Ordering,
-        failure: Ordering,
-    ) -> Result<u64, u64> {
-        self.0.compare_exchange(current, new, success, failure)
-    }
-}
-
-/// The loom platform: loom atomics and fences, and the futex model
-/// described in the crate documentation.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Loom;
-
-impl Platform for Loom {
-    type U32 = LoomU32;
-    type U64 = LoomU64;
-
-    fn fence_seq_cst() {
-        loom::sync::atomic::fence(Ordering::SeqCst);
-    }
-
-    fn spin_hint() {
-        loom::thread::yield_now();
-    }
-
-    fn futex_wait(word: &LoomU32, expected: u32, timeout: Option<Duration>) {
-        futex::wait(&word.0, expected, timeout);
-    }
-
-    fn wake_all(word: &LoomU32) {
-        futex::wake_all(&word.0);
-    }
-}
-
-/// The futex model: one mutex and condition variable per loom execution,
-/// shared by every futex word (a wake of another word is a spurious wake-up,
-/// which `futex_wait` callers must tolerate anyway).
-pub mod futex {
-    use loom::sync::atomic::AtomicU32;
-    use loom::sync::{Condvar, Mutex};
-    use std::sync::atomic::Ordering::Relaxed;
-    use std::time::Duration;
-
-    /// What the futex saw during the current execution.
-    #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-    pub struct Stats {
-        /// `wake_all` calls (the engine's slow path of `Event::notify`).
-        pub wakes: usize,
-        /// `futex_wait` calls that found the expected value and slept.
-        pub sleeps: usize,
-    }
-
-    struct Model {
-        stats: Mutex<Stats>,
-        woken: Condvar,
-    }
-
-    loom::lazy_static! {
-        static ref MODEL: Model = Model {
-            stats: Mutex::new(Stats::default()),
-            woken: Condvar::new(),
-        };
-    }
-
-    /// Sleeps while `*word == expected`. The check and the sleep happen under
-    /// the model's mutex, which `wake_all` also takes: the futex's atomicity.
-    pub fn wait(word: &AtomicU32, expected: u32, timeout: Option<Duration>) {
-        if timeout == Some(Duration::ZERO) {
-            loom::thread::yield_now();
-            return;
-        }
-        let mut stats = MODEL.stats.lock().expect("futex model poisoned");
-        // Relaxed: the kernel's compare is a plain read of the word; any
-        // ordering comes from the mutex, as it comes from the futex bucket
-        // lock in the kernel.
-        if word.load(Relaxed) == expected {
-            stats.sleeps += 1;
-            drop(MODEL.woken.wait(stats).expect("futex model poisoned"));
-        }
-    }
-
-    /// Wakes every sleeper.
-    pub fn wake_all(_word: &AtomicU32) {
-        let mut stats = MODEL.stats.lock().expect("futex model poisoned");
-        stats.wakes += 1;
-        MODEL.woken.notify_all();
-    }
-
-    /// The futex statistics of the current execution so far.
-    pub fn stats() -> Stats {
-        *MODEL.stats.lock().expect("futex model poisoned")
-    }
-}
-
-/// Bytes per loom cell of the data area: one record slot.
-pub const GRANULE: usize = 64;
-
-/// A ring on loom memory: the control block on the heap, the data area as
-/// loom cells, so loom checks every byte access the ring protocol makes.
-pub struct LoomRing<P: Platform = Loom> {
-    control: Box<RingControl<P>>,
-    data: Vec<UnsafeCell<[u8; GRANULE]>>,
-}
-
-// SAFETY: the cells are only reached through `write`/`read`, whose callers
-// (the ring protocol) promise exclusive/shared access, and loom checks that
-// promise on every access instead of trusting it.
-unsafe impl<P: Platform> Sync for LoomRing<P> {}
-// SAFETY: as above; the cells own plain bytes.
-unsafe impl<P: Platform> Send for LoomRing<P> {}
-
-impl LoomRing {
-    /// A ring of `capacity` bytes (a power of two, at least 256) on the
-    /// [`Loom`] platform. Call it inside a loom model.
-    pub fn new(capacity: usize) -> Self {
-        Self::with_platform(capacity)
-    }
-}
-
-impl<P: Platform> LoomRing<P> {
-    /// A ring of `capacity` bytes on platform `P` (see [`broken`]).
-    pub fn with_platform(capacity: usize) -> Self {
-        assert!(capacity.is_power_of_two() && capacity >= MIN_CAPACITY);
-        LoomRing {
-            control: Box::new(RingControl::new()),
-            data: (0..capacity / GRANULE)
-                .map(|_| UnsafeCell::new([0; GRANULE]))
-                .collect(),
-        }
-    }
-
-    /// Calls `f(granule, offset in granule, bytes, offset in the range)` for
-    /// each granule that `at..at + len` spans.
-    fn spans(
-        &self,
-        at: usize,
-        len: usize,
-        mut f: impl FnMut(&UnsafeCell<[u8; GRANULE]>, usize, usize, usize),
-    ) {
-        let mut done = 0;
-        while done < len {
-            let pos = at + done;
-            let off = pos % GRANULE;
-            let n = (GRANULE - off).min(len - done);
-            // Indexing panics on an out-of-bounds access: a bug loom reports.
-            f(&self.data[pos / GRANULE], off, n, done);
-            done += n;
-        }
-    }
-}
-
-// SAFETY: `capacity` is the constant length of `data` in bytes, a checked
-// power of two >= 256; `write`/`read` touch exactly `at..at + len` (and
-// panic rather than leave the area); `data_ptr` is `None`.
-unsafe impl<P: Platform> RingStorage for LoomRing<P> {
-    type P = P;
-
-    fn control(&self) -> &RingControl<P> {
-        &self.control
-    }
-
-    fn capacity(&self) -> usize {
-        self.data.len() * GRANULE
-    }
-
-    unsafe fn write(&self, at: usize, src: &[u8]) {
-        self.spans(at, src.len(), |cell, off, n, done| {
-            cell.with_mut(|g| {
-                // SAFETY: loom hands out the pointer only after checking that
-                // no other thread accesses the cell concurrently.
-                let g = unsafe { &mut *g };
-                g[off..off + n].copy_from_slice(&src[done..done + n]);
-            })
-        });
-    }
-
-    unsafe fn read(&self, at: usize, dst: &mut [u8]) {
-        self.spans(at, dst.len(), |cell, off, n, done| {
-            cell.with(|g| {
-                // SAFETY: loom checks that no write to the cell is concurrent
-                // with (not ordered before) this read.
-                let g = unsafe { &*g };
-                dst[done..done + n].copy_from_slice(&g[off..off + n]);
-            })
-        });
-    }
-
-    fn data_ptr(&self) -> Option<NonNull<u8>> {
-        None
-    }
-}
 
 /// Deliberately broken platforms: the models must fail on them.
 pub mod broken {
@@ -340,8 +114,8 @@ pub mod broken {
             loom::thread::yield_now();
         }
 
-        fn futex_wait(word: &LoomU32, expected: u32, timeout: Option<Duration>) {
-            futex::wait(&word.0, expected, timeout);
+        fn futex_wait(word: &LoomU32, expected: u32, timeout: Option<Duration>) -> bool {
+            futex::wait(&word.0, expected, timeout)
         }
 
         fn wake_all(word: &LoomU32) {
@@ -411,16 +185,12 @@ pub mod broken {
         type U32 = RelaxedU32;
         type U64 = RelaxedU64;
 
-        fn fence_seq_cst() {
-            loom::sync::atomic::fence(Ordering::SeqCst);
-        }
-
         fn spin_hint() {
             loom::thread::yield_now();
         }
 
-        fn futex_wait(word: &RelaxedU32, expected: u32, timeout: Option<Duration>) {
-            futex::wait(&word.0, expected, timeout);
+        fn futex_wait(word: &RelaxedU32, expected: u32, timeout: Option<Duration>) -> bool {
+            futex::wait(&word.0, expected, timeout)
         }
 
         fn wake_all(word: &RelaxedU32) {
@@ -466,6 +236,34 @@ where
     F: Fn() + Sync + Send + 'static,
 {
     run(name, loom::model::Builder::new(), f);
+}
+
+/// [`model`] with a preemption bound of at least `min`, whatever the
+/// environment says (no bound stays no bound): for models whose bug needs
+/// `min` preemptions to show, so that a run at a lower bound still checks
+/// what the model is for.
+pub fn model_min_bound<F>(name: &str, min: usize, f: F)
+where
+    F: Fn() + Sync + Send + 'static,
+{
+    let mut builder = loom::model::Builder::new();
+    builder.preemption_bound = builder.preemption_bound.map(|b| b.max(min));
+    run(name, builder, f);
+}
+
+/// [`model`] one preemption shallower than the environment asks (at least
+/// 1; no bound stays no bound): for the models of the production channel
+/// ends with several senders, whose executions grow about thirtyfold per
+/// preemption (at 3 the MPSC model takes 814 172 executions, 89 s; at 2,
+/// 32 046, 3 s). What they are for is found at 2 (the hand-over model's
+/// weakened resync is caught at 2), and a deep run still deepens them.
+pub fn model_shallower<F>(name: &str, f: F)
+where
+    F: Fn() + Sync + Send + 'static,
+{
+    let mut builder = loom::model::Builder::new();
+    builder.preemption_bound = builder.preemption_bound.map(|b| b.saturating_sub(1).max(1));
+    run(name, builder, f);
 }
 
 /// [`model`] without a preemption bound, whatever the environment says:

@@ -1,87 +1,65 @@
-//! The ring with blocking ends under loom: the consumer parks on the
-//! `readable` event until records arrive, the producer parks on `writable`
-//! until space frees, with the readiness checks the channel layer uses
-//! (`has_records`, `free_hint() >= space_needed(..)`). `Grant::commit` and
-//! the consumer's reads notify; a wake-up lost anywhere on either path is a
-//! loom deadlock.
+//! The production channel ends under loom: `Sender::write` and
+//! `Receiver::read_message` from `channel.rs`, run as they ship (under
+//! `cfg(loom)` the channel sits on a ring of loom memory, see
+//! `shmpipe_engine::loom_model`). The receiver parks on `readable` until
+//! records arrive, the sender on `writable` until space frees, both through
+//! their admission locks; a wake-up lost anywhere is a loom deadlock, a
+//! read not ordered after its write a causality violation.
 #![cfg(loom)]
 
 use loom::thread;
-use shmpipe_engine::{Consumer, MessageRead, Producer, RingStorage};
-use shmpipe_loom_tests::{model, payload, LoomRing};
-use std::sync::Arc;
+use shmpipe_engine::{channel, Receiver, Sender};
+use shmpipe_loom_tests::{model, park_only_policy, payload};
 
-/// Reads one message, parking on `readable` while the ring is empty.
-fn read_blocking(c: &mut Consumer<Arc<LoomRing>>, buf: &mut [u8]) -> MessageRead {
-    let ring = c.storage().clone();
-    let readable = &ring.control().events.0.readable;
-    loop {
-        if let Some(m) = c.read_message(buf).unwrap() {
-            return m;
-        }
-        readable.park(None, || c.has_records());
-    }
+/// A channel of `capacity` bytes whose ends park at once (a policy that
+/// never reads the real clock for decisions, so executions replay).
+fn parking_channel(capacity: usize) -> (Sender, Receiver) {
+    let (mut tx, mut rx) = channel(capacity).unwrap();
+    tx.set_wait_policy(park_only_policy());
+    rx.set_wait_policy(park_only_policy());
+    (tx, rx)
 }
 
-/// Pushes one record, parking on `writable` while it does not fit.
-fn push_blocking(p: &mut Producer<Arc<LoomRing>>, data: &[u8]) {
-    let ring = p.storage().clone();
-    let writable = &ring.control().events.0.writable;
-    while !p.try_push(data, 0).unwrap() {
-        let need = p.space_needed(data.len(), true);
-        writable.park(None, || p.free_hint() >= need);
-    }
-}
-
-/// The consumer blocks on an empty ring while the producer commits.
+/// The receiver blocks on an empty ring while the sender writes.
 #[test]
-fn consumer_parks_until_commit() {
+fn receiver_parks_until_a_write() {
     const LENS: [usize; 2] = [20, 60];
-    model("consumer_parks_until_commit", || {
-        let ring = Arc::new(LoomRing::new(256));
-        let producer = {
-            let ring = ring.clone();
-            thread::spawn(move || {
-                let mut p = Producer::new(ring).unwrap();
-                for (tag, &len) in LENS.iter().enumerate() {
-                    assert!(p.try_push(&payload(tag as u8, len), 0).unwrap());
-                }
-            })
-        };
-        let mut c = Consumer::new(ring).unwrap();
+    model("receiver_parks_until_a_write", || {
+        let (mut tx, mut rx) = parking_channel(256);
+        let sender = thread::spawn(move || {
+            for (tag, &len) in LENS.iter().enumerate() {
+                tx.write(&payload(tag as u8, len)).unwrap();
+            }
+        });
         for (tag, &len) in LENS.iter().enumerate() {
             let mut buf = [0u8; 64];
-            let m = read_blocking(&mut c, &mut buf);
+            let m = rx.read_message(&mut buf).unwrap();
             assert!(m.end);
             assert_eq!(&buf[..m.len], &payload(tag as u8, len)[..]);
         }
-        producer.join().unwrap();
+        sender.join().unwrap();
     });
 }
 
-/// Both ends block: three 128-byte records through a ring of two, so the
-/// producer waits for space and the consumer waits for records.
+/// Both ends block: three 64-byte messages (128-byte records) through a
+/// ring of two records, so the sender waits for space and the receiver
+/// waits for records.
 #[test]
 fn both_ends_park_on_a_full_ring() {
     const N: u8 = 3;
     model("both_ends_park_on_a_full_ring", || {
-        let ring = Arc::new(LoomRing::new(256));
-        let producer = {
-            let ring = ring.clone();
-            thread::spawn(move || {
-                let mut p = Producer::new(ring).unwrap();
-                for tag in 0..N {
-                    push_blocking(&mut p, &payload(tag, 64));
-                }
-            })
-        };
-        let mut c = Consumer::new(ring).unwrap();
+        let (mut tx, mut rx) = parking_channel(256);
+        let sender = thread::spawn(move || {
+            for tag in 0..N {
+                tx.write(&payload(tag, 64)).unwrap();
+            }
+        });
         for tag in 0..N {
             let mut buf = [0u8; 64];
-            let m = read_blocking(&mut c, &mut buf);
+            let m = rx.read_message(&mut buf).unwrap();
             assert!(m.end);
             assert_eq!(&buf[..m.len], &payload(tag, 64)[..]);
         }
-        producer.join().unwrap();
+        sender.join().unwrap();
     });
 }

@@ -1,135 +1,112 @@
-//! Several producers serialised by the writer `LockWord` (the MPSC ring)
-//! under loom: each write, two fragments long, reaches the consumer whole
-//! and never interleaved with the other, and the producers hand the shared
-//! producer state over correctly through `resync`. The consumer polls with
-//! `yield_now` (parking on `readable` is modelled in `blocking.rs`; here it
-//! would multiply the executions by six for nothing new).
+//! Several senders of one end (the MPSC ring) under loom, running the
+//! production `Sender` (its admission through `LockWord::admit`, the resync
+//! it decides on, its fragmenting write loop): each write, larger than the
+//! largest record and so streamed in two fragments, reaches the receiver
+//! whole and never interleaved with the other, and the senders hand the
+//! shared producer state over correctly. The receiver is the production
+//! `Receiver` too (parking on `readable`).
+//!
+//! Senders are kept open until the receiver is done: whether an end is open
+//! is a real OFD lock, a system call outside the model, so a close would
+//! not order the closer's writes before the receiver's check in loom's eyes
+//! (the kernel orders them in reality). The hang-up path is not modelled.
 #![cfg(loom)]
 
 use loom::thread;
 use shmpipe_engine::sync::Atomic64;
-use shmpipe_engine::wait::Waiter;
-use shmpipe_engine::{Consumer, Producer, RingStorage};
-use shmpipe_loom_tests::{model, park_only_policy, payload, LoomRing};
+use shmpipe_engine::{channel, Receiver, RingStorage, Sender};
+use shmpipe_loom_tests::{model, model_shallower, park_only_policy, payload};
 use std::sync::atomic::Ordering::Relaxed;
-use std::sync::Arc;
 
-/// Process tokens of the two writers.
-const TOKENS: [u64; 2] = [11, 22];
-/// Each write: two 48-byte fragments, one slot each, so both writes fill the
-/// 4-slot ring exactly and no writer ever waits for space.
-const HALF: usize = 48;
+/// Each write: 96 bytes, more than a 256-byte ring's largest record (64
+/// bytes), so `Sender::write` streams it as two fragments; both writes
+/// together fill the four slots exactly.
+const LEN: usize = 96;
 
-/// One writer: takes the lock through `LockWord::admit` (parking on the
-/// lock's event when it is held), resyncs, writes, unlocks, as `Sender`
-/// does.
-///
-/// The producer is created before the threads start: `Producer::new`
-/// checks the shared positions without the lock, and that check fails
-/// spuriously while another writer and the reader move them (a known engine
-/// issue), so a writer joining mid-traffic is not part of this model.
-fn spawn_writer(ring: Arc<LoomRing>, i: usize) -> thread::JoinHandle<()> {
-    let mut p = Producer::new(ring.clone()).unwrap();
-    thread::spawn(move || {
-        let lock = &ring.control().locks.0.writer;
-        let mut waiter = Waiter::new(park_only_policy(), None);
-        let admitted = lock
-            .admit(TOKENS[i], TOKENS[i], false, &mut waiter, |_| true)
-            .unwrap();
-        assert!(admitted.needs_resync(), "a handle that never synced");
-        assert_eq!(lock.owner(), TOKENS[i]);
-        p.resync().unwrap();
-        assert_eq!(p.open_write(), 0, "the previous write was left open");
-        let data = payload(i as u8, 2 * HALF);
-        assert!(p.try_push(&data[..HALF], HALF as u64).unwrap());
-        assert!(p.try_push(&data[HALF..], 0).unwrap());
-        drop(admitted);
-    })
+fn parking(mut tx: Sender) -> Sender {
+    tx.set_wait_policy(park_only_policy());
+    tx
+}
+
+/// Reads one whole message of up to `LEN` bytes.
+fn read_whole(rx: &mut Receiver) -> Vec<u8> {
+    let mut buf = [0u8; LEN];
+    let m = rx.read_message(&mut buf).unwrap();
+    assert!(m.end, "a whole message fits the buffer");
+    buf[..m.len].to_vec()
 }
 
 #[test]
 fn locked_writers_never_interleave() {
-    model("locked_writers_never_interleave", || {
-        let ring = Arc::new(LoomRing::new(256));
-        let writers = [spawn_writer(ring.clone(), 0), spawn_writer(ring.clone(), 1)];
-        let mut c = Consumer::new(ring.clone()).unwrap();
-        let mut seen = Vec::new();
-        for _ in 0..2 {
-            let mut buf = [0u8; 2 * HALF];
-            let mut got = 0;
-            loop {
-                match c.read_message(&mut buf[got..]).unwrap() {
-                    Some(m) => {
-                        got += m.len;
-                        if m.end {
-                            break;
-                        }
-                    }
-                    None => thread::yield_now(),
-                }
-            }
-            assert_eq!(got, 2 * HALF);
-            let writer = (0..2)
-                .find(|&i| buf[..] == payload(i as u8, 2 * HALF)[..])
-                .expect("a message is exactly one writer's write");
-            seen.push(writer);
-        }
+    model_shallower("locked_writers_never_interleave", || {
+        let (tx, mut rx) = channel(256).unwrap();
+        rx.set_wait_policy(park_only_policy());
+        let ring = tx.ring().segment().ring(0).unwrap();
+        let senders = [tx.try_clone().unwrap(), tx].map(parking);
+        let writers: Vec<_> = senders
+            .into_iter()
+            .enumerate()
+            .map(|(i, mut tx)| {
+                thread::spawn(move || {
+                    tx.write(&payload(i as u8, LEN)).unwrap();
+                    // Kept open until the receiver is done (module docs).
+                    tx
+                })
+            })
+            .collect();
+        let mut seen: Vec<_> = (0..2)
+            .map(|_| {
+                let got = read_whole(&mut rx);
+                (0..2)
+                    .find(|&i| got == payload(i as u8, LEN))
+                    .expect("a message is exactly one writer's write")
+            })
+            .collect();
         seen.sort_unstable();
         assert_eq!(seen, [0, 1]);
-        for w in writers {
-            w.join().unwrap();
-        }
+        let _senders: Vec<Sender> = writers.into_iter().map(|w| w.join().unwrap()).collect();
         let ctl = ring.control();
         assert_eq!(ctl.locks.0.writer.owner(), 0);
         // Each writer continued from the other's shared counters.
-        assert_eq!(ctl.producer.0.tail.load(Relaxed), 256);
-        assert_eq!(ctl.producer.0.written.load(Relaxed), 4 * HALF as u64);
+        assert_eq!(ctl.producer.0.written.load(Relaxed), 2 * LEN as u64);
     });
 }
 
-/// The admission sequence's shortcut (`LockWord::admit`): a handle that
-/// finds its own id as the last holder skips reloading the shared state.
-/// Writer 0 writes twice, writer 1 once, in any interleaving; writer 0's
-/// second write must resync exactly when writer 1 wrote in between, or it
-/// would write over writer 1's record from its stale tail.
+/// The admission shortcut inside `Sender` (`LockWord::admit` with the
+/// handle's `synced` state): a sender that finds its own id as the last
+/// holder skips reloading the shared state. Sender 0 writes twice, sender 1
+/// once, in any interleaving; sender 0's second write must resync exactly
+/// when sender 1 wrote in between, or it would write over sender 1's
+/// record from its stale tail.
 #[test]
 fn last_holder_skips_resync_only_when_nobody_came_between() {
+    const HALF: usize = 48;
     model(
         "last_holder_skips_resync_only_when_nobody_came_between",
         || {
-            let ring = Arc::new(LoomRing::new(256));
-            let one_write = |p: &mut Producer<Arc<LoomRing>>, i: usize, synced: bool, seq: u8| {
-                let ring = p.storage().clone();
-                let lock = &ring.control().locks.0.writer;
-                let mut waiter = Waiter::new(park_only_policy(), None);
-                let admitted = lock
-                    .admit(TOKENS[i], TOKENS[i], synced, &mut waiter, |_| true)
-                    .unwrap();
-                if admitted.needs_resync() {
-                    p.resync().unwrap();
-                }
-                assert!(p.try_push(&payload(seq, HALF), 0).unwrap());
-            };
-            let mut p0 = Producer::new(ring.clone()).unwrap();
-            let mut p1 = Producer::new(ring.clone()).unwrap();
+            let (tx, mut rx) = channel(256).unwrap();
+            let mut tx1 = parking(tx.try_clone().unwrap());
+            let mut tx0 = parking(tx);
             let w0 = thread::spawn(move || {
-                one_write(&mut p0, 0, false, 0);
-                one_write(&mut p0, 0, true, 1);
+                tx0.write(&payload(0, HALF)).unwrap();
+                tx0.write(&payload(1, HALF)).unwrap();
+                tx0
             });
-            let w1 = thread::spawn(move || one_write(&mut p1, 1, false, 2));
-            w0.join().unwrap();
-            w1.join().unwrap();
-            let mut c = Consumer::new(ring.clone()).unwrap();
+            let w1 = thread::spawn(move || {
+                tx1.write(&payload(2, HALF)).unwrap();
+                tx1
+            });
+            let _senders = [w0.join().unwrap(), w1.join().unwrap()];
             let mut seen = Vec::new();
             let mut buf = [0u8; HALF];
-            while let Some(m) = c.read_message(&mut buf).unwrap() {
-                assert!(m.end && m.len == HALF);
+            while let Some(n) = rx.try_read(&mut buf).unwrap() {
+                assert_eq!(n, HALF);
                 let seq = (0..3)
                     .find(|&s| buf[..] == payload(s, HALF)[..])
                     .expect("every record is one whole write");
                 seen.push(seq);
             }
-            // Writer 0's two writes in order, writer 1's anywhere, none lost.
+            // Sender 0's two writes in order, sender 1's anywhere, none lost.
             assert_eq!(seen.len(), 3, "{seen:?}");
             seen.retain(|&s| s != 2);
             assert_eq!(seen, [0, 1]);

@@ -1,81 +1,50 @@
-//! Several readers of one end serialised by the reader `LockWord`, under
-//! loom: a message read in pieces by different readers continues exactly
-//! where the previous reader stopped (the shared `head_offset` handed over
-//! through `Consumer::resync`), while the producer is still publishing.
+//! Several receivers of one end serialised by the reader lock, under loom,
+//! running the production `Receiver`: a message read in pieces by different
+//! receivers continues exactly where the previous one stopped (the shared
+//! `head_offset` handed over through the resync `Receiver` decides on),
+//! while the sender is still publishing. Ends stay open until the others
+//! are done (see `mpsc.rs` on why closes are not modelled).
 #![cfg(loom)]
 
 use loom::thread;
-use shmpipe_engine::sync::Atomic64;
-use shmpipe_engine::wait::Waiter;
-use shmpipe_engine::{Consumer, MessageRead, Producer, RingStorage};
-use shmpipe_loom_tests::{model, park_only_policy, payload, LoomRing};
-use std::sync::atomic::Ordering::Acquire;
-use std::sync::Arc;
+use shmpipe_engine::{channel, MessageRead, Receiver};
+use shmpipe_loom_tests::{model, park_only_policy, payload};
 
-const TOKENS: [u64; 2] = [11, 22];
 const LEN: usize = 40;
 const PIECE: usize = 16;
 
-/// One reader: under the reader lock, reads up to `PIECE` bytes of the head
-/// message; parks on `readable` until the message is published.
-fn spawn_reader(ring: Arc<LoomRing>, i: usize) -> thread::JoinHandle<Vec<u8>> {
-    let mut c = Consumer::new(ring.clone()).unwrap();
-    let mut synced = false;
-    thread::spawn(move || loop {
-        // The admission sequence of `Receiver`: a reader that held the lock
-        // last skips the resync.
-        let lock = &ring.control().locks.0.reader.0;
-        let mut waiter = Waiter::new(park_only_policy(), None);
-        let admitted = lock
-            .admit(TOKENS[i], TOKENS[i], synced, &mut waiter, |_| true)
-            .unwrap();
-        if admitted.needs_resync() {
-            c.resync().unwrap();
-        }
+/// One receiver: reads up to `PIECE` bytes of the head message, parking
+/// (outside the lock, as `Receiver` does) until it is published.
+fn spawn_reader(mut rx: Receiver) -> thread::JoinHandle<(Vec<u8>, Receiver)> {
+    rx.set_wait_policy(park_only_policy());
+    thread::spawn(move || {
         let mut buf = [0u8; PIECE];
-        let got = c.read_message(&mut buf).unwrap();
-        synced = true;
-        drop(admitted);
-        match got {
-            Some(m) => {
-                assert_eq!(
-                    m,
-                    MessageRead {
-                        len: PIECE,
-                        end: false
-                    }
-                );
-                return buf.to_vec();
+        let m = rx.read_message(&mut buf).unwrap();
+        assert_eq!(
+            m,
+            MessageRead {
+                len: PIECE,
+                end: false
             }
-            // Parks outside the lock, as `Receiver` does: until the tail
-            // moves past the shared head seen now.
-            None => {
-                let ctl = ring.control();
-                let head = ctl.consumer.0.head.load(Acquire);
-                ctl.events
-                    .0
-                    .readable
-                    .park(None, || ctl.producer.0.tail.load(Acquire) != head);
-            }
-        }
+        );
+        (buf.to_vec(), rx)
     })
 }
 
 #[test]
 fn readers_continue_a_message_in_order() {
     model("readers_continue_a_message_in_order", || {
-        let ring = Arc::new(LoomRing::new(256));
-        let readers = [spawn_reader(ring.clone(), 0), spawn_reader(ring.clone(), 1)];
+        let (mut tx, rx) = channel(256).unwrap();
+        let readers = [spawn_reader(rx.try_clone().unwrap()), spawn_reader(rx)];
         let message = payload(5, LEN);
-        let mut p = Producer::new(ring.clone()).unwrap();
-        assert!(p.try_push(&message, 0).unwrap());
-        let mut pieces: Vec<Vec<u8>> = readers.into_iter().map(|r| r.join().unwrap()).collect();
+        tx.write(&message).unwrap();
+        let (mut pieces, mut rxs): (Vec<Vec<u8>>, Vec<Receiver>) =
+            readers.into_iter().map(|r| r.join().unwrap()).unzip();
         pieces.sort_unstable_by_key(|piece| message.windows(PIECE).position(|w| w == &piece[..]));
         assert_eq!(pieces[0], message[..PIECE]);
         assert_eq!(pieces[1], message[PIECE..2 * PIECE]);
-        let mut c = Consumer::new(ring.clone()).unwrap();
         let mut buf = [0u8; LEN];
-        let m = c.read_message(&mut buf).unwrap().unwrap();
+        let m = rxs[0].read_message(&mut buf).unwrap();
         assert!(m.end);
         assert_eq!(&buf[..m.len], &message[2 * PIECE..]);
     });

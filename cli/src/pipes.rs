@@ -20,7 +20,7 @@
 //! `--trust-owner-uid`/`--trust-owner-gid` (see the guide, "Who may serve
 //! and who may connect").
 
-use crate::fail::{full_name, peer_left, Context, Failure, Untrusted};
+use crate::fail::{full_name, peer_left, Context, Failure};
 use clap::Args;
 use shmpipe::named::{
     Access, ClientOptions, NamedPipeClient, NamedPipeServer, ServerOptions, WaitTimeout,
@@ -286,7 +286,7 @@ fn serve_fixed(
 /// Creates an instance of `name` (joining its owner, if trusted).
 fn create(opts: &ServerOptions, name: &str) -> Result<NamedPipeServer, Failure> {
     opts.create(name)
-        .map_err(|e| Failure::new(format!("cannot create {name}"), e).untrusted(Untrusted::Owner))
+        .map_err(|e| Failure::new(format!("cannot create {name}"), e))
 }
 
 /// Waits until a client opened `server`'s instance. A client that already
@@ -390,7 +390,7 @@ fn open(
         }
         r => r,
     })
-    .map_err(|e| Failure::new(format!("cannot open {name}"), e).untrusted(Untrusted::Server))
+    .map_err(|e| Failure::new(format!("cannot open {name}"), e))
 }
 
 /// `DATA`, or standard input for `-`.
@@ -456,7 +456,7 @@ pub fn call(args: &CallArgs) -> Result<(), Failure> {
     let r = patiently(args.timeout, |wait| {
         opts.call(&name, &request, &mut reply, wait)
     })
-    .map_err(|e| Failure::new(format!("cannot call {name}"), e).untrusted(Untrusted::Server))?;
+    .map_err(|e| Failure::new(format!("cannot call {name}"), e))?;
     write_stdout(&reply[..r.len]).what(|| "cannot write standard output".to_owned())?;
     if !r.complete {
         return Err(Failure::kind(

@@ -205,6 +205,39 @@ impl Error {
         e.get_ref()?.downcast_ref::<Error>().map(Error::kind)
     }
 
+    /// The process the trust rule refused, if this error is such a refusal
+    /// (see [`UntrustedPeer`]).
+    ///
+    /// ```
+    /// use shmpipe::{Error, ErrorKind, PeerRole, UntrustedPeer};
+    /// let peer = UntrustedPeer { role: PeerRole::Owner, pid: Some(4321), uid: 1001, gid: 1001 };
+    /// assert_eq!(Error::from(peer).untrusted_peer(), Some(peer));
+    /// assert_eq!(Error::new(ErrorKind::AccessDenied).untrusted_peer(), None);
+    /// ```
+    pub fn untrusted_peer(&self) -> Option<UntrustedPeer> {
+        self.source.as_deref()?.downcast_ref().copied()
+    }
+
+    /// The process the trust rule refused, if `e` is such a refusal
+    /// returned by this crate: what an `open`, `call`, `wait_available` or
+    /// `create` that failed with `AccessDenied` because of whom it reached
+    /// says about that process.
+    ///
+    /// ```
+    /// use shmpipe::named::ClientOptions;
+    /// use shmpipe::Error;
+    /// let name = format!(r"\\.\pipe\doc-untrusted-peer-of-{}", std::process::id());
+    /// let e = ClientOptions::new().open(&name).unwrap_err();
+    /// match Error::untrusted_peer_of(&e) {
+    ///     Some(peer) => eprintln!("served by uid {}, which we do not trust", peer.uid),
+    ///     None => eprintln!("cannot open {name}: {e}"), // here: nobody serves it
+    /// }
+    /// assert_eq!(Error::untrusted_peer_of(&e), None);
+    /// ```
+    pub fn untrusted_peer_of(e: &io::Error) -> Option<UntrustedPeer> {
+        e.get_ref()?.downcast_ref::<Error>()?.untrusted_peer()
+    }
+
     /// Shorthand: an [`io::Error`] of `kind`.
     pub(crate) fn io(kind: ErrorKind) -> io::Error {
         Error::new(kind).into()
@@ -237,6 +270,88 @@ impl From<Error> for io::Error {
 impl From<ErrorKind> for io::Error {
     fn from(kind: ErrorKind) -> io::Error {
         Error::new(kind).into()
+    }
+}
+
+/// A process the named-pipe trust rule refused, as the kernel identified
+/// it: the owner of a name `create` was to join, or the server of the
+/// instance `open`, `call` or `wait_available` reached (see the guide, "Who
+/// may serve and who may connect"). It is the source of the
+/// [`ErrorKind::AccessDenied`] they return, and its message is that
+/// error's explanation; [`Error::untrusted_peer_of`] finds it in the
+/// [`io::Error`].
+///
+/// ```
+/// use shmpipe::{Error, ErrorKind, PeerRole, UntrustedPeer};
+/// let peer = UntrustedPeer { role: PeerRole::Server, pid: None, uid: 998, gid: 998 };
+/// let e: std::io::Error = Error::from(peer).into();
+/// assert_eq!(Error::kind_of(&e), Some(ErrorKind::AccessDenied));
+/// assert_eq!(Error::untrusted_peer_of(&e), Some(peer));
+/// assert!(e.to_string().contains("running as uid 998 (gid 998)"), "{e}");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct UntrustedPeer {
+    /// What the refused process was to this end.
+    pub role: PeerRole,
+    /// Its process id in this process's pid namespace; `None` when it lives
+    /// outside it (the kernel reports no pid then).
+    pub pid: Option<u32>,
+    /// Its effective user id.
+    pub uid: u32,
+    /// Its effective (primary) group id.
+    pub gid: u32,
+}
+
+/// What a refused process was to the end that refused it, which also says
+/// which option would have trusted it.
+///
+/// ```
+/// use shmpipe::{PeerRole, UntrustedPeer};
+/// fn flag(peer: &UntrustedPeer) -> &'static str {
+///     match peer.role {
+///         PeerRole::Owner => "ServerOptions::trust_owner_uid",
+///         PeerRole::Server => "ClientOptions::trust_server_uid",
+///     }
+/// }
+/// let peer = UntrustedPeer { role: PeerRole::Owner, pid: Some(7), uid: 5, gid: 5 };
+/// assert_eq!(flag(&peer), "ServerOptions::trust_owner_uid");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PeerRole {
+    /// The process owning the name a server's `create` was to join
+    /// (trusted with `ServerOptions::trust_owner_uid`/`_gid`).
+    Owner,
+    /// The process serving the instance a client reached (trusted with
+    /// `ClientOptions::trust_server_uid`/`_gid`/`trust_any_server`).
+    Server,
+}
+
+impl fmt::Display for UntrustedPeer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The wording is documented (docs/security.md, the guide): keep it.
+        let UntrustedPeer { uid, gid, .. } = self;
+        match self.role {
+            PeerRole::Owner => write!(
+                f,
+                "the pipe name is owned by a process running as uid {uid} (gid {gid}), which \
+                 this server does not trust (see ServerOptions::trust_owner_uid)"
+            ),
+            PeerRole::Server => write!(
+                f,
+                "the pipe is served by a process running as uid {uid} (gid {gid}), which this \
+                 client does not trust (see ClientOptions::trust_server_uid)"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for UntrustedPeer {}
+
+/// The refusal of `peer`: [`ErrorKind::AccessDenied`] with `peer` as its
+/// source.
+impl From<UntrustedPeer> for Error {
+    fn from(peer: UntrustedPeer) -> Error {
+        Error::with_source(ErrorKind::AccessDenied, peer)
     }
 }
 

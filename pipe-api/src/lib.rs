@@ -35,7 +35,7 @@ mod pending;
 pub mod redirect;
 
 pub use anonymous::{pipe, PipeBuilder, PipeReader, PipeWriter};
-pub use error::{Error, ErrorKind};
+pub use error::{Error, ErrorKind, PeerRole, UntrustedPeer};
 pub use info::{EndKind, PeekInfo, PipeInfo, PipeState, PipeType, ReadMode, WaitMode};
 pub use inherit::CommandExt;
 /// How blocked reads and writes wait: spin, park, or spin then park.

@@ -19,7 +19,7 @@ use shmpipe::named::{
     call, wait_available, ClientOptions, Connected, Permissions, Security, ServerOptions,
     WaitTimeout,
 };
-use shmpipe::ErrorKind;
+use shmpipe::{Error, ErrorKind, PeerRole, UntrustedPeer};
 use std::io;
 use std::os::fd::{AsFd, OwnedFd};
 use std::time::{Duration, Instant};
@@ -41,9 +41,10 @@ fn running_as_root(test: &str) -> bool {
     false
 }
 
-/// Asserts `r` is the AccessDenied whose message names uid 65534.
+/// Asserts `r` is the AccessDenied whose message names uid 65534, and
+/// returns the refused process it reports.
 #[track_caller]
-fn assert_denied_naming_nobody<T>(r: io::Result<T>, what: &str) {
+fn assert_denied_naming_nobody<T>(r: io::Result<T>, what: &str) -> UntrustedPeer {
     match r {
         Ok(_) => panic!("{what}: expected AccessDenied, got Ok"),
         Err(e) => {
@@ -52,6 +53,9 @@ fn assert_denied_naming_nobody<T>(r: io::Result<T>, what: &str) {
                 e.to_string().contains(&format!("uid {NOBODY}")),
                 "{what}: the message does not name uid {NOBODY}: {e}"
             );
+            let peer = Error::untrusted_peer_of(&e).expect("a trust refusal names its peer");
+            assert_eq!((peer.uid, peer.gid), (NOBODY, NOBODY), "{what}");
+            peer
         }
     }
 }
@@ -114,10 +118,11 @@ fn create_does_not_join_a_name_another_uid_owns_unless_trusted() {
     }
     let name = unique_name("squat-create");
     let kid = nobody_server(&name, 1);
-    assert_denied_naming_nobody(
+    let owner = assert_denied_naming_nobody(
         ServerOptions::new().create(&name),
         "root's create on nobody's name",
     );
+    assert_eq!((owner.role, owner.pid), (PeerRole::Owner, Some(kid.pid())));
     let e = ServerOptions::new()
         .first_instance(true)
         .create(&name)
@@ -208,9 +213,13 @@ fn a_client_forwarded_to_another_uids_instance_judges_that_process() {
     assert_eq!(first.server_credentials().unwrap().pid, std::process::id());
     let kid = nobody_server(&name, 2);
     assert_eq!(owner.state().unwrap().current_instances, 3);
-    assert_denied_naming_nobody(
+    let server = assert_denied_naming_nobody(
         ClientOptions::new().open(&name),
         "forwarded to nobody's instance",
+    );
+    assert_eq!(
+        (server.role, server.pid),
+        (PeerRole::Server, Some(kid.pid()))
     );
     let client = ClientOptions::new()
         .trust_server_uid(NOBODY)

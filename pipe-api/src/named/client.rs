@@ -254,7 +254,9 @@ impl ClientOptions {
             // not trust gets nothing, not even the request (and no
             // instance of its is spent on us).
             match wire::peer_cred(&sock) {
-                Ok(owner) => self.trust.check(Role::Server, owner.uid, owner.gid)?,
+                Ok(owner) => self
+                    .trust
+                    .check(Role::Server, owner.pid, owner.uid, owner.gid)?,
                 Err(_) => return Err(err(ErrorKind::FileNotFound)),
             }
             // Before the request: every reply then comes with the kernel's
@@ -287,7 +289,8 @@ impl ClientOptions {
                 // before anything else: an untrusted server gets nothing
                 // from us but the close of its segment.
                 let server = sender.ok_or_else(wire::bad_packet)?;
-                self.trust.check(Role::Server, server.uid, server.gid)?;
+                self.trust
+                    .check(Role::Server, server.pid, server.uid, server.gid)?;
                 let pipe_type = if p[1] == 1 {
                     PipeType::Message
                 } else {
@@ -1104,7 +1107,7 @@ fn wait(name: &str, timeout: WaitTimeout, trust: &TrustRule) -> io::Result<()> {
     // The process listening on the name's socket answers: the kernel says
     // who it is before we ask anything.
     let owner = wire::peer_cred(&sock).map_err(|_| err(ErrorKind::FileNotFound))?;
-    trust.check(Role::Server, owner.uid, owner.gid)?;
+    trust.check(Role::Server, owner.pid, owner.uid, owner.gid)?;
     let mut req = vec![wire::REQ_WAIT];
     req.extend_from_slice(name.key().as_bytes());
     wire::send(sock.as_fd(), &req, None).map_err(|_| err(ErrorKind::FileNotFound))?;

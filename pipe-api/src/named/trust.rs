@@ -18,7 +18,7 @@
 //!   someone else's reply as its own.
 
 use super::wire;
-use crate::error::{Error, ErrorKind};
+use crate::error::{Error, ErrorKind, UntrustedPeer};
 use rustix::net::{SendAncillaryBuffer, SendAncillaryMessage, SendFlags, UCred};
 use std::io::{self, IoSlice};
 use std::mem::MaybeUninit;
@@ -37,14 +37,9 @@ pub(crate) struct TrustRule {
     pub(crate) gids: Vec<u32>,
 }
 
-/// Whom a refusal is about, for its message.
-#[derive(Debug, Clone, Copy)]
-pub(crate) enum Role {
-    /// The process owning a name `create` was about to join.
-    Owner,
-    /// The process serving the instance `open` reached.
-    Server,
-}
+/// Whom a refusal is about: the owner of a name `create` was about to
+/// join, or the server of the instance `open` reached.
+pub(crate) use crate::error::PeerRole as Role;
 
 impl TrustRule {
     /// Whether a process running as `uid`/`gid` may serve.
@@ -56,22 +51,20 @@ impl TrustRule {
             || self.gids.contains(&gid)
     }
 
-    /// `Ok` if `uid`/`gid` may serve; `AccessDenied` naming them if not.
-    pub(crate) fn check(&self, role: Role, uid: u32, gid: u32) -> io::Result<()> {
+    /// `Ok` if `uid`/`gid` may serve; if not, `AccessDenied` carrying the
+    /// refused process (its message names the uid and gid). `pid` is as
+    /// the kernel reported it: 0 for a process outside our pid namespace.
+    pub(crate) fn check(&self, role: Role, pid: u32, uid: u32, gid: u32) -> io::Result<()> {
         if self.allows(uid, gid) {
             return Ok(());
         }
-        let msg = match role {
-            Role::Owner => format!(
-                "the pipe name is owned by a process running as uid {uid} (gid {gid}), which \
-                 this server does not trust (see ServerOptions::trust_owner_uid)"
-            ),
-            Role::Server => format!(
-                "the pipe is served by a process running as uid {uid} (gid {gid}), which this \
-                 client does not trust (see ClientOptions::trust_server_uid)"
-            ),
+        let peer = UntrustedPeer {
+            role,
+            pid: (pid != 0).then_some(pid),
+            uid,
+            gid,
         };
-        Err(Error::with_source(ErrorKind::AccessDenied, msg).into())
+        Err(Error::from(peer).into())
     }
 }
 
@@ -259,9 +252,10 @@ mod tests {
         let rule = TrustRule::default();
         assert!(rule.allows(0, 77) && rule.allows(me, 77));
         assert!(!rule.allows(other, 77));
-        let e = rule.check(Role::Server, other, 77).unwrap_err();
+        let e = rule.check(Role::Server, 4321, other, 77).unwrap_err();
         assert_eq!(Error::kind_of(&e), Some(ErrorKind::AccessDenied));
         assert!(e.to_string().contains(&format!("uid {other}")), "{e}");
+        assert!(rule.check(Role::Owner, 4321, 0, 77).is_ok());
         let by_uid = TrustRule {
             uids: vec![other],
             ..TrustRule::default()
@@ -276,6 +270,45 @@ mod tests {
         };
         assert!(by_uid.allows(other, 1) && by_gid.allows(other, 77) && any.allows(other, 1));
         assert!(!by_gid.allows(other, 78));
+    }
+
+    #[test]
+    fn a_refusal_says_whom_it_refused_and_nothing_else_does() {
+        let me = rustix::process::geteuid().as_raw();
+        let other = if me == 12345 { 12346 } else { 12345 };
+        let rule = TrustRule::default();
+        for role in [Role::Owner, Role::Server] {
+            let e = rule.check(role, 4321, other, 77).unwrap_err();
+            let peer = Error::untrusted_peer_of(&e).expect("a refusal names its peer");
+            assert_eq!((peer.role, peer.pid), (role, Some(4321)));
+            assert_eq!((peer.uid, peer.gid), (other, 77));
+            // The documented message, word for word as it was before the
+            // refusal carried data.
+            let said = match role {
+                Role::Owner => format!(
+                    "the pipe name is owned by a process running as uid {other} (gid 77), \
+                     which this server does not trust (see ServerOptions::trust_owner_uid)"
+                ),
+                Role::Server => format!(
+                    "the pipe is served by a process running as uid {other} (gid 77), which \
+                     this client does not trust (see ClientOptions::trust_server_uid)"
+                ),
+            };
+            assert_eq!(e.to_string(), format!("ERROR_ACCESS_DENIED (5): {said}"));
+        }
+        // A process outside our pid namespace (the kernel says pid 0).
+        let e = rule.check(Role::Server, 0, other, 77).unwrap_err();
+        assert_eq!(Error::untrusted_peer_of(&e).unwrap().pid, None);
+        // Other errors, AccessDenied ones included, refused nobody.
+        let others: [io::Error; 4] = [
+            Error::io(ErrorKind::AccessDenied),
+            Error::with_source(ErrorKind::AccessDenied, "no read access for uid 5").into(),
+            Error::io(ErrorKind::FileNotFound),
+            io::Error::new(io::ErrorKind::PermissionDenied, "plain"),
+        ];
+        for e in &others {
+            assert_eq!(Error::untrusted_peer_of(e), None, "{e}");
+        }
     }
 
     #[test]

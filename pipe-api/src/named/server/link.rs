@@ -271,7 +271,7 @@ pub(super) fn request_create(
         // Hung up already: the owner is going.
         Err(_) => return Ok(None),
     };
-    trust.check(Role::Owner, owner.uid, owner.gid)?;
+    trust.check(Role::Owner, owner.pid, owner.uid, owner.gid)?;
     let mut req = vec![wire::REQ_CREATE, direction.to_u8(), 0];
     req.extend_from_slice(name.key().as_bytes());
     if wire::send(sock.as_fd(), &req, None).is_err() {

@@ -544,7 +544,7 @@ mod tests {
             wait: None,
             message_bytes: SMALL,
             carried_bytes: SMALL,
-            latency: stats::summarize(&mut vec![1000]).unwrap(),
+            latency: stats::summarize(&mut [1000]).unwrap(),
             slice_waits,
         }
     }

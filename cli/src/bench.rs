@@ -389,7 +389,8 @@ fn render(report: &Report, kill: Option<&KillReport>) -> String {
          user buffers start 16 bytes past a 64-byte boundary.\n\
          slice waits: hand-offs that slept a whole park slice although what they waited for had\n\
          arrived (a lost wake-up), in the benchmark / peer process, over the default-policy round\n\
-         trips and every throughput run; should be 0.\n",
+         trips and every throughput run; should be 0 (a few can come from scheduling on a machine\n\
+         with more runnable threads than CPUs, see docs/performance.md).\n",
         report.default_wait
     );
     if let Some(c) = &report.connect {

@@ -33,6 +33,7 @@
 //! parent: policy <spin ns|none> <slice ns> -> ok     (after the parent's side changed)
 //! parent: rtt <first> <n>                ->  ready, n echoes on the link, ok | error <why>
 //! parent: stream <size> <off> <first> <n> -> ready, n messages + 1 ack on the link, ok | error <why>
+//! parent: slice-waits                    -> slice-waits <n>   (the peer's full_slice_waits())
 //! parent: quit                               (child exits 0; so does EOF)
 //! ```
 //!
@@ -464,6 +465,33 @@ impl Peer {
         Ok(elapsed)
     }
 
+    /// How many hand-offs in the peer process, since it started, waited a
+    /// full park slice: its `shmpipe_engine::wait::full_slice_waits()`, a
+    /// process-wide count (callers take differences).
+    ///
+    /// ```no_run
+    /// use shmpipe_benches::{Kind, Options, Peer, Policy};
+    /// // The binary must call `shmpipe_benches::run_if_peer()` first in `main`.
+    /// let mut peer = Peer::spawn(Kind::Engine, &Options::default(), None)?;
+    /// peer.set_policy(Policy::Default)?;
+    /// let before = peer.full_slice_waits()?;
+    /// peer.roundtrip(10_000, None)?;
+    /// println!("lost wake-ups in the peer: {}", peer.full_slice_waits()? - before);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn full_slice_waits(&mut self) -> io::Result<u64> {
+        self.process.command("slice-waits")?;
+        let line = self.process.expect("slice-waits")?;
+        let mut w = line.split_whitespace().skip(1);
+        match (w.next().and_then(|n| n.parse().ok()), w.next()) {
+            (Some(n), None) => Ok(n),
+            _ => {
+                self.process.set_broken();
+                Err(protocol_error(format!("bad slice-waits reply {line:?}")))
+            }
+        }
+    }
+
     /// Tells the peer to quit and reaps it.
     pub fn quit(self) -> io::Result<ExitStatus> {
         let Peer { link, process, .. } = self;
@@ -648,6 +676,10 @@ fn serve(link: &mut dyn Link, ctl: &mut Control) -> io::Result<()> {
             Some("policy") => {
                 link.set_policy(parse_policy(w)?)?;
                 ctl.send("ok")?;
+            }
+            Some("slice-waits") => {
+                let n = shmpipe_engine::wait::full_slice_waits();
+                ctl.send(&format!("slice-waits {n}"))?;
             }
             Some("rtt") => {
                 let (first, n): (u64, u64) = (num(w.next())?, num(w.next())?);

@@ -432,6 +432,7 @@ mod tests {
                         msgs_per_s: 1e6 / (1 + offset) as f64,
                         gb_per_s: 1e6 * size as f64 / 1e9,
                         ratio_to_pipe: None,
+                        slice_waits: None,
                     })
                 })
                 .collect()
@@ -449,6 +450,7 @@ mod tests {
                 message_bytes: 64,
                 carried_bytes: 64,
                 latency: summary(1500),
+                slice_waits: None,
             }],
             stream,
         }

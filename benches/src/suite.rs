@@ -11,6 +11,7 @@ use crate::peer::{Peer, SMALL};
 use crate::stats::{self, Summary};
 use crate::transport::{self, human_bytes, Family, Kind, Options, Policy};
 use serde::Serialize;
+use shmpipe_engine::wait;
 use std::io;
 use std::time::{Duration, Instant};
 
@@ -105,6 +106,73 @@ impl Config {
     }
 }
 
+/// Hand-offs that waited a full park slice during a measurement, in each
+/// of its two processes: the difference of
+/// `shmpipe_engine::wait::full_slice_waits()` (a process-wide count) across
+/// the measurement, warm-up included. Each is most likely a lost wake-up
+/// that cost a park slice (4 ms by default); with a correct wait/notify
+/// handshake both stay 0.
+///
+/// ```
+/// use shmpipe_benches::suite::SliceWaits;
+/// let w = SliceWaits { bench: 0, peer: 0 };
+/// assert_eq!(w, SliceWaits::default(), "no lost wake-up in either process");
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct SliceWaits {
+    /// In the benchmark process.
+    pub bench: u64,
+    /// In the peer process, as it reported them.
+    pub peer: u64,
+}
+
+impl SliceWaits {
+    /// Both processes' counts now; the peer's over the control socket.
+    fn now(peer: &mut Peer) -> io::Result<SliceWaits> {
+        Ok(SliceWaits {
+            bench: wait::full_slice_waits(),
+            peer: peer.full_slice_waits()?,
+        })
+    }
+
+    /// The counts since `before`.
+    fn since(self, before: SliceWaits) -> SliceWaits {
+        SliceWaits {
+            bench: self.bench.saturating_sub(before.bench),
+            peer: self.peer.saturating_sub(before.peer),
+        }
+    }
+
+    fn add(self, other: SliceWaits) -> SliceWaits {
+        SliceWaits {
+            bench: self.bench + other.bench,
+            peer: self.peer + other.peer,
+        }
+    }
+}
+
+/// Counts [`SliceWaits`] over a measurement, if it can park at all: only a
+/// shared-memory transport under a policy that parks (`spin()` never does,
+/// and the kernel transports wait in the kernel).
+struct SliceWaitCounter(Option<SliceWaits>);
+
+impl SliceWaitCounter {
+    fn start(peer: &mut Peer, policy: Policy) -> io::Result<SliceWaitCounter> {
+        let parks = peer.kind().is_shared_memory() && policy.resolve().spin.is_some();
+        Ok(SliceWaitCounter(if parks {
+            Some(SliceWaits::now(peer)?)
+        } else {
+            None
+        }))
+    }
+
+    fn finish(self, peer: &mut Peer) -> io::Result<Option<SliceWaits>> {
+        self.0
+            .map(|before| Ok(SliceWaits::now(peer)?.since(before)))
+            .transpose()
+    }
+}
+
 /// Round-trip latency of one transport under one policy.
 #[derive(Debug, Clone, Serialize)]
 pub struct RttResult {
@@ -119,6 +187,8 @@ pub struct RttResult {
     /// Percentiles.
     #[serde(flatten)]
     pub latency: Summary,
+    /// Hand-offs that waited a full park slice (runs that can park only).
+    pub slice_waits: Option<SliceWaits>,
 }
 
 /// One-way streaming throughput of one transport at one size and offset.
@@ -145,6 +215,8 @@ pub struct StreamResult {
     /// Throughput divided by the kernel pipe's at the same size and offset,
     /// measured in the same run.
     pub ratio_to_pipe: Option<f64>,
+    /// Hand-offs that waited a full park slice (runs that can park only).
+    pub slice_waits: Option<SliceWaits>,
 }
 
 /// Everything measured for one transport.
@@ -169,6 +241,26 @@ impl TransportReport {
     /// The latency result under `policy`.
     pub fn rtt(&self, policy: Policy) -> Option<&RttResult> {
         self.rtt.iter().find(|r| r.policy == policy)
+    }
+
+    /// Hand-offs that waited a full park slice, over every run of this
+    /// transport that can park; `None` if none can.
+    ///
+    /// ```no_run
+    /// use shmpipe_benches::suite::{self, Config, Mode};
+    /// // The binary must call `shmpipe_benches::run_if_peer()` first in `main`.
+    /// let report = suite::run(&Config::new(Mode::Quick), &mut |_, _| {})?;
+    /// for t in &report.transports {
+    ///     if let Some(w) = t.slice_waits() {
+    ///         assert_eq!((w.bench, w.peer), (0, 0), "{}: lost wake-ups", t.name);
+    ///     }
+    /// }
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn slice_waits(&self) -> Option<SliceWaits> {
+        let rtt = self.rtt.iter().map(|r| r.slice_waits);
+        let stream = self.stream.iter().map(|r| r.slice_waits);
+        rtt.chain(stream).flatten().reduce(SliceWaits::add)
     }
 
     /// The throughput result at `size` and `offset`.
@@ -348,6 +440,7 @@ fn wait_of(kind: Kind, policy: Policy) -> Option<String> {
 /// Round-trip latency samples for about the mode's budget.
 pub fn measure_rtt(peer: &mut Peer, policy: Policy, mode: Mode) -> io::Result<RttResult> {
     peer.set_policy(policy)?;
+    let counter = SliceWaitCounter::start(peer, policy)?;
     let mut samples = Vec::new();
     if mode == Mode::Smoke {
         peer.roundtrip(SMOKE_ROUND_TRIPS, Some(&mut samples))?;
@@ -368,6 +461,7 @@ pub fn measure_rtt(peer: &mut Peer, policy: Policy, mode: Mode) -> io::Result<Rt
             peer.roundtrip(chunk, Some(&mut samples))?;
         }
     }
+    let slice_waits = counter.finish(peer)?;
     let latency = stats::summarize(&mut samples).expect("at least one chunk ran");
     Ok(RttResult {
         policy,
@@ -375,6 +469,7 @@ pub fn measure_rtt(peer: &mut Peer, policy: Policy, mode: Mode) -> io::Result<Rt
         message_bytes: SMALL,
         carried_bytes: peer.kind().carried(SMALL),
         latency,
+        slice_waits,
     })
 }
 
@@ -387,6 +482,7 @@ pub fn measure_stream(
     policy: Policy,
     mode: Mode,
 ) -> io::Result<StreamResult> {
+    let counter = SliceWaitCounter::start(peer, policy)?;
     let mut rates = Vec::new();
     let (mut messages, mut seconds) = (0u64, 0.0);
     if mode == Mode::Smoke {
@@ -420,6 +516,7 @@ pub fn measure_stream(
             }
         }
     }
+    let slice_waits = counter.finish(peer)?;
     let batches = rates.len();
     let msgs_per_s = stats::median(&mut rates).expect("at least one batch ran");
     Ok(StreamResult {
@@ -433,5 +530,73 @@ pub fn measure_stream(
         msgs_per_s,
         gb_per_s: msgs_per_s * size as f64 / 1e9,
         ratio_to_pipe: None,
+        slice_waits,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rtt(policy: Policy, slice_waits: Option<SliceWaits>) -> RttResult {
+        RttResult {
+            policy,
+            wait: None,
+            message_bytes: SMALL,
+            carried_bytes: SMALL,
+            latency: stats::summarize(&mut [1000]).unwrap(),
+            slice_waits,
+        }
+    }
+
+    fn stream(slice_waits: Option<SliceWaits>) -> StreamResult {
+        StreamResult {
+            size: 64,
+            offset: 0,
+            policy: Policy::Default,
+            wait: None,
+            messages: 1,
+            batches: 1,
+            seconds: 1.0,
+            msgs_per_s: 1.0,
+            gb_per_s: 0.0,
+            ratio_to_pipe: None,
+            slice_waits,
+        }
+    }
+
+    fn report(rtt: Vec<RttResult>, stream: Vec<StreamResult>) -> TransportReport {
+        TransportReport {
+            name: "engine",
+            family: Family::Engine,
+            buffers: String::new(),
+            child_pinned: false,
+            rtt,
+            stream,
+        }
+    }
+
+    #[test]
+    fn slice_waits_add_up_over_the_runs_that_can_park() {
+        let w = |bench, peer| Some(SliceWaits { bench, peer });
+        let t = report(
+            vec![rtt(Policy::Spin, None), rtt(Policy::Default, w(1, 0))],
+            vec![stream(w(0, 2)), stream(w(3, 0))],
+        );
+        assert_eq!(t.slice_waits(), w(4, 2));
+        // A transport that never parks has no count, not a count of 0.
+        let kernel = report(vec![rtt(Policy::Default, None)], vec![stream(None)]);
+        assert_eq!(kernel.slice_waits(), None);
+    }
+
+    #[test]
+    fn slice_waits_are_differences() {
+        let before = SliceWaits { bench: 5, peer: 7 };
+        let after = SliceWaits { bench: 6, peer: 7 };
+        assert_eq!(after.since(before), SliceWaits { bench: 1, peer: 0 });
+        // A peer whose count went backwards (it cannot, unless it lies)
+        // reads as no waits rather than overflowing.
+        let lying = SliceWaits { bench: 6, peer: 0 };
+        assert_eq!(lying.since(before), SliceWaits { bench: 1, peer: 0 });
+    }
 }

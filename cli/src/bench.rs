@@ -228,6 +228,11 @@ fn rtt_cell(t: &TransportReport, policy: Policy) -> String {
     }
 }
 
+fn slice_waits_cell(t: &TransportReport) -> String {
+    t.slice_waits()
+        .map_or_else(|| "-".into(), |w| format!("{} / {}", w.bench, w.peer))
+}
+
 fn ratio(r: Option<f64>) -> String {
     r.map_or_else(String::new, |x| format!(" ({x:.2}x)"))
 }
@@ -319,6 +324,8 @@ fn render(report: &Report, kill: Option<&KillReport>) -> String {
         rows[0].push(format!("{} GB/s", human_bytes(size)));
         rows[1].push(String::new());
     }
+    rows[0].push("slice waits".into());
+    rows[1].push("bench / peer".into());
     for t in &report.transports {
         for offset in OFFSETS {
             if offset != 0 && t.stream.is_empty() {
@@ -340,6 +347,11 @@ fn render(report: &Report, kill: Option<&KillReport>) -> String {
             for size in SIZES {
                 row.push(stream_cell(t, size, offset));
             }
+            row.push(if offset == 0 {
+                slice_waits_cell(t)
+            } else {
+                String::new()
+            });
             rows.push(row);
         }
     }
@@ -374,7 +386,11 @@ fn render(report: &Report, kill: Option<&KillReport>) -> String {
          ({}), and plain blocking system calls for the kernel transports.\n\
          Throughput: one way, every message checked by the receiver, median of timed batches,\n\
          default wait policy; (Nx) = ratio to the kernel pipe in this run. +16 B buffers: both\n\
-         user buffers start 16 bytes past a 64-byte boundary.\n",
+         user buffers start 16 bytes past a 64-byte boundary.\n\
+         slice waits: hand-offs that slept a whole park slice although what they waited for had\n\
+         arrived (a lost wake-up), in the benchmark / peer process, over the default-policy round\n\
+         trips and every throughput run; should be 0 (a few can come from scheduling on a machine\n\
+         with more runnable threads than CPUs, see docs/performance.md).\n",
         report.default_wait
     );
     if let Some(c) = &report.connect {

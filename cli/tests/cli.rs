@@ -64,6 +64,19 @@ fn table_rows(stdout: &str) -> Vec<&str> {
         .collect()
 }
 
+/// A run that can park has both processes' counts of hand-offs that waited
+/// a full park slice (not asserted 0: a smoke run on a loaded machine may
+/// see a peer stall for a whole slice); one that cannot has none.
+fn assert_slice_waits(w: &Value, parks: bool, name: &str) {
+    if parks {
+        for side in ["bench", "peer"] {
+            assert!(w[side].is_u64(), "{name}: slice_waits.{side} in {w}");
+        }
+    } else {
+        assert!(w.is_null(), "{name}: slice_waits {w}");
+    }
+}
+
 #[test]
 fn bench_smoke_prints_every_transport_and_writes_json() {
     let json_path = tmp("bench.json");
@@ -81,6 +94,8 @@ fn bench_smoke_prints_every_transport_and_writes_json() {
         "pinned:",
         "p50 / p99 / p99.9",
         "1 MiB GB/s",
+        "slice waits",
+        "bench / peer",
         CONNECT_SECTION,
         "named / unix",
     ] {
@@ -128,6 +143,9 @@ fn bench_smoke_prints_every_transport_and_writes_json() {
             assert_eq!(policies, ["default"], "{name}");
         }
         for r in rtt {
+            // Counted (in both processes) exactly where a hand-off can park.
+            let parks = SHARED_MEMORY.contains(&name) && r["policy"] == "default";
+            assert_slice_waits(&r["slice_waits"], parks, name);
             for key in ["policy", "samples", "p50_ns", "p99_ns", "p999_ns"] {
                 assert!(r.get(key).is_some(), "{name}: rtt.{key} missing");
             }
@@ -149,6 +167,7 @@ fn bench_smoke_prints_every_transport_and_writes_json() {
                 assert!(s.get(key).is_some(), "{name}: stream.{key} missing");
             }
             assert!(s["msgs_per_s"].as_f64().unwrap() > 0.0);
+            assert_slice_waits(&s["slice_waits"], SHARED_MEMORY.contains(&name), name);
             if name == "pipe" {
                 assert_eq!(s["ratio_to_pipe"].as_f64(), Some(1.0));
             }

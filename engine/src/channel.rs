@@ -289,7 +289,12 @@ impl Sender {
             // Other senders may be publishing right now, so the shared state
             // can only be read consistently under the writer lock: every
             // operation resyncs there first.
-            producer: Producer::new_unsynced(end.segment().ring(ring)?)?,
+            // SAFETY: every use of the producer's data area (reservations,
+            // grants, copies: `write_locked`, `try_write`, `batch`) happens
+            // inside `with_lock`, under the ring's writer lock, which every
+            // `Sender` of this ring takes; its other uses outside the lock
+            // only load shared atomics.
+            producer: unsafe { Producer::new_unsynced(end.segment().ring(ring)?)? },
             end,
             policy: WaitPolicy::default(),
             peer_role,
@@ -438,9 +443,14 @@ impl Sender {
         }
         let mut waiter = Waiter::new(self.policy, deadline);
         let token = process_token();
-        // SAFETY: the lock word lives in the mapping owned by
-        // `self.producer`, which stays alive for the whole call; the raw
-        // pointer only avoids borrowing `self` across `f(self, ..)`.
+        // SAFETY: the lock word lives in the segment's mapping, which is
+        // owned by the `Arc<Segment>` that `self.producer`'s ring holds
+        // (and `self.end` another), not by the producer itself; the raw
+        // pointer only avoids borrowing `self` across `f(self, ..)`. `f`
+        // cannot unmap it: no code here replaces `self.producer`, and user
+        // code in `batch` can at most swap it with another live producer
+        // (no `Producer<SegmentRing>` can be had by value in safe code), so
+        // that ring, and its mapping, still lives after `f`.
         let lock = unsafe { &*self.lock() };
         let synced = self.synced_in == token;
         let admitted = lock.admit(token, self.id, synced, &mut waiter, token_alive)?;
@@ -611,7 +621,10 @@ impl Receiver {
     pub fn new(end: Arc<End>, ring: usize, peer_role: u32) -> Result<Receiver> {
         Ok(Receiver {
             // As for `Sender::new`: resynced under the reader lock.
-            consumer: Consumer::new_unsynced(end.segment().ring(ring)?)?,
+            // SAFETY: as for `Sender::new`: the consumer reads and frees
+            // records only inside `with_lock`, under the ring's reader lock,
+            // which every `Receiver` of this ring takes.
+            consumer: unsafe { Consumer::new_unsynced(end.segment().ring(ring)?)? },
             end,
             policy: WaitPolicy::default(),
             peer_role,
@@ -686,8 +699,11 @@ impl Receiver {
     ) -> Result<R> {
         check_connected(self.consumer.storage())?;
         let token = process_token();
-        // SAFETY: the lock word lives in the mapping owned by
-        // `self.consumer`, alive for the whole call.
+        // SAFETY: the lock word lives in the segment's mapping, owned by
+        // the `Arc<Segment>` that `self.consumer`'s ring holds; `f` gets
+        // `&mut Consumer` and can at most swap it with another live one (no
+        // `Consumer<SegmentRing>` can be had by value in safe code), so the
+        // ring and its mapping outlive the call.
         let lock = unsafe { &*self.lock() };
         let synced = self.synced_in == token;
         let admitted = lock.admit(token, self.id, synced, waiter, token_alive)?;

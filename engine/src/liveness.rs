@@ -52,10 +52,12 @@ fn ofd_lock(
     fl.l_whence = libc::SEEK_SET as libc::c_short;
     fl.l_start = LOCK_BASE + i64::from(role);
     fl.l_len = 1;
-    fl.l_pid = 0; // required to be 0 for OFD locks
-                  // SAFETY: `fd` is a valid open descriptor for the duration of the call,
-                  // `cmd` is an OFD lock command that reads/writes exactly one `flock`,
-                  // and `fl` is a valid, exclusively borrowed `flock`.
+    // Must be 0 for OFD locks.
+    fl.l_pid = 0;
+    // SAFETY: `fd` is a descriptor the caller's `BorrowedFd` keeps open for
+    // the duration of the call; `cmd` is an OFD lock command, which reads
+    // and writes exactly one `flock`, and `fl` is a valid `flock` that we
+    // borrow exclusively.
     let r = unsafe { libc::fcntl(fd.as_raw_fd(), cmd, &mut fl as *mut libc::flock) };
     if r == -1 {
         return Err(io::Error::last_os_error());

@@ -443,10 +443,23 @@ fn run<R: DirectStorage<P = Native>>(input: &Input, a: &R, b: &R, mut tainted: b
         inner: b,
         plan: &plan,
     };
-    let Some(mut tx) = outcome(Producer::new(&tx_side), tainted, none, "Producer::new") else {
+    // SAFETY (for every `Producer::new` / `Consumer::new` below): one
+    // thread, and a new half replaces the old one with no grant alive, so
+    // two halves of one role are never used at once.
+    let Some(mut tx) = outcome(
+        unsafe { Producer::new(&tx_side) },
+        tainted,
+        none,
+        "Producer::new",
+    ) else {
         return;
     };
-    let Some(mut rx) = outcome(Consumer::new(&rx_side), tainted, none, "Consumer::new") else {
+    let Some(mut rx) = outcome(
+        unsafe { Consumer::new(&rx_side) },
+        tainted,
+        none,
+        "Consumer::new",
+    ) else {
         return;
     };
     let payload: Vec<u8> = (0..4 * cap).map(|i| (i * 7 + i / 251) as u8).collect();
@@ -508,7 +521,9 @@ fn run<R: DirectStorage<P = Native>>(input: &Input, a: &R, b: &R, mut tainted: b
                 outcome(tx.resync(), tainted, none, "Producer::resync");
             }
             8 => {
-                if let Some(p) = outcome(Producer::new(&tx_side), tainted, none, "Producer::new") {
+                // SAFETY: see above.
+                let p = unsafe { Producer::new(&tx_side) };
+                if let Some(p) = outcome(p, tainted, none, "Producer::new") {
                     tx = p;
                 }
             }
@@ -566,9 +581,13 @@ fn run<R: DirectStorage<P = Native>>(input: &Input, a: &R, b: &R, mut tainted: b
             16 => {
                 if input.u8() & 1 == 0 {
                     outcome(rx.resync(), tainted, none, "Consumer::resync");
-                } else if let Some(c) =
-                    outcome(Consumer::new(&rx_side), tainted, none, "Consumer::new")
-                {
+                } else if let Some(c) = outcome(
+                    // SAFETY: see above.
+                    unsafe { Consumer::new(&rx_side) },
+                    tainted,
+                    none,
+                    "Consumer::new",
+                ) {
                     rx = c;
                 }
             }

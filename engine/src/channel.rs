@@ -24,7 +24,7 @@
 //! it learns of the close at its next park slice.)
 
 use crate::layout::{Events, RingControl, HANGUP_DISCONNECTED, HANGUP_READER, HANGUP_WRITER};
-use crate::liveness::{process_token, token_alive, EndLock};
+use crate::liveness::{slot_held, EndLock};
 use crate::lock::LockWord;
 use crate::ring::{Consumer, MessageRead, Producer, RingStorage};
 use crate::segment::{Segment, SegmentRing};
@@ -185,6 +185,19 @@ impl End {
         Ok(self.lock().peer_alive(role)?)
     }
 
+    /// This process's token for the segment's admission locks (its
+    /// [`ProcessSlot`](crate::liveness::ProcessSlot), made on first use).
+    pub fn holder_token(&self) -> Result<u64> {
+        Ok(self.segment.process_slot().token(self.fd())?)
+    }
+
+    /// Whether the holder named by `token` (read from a lock word: hostile)
+    /// still lives. `me` is this process's own token: a lock held by another
+    /// handle of this process is never taken over.
+    pub fn holder_alive(&self, me: u64, token: u64) -> bool {
+        token == me || slot_held(self.fd(), token)
+    }
+
     /// A new end sharing this one's descriptor state (a `dup`): the role
     /// lock is held until both are closed.
     pub fn try_clone(&self) -> Result<Arc<End>> {
@@ -241,11 +254,20 @@ impl Drop for End {
     }
 }
 
-/// A process-unique, machine-unique id for a sender or receiver handle
-/// (pid in the high half).
-fn handle_id() -> u64 {
+/// A process-unique number for a sender or receiver handle; with the
+/// process's slot ([`End::holder_token`]) it makes the handle's id on the
+/// lock word ([`handle_id`]).
+fn handle_seq() -> u32 {
     static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(1);
-    (process_token() & 0xffff_ffff_0000_0000) | u64::from(NEXT.fetch_add(1, Relaxed))
+    NEXT.fetch_add(1, Relaxed)
+}
+
+/// The id of handle `seq` of the process whose holder token is `me`: unique
+/// among the live handles of the segment, in every pid namespace (two live
+/// processes never share a slot), and different in a forked child (which
+/// draws its own slot) from the parent's copy of the same handle.
+fn handle_id(me: u64, seq: u32) -> u64 {
+    ((me & 0xffff_ffff) << 32) | u64::from(seq)
 }
 
 /// A failed [`Sender::send`].
@@ -263,13 +285,14 @@ pub struct Sender {
     producer: Producer<SegmentRing>,
     policy: WaitPolicy,
     peer_role: u32,
-    id: u64,
-    /// The process token of the process in which this handle last synced
+    seq: u32,
+    /// The holder token of the process in which this handle last synced
     /// with the shared state and finished its operation (0: never). Until
-    /// then, finding its own id as the last holder proves nothing: a process
-    /// with a recycled pid can draw the id of a dead one, a child forked
-    /// without exec holds a copy of the handle with the same id, and a
-    /// panic may have cut the last operation short.
+    /// then, finding its own id as the last holder proves nothing: a new
+    /// process can draw a dead one's slot, and with it the ids of its
+    /// handles; a child forked without exec holds a copy of the handle (its
+    /// token differs, see [`handle_id`]); and a panic may have cut the last
+    /// operation short.
     synced_in: u64,
 }
 
@@ -298,7 +321,7 @@ impl Sender {
             end,
             policy: WaitPolicy::default(),
             peer_role,
-            id: handle_id(),
+            seq: handle_seq(),
             synced_in: 0,
         })
     }
@@ -442,7 +465,7 @@ impl Sender {
             return Err(Error::PeerClosed);
         }
         let mut waiter = Waiter::new(self.policy, deadline);
-        let token = process_token();
+        let me = self.end.holder_token()?;
         // SAFETY: the lock word lives in the segment's mapping, which is
         // owned by the `Arc<Segment>` that `self.producer`'s ring holds
         // (and `self.end` another), not by the producer itself; the raw
@@ -452,8 +475,10 @@ impl Sender {
         // (no `Producer<SegmentRing>` can be had by value in safe code), so
         // that ring, and its mapping, still lives after `f`.
         let lock = unsafe { &*self.lock() };
-        let synced = self.synced_in == token;
-        let admitted = lock.admit(token, self.id, synced, &mut waiter, token_alive)?;
+        let synced = self.synced_in == me;
+        let end = &self.end;
+        let id = handle_id(me, self.seq);
+        let admitted = lock.admit(me, id, synced, &mut waiter, |t| end.holder_alive(me, t))?;
         // Unsynced until `f` returns: after a failed resync or a panic in
         // `f`, the next acquisition reloads the shared state.
         self.synced_in = 0;
@@ -461,7 +486,7 @@ impl Sender {
             self.producer.resync()?;
         }
         let result = f(self, &mut waiter);
-        self.synced_in = token;
+        self.synced_in = me;
         result
     }
 
@@ -602,7 +627,7 @@ pub struct Receiver {
     consumer: Consumer<SegmentRing>,
     policy: WaitPolicy,
     peer_role: u32,
-    id: u64,
+    seq: u32,
     /// As `Sender::synced_in`.
     synced_in: u64,
 }
@@ -628,7 +653,7 @@ impl Receiver {
             end,
             policy: WaitPolicy::default(),
             peer_role,
-            id: handle_id(),
+            seq: handle_seq(),
             synced_in: 0,
         })
     }
@@ -698,21 +723,23 @@ impl Receiver {
         f: impl FnOnce(&mut Consumer<SegmentRing>) -> Result<R>,
     ) -> Result<R> {
         check_connected(self.consumer.storage())?;
-        let token = process_token();
+        let me = self.end.holder_token()?;
         // SAFETY: the lock word lives in the segment's mapping, owned by
         // the `Arc<Segment>` that `self.consumer`'s ring holds; `f` gets
         // `&mut Consumer` and can at most swap it with another live one (no
         // `Consumer<SegmentRing>` can be had by value in safe code), so the
         // ring and its mapping outlive the call.
         let lock = unsafe { &*self.lock() };
-        let synced = self.synced_in == token;
-        let admitted = lock.admit(token, self.id, synced, waiter, token_alive)?;
+        let synced = self.synced_in == me;
+        let end = &self.end;
+        let id = handle_id(me, self.seq);
+        let admitted = lock.admit(me, id, synced, waiter, |t| end.holder_alive(me, t))?;
         self.synced_in = 0;
         if admitted.needs_resync() {
             self.consumer.resync()?;
         }
         let result = f(&mut self.consumer);
-        self.synced_in = token;
+        self.synced_in = me;
         result
     }
 
@@ -862,9 +889,9 @@ mod tests {
     }
 
     /// A handle that finds its own id as the lock's last holder before it
-    /// ever synced (a recycled pid drew a dead handle's id) must still
-    /// reload the shared state, or it writes at its stale tail over data
-    /// the reader has not read.
+    /// ever synced (a new process drew a dead one's slot, and with it its
+    /// handle ids) must still reload the shared state, or it writes at its
+    /// stale tail over data the reader has not read.
     #[test]
     fn first_acquisition_resyncs_even_when_the_id_matches() {
         let (mut tx, mut rx) = channel(4096).unwrap();
@@ -872,7 +899,7 @@ mod tests {
         tx.write(b"first").unwrap();
         // SAFETY: the lock word lives in tx2's mapping, alive here.
         let lock = unsafe { &*tx2.lock() };
-        lock.mark_holder(tx2.id);
+        lock.mark_holder(handle_id(tx2.end.holder_token().unwrap(), tx2.seq));
         tx2.write_until(b"second", soon()).unwrap();
         assert_eq!(read_all(&mut rx, 11), b"firstsecond");
     }

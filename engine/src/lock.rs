@@ -13,9 +13,12 @@
 //! they fit in the ring; pipe writes may be larger than the ring and must stay
 //! contiguous (spec 4.7), so writers need exclusivity for the duration of one
 //! write. The danger of a lock across processes is a holder that dies. The
-//! lock word therefore holds the holder's *process token* (pid and start
-//! time: see `liveness`). A waiter parks with a timeout and, after every park
-//! slice, asks whether the token's process still exists; if it does not, the
+//! lock word therefore holds the holder's *process slot token* (see
+//! `liveness`: a lock on a byte of the segment's memfd that the kernel drops
+//! with the process, in whatever pid namespace it runs). A waiter parks with
+//! a timeout and, after every park slice, asks whether the token's slot is
+//! still held; if it is not (or the word names no slot at all: a peer
+//! scribbled on it), the
 //! waiter takes the lock over with a compare-exchange against that exact
 //! token (so two rescuers cannot both win), and learns that it did
 //! ([`Acquired::FromDead`]) so it can repair what the dead holder left
@@ -162,8 +165,8 @@ impl<P: Platform> LockWord<P> {
     /// tells whether the handle must resync. `synced` says whether the
     /// handle has loaded the shared state before and finished the operation
     /// it loaded it for: until then, finding its own id as the last holder
-    /// proves nothing (a process with a recycled pid can draw a dead handle's
-    /// id, and a panic may have cut the last operation short).
+    /// proves nothing (a process that drew a dead one's slot can draw a
+    /// dead handle's id, and a panic may have cut the last operation short).
     pub fn admit(
         &self,
         me: u64,

@@ -85,13 +85,17 @@ fn events(s: &SegmentRing) -> &Events<Native> {
     &s.control().events.0
 }
 
-/// Sets a hang-up hint and wakes everybody, so the peer re-checks liveness
-/// now rather than after its next park slice.
+/// Sets a hang-up hint and wakes everybody, waiters for data, space and
+/// the admission locks alike, so they re-check now rather than after their
+/// next park slice.
 fn hang_up(s: &SegmentRing, bit: u32) {
     let ev = events(s);
     ev.hangup.fetch_or(bit, Relaxed);
     ev.readable.notify();
     ev.writable.notify();
+    let locks = &s.control().locks.0;
+    locks.writer.wake_waiters();
+    locks.reader.0.wake_waiters();
 }
 
 /// `Err(Disconnected)` once the segment's connection was cut.
@@ -476,9 +480,29 @@ impl Sender {
         // that ring, and its mapping, still lives after `f`.
         let lock = unsafe { &*self.lock() };
         let synced = self.synced_in == me;
-        let end = &self.end;
+        let (end, peer_role) = (&self.end, self.peer_role);
         let id = handle_id(me, self.seq);
-        let admitted = lock.admit(me, id, synced, &mut waiter, |t| end.holder_alive(me, t))?;
+        // While the lock is held by someone else (stopped, perhaps), a cut
+        // connection or a reader gone for good still ends the wait.
+        let hangup = &events(storage).hangup;
+        let admitted = lock.admit_watching(
+            me,
+            id,
+            synced,
+            &mut waiter,
+            |t| end.holder_alive(me, t),
+            || hangup.load(Relaxed) & (HANGUP_READER | HANGUP_DISCONNECTED) != 0,
+            |step| {
+                check_connected(storage)?;
+                if (take_hangup(storage, HANGUP_READER) || step == Step::CheckPeer)
+                    && !end.peer_alive(peer_role)?
+                {
+                    hangup.fetch_or(HANGUP_READER, Relaxed);
+                    return Err(Error::PeerClosed);
+                }
+                Ok(())
+            },
+        )?;
         // Unsynced until `f` returns: after a failed resync or a panic in
         // `f`, the next acquisition reloads the shared state.
         self.synced_in = 0;
@@ -722,7 +746,8 @@ impl Receiver {
         waiter: &mut Waiter,
         f: impl FnOnce(&mut Consumer<SegmentRing>) -> Result<R>,
     ) -> Result<R> {
-        check_connected(self.consumer.storage())?;
+        let storage = self.consumer.storage();
+        check_connected(storage)?;
         let me = self.end.holder_token()?;
         // SAFETY: the lock word lives in the segment's mapping, owned by
         // the `Arc<Segment>` that `self.consumer`'s ring holds; `f` gets
@@ -731,9 +756,41 @@ impl Receiver {
         // ring and its mapping outlive the call.
         let lock = unsafe { &*self.lock() };
         let synced = self.synced_in == me;
-        let end = &self.end;
+        let (end, peer_role) = (&self.end, self.peer_role);
         let id = handle_id(me, self.seq);
-        let admitted = lock.admit(me, id, synced, waiter, |t| end.holder_alive(me, t))?;
+        // While another reader holds the lock (stopped, perhaps), a cut
+        // connection ends the wait, and so does a writer gone for good once
+        // nothing is left to read. Once the writer is known gone its hint
+        // stays up for the data waits, and is no longer part of the park
+        // condition (it would make the lock wait spin).
+        let hangup = &events(storage).hangup;
+        let writer_gone = core::cell::Cell::new(false);
+        let admitted = lock.admit_watching(
+            me,
+            id,
+            synced,
+            waiter,
+            |t| end.holder_alive(me, t),
+            || {
+                let h = hangup.load(Relaxed);
+                h & HANGUP_DISCONNECTED != 0 || (!writer_gone.get() && h & HANGUP_WRITER != 0)
+            },
+            |step| {
+                check_connected(storage)?;
+                let hinted = !writer_gone.get() && take_hangup(storage, HANGUP_WRITER);
+                if (hinted || step == Step::CheckPeer) && !end.peer_alive(peer_role)? {
+                    writer_gone.set(true);
+                    hangup.fetch_or(HANGUP_WRITER, Relaxed);
+                    let c = storage.control();
+                    // Everything the writers published is visible (their
+                    // records came before their descriptors closed).
+                    if c.producer.0.tail.load(Acquire) == c.consumer.0.head.load(Acquire) {
+                        return Err(Error::PeerClosed);
+                    }
+                }
+                Ok(())
+            },
+        )?;
         self.synced_in = 0;
         if admitted.needs_resync() {
             self.consumer.resync()?;

@@ -87,11 +87,55 @@ impl<P: Platform> LockWord<P> {
         waiter: &mut Waiter,
         alive: impl Fn(u64) -> bool,
     ) -> Result<Acquired> {
+        self.lock_watching(me, waiter, alive, || false, |_| Ok(()))
+    }
+
+    /// [`LockWord::lock`], watching something besides the lock: a wait for
+    /// a lock whose holder is stopped (or slow) must still end when the
+    /// connection is cut or the peer end closes. `interrupted` is part of
+    /// the park condition (it must only load memory): when it turns true,
+    /// or after every step of the wait, `check(step)` looks closer, and an
+    /// `Err` from it ends the wait with that error. [`LockWord::wake_waiters`]
+    /// wakes the waiters to look.
+    ///
+    /// ```
+    /// use shmpipe_engine::lock::LockWord;
+    /// use shmpipe_engine::sync::Native;
+    /// use shmpipe_engine::wait::{WaitPolicy, Waiter};
+    /// use shmpipe_engine::Error;
+    /// use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+    /// let lock = LockWord::<Native>::new();
+    /// assert!(lock.try_lock(1));
+    /// let cut = AtomicBool::new(false);
+    /// std::thread::scope(|t| {
+    ///     let waiter = t.spawn(|| {
+    ///         let mut w = Waiter::new(WaitPolicy::park(), None);
+    ///         lock.lock_watching(2, &mut w, |_| true, || cut.load(Relaxed), |_| {
+    ///             if cut.load(Relaxed) { Err(Error::Disconnected) } else { Ok(()) }
+    ///         })
+    ///     });
+    ///     cut.store(true, Relaxed);
+    ///     lock.wake_waiters();
+    ///     assert!(matches!(waiter.join().unwrap(), Err(Error::Disconnected)));
+    /// });
+    /// ```
+    pub fn lock_watching(
+        &self,
+        me: u64,
+        waiter: &mut Waiter,
+        alive: impl Fn(u64) -> bool,
+        interrupted: impl Fn() -> bool,
+        mut check: impl FnMut(Step) -> Result<()>,
+    ) -> Result<Acquired> {
         loop {
             if self.try_lock(me) {
                 return Ok(Acquired::Clean);
             }
-            match waiter.wait(&self.event, || self.owner.load(Relaxed) == 0) {
+            let step = waiter.wait(&self.event, || {
+                self.owner.load(Relaxed) == 0 || interrupted()
+            });
+            check(step)?;
+            match step {
                 Step::Retry => {}
                 Step::CheckPeer => {
                     let holder = self.owner.load(Relaxed);
@@ -114,6 +158,12 @@ impl<P: Platform> LockWord<P> {
                 }
             }
         }
+    }
+
+    /// Wakes every handle waiting for the lock, so that it looks at what it
+    /// watches ([`LockWord::lock_watching`]): a disconnect, a closed peer.
+    pub fn wake_waiters(&self) {
+        self.event.notify();
     }
 
     /// Records `id` as the last holder; returns whether it already was (only
@@ -175,10 +225,25 @@ impl<P: Platform> LockWord<P> {
         waiter: &mut Waiter,
         alive: impl Fn(u64) -> bool,
     ) -> Result<Admitted<'_, P>> {
+        self.admit_watching(me, id, synced, waiter, alive, || false, |_| Ok(()))
+    }
+
+    /// [`LockWord::admit`], waiting as [`LockWord::lock_watching`] does.
+    #[allow(clippy::too_many_arguments)] // admit's, plus the two watchers
+    pub fn admit_watching(
+        &self,
+        me: u64,
+        id: u64,
+        synced: bool,
+        waiter: &mut Waiter,
+        alive: impl Fn(u64) -> bool,
+        interrupted: impl Fn() -> bool,
+        check: impl FnMut(Step) -> Result<()>,
+    ) -> Result<Admitted<'_, P>> {
         let acquired = if self.try_lock(me) {
             Acquired::Clean
         } else {
-            self.lock(me, waiter, alive)?
+            self.lock_watching(me, waiter, alive, interrupted, check)?
         };
         let last_was_me = self.mark_holder(id);
         Ok(Admitted {

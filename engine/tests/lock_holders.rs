@@ -6,6 +6,9 @@
 //!   is stopped or working; once SIGKILLed, its lock is taken over.
 //! * A child forked without exec holds the lock under its own name: when it
 //!   dies, its still-living parent does not keep the lock looking held.
+//! * A holder that is stopped (SIGSTOP) does not stall the other handles of
+//!   its end for good: their waits for the lock honour deadlines, and a
+//!   disconnect or the peer end closing wakes them with that error.
 //!
 //! Holders report over a status pipe in 5-byte records (a tag and a
 //! little-endian u32; a pipe write that small is atomic), so that a parent
@@ -21,6 +24,7 @@ use shmpipe_engine::{channel, Error, Receiver, RingStorage, Sender};
 use std::fs::File;
 use std::io::{Read, Write};
 use std::os::fd::AsFd;
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 /// Bound on anything that should happen promptly (a takeover, a wake-up):
@@ -44,6 +48,7 @@ fn child_process() {
             hold_until_go()
         }
         "stop-holder" => stop_holder(),
+        "stop-reader" => stop_reader(),
         "fork-holder" => fork_holder(),
         other => panic!("unknown child role {other}"),
     });
@@ -66,8 +71,16 @@ fn next_report(status: &mut File) -> Option<(u8, u32)> {
 }
 
 /// Reads records until one tagged `tag`, returning its value; a `U` record
-/// (no namespace could be made) returns `None`.
+/// (no namespace could be made) returns `None`. Records that come before it
+/// are kept in `seen`, for a later call: processes report in any order.
 fn expect_report(status: &mut File, tag: u8) -> Option<u32> {
+    expect_report_in(status, tag, &mut Vec::new())
+}
+
+fn expect_report_in(status: &mut File, tag: u8, seen: &mut Vec<(u8, u32)>) -> Option<u32> {
+    if let Some(i) = seen.iter().position(|&(t, _)| t == tag) {
+        return Some(seen.remove(i).1);
+    }
     loop {
         match next_report(status) {
             Some((t, v)) if t == tag => return Some(v),
@@ -79,7 +92,7 @@ fn expect_report(status: &mut File, tag: u8) -> Option<u32> {
                 eprintln!("skipped: cannot make a pid namespace ({e}); needs root");
                 return None;
             }
-            Some(_) => {}
+            Some(other) => seen.push(other),
             None => panic!("the child went away before reporting {:?}", tag as char),
         }
     }
@@ -228,11 +241,12 @@ fn stopped_holder_in_another_pid_namespace_keeps_the_lock() {
     let mut waiter = tx.try_clone().unwrap();
     let (child, mut status, mut go) = spawn_in_namespace(&tx, "ns-init-stop");
     drop(tx);
-    if expect_report(&mut status, b'P').is_none() {
+    let mut seen = Vec::new();
+    if expect_report_in(&mut status, b'P', &mut seen).is_none() {
         return reap_ok(child, "ns-parent");
     }
-    expect_report(&mut status, b'L').unwrap();
-    expect_report(&mut status, b'S').unwrap();
+    expect_report_in(&mut status, b'L', &mut seen).unwrap();
+    expect_report_in(&mut status, b'S', &mut seen).unwrap();
     let owner = |s: &Sender| s.ring().control().locks.0.writer.owner();
     let holder = owner(&waiter);
     assert_ne!(holder, 0, "the stopped holder holds the writer lock");
@@ -266,10 +280,11 @@ fn killed_holder_in_another_pid_namespace_loses_the_lock() {
     let mut waiter = tx.try_clone().unwrap();
     let (child, mut status, _go) = spawn_in_namespace(&tx, "ns-init-hold");
     drop(tx);
-    let Some(init) = expect_report(&mut status, b'P') else {
+    let mut seen = Vec::new();
+    let Some(init) = expect_report_in(&mut status, b'P', &mut seen) else {
         return reap_ok(child, "ns-parent");
     };
-    expect_report(&mut status, b'L').unwrap();
+    expect_report_in(&mut status, b'L', &mut seen).unwrap();
     assert_ne!(waiter.ring().control().locks.0.writer.owner(), 0);
     // SAFETY: plain signal to the namespace's first process, our
     // grandchild (alive: it holds the lock and waits for the go byte).
@@ -341,8 +356,9 @@ fn forked_child_holder_dies_alone() {
     );
     drop((tx, status_w, go_r));
     let mut status = status_r;
-    let forked = expect_report(&mut status, b'C').unwrap();
-    expect_report(&mut status, b'L').unwrap();
+    let mut seen = Vec::new();
+    let forked = expect_report_in(&mut status, b'C', &mut seen).unwrap();
+    expect_report_in(&mut status, b'L', &mut seen).unwrap();
     let mut buf = [0u8; 256];
     assert_eq!(read_message(&mut rx, &mut buf), (6, true));
     assert_ne!(waiter.ring().control().locks.0.writer.owner(), 0);
@@ -357,4 +373,145 @@ fn forked_child_holder_dies_alone() {
     assert_eq!(read_message(&mut rx, &mut buf), (4, true));
     signal(&mut go);
     reap_ok(child, "fork-holder");
+}
+
+/// Takes the reader lock of the read end on descriptor 3, reports `L` and
+/// stops itself holding it.
+fn stop_reader() {
+    let mut rx = Receiver::from_fd(take_fd(3)).unwrap();
+    let mut status = File::from(take_fd(4));
+    rx.batch(|_| {
+        report(&mut status, b'L', std::process::id());
+        // SAFETY: raise only sends a signal to this process.
+        unsafe { libc::raise(libc::SIGSTOP) };
+        Ok(())
+    })
+    .unwrap();
+}
+
+/// Starts `role` on `end` (descriptor 3) and returns once it holds its lock
+/// and is stopped (as `/proc/PID/stat` shows).
+fn stopped_holder(role: &str, end: std::os::fd::BorrowedFd<'_>) -> std::process::Child {
+    let (mut status, status_w) = pipe();
+    let child = spawn_child(role, &[(end, 3), (status_w.as_fd(), 4)]);
+    drop(status_w);
+    let pid = expect_report(&mut status, b'L').unwrap();
+    assert_eq!(pid, child.id());
+    while state_of(&format!("/proc/{pid}/stat")) != 'T' {
+        std::thread::yield_now();
+    }
+    child
+}
+
+/// The state letter of a `/proc/.../stat` file.
+fn state_of(path: &str) -> char {
+    let text = std::fs::read_to_string(path).expect("stat of a live process");
+    let rest = &text[text.rfind(')').expect("comm") + 1..];
+    rest.trim_start().chars().next().expect("state")
+}
+
+/// Runs `op` on a thread, returns once that thread is parked on a futex
+/// (the lock's event: the only thing it can wait for), and gives back the
+/// channel on which its result will arrive.
+fn blocked<R: Send + 'static>(op: impl FnOnce() -> R + Send + 'static) -> mpsc::Receiver<R> {
+    let (tid_tx, tid_rx) = mpsc::channel();
+    let (res_tx, res_rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        tid_tx
+            .send(rustix::thread::gettid().as_raw_nonzero().get())
+            .unwrap();
+        let _ = res_tx.send(op());
+    });
+    let tid = tid_rx.recv().unwrap();
+    let wchan = format!("/proc/self/task/{tid}/wchan");
+    loop {
+        match std::fs::read_to_string(&wchan) {
+            Ok(w) if w.contains("futex") => break,
+            Ok(_) => std::thread::yield_now(),
+            Err(e) => panic!("the waiter ended before it blocked ({e})"),
+        }
+    }
+    res_rx
+}
+
+/// Issue 9 item 12: a blocking write or read whose end's lock is held by a
+/// stopped process returns `TimedOut` at its deadline (the lock wait
+/// honours it), and the lock stays with its holder.
+#[test]
+fn stopped_holders_time_out_blocking_calls() {
+    let _dog = Watchdog::new("stopped_holders_time_out_blocking_calls", HANG);
+    let (tx, rx) = channel(4096).unwrap();
+    let mut writer = tx.try_clone().unwrap();
+    let holder = stopped_holder("stop-holder", tx.as_fd());
+    let r = writer.write_until(b"mine", Some(Instant::now() + PATIENCE));
+    assert!(matches!(r, Err(Error::TimedOut)), "blocked write: {r:?}");
+    kill_and_reap(holder);
+
+    let mut reader = rx.try_clone().unwrap();
+    writer
+        .write_until(b"queued", Some(Instant::now() + HANG))
+        .unwrap();
+    let holder = stopped_holder("stop-reader", rx.as_fd());
+    let r = reader.read_until(&mut [0u8; 16], Some(Instant::now() + PATIENCE));
+    assert!(matches!(r, Err(Error::TimedOut)), "blocked read: {r:?}");
+    kill_and_reap(holder);
+}
+
+/// Issue 9 item 12: `disconnect` wakes a handle waiting for a lock that a
+/// stopped process holds, with `Disconnected` (before: it waited for the
+/// holder for good).
+#[test]
+fn disconnect_wakes_lock_waiters() {
+    let _dog = Watchdog::new("disconnect_wakes_lock_waiters", HANG);
+    let (tx, rx) = channel(4096).unwrap();
+    let mut writer = tx.try_clone().unwrap();
+    let holder = stopped_holder("stop-holder", tx.as_fd());
+    let write = blocked(move || writer.write(b"mine"));
+    rx.end().disconnect();
+    let r = write
+        .recv_timeout(HANG)
+        .expect("the lock waiter was not woken");
+    assert!(matches!(r, Err(Error::Disconnected)), "{r:?}");
+    kill_and_reap(holder);
+
+    // The reader lock, likewise.
+    let (tx, rx) = channel(4096).unwrap();
+    let mut reader = rx.try_clone().unwrap();
+    let holder = stopped_holder("stop-reader", rx.as_fd());
+    let read = blocked(move || reader.read(&mut [0u8; 16]));
+    tx.end().disconnect();
+    let r = read
+        .recv_timeout(HANG)
+        .expect("the lock waiter was not woken");
+    assert!(matches!(r, Err(Error::Disconnected)), "{r:?}");
+    kill_and_reap(holder);
+}
+
+/// Issue 9 item 12: the peer end closing wakes a lock waiter that can no
+/// longer succeed: a writer (nobody will read) and a reader once nothing is
+/// left to read, both with `PeerClosed`.
+#[test]
+fn closed_peer_wakes_lock_waiters() {
+    let _dog = Watchdog::new("closed_peer_wakes_lock_waiters", HANG);
+    let (tx, rx) = channel(4096).unwrap();
+    let mut writer = tx.try_clone().unwrap();
+    let holder = stopped_holder("stop-holder", tx.as_fd());
+    let write = blocked(move || writer.write(b"mine"));
+    drop(rx);
+    let r = write
+        .recv_timeout(HANG)
+        .expect("the lock waiter was not woken");
+    assert!(matches!(r, Err(Error::PeerClosed)), "{r:?}");
+    kill_and_reap(holder);
+
+    let (tx, rx) = channel(4096).unwrap();
+    let mut reader = rx.try_clone().unwrap();
+    let holder = stopped_holder("stop-reader", rx.as_fd());
+    let read = blocked(move || reader.read(&mut [0u8; 16]));
+    drop(tx);
+    let r = read
+        .recv_timeout(HANG)
+        .expect("the lock waiter was not woken");
+    assert!(matches!(r, Err(Error::PeerClosed)), "{r:?}");
+    kill_and_reap(holder);
 }

@@ -41,15 +41,12 @@ const REST: &[u8] = b" and the rest of it";
 #[test]
 fn child_process() {
     child_main(|role, args| match role {
-        "ns-parent" => ns_parent(args[0]),
-        "ns-init-stop" => ns_init_stop(),
-        "ns-init-hold" => {
-            mount_own_proc();
-            hold_until_go()
-        }
-        "stop-holder" => stop_holder(),
-        "stop-reader" => stop_reader(),
-        "fork-holder" => fork_holder(),
+        "ns-parent" => child_ns_parent(args[0]),
+        "ns-init-stop" => child_ns_init_stop(),
+        "ns-init-hold" => child_ns_init_hold(),
+        "stop-holder" => child_stop_holder(),
+        "stop-reader" => child_stop_reader(),
+        "fork-holder" => child_fork_holder(),
         other => panic!("unknown child role {other}"),
     });
 }
@@ -112,6 +109,13 @@ fn hold_lock(hold: impl FnOnce(&mut File)) {
     .unwrap();
 }
 
+/// Pid 1 of a new pid namespace with its own `/proc`, holding the lock
+/// until the go byte (see [`hold_until_go`]).
+fn child_ns_init_hold() {
+    mount_own_proc();
+    hold_until_go();
+}
+
 /// A holder that reports `L` and its pid, then waits for the go byte on
 /// descriptor 5 (forever, if it is killed first).
 fn hold_until_go() {
@@ -123,7 +127,7 @@ fn hold_until_go() {
 }
 
 /// A holder that reports `L` and stops itself (SIGSTOP) holding the lock.
-fn stop_holder() {
+fn child_stop_holder() {
     hold_lock(|status| {
         report(status, b'L', std::process::id());
         // SAFETY: raise only sends a signal to this process.
@@ -135,7 +139,7 @@ fn stop_holder() {
 /// `inner` as the first process (pid 1) of the new pid namespace, reporting
 /// its pid (as this namespace sees it) as `P`, or `U` and the errno if the
 /// namespaces cannot be made.
-fn ns_parent(inner: &str) {
+fn child_ns_parent(inner: &str) {
     let mut status = File::from(take_fd(4));
     // SAFETY: unshare and mount with valid, NUL-terminated arguments.
     let made = unsafe {
@@ -187,9 +191,9 @@ fn mount_own_proc() {
     assert_eq!(r, 0, "mount proc: {}", std::io::Error::last_os_error());
 }
 
-/// Pid 1 of the new namespace: runs a [`stop_holder`] (pid 2 there),
+/// Pid 1 of the new namespace: runs a [`child_stop_holder`] (pid 2 there),
 /// reports `S` once it is stopped, and on the go byte lets it continue.
-fn ns_init_stop() {
+fn child_ns_init_stop() {
     mount_own_proc();
     let tx = take_fd(3);
     let mut status = File::from(take_fd(4));
@@ -304,7 +308,7 @@ fn killed_holder_in_another_pid_namespace_loses_the_lock() {
 /// Writes once (so this process has its slot), then forks without exec: the
 /// forked child takes the lock, reports `L` and waits forever, and the
 /// parent reports the child's pid as `C` and waits for the go byte.
-fn fork_holder() {
+fn child_fork_holder() {
     let mut tx = Sender::from_fd(take_fd(3)).unwrap();
     let mut status = File::from(take_fd(4));
     let mut go = File::from(take_fd(5));
@@ -377,7 +381,7 @@ fn forked_child_holder_dies_alone() {
 
 /// Takes the reader lock of the read end on descriptor 3, reports `L` and
 /// stops itself holding it.
-fn stop_reader() {
+fn child_stop_reader() {
     let mut rx = Receiver::from_fd(take_fd(3)).unwrap();
     let mut status = File::from(take_fd(4));
     rx.batch(|_| {

@@ -47,6 +47,7 @@ fn child_process() {
         "stop-holder" => child_stop_holder(),
         "stop-reader" => child_stop_reader(),
         "fork-holder" => child_fork_holder(),
+        "exit-holder" => child_exit_holder(),
         other => panic!("unknown child role {other}"),
     });
 }
@@ -518,4 +519,74 @@ fn closed_peer_wakes_lock_waiters() {
         .expect("the lock waiter was not woken");
     assert!(matches!(r, Err(Error::PeerClosed)), "{r:?}");
     kill_and_reap(holder);
+}
+
+/// A lock word is shared memory a peer can write anything into: a word
+/// that names no process slot (out of range), or a slot nobody holds, is
+/// nobody's lock, and the next writer takes it over instead of waiting for
+/// a holder that does not exist.
+#[test]
+fn lock_words_naming_no_live_slot_are_taken_over() {
+    use shmpipe_engine::liveness::{SLOTS, SLOT_BASE};
+    let _dog = Watchdog::new("lock_words_naming_no_live_slot_are_taken_over", HANG);
+    let (mut tx, mut rx) = channel(4096).unwrap();
+    let mut buf = [0u8; 16];
+    for (i, garbage) in [
+        1,
+        // Names the lock byte of the read end's role, which the read end's
+        // description holds: a check that did not bound the slot number
+        // would find it locked and wait for good.
+        1 << 32,
+        u64::MAX,
+        u64::from(SLOT_BASE - 1),
+        u64::from(SLOT_BASE + SLOTS),
+        (7 << 32) | u64::from(SLOT_BASE + 4321), // in range, held by nobody
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let lock = &tx.ring().control().locks.0.writer;
+        assert!(lock.try_lock(garbage), "case {i}: the lock was free");
+        tx.write_until(&[i as u8; 3], Some(Instant::now() + HANG))
+            .unwrap_or_else(|e| panic!("case {i} ({garbage:#x}): {e}"));
+        assert_eq!(read_message(&mut rx, &mut buf), (3, true));
+        assert_eq!(&buf[..3], &[i as u8; 3]);
+    }
+}
+
+/// Takes the writer lock, publishes [`FIRST`], reports `L` and exits
+/// without unlocking (`_exit`: no destructor runs). The parent does not
+/// reap it at once, so it stays a zombie.
+fn child_exit_holder() {
+    hold_lock(|status| {
+        report(status, b'L', std::process::id());
+        // SAFETY: ends the process at once; nothing needs to run first.
+        unsafe { libc::_exit(0) }
+    });
+}
+
+/// A holder that exited holding the lock is dead, although its pid still
+/// exists (a zombie, until reaped): its descriptors, and with them its
+/// slot, were released at exit. (Before, with `/proc` hidden, a zombie's
+/// pid counted as alive.)
+#[test]
+fn zombie_holder_loses_the_lock() {
+    let _dog = Watchdog::new("zombie_holder_loses_the_lock", HANG);
+    let (tx, mut rx) = channel(4096).unwrap();
+    let mut waiter = tx.try_clone().unwrap();
+    let (mut status, status_w) = pipe();
+    let child = spawn_child("exit-holder", &[(tx.as_fd(), 3), (status_w.as_fd(), 4)]);
+    drop((tx, status_w));
+    let pid = expect_report(&mut status, b'L').unwrap();
+    while state_of(&format!("/proc/{pid}/stat")) != 'Z' {
+        std::thread::yield_now();
+    }
+    assert_ne!(waiter.ring().control().locks.0.writer.owner(), 0);
+    waiter
+        .write_until(b"mine", Some(Instant::now() + HANG))
+        .expect("the exited holder's lock is taken over");
+    let mut buf = [0u8; 256];
+    assert_eq!(read_message(&mut rx, &mut buf), (FIRST.len(), true));
+    assert_eq!(read_message(&mut rx, &mut buf), (4, true));
+    reap_ok(child, "exit-holder");
 }

@@ -24,7 +24,7 @@
 //! it learns of the close at its next park slice.)
 
 use crate::layout::{Events, RingControl, HANGUP_DISCONNECTED, HANGUP_READER, HANGUP_WRITER};
-use crate::liveness::{slot_held, EndLock};
+use crate::liveness::{slot_held, EndLock, ProcessSlot};
 use crate::lock::LockWord;
 use crate::ring::{Consumer, MessageRead, Producer, RingStorage};
 use crate::segment::{Segment, SegmentRing};
@@ -124,6 +124,9 @@ pub struct End {
     segment: Arc<Segment>,
     role: u32,
     hangups: Vec<(usize, u32)>,
+    /// This process's name on the segment's admission locks, shared by the
+    /// end's clones (made on first use).
+    slot: Arc<ProcessSlot>,
 }
 
 impl core::fmt::Debug for End {
@@ -155,6 +158,7 @@ impl End {
             segment,
             role,
             hangups: hangups.to_vec(),
+            slot: Arc::new(ProcessSlot::new()),
         }))
     }
 
@@ -190,9 +194,9 @@ impl End {
     }
 
     /// This process's token for the segment's admission locks (its
-    /// [`ProcessSlot`](crate::liveness::ProcessSlot), made on first use).
+    /// [`ProcessSlot`], made on first use, shared with the end's clones).
     pub fn holder_token(&self) -> Result<u64> {
-        Ok(self.segment.process_slot().token(self.fd())?)
+        Ok(self.slot.token(self.fd())?)
     }
 
     /// Whether the holder named by `token` (read from a lock word: hostile)
@@ -211,6 +215,7 @@ impl End {
             segment: Arc::clone(&self.segment),
             role: self.role,
             hangups: self.hangups.clone(),
+            slot: Arc::clone(&self.slot),
         }))
     }
 

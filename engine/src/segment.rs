@@ -18,7 +18,6 @@
 //! mapping. Nothing is ever left in `/dev/shm`.
 
 use crate::layout::{RingControl, SegmentHeader, HEADER_SIZE, MAX_CAPACITY, MAX_RINGS};
-use crate::liveness::ProcessSlot;
 use crate::ring::{DirectStorage, RingStorage};
 use crate::sync::Native;
 use crate::{Error, Result};
@@ -32,8 +31,6 @@ use std::sync::Arc;
 pub struct Segment {
     map: MmapRaw,
     header: SegmentHeader,
-    /// This process's name for the segment's admission locks.
-    slot: ProcessSlot,
 }
 
 impl core::fmt::Debug for Segment {
@@ -78,14 +75,7 @@ impl Segment {
         // SAFETY: the mapping is at least HEADER_SIZE bytes (plan() puts the
         // header first) and page aligned; nobody else has the memfd yet.
         unsafe { core::ptr::write(map.as_mut_ptr().cast::<SegmentHeader>(), header) };
-        Ok((
-            Arc::new(Segment {
-                map,
-                header,
-                slot: ProcessSlot::new(),
-            }),
-            fd,
-        ))
+        Ok((Arc::new(Segment { map, header }), fd))
     }
 
     /// Maps the segment behind `fd` and validates it.
@@ -119,31 +109,12 @@ impl Segment {
         // valid value.
         let header = unsafe { core::ptr::read_volatile(map.as_ptr().cast::<SegmentHeader>()) };
         header.validate(map.len())?;
-        Ok(Arc::new(Segment {
-            map,
-            header,
-            slot: ProcessSlot::new(),
-        }))
+        Ok(Arc::new(Segment { map, header }))
     }
 
     /// The validated header (process-local copy).
     pub fn header(&self) -> &SegmentHeader {
         &self.header
-    }
-
-    /// This process's slot on the segment: what names it as the holder of
-    /// an admission lock (see [`ProcessSlot`]). Made on first use.
-    ///
-    /// ```
-    /// use shmpipe_engine::Segment;
-    /// use std::os::fd::AsFd;
-    /// let (seg, fd) = Segment::create(&[4096], 0, [0; 8])?;
-    /// let me = seg.process_slot().token(fd.as_fd())?;
-    /// assert!(shmpipe_engine::liveness::slot_held(fd.as_fd(), me));
-    /// # Ok::<(), shmpipe_engine::Error>(())
-    /// ```
-    pub fn process_slot(&self) -> &ProcessSlot {
-        &self.slot
     }
 
     /// Number of rings.

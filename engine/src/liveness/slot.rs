@@ -96,8 +96,8 @@ pub fn slot_held(file: BorrowedFd<'_>, token: u64) -> bool {
 }
 
 /// This process's slot on one segment, made on first use (see the module
-/// documentation). Keep one per mapped segment; [`Segment`](crate::Segment)
-/// does.
+/// documentation). Keep one per segment and share it; a channel
+/// [`End`](crate::channel::End) and its clones share one.
 ///
 /// ```
 /// use shmpipe_engine::liveness::ProcessSlot;

@@ -46,8 +46,12 @@ fn make(tx: Sender, rx: Receiver, spsc: bool) -> io::Result<Box<dyn Link>> {
     if !spsc {
         return Ok(Box::new(Locked { tx, rx }));
     }
-    let producer = Producer::new(Segment::attach(tx.as_fd())?.ring(0)?)?;
-    let consumer = Consumer::new(Segment::attach(rx.as_fd())?.ring(0)?)?;
+    // SAFETY: the raw halves are this process's only producer and consumer
+    // of their rings: `tx` and `rx` are kept only for liveness and never
+    // write or read.
+    let producer = unsafe { Producer::new(Segment::attach(tx.as_fd())?.ring(0)?)? };
+    // SAFETY: as above.
+    let consumer = unsafe { Consumer::new(Segment::attach(rx.as_fd())?.ring(0)?)? };
     Ok(Box::new(Spsc {
         tx,
         rx,

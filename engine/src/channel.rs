@@ -24,7 +24,7 @@
 //! it learns of the close at its next park slice.)
 
 use crate::layout::{Events, RingControl, HANGUP_DISCONNECTED, HANGUP_READER, HANGUP_WRITER};
-use crate::liveness::{process_token, token_alive, EndLock};
+use crate::liveness::{slot_held, EndLock, ProcessSlot};
 use crate::lock::LockWord;
 use crate::ring::{Consumer, MessageRead, Producer, RingStorage};
 // Under `--cfg loom` (the loom models only) this very code runs on rings
@@ -93,13 +93,17 @@ fn events(s: &SegmentRing) -> &Events<Native> {
     &s.control().events.0
 }
 
-/// Sets a hang-up hint and wakes everybody, so the peer re-checks liveness
-/// now rather than after its next park slice.
+/// Sets a hang-up hint and wakes everybody, waiters for data, space and
+/// the admission locks alike, so they re-check now rather than after their
+/// next park slice.
 fn hang_up(s: &SegmentRing, bit: u32) {
     let ev = events(s);
     ev.hangup.fetch_or(bit, Relaxed);
     ev.readable.notify();
     ev.writable.notify();
+    let locks = &s.control().locks.0;
+    locks.writer.wake_waiters();
+    locks.reader.0.wake_waiters();
 }
 
 /// `Err(Disconnected)` once the segment's connection was cut.
@@ -128,6 +132,9 @@ pub struct End {
     segment: Arc<Segment>,
     role: u32,
     hangups: Vec<(usize, u32)>,
+    /// This process's name on the segment's admission locks, shared by the
+    /// end's clones (made on first use).
+    slot: Arc<ProcessSlot>,
 }
 
 impl core::fmt::Debug for End {
@@ -159,6 +166,7 @@ impl End {
             segment,
             role,
             hangups: hangups.to_vec(),
+            slot: Arc::new(ProcessSlot::new()),
         }))
     }
 
@@ -193,6 +201,19 @@ impl End {
         Ok(self.lock().peer_alive(role)?)
     }
 
+    /// This process's token for the segment's admission locks (its
+    /// [`ProcessSlot`], made on first use, shared with the end's clones).
+    pub fn holder_token(&self) -> Result<u64> {
+        Ok(self.slot.token(self.fd())?)
+    }
+
+    /// Whether the holder named by `token` (read from a lock word: hostile)
+    /// still lives. `me` is this process's own token: a lock held by another
+    /// handle of this process is never taken over.
+    pub fn holder_alive(&self, me: u64, token: u64) -> bool {
+        token == me || slot_held(self.fd(), token)
+    }
+
     /// A new end sharing this one's descriptor state (a `dup`): the role
     /// lock is held until both are closed.
     pub fn try_clone(&self) -> Result<Arc<End>> {
@@ -202,6 +223,7 @@ impl End {
             segment: Arc::clone(&self.segment),
             role: self.role,
             hangups: self.hangups.clone(),
+            slot: Arc::clone(&self.slot),
         }))
     }
 
@@ -249,11 +271,20 @@ impl Drop for End {
     }
 }
 
-/// A process-unique, machine-unique id for a sender or receiver handle
-/// (pid in the high half).
-fn handle_id() -> u64 {
+/// A process-unique number for a sender or receiver handle; with the
+/// process's slot ([`End::holder_token`]) it makes the handle's id on the
+/// lock word ([`handle_id`]).
+fn handle_seq() -> u32 {
     static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(1);
-    (process_token() & 0xffff_ffff_0000_0000) | u64::from(NEXT.fetch_add(1, Relaxed))
+    NEXT.fetch_add(1, Relaxed)
+}
+
+/// The id of handle `seq` of the process whose holder token is `me`: unique
+/// among the live handles of the segment, in every pid namespace (two live
+/// processes never share a slot), and different in a forked child (which
+/// draws its own slot) from the parent's copy of the same handle.
+fn handle_id(me: u64, seq: u32) -> u64 {
+    ((me & 0xffff_ffff) << 32) | u64::from(seq)
 }
 
 /// A failed [`Sender::send`].
@@ -271,13 +302,14 @@ pub struct Sender {
     producer: Producer<SegmentRing>,
     policy: WaitPolicy,
     peer_role: u32,
-    id: u64,
-    /// The process token of the process in which this handle last synced
+    seq: u32,
+    /// The holder token of the process in which this handle last synced
     /// with the shared state and finished its operation (0: never). Until
-    /// then, finding its own id as the last holder proves nothing: a process
-    /// with a recycled pid can draw the id of a dead one, a child forked
-    /// without exec holds a copy of the handle with the same id, and a
-    /// panic may have cut the last operation short.
+    /// then, finding its own id as the last holder proves nothing: a new
+    /// process can draw a dead one's slot, and with it the ids of its
+    /// handles; a child forked without exec holds a copy of the handle (its
+    /// token differs, see [`handle_id`]); and a panic may have cut the last
+    /// operation short.
     synced_in: u64,
 }
 
@@ -297,11 +329,16 @@ impl Sender {
             // Other senders may be publishing right now, so the shared state
             // can only be read consistently under the writer lock: every
             // operation resyncs there first.
-            producer: Producer::new_unsynced(end.segment().ring(ring)?)?,
+            // SAFETY: every use of the producer's data area (reservations,
+            // grants, copies: `write_locked`, `try_write`, `batch`) happens
+            // inside `with_lock`, under the ring's writer lock, which every
+            // `Sender` of this ring takes; its other uses outside the lock
+            // only load shared atomics.
+            producer: unsafe { Producer::new_unsynced(end.segment().ring(ring)?)? },
             end,
             policy: WaitPolicy::default(),
             peer_role,
-            id: handle_id(),
+            seq: handle_seq(),
             synced_in: 0,
         })
     }
@@ -445,13 +482,40 @@ impl Sender {
             return Err(Error::PeerClosed);
         }
         let mut waiter = Waiter::new(self.policy, deadline);
-        let token = process_token();
-        // SAFETY: the lock word lives in the mapping owned by
-        // `self.producer`, which stays alive for the whole call; the raw
-        // pointer only avoids borrowing `self` across `f(self, ..)`.
+        let me = self.end.holder_token()?;
+        // SAFETY: the lock word lives in the segment's mapping, which is
+        // owned by the `Arc<Segment>` that `self.producer`'s ring holds
+        // (and `self.end` another), not by the producer itself; the raw
+        // pointer only avoids borrowing `self` across `f(self, ..)`. `f`
+        // cannot unmap it: no code here replaces `self.producer`, and user
+        // code in `batch` can at most swap it with another live producer
+        // (no `Producer<SegmentRing>` can be had by value in safe code), so
+        // that ring, and its mapping, still lives after `f`.
         let lock = unsafe { &*self.lock() };
-        let synced = self.synced_in == token;
-        let admitted = lock.admit(token, self.id, synced, &mut waiter, token_alive)?;
+        let synced = self.synced_in == me;
+        let (end, peer_role) = (&self.end, self.peer_role);
+        let id = handle_id(me, self.seq);
+        // While the lock is held by someone else (stopped, perhaps), a cut
+        // connection or a reader gone for good still ends the wait.
+        let hangup = &events(storage).hangup;
+        let admitted = lock.admit_watching(
+            me,
+            id,
+            synced,
+            &mut waiter,
+            |t| end.holder_alive(me, t),
+            || hangup.load(Relaxed) & (HANGUP_READER | HANGUP_DISCONNECTED) != 0,
+            |step| {
+                check_connected(storage)?;
+                if (take_hangup(storage, HANGUP_READER) || step == Step::CheckPeer)
+                    && !end.peer_alive(peer_role)?
+                {
+                    hangup.fetch_or(HANGUP_READER, Relaxed);
+                    return Err(Error::PeerClosed);
+                }
+                Ok(())
+            },
+        )?;
         // Unsynced until `f` returns: after a failed resync or a panic in
         // `f`, the next acquisition reloads the shared state.
         self.synced_in = 0;
@@ -459,7 +523,7 @@ impl Sender {
             self.producer.resync()?;
         }
         let result = f(self, &mut waiter);
-        self.synced_in = token;
+        self.synced_in = me;
         result
     }
 
@@ -600,7 +664,7 @@ pub struct Receiver {
     consumer: Consumer<SegmentRing>,
     policy: WaitPolicy,
     peer_role: u32,
-    id: u64,
+    seq: u32,
     /// As `Sender::synced_in`.
     synced_in: u64,
 }
@@ -619,11 +683,14 @@ impl Receiver {
     pub fn new(end: Arc<End>, ring: usize, peer_role: u32) -> Result<Receiver> {
         Ok(Receiver {
             // As for `Sender::new`: resynced under the reader lock.
-            consumer: Consumer::new_unsynced(end.segment().ring(ring)?)?,
+            // SAFETY: as for `Sender::new`: the consumer reads and frees
+            // records only inside `with_lock`, under the ring's reader lock,
+            // which every `Receiver` of this ring takes.
+            consumer: unsafe { Consumer::new_unsynced(end.segment().ring(ring)?)? },
             end,
             policy: WaitPolicy::default(),
             peer_role,
-            id: handle_id(),
+            seq: handle_seq(),
             synced_in: 0,
         })
     }
@@ -692,19 +759,57 @@ impl Receiver {
         waiter: &mut Waiter,
         f: impl FnOnce(&mut Consumer<SegmentRing>) -> Result<R>,
     ) -> Result<R> {
-        check_connected(self.consumer.storage())?;
-        let token = process_token();
-        // SAFETY: the lock word lives in the mapping owned by
-        // `self.consumer`, alive for the whole call.
+        let storage = self.consumer.storage();
+        check_connected(storage)?;
+        let me = self.end.holder_token()?;
+        // SAFETY: the lock word lives in the segment's mapping, owned by
+        // the `Arc<Segment>` that `self.consumer`'s ring holds; `f` gets
+        // `&mut Consumer` and can at most swap it with another live one (no
+        // `Consumer<SegmentRing>` can be had by value in safe code), so the
+        // ring and its mapping outlive the call.
         let lock = unsafe { &*self.lock() };
-        let synced = self.synced_in == token;
-        let admitted = lock.admit(token, self.id, synced, waiter, token_alive)?;
+        let synced = self.synced_in == me;
+        let (end, peer_role) = (&self.end, self.peer_role);
+        let id = handle_id(me, self.seq);
+        // While another reader holds the lock (stopped, perhaps), a cut
+        // connection ends the wait, and so does a writer gone for good once
+        // nothing is left to read. Once the writer is known gone its hint
+        // stays up for the data waits, and is no longer part of the park
+        // condition (it would make the lock wait spin).
+        let hangup = &events(storage).hangup;
+        let writer_gone = core::cell::Cell::new(false);
+        let admitted = lock.admit_watching(
+            me,
+            id,
+            synced,
+            waiter,
+            |t| end.holder_alive(me, t),
+            || {
+                let h = hangup.load(Relaxed);
+                h & HANGUP_DISCONNECTED != 0 || (!writer_gone.get() && h & HANGUP_WRITER != 0)
+            },
+            |step| {
+                check_connected(storage)?;
+                let hinted = !writer_gone.get() && take_hangup(storage, HANGUP_WRITER);
+                if (hinted || step == Step::CheckPeer) && !end.peer_alive(peer_role)? {
+                    writer_gone.set(true);
+                    hangup.fetch_or(HANGUP_WRITER, Relaxed);
+                    let c = storage.control();
+                    // Everything the writers published is visible (their
+                    // records came before their descriptors closed).
+                    if c.producer.0.tail.load(Acquire) == c.consumer.0.head.load(Acquire) {
+                        return Err(Error::PeerClosed);
+                    }
+                }
+                Ok(())
+            },
+        )?;
         self.synced_in = 0;
         if admitted.needs_resync() {
             self.consumer.resync()?;
         }
         let result = f(&mut self.consumer);
-        self.synced_in = token;
+        self.synced_in = me;
         result
     }
 
@@ -854,9 +959,9 @@ mod tests {
     }
 
     /// A handle that finds its own id as the lock's last holder before it
-    /// ever synced (a recycled pid drew a dead handle's id) must still
-    /// reload the shared state, or it writes at its stale tail over data
-    /// the reader has not read.
+    /// ever synced (a new process drew a dead one's slot, and with it its
+    /// handle ids) must still reload the shared state, or it writes at its
+    /// stale tail over data the reader has not read.
     #[test]
     fn first_acquisition_resyncs_even_when_the_id_matches() {
         let (mut tx, mut rx) = channel(4096).unwrap();
@@ -864,7 +969,7 @@ mod tests {
         tx.write(b"first").unwrap();
         // SAFETY: the lock word lives in tx2's mapping, alive here.
         let lock = unsafe { &*tx2.lock() };
-        lock.mark_holder(tx2.id);
+        lock.mark_holder(handle_id(tx2.end.holder_token().unwrap(), tx2.seq));
         tx2.write_until(b"second", soon()).unwrap();
         assert_eq!(read_all(&mut rx, 11), b"firstsecond");
     }

@@ -3,11 +3,12 @@
 //! differs from a shared segment.
 
 use crate::layout::{RingControl, MAX_CAPACITY, MIN_CAPACITY};
-use crate::ring::{DirectStorage, RingStorage};
+use crate::ring::{Consumer, DirectStorage, Producer, RingStorage};
 use crate::sync::Native;
 use crate::{Error, Result};
 use core::ptr::NonNull;
 use std::alloc::{alloc_zeroed, dealloc, Layout};
+use std::sync::Arc;
 
 /// A ring's control block and data area on the heap.
 pub struct HeapRing {
@@ -27,10 +28,8 @@ impl HeapRing {
     /// 1 GiB).
     ///
     /// ```
-    /// use shmpipe_engine::{Consumer, HeapRing, Producer};
-    /// let ring = HeapRing::new(4096)?;
-    /// let mut tx = Producer::new(&ring)?;
-    /// let mut rx = Consumer::new(&ring)?;
+    /// use shmpipe_engine::HeapRing;
+    /// let (mut tx, mut rx) = HeapRing::new(4096)?.split();
     /// assert!(tx.try_push(b"hi", 0)?);
     /// let mut buf = [0u8; 8];
     /// assert_eq!(rx.read_stream(&mut buf)?, Some(2));
@@ -51,6 +50,45 @@ impl HeapRing {
             data,
             cap: capacity,
         })
+    }
+}
+
+impl HeapRing {
+    /// Hands out the ring's producer and consumer: the only ones safe code
+    /// can have, since the ring is consumed and both halves share it through
+    /// an [`Arc`] (rtrb-style). The halves may move to different threads.
+    ///
+    /// ```
+    /// use shmpipe_engine::HeapRing;
+    /// let (mut tx, mut rx) = HeapRing::new(4096)?.split();
+    /// let writer = std::thread::spawn(move || {
+    ///     while !tx.try_push(b"ping", 0).unwrap() {}
+    /// });
+    /// let mut buf = [0u8; 8];
+    /// let n = loop {
+    ///     if let Some(n) = rx.read_stream(&mut buf)? {
+    ///         break n;
+    ///     }
+    ///     std::thread::yield_now();
+    /// };
+    /// assert_eq!(&buf[..n], b"ping");
+    /// writer.join().unwrap();
+    /// # Ok::<(), shmpipe_engine::Error>(())
+    /// ```
+    pub fn split(self) -> (Producer<Arc<HeapRing>>, Consumer<Arc<HeapRing>>) {
+        let ring = Arc::new(self);
+        // SAFETY: the ring was owned by value and is now shared only by
+        // these two halves: no other producer or consumer of it exists, and
+        // making one from the `Arc` a half exposes takes `unsafe` again.
+        // `new_unsynced` fails only on a bad capacity, which `new` refused;
+        // a fresh ring's shared state is all zero, which is what an
+        // unsynced half starts from.
+        unsafe {
+            (
+                Producer::new_unsynced(Arc::clone(&ring)).expect("checked capacity"),
+                Consumer::new_unsynced(ring).expect("checked capacity"),
+            )
+        }
     }
 }
 

@@ -141,9 +141,10 @@ pub const CONTROL_SIZE: usize = core::mem::size_of::<RingControl<Native>>();
 
 /// `"SHMPIPE\0"` as a little-endian u64.
 pub const MAGIC: u64 = u64::from_le_bytes(*b"SHMPIPE\0");
-/// Bumped on every incompatible change of anything in this file or in the
-/// record format.
-pub const LAYOUT_VERSION: u32 = 2;
+/// Bumped on every incompatible change of anything in this file, in the
+/// record format, or in what a shared word means (3: admission lock words
+/// hold process-slot tokens, no longer pid and start time).
+pub const LAYOUT_VERSION: u32 = 3;
 /// A segment holds at most this many rings (a duplex pipe needs two).
 pub const MAX_RINGS: usize = 2;
 /// Smallest ring data area.

@@ -15,7 +15,7 @@
 //! * [`lock`]: the admission lock that turns the ring into an MPSC (and
 //!   multi-reader) ring and survives the death of its holder.
 //! * [`liveness`]: whether the peer end is open anywhere (OFD locks) and
-//!   whether a lock holder's process lives (process tokens).
+//!   whether a lock holder's process lives (process slots).
 //! * [`segment`]: sealed, pre-allocated memfds mapped in every process.
 //! * [`mod@channel`]: blocking [`Sender`] / [`Receiver`] ends over a segment.
 //!

@@ -15,15 +15,20 @@
 //!   (OFD locks, not classic `F_SETLK` ones: closing any descriptor of a file
 //!   silently drops all of a process's classic locks on it.)
 //! * **Is the process holding an admission lock still alive?** A lock is held
-//!   by a process, not a handle, so its holder is named by a *process token*:
-//!   pid and start time (field 22 of `/proc/PID/stat`). The pair names one
-//!   process for the machine's uptime, so pid reuse cannot fool it, and a
-//!   zombie counts as dead. Checked only after a waiter was stuck for a park
-//!   slice. Processes that share one *admission lock* must share a pid
-//!   namespace (they do for inheritance and for Unix-socket rendezvous on one
-//!   host): a holder whose pid does not exist in ours counts as dead. Where
-//!   `/proc/PID` is hidden (`hidepid`) the question falls back to whether the
-//!   pid exists (`kill(pid, 0)`).
+//!   by a process, not a handle, so its holder is named by a *process slot*
+//!   ([`ProcessSlot`], module `slot`): an exclusive OFD lock on a byte of the
+//!   segment's memfd, taken through an open file description private to the
+//!   process, which the kernel drops when the process dies. The lock word
+//!   holds the slot's token; a waiter stuck for a park slice asks the kernel
+//!   whether that slot is still locked ([`slot_held`]). No pid is involved,
+//!   so a holder in another pid namespace, a `/proc` mounted with `hidepid`,
+//!   a recycled pid or a zombie cannot fool it; a forked child draws its own
+//!   slot (its copy of the parent's description is closed at fork). The
+//!   pipe layer's pending-write claims can name their claimant the same way.
+
+mod slot;
+
+pub use slot::{slot_held, token_slot, ProcessSlot, SLOTS, SLOT_BASE};
 
 use rustix::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::io;
@@ -52,10 +57,12 @@ fn ofd_lock(
     fl.l_whence = libc::SEEK_SET as libc::c_short;
     fl.l_start = LOCK_BASE + i64::from(role);
     fl.l_len = 1;
-    fl.l_pid = 0; // required to be 0 for OFD locks
-                  // SAFETY: `fd` is a valid open descriptor for the duration of the call,
-                  // `cmd` is an OFD lock command that reads/writes exactly one `flock`,
-                  // and `fl` is a valid, exclusively borrowed `flock`.
+    // Must be 0 for OFD locks.
+    fl.l_pid = 0;
+    // SAFETY: `fd` is a descriptor the caller's `BorrowedFd` keeps open for
+    // the duration of the call; `cmd` is an OFD lock command, which reads
+    // and writes exactly one `flock`, and `fl` is a valid `flock` that we
+    // borrow exclusively.
     let r = unsafe { libc::fcntl(fd.as_raw_fd(), cmd, &mut fl as *mut libc::flock) };
     if r == -1 {
         return Err(io::Error::last_os_error());
@@ -139,7 +146,11 @@ pub fn peer_alive(fd: BorrowedFd<'_>, role: u32) -> io::Result<bool> {
 
 static TOKEN: AtomicU64 = AtomicU64::new(0);
 
-/// This process's token: `pid << 32 | (start time & 0xffff_ffff)`. Never 0.
+/// This process's token: `pid << 32 | (start time & 0xffff_ffff)`, as seen
+/// in its own pid namespace and its `/proc`. Never 0; reset in a forked
+/// child. Names this process for seeding and bookkeeping within the process;
+/// it is no liveness evidence for other processes (they may live in another
+/// pid namespace): lock holders are named by [`ProcessSlot`]s.
 pub fn process_token() -> u64 {
     let t = TOKEN.load(Ordering::Relaxed);
     if t != 0 {
@@ -155,56 +166,20 @@ pub fn process_token() -> u64 {
         unsafe { libc::pthread_atfork(None, None, Some(forget_token)) };
     });
     let pid = rustix::process::getpid().as_raw_nonzero().get() as u32;
-    let start = read_stat(pid).map_or(0, |s| s.start) as u32;
+    let start = own_start_time().unwrap_or(0) as u32;
     let t = (u64::from(pid) << 32) | u64::from(start);
     TOKEN.store(t, Ordering::Relaxed);
     t
 }
 
-struct Stat {
-    state: u8,
-    start: u64,
-}
-
-fn read_stat(pid: u32) -> Option<Stat> {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+/// Start time (field 22 of `/proc/self/stat`), in clock ticks since boot.
+fn own_start_time() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/self/stat").ok()?;
     // `comm` (field 2) may hold spaces and parentheses: fields resume after
     // the last ')'.
     let rest = &text[text.rfind(')')? + 1..];
-    let mut fields = rest.split_ascii_whitespace();
-    let state = fields.next()?.bytes().next()?;
     // `rest` starts at field 3 (state); start time is field 22.
-    let start = fields.nth(18)?.parse().ok()?;
-    Some(Stat { state, start })
-}
-
-/// Whether the process named by `token` still runs: its pid exists, with the
-/// same start time, and is not a zombie.
-///
-/// When `/proc/PID/stat` cannot be read (`/proc` mounted with `hidepid`, or
-/// not mounted) the answer falls back to whether the pid exists at all
-/// (`kill(pid, 0)`): a lock holder that might be alive is waited for rather
-/// than overrun, since two writers at once would interleave their bytes.
-pub fn token_alive(token: u64) -> bool {
-    let pid = (token >> 32) as u32;
-    match read_stat(pid) {
-        None => pid_exists(pid),
-        Some(s) => s.start as u32 == token as u32 && s.state != b'Z' && s.state != b'X',
-    }
-}
-
-/// Whether a process with this pid exists (signal 0 checks without
-/// sending; `EPERM` means it exists but belongs to someone else).
-fn pid_exists(pid: u32) -> bool {
-    let Ok(pid) = libc::pid_t::try_from(pid) else {
-        return false;
-    };
-    if pid <= 0 {
-        return false;
-    }
-    // SAFETY: signal 0 sends nothing; `kill` only reads its arguments.
-    let r = unsafe { libc::kill(pid, 0) };
-    r == 0 || io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+    rest.split_ascii_whitespace().nth(19)?.parse().ok()
 }
 
 #[cfg(test)]
@@ -212,13 +187,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn own_token_is_alive_and_stable() {
+    fn own_token_is_stable() {
         let t = process_token();
         assert_ne!(t, 0);
         assert_eq!(t, process_token());
-        assert!(token_alive(t));
-        // Same pid, different start time: a recycled pid is not us.
-        assert!(!token_alive(t ^ 1));
     }
 
     #[test]
@@ -235,33 +207,5 @@ mod tests {
         assert!(a.peer_alive(1).unwrap());
         drop(dup);
         assert!(!a.peer_alive(1).unwrap());
-    }
-
-    #[test]
-    fn dead_child_token_is_dead() {
-        let mut child = std::process::Command::new("true").spawn().unwrap();
-        let pid = child.id();
-        // Unreaped, the child stays visible (as a zombie once it exits).
-        let start = read_stat(pid).expect("/proc/PID/stat of our child").start;
-        let token = (u64::from(pid) << 32) | (start & 0xffff_ffff);
-        let t0 = std::time::Instant::now();
-        while read_stat(pid).is_some_and(|s| s.state != b'Z') {
-            assert!(t0.elapsed() < std::time::Duration::from_secs(20));
-            std::thread::sleep(std::time::Duration::from_millis(1));
-        }
-        assert!(!token_alive(token), "a zombie counts as dead");
-        assert!(pid_exists(pid), "a zombie's pid still exists");
-        child.wait().unwrap();
-        assert!(!token_alive(token), "a reaped process is dead");
-        assert!(!pid_exists(pid) || read_stat(pid).is_some_and(|s| s.start != start));
-    }
-
-    #[test]
-    fn pid_exists_sees_other_users_processes() {
-        assert!(pid_exists(std::process::id()));
-        // pid 1 always exists; as non-root, kill(1, 0) is EPERM.
-        assert!(pid_exists(1));
-        assert!(!pid_exists(0));
-        assert!(!pid_exists(u32::MAX));
     }
 }

@@ -13,9 +13,12 @@
 //! they fit in the ring; pipe writes may be larger than the ring and must stay
 //! contiguous (spec 4.7), so writers need exclusivity for the duration of one
 //! write. The danger of a lock across processes is a holder that dies. The
-//! lock word therefore holds the holder's *process token* (pid and start
-//! time: see `liveness`). A waiter parks with a timeout and, after every park
-//! slice, asks whether the token's process still exists; if it does not, the
+//! lock word therefore holds the holder's *process slot token* (see
+//! `liveness`: a lock on a byte of the segment's memfd that the kernel drops
+//! with the process, in whatever pid namespace it runs). A waiter parks with
+//! a timeout and, after every park slice, asks whether the token's slot is
+//! still held; if it is not (or the word names no slot at all: a peer
+//! scribbled on it), the
 //! waiter takes the lock over with a compare-exchange against that exact
 //! token (so two rescuers cannot both win), and learns that it did
 //! ([`Acquired::FromDead`]) so it can repair what the dead holder left
@@ -84,11 +87,55 @@ impl<P: Platform> LockWord<P> {
         waiter: &mut Waiter,
         alive: impl Fn(u64) -> bool,
     ) -> Result<Acquired> {
+        self.lock_watching(me, waiter, alive, || false, |_| Ok(()))
+    }
+
+    /// [`LockWord::lock`], watching something besides the lock: a wait for
+    /// a lock whose holder is stopped (or slow) must still end when the
+    /// connection is cut or the peer end closes. `interrupted` is part of
+    /// the park condition (it must only load memory): when it turns true,
+    /// or after every step of the wait, `check(step)` looks closer, and an
+    /// `Err` from it ends the wait with that error. [`LockWord::wake_waiters`]
+    /// wakes the waiters to look.
+    ///
+    /// ```
+    /// use shmpipe_engine::lock::LockWord;
+    /// use shmpipe_engine::sync::Native;
+    /// use shmpipe_engine::wait::{WaitPolicy, Waiter};
+    /// use shmpipe_engine::Error;
+    /// use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+    /// let lock = LockWord::<Native>::new();
+    /// assert!(lock.try_lock(1));
+    /// let cut = AtomicBool::new(false);
+    /// std::thread::scope(|t| {
+    ///     let waiter = t.spawn(|| {
+    ///         let mut w = Waiter::new(WaitPolicy::park(), None);
+    ///         lock.lock_watching(2, &mut w, |_| true, || cut.load(Relaxed), |_| {
+    ///             if cut.load(Relaxed) { Err(Error::Disconnected) } else { Ok(()) }
+    ///         })
+    ///     });
+    ///     cut.store(true, Relaxed);
+    ///     lock.wake_waiters();
+    ///     assert!(matches!(waiter.join().unwrap(), Err(Error::Disconnected)));
+    /// });
+    /// ```
+    pub fn lock_watching(
+        &self,
+        me: u64,
+        waiter: &mut Waiter,
+        alive: impl Fn(u64) -> bool,
+        interrupted: impl Fn() -> bool,
+        mut check: impl FnMut(Step) -> Result<()>,
+    ) -> Result<Acquired> {
         loop {
             if self.try_lock(me) {
                 return Ok(Acquired::Clean);
             }
-            match waiter.wait(&self.event, || self.owner.load(Relaxed) == 0) {
+            let step = waiter.wait(&self.event, || {
+                self.owner.load(Relaxed) == 0 || interrupted()
+            });
+            check(step)?;
+            match step {
                 Step::Retry => {}
                 Step::CheckPeer => {
                     let holder = self.owner.load(Relaxed);
@@ -111,6 +158,12 @@ impl<P: Platform> LockWord<P> {
                 }
             }
         }
+    }
+
+    /// Wakes every handle waiting for the lock, so that it looks at what it
+    /// watches ([`LockWord::lock_watching`]): a disconnect, a closed peer.
+    pub fn wake_waiters(&self) {
+        self.event.notify();
     }
 
     /// Records `id` as the last holder; returns whether it already was (only
@@ -162,8 +215,8 @@ impl<P: Platform> LockWord<P> {
     /// tells whether the handle must resync. `synced` says whether the
     /// handle has loaded the shared state before and finished the operation
     /// it loaded it for: until then, finding its own id as the last holder
-    /// proves nothing (a process with a recycled pid can draw a dead handle's
-    /// id, and a panic may have cut the last operation short).
+    /// proves nothing (a process that drew a dead one's slot can draw a
+    /// dead handle's id, and a panic may have cut the last operation short).
     pub fn admit(
         &self,
         me: u64,
@@ -172,10 +225,25 @@ impl<P: Platform> LockWord<P> {
         waiter: &mut Waiter,
         alive: impl Fn(u64) -> bool,
     ) -> Result<Admitted<'_, P>> {
+        self.admit_watching(me, id, synced, waiter, alive, || false, |_| Ok(()))
+    }
+
+    /// [`LockWord::admit`], waiting as [`LockWord::lock_watching`] does.
+    #[allow(clippy::too_many_arguments)] // admit's, plus the two watchers
+    pub fn admit_watching(
+        &self,
+        me: u64,
+        id: u64,
+        synced: bool,
+        waiter: &mut Waiter,
+        alive: impl Fn(u64) -> bool,
+        interrupted: impl Fn() -> bool,
+        check: impl FnMut(Step) -> Result<()>,
+    ) -> Result<Admitted<'_, P>> {
         let acquired = if self.try_lock(me) {
             Acquired::Clean
         } else {
-            self.lock(me, waiter, alive)?
+            self.lock_watching(me, waiter, alive, interrupted, check)?
         };
         let last_was_me = self.mark_holder(id);
         Ok(Admitted {

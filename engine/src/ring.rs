@@ -175,9 +175,33 @@ fn read_header<S: RingStorage>(s: &S, at: usize) -> Result<Header> {
 
 /// The producing half of a ring.
 ///
-/// Exactly one `Producer` may publish into a ring at a time: give each ring
-/// one, or serialise several with the writer lock
-/// ([`Sender`](crate::Sender)).
+/// Exactly one `Producer` may publish into a ring at a time, and the type
+/// system holds safe code to that: the safe way to get one is
+/// [`HeapRing::split`](crate::HeapRing::split), which hands out the ring's
+/// only producer and consumer; [`Producer::new`] (for a ring in shared
+/// memory, or one whose producer is handed over) is `unsafe`, with the
+/// contract stated there. Several producers of one ring take turns under the
+/// writer lock ([`Sender`](crate::Sender)).
+///
+/// Two producers of one ring cannot be made from safe code:
+///
+/// ```compile_fail,E0133
+/// use shmpipe_engine::{HeapRing, Producer};
+/// let (tx, _rx) = HeapRing::new(4096)?.split();
+/// // Two producers would reserve the same bytes: aliased `&mut [u8]`s.
+/// let tx2 = Producer::new(std::sync::Arc::clone(tx.storage()))?;
+/// # Ok::<(), shmpipe_engine::Error>(())
+/// ```
+///
+/// and the ring is split once:
+///
+/// ```compile_fail,E0382
+/// use shmpipe_engine::HeapRing;
+/// let ring = HeapRing::new(4096)?;
+/// let (tx, rx) = ring.split();
+/// let (tx2, rx2) = ring.split();
+/// # Ok::<(), shmpipe_engine::Error>(())
+/// ```
 pub struct Producer<S: RingStorage> {
     storage: S,
     cap: u64,
@@ -202,9 +226,37 @@ impl<S: RingStorage> Producer<S> {
     /// shared state (validated). For the ring's only producer, or under the
     /// writer lock: read while another producer publishes and the consumer
     /// consumes, the two positions can be torn and refused as `Corrupt`
-    /// (shared producers use [`Producer::new_unsynced`]).
-    pub fn new(storage: S) -> Result<Self> {
-        let mut p = Self::new_unsynced(storage)?;
+    /// (shared producers use [`Producer::new_unsynced`]). A heap ring's
+    /// producer comes from [`HeapRing::split`](crate::HeapRing::split),
+    /// safely.
+    ///
+    /// ```
+    /// use shmpipe_engine::{Consumer, Producer, Segment};
+    /// let (seg, _fd) = Segment::create(&[4096], 0, [0; 8])?;
+    /// // SAFETY: the only producer and the only consumer of this ring in
+    /// // this process.
+    /// let mut tx = unsafe { Producer::new(seg.ring(0)?)? };
+    /// let mut rx = unsafe { Consumer::new(seg.ring(0)?)? };
+    /// assert!(tx.try_push(b"hi", 0)?);
+    /// assert_eq!(rx.read_stream(&mut [0u8; 8])?, Some(2));
+    /// # Ok::<(), shmpipe_engine::Error>(())
+    /// ```
+    ///
+    /// # Safety
+    ///
+    /// While the returned producer lives, no other `Producer` of the same
+    /// ring in this process may be used at the same time as it: every call
+    /// on one, and every [`Grant`] one hands out, must be over before the
+    /// other is used (serialised by the writer lock, as
+    /// [`Sender`](crate::Sender) does, or one at a time on one thread).
+    /// Producers know nothing of each other's reservations: two used at
+    /// once reserve the same bytes, so their [`Grant::as_mut_slice`]s alias
+    /// and their copies race. (A producer in another process is outside
+    /// this process's memory model; the ring treats what it writes as
+    /// hostile, see the module documentation.)
+    pub unsafe fn new(storage: S) -> Result<Self> {
+        // SAFETY: forwarded to our caller.
+        let mut p = unsafe { Self::new_unsynced(storage)? };
         p.resync()?;
         Ok(p)
     }
@@ -214,7 +266,11 @@ impl<S: RingStorage> Producer<S> {
     /// the writer lock before use (reading it unlocked while another
     /// producer publishes and the consumer consumes can see a torn pair of
     /// positions).
-    pub fn new_unsynced(storage: S) -> Result<Self> {
+    ///
+    /// # Safety
+    ///
+    /// As for [`Producer::new`].
+    pub unsafe fn new_unsynced(storage: S) -> Result<Self> {
         let cap = checked_capacity(&storage)?;
         Ok(Producer {
             storage,
@@ -565,9 +621,20 @@ struct Rec {
 
 /// The consuming half of a ring.
 ///
-/// Exactly one `Consumer` may consume from a ring at a time: give each ring
-/// one, or serialise several with the reader lock
+/// Exactly one `Consumer` may consume from a ring at a time: the safe way to
+/// get one is [`HeapRing::split`](crate::HeapRing::split);
+/// [`Consumer::new`] is `unsafe`, with the contract stated there. Several
+/// consumers of one ring take turns under the reader lock
 /// ([`Receiver`](crate::Receiver)).
+///
+/// ```compile_fail,E0133
+/// use shmpipe_engine::{Consumer, HeapRing};
+/// let (_tx, rx) = HeapRing::new(4096)?.split();
+/// // A second consumer could free a record under the first one's
+/// // `ReadGrant::as_slice` while the producer overwrites it.
+/// let rx2 = Consumer::new(std::sync::Arc::clone(rx.storage()))?;
+/// # Ok::<(), shmpipe_engine::Error>(())
+/// ```
 pub struct Consumer<S: RingStorage> {
     storage: S,
     cap: u64,
@@ -591,9 +658,23 @@ impl<S: RingStorage> core::fmt::Debug for Consumer<S> {
 
 impl<S: RingStorage> Consumer<S> {
     /// Takes the consumer role of the ring in `storage`, continuing from the
-    /// shared state (validated).
-    pub fn new(storage: S) -> Result<Self> {
-        let mut c = Self::new_unsynced(storage)?;
+    /// shared state (validated). See [`Producer::new`] for an example; a
+    /// heap ring's consumer comes from
+    /// [`HeapRing::split`](crate::HeapRing::split), safely.
+    ///
+    /// # Safety
+    ///
+    /// While the returned consumer lives, no other `Consumer` of the same
+    /// ring in this process may be used at the same time as it: every call
+    /// on one, and every [`ReadGrant`] one hands out, must be over before
+    /// the other is used (serialised by the reader lock, as
+    /// [`Receiver`](crate::Receiver) does, or one at a time on one thread).
+    /// A second consumer used meanwhile could free the record under a
+    /// [`ReadGrant::as_slice`], and the producer would overwrite bytes that
+    /// slice still shows.
+    pub unsafe fn new(storage: S) -> Result<Self> {
+        // SAFETY: forwarded to our caller.
+        let mut c = unsafe { Self::new_unsynced(storage)? };
         c.resync()?;
         Ok(c)
     }
@@ -601,7 +682,11 @@ impl<S: RingStorage> Consumer<S> {
     /// Takes the consumer role without reading the shared state yet (see
     /// [`Producer::new_unsynced`]; consumers sharing the role resync under
     /// the reader lock).
-    pub fn new_unsynced(storage: S) -> Result<Self> {
+    ///
+    /// # Safety
+    ///
+    /// As for [`Consumer::new`].
+    pub unsafe fn new_unsynced(storage: S) -> Result<Self> {
         let cap = checked_capacity(&storage)?;
         Ok(Consumer {
             storage,

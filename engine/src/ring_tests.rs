@@ -150,9 +150,7 @@ fn pattern(id: u64, len: usize) -> Vec<u8> {
 }
 
 fn run(cap: usize, ops: Vec<Op>) {
-    let ring = HeapRing::new(cap).unwrap();
-    let mut tx = Producer::new(&ring).unwrap();
-    let mut rx = Consumer::new(&ring).unwrap();
+    let (mut tx, mut rx) = HeapRing::new(cap).unwrap().split();
     let mut model = Model::default();
     let mut next_id = 0u64;
     // The write in progress: its full content and how much is published.
@@ -276,9 +274,7 @@ proptest! {
 
 #[test]
 fn fragments_larger_than_ring_stream_through() {
-    let ring = HeapRing::new(256).unwrap();
-    let mut tx = Producer::new(&ring).unwrap();
-    let mut rx = Consumer::new(&ring).unwrap();
+    let (mut tx, mut rx) = HeapRing::new(256).unwrap().split();
     let data = pattern(1, 5000);
     let (mut sent, mut got) = (0, Vec::new());
     let mut buf = [0u8; 100];
@@ -301,8 +297,7 @@ fn fragments_larger_than_ring_stream_through() {
 
 #[test]
 fn too_large_is_an_error_not_a_panic() {
-    let ring = HeapRing::new(256).unwrap();
-    let mut tx = Producer::new(&ring).unwrap();
+    let (mut tx, _rx) = HeapRing::new(256).unwrap().split();
     assert!(matches!(
         tx.try_reserve(10_000),
         Err(Error::TooLarge { .. })
@@ -311,8 +306,8 @@ fn too_large_is_an_error_not_a_panic() {
 
 #[test]
 fn corrupt_tail_is_detected() {
-    let ring = HeapRing::new(256).unwrap();
-    let mut rx = Consumer::new(&ring).unwrap();
+    let (tx, mut rx) = HeapRing::new(256).unwrap().split();
+    let ring = tx.storage();
     ring.control().producer.0.tail.store(1 << 20, Release);
     assert!(matches!(
         rx.read_stream(&mut [0; 8]),
@@ -327,9 +322,8 @@ fn corrupt_tail_is_detected() {
 
 #[test]
 fn corrupt_header_is_detected() {
-    let ring = HeapRing::new(256).unwrap();
-    let mut tx = Producer::new(&ring).unwrap();
-    let mut rx = Consumer::new(&ring).unwrap();
+    let (mut tx, mut rx) = HeapRing::new(256).unwrap().split();
+    let ring = std::sync::Arc::clone(tx.storage());
     assert!(tx.try_push(b"abc", 0).unwrap());
     // A length that would run past the tail and the buffer end.
     // SAFETY: index 0..4 is inside the 256-byte data area; single thread.
@@ -354,8 +348,8 @@ fn corrupt_header_is_detected() {
 
 #[test]
 fn corrupt_head_is_detected_by_the_producer() {
-    let ring = HeapRing::new(256).unwrap();
-    let mut tx = Producer::new(&ring).unwrap();
+    let (mut tx, _rx) = HeapRing::new(256).unwrap().split();
+    let ring = std::sync::Arc::clone(tx.storage());
     for _ in 0..4 {
         assert!(tx.try_push(&[0; 40], 0).unwrap());
     }
@@ -370,11 +364,9 @@ fn corrupt_head_is_detected_by_the_producer() {
 #[test]
 fn two_threads_stream_intact() {
     let n: u32 = if cfg!(miri) { 200 } else { 20_000 };
-    let ring = std::sync::Arc::new(HeapRing::new(512).unwrap());
+    let (mut tx, mut rx) = HeapRing::new(512).unwrap().split();
     let producer = {
-        let ring = std::sync::Arc::clone(&ring);
         std::thread::spawn(move || {
-            let mut tx = Producer::new(&*ring).unwrap();
             for i in 0..n {
                 let len = (i % 97) as usize;
                 let data = pattern(u64::from(i), len);
@@ -384,7 +376,6 @@ fn two_threads_stream_intact() {
             }
         })
     };
-    let mut rx = Consumer::new(&*ring).unwrap();
     let mut buf = [0u8; 128];
     for i in 0..n {
         let m = loop {
@@ -405,9 +396,7 @@ fn two_threads_stream_intact() {
 /// waiting writer saw free space: a livelock.
 #[test]
 fn reserve_up_to_refreshes_the_head_when_padding_is_needed() {
-    let ring = HeapRing::new(1024).unwrap();
-    let mut p = Producer::new(&ring).unwrap();
-    let mut c = Consumer::new(&ring).unwrap();
+    let (mut p, mut c) = HeapRing::new(1024).unwrap().split();
     assert!(p.try_push(&[1; 40], 0).unwrap());
     assert!(p.try_push(&[2; 384], 0).unwrap());
     assert!(p.try_push(&[3; 384], 0).unwrap()); // tail at 960

@@ -10,8 +10,7 @@
 //! check these accessors: loom's ring storage tracks every access through
 //! its cells and has no raw data pointer.
 
-use crate::{Consumer, HeapRing, Producer};
-use std::sync::Arc;
+use crate::HeapRing;
 
 /// Payload byte `i` of record `k`: distinct per record and position.
 fn byte(k: usize, i: usize) -> u8 {
@@ -27,9 +26,7 @@ fn len_of(k: usize) -> usize {
 #[test]
 fn zero_copy_slices_across_threads() {
     let records = if cfg!(miri) { 300 } else { 10_000 };
-    let ring = Arc::new(HeapRing::new(512).unwrap());
-    let mut tx = Producer::new(Arc::clone(&ring)).unwrap();
-    let mut rx = Consumer::new(Arc::clone(&ring)).unwrap();
+    let (mut tx, mut rx) = HeapRing::new(512).unwrap().split();
     let producer = std::thread::spawn(move || {
         for k in 0..records {
             let len = len_of(k);

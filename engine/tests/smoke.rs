@@ -1,10 +1,8 @@
-use shmpipe_engine::{channel, Consumer, HeapRing, Producer};
+use shmpipe_engine::{channel, HeapRing};
 
 #[test]
 fn heap_ring_basic_stream_and_message() {
-    let ring = HeapRing::new(1024).unwrap();
-    let mut tx = Producer::new(&ring).unwrap();
-    let mut rx = Consumer::new(&ring).unwrap();
+    let (mut tx, mut rx) = HeapRing::new(1024).unwrap().split();
     assert!(tx.try_push(b"hello ", 0).unwrap());
     assert!(tx.try_push(b"world", 0).unwrap());
     let mut buf = [0u8; 32];

@@ -376,7 +376,8 @@ fn wait_space(p: &Producer<SegmentRing>, head0: u64) {
 fn raw_writer(seed: u64, count: u64) {
     let fd = take_fd(3);
     let seg = Segment::attach(fd.as_fd()).unwrap();
-    let mut p = Producer::new(seg.ring(0).unwrap()).unwrap();
+    // SAFETY: this child process's only producer of the ring.
+    let mut p = unsafe { Producer::new(seg.ring(0).unwrap()) }.unwrap();
     let max = p.max_record();
     for seq in 0..count {
         let len = size_of(STREAM, seed, seq);
@@ -417,7 +418,9 @@ fn stream_raw_zero_copy_between_processes() {
     let (seg, fd) = Segment::create(&[RING], 0, [0; 8]).unwrap();
     let mut child = spawn_child(&format!("raw-writer:{seed}:{count}"), &[(fd.as_fd(), 3)]);
     drop(fd);
-    let mut c = Consumer::new(seg.ring(0).unwrap()).unwrap();
+    // SAFETY: this process's only consumer of the ring (the producer is the
+    // child).
+    let mut c = unsafe { Consumer::new(seg.ring(0).unwrap()) }.unwrap();
     let dog = Watchdog::new("stream_raw_zero_copy_between_processes", STALL);
     let start = std::time::Instant::now();
     let mut bytes = 0;

@@ -183,9 +183,7 @@ fn payload(id: u32, len: usize) -> Vec<u8> {
 pub fn check(data: &[u8]) {
     let input = Input::new(data);
     let cap = 256usize << (input.u8() % 5);
-    let ring = HeapRing::new(cap).expect("valid capacity");
-    let mut tx = Producer::new(&ring).expect("fresh ring");
-    let mut rx = Consumer::new(&ring).expect("fresh ring");
+    let (mut tx, mut rx) = HeapRing::new(cap).expect("valid capacity").split();
     let max_record = tx.max_record();
     let mut model = Model::default();
     let mut writing: Option<Pending> = None;
@@ -201,7 +199,7 @@ pub fn check(data: &[u8]) {
         // A reservation may only fail while the free space the consumer
         // published is below what `space_needed` says it takes: a blocked
         // writer waits for exactly that, so failing beyond it would spin.
-        let fits = |tx: &Producer<&HeapRing>, len: usize, exact: bool| {
+        let fits = |tx: &Producer<std::sync::Arc<HeapRing>>, len: usize, exact: bool| {
             tx.free_hint() >= tx.space_needed(len, exact)
         };
         match input.u8() % 16 {
@@ -372,14 +370,17 @@ pub fn check(data: &[u8]) {
             // exactly where the previous one stopped.
             14 => {
                 if input.u8() & 1 == 0 {
-                    tx = Producer::new(&ring).expect("Producer::new");
+                    // SAFETY: single thread, no grant alive: the old
+                    // producer is not used again (the assignment drops it).
+                    tx = unsafe { Producer::new(tx.storage().clone()) }.expect("Producer::new");
                 } else {
                     tx.resync().expect("Producer::resync");
                 }
             }
             _ => {
                 if input.u8() & 1 == 0 {
-                    rx = Consumer::new(&ring).expect("Consumer::new");
+                    // SAFETY: as for the producer above.
+                    rx = unsafe { Consumer::new(rx.storage().clone()) }.expect("Consumer::new");
                 } else {
                     rx.resync().expect("Consumer::resync");
                 }

@@ -443,10 +443,16 @@ fn run<R: DirectStorage<P = Native>>(input: &Input, a: &R, b: &R, mut tainted: b
         inner: b,
         plan: &plan,
     };
-    let Some(mut tx) = outcome(Producer::new(&tx_side), tainted, none, "Producer::new") else {
+    // SAFETY: one thread, and (here and below) a new half replaces the old
+    // one with no grant alive, so two halves of one role are never used at
+    // once.
+    let tx = unsafe { Producer::new(&tx_side) };
+    let Some(mut tx) = outcome(tx, tainted, none, "Producer::new") else {
         return;
     };
-    let Some(mut rx) = outcome(Consumer::new(&rx_side), tainted, none, "Consumer::new") else {
+    // SAFETY: as above.
+    let rx = unsafe { Consumer::new(&rx_side) };
+    let Some(mut rx) = outcome(rx, tainted, none, "Consumer::new") else {
         return;
     };
     let payload: Vec<u8> = (0..4 * cap).map(|i| (i * 7 + i / 251) as u8).collect();
@@ -508,7 +514,9 @@ fn run<R: DirectStorage<P = Native>>(input: &Input, a: &R, b: &R, mut tainted: b
                 outcome(tx.resync(), tainted, none, "Producer::resync");
             }
             8 => {
-                if let Some(p) = outcome(Producer::new(&tx_side), tainted, none, "Producer::new") {
+                // SAFETY: see the first `Producer::new`.
+                let p = unsafe { Producer::new(&tx_side) };
+                if let Some(p) = outcome(p, tainted, none, "Producer::new") {
                     tx = p;
                 }
             }
@@ -566,9 +574,13 @@ fn run<R: DirectStorage<P = Native>>(input: &Input, a: &R, b: &R, mut tainted: b
             16 => {
                 if input.u8() & 1 == 0 {
                     outcome(rx.resync(), tainted, none, "Consumer::resync");
-                } else if let Some(c) =
-                    outcome(Consumer::new(&rx_side), tainted, none, "Consumer::new")
-                {
+                } else if let Some(c) = outcome(
+                    // SAFETY: see above.
+                    unsafe { Consumer::new(&rx_side) },
+                    tainted,
+                    none,
+                    "Consumer::new",
+                ) {
                     rx = c;
                 }
             }

@@ -1,8 +1,9 @@
 //! The pending-write mark: what a reader needs to make the unread rest of a
 //! dead process's pending write disappear (spec 5.2, 7.5, SEM-117).
 //!
-//! A write that has published all its bytes but waits for the quota is
-//! *pending*. If its process dies, the reader may keep what it already read
+//! A write that has not completed (it waits for the quota, or is still
+//! publishing a write larger than the ring) is *pending*. If its process
+//! dies, the reader may keep what it already read
 //! of that write, but the rest must vanish, while every other write,
 //! including later ones from duplicates of the same end in live processes,
 //! is delivered. So the reader must know where the write lies and whether
@@ -11,10 +12,15 @@
 //! Three user words of the ring hold one claim at a time:
 //! `W_PENDING_WRITE` = 1 + the write's start position (0: no claim),
 //! `W_PENDING_END` = its end position, and `W_PENDING_OWNER` = the
-//! claimant's *slot* (0 while a claim is being made or released). The first
-//! pending write to find the mark free claims it; a write pending while
-//! another holds it is not marked (if its process dies, its rest stays
-//! readable: the safe side of the rule).
+//! claimant's *slot* (0 while a claim is being made or released). A write
+//! that may pend claims the mark under the writer lock, *before* any of its
+//! bytes is published (`Sender::send_marked`): a kill right after the first
+//! byte becomes visible must already find the claim, or the rest would stay
+//! readable. A write that may pend while another holds the mark is not
+//! marked (if its process dies, its rest stays readable: the safe side of
+//! the rule). A claimant killed while it was still publishing leaves a claim
+//! whose end lies past what was published: nothing is dropped for it (the
+//! reader gets the published part of a cut message, see `Conn::read_msg`).
 //!
 //! **Liveness follows a kernel object, not a pid.** A slot is a byte of the
 //! segment's lock range; each handle takes, on its first pending write, an

@@ -372,7 +372,7 @@ impl Sender {
     /// [`Sender::write`] with a deadline. On `Err(TimedOut)` a prefix of a
     /// write larger than the free space may have been published; the next
     /// write first ends it with an abort marker, which a message reader sees
-    /// as the end of a truncated message.
+    /// as a cut: the part with `end == false`, then [`Error::MessageCut`].
     pub fn write_until(&mut self, data: &[u8], deadline: Option<Instant>) -> Result<()> {
         self.send(data, deadline).map(drop).map_err(|e| e.error)
     }

@@ -553,7 +553,7 @@ pub struct MessageRead {
     /// (Windows' MoreData); when `false` and `len < buf.len()`, the rest of
     /// the message has not been published yet, or it never will be (its
     /// writer died or gave up): the next read then fails with
-    /// [`Error::MessageCut`](crate::Error::MessageCut).
+    /// [`Error::MessageCut`].
     ///
     /// A message that was cut is never reported with `end == true`.
     pub end: bool,

@@ -71,7 +71,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-fn engine(e: shmpipe_engine::Error, peer_closed: ErrorKind) -> io::Error {
+pub(crate) fn engine(e: shmpipe_engine::Error, peer_closed: ErrorKind) -> io::Error {
     match e {
         shmpipe_engine::Error::Disconnected => Error::io(ErrorKind::PipeNotConnected),
         // The rest of the message being read was withdrawn: its writer's
@@ -484,58 +484,11 @@ impl Conn {
         slot.as_ref().map(|s| s.slot)
     }
 
-    /// Spec 7.5 (SEM-117): if the write that holds the pending-write mark
-    /// belongs to a process that is gone, the unread rest of that write
-    /// disappears. Returns how many bytes may be read before that write's
-    /// start (`Some`), or `None` for no limit; drops the rest once the
-    /// reader stands inside it. Costs one liveness question per read while
-    /// a claimed write is pending, nothing otherwise.
-    ///
-    /// In message-read mode, a message of which the reader already got a
-    /// part (with `complete == false`) was cut: after dropping its rest this
-    /// read fails with `OperationAborted` (the read after a part must never
-    /// return the next message as if it continued the cut one). A byte-read
-    /// mode reader sees no message boundaries: it goes on with what follows.
+    /// See [`pending::withdrawal_limit`]; a cut is an error only for a
+    /// message-read mode read of a message pipe.
     fn withdrawal_limit(&self, rx: &mut Receiver, message_read: bool) -> io::Result<Option<usize>> {
-        let control = rx.ring().control();
-        let Some(dead) = pending::dead_claim(control, &self.end) else {
-            return Ok(None);
-        };
-        let consumed = control.consumer.0.consumed.load(Acquire);
-        if consumed < dead.start {
-            let left = dead.start - consumed;
-            return Ok(Some(usize::try_from(left).unwrap_or(usize::MAX)));
-        }
-        dead.clear(control);
-        let mut scratch = [0u8; 4096];
-        let dropped = rx
-            .batch(|c| {
-                // Under the reader lock: another reader may have dropped part or
-                // all of it already. Hostile or stale numbers drop nothing: the
-                // rest must lie within what was published.
-                let written = c.storage().control().producer.0.written.load(Acquire);
-                let mut left = if dead.end <= written {
-                    dead.end.saturating_sub(c.consumed())
-                } else {
-                    0
-                };
-                // Part of the write was read already (by any reader of the
-                // end): the message was cut for the reader.
-                let cut = left > 0 && c.consumed() > dead.start;
-                while left > 0 {
-                    let n = left.min(scratch.len() as u64) as usize;
-                    match c.read_stream(&mut scratch[..n])? {
-                        Some(got) if got > 0 => left -= got as u64,
-                        _ => break,
-                    }
-                }
-                Ok(cut)
-            })
-            .map_err(|e| engine(e, ErrorKind::BrokenPipe))?;
-        if dropped && message_read && self.pipe_type == PipeType::Message {
-            return Err(Error::io(ErrorKind::OperationAborted));
-        }
-        Ok(None)
+        let cut_is_error = message_read && self.pipe_type == PipeType::Message;
+        pending::withdrawal_limit(rx, &self.end, cut_is_error)
     }
 
     /// Byte-read mode read (spec 4.6): waits unless `nonblocking`; the end

@@ -169,9 +169,11 @@ struct Slots {
     base: *mut u8,
 }
 
-// SAFETY: each instance thread uses its own slot only; the mapping lives
-// until the process ends (it is never unmapped).
+// SAFETY: the pointer is to a mapping that is never unmapped, so it stays
+// valid on any thread.
 unsafe impl Send for Slots {}
+// SAFETY: shared use only hands out slot `i` to the one thread serving
+// instance `i` (see `Slots::slot`), so no two threads alias a slot.
 unsafe impl Sync for Slots {}
 
 impl Slots {

@@ -498,6 +498,29 @@ fn kill_storm_of_clients() {
     }
     let mut seed = 0x5eed;
     for _ in 0..kills() {
+        // Every client connected: the server noticed each killed client
+        // and freed its instance (a server call that hung would not).
+        let start = Instant::now();
+        loop {
+            let hello: HashSet<u64> = records(Path::new(&storm.path("confirmed")), 2)
+                .into_iter()
+                .filter(|r| r[1] == 0)
+                .map(|r| r[0])
+                .collect();
+            if storm.clients.iter().all(|(id, _)| hello.contains(id)) {
+                break;
+            }
+            assert_eq!(
+                storm.reap(),
+                0,
+                "a client left on its own: the server failed it (see its stderr)"
+            );
+            assert!(
+                start.elapsed() < HANG,
+                "a client never got an instance: the server's call on a killed client hangs"
+            );
+            std::thread::sleep(Duration::from_micros(200));
+        }
         jitter(&mut seed);
         storm.reap();
         let victim = (splitmix(&mut seed) % storm.clients.len() as u64) as usize;

@@ -827,6 +827,27 @@ impl<S: RingStorage> Consumer<S> {
     /// blocking read waiting for the rest): a cut is reported as
     /// [`Error::MessageCut`] but its marker is left in place, so that the
     /// caller can return what it has and the *next* read reports the cut.
+    ///
+    /// ```
+    /// use shmpipe_engine::Error;
+    /// use std::time::Instant;
+    /// let (mut tx, mut rx) = shmpipe_engine::channel(4096)?;
+    /// // A write larger than the ring gives up: part of it was published.
+    /// let big = vec![7u8; 3 * 4096];
+    /// assert!(matches!(tx.write_until(&big, Some(Instant::now())), Err(Error::TimedOut)));
+    /// let mut buf = vec![0u8; big.len()];
+    /// let part = rx.batch(|c| c.read_message(&mut buf))?.unwrap();
+    /// assert!(!part.end && part.len > 0);
+    /// tx.write(b"next")?; // ends the cut message with an abort marker first
+    /// // The rest never comes; the marker stays for the next read...
+    /// let more = rx.batch(|c| c.read_message_continued(&mut buf[part.len..]));
+    /// assert!(matches!(more, Err(Error::MessageCut)));
+    /// // ...which reports the cut, and the read after it the next message.
+    /// assert!(matches!(rx.batch(|c| c.read_message(&mut buf)), Err(Error::MessageCut)));
+    /// let m = rx.batch(|c| c.read_message(&mut buf))?.unwrap();
+    /// assert_eq!((&buf[..m.len], m.end), (&b"next"[..], true));
+    /// # Ok::<(), Error>(())
+    /// ```
     pub fn read_message_continued(&mut self, buf: &mut [u8]) -> Result<Option<MessageRead>> {
         self.read_message_part(buf, true)
     }

@@ -417,7 +417,7 @@ impl Sender {
     /// [`Sender::write`] with a deadline. On `Err(TimedOut)` a prefix of a
     /// write larger than the free space may have been published; the next
     /// write first ends it with an abort marker, which a message reader sees
-    /// as the end of a truncated message.
+    /// as a cut: the part with `end == false`, then [`Error::MessageCut`].
     pub fn write_until(&mut self, data: &[u8], deadline: Option<Instant>) -> Result<()> {
         self.send(data, deadline).map(drop).map_err(|e| e.error)
     }
@@ -433,6 +433,39 @@ impl Sender {
         self.with_lock(deadline, |me, waiter| {
             me.write_locked(data, waiter, &mut published)?;
             Ok(me.producer.written())
+        })
+        .map_err(|error| SendError { published, error })
+    }
+
+    /// [`Sender::send`], calling `before` under the writer lock with the
+    /// payload position where this write starts, before any byte of it is
+    /// published; returns the end position and what `before` returned
+    /// (dropped if the write fails). The pipe layer marks a write that may
+    /// pend on its quota there, so that no byte of such a write is ever
+    /// visible to the reader without its mark (spec 5.2, SEM-117).
+    ///
+    /// ```
+    /// let (mut tx, mut rx) = shmpipe_engine::channel(4096)?;
+    /// tx.write(b"abc")?;
+    /// let (end, start) = tx.send_marked(b"de", None, |start| start).unwrap();
+    /// assert_eq!((start, end), (3, 5));
+    /// # let _ = rx;
+    /// # Ok::<(), shmpipe_engine::Error>(())
+    /// ```
+    pub fn send_marked<M>(
+        &mut self,
+        data: &[u8],
+        deadline: Option<Instant>,
+        before: impl FnOnce(u64) -> M,
+    ) -> Result<(u64, M), SendError> {
+        let mut published = 0;
+        self.with_lock(deadline, |me, waiter| {
+            // An earlier holder's open write is ended first: the position
+            // read next is where this write's bytes begin.
+            me.end_open_write(waiter)?;
+            let mark = before(me.producer.written());
+            me.write_locked(data, waiter, &mut published)?;
+            Ok((me.producer.written(), mark))
         })
         .map_err(|error| SendError { published, error })
     }
@@ -638,8 +671,9 @@ impl Sender {
     }
 
     /// Waits until the reader has consumed every byte written so far
-    /// (Windows' `FlushFileBuffers`). Succeeds at once if the reader is gone
-    /// (nothing can be read any more).
+    /// (Windows' `FlushFileBuffers`). Succeeds only if everything was read,
+    /// also when the reader left just after reading it; `PeerClosed` if the
+    /// reader is gone with anything unread.
     pub fn flush(&self) -> Result<()> {
         self.flush_until(None)
     }
@@ -833,19 +867,33 @@ impl Receiver {
 
     /// Reads one message (see [`MessageRead`]), waiting until it is complete
     /// or fills `buf`.
+    ///
+    /// A message cut short (its writer died part-way, or gave up after a
+    /// timeout) is never reported complete: the bytes that did arrive come
+    /// with `end == false` and `len < buf.len()`, and the next read fails,
+    /// with [`Error::MessageCut`] if other writers are left (they go on
+    /// with the next message) or [`Error::PeerClosed`] if none is.
     pub fn read_message(&mut self, buf: &mut [u8]) -> Result<MessageRead> {
         let mut got = 0;
         loop {
-            let r = match self.blocking(None, |c| c.read_message(&mut buf[got..])) {
+            let r = match self.blocking(None, |c| {
+                if got == 0 {
+                    c.read_message(buf)
+                } else {
+                    c.read_message_continued(&mut buf[got..])
+                }
+            }) {
                 Ok(r) => r,
-                // The writer died in the middle of the message: what was
-                // already consumed must reach the caller (it cannot be
-                // read again). The message ends there, truncated; the next
-                // read reports the closed peer.
-                Err(Error::PeerClosed) if got > 0 => {
+                // The writer died in the middle of the message (with no
+                // other writer left: `PeerClosed`, or with one that ended
+                // the dead write: `MessageCut`, its marker left in place).
+                // What was already consumed must reach the caller (it
+                // cannot be read again), marked unfinished; the next read
+                // reports the cut or the closed peer.
+                Err(Error::PeerClosed | Error::MessageCut) if got > 0 => {
                     return Ok(MessageRead {
                         len: got,
-                        end: true,
+                        end: false,
                     });
                 }
                 Err(e) => return Err(e),

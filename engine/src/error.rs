@@ -29,6 +29,13 @@ pub enum Error {
     /// The operation's deadline passed.
     #[error("timed out")]
     TimedOut,
+    /// The message being read was cut short: its writer died (or its write
+    /// timed out) after publishing part of it, so the rest will never come.
+    /// Reported by the read after the one that returned the message's last
+    /// bytes (with `end == false`), so a caller that reads on until the end
+    /// of the message gets this error, never the next message glued on.
+    #[error("the message was cut short: its writer died or gave up")]
+    MessageCut,
     /// A record larger than the ring can ever hold contiguously.
     #[error("record of {len} bytes exceeds the ring's limit of {max} bytes")]
     TooLarge {
@@ -63,6 +70,7 @@ impl From<Error> for io::Error {
             Error::WrongEnd => io::ErrorKind::PermissionDenied,
             Error::Disconnected => io::ErrorKind::NotConnected,
             Error::TimedOut => io::ErrorKind::TimedOut,
+            Error::MessageCut => io::ErrorKind::UnexpectedEof,
             Error::TooLarge { .. } | Error::InvalidArgument(_) => io::ErrorKind::InvalidInput,
             Error::Io(_) => {
                 let Error::Io(inner) = e else { unreachable!() };

@@ -607,7 +607,11 @@ pub struct MessageRead {
     /// The message is complete: its last byte was copied (or it was empty).
     /// When `false` and `len == buf.len()`, the buffer was too small
     /// (Windows' MoreData); when `false` and `len < buf.len()`, the rest of
-    /// the message has not been published yet.
+    /// the message has not been published yet, or it never will be (its
+    /// writer died or gave up): the next read then fails with
+    /// [`Error::MessageCut`].
+    ///
+    /// A message that was cut is never reported with `end == true`.
     pub end: bool,
 }
 
@@ -892,7 +896,52 @@ impl<S: RingStorage> Consumer<S> {
     /// fragments), up to `buf.len()` bytes. `Ok(None)`: nothing is queued.
     /// See [`MessageRead`] for how to tell a complete message, a message too
     /// large for `buf`, and a message whose rest is still being written.
+    ///
+    /// A message whose writer died or gave up part-way (an `ABORT` marker
+    /// follows its last published fragment) is never reported complete: the
+    /// read that copies its last bytes returns them with `end == false` and
+    /// leaves the marker, and the next read consumes the marker and fails
+    /// with [`Error::MessageCut`]. So a caller that reads on while
+    /// `end == false` gets the error, never the next message.
     pub fn read_message(&mut self, buf: &mut [u8]) -> Result<Option<MessageRead>> {
+        self.read_message_part(buf, false)
+    }
+
+    /// [`Consumer::read_message`] for a caller that already holds bytes of
+    /// the head message from earlier calls of the same operation (a
+    /// blocking read waiting for the rest): a cut is reported as
+    /// [`Error::MessageCut`] but its marker is left in place, so that the
+    /// caller can return what it has and the *next* read reports the cut.
+    ///
+    /// ```
+    /// use shmpipe_engine::Error;
+    /// use std::time::Instant;
+    /// let (mut tx, mut rx) = shmpipe_engine::channel(4096)?;
+    /// // A write larger than the ring gives up: part of it was published.
+    /// let big = vec![7u8; 3 * 4096];
+    /// assert!(matches!(tx.write_until(&big, Some(Instant::now())), Err(Error::TimedOut)));
+    /// let mut buf = vec![0u8; big.len()];
+    /// let part = rx.batch(|c| c.read_message(&mut buf))?.unwrap();
+    /// assert!(!part.end && part.len > 0);
+    /// tx.write(b"next")?; // ends the cut message with an abort marker first
+    /// // The rest never comes; the marker stays for the next read...
+    /// let more = rx.batch(|c| c.read_message_continued(&mut buf[part.len..]));
+    /// assert!(matches!(more, Err(Error::MessageCut)));
+    /// // ...which reports the cut, and the read after it the next message.
+    /// assert!(matches!(rx.batch(|c| c.read_message(&mut buf)), Err(Error::MessageCut)));
+    /// let m = rx.batch(|c| c.read_message(&mut buf))?.unwrap();
+    /// assert_eq!((&buf[..m.len], m.end), (&b"next"[..], true));
+    /// # Ok::<(), Error>(())
+    /// ```
+    pub fn read_message_continued(&mut self, buf: &mut [u8]) -> Result<Option<MessageRead>> {
+        self.read_message_part(buf, true)
+    }
+
+    fn read_message_part(
+        &mut self,
+        buf: &mut [u8],
+        continued: bool,
+    ) -> Result<Option<MessageRead>> {
         let mut copied = 0;
         let mut found = false;
         let result = loop {
@@ -903,17 +952,27 @@ impl<S: RingStorage> Consumer<S> {
                 });
             };
             if r.h.flags & FLAG_ABORT != 0 {
-                let ended = self.continues;
-                self.pop(&r);
-                if ended {
-                    // The writer of this message died or withdrew it: the
-                    // message ends here, truncated.
+                if !self.continues {
+                    // Ends a write that had no bytes published: nothing
+                    // was cut for the reader.
+                    self.pop(&r);
+                    continue;
+                }
+                // The writer of the head message died or gave up: its rest
+                // never comes. The bytes copied now are returned as an
+                // unfinished message, and the marker stays for the next
+                // read to report the cut.
+                if copied > 0 {
                     break Some(MessageRead {
                         len: copied,
-                        end: true,
+                        end: false,
                     });
                 }
-                continue;
+                if !continued {
+                    self.pop(&r);
+                }
+                self.publish();
+                return Err(Error::MessageCut);
             }
             found = true;
             let left = u64::from(r.h.len) - self.offset;

@@ -151,8 +151,9 @@ fn read_until_closed(rx: &mut Receiver, seed: u64, round: u64, count: &AtomicU64
                 let len = size_of(KILL_SIZES, seed, seq);
                 delivered += m.len as u64;
                 assert!(
-                    m.len < len || (m.len == len && m.end),
-                    "round {round}: record {seq} longer than written ({m:?}, {len} bytes written)"
+                    m.len <= len && m.end == (m.len == len),
+                    "round {round}: record {seq}: {m:?}, {len} bytes written (a cut \
+                     message must never be reported complete)"
                 );
                 verify(seq, 0, &buf[..m.len])
                     .unwrap_or_else(|e| panic!("round {round}: record {seq}: {e}"));
@@ -456,10 +457,14 @@ fn lock_holder_killed_mid_write() {
         let m = rx.read_message(&mut buf).unwrap();
         to_abort.push(killed_at.elapsed().as_nanos() as u64);
         assert!(
-            m.end && m.len > 0 && m.len < VICTIM_LEN,
-            "round {round}: victim's message {m:?}, expected a truncated complete message"
+            !m.end && m.len > 0 && m.len < VICTIM_LEN,
+            "round {round}: victim's message {m:?}, expected an unfinished part"
         );
         verify(VICTIM_KEY, 0, &buf[..m.len]).unwrap_or_else(|e| panic!("round {round}: {e}"));
+        assert!(
+            matches!(rx.read_message(&mut buf), Err(Error::MessageCut)),
+            "round {round}: the cut of the victim's message is not reported"
+        );
         for (i, &len) in SURVIVOR_SIZES.iter().enumerate() {
             let m = rx.read_message(&mut buf).unwrap();
             assert!(

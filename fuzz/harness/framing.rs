@@ -112,21 +112,27 @@ impl Model {
     }
 
     /// Message read: the head message only; `end` when its last byte was
-    /// copied, it was empty, or an abort ended it.
-    fn read_message(&mut self, n: usize) -> Option<(Vec<u8>, bool)> {
+    /// copied or it was empty. An abort that ends a message cut short (its
+    /// write was open) is never an end: a read that copied bytes returns
+    /// them unfinished and leaves the abort; a read that finds it at the
+    /// head consumes it and reports the cut (`Err`).
+    fn read_message(&mut self, n: usize) -> Result<Option<(Vec<u8>, bool)>, Cut> {
         let mut out = Vec::new();
         let mut found = false;
         loop {
             let Some(r) = self.recs.front() else {
-                return found.then_some((out, false));
+                return Ok(found.then_some((out, false)));
             };
             if r.abort {
-                let ended = self.continues;
-                self.pop();
-                if ended {
-                    return Some((out, true));
+                if !self.continues {
+                    self.pop();
+                    continue;
                 }
-                continue;
+                if !out.is_empty() {
+                    return Ok(Some((out, false)));
+                }
+                self.pop();
+                return Err(Cut);
             }
             found = true;
             self.take(n - out.len(), &mut out);
@@ -134,11 +140,11 @@ impl Model {
                 let remaining = self.recs.front().map_or(0, |r| r.remaining);
                 self.pop();
                 if remaining == 0 {
-                    return Some((out, true));
+                    return Ok(Some((out, true)));
                 }
             }
             if out.len() == n {
-                return Some((out, false));
+                return Ok(Some((out, false)));
             }
         }
     }
@@ -154,6 +160,8 @@ impl Model {
         let copied = self
             .clone()
             .read_message(n)
+            .ok()
+            .flatten()
             .map(|(d, _)| d)
             .unwrap_or_default();
         let left = match self.recs.front() {
@@ -164,6 +172,10 @@ impl Model {
         (copied, left)
     }
 }
+
+/// The model's [`Error::MessageCut`].
+#[derive(Debug, PartialEq)]
+struct Cut;
 
 /// A write whose fragments are still being published.
 struct Pending {
@@ -315,13 +327,12 @@ pub fn check(data: &[u8]) {
             }
             8 | 9 => {
                 let n = input.size(buf.len() - 1);
-                let got = rx.read_message(&mut buf[..n]).expect("read_message");
-                let want = model.read_message(n);
-                assert_eq!(
-                    got.map(|m| (&buf[..m.len], m.end)),
-                    want.as_ref().map(|(d, e)| (&d[..], *e)),
-                    "read_message({n})"
-                );
+                let got = match rx.read_message(&mut buf[..n]) {
+                    Ok(m) => Ok(m.map(|m| (buf[..m.len].to_vec(), m.end))),
+                    Err(Error::MessageCut) => Err(Cut),
+                    Err(e) => panic!("read_message({n}): {e}"),
+                };
+                assert_eq!(got, model.read_message(n), "read_message({n})");
             }
             10 => {
                 let n = input.size(buf.len() - 1);

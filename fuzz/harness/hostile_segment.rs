@@ -412,6 +412,11 @@ fn none(_: &Error) -> bool {
     false
 }
 
+/// A message whose write was aborted half-way is reported as cut.
+fn cut(e: &Error) -> bool {
+    matches!(e, Error::MessageCut)
+}
+
 fn too_large(e: &Error) -> bool {
     matches!(e, Error::TooLarge { .. })
 }
@@ -532,7 +537,7 @@ fn run<R: DirectStorage<P = Native>>(input: &Input, a: &R, b: &R, mut tainted: b
                 let len = input.size(buf.len());
                 buf.fill(SENTINEL);
                 let r = rx.read_message(&mut buf[..len]);
-                if let Some(Some(m)) = outcome(r, tainted, none, "read_message") {
+                if let Some(Some(m)) = outcome(r, tainted, cut, "read_message") {
                     check_read(&buf[..len], m.len, "read_message");
                 }
             }

@@ -2,13 +2,14 @@
 //! dies after publishing the first fragment of a write; of two rescuers
 //! exactly one takes the lock over (compare-exchange against the dead
 //! token), ends the dead write with an `ABORT` record, and the consumer sees
-//! the truncated message end, then each rescuer's message whole.
+//! the dead message's part as unfinished, then the cut, then each rescuer's
+//! message whole.
 #![cfg(loom)]
 
 use loom::thread;
 use shmpipe_engine::lock::Acquired;
 use shmpipe_engine::wait::Waiter;
-use shmpipe_engine::{Consumer, Producer, RingStorage};
+use shmpipe_engine::{Consumer, Error, Producer, RingStorage};
 use shmpipe_loom_tests::{check_every_step_policy, model, payload, LoomRing};
 use std::sync::Arc;
 
@@ -64,8 +65,12 @@ fn exactly_one_rescuer_takes_over_a_dead_holder() {
         let mut c = unsafe { Consumer::new(ring.clone()) }.unwrap();
         let mut buf = [0u8; 2 * HALF];
         let m = c.read_message(&mut buf).unwrap().unwrap();
-        assert!(m.end, "the abort record ends the dead write");
+        assert!(!m.end, "a cut message is never reported complete");
         assert_eq!(&buf[..m.len], &payload(9, HALF)[..]);
+        assert!(
+            matches!(c.read_message(&mut buf), Err(Error::MessageCut)),
+            "the abort record reports the cut"
+        );
         let mut seen = Vec::new();
         for _ in 0..2 {
             let m = c.read_message(&mut buf).unwrap().unwrap();

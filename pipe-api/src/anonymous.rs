@@ -755,8 +755,10 @@ impl PipeWriter {
 
     /// Waits until the reader has read every byte written to this end
     /// (Windows' `FlushFileBuffers`, spec 4.11). Returns at once when nothing
-    /// is unread, and succeeds at once when the read end is already closed;
-    /// fails with [`ErrorKind::BrokenPipe`] if it closes while waiting.
+    /// is unread. `Ok` always means "read": if the read end is gone (closed
+    /// or killed, before the call or while it waits) with bytes unread, it
+    /// fails with [`ErrorKind::BrokenPipe`] (Windows would let a flush after
+    /// the close succeed).
     /// ([`Write::flush`] does not wait: like `std`'s pipes, it has no buffer
     /// to flush.)
     ///

@@ -71,9 +71,12 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-fn engine(e: shmpipe_engine::Error, peer_closed: ErrorKind) -> io::Error {
+pub(crate) fn engine(e: shmpipe_engine::Error, peer_closed: ErrorKind) -> io::Error {
     match e {
         shmpipe_engine::Error::Disconnected => Error::io(ErrorKind::PipeNotConnected),
+        // The rest of the message being read was withdrawn: its writer's
+        // operation was aborted by its death (spec 7.5).
+        shmpipe_engine::Error::MessageCut => Error::io(ErrorKind::OperationAborted),
         e => crate::error::from_engine(e, peer_closed),
     }
 }
@@ -361,7 +364,35 @@ impl Conn {
         if nonblocking {
             return self.write_nonblocking(&mut tx, buf, message);
         }
-        let end = tx.send(buf, None).map_err(|e| {
+        let n = buf.len() as u64;
+        // `words` is the ring this end writes.
+        let control = self.words.control();
+        // A write that may pend on the quota is claimed (spec 5.2, 7.5)
+        // under the writer lock *before* any of its bytes is published: a
+        // kill after publication must find the claim in place, or the rest
+        // of the write would stay readable. Whether it may pend is first
+        // guessed from this handle's lower bound of `consumed` (too high a
+        // guess only costs the slot lookup) and then decided under the lock.
+        let queued_guess = tx
+            .written()
+            .saturating_sub(self.consumed_hint.load(Relaxed));
+        let slot = if queued_guess.saturating_add(n) > u64::from(self.quota) {
+            self.pending_slot()
+        } else {
+            None
+        };
+        let quota = u64::from(self.quota);
+        let claim = |start: u64| {
+            let slot = slot?;
+            let end = start.checked_add(n)?;
+            let consumed = control.consumer.0.consumed.load(Acquire);
+            // It cannot pend if it fits now: `consumed` only grows.
+            if end.saturating_sub(consumed) <= quota {
+                return None;
+            }
+            PendingMark::claim(control, slot, start, end)
+        };
+        let (end, claim) = tx.send_marked(buf, None, claim).map_err(|e| {
             let kind = if e.published == 0 {
                 ErrorKind::NoData
             } else {
@@ -378,8 +409,6 @@ impl Conn {
         if self.consumed_hint.load(Relaxed) >= target {
             return Ok(buf.len());
         }
-        // `words` is the ring this end writes.
-        let control = self.words.control();
         let consumed = control.consumer.0.consumed.load(Acquire).min(end);
         self.consumed_hint.store(consumed, Relaxed);
         if consumed >= target {
@@ -400,10 +429,6 @@ impl Conn {
             }
         }
         let waiter = self.waiter()?;
-        let claim = self
-            .pending_slot()
-            .zip(start)
-            .and_then(|(slot, start)| PendingMark::claim(control, slot, start, end));
         let r = waiter.wait_consumed(target, None);
         drop(claim);
         r.map_err(|e| {
@@ -459,45 +484,11 @@ impl Conn {
         slot.as_ref().map(|s| s.slot)
     }
 
-    /// Spec 7.5 (SEM-117): if the write that holds the pending-write mark
-    /// belongs to a process that is gone, the unread rest of that write
-    /// disappears. Returns how many bytes may be read before that write's
-    /// start (`Some`), or `None` for no limit; drops the rest once the
-    /// reader stands inside it. Costs one liveness question per read while
-    /// a claimed write is pending, nothing otherwise.
-    fn withdrawal_limit(&self, rx: &mut Receiver) -> io::Result<Option<usize>> {
-        let control = rx.ring().control();
-        let Some(dead) = pending::dead_claim(control, &self.end) else {
-            return Ok(None);
-        };
-        let consumed = control.consumer.0.consumed.load(Acquire);
-        if consumed < dead.start {
-            let left = dead.start - consumed;
-            return Ok(Some(usize::try_from(left).unwrap_or(usize::MAX)));
-        }
-        dead.clear(control);
-        let mut scratch = [0u8; 4096];
-        rx.batch(|c| {
-            // Under the reader lock: another reader may have dropped part or
-            // all of it already. Hostile or stale numbers drop nothing: the
-            // rest must lie within what was published.
-            let written = c.storage().control().producer.0.written.load(Acquire);
-            let mut left = if dead.end <= written {
-                dead.end.saturating_sub(c.consumed())
-            } else {
-                0
-            };
-            while left > 0 {
-                let n = left.min(scratch.len() as u64) as usize;
-                match c.read_stream(&mut scratch[..n])? {
-                    Some(got) if got > 0 => left -= got as u64,
-                    _ => break,
-                }
-            }
-            Ok(())
-        })
-        .map_err(|e| engine(e, ErrorKind::BrokenPipe))?;
-        Ok(None)
+    /// See [`pending::withdrawal_limit`]; a cut is an error only for a
+    /// message-read mode read of a message pipe.
+    fn withdrawal_limit(&self, rx: &mut Receiver, message_read: bool) -> io::Result<Option<usize>> {
+        let cut_is_error = message_read && self.pipe_type == PipeType::Message;
+        pending::withdrawal_limit(rx, &self.end, cut_is_error)
     }
 
     /// Byte-read mode read (spec 4.6): waits unless `nonblocking`; the end
@@ -505,7 +496,7 @@ impl Conn {
     pub(crate) fn read_bytes(&self, buf: &mut [u8], nonblocking: bool) -> io::Result<usize> {
         let (rx, _) = self.rx()?;
         let mut rx = self.locked(rx, HALF_RX);
-        let buf = match self.withdrawal_limit(&mut rx)? {
+        let buf = match self.withdrawal_limit(&mut rx, false)? {
             Some(limit) if limit < buf.len() => &mut buf[..limit],
             _ => buf,
         };
@@ -532,7 +523,7 @@ impl Conn {
     pub(crate) fn read_msg(&self, buf: &mut [u8], nonblocking: bool) -> io::Result<MsgRead> {
         let (rx, _) = self.rx()?;
         let mut rx = self.locked(rx, HALF_RX);
-        let buf = match self.withdrawal_limit(&mut rx)? {
+        let buf = match self.withdrawal_limit(&mut rx, true)? {
             Some(limit) if limit < buf.len() => &mut buf[..limit],
             _ => buf,
         };
@@ -541,21 +532,15 @@ impl Conn {
             complete: m.end,
         };
         if nonblocking {
+            // Never waits. A message whose rest is not published yet (still
+            // being written, or never: its writer died) gives what is there
+            // with `complete == false`, like a buffer too small (MoreData):
+            // the consumed bytes are always returned, and the next read
+            // continues the message, or reports its cut or the closed peer.
             let first = rx
                 .batch(|c| c.read_message(buf))
                 .map_err(|e| engine(e, ErrorKind::BrokenPipe))?;
             return match first {
-                // A message whose rest is still being written: wait for it
-                // like a blocking read would (its first bytes are consumed).
-                Some(m) if !m.end && m.len < buf.len() => {
-                    let rest = rx
-                        .read_message(&mut buf[m.len..])
-                        .map_err(|e| engine(e, ErrorKind::BrokenPipe))?;
-                    Ok(MsgRead {
-                        len: m.len + rest.len,
-                        complete: rest.end,
-                    })
-                }
                 Some(m) => Ok(conv(m)),
                 None => self
                     .empty_nonblocking(&mut rx, |rx| rx.batch(|c| c.read_message(buf)))
@@ -637,20 +622,38 @@ impl Conn {
     }
 
     /// Flush (spec 4.11): waits until the peer read everything this side
-    /// wrote. Succeeds at once when the peer is already gone (nothing can be
-    /// read any more); fails with `BrokenPipe` when it goes while waiting.
+    /// wrote, and succeeds only then: `Ok` means "read by the peer". If the
+    /// peer is gone (closed or killed) with bytes of ours unread, before or
+    /// during the wait, that is `BrokenPipe` (a deliberate difference from
+    /// Windows, whose flush after the peer closed succeeds: a caller must be
+    /// able to trust `Ok`).
     pub(crate) fn flush(&self) -> io::Result<()> {
         let tx = self.waiter()?;
         if self.is_disconnected() {
             return Err(Error::io(ErrorKind::PipeNotConnected));
         }
         if self.peer_gone() {
-            return Ok(());
+            return if self.all_read(&tx) {
+                Ok(())
+            } else {
+                Err(Error::io(ErrorKind::BrokenPipe))
+            };
         }
+        // The engine's flush succeeds once everything was read, also if the
+        // reader left right after reading; it fails if the reader left
+        // with anything unread.
         tx.flush().map_err(|e| {
             self.note_gone(&e);
             engine(e, ErrorKind::BrokenPipe)
         })
+    }
+
+    /// Whether the peer consumed every record this end's ring holds (ring
+    /// positions, so that queued empty messages count).
+    fn all_read(&self, tx: &Sender) -> bool {
+        let c = tx.ring().control();
+        let tail = c.producer.0.tail.load(Acquire);
+        c.consumer.0.head.load(Acquire) >= tail
     }
 
     /// Remembers that the peer is gone when the engine said so, so that

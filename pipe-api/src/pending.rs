@@ -1,8 +1,9 @@
 //! The pending-write mark: what a reader needs to make the unread rest of a
 //! dead process's pending write disappear (spec 5.2, 7.5, SEM-117).
 //!
-//! A write that has published all its bytes but waits for the quota is
-//! *pending*. If its process dies, the reader may keep what it already read
+//! A write that has not completed (it waits for the quota, or is still
+//! publishing a write larger than the ring) is *pending*. If its process
+//! dies, the reader may keep what it already read
 //! of that write, but the rest must vanish, while every other write,
 //! including later ones from duplicates of the same end in live processes,
 //! is delivered. So the reader must know where the write lies and whether
@@ -11,10 +12,15 @@
 //! Three user words of the ring hold one claim at a time:
 //! `W_PENDING_WRITE` = 1 + the write's start position (0: no claim),
 //! `W_PENDING_END` = its end position, and `W_PENDING_OWNER` = the
-//! claimant's *slot* (0 while a claim is being made or released). The first
-//! pending write to find the mark free claims it; a write pending while
-//! another holds it is not marked (if its process dies, its rest stays
-//! readable: the safe side of the rule).
+//! claimant's *slot* (0 while a claim is being made or released). A write
+//! that may pend claims the mark under the writer lock, *before* any of its
+//! bytes is published (`Sender::send_marked`): a kill right after the first
+//! byte becomes visible must already find the claim, or the rest would stay
+//! readable. A write that may pend while another holds the mark is not
+//! marked (if its process dies, its rest stays readable: the safe side of
+//! the rule). A claimant killed while it was still publishing leaves a claim
+//! whose end lies past what was published: nothing is dropped for it (the
+//! reader gets the published part of a cut message, see `Conn::read_msg`).
 //!
 //! **Liveness follows a kernel object, not a pid.** A slot is a byte of the
 //! segment's lock range; each handle takes, on its first pending write, an
@@ -45,10 +51,13 @@
 //! store leaves the mark taken with slot 0 for good: later pending writes go
 //! unmarked, again the safe side.
 
+use crate::error::{Error, ErrorKind};
 use shmpipe_engine::channel::End;
 use shmpipe_engine::layout::RingControl;
 use shmpipe_engine::liveness::EndLock;
 use shmpipe_engine::sync::Native;
+use shmpipe_engine::{Receiver, RingStorage};
+use std::io;
 use std::sync::atomic::fence;
 use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, Release, SeqCst};
 use std::sync::Arc;
@@ -192,4 +201,63 @@ impl DeadClaim {
         let _ = words[W_PENDING_OWNER].compare_exchange(self.slot, 0, Relaxed, Relaxed);
         let _ = words[W_PENDING_WRITE].compare_exchange(self.mark, 0, Release, Relaxed);
     }
+}
+
+/// Spec 7.5 (SEM-117): if the write that holds the pending-write mark
+/// belongs to a process that is gone, the unread rest of that write
+/// disappears. Returns how many bytes may be read before that write's
+/// start (`Some`), or `None` for no limit; drops the rest once the
+/// reader stands inside it. Costs one liveness question per read while
+/// a claimed write is pending, nothing otherwise.
+///
+/// With `cut_is_error` (a message-read mode read), a message of which the
+/// reader already got a part (with `complete == false`) was cut: after
+/// dropping its rest this read fails with `OperationAborted` (the read
+/// after a part must never return the next message as if it continued
+/// the cut one). A byte-read mode reader sees no message boundaries: it
+/// goes on with what follows.
+pub(crate) fn withdrawal_limit(
+    rx: &mut Receiver,
+    end: &End,
+    cut_is_error: bool,
+) -> io::Result<Option<usize>> {
+    let control = rx.ring().control();
+    let Some(dead) = dead_claim(control, end) else {
+        return Ok(None);
+    };
+    let consumed = control.consumer.0.consumed.load(Acquire);
+    if consumed < dead.start {
+        let left = dead.start - consumed;
+        return Ok(Some(usize::try_from(left).unwrap_or(usize::MAX)));
+    }
+    dead.clear(control);
+    let mut scratch = [0u8; 4096];
+    let dropped = rx
+        .batch(|c| {
+            // Under the reader lock: another reader may have dropped part or
+            // all of it already. Hostile or stale numbers drop nothing: the
+            // rest must lie within what was published.
+            let written = c.storage().control().producer.0.written.load(Acquire);
+            let mut left = if dead.end <= written {
+                dead.end.saturating_sub(c.consumed())
+            } else {
+                0
+            };
+            // Part of the write was read already (by any reader of the
+            // end): the message was cut for the reader.
+            let cut = left > 0 && c.consumed() > dead.start;
+            while left > 0 {
+                let n = left.min(scratch.len() as u64) as usize;
+                match c.read_stream(&mut scratch[..n])? {
+                    Some(got) if got > 0 => left -= got as u64,
+                    _ => break,
+                }
+            }
+            Ok(cut)
+        })
+        .map_err(|e| crate::conn::engine(e, ErrorKind::BrokenPipe))?;
+    if dropped && cut_is_error {
+        return Err(Error::io(ErrorKind::OperationAborted));
+    }
+    Ok(None)
 }

@@ -1067,12 +1067,25 @@ fn sem_120_flush_waits_for_the_bytes_of_pending_writes() {
     flush.finish().unwrap();
 }
 
+/// SEM-123, with shmpipe's deliberate difference (issue 9): a flush after
+/// the reader closed returns at once, `Ok` only if the reader had read
+/// everything, `BrokenPipe` if bytes were left unread ("Ok" means "read").
 #[test]
-fn sem_123_flush_after_peer_closed_succeeds_at_once() {
+fn sem_123_flush_after_peer_closed_returns_at_once_and_ok_only_if_all_was_read() {
     let (r, mut w) = shmpipe::pipe().unwrap();
     w.write_all(&[1u8; 100]).unwrap();
     drop(r);
-    within("flush after the reader closed", move || w.flush_buffers()).unwrap();
+    let e = within("flush after the reader closed", move || w.flush_buffers()).unwrap_err();
+    assert_eq!(Error::kind_of(&e), Some(ErrorKind::BrokenPipe), "{e:?}");
+
+    let (mut r, mut w) = shmpipe::pipe().unwrap();
+    w.write_all(&[1u8; 100]).unwrap();
+    r.read_exact(&mut [0u8; 100]).unwrap();
+    drop(r);
+    within("flush after the reader read all and closed", move || {
+        w.flush_buffers()
+    })
+    .unwrap();
 }
 
 /// `Read for &PipeReader` and `Write for &PipeWriter`, as for std's pipes:

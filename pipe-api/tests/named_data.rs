@@ -1560,22 +1560,35 @@ fn sem_122_flush_without_write_data_access_is_access_denied() {
     assert_kind(s.flush_buffers(), ErrorKind::AccessDenied);
 }
 
+/// SEM-123, with shmpipe's deliberate difference (issue 9): a flush after
+/// the peer closed returns at once, `Ok` only if the peer had read
+/// everything, `BrokenPipe` if bytes were left unread.
 #[test]
-fn sem_123_flush_after_peer_closed_succeeds_at_once() {
+fn sem_123_flush_after_peer_closed_returns_at_once_and_ok_only_if_all_was_read() {
     let (s, c) = byte_pair();
     c.send_msg(&[1; 100]).unwrap();
     drop(s);
-    within("client flush after the server closed", move || {
+    let r = within("client flush after the server closed", move || {
         c.flush_buffers()
-    })
-    .unwrap();
+    });
+    assert_kind(r, ErrorKind::BrokenPipe);
 
     let (s, c) = byte_pair();
     s.send_msg(&[1; 100]).unwrap();
     drop(c);
-    within("server flush after the client closed", move || {
+    let r = within("server flush after the client closed", move || {
         s.flush_buffers()
-    })
+    });
+    assert_kind(r, ErrorKind::BrokenPipe);
+
+    let (s, c) = byte_pair();
+    c.send_msg(&[1; 100]).unwrap();
+    assert_eq!(s.recv_msg(&mut [0; 100]).unwrap().len, 100);
+    drop(s);
+    within(
+        "client flush after the server read all and closed",
+        move || c.flush_buffers(),
+    )
     .unwrap();
 }
 

@@ -716,8 +716,12 @@ impl NamedPipeClient {
         self.live_conn()?.peek(buf)
     }
 
-    /// Waits until the server read everything written (spec 4.11);
-    /// succeeds at once when the server end is gone.
+    /// Waits until the server read everything written (spec 4.11). `Ok`
+    /// always means "read": if the server end is gone (closed or killed,
+    /// before the call or while it waits) with bytes unread, it fails with
+    /// `BrokenPipe`, and with `PipeNotConnected` after a disconnect (Windows
+    /// would let a flush after the close succeed; see
+    /// `docs/guide/named-pipes.md`).
     ///
     /// ```
     /// use shmpipe::named::{ClientOptions, ServerOptions};

@@ -1717,7 +1717,24 @@ impl NamedPipeServer {
         })
     }
 
-    /// Waits until the client read everything written (spec 4.11).
+    /// Waits until the client read everything written (spec 4.11). `Ok`
+    /// always means "read": if the client end is gone (closed or killed,
+    /// before the call or while it waits) with bytes unread, it fails with
+    /// `BrokenPipe` (Windows would let a flush after the close succeed; see
+    /// `docs/guide/named-pipes.md`).
+    ///
+    /// ```
+    /// use shmpipe::named::{ClientOptions, ServerOptions};
+    /// let name = format!(r"\\.\pipe\doc-server-flush-{}", std::process::id());
+    /// let server = ServerOptions::new().create(&name)?;
+    /// let client = ClientOptions::new().open(&name)?;
+    /// server.connect()?;
+    /// server.send_msg(b"data")?;
+    /// let t = std::thread::spawn(move || client.recv_msg(&mut [0u8; 4]).map(|m| m.len));
+    /// server.flush_buffers()?; // returns once the client has read it
+    /// assert_eq!(t.join().unwrap()?, 4);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn flush_buffers(&self) -> io::Result<()> {
         self.need(self.access().write_data)?;
         self.with_conn(Conn::flush)

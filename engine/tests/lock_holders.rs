@@ -300,7 +300,9 @@ fn killed_holder_in_another_pid_namespace_loses_the_lock() {
         .expect("the dead holder's lock is taken over");
     let mut buf = [0u8; 256];
     // The holder's write, cut where it died, then ours.
-    assert_eq!(read_message(&mut rx, &mut buf), (FIRST.len(), true));
+    // Cut where the holder died: the part, unfinished, then the cut.
+    assert_eq!(read_message(&mut rx, &mut buf), (FIRST.len(), false));
+    assert!(matches!(rx.read_message(&mut buf), Err(Error::MessageCut)));
     assert_eq!(&buf[..FIRST.len()], FIRST);
     assert_eq!(read_message(&mut rx, &mut buf), (4, true));
     reap_ok(child, "ns-parent");
@@ -374,7 +376,9 @@ fn forked_child_holder_dies_alone() {
     waiter
         .write_until(b"mine", Some(Instant::now() + HANG))
         .expect("the dead forked child's lock is taken over");
-    assert_eq!(read_message(&mut rx, &mut buf), (FIRST.len(), true));
+    // Cut where the holder died: the part, unfinished, then the cut.
+    assert_eq!(read_message(&mut rx, &mut buf), (FIRST.len(), false));
+    assert!(matches!(rx.read_message(&mut buf), Err(Error::MessageCut)));
     assert_eq!(read_message(&mut rx, &mut buf), (4, true));
     signal(&mut go);
     reap_ok(child, "fork-holder");
@@ -586,7 +590,9 @@ fn zombie_holder_loses_the_lock() {
         .write_until(b"mine", Some(Instant::now() + HANG))
         .expect("the exited holder's lock is taken over");
     let mut buf = [0u8; 256];
-    assert_eq!(read_message(&mut rx, &mut buf), (FIRST.len(), true));
+    // Cut where the holder died: the part, unfinished, then the cut.
+    assert_eq!(read_message(&mut rx, &mut buf), (FIRST.len(), false));
+    assert!(matches!(rx.read_message(&mut buf), Err(Error::MessageCut)));
     assert_eq!(read_message(&mut rx, &mut buf), (4, true));
     reap_ok(child, "exit-holder");
 }

@@ -3,8 +3,9 @@
 //! to a pipe with one read end and one write end.
 //!
 //! Operations that must wait run on their own thread ([`Pending`]): a
-//! "still pending" check sleeps briefly and then looks, which a correct
-//! implementation cannot fail, and a completion check has a generous hang
+//! "still pending" check waits until the operation's thread sleeps in the
+//! kernel and then looks, which a correct implementation cannot fail, and a
+//! wrong one fails by returning first; a completion check has a generous hang
 //! guard, so a wrong implementation fails a test instead of hanging CI.
 //! Cross-process behaviours (SEM-026, inherited copies, kills) are in
 //! `anonymous_xproc.rs`.

@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::named::{assert_kind, child_done, env, hear, is_child, say, unique_name, Kid};
+use common::named::{assert_kind, child_done, env, hear, say, unique_name, Kid};
 use shmpipe::named::{ClientOptions, Connected, NamedPipeClient, NamedPipeServer, ServerOptions};
 use shmpipe::{ErrorKind, WaitPolicy};
 use std::time::{Duration, Instant};
@@ -25,11 +25,7 @@ fn exchange(server: &NamedPipeServer, client: &NamedPipeClient, tag: &str) {
     assert_eq!(&buf[..n], tag.as_bytes(), "{tag}: server to client");
 }
 
-#[test]
 fn child_open_and_close() {
-    if !is_child("child_open_and_close") {
-        return;
-    }
     let name = env(NAME_ENV);
     while let Some(cmd) = hear() {
         assert_eq!(cmd, "go");
@@ -43,7 +39,6 @@ fn child_open_and_close() {
 /// `open` returns only once the server let go of its copy of the client's
 /// descriptor: a client process that closes right after it is gone for the
 /// server, every time, with nothing to wait for.
-#[test]
 fn client_in_another_process_closing_at_once_is_seen_gone() {
     let name = unique_name("fast-close");
     let server = ServerOptions::new().max_instances(1).create(&name).unwrap();
@@ -69,7 +64,6 @@ fn client_in_another_process_closing_at_once_is_seen_gone() {
 
 /// The same within one process, the client on another thread than the
 /// server's `connect`.
-#[test]
 fn client_thread_closing_at_once_is_seen_gone() {
     let name = unique_name("fast-close-thread");
     let server = ServerOptions::new().max_instances(1).create(&name).unwrap();
@@ -89,7 +83,6 @@ fn client_thread_closing_at_once_is_seen_gone() {
 /// An instance reused many times gives each client a segment of its own:
 /// an orphaned client end never sees the next client's data, and the data
 /// of each connection arrives whole.
-#[test]
 fn reused_instance_hands_out_a_fresh_segment_each_time() {
     let name = unique_name("reuse");
     let mut server = ServerOptions::new().max_instances(1).create(&name).unwrap();
@@ -123,7 +116,6 @@ fn reused_instance_hands_out_a_fresh_segment_each_time() {
 
 /// Many clients from several threads against a listener: every one is
 /// served by an instance of its own, none is turned away.
-#[test]
 fn concurrent_clients_each_get_their_own_instance() {
     let name = unique_name("concurrent");
     let mut listener = shmpipe::named::PipeListener::bind(&name, ServerOptions::new()).unwrap();
@@ -179,7 +171,6 @@ fn segment_fds(pid: u32) -> usize {
 
 /// A child spawned while an instance listens with its next segment ready
 /// holds none of that segment's descriptors (they are close-on-exec).
-#[test]
 fn prepared_segment_does_not_leak_into_children() {
     let name = unique_name("no-leak");
     let _server = ServerOptions::new().create(&name).unwrap();
@@ -203,7 +194,6 @@ fn prepared_segment_does_not_leak_into_children() {
 /// quota, a flush) fail with `PipeNotConnected` when another thread
 /// disconnects, and `disconnect` returns; the instance then serves a new
 /// client.
-#[test]
 fn disconnect_releases_operations_blocked_on_other_threads() {
     let name = unique_name("disconnect-blocked");
     let server = std::sync::Arc::new(
@@ -265,7 +255,6 @@ fn disconnect_releases_operations_blocked_on_other_threads() {
 /// duplicate blocked in a read keeps waiting (and completes when data
 /// comes) while the policy changes through another, on both ends, and the
 /// server end's policy carries over to its next connection.
-#[test]
 fn set_wait_policy_never_waits_for_a_blocked_operation() {
     let name = unique_name("policy");
     let mut server = ServerOptions::new().max_instances(1).create(&name).unwrap();
@@ -301,11 +290,7 @@ fn set_wait_policy_never_waits_for_a_blocked_operation() {
     exchange(&server, &c2, "next connection");
 }
 
-#[test]
 fn child_many_listening_instances() {
-    if !is_child("child_many_listening_instances") {
-        return;
-    }
     let name = env(NAME_ENV);
     let mut o = ServerOptions::new();
     o.max_instances(shmpipe::named::UNLIMITED_INSTANCES)
@@ -337,7 +322,6 @@ fn child_many_listening_instances() {
 /// Segments made ahead of clients hold their rings' memory: forty listening
 /// instances with 1 MiB quotas must not commit forty connections' worth
 /// (at most 16 segments are prepared ahead in a process).
-#[test]
 fn listening_instances_do_not_each_hold_a_prepared_segment() {
     let name = unique_name("many-listening");
     let mut kid = Kid::spawn(
@@ -368,4 +352,21 @@ fn listening_instances_do_not_each_hold_a_prepared_segment() {
     );
     drop(clients);
     kid.finish();
+}
+
+common::main! {
+    tests: [
+        client_in_another_process_closing_at_once_is_seen_gone,
+        client_thread_closing_at_once_is_seen_gone,
+        reused_instance_hands_out_a_fresh_segment_each_time,
+        concurrent_clients_each_get_their_own_instance,
+        prepared_segment_does_not_leak_into_children,
+        disconnect_releases_operations_blocked_on_other_threads,
+        set_wait_policy_never_waits_for_a_blocked_operation,
+        listening_instances_do_not_each_hold_a_prepared_segment,
+    ],
+    children: [
+        child_open_and_close,
+        child_many_listening_instances,
+    ],
 }

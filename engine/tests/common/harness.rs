@@ -1,0 +1,269 @@
+//! The `main` of the test binaries that re-execute themselves as child
+//! processes, plus the gate and blocked-thread helpers every test binary
+//! shares. Compiled into both crates' tests (pipe-api includes this file with
+//! `#[path]`), so keep it free of crate-specific code.
+//!
+//! A binary with children is a `harness = false` target whose `main` is
+//! written by [`main!`]:
+//!
+//! ```ignore
+//! common::main! {
+//!     tests: [sem_116_sigkilled_client_looks_closed, kill_the_writer],
+//!     children: [child_sem_116_client],
+//! }
+//! ```
+//!
+//! Started with [`ROLE_ENV`] set to `name` or `name:arg:..`, the binary runs
+//! the child function `name` and exits with [`CHILD_OK`] when it returns (a
+//! panic exits with 101, an unknown role with [`NO_SUCH_ROLE`]). Without the
+//! variable it runs `tests` through `libtest-mimic`, which takes the usual
+//! arguments (`--exact NAME`, filters, `--skip`, `--test-threads`, `--list`,
+//! `-q`; `--nocapture` is accepted and output is never captured) and prints
+//! the usual `test result: ok. N passed; ..` line. Children are plain `fn`s:
+//! they are not tests and are not counted. A test or child that is not
+//! listed is dead code, which `cargo clippy -- -D warnings` rejects.
+#![allow(dead_code)] // Each test binary uses its own subset.
+
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+/// Environment variable naming the role (`name` or `name:arg:..`) a
+/// re-executed test binary plays.
+pub const ROLE_ENV: &str = "SHMPIPE_TEST_ROLE";
+
+/// Exit status of a child that ran its role to the end. A failing child
+/// exits with 101 (panic), so neither a failure nor a plain `exit(0)`
+/// passes for success.
+pub const CHILD_OK: i32 = 42;
+
+/// Exit status of a binary asked for a child role it does not have (a
+/// renamed or unlisted child function).
+pub const NO_SUCH_ROLE: i32 = 99;
+
+/// How long a gate's wait for another thread may take before the test calls
+/// it a hang. It never measures speed.
+const BLOCKED_HANG: Duration = Duration::from_secs(20);
+
+/// Writes `main` for a test binary with child processes; see the module
+/// documentation. Tests are `fn()` or `fn() -> Result<(), E: Debug>`;
+/// children are `fn()`.
+#[allow(unused_macros)] // Binaries without children do not use it.
+macro_rules! main_ {
+    (
+        tests: [$($test:ident),* $(,)?],
+        children: [$($child:ident),* $(,)?] $(,)?
+    ) => {
+        fn main() -> ::std::process::ExitCode {
+            $crate::common::harness::run(
+                ::std::vec![$($crate::common::harness::trial(stringify!($test), $test)),*],
+                &[$((stringify!($child), $child as fn())),*],
+            )
+        }
+    };
+}
+#[allow(unused_imports)] // Binaries without children do not use it.
+pub(crate) use main_ as main;
+
+/// What a test function returns: `()` or a `Result` whose error is shown.
+pub trait Outcome {
+    /// `Err(message)` for a failure.
+    fn into_result(self) -> Result<(), String>;
+}
+
+impl Outcome for () {
+    fn into_result(self) -> Result<(), String> {
+        Ok(())
+    }
+}
+
+impl<E: std::fmt::Debug> Outcome for Result<(), E> {
+    fn into_result(self) -> Result<(), String> {
+        self.map_err(|e| format!("Error: {e:?}"))
+    }
+}
+
+/// The test `f` named `name`. Like the built-in harness, every test runs on
+/// a fresh thread named after it: panic messages name the test, and
+/// whatever is tied to the thread's life (`PR_SET_PDEATHSIG` children,
+/// thread-locals) ends with the test.
+pub fn trial<R: Outcome + 'static>(name: &'static str, f: fn() -> R) -> libtest_mimic::Trial {
+    libtest_mimic::Trial::test(name, move || {
+        let t = std::thread::Builder::new()
+            .name(name.to_owned())
+            .spawn(move || f().into_result())
+            .map_err(|e| format!("cannot start the test's thread: {e}"))?;
+        match t.join() {
+            Ok(r) => r.map_err(Into::into),
+            // The panic hook already printed the message and location.
+            Err(p) => Err(match p
+                .downcast_ref::<String>()
+                .map(String::as_str)
+                .or_else(|| p.downcast_ref::<&str>().copied())
+            {
+                Some(msg) => format!("test panicked: {msg}"),
+                None => "test panicked".to_owned(),
+            }
+            .into()),
+        }
+    })
+}
+
+/// The body of [`main!`]: plays the child role named in [`ROLE_ENV`], or
+/// runs `tests`.
+pub fn run(tests: Vec<libtest_mimic::Trial>, children: &[(&str, fn())]) -> ExitCode {
+    if let Ok(spec) = std::env::var(ROLE_ENV) {
+        let name = spec.split(':').next().unwrap_or_default();
+        let Some(&(_, child)) = children.iter().find(|(n, _)| *n == name) else {
+            let known: Vec<&str> = children.iter().map(|(n, _)| *n).collect();
+            eprintln!(
+                "{ROLE_ENV}={spec:?}: this test binary has no child {name:?} (it has {known:?})"
+            );
+            return ExitCode::from(NO_SUCH_ROLE as u8);
+        };
+        child();
+        return ExitCode::from(CHILD_OK as u8);
+    }
+    let mut args = libtest_mimic::Arguments::from_args();
+    // The built-in harness honours RUST_TEST_THREADS too.
+    if args.test_threads.is_none() {
+        args.test_threads = std::env::var("RUST_TEST_THREADS")
+            .ok()
+            .and_then(|v| v.parse().ok());
+    }
+    libtest_mimic::run(&args, tests).exit_code()
+}
+
+/// In a child: argument `i` of its role (`name:arg0:arg1..` in
+/// [`ROLE_ENV`]).
+pub fn role_arg<T: std::str::FromStr>(i: usize) -> T {
+    let spec = std::env::var(ROLE_ENV).expect("role_arg called outside a child");
+    let args: Vec<&str> = spec.split(':').skip(1).collect();
+    args.get(i)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or_else(|| panic!("{ROLE_ENV}={spec:?}: bad or missing argument {i}"))
+}
+
+/// Whether this run is under CI (`CI=true`, as GitHub Actions and most CI
+/// systems set it).
+pub fn under_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true")
+}
+
+/// Gate for a test that needs something of its environment (root, a pid
+/// namespace, a tool): `true` if `ok`. Otherwise the test must not run; it
+/// prints `skipped: why` and the caller returns, except under `CI=true`,
+/// where a test that cannot run fails (CI is set up to run every test).
+#[track_caller]
+pub fn require(ok: bool, test: &str, why: &str) -> bool {
+    if !ok {
+        assert!(
+            !under_ci(),
+            "{test}: cannot run under CI=true, where every test must run: {why}"
+        );
+        println!("{test}: skipped: {why}");
+    }
+    ok
+}
+
+/// Whether this process runs as root (effective uid 0).
+pub fn is_root() -> bool {
+    rustix::process::geteuid().is_root()
+}
+
+/// The calling thread's kernel thread id, to hand to
+/// [`wait_until_blocked`] before the thread blocks.
+pub fn gettid() -> i32 {
+    rustix::thread::gettid().as_raw_nonzero().get()
+}
+
+/// A thread whose kernel state a test watches: one of this process, or the
+/// main thread of a child process.
+#[derive(Debug, Clone, Copy)]
+pub enum Task {
+    /// Thread `tid` of this process (from [`gettid`] on that thread).
+    Thread(i32),
+    /// The main thread of process `pid` (where a child's role runs).
+    Process(u32),
+}
+
+impl Task {
+    fn dir(self) -> String {
+        match self {
+            Task::Thread(tid) => format!("/proc/self/task/{tid}"),
+            Task::Process(pid) => format!("/proc/{pid}/task/{pid}"),
+        }
+    }
+
+    /// One look: state letter, voluntary context-switch count and `wchan`;
+    /// `None` once the thread is gone.
+    fn look(self) -> Option<(char, u64, String)> {
+        let dir = self.dir();
+        let status = std::fs::read_to_string(format!("{dir}/status")).ok()?;
+        let field = |key: &str| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix(key))
+                .map(str::trim)
+        };
+        let state = field("State:")?.chars().next()?;
+        let switches = field("voluntary_ctxt_switches:")?.parse().ok()?;
+        let wchan = std::fs::read_to_string(format!("{dir}/wchan")).ok()?;
+        Some((state, switches, wchan))
+    }
+}
+
+/// Waits until `task` sleeps in a wait whose `wchan` starts with
+/// `wchan_prefix` (`"futex"`: where `thread::park`, blocking channels and
+/// the engine's cross-process waits sleep; `""`: any interruptible sleep)
+/// and stays there between two looks (no voluntary context switch in
+/// between, so it did not just pass through a short wait), and returns
+/// `true`; returns `false` as soon as `done()` says the thread finished what
+/// it would block in. Fails the test if the thread disappears, or neither
+/// happens within 20 s.
+///
+/// A thread that spins before it parks counts as blocked only once it
+/// parked: "still pending" checked after this means the operation went to
+/// sleep without completing.
+#[track_caller]
+pub fn blocked_unless(task: Task, wchan_prefix: &str, mut done: impl FnMut() -> bool) -> bool {
+    let start = Instant::now();
+    let mut last: Option<u64> = None;
+    loop {
+        if done() {
+            return false;
+        }
+        let Some((state, switches, wchan)) = task.look() else {
+            // Its last act may have been to finish.
+            if done() {
+                return false;
+            }
+            panic!("{task:?} ended while a test waited for it to block");
+        };
+        // wchan reads "0" where the kernel hides it; the state and switch
+        // count still tell a sleep from a run.
+        let in_wait = state == 'S' && (wchan.starts_with(wchan_prefix) || wchan == "0");
+        if in_wait && last == Some(switches) {
+            return true;
+        }
+        last = in_wait.then_some(switches);
+        assert!(
+            start.elapsed() < BLOCKED_HANG,
+            "{task:?} did not block within {BLOCKED_HANG:?} (state {state}, wchan {wchan})"
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// Waits until thread `tid` of this process sleeps in a futex wait and
+/// stays there (see [`blocked_unless`]).
+#[track_caller]
+pub fn wait_until_blocked(tid: i32) {
+    blocked_unless(Task::Thread(tid), "futex", || false);
+}
+
+/// Waits until the main thread of process `pid` (a child playing its role)
+/// sleeps in a futex wait and stays there (see [`blocked_unless`]).
+#[track_caller]
+pub fn wait_until_process_blocked(pid: u32) {
+    blocked_unless(Task::Process(pid), "futex", || false);
+}

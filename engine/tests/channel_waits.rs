@@ -126,13 +126,14 @@ fn assert_timed_out<T: std::fmt::Debug>(r: Result<T, Error>, deadline: Instant, 
     assert!(now >= deadline, "{what}: TimedOut before the deadline");
 }
 
-#[test]
-fn child_process() {
-    child_main(|role, _args| match role {
-        "idle-writer" => idle_end(true),
-        "idle-reader" => idle_end(false),
-        other => panic!("unknown child role {other}"),
-    });
+/// Child: an idle write end (see [`idle_end`]).
+fn child_idle_writer() {
+    idle_end(true);
+}
+
+/// Child: an idle read end (see [`idle_end`]).
+fn child_idle_reader() {
+    idle_end(false);
 }
 
 /// Adopts the end on descriptor 3 (a sender if `writer`), proves it works
@@ -158,7 +159,6 @@ fn idle_end(writer: bool) {
     }
 }
 
-#[test]
 fn a_past_deadline_times_out_at_once_on_an_empty_ring() {
     let _forks = not_forking();
     for (name, policy) in policies() {
@@ -175,7 +175,6 @@ fn a_past_deadline_times_out_at_once_on_an_empty_ring() {
     }
 }
 
-#[test]
 fn a_past_deadline_still_returns_what_is_queued() {
     let _forks = not_forking();
     for (name, policy) in policies() {
@@ -192,7 +191,6 @@ fn a_past_deadline_still_returns_what_is_queued() {
     }
 }
 
-#[test]
 fn a_near_deadline_times_out_when_the_writer_stays_idle() {
     let _forks = not_forking();
     for (name, policy) in policies() {
@@ -208,7 +206,6 @@ fn a_near_deadline_times_out_when_the_writer_stays_idle() {
     }
 }
 
-#[test]
 fn write_deadlines_time_out_on_a_full_ring_without_publishing() {
     let _forks = not_forking();
     for (name, policy) in policies() {
@@ -234,7 +231,6 @@ fn write_deadlines_time_out_on_a_full_ring_without_publishing() {
     }
 }
 
-#[test]
 fn a_timed_out_large_write_ends_as_a_truncated_message() {
     let _forks = not_forking();
     for (name, policy) in policies() {
@@ -264,7 +260,6 @@ fn a_timed_out_large_write_ends_as_a_truncated_message() {
     }
 }
 
-#[test]
 fn a_waiting_reader_gets_what_another_thread_writes() {
     let _forks = not_forking();
     for (name, policy) in policies() {
@@ -315,7 +310,6 @@ fn blocked_write_released(
     verify(key, 0, &buf[..100]).unwrap_or_else(|e| panic!("{name}: {e}"));
 }
 
-#[test]
 fn a_writer_blocked_on_a_full_ring_is_released_by_a_read() {
     let _forks = not_forking();
     for (name, policy) in policies() {
@@ -331,7 +325,6 @@ fn a_writer_blocked_on_a_full_ring_is_released_by_a_read() {
     }
 }
 
-#[test]
 fn a_stream_of_hand_offs_arrives_intact_under_every_policy() {
     let _forks = not_forking();
     let seed = seed("a_stream_of_hand_offs_arrives_intact_under_every_policy");
@@ -372,7 +365,6 @@ fn a_stream_of_hand_offs_arrives_intact_under_every_policy() {
     }
 }
 
-#[test]
 fn a_waiting_reader_sees_the_sender_dropped_in_another_thread() {
     let _forks = not_forking();
     for (name, policy) in policies() {
@@ -403,7 +395,6 @@ fn a_waiting_reader_sees_the_sender_dropped_in_another_thread() {
     }
 }
 
-#[test]
 fn a_blocked_writer_sees_the_receiver_dropped_in_another_thread() {
     let _forks = not_forking();
     for (name, policy) in policies() {
@@ -465,13 +456,12 @@ fn kill_while<R>(mut child: std::process::Child, wait: impl FnOnce() -> R) -> R 
     r
 }
 
-#[test]
 fn a_waiting_reader_sees_its_writer_process_sigkilled() {
     let _forks = forking();
     for (name, policy) in checking_policies() {
         let _dog = guard("a_waiting_reader_sees_its_writer_process_sigkilled", name);
         let (tx, mut rx) = channel_with_policy(4096, policy);
-        let (child, hold) = spawn_idle("idle-writer", tx.as_fd());
+        let (child, hold) = spawn_idle("child_idle_writer", tx.as_fd());
         // The child's inherited descriptor is now the only sender.
         drop(tx);
         let mut buf = [0u8; 16];
@@ -492,14 +482,13 @@ fn a_waiting_reader_sees_its_writer_process_sigkilled() {
     }
 }
 
-#[test]
 fn a_blocked_writer_sees_its_reader_process_sigkilled() {
     let _forks = forking();
     for (name, policy) in checking_policies() {
         let _dog = guard("a_blocked_writer_sees_its_reader_process_sigkilled", name);
         let (mut tx, rx) = channel_with_policy(4096, policy);
         tx.write(b"alive").unwrap();
-        let (child, hold) = spawn_idle("idle-reader", rx.as_fd());
+        let (child, hold) = spawn_idle("child_idle_reader", rx.as_fd());
         drop(rx);
         // (The first write of the fill takes the hang-up hint our drop left,
         // and finds the child's handle alive.)
@@ -511,7 +500,6 @@ fn a_blocked_writer_sees_its_reader_process_sigkilled() {
     }
 }
 
-#[test]
 fn a_cloned_sender_keeps_the_writing_end_open() {
     let _forks = not_forking();
     for (name, policy) in policies() {
@@ -550,7 +538,6 @@ fn a_cloned_sender_keeps_the_writing_end_open() {
     }
 }
 
-#[test]
 fn a_cloned_receiver_keeps_the_reading_end_open() {
     let _forks = not_forking();
     for (name, policy) in policies() {
@@ -585,4 +572,27 @@ fn a_cloned_receiver_keeps_the_reading_end_open() {
             assert!(matches!(r, Err(Error::PeerClosed)), "{name}: {r:?}");
         });
     }
+}
+
+common::main! {
+    tests: [
+        a_past_deadline_times_out_at_once_on_an_empty_ring,
+        a_past_deadline_still_returns_what_is_queued,
+        a_near_deadline_times_out_when_the_writer_stays_idle,
+        write_deadlines_time_out_on_a_full_ring_without_publishing,
+        a_timed_out_large_write_ends_as_a_truncated_message,
+        a_waiting_reader_gets_what_another_thread_writes,
+        a_writer_blocked_on_a_full_ring_is_released_by_a_read,
+        a_stream_of_hand_offs_arrives_intact_under_every_policy,
+        a_waiting_reader_sees_the_sender_dropped_in_another_thread,
+        a_blocked_writer_sees_the_receiver_dropped_in_another_thread,
+        a_waiting_reader_sees_its_writer_process_sigkilled,
+        a_blocked_writer_sees_its_reader_process_sigkilled,
+        a_cloned_sender_keeps_the_writing_end_open,
+        a_cloned_receiver_keeps_the_reading_end_open,
+    ],
+    children: [
+        child_idle_writer,
+        child_idle_reader,
+    ],
 }

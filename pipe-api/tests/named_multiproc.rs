@@ -609,8 +609,11 @@ fn a_squatter_answering_create_with_garbage_is_an_error_for_the_creator() {
 // ------------------------------------------------ SEM-150 (positive side)
 
 fn sem_150_another_uid_with_the_grant_creates_instances_clients_reach() {
-    if !rustix::process::geteuid().is_root() {
-        println!("sem_150 (positive): skipped: not root (needs a process of another uid)");
+    if !common::require(
+        common::is_root(),
+        "sem_150_another_uid_with_the_grant_creates_instances_clients_reach",
+        "not root (needs a process of another uid)",
+    ) {
         return;
     }
     let name = unique_name("m150");

@@ -273,8 +273,11 @@ fn child_nobody_looks() {
 }
 
 fn only_users_the_security_grants_something_may_look() {
-    if !rustix::process::geteuid().is_root() {
-        println!("skipped: not root (needs to start a process of another uid)");
+    if !common::require(
+        common::is_root(),
+        "only_users_the_security_grants_something_may_look",
+        "not root (needs to start a process of another uid)",
+    ) {
         return;
     }
     let private = unique_name("private");

@@ -176,16 +176,24 @@ fn sem_137_pids_of_opener_and_creator_in_different_processes() {
 }
 
 /// `unshare` with a new pid namespace (and its own /proc), when this
-/// machine lets us make one; `None` otherwise.
-fn pid_namespace_wrapper() -> Option<&'static [&'static str]> {
+/// machine lets us make one; otherwise why not.
+fn pid_namespace_wrapper() -> Result<&'static [&'static str], String> {
     const WRAPPER: &[&str] = &["unshare", "--pid", "--fork", "--kill-child", "--mount-proc"];
-    let ok = std::process::Command::new(WRAPPER[0])
+    let out = std::process::Command::new(WRAPPER[0])
         .args(&WRAPPER[1..])
         .arg("true")
-        .stderr(std::process::Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    ok.then_some(WRAPPER)
+        .output()
+        .map_err(|e| format!("cannot run unshare: {e}"))?;
+    if out.status.success() {
+        Ok(WRAPPER)
+    } else {
+        Err(format!(
+            "cannot create a pid namespace here (needs root or user namespaces): \
+             unshare {}: {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        ))
+    }
 }
 
 fn child_namespaced_server() {
@@ -213,9 +221,12 @@ fn child_namespaced_server() {
 /// namespace cannot see), and each side's pids are the kernel's
 /// translation into its own namespace, never the other side's numbering.
 fn sem_137_pids_across_pid_namespaces() {
-    let Some(wrapper) = pid_namespace_wrapper() else {
-        eprintln!("skipped: cannot create a pid namespace here (needs root or user namespaces)");
-        return;
+    let wrapper = match pid_namespace_wrapper() {
+        Ok(w) => w,
+        Err(why) => {
+            common::require(false, "sem_137_pids_across_pid_namespaces", &why);
+            return;
+        }
     };
     let name = unique_name("x137ns");
     let mut kid = Kid::spawn_under(
@@ -322,12 +333,14 @@ fn sem_138_pids_survive_the_peer_closing() {
 
 const CASE_ENV: &str = "SHMPIPE_NAMED_TEST_CASE";
 
+/// Whether `test` may run: it needs root (to start a process of another
+/// uid). Outside CI it is skipped otherwise; under `CI=true` it fails.
 fn running_as_root(test: &str) -> bool {
-    if rustix::process::geteuid().is_root() {
-        return true;
-    }
-    println!("{test}: skipped: not root (needs to start a process of another uid)");
-    false
+    common::require(
+        common::is_root(),
+        test,
+        "not root (needs to start a process of another uid)",
+    )
 }
 
 /// `(label, name)` pairs passed to the nobody child, one per pipe.

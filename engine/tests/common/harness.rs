@@ -123,14 +123,61 @@ pub fn run(tests: Vec<libtest_mimic::Trial>, children: &[(&str, fn())]) -> ExitC
         child();
         return ExitCode::from(CHILD_OK as u8);
     }
-    let mut args = libtest_mimic::Arguments::from_args();
+    let (mut args, filters) = arguments();
     // The built-in harness honours RUST_TEST_THREADS too.
     if args.test_threads.is_none() {
         args.test_threads = std::env::var("RUST_TEST_THREADS")
             .ok()
             .and_then(|v| v.parse().ok());
     }
+    let mut tests = tests;
+    if filters.len() > 1 {
+        // Several filters (the built-in harness runs a test matching any
+        // of them); libtest-mimic takes one. Tests dropped here are not
+        // counted as "filtered out".
+        tests.retain(|t| {
+            filters.iter().any(|f| {
+                let mut one = args.clone();
+                one.filter = Some(f.clone());
+                one.skip.clear();
+                !one.is_filtered_out(t)
+            })
+        });
+    }
     libtest_mimic::run(&args, tests).exit_code()
+}
+
+/// The command line, parsed by libtest-mimic, and its filters when there
+/// are several (which libtest-mimic does not take; one stays in the
+/// arguments).
+fn arguments() -> (libtest_mimic::Arguments, Vec<String>) {
+    const WITH_VALUE: &[&str] = &[
+        "--test-threads",
+        "--logfile",
+        "--skip",
+        "--color",
+        "--format",
+        "-Z",
+    ];
+    let argv: Vec<String> = std::env::args().collect();
+    let mut options = vec![argv[0].clone()];
+    let mut filters = Vec::new();
+    let mut rest = argv.into_iter().skip(1);
+    while let Some(a) = rest.next() {
+        if WITH_VALUE.contains(&a.as_str()) {
+            options.push(a);
+            options.extend(rest.next());
+        } else if a.starts_with('-') {
+            options.push(a);
+        } else {
+            filters.push(a);
+        }
+    }
+    if filters.len() > 1 {
+        (libtest_mimic::Arguments::from_iter(options), filters)
+    } else {
+        (libtest_mimic::Arguments::from_args(), filters)
+    }
 }
 
 /// In a child: argument `i` of its role (`name:arg0:arg1..` in

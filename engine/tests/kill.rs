@@ -294,21 +294,6 @@ fn stalling_reader(seed: u64, n: u64) {
     wait_signal(&mut hold);
 }
 
-/// Waits until `progress` has not moved for `quiet` (the writer is stuck
-/// in a write: the ring is full).
-fn wait_stuck(progress: &AtomicU64, quiet: Duration) {
-    let mut last = progress.load(Relaxed);
-    let mut since = Instant::now();
-    while since.elapsed() < quiet {
-        std::thread::sleep(Duration::from_millis(1));
-        let now = progress.load(Relaxed);
-        if now != last {
-            last = now;
-            since = Instant::now();
-        }
-    }
-}
-
 fn reader_killed_while_writer_blocked() {
     let rounds = rounds();
     let seed0 = seed("reader_killed_while_writer_blocked");
@@ -329,9 +314,10 @@ fn reader_killed_while_writer_blocked() {
             &[(rx.as_fd(), 3), (status_w.as_fd(), 4), (hold_r.as_fd(), 5)],
         );
         drop((rx, status_w, hold_r));
-        let progress = AtomicU64::new(0);
+        let (tid_tx, tid) = std::sync::mpsc::channel();
         let (stopped, result, killed_at) = std::thread::scope(|s| {
             let writer = s.spawn(|| {
+                tid_tx.send(gettid()).unwrap();
                 let mut buf = vec![0u8; 4 * KRING];
                 for seq in 0.. {
                     let len = size_of(KILL_SIZES, seed, seq);
@@ -342,16 +328,16 @@ fn reader_killed_while_writer_blocked() {
                         let again = tx.write(b"x");
                         return (e, at, again);
                     }
-                    progress.store(seq + 1, Relaxed);
                 }
                 unreachable!()
             });
             // Kill (unconditionally: a failed check must not leave the
             // writer blocked) once the reader stopped and, in most rounds,
-            // the writer is stuck on the full ring.
+            // the writer is stuck on the full ring (asleep in its wait).
+            let writer_tid = tid.recv().unwrap();
             let stopped = wait_signal(&mut status_r);
             if stopped && rng.next_u64() % 4 != 0 {
-                wait_stuck(&progress, Duration::from_millis(20));
+                wait_until_blocked(writer_tid);
             }
             std::thread::sleep(Duration::from_micros(rng.range(0, 1000)));
             let t = Instant::now();

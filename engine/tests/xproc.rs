@@ -713,11 +713,16 @@ fn end_of_stream_only_after_every_writer_process_exits() {
     std::thread::scope(|s| {
         // Both writers are gone, but the holder's duplicate keeps the end
         // open: the reader must keep waiting.
-        let reader = s.spawn(|| {
-            let m = rx.read_message(&mut buf);
+        let (tid_tx, tid) = std::sync::mpsc::channel();
+        let (rx, buf) = (&mut rx, &mut buf);
+        let reader = s.spawn(move || {
+            tid_tx.send(gettid()).unwrap();
+            let m = rx.read_message(buf);
             (m, buf[..8].to_vec())
         });
-        std::thread::sleep(Duration::from_millis(200));
+        // Once the reader sleeps in its wait (after its spin), it has seen
+        // an empty ring with a write end open.
+        wait_until_blocked(tid.recv().unwrap());
         assert!(
             !reader.is_finished(),
             "the reader returned while a duplicate of the write end was open"

@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::named::{assert_kind, child_done, env, hear, say, unique_name, Kid};
+use common::named::{assert_kind, child_done, env, hear, say, unique_name, Kid, Pending};
 use shmpipe::named::{ClientOptions, Connected, NamedPipeClient, NamedPipeServer, ServerOptions};
 use shmpipe::{ErrorKind, WaitPolicy};
 use std::time::{Duration, Instant};
@@ -169,6 +169,28 @@ fn segment_fds(pid: u32) -> usize {
         .count()
 }
 
+/// Waits until this process's segment preparer (the thread named
+/// `shmpipe-prepare`, started by the first `create`) has done every job it
+/// was given: it sleeps on its empty job queue.
+fn preparer_idle() {
+    let start = Instant::now();
+    let tid = loop {
+        let found = std::fs::read_dir("/proc/self/task")
+            .unwrap()
+            .filter_map(Result::ok)
+            .find(|t| {
+                std::fs::read_to_string(t.path().join("comm"))
+                    .is_ok_and(|c| c.trim_end() == "shmpipe-prepare")
+            });
+        if let Some(t) = found {
+            break t.file_name().to_str().unwrap().parse().unwrap();
+        }
+        assert!(start.elapsed() < common::HANG, "no preparer thread");
+        std::thread::sleep(Duration::from_millis(1));
+    };
+    common::wait_until_blocked(tid);
+}
+
 /// A child spawned while an instance listens with its next segment ready
 /// holds none of that segment's descriptors (they are close-on-exec).
 fn prepared_segment_does_not_leak_into_children() {
@@ -208,34 +230,37 @@ fn disconnect_releases_operations_blocked_on_other_threads() {
         server.connect().unwrap();
         let reader = {
             let s = std::sync::Arc::clone(&server);
-            std::thread::spawn(move || s.recv_msg(&mut [0u8; 8]).map(|m| m.len))
+            Pending::start("read", move || s.recv_msg(&mut [0u8; 8]).map(|m| m.len))
         };
         let writer = {
             let s = std::sync::Arc::clone(&server);
             // Far over the quota: pending until the client reads.
-            std::thread::spawn(move || s.send_msg(&[1u8; 64]))
+            Pending::start("write", move || s.send_msg(&[1u8; 64]))
         };
+        reader.assert_pending("nothing written");
+        writer.assert_pending("64 bytes over a 16-byte quota");
+        // Started after the write, so it has unread bytes to wait for.
         let flusher = {
             let s = std::sync::Arc::clone(&server);
-            std::thread::spawn(move || s.flush_buffers())
+            Pending::start("flush", move || s.flush_buffers())
         };
-        // Give them time to block (the outcome is the same if they have
-        // not: the connection is cut either way).
-        std::thread::sleep(Duration::from_millis(20));
+        // Waiting for the write to be read, or done if the pending write
+        // counts as unwritten: either way, the disconnect comes after.
+        flusher.settle();
         server.disconnect().unwrap();
-        let r = reader.join().unwrap();
+        let r = reader.finish();
         assert_kind(
             r,
             ErrorKind::PipeNotConnected,
             &format!("round {round}: read"),
         );
-        let w = writer.join().unwrap();
+        let w = writer.finish();
         assert!(
             matches!(&w, Err(e) if common::named::kind(e) == Some(ErrorKind::PipeNotConnected))
                 || matches!(w, Ok(64)),
             "round {round}: write {w:?}"
         );
-        let f = flusher.join().unwrap();
+        let f = flusher.finish();
         assert!(
             f.is_ok()
                 || common::named::kind(f.as_ref().unwrap_err())
@@ -260,16 +285,16 @@ fn set_wait_policy_never_waits_for_a_blocked_operation() {
     let mut server = ServerOptions::new().max_instances(1).create(&name).unwrap();
     let mut client = ClientOptions::new().open(&name).unwrap();
     let blocked = client.try_clone().unwrap();
-    let reader = std::thread::spawn(move || blocked.recv_msg(&mut [0u8; 8]).map(|m| m.len));
+    let reader = Pending::start("read", move || {
+        blocked.recv_msg(&mut [0u8; 8]).map(|m| m.len)
+    });
+    reader.assert_pending("nothing written");
+    // A write through another duplicate while the policy changes.
     let server_reader = {
         let c = client.try_clone().unwrap();
-        std::thread::spawn(move || {
-            std::thread::sleep(Duration::from_millis(20));
-            c.send_msg(b"up").map(|_| c)
-        })
+        std::thread::spawn(move || c.send_msg(b"up").map(|_| c))
     };
-    // The reader is (very likely) blocked by now; these must return anyway.
-    std::thread::sleep(Duration::from_millis(20));
+    // The reader is blocked; these must return anyway.
     common::within("client set_wait_policy", move || {
         client.set_wait_policy(WaitPolicy::park());
         client
@@ -278,7 +303,7 @@ fn set_wait_policy_never_waits_for_a_blocked_operation() {
     let _client = server_reader.join().unwrap().unwrap();
     assert_eq!(server.recv_msg(&mut [0u8; 8]).unwrap().len, 2);
     server.send_msg(b"down").unwrap();
-    assert_eq!(reader.join().unwrap().unwrap(), 4);
+    assert_eq!(reader.finish().unwrap(), 4);
     // The next connection of the instance.
     server.disconnect().unwrap();
     drop(_client);
@@ -296,23 +321,14 @@ fn child_many_listening_instances() {
     o.max_instances(shmpipe::named::UNLIMITED_INSTANCES)
         .quotas(1 << 20, 1 << 20);
     let pid = std::process::id();
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    // Descriptors one prepared segment holds: from the first instance's.
+    // Descriptors one prepared segment holds: from the first instance's,
+    // once the preparer (at nice 19: slow under load) is done with it.
     let mut servers = vec![o.create(&name).unwrap()];
-    while segment_fds(pid) == 0 && std::time::Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    std::thread::sleep(Duration::from_millis(200));
+    preparer_idle();
     let per = segment_fds(pid);
     servers.extend((1..40).map(|_| o.create(&name).unwrap()));
-    // The preparer runs at nice 19, so it may take a while under load: wait
-    // until it reached the cap, then give it time to go beyond, which it
-    // must not.
-    let cap = 16 * per;
-    while segment_fds(pid) < cap && std::time::Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    std::thread::sleep(Duration::from_millis(500));
+    // Once it is done with all forty, the preparer made all it ever will.
+    preparer_idle();
     say(&format!("segments {} per {per}", segment_fds(pid)));
     let _ = hear();
     drop(servers);

@@ -14,9 +14,10 @@
 //!
 //! Waiting: "still pending" is checked once the operation's thread sleeps
 //! in the kernel (`Pending::assert_pending`: a wrong implementation returns
-//! instead of going to sleep), and
-//! everything that must happen is given [`QUICK`] or [`HANG`], so load on
-//! the machine cannot make a correct implementation fail.
+//! instead of going to sleep), "completes at once" as returning instead of
+//! going to sleep (`Pending::settle`), and everything that must happen is
+//! given [`QUICK`] or [`HANG`], so load on the machine cannot make a correct
+//! implementation fail.
 //!
 //! Processes: children are this test binary run again as one of the
 //! `child_*` functions listed in `main` at the end (see `common`).
@@ -243,20 +244,6 @@ fn pending_transact<E: PipeEnd>(e: &Arc<E>, request: &[u8], cap: usize) -> Pendi
         buf.truncate(m.len);
         Ok((buf, m.complete))
     })
-}
-
-/// The result of `p` if it arrives within `limit`.
-fn finish_within<T: Send + 'static>(p: &Pending<T>, limit: Duration) -> Option<T> {
-    let start = Instant::now();
-    loop {
-        if let Some(v) = p.try_finish() {
-            return Some(v);
-        }
-        if start.elapsed() > limit {
-            return None;
-        }
-        std::thread::sleep(Duration::from_millis(2));
-    }
 }
 
 // ------------------------------------------------- 9.6 byte-mode transfer
@@ -928,13 +915,13 @@ fn sem_097_zero_length_write_completes_while_other_writes_pend_byte_pipe() {
     let big = pending_send(&c, pattern(2000, 97));
     await_total(&s, 2000);
     let zero = pending_send(&c, Vec::new());
-    let done = finish_within(&zero, QUICK);
-    big.assert_pending_now("2000 bytes queued, quota 1024");
-    assert_eq!(
-        done.expect("zero-length write waited behind a pending write")
-            .unwrap(),
-        0
+    // It returns instead of going to sleep.
+    assert!(
+        !zero.settle(),
+        "zero-length write waited behind a pending write"
     );
+    big.assert_pending_now("2000 bytes queued, quota 1024");
+    assert_eq!(zero.finish().unwrap(), 0);
     assert_eq!(total(&s), 2000);
     assert_eq!(read_n(&s, 2000), pattern(2000, 97));
     assert_eq!(big.finish().unwrap(), 2000);
@@ -946,13 +933,13 @@ fn sem_097_zero_length_write_completes_while_other_writes_pend_message_pipe() {
     let big = pending_send(&c, pattern(2000, 97));
     await_total(&s, 2000);
     let zero = pending_send(&c, Vec::new());
-    let done = finish_within(&zero, QUICK);
-    big.assert_pending_now("2000 bytes queued, quota 1024");
-    assert_eq!(
-        done.expect("zero-length write waited behind a pending write")
-            .unwrap(),
-        0
+    // It returns instead of going to sleep.
+    assert!(
+        !zero.settle(),
+        "zero-length write waited behind a pending write"
     );
+    big.assert_pending_now("2000 bytes queued, quota 1024");
+    assert_eq!(zero.finish().unwrap(), 0);
     let p = s.peek(None).unwrap();
     assert_eq!((p.total_available, p.left_in_message), (2000, 2000));
     assert_eq!(recv_vec(&s, 4096).unwrap(), (pattern(2000, 97), true));
@@ -1033,19 +1020,6 @@ fn sem_102_nonblocking_write_over_the_quota_writes_nothing() {
     }
 }
 
-/// Nonblocking writes of `data` until the write result is not 0 (a pending
-/// read may not have announced itself yet), for at most [`QUICK`].
-fn nonblocking_write_until_taken(s: &NamedPipeServer, data: &[u8]) -> usize {
-    let start = Instant::now();
-    loop {
-        let n = s.send_msg(data).unwrap();
-        if n != 0 || start.elapsed() > QUICK {
-            return n;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
 fn sem_103_nonblocking_write_on_byte_pipe_feeds_a_pending_read_only() {
     let (s, c) = quota_pair(512, 512);
     let c = Arc::new(c);
@@ -1054,7 +1028,7 @@ fn sem_103_nonblocking_write_on_byte_pipe_feeds_a_pending_read_only() {
     r.assert_pending("nothing written yet");
     let data = pattern(514, 103);
     // 514 - 1 = 513 > 512: only the pending read's byte is transferred.
-    assert_eq!(nonblocking_write_until_taken(&s, &data), 1);
+    assert_eq!(s.send_msg(&data).unwrap(), 1);
     assert_eq!(r.finish().unwrap(), (data[..1].to_vec(), true));
     assert_eq!(total(&*c), 0, "nothing was queued");
 }
@@ -1076,7 +1050,7 @@ fn sem_104_nonblocking_write_on_message_pipe_leaves_a_pending_read_alone() {
     // Control (spec 5.5): with the same read pending, 513 bytes fit (1 to
     // the read, 512 queued), which shows the read was there to be seen.
     let data = pattern(513, 105);
-    assert_eq!(nonblocking_write_until_taken(&s, &data), 513);
+    assert_eq!(s.send_msg(&data).unwrap(), 513);
     assert_eq!(r.finish().unwrap(), (data[..1].to_vec(), false));
     let p = c.peek(None).unwrap();
     assert_eq!((p.total_available, p.left_in_message), (512, 512));

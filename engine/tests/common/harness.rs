@@ -241,58 +241,59 @@ impl Task {
         }
     }
 
-    /// One look: state letter, voluntary context-switch count and `wchan`;
-    /// `None` once the thread is gone.
-    fn look(self) -> Option<(char, u64, String)> {
+    /// One look: state letter and `wchan`; `None` once the thread is gone.
+    fn look(self) -> Option<(char, String)> {
         let dir = self.dir();
-        let status = std::fs::read_to_string(format!("{dir}/status")).ok()?;
-        let field = |key: &str| {
-            status
-                .lines()
-                .find_map(|l| l.strip_prefix(key))
-                .map(str::trim)
-        };
-        let state = field("State:")?.chars().next()?;
-        let switches = field("voluntary_ctxt_switches:")?.parse().ok()?;
+        let stat = std::fs::read_to_string(format!("{dir}/stat")).ok()?;
+        // The state follows the command name, which may hold anything but
+        // ends at the last ')'.
+        let state = stat[stat.rfind(')')? + 1..].trim_start().chars().next()?;
         let wchan = std::fs::read_to_string(format!("{dir}/wchan")).ok()?;
-        Some((state, switches, wchan))
+        Some((state, wchan))
+    }
+
+    /// CPU time used so far (user + system), in clock ticks.
+    fn cpu_ticks(self) -> Option<u64> {
+        let stat = std::fs::read_to_string(format!("{}/stat", self.dir())).ok()?;
+        // Fields after the command: state is field 3, utime 14, stime 15.
+        let rest: Vec<&str> = stat[stat.rfind(')')? + 1..].split_whitespace().collect();
+        Some(rest.get(11)?.parse::<u64>().ok()? + rest.get(12)?.parse::<u64>().ok()?)
     }
 }
 
 /// Waits until `task` sleeps in a wait whose `wchan` starts with
 /// `wchan_prefix` (`"futex"`: where `thread::park`, blocking channels and
 /// the engine's cross-process waits sleep; `""`: any interruptible sleep)
-/// and stays there between two looks (no voluntary context switch in
-/// between, so it did not just pass through a short wait), and returns
-/// `true`; returns `false` as soon as `done()` says the thread finished what
-/// it would block in. Fails the test if the thread disappears, or neither
-/// happens within 20 s.
+/// on two looks in a row, and returns `true`; returns `false` as soon as
+/// `done()` says the thread finished what it would block in. Fails the
+/// test if the thread disappears, or neither happens within 20 s.
 ///
 /// A thread that spins before it parks counts as blocked only once it
 /// parked: "still pending" checked after this means the operation went to
-/// sleep without completing.
+/// sleep without completing. (A parked waiter that wakes for a moment at
+/// the end of a park slice, to check its peer, is still waiting.)
 #[track_caller]
 pub fn blocked_unless(task: Task, wchan_prefix: &str, mut done: impl FnMut() -> bool) -> bool {
     let start = Instant::now();
-    let mut last: Option<u64> = None;
+    let mut waiting_before = false;
     loop {
         if done() {
             return false;
         }
-        let Some((state, switches, wchan)) = task.look() else {
+        let Some((state, wchan)) = task.look() else {
             // Its last act may have been to finish.
             if done() {
                 return false;
             }
             panic!("{task:?} ended while a test waited for it to block");
         };
-        // wchan reads "0" where the kernel hides it; the state and switch
-        // count still tell a sleep from a run.
-        let in_wait = state == 'S' && (wchan.starts_with(wchan_prefix) || wchan == "0");
-        if in_wait && last == Some(switches) {
+        // wchan reads "0" where the kernel hides it; the state still tells
+        // a sleep from a run.
+        let waiting = state == 'S' && (wchan.starts_with(wchan_prefix) || wchan == "0");
+        if waiting && waiting_before {
             return true;
         }
-        last = in_wait.then_some(switches);
+        waiting_before = waiting;
         assert!(
             start.elapsed() < BLOCKED_HANG,
             "{task:?} did not block within {BLOCKED_HANG:?} (state {state}, wchan {wchan})"
@@ -301,16 +302,39 @@ pub fn blocked_unless(task: Task, wchan_prefix: &str, mut done: impl FnMut() -> 
     }
 }
 
-/// Waits until thread `tid` of this process sleeps in a futex wait and
-/// stays there (see [`blocked_unless`]).
+/// Waits until thread `tid` of this process sleeps in a futex wait (see
+/// [`blocked_unless`]).
 #[track_caller]
 pub fn wait_until_blocked(tid: i32) {
     blocked_unless(Task::Thread(tid), "futex", || false);
 }
 
 /// Waits until the main thread of process `pid` (a child playing its role)
-/// sleeps in a futex wait and stays there (see [`blocked_unless`]).
+/// sleeps in a futex wait (see [`blocked_unless`]).
 #[track_caller]
 pub fn wait_until_process_blocked(pid: u32) {
     blocked_unless(Task::Process(pid), "futex", || false);
+}
+
+/// For a waiter that spins and never sleeps (the engine's `spin` policy):
+/// waits until thread `tid` has used at least 30 ms of CPU since this call,
+/// which a thread about to start a wait does only by spinning in it. Fails
+/// the test if the thread disappears, or this does not happen within 20 s.
+#[track_caller]
+pub fn wait_until_spinning(tid: i32) {
+    let task = Task::Thread(tid);
+    // SAFETY: sysconf only reads a system constant.
+    let hz = u64::try_from(unsafe { libc::sysconf(libc::_SC_CLK_TCK) }).unwrap_or(100);
+    // 30 ms in ticks, rounded up, plus one for the tick the first look may
+    // have been in the middle of.
+    let need = (30 * hz).div_ceil(1000) + 1;
+    let first = task.cpu_ticks().expect("the spinning thread exists");
+    let start = Instant::now();
+    while task.cpu_ticks().expect("the spinning thread ended") < first + need {
+        assert!(
+            start.elapsed() < BLOCKED_HANG,
+            "{task:?} did not spin for 30 ms of CPU within {BLOCKED_HANG:?}"
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
 }

@@ -41,11 +41,12 @@ pub mod named;
 pub(crate) use harness::main;
 #[allow(unused_imports)] // Each binary uses its own subset.
 pub use harness::{
-    blocked_unless, gettid, is_root, require, wait_until_blocked, wait_until_process_blocked, Task,
-    CHILD_OK, ROLE_ENV,
+    blocked_unless, gettid, is_root, require, wait_until_blocked, wait_until_process_blocked,
+    wait_until_spinning, Task, CHILD_OK, ROLE_ENV,
 };
 use std::process::{Command, ExitStatus, Stdio};
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
 /// How long an operation that must finish may take before the test calls it
@@ -73,6 +74,7 @@ pub struct Pending<T> {
     rx: mpsc::Receiver<T>,
     what: String,
     tid: i32,
+    returned: Arc<AtomicBool>,
 }
 
 impl<T: Send + 'static> Pending<T> {
@@ -80,21 +82,37 @@ impl<T: Send + 'static> Pending<T> {
     pub fn start(what: &str, f: impl FnOnce() -> T + Send + 'static) -> Pending<T> {
         let (tx, rx) = mpsc::channel();
         let (tid_tx, tid_rx) = mpsc::channel();
+        let returned = Arc::new(AtomicBool::new(false));
+        let flag = Arc::clone(&returned);
         std::thread::spawn(move || {
             let _ = tid_tx.send(gettid());
-            let _ = tx.send(f());
+            let v = f();
+            flag.store(true, Ordering::Release);
+            let _ = tx.send(v);
         });
         Pending {
             rx,
             what: what.to_owned(),
             tid: tid_rx.recv().expect("the operation's thread started"),
+            returned,
         }
     }
 
+    /// For an operation that may either wait or return: waits until it
+    /// sleeps in the kernel (as in [`Pending::assert_pending`]) or has
+    /// returned; `true` if it sleeps.
+    pub fn settle(&self) -> bool {
+        blocked_unless(Task::Thread(self.tid), "", || {
+            self.returned.load(Ordering::Acquire)
+        })
+    }
+
     /// Asserts that the operation has not returned: waits until its thread
-    /// sleeps in the kernel (a futex wait: a park, or the engine's wait
-    /// after its spin) and stays asleep, then checks it did not return.
-    /// Fails as soon as the operation returns instead.
+    /// sleeps in the kernel (a park, or the engine's futex wait after its
+    /// spin) on two looks in a row, then checks it did not return. Fails as
+    /// soon as the operation returns instead. No time is given to return
+    /// wrongly after going to sleep: a wrong implementation returns instead
+    /// of sleeping.
     #[track_caller]
     pub fn assert_pending(&self, why: &str) {
         let mut early = Ok(());

@@ -47,8 +47,8 @@ pub fn assert_kind<T: std::fmt::Debug>(r: io::Result<T>, want: ErrorKind, what: 
     }
 }
 
-/// Marks the lines a child says to its parent (the test harness writes to
-/// the same stdout).
+/// Marks the lines a child says to its parent (anything else the child
+/// prints goes to the same stdout).
 const MARK: &str = "@@";
 
 /// In a child: an environment variable the parent set.
@@ -111,7 +111,7 @@ impl Kid {
         for (k, v) in envs {
             cmd.env(k, v);
         }
-        let mut child = cmd.spawn().expect("spawn child test");
+        let mut child = cmd.spawn().expect("spawn child");
         let stdout = child.stdout.take().unwrap();
         let (tx, lines) = mpsc::channel();
         std::thread::spawn(move || {

@@ -17,8 +17,9 @@
 //! the child function `name` and exits with [`CHILD_OK`] when it returns (a
 //! panic exits with 101, an unknown role with [`NO_SUCH_ROLE`]). Without the
 //! variable it runs `tests` through `libtest-mimic`, which takes the usual
-//! arguments (`--exact NAME`, filters, `--skip`, `--test-threads`, `--list`,
-//! `-q`; `--nocapture` is accepted and output is never captured) and prints
+//! arguments (`--exact NAME`, one or more filters, `--skip`,
+//! `--test-threads` or `RUST_TEST_THREADS`, `--list`, `-q`; `--nocapture`
+//! is accepted and output is never captured) and prints
 //! the usual `test result: ok. N passed; ..` line. Children are plain `fn`s:
 //! they are not tests and are not counted. A test or child that is not
 //! listed is dead code, which `cargo clippy -- -D warnings` rejects.
@@ -40,8 +41,8 @@ pub const CHILD_OK: i32 = 42;
 /// renamed or unlisted child function).
 pub const NO_SUCH_ROLE: i32 = 99;
 
-/// How long a gate's wait for another thread may take before the test calls
-/// it a hang. It never measures speed.
+/// How long a wait for another thread to block (or spin) may take before
+/// the test calls it a hang. It never measures speed.
 const BLOCKED_HANG: Duration = Duration::from_secs(20);
 
 /// Writes `main` for a test binary with child processes; see the module

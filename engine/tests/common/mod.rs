@@ -23,7 +23,12 @@
 //! are not tests, so they are not counted. Details in [`harness`] (shared
 //! with pipe-api's tests). A test that needs root, a namespace or a tool
 //! starts with `if !require(cond, "test_name", "why") { return; }`: it
-//! skips outside CI and fails under `CI=true`.
+//! skips outside CI and fails under `CI=true`. To act once another thread
+//! waits, wait until it is seen waiting ([`wait_until_blocked`] with a tid
+//! from [`gettid`], [`wait_until_spinning`] under a spin-only policy), never
+//! a sleep. Converting an old-style file: each `"role"` of the old
+//! `child_process` dispatch becomes a `fn child_role()` that reads its
+//! arguments with `role_arg(i)`, spawned as `"child_role:arg0:.."`.
 //!
 //! * Child processes: descriptors reach the child at fixed numbers,
 //!   `dup2`ed in the child only (the parent's copies stay close-on-exec).

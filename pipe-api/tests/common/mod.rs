@@ -23,12 +23,18 @@
 //! every child; one left out is dead code, which clippy rejects. Children
 //! are not tests, so they are not counted. Converting an old-style file:
 //! drop `#[test]` and the `if !is_child(..) { return; }` guard of each
-//! child, drop `#[test]` of each test, add the `main!` and the `[[test]]`
-//! entry. Details in [`harness`].
+//! child, drop `#[test]` of each test, write `child_command("child_x")`
+//! for `child_command("child_x", "child_x")` (`is_child` and `role` are
+//! gone), add the `main!` and the `[[test]]` entry. Details in [`harness`].
 //!
 //! A test that needs root, a namespace or a tool starts with
 //! `if !require(cond, "test_name", "why") { return; }`: it skips outside CI
 //! and fails under `CI=true`.
+//!
+//! To act once another thread (or a child) waits, wait until it is seen
+//! waiting: [`Pending::assert_pending`] / [`Pending::settle`] for an
+//! operation on its own thread, [`wait_until_blocked`] with a tid from
+//! [`gettid`], [`wait_until_process_blocked`] for a child; never a sleep.
 //!
 //! Every binary uses a different subset, hence the `dead_code` allowance.
 #![allow(dead_code)]

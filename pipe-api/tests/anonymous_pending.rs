@@ -151,11 +151,6 @@ fn child_read_one_byte() {
     assert_eq!((n, b[0]), (1, pattern(QUOTA as usize + 1, 7)[0]));
 }
 
-fn proc_state(pid: u32) -> Option<u8> {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    text[text.rfind(')')? + 2..].bytes().next()
-}
-
 /// SEM-098 with a reader that cannot run: the child's 1-byte read is
 /// pending and the child is stopped (SIGSTOP), so nothing consumes while the
 /// parent writes quota + 1 bytes. The pending read's byte does not count
@@ -186,12 +181,7 @@ fn sem_098_quota_plus_one_completes_while_the_pending_reader_is_stopped() {
     // The read advertises itself before it sleeps (after its spin): once
     // the child sleeps in its futex wait, freeze it.
     common::wait_until_process_blocked(child.id());
-    kill_process(pid, Signal::STOP).unwrap();
-    let t0 = Instant::now();
-    while proc_state(child.id()) != Some(b'T') {
-        assert!(t0.elapsed() < HANG, "the child never stopped");
-        std::thread::sleep(std::time::Duration::from_millis(1));
-    }
+    common::stop_process(child.id());
     let data = pattern(QUOTA as usize + 1, 7);
     let (done_tx, done_rx) = std::sync::mpsc::channel();
     let (tid_tx, tid_rx) = std::sync::mpsc::channel();

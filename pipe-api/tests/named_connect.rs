@@ -13,6 +13,22 @@ use std::time::{Duration, Instant};
 
 const NAME_ENV: &str = "SHMPIPE_TEST_CONNECT_NAME";
 
+/// Between `fork` and `exec`, a child holds a copy of every descriptor of
+/// this process, the client ends of concurrently running tests included: a
+/// client closed in that window stays open until the `exec`, and its server
+/// rightly sees it connected. So the tests that start processes
+/// ([`forking`]) never run while one that closes a client in this process
+/// and expects it gone at once ([`closing`]) does.
+static FORKS: std::sync::RwLock<()> = std::sync::RwLock::new(());
+
+fn forking() -> std::sync::RwLockReadGuard<'static, ()> {
+    FORKS.read().unwrap_or_else(|e| e.into_inner())
+}
+
+fn closing() -> std::sync::RwLockWriteGuard<'static, ()> {
+    FORKS.write().unwrap_or_else(|e| e.into_inner())
+}
+
 /// Up and down once, with a tag that tells connections apart.
 #[track_caller]
 fn exchange(server: &NamedPipeServer, client: &NamedPipeClient, tag: &str) {
@@ -40,6 +56,7 @@ fn child_open_and_close() {
 /// descriptor: a client process that closes right after it is gone for the
 /// server, every time, with nothing to wait for.
 fn client_in_another_process_closing_at_once_is_seen_gone() {
+    let _forks = forking();
     let name = unique_name("fast-close");
     let server = ServerOptions::new().max_instances(1).create(&name).unwrap();
     let mut kid = Kid::spawn("child_open_and_close", &[(NAME_ENV, name.clone())]);
@@ -65,6 +82,7 @@ fn client_in_another_process_closing_at_once_is_seen_gone() {
 /// The same within one process, the client on another thread than the
 /// server's `connect`.
 fn client_thread_closing_at_once_is_seen_gone() {
+    let _alone = closing();
     let name = unique_name("fast-close-thread");
     let server = ServerOptions::new().max_instances(1).create(&name).unwrap();
     for _ in 0..50 {
@@ -194,6 +212,7 @@ fn preparer_idle() {
 /// A child spawned while an instance listens with its next segment ready
 /// holds none of that segment's descriptors (they are close-on-exec).
 fn prepared_segment_does_not_leak_into_children() {
+    let _forks = forking();
     let name = unique_name("no-leak");
     let _server = ServerOptions::new().create(&name).unwrap();
     // The segment is made in the background: wait until it is there.
@@ -339,6 +358,7 @@ fn child_many_listening_instances() {
 /// instances with 1 MiB quotas must not commit forty connections' worth
 /// (at most 16 segments are prepared ahead in a process).
 fn listening_instances_do_not_each_hold_a_prepared_segment() {
+    let _forks = forking();
     let name = unique_name("many-listening");
     let mut kid = Kid::spawn(
         "child_many_listening_instances",

@@ -660,7 +660,8 @@ fn members_do_not_rejoin_a_squatter_after_the_owner_died() {
     m.tell("create duplex 0 8 0");
     m.expect("ok");
     let member_pid = Pid::from_raw(m.pid() as i32).unwrap();
-    kill_process(member_pid, Signal::STOP).unwrap();
+    // Stopped for good before anything it could react to happens.
+    common::stop_process(m.pid());
     owner.kill();
 
     // Bind the name the dead owner's socket held.
@@ -714,7 +715,8 @@ fn a_slow_member_keeps_its_instance_counted_and_answers_late() {
     m.tell("create duplex 0 2 0");
     m.expect("ok");
     let member_pid = Pid::from_raw(m.pid() as i32).unwrap();
-    kill_process(member_pid, Signal::STOP).unwrap();
+    // Stopped for good before anything it could react to happens.
+    common::stop_process(m.pid());
     let n = name.clone();
     let late = Pending::start("open forwarded to a stopped member", move || {
         ClientOptions::new().open(&n).map(|_| ())

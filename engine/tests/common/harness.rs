@@ -132,6 +132,9 @@ pub fn run(tests: Vec<libtest_mimic::Trial>, children: &[(&str, fn())]) -> ExitC
             .and_then(|v| v.parse().ok());
     }
     let mut tests = tests;
+    // In name order, as the built-in harness runs them: which tests overlap
+    // stays what it was (and `--list` reads the same).
+    tests.sort_by(|a, b| a.name().cmp(b.name()));
     if filters.len() > 1 {
         // Several filters (the built-in harness runs a test matching any
         // of them); libtest-mimic takes one. Tests dropped here are not
@@ -335,6 +338,34 @@ pub fn wait_until_spinning(tid: i32) {
         assert!(
             start.elapsed() < BLOCKED_HANG,
             "{task:?} did not spin for 30 ms of CPU within {BLOCKED_HANG:?}"
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// Stops process `pid` (SIGSTOP) and waits until every one of its threads
+/// is stopped: `kill` returns before the stop takes effect, and a thread
+/// that runs on meanwhile (say, reacting to what the test does next) would
+/// defeat the point of stopping it. Fails the test if the process goes
+/// away, or does not stop within 20 s.
+#[track_caller]
+pub fn stop_process(pid: u32) {
+    let p = rustix::process::Pid::from_raw(pid as i32).expect("a valid pid");
+    rustix::process::kill_process(p, rustix::process::Signal::STOP).expect("SIGSTOP");
+    let start = Instant::now();
+    let all_stopped = || -> Option<bool> {
+        let mut all = true;
+        for t in std::fs::read_dir(format!("/proc/{pid}/task")).ok()? {
+            let stat = std::fs::read_to_string(t.ok()?.path().join("stat")).ok()?;
+            let state = stat[stat.rfind(')')? + 1..].trim_start().chars().next()?;
+            all &= state == 'T';
+        }
+        Some(all)
+    };
+    while !all_stopped().expect("the process to stop went away") {
+        assert!(
+            start.elapsed() < BLOCKED_HANG,
+            "process {pid} did not stop within {BLOCKED_HANG:?}"
         );
         std::thread::sleep(Duration::from_millis(1));
     }

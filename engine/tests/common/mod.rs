@@ -48,7 +48,7 @@ pub mod harness;
 pub(crate) use harness::main;
 #[allow(unused_imports)] // Each binary uses its own subset.
 pub use harness::{
-    blocked_unless, gettid, is_root, require, role_arg, wait_until_blocked,
+    blocked_unless, gettid, is_root, require, role_arg, stop_process, wait_until_blocked,
     wait_until_process_blocked, wait_until_spinning, Task, CHILD_OK, ROLE_ENV,
 };
 

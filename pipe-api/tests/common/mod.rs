@@ -47,8 +47,8 @@ pub mod named;
 pub(crate) use harness::main;
 #[allow(unused_imports)] // Each binary uses its own subset.
 pub use harness::{
-    blocked_unless, gettid, is_root, require, wait_until_blocked, wait_until_process_blocked,
-    wait_until_spinning, Task, CHILD_OK, ROLE_ENV,
+    blocked_unless, gettid, is_root, require, stop_process, wait_until_blocked,
+    wait_until_process_blocked, wait_until_spinning, Task, CHILD_OK, ROLE_ENV,
 };
 use std::process::{Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};

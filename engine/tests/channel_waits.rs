@@ -26,8 +26,8 @@ use std::time::{Duration, Instant};
 /// The hang guard of every test.
 const HANG: Duration = Duration::from_secs(10);
 
-/// How long a thread lets its peer settle into a wait before acting.
-const SETTLE: Duration = Duration::from_millis(20);
+/// A deadline near enough for a test to wait it out.
+const NEAR: Duration = Duration::from_millis(20);
 
 /// Parks at once and only wakes when notified (or at a deadline).
 const PARK_UNTIL_NOTIFIED: WaitPolicy = WaitPolicy {
@@ -60,6 +60,18 @@ fn checking_policies() -> Vec<(&'static str, WaitPolicy)> {
         .into_iter()
         .filter(|(_, p)| *p != PARK_UNTIL_NOTIFIED)
         .collect()
+}
+
+/// Waits until thread `tid`, which is starting a wait under `policy`, waits:
+/// parked in its futex, or spinning under a policy that never parks. The
+/// outcome of the tests that use this does not depend on it; it makes them
+/// test a waiter that waits, rather than one that has not started yet.
+fn settled(tid: i32, policy: WaitPolicy) {
+    if policy.spin.is_none() {
+        wait_until_spinning(tid);
+    } else {
+        wait_until_blocked(tid);
+    }
 }
 
 /// The hang guard of one policy's run of a test.
@@ -126,13 +138,14 @@ fn assert_timed_out<T: std::fmt::Debug>(r: Result<T, Error>, deadline: Instant, 
     assert!(now >= deadline, "{what}: TimedOut before the deadline");
 }
 
-#[test]
-fn child_process() {
-    child_main(|role, _args| match role {
-        "idle-writer" => idle_end(true),
-        "idle-reader" => idle_end(false),
-        other => panic!("unknown child role {other}"),
-    });
+/// Child: an idle write end (see [`idle_end`]).
+fn child_idle_writer() {
+    idle_end(true);
+}
+
+/// Child: an idle read end (see [`idle_end`]).
+fn child_idle_reader() {
+    idle_end(false);
 }
 
 /// Adopts the end on descriptor 3 (a sender if `writer`), proves it works
@@ -158,7 +171,6 @@ fn idle_end(writer: bool) {
     }
 }
 
-#[test]
 fn a_past_deadline_times_out_at_once_on_an_empty_ring() {
     let _forks = not_forking();
     for (name, policy) in policies() {
@@ -175,7 +187,6 @@ fn a_past_deadline_times_out_at_once_on_an_empty_ring() {
     }
 }
 
-#[test]
 fn a_past_deadline_still_returns_what_is_queued() {
     let _forks = not_forking();
     for (name, policy) in policies() {
@@ -192,7 +203,6 @@ fn a_past_deadline_still_returns_what_is_queued() {
     }
 }
 
-#[test]
 fn a_near_deadline_times_out_when_the_writer_stays_idle() {
     let _forks = not_forking();
     for (name, policy) in policies() {
@@ -201,14 +211,13 @@ fn a_near_deadline_times_out_when_the_writer_stays_idle() {
         // closed peer.
         let (tx, mut rx) = channel_with_policy(4096, policy);
         let mut buf = [0u8; 64];
-        let deadline = Instant::now() + SETTLE;
+        let deadline = Instant::now() + NEAR;
         assert_timed_out(rx.read_until(&mut buf, Some(deadline)), deadline, name);
         assert!(rx.is_peer_alive().unwrap(), "{name}");
         drop(tx);
     }
 }
 
-#[test]
 fn write_deadlines_time_out_on_a_full_ring_without_publishing() {
     let _forks = not_forking();
     for (name, policy) in policies() {
@@ -220,7 +229,7 @@ fn write_deadlines_time_out_on_a_full_ring_without_publishing() {
         let n = fill_ring(&mut tx);
         let past = Instant::now();
         assert_timed_out(tx.write_until(&[0xee; 100], Some(past)), past, name);
-        let near = Instant::now() + SETTLE;
+        let near = Instant::now() + NEAR;
         assert_timed_out(tx.write_until(&[0xee; 100], Some(near)), near, name);
         // The reader is alive and idle: nothing but the fillers is queued.
         assert!(tx.is_peer_alive().unwrap(), "{name}");
@@ -234,14 +243,13 @@ fn write_deadlines_time_out_on_a_full_ring_without_publishing() {
     }
 }
 
-#[test]
 fn a_timed_out_large_write_ends_as_a_truncated_message() {
     let _forks = not_forking();
     for (name, policy) in policies() {
         let _dog = guard("a_timed_out_large_write_ends_as_a_truncated_message", name);
         let (mut tx, mut rx) = channel_with_policy(4096, policy);
         let big = content(1, 3 * 4096);
-        let deadline = Instant::now() + SETTLE;
+        let deadline = Instant::now() + NEAR;
         assert_timed_out(tx.write_until(&big, Some(deadline)), deadline, name);
         // Part of it was published. The next write ends it (an abort
         // record), waiting for the reader to make room.
@@ -269,16 +277,16 @@ fn a_timed_out_large_write_ends_as_a_truncated_message() {
     }
 }
 
-#[test]
 fn a_waiting_reader_gets_what_another_thread_writes() {
     let _forks = not_forking();
     for (name, policy) in policies() {
         let _dog = guard("a_waiting_reader_gets_what_another_thread_writes", name);
         let (mut tx, mut rx) = channel_with_policy(4096, policy);
+        let reader = gettid();
         std::thread::scope(|s| {
             s.spawn(|| {
                 for key in 0..3u64 {
-                    std::thread::sleep(SETTLE);
+                    settled(reader, policy);
                     tx.write(&content(key, 64)).unwrap();
                 }
             });
@@ -297,19 +305,20 @@ fn a_waiting_reader_gets_what_another_thread_writes() {
 }
 
 /// Fills the ring, then runs `write` (which must block for room) while
-/// another thread drains the fillers after [`SETTLE`]; then reads and checks
-/// the record `write` wrote (100 bytes with `key`).
+/// another thread drains the fillers once `write` waits (under `policy`);
+/// then reads and checks the record `write` wrote (100 bytes with `key`).
 fn blocked_write_released(
     tx: &mut Sender,
     rx: &mut Receiver,
-    name: &str,
+    (name, policy): (&str, WaitPolicy),
     key: u64,
     write: impl FnOnce(&mut Sender, &[u8]) -> Result<(), Error>,
 ) {
     let n = fill_ring(tx);
+    let writer = gettid();
     std::thread::scope(|s| {
         s.spawn(|| {
-            std::thread::sleep(SETTLE);
+            settled(writer, policy);
             drain_filled(rx, n, name);
         });
         write(tx, &content(key, 100)).unwrap_or_else(|e| panic!("{name}: {e}"));
@@ -320,7 +329,6 @@ fn blocked_write_released(
     verify(key, 0, &buf[..100]).unwrap_or_else(|e| panic!("{name}: {e}"));
 }
 
-#[test]
 fn a_writer_blocked_on_a_full_ring_is_released_by_a_read() {
     let _forks = not_forking();
     for (name, policy) in policies() {
@@ -329,14 +337,13 @@ fn a_writer_blocked_on_a_full_ring_is_released_by_a_read() {
             name,
         );
         let (mut tx, mut rx) = channel_with_policy(4096, policy);
-        blocked_write_released(&mut tx, &mut rx, name, 1000, |tx, d| tx.write(d));
-        blocked_write_released(&mut tx, &mut rx, name, 1001, |tx, d| {
+        blocked_write_released(&mut tx, &mut rx, (name, policy), 1000, |tx, d| tx.write(d));
+        blocked_write_released(&mut tx, &mut rx, (name, policy), 1001, |tx, d| {
             tx.write_until(d, Some(Instant::now() + HANG))
         });
     }
 }
 
-#[test]
 fn a_stream_of_hand_offs_arrives_intact_under_every_policy() {
     let _forks = not_forking();
     let seed = seed("a_stream_of_hand_offs_arrives_intact_under_every_policy");
@@ -377,7 +384,6 @@ fn a_stream_of_hand_offs_arrives_intact_under_every_policy() {
     }
 }
 
-#[test]
 fn a_waiting_reader_sees_the_sender_dropped_in_another_thread() {
     let _forks = not_forking();
     for (name, policy) in policies() {
@@ -386,12 +392,13 @@ fn a_waiting_reader_sees_the_sender_dropped_in_another_thread() {
             name,
         );
         let (mut tx, mut rx) = channel_with_policy(4096, policy);
+        let reader = gettid();
         std::thread::scope(|s| {
             s.spawn(move || {
-                std::thread::sleep(SETTLE);
+                settled(reader, policy);
                 tx.write(b"last words").unwrap();
-                // Let the reader take the words and block on the empty ring.
-                std::thread::sleep(SETTLE);
+                // The reader takes the words and waits on the empty ring.
+                settled(reader, policy);
                 drop(tx);
             });
             let mut buf = [0u8; 64];
@@ -408,7 +415,6 @@ fn a_waiting_reader_sees_the_sender_dropped_in_another_thread() {
     }
 }
 
-#[test]
 fn a_blocked_writer_sees_the_receiver_dropped_in_another_thread() {
     let _forks = not_forking();
     for (name, policy) in policies() {
@@ -418,9 +424,10 @@ fn a_blocked_writer_sees_the_receiver_dropped_in_another_thread() {
         );
         let (mut tx, rx) = channel_with_policy(4096, policy);
         fill_ring(&mut tx);
+        let writer = gettid();
         std::thread::scope(|s| {
             s.spawn(move || {
-                std::thread::sleep(SETTLE);
+                settled(writer, policy);
                 drop(rx);
             });
             let r = tx.write(&[1; 100]);
@@ -448,13 +455,18 @@ fn spawn_idle(role: &str, end: std::os::fd::BorrowedFd<'_>) -> (std::process::Ch
     (child, hold_w)
 }
 
-/// Kills `child` after [`SETTLE`] from another thread while `wait` blocks
-/// in this one; returns what `wait` returned, after reaping the child and
+/// Kills `child` from another thread once `wait` waits (under `policy`) in
+/// this one; returns what `wait` returned, after reaping the child and
 /// checking that our SIGKILL is what ended it.
-fn kill_while<R>(mut child: std::process::Child, wait: impl FnOnce() -> R) -> R {
+fn kill_while<R>(
+    mut child: std::process::Child,
+    policy: WaitPolicy,
+    wait: impl FnOnce() -> R,
+) -> R {
+    let waiter = gettid();
     let r = std::thread::scope(|s| {
         let killer = s.spawn(|| {
-            std::thread::sleep(SETTLE);
+            settled(waiter, policy);
             child.kill().expect("kill child");
         });
         let r = wait();
@@ -470,13 +482,12 @@ fn kill_while<R>(mut child: std::process::Child, wait: impl FnOnce() -> R) -> R 
     r
 }
 
-#[test]
 fn a_waiting_reader_sees_its_writer_process_sigkilled() {
     let _forks = forking();
     for (name, policy) in checking_policies() {
         let _dog = guard("a_waiting_reader_sees_its_writer_process_sigkilled", name);
         let (tx, mut rx) = channel_with_policy(4096, policy);
-        let (child, hold) = spawn_idle("idle-writer", tx.as_fd());
+        let (child, hold) = spawn_idle("child_idle_writer", tx.as_fd());
         // The child's inherited descriptor is now the only sender.
         drop(tx);
         let mut buf = [0u8; 16];
@@ -490,33 +501,31 @@ fn a_waiting_reader_sees_its_writer_process_sigkilled() {
         assert!(rx.is_peer_alive().unwrap(), "{name}");
         // No hang-up hint is left by a SIGKILL: only the reader's own peer
         // checks (every few ms even while spinning) can end this read.
-        let r = kill_while(child, || rx.read(&mut buf));
+        let r = kill_while(child, policy, || rx.read(&mut buf));
         assert!(matches!(r, Err(Error::PeerClosed)), "{name}: {r:?}");
         assert!(!rx.is_peer_alive().unwrap(), "{name}");
         drop(hold);
     }
 }
 
-#[test]
 fn a_blocked_writer_sees_its_reader_process_sigkilled() {
     let _forks = forking();
     for (name, policy) in checking_policies() {
         let _dog = guard("a_blocked_writer_sees_its_reader_process_sigkilled", name);
         let (mut tx, rx) = channel_with_policy(4096, policy);
         tx.write(b"alive").unwrap();
-        let (child, hold) = spawn_idle("idle-reader", rx.as_fd());
+        let (child, hold) = spawn_idle("child_idle_reader", rx.as_fd());
         drop(rx);
         // (The first write of the fill takes the hang-up hint our drop left,
         // and finds the child's handle alive.)
         fill_ring(&mut tx);
-        let r = kill_while(child, || tx.write(&[2; 100]));
+        let r = kill_while(child, policy, || tx.write(&[2; 100]));
         assert!(matches!(r, Err(Error::PeerClosed)), "{name}: {r:?}");
         assert!(!tx.is_peer_alive().unwrap(), "{name}");
         drop(hold);
     }
 }
 
-#[test]
 fn a_cloned_sender_keeps_the_writing_end_open() {
     let _forks = not_forking();
     for (name, policy) in policies() {
@@ -528,15 +537,17 @@ fn a_cloned_sender_keeps_the_writing_end_open() {
         // and it must find the clone still open.
         drop(tx);
         assert!(rx.is_peer_alive().unwrap(), "{name}");
-        let deadline = Instant::now() + SETTLE;
+        let deadline = Instant::now() + NEAR;
         assert_timed_out(rx.read_until(&mut buf, Some(deadline)), deadline, name);
         // Same while the reader is blocked when the clone's sibling closes.
         let second = clone.try_clone().unwrap();
+        let reader = gettid();
         std::thread::scope(|s| {
             s.spawn(|| {
-                std::thread::sleep(SETTLE);
+                settled(reader, policy);
                 drop(second);
-                std::thread::sleep(SETTLE);
+                // The reader looks, finds the clone open, and waits again.
+                settled(reader, policy);
                 clone.write(b"from the clone").unwrap();
             });
             let m = rx.read_message(&mut buf).unwrap();
@@ -545,7 +556,7 @@ fn a_cloned_sender_keeps_the_writing_end_open() {
         // The last handle closes while the reader waits: now it is over.
         std::thread::scope(|s| {
             s.spawn(move || {
-                std::thread::sleep(SETTLE);
+                settled(reader, policy);
                 drop(clone);
             });
             let r = rx.read(&mut buf);
@@ -555,7 +566,6 @@ fn a_cloned_sender_keeps_the_writing_end_open() {
     }
 }
 
-#[test]
 fn a_cloned_receiver_keeps_the_reading_end_open() {
     let _forks = not_forking();
     for (name, policy) in policies() {
@@ -565,12 +575,13 @@ fn a_cloned_receiver_keeps_the_reading_end_open() {
         let n = fill_ring(&mut tx);
         drop(rx);
         assert!(tx.is_peer_alive().unwrap(), "{name}");
-        let deadline = Instant::now() + SETTLE;
+        let deadline = Instant::now() + NEAR;
         assert_timed_out(tx.write_until(&[3; 100], Some(deadline)), deadline, name);
         // The surviving clone makes room while the writer is blocked.
+        let writer = gettid();
         std::thread::scope(|s| {
             s.spawn(|| {
-                std::thread::sleep(SETTLE);
+                settled(writer, policy);
                 drain_filled(&mut clone, n, name);
             });
             tx.write(&content(7, 100)).unwrap();
@@ -583,11 +594,34 @@ fn a_cloned_receiver_keeps_the_reading_end_open() {
         fill_ring(&mut tx);
         std::thread::scope(|s| {
             s.spawn(move || {
-                std::thread::sleep(SETTLE);
+                settled(writer, policy);
                 drop(clone);
             });
             let r = tx.write(&[4; 100]);
             assert!(matches!(r, Err(Error::PeerClosed)), "{name}: {r:?}");
         });
     }
+}
+
+common::main! {
+    tests: [
+        a_past_deadline_times_out_at_once_on_an_empty_ring,
+        a_past_deadline_still_returns_what_is_queued,
+        a_near_deadline_times_out_when_the_writer_stays_idle,
+        write_deadlines_time_out_on_a_full_ring_without_publishing,
+        a_timed_out_large_write_ends_as_a_truncated_message,
+        a_waiting_reader_gets_what_another_thread_writes,
+        a_writer_blocked_on_a_full_ring_is_released_by_a_read,
+        a_stream_of_hand_offs_arrives_intact_under_every_policy,
+        a_waiting_reader_sees_the_sender_dropped_in_another_thread,
+        a_blocked_writer_sees_the_receiver_dropped_in_another_thread,
+        a_waiting_reader_sees_its_writer_process_sigkilled,
+        a_blocked_writer_sees_its_reader_process_sigkilled,
+        a_cloned_sender_keeps_the_writing_end_open,
+        a_cloned_receiver_keeps_the_reading_end_open,
+    ],
+    children: [
+        child_idle_writer,
+        child_idle_reader,
+    ],
 }

@@ -59,15 +59,14 @@ fn rounds() -> u64 {
     env_count("SHMPIPE_KILL_ROUNDS", 200)
 }
 
-#[test]
-fn child_process() {
-    child_main(|role, args| match role {
-        "endless-writer" => endless_writer(arg(args, 0)),
-        "stalling-reader" => stalling_reader(arg(args, 0), arg(args, 1)),
-        "lock-victim" => lock_victim(),
-        "lock-survivor" => lock_survivor(),
-        other => panic!("unknown child role {other}"),
-    });
+/// Child `child_endless_writer:seed`.
+fn child_endless_writer() {
+    endless_writer(role_arg(0));
+}
+
+/// Child `child_stalling_reader:seed:n`.
+fn child_stalling_reader() {
+    stalling_reader(role_arg(0), role_arg(1));
 }
 
 /// Writes records `0, 1, ..` until the reader goes away (or it is killed).
@@ -197,7 +196,6 @@ fn read_until_closed(rx: &mut Receiver, seed: u64, round: u64, count: &AtomicU64
     seen
 }
 
-#[test]
 fn writer_killed_at_random_points() {
     let rounds = rounds();
     let seed0 = seed("writer_killed_at_random_points");
@@ -213,7 +211,7 @@ fn writer_killed_at_random_points() {
         let (tx, mut rx) = channel(KRING).unwrap();
         let progress = progress_file();
         let mut child = spawn_child(
-            &format!("endless-writer:{seed}"),
+            &format!("child_endless_writer:{seed}"),
             &[(tx.as_fd(), 3), (progress.as_fd(), 4)],
         );
         drop(tx);
@@ -297,22 +295,6 @@ fn stalling_reader(seed: u64, n: u64) {
     wait_signal(&mut hold);
 }
 
-/// Waits until `progress` has not moved for `quiet` (the writer is stuck
-/// in a write: the ring is full).
-fn wait_stuck(progress: &AtomicU64, quiet: Duration) {
-    let mut last = progress.load(Relaxed);
-    let mut since = Instant::now();
-    while since.elapsed() < quiet {
-        std::thread::sleep(Duration::from_millis(1));
-        let now = progress.load(Relaxed);
-        if now != last {
-            last = now;
-            since = Instant::now();
-        }
-    }
-}
-
-#[test]
 fn reader_killed_while_writer_blocked() {
     let rounds = rounds();
     let seed0 = seed("reader_killed_while_writer_blocked");
@@ -329,13 +311,14 @@ fn reader_killed_while_writer_blocked() {
         let (hold_r, hold_w) = pipe();
         let n = rng.range(0, 30);
         let mut child = spawn_child(
-            &format!("stalling-reader:{seed}:{n}"),
+            &format!("child_stalling_reader:{seed}:{n}"),
             &[(rx.as_fd(), 3), (status_w.as_fd(), 4), (hold_r.as_fd(), 5)],
         );
         drop((rx, status_w, hold_r));
-        let progress = AtomicU64::new(0);
+        let (tid_tx, tid) = std::sync::mpsc::channel();
         let (stopped, result, killed_at) = std::thread::scope(|s| {
             let writer = s.spawn(|| {
+                tid_tx.send(gettid()).unwrap();
                 let mut buf = vec![0u8; 4 * KRING];
                 for seq in 0.. {
                     let len = size_of(KILL_SIZES, seed, seq);
@@ -346,16 +329,16 @@ fn reader_killed_while_writer_blocked() {
                         let again = tx.write(b"x");
                         return (e, at, again);
                     }
-                    progress.store(seq + 1, Relaxed);
                 }
                 unreachable!()
             });
             // Kill (unconditionally: a failed check must not leave the
             // writer blocked) once the reader stopped and, in most rounds,
-            // the writer is stuck on the full ring.
+            // the writer is stuck on the full ring (asleep in its wait).
+            let writer_tid = tid.recv().unwrap();
             let stopped = wait_signal(&mut status_r);
             if stopped && rng.next_u64() % 4 != 0 {
-                wait_stuck(&progress, Duration::from_millis(20));
+                wait_until_blocked(writer_tid);
             }
             std::thread::sleep(Duration::from_micros(rng.range(0, 1000)));
             let t = Instant::now();
@@ -385,7 +368,7 @@ fn reader_killed_while_writer_blocked() {
 
 /// Tells the parent it starts, then writes [`VICTIM_LEN`] bytes, which
 /// blocks (nobody reads) while holding the writer lock.
-fn lock_victim() {
+fn child_lock_victim() {
     let mut tx = Sender::from_fd(take_fd(3)).unwrap();
     let mut status = File::from(take_fd(4));
     let data = content(VICTIM_KEY, VICTIM_LEN);
@@ -397,7 +380,7 @@ fn lock_victim() {
 /// Waits for the parent's go, writes [`SURVIVOR_SIZES`] (queueing behind the
 /// victim's lock), and reports when its first write returned
 /// (CLOCK_MONOTONIC, comparable with the parent's).
-fn lock_survivor() {
+fn child_lock_survivor() {
     let mut tx = Sender::from_fd(take_fd(3)).unwrap();
     let mut status = File::from(take_fd(4));
     let mut go = File::from(take_fd(5));
@@ -412,7 +395,6 @@ fn lock_survivor() {
     status.write_all(&first.to_le_bytes()).unwrap();
 }
 
-#[test]
 fn lock_holder_killed_mid_write() {
     let rounds = rounds();
     let seed0 = seed("lock_holder_killed_mid_write");
@@ -428,9 +410,12 @@ fn lock_holder_killed_mid_write() {
         let (mut victim_r, victim_w) = pipe();
         let (mut survivor_r, survivor_w) = pipe();
         let (go_r, mut go_w) = pipe();
-        let mut victim = spawn_child("lock-victim", &[(tx.as_fd(), 3), (victim_w.as_fd(), 4)]);
+        let mut victim = spawn_child(
+            "child_lock_victim",
+            &[(tx.as_fd(), 3), (victim_w.as_fd(), 4)],
+        );
         let survivor = spawn_child(
-            "lock-survivor",
+            "child_lock_survivor",
             &[(tx.as_fd(), 3), (survivor_w.as_fd(), 4), (go_r.as_fd(), 5)],
         );
         drop((tx, victim_w, survivor_w, go_r));
@@ -488,4 +473,18 @@ fn lock_holder_killed_mid_write() {
         "kill(lock holder) -> survivor's first write returns",
         to_survivor_return,
     );
+}
+
+common::main! {
+    tests: [
+        writer_killed_at_random_points,
+        reader_killed_while_writer_blocked,
+        lock_holder_killed_mid_write,
+    ],
+    children: [
+        child_endless_writer,
+        child_stalling_reader,
+        child_lock_victim,
+        child_lock_survivor,
+    ],
 }

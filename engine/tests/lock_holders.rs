@@ -38,20 +38,6 @@ const PATIENCE: Duration = Duration::from_millis(300);
 const FIRST: &[u8] = b"first fragment of the holder's write;";
 const REST: &[u8] = b" and the rest of it";
 
-#[test]
-fn child_process() {
-    child_main(|role, args| match role {
-        "ns-parent" => child_ns_parent(args[0]),
-        "ns-init-stop" => child_ns_init_stop(),
-        "ns-init-hold" => child_ns_init_hold(),
-        "stop-holder" => child_stop_holder(),
-        "stop-reader" => child_stop_reader(),
-        "fork-holder" => child_fork_holder(),
-        "exit-holder" => child_exit_holder(),
-        other => panic!("unknown child role {other}"),
-    });
-}
-
 fn report(status: &mut File, tag: u8, value: u32) {
     let mut rec = [tag, 0, 0, 0, 0];
     rec[1..].copy_from_slice(&value.to_le_bytes());
@@ -140,7 +126,8 @@ fn child_stop_holder() {
 /// `inner` as the first process (pid 1) of the new pid namespace, reporting
 /// its pid (as this namespace sees it) as `P`, or `U` and the errno if the
 /// namespaces cannot be made.
-fn child_ns_parent(inner: &str) {
+fn child_ns_parent() {
+    let inner: String = role_arg(0);
     let mut status = File::from(take_fd(4));
     // SAFETY: unshare and mount with valid, NUL-terminated arguments.
     let made = unsafe {
@@ -161,7 +148,7 @@ fn child_ns_parent(inner: &str) {
     let tx = take_fd(3);
     let go = take_fd(5);
     let mut child = spawn_child(
-        inner,
+        &inner,
         &[(tx.as_fd(), 3), (status.as_fd(), 4), (go.as_fd(), 5)],
     );
     report(&mut status, b'P', child.id());
@@ -200,7 +187,7 @@ fn child_ns_init_stop() {
     let mut status = File::from(take_fd(4));
     let mut go = File::from(take_fd(5));
     // Reaped by the waitpid calls below (std's `wait` cannot see a stop).
-    let child = spawn_child("stop-holder", &[(tx.as_fd(), 3), (status.as_fd(), 4)]);
+    let child = spawn_child("child_stop_holder", &[(tx.as_fd(), 3), (status.as_fd(), 4)]);
     drop(tx);
     let pid = child.id() as libc::pid_t;
     std::mem::forget(child);
@@ -214,7 +201,7 @@ fn child_ns_init_stop() {
     unsafe { libc::kill(pid, libc::SIGCONT) };
     // SAFETY: as above.
     let r = unsafe { libc::waitpid(pid, &mut st, 0) };
-    assert!(r == pid && libc::WIFEXITED(st) && libc::WEXITSTATUS(st) == 0);
+    assert!(r == pid && libc::WIFEXITED(st) && libc::WEXITSTATUS(st) == CHILD_OK);
 }
 
 /// Reads one message (the caller's [`Watchdog`] guards against a hang).
@@ -229,7 +216,7 @@ fn spawn_in_namespace(tx: &Sender, inner: &str) -> (std::process::Child, File, F
     let (status_r, status_w) = pipe();
     let (go_r, go_w) = pipe();
     let child = spawn_child(
-        &format!("ns-parent:{inner}"),
+        &format!("child_ns_parent:{inner}"),
         &[(tx.as_fd(), 3), (status_w.as_fd(), 4), (go_r.as_fd(), 5)],
     );
     (child, status_r, go_w)
@@ -239,16 +226,15 @@ fn spawn_in_namespace(tx: &Sender, inner: &str) -> (std::process::Child, File, F
 /// start time as seen in the holder's own namespace, so a waiter in another
 /// namespace found "no such process" and took the lock of a live, stopped
 /// holder: two writers, one ring.
-#[test]
 fn stopped_holder_in_another_pid_namespace_keeps_the_lock() {
     let _dog = Watchdog::new("stopped_holder_in_another_pid_namespace", HANG);
     let (tx, mut rx) = channel(4096).unwrap();
     let mut waiter = tx.try_clone().unwrap();
-    let (child, mut status, mut go) = spawn_in_namespace(&tx, "ns-init-stop");
+    let (child, mut status, mut go) = spawn_in_namespace(&tx, "child_ns_init_stop");
     drop(tx);
     let mut seen = Vec::new();
     if expect_report_in(&mut status, b'P', &mut seen).is_none() {
-        return reap_ok(child, "ns-parent");
+        return reap_ok(child, "child_ns_parent");
     }
     expect_report_in(&mut status, b'L', &mut seen).unwrap();
     expect_report_in(&mut status, b'S', &mut seen).unwrap();
@@ -273,21 +259,20 @@ fn stopped_holder_in_another_pid_namespace_keeps_the_lock() {
     assert_eq!(&buf[..whole.len()], &whole[..]);
     assert_eq!(read_message(&mut rx, &mut buf), (4, true));
     assert_eq!(&buf[..4], b"mine");
-    reap_ok(child, "ns-parent");
+    reap_ok(child, "child_ns_parent");
 }
 
 /// A holder in another pid namespace that is SIGKILLed loses the lock at
 /// once: the next writer takes it over and ends the holder's write.
-#[test]
 fn killed_holder_in_another_pid_namespace_loses_the_lock() {
     let _dog = Watchdog::new("killed_holder_in_another_pid_namespace", HANG);
     let (tx, mut rx) = channel(4096).unwrap();
     let mut waiter = tx.try_clone().unwrap();
-    let (child, mut status, _go) = spawn_in_namespace(&tx, "ns-init-hold");
+    let (child, mut status, _go) = spawn_in_namespace(&tx, "child_ns_init_hold");
     drop(tx);
     let mut seen = Vec::new();
     let Some(init) = expect_report_in(&mut status, b'P', &mut seen) else {
-        return reap_ok(child, "ns-parent");
+        return reap_ok(child, "child_ns_parent");
     };
     expect_report_in(&mut status, b'L', &mut seen).unwrap();
     assert_ne!(waiter.ring().control().locks.0.writer.owner(), 0);
@@ -305,7 +290,7 @@ fn killed_holder_in_another_pid_namespace_loses_the_lock() {
     assert!(matches!(rx.read_message(&mut buf), Err(Error::MessageCut)));
     assert_eq!(&buf[..FIRST.len()], FIRST);
     assert_eq!(read_message(&mut rx, &mut buf), (4, true));
-    reap_ok(child, "ns-parent");
+    reap_ok(child, "child_ns_parent");
 }
 
 /// Writes once (so this process has its slot), then forks without exec: the
@@ -350,7 +335,6 @@ fn child_fork_holder() {
 /// A child forked without exec names itself by its own slot: when it dies
 /// holding the lock, the lock is taken over although its parent, which
 /// shares its memory image and once shared its descriptors, still lives.
-#[test]
 fn forked_child_holder_dies_alone() {
     let _dog = Watchdog::new("forked_child_holder_dies_alone", HANG);
     let (tx, mut rx) = channel(4096).unwrap();
@@ -358,7 +342,7 @@ fn forked_child_holder_dies_alone() {
     let (status_r, status_w) = pipe();
     let (go_r, mut go) = pipe();
     let child = spawn_child(
-        "fork-holder",
+        "child_fork_holder",
         &[(tx.as_fd(), 3), (status_w.as_fd(), 4), (go_r.as_fd(), 5)],
     );
     drop((tx, status_w, go_r));
@@ -381,7 +365,7 @@ fn forked_child_holder_dies_alone() {
     assert!(matches!(rx.read_message(&mut buf), Err(Error::MessageCut)));
     assert_eq!(read_message(&mut rx, &mut buf), (4, true));
     signal(&mut go);
-    reap_ok(child, "fork-holder");
+    reap_ok(child, "child_fork_holder");
 }
 
 /// Takes the reader lock of the read end on descriptor 3, reports `L` and
@@ -446,12 +430,11 @@ fn blocked<R: Send + 'static>(op: impl FnOnce() -> R + Send + 'static) -> mpsc::
 /// Issue 9 item 12: a blocking write or read whose end's lock is held by a
 /// stopped process returns `TimedOut` at its deadline (the lock wait
 /// honours it), and the lock stays with its holder.
-#[test]
 fn stopped_holders_time_out_blocking_calls() {
     let _dog = Watchdog::new("stopped_holders_time_out_blocking_calls", HANG);
     let (tx, rx) = channel(4096).unwrap();
     let mut writer = tx.try_clone().unwrap();
-    let holder = stopped_holder("stop-holder", tx.as_fd());
+    let holder = stopped_holder("child_stop_holder", tx.as_fd());
     let r = writer.write_until(b"mine", Some(Instant::now() + PATIENCE));
     assert!(matches!(r, Err(Error::TimedOut)), "blocked write: {r:?}");
     kill_and_reap(holder);
@@ -460,7 +443,7 @@ fn stopped_holders_time_out_blocking_calls() {
     writer
         .write_until(b"queued", Some(Instant::now() + HANG))
         .unwrap();
-    let holder = stopped_holder("stop-reader", rx.as_fd());
+    let holder = stopped_holder("child_stop_reader", rx.as_fd());
     let r = reader.read_until(&mut [0u8; 16], Some(Instant::now() + PATIENCE));
     assert!(matches!(r, Err(Error::TimedOut)), "blocked read: {r:?}");
     kill_and_reap(holder);
@@ -469,12 +452,11 @@ fn stopped_holders_time_out_blocking_calls() {
 /// Issue 9 item 12: `disconnect` wakes a handle waiting for a lock that a
 /// stopped process holds, with `Disconnected` (before: it waited for the
 /// holder for good).
-#[test]
 fn disconnect_wakes_lock_waiters() {
     let _dog = Watchdog::new("disconnect_wakes_lock_waiters", HANG);
     let (tx, rx) = channel(4096).unwrap();
     let mut writer = tx.try_clone().unwrap();
-    let holder = stopped_holder("stop-holder", tx.as_fd());
+    let holder = stopped_holder("child_stop_holder", tx.as_fd());
     let write = blocked(move || writer.write(b"mine"));
     rx.end().disconnect();
     let r = write
@@ -486,7 +468,7 @@ fn disconnect_wakes_lock_waiters() {
     // The reader lock, likewise.
     let (tx, rx) = channel(4096).unwrap();
     let mut reader = rx.try_clone().unwrap();
-    let holder = stopped_holder("stop-reader", rx.as_fd());
+    let holder = stopped_holder("child_stop_reader", rx.as_fd());
     let read = blocked(move || reader.read(&mut [0u8; 16]));
     tx.end().disconnect();
     let r = read
@@ -499,12 +481,11 @@ fn disconnect_wakes_lock_waiters() {
 /// Issue 9 item 12: the peer end closing wakes a lock waiter that can no
 /// longer succeed: a writer (nobody will read) and a reader once nothing is
 /// left to read, both with `PeerClosed`.
-#[test]
 fn closed_peer_wakes_lock_waiters() {
     let _dog = Watchdog::new("closed_peer_wakes_lock_waiters", HANG);
     let (tx, rx) = channel(4096).unwrap();
     let mut writer = tx.try_clone().unwrap();
-    let holder = stopped_holder("stop-holder", tx.as_fd());
+    let holder = stopped_holder("child_stop_holder", tx.as_fd());
     let write = blocked(move || writer.write(b"mine"));
     drop(rx);
     let r = write
@@ -515,7 +496,7 @@ fn closed_peer_wakes_lock_waiters() {
 
     let (tx, rx) = channel(4096).unwrap();
     let mut reader = rx.try_clone().unwrap();
-    let holder = stopped_holder("stop-reader", rx.as_fd());
+    let holder = stopped_holder("child_stop_reader", rx.as_fd());
     let read = blocked(move || reader.read(&mut [0u8; 16]));
     drop(tx);
     let r = read
@@ -529,7 +510,6 @@ fn closed_peer_wakes_lock_waiters() {
 /// that names no process slot (out of range), or a slot nobody holds, is
 /// nobody's lock, and the next writer takes it over instead of waiting for
 /// a holder that does not exist.
-#[test]
 fn lock_words_naming_no_live_slot_are_taken_over() {
     use shmpipe_engine::liveness::{SLOTS, SLOT_BASE};
     let _dog = Watchdog::new("lock_words_naming_no_live_slot_are_taken_over", HANG);
@@ -565,7 +545,7 @@ fn child_exit_holder() {
     hold_lock(|status| {
         report(status, b'L', std::process::id());
         // SAFETY: ends the process at once; nothing needs to run first.
-        unsafe { libc::_exit(0) }
+        unsafe { libc::_exit(CHILD_OK) }
     });
 }
 
@@ -573,13 +553,15 @@ fn child_exit_holder() {
 /// exists (a zombie, until reaped): its descriptors, and with them its
 /// slot, were released at exit. (Before, with `/proc` hidden, a zombie's
 /// pid counted as alive.)
-#[test]
 fn zombie_holder_loses_the_lock() {
     let _dog = Watchdog::new("zombie_holder_loses_the_lock", HANG);
     let (tx, mut rx) = channel(4096).unwrap();
     let mut waiter = tx.try_clone().unwrap();
     let (mut status, status_w) = pipe();
-    let child = spawn_child("exit-holder", &[(tx.as_fd(), 3), (status_w.as_fd(), 4)]);
+    let child = spawn_child(
+        "child_exit_holder",
+        &[(tx.as_fd(), 3), (status_w.as_fd(), 4)],
+    );
     drop((tx, status_w));
     let pid = expect_report(&mut status, b'L').unwrap();
     while state_of(&format!("/proc/{pid}/stat")) != 'Z' {
@@ -594,5 +576,27 @@ fn zombie_holder_loses_the_lock() {
     assert_eq!(read_message(&mut rx, &mut buf), (FIRST.len(), false));
     assert!(matches!(rx.read_message(&mut buf), Err(Error::MessageCut)));
     assert_eq!(read_message(&mut rx, &mut buf), (4, true));
-    reap_ok(child, "exit-holder");
+    reap_ok(child, "child_exit_holder");
+}
+
+common::main! {
+    tests: [
+        stopped_holder_in_another_pid_namespace_keeps_the_lock,
+        killed_holder_in_another_pid_namespace_loses_the_lock,
+        forked_child_holder_dies_alone,
+        stopped_holders_time_out_blocking_calls,
+        disconnect_wakes_lock_waiters,
+        closed_peer_wakes_lock_waiters,
+        lock_words_naming_no_live_slot_are_taken_over,
+        zombie_holder_loses_the_lock,
+    ],
+    children: [
+        child_ns_parent,
+        child_ns_init_stop,
+        child_ns_init_hold,
+        child_stop_holder,
+        child_stop_reader,
+        child_fork_holder,
+        child_exit_holder,
+    ],
 }

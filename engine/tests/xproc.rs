@@ -304,15 +304,19 @@ fn report_rate(test: &str, count: u64, bytes: usize, start: std::time::Instant) 
 /// A hang is any 20 s without progress.
 const STALL: Duration = Duration::from_secs(20);
 
-#[test]
-fn child_process() {
-    child_main(|role, args| match role {
-        "stream-writer" => stream_writer(arg(args, 0), arg(args, 1)),
-        "raw-writer" => raw_writer(arg(args, 0), arg(args, 1)),
-        "multi-writer" => multi_writer(arg(args, 0), arg(args, 1), arg(args, 2)),
-        "eof-holder" => eof_holder(),
-        other => panic!("unknown child role {other}"),
-    });
+/// Child `child_stream_writer:seed:count`.
+fn child_stream_writer() {
+    stream_writer(role_arg(0), role_arg(1));
+}
+
+/// Child `child_raw_writer:seed:count`.
+fn child_raw_writer() {
+    raw_writer(role_arg(0), role_arg(1));
+}
+
+/// Child `child_multi_writer:seed:w:count`.
+fn child_multi_writer() {
+    multi_writer(role_arg(0), role_arg(1), role_arg(2));
 }
 
 fn stream_writer(seed: u64, count: u64) {
@@ -325,12 +329,14 @@ fn stream_writer(seed: u64, count: u64) {
     }
 }
 
-#[test]
 fn stream_random_sizes_between_processes() {
     let count = stream_records();
     let seed = seed("stream_random_sizes_between_processes");
     let (tx, mut rx) = channel(RING).unwrap();
-    let child = spawn_child(&format!("stream-writer:{seed}:{count}"), &[(tx.as_fd(), 3)]);
+    let child = spawn_child(
+        &format!("child_stream_writer:{seed}:{count}"),
+        &[(tx.as_fd(), 3)],
+    );
     // The child's copy is the only writer: its exit must end the stream.
     drop(tx);
     let dog = Watchdog::new("stream_random_sizes_between_processes", STALL);
@@ -411,12 +417,14 @@ fn raw_writer(seed: u64, count: u64) {
     }
 }
 
-#[test]
 fn stream_raw_zero_copy_between_processes() {
     let count = stream_records();
     let seed = seed("stream_raw_zero_copy_between_processes");
     let (seg, fd) = Segment::create(&[RING], 0, [0; 8]).unwrap();
-    let mut child = spawn_child(&format!("raw-writer:{seed}:{count}"), &[(fd.as_fd(), 3)]);
+    let mut child = spawn_child(
+        &format!("child_raw_writer:{seed}:{count}"),
+        &[(fd.as_fd(), 3)],
+    );
     drop(fd);
     // SAFETY: this process's only consumer of the ring (the producer is the
     // child).
@@ -505,7 +513,6 @@ fn read_merged(rx: &mut shmpipe_engine::Receiver, buf: &mut [u8], check: &mut Me
         .unwrap_or_else(|e| panic!("{e}"));
 }
 
-#[test]
 fn three_writer_processes_never_interleave() {
     let count = multi_records();
     let seed = seed("three_writer_processes_never_interleave");
@@ -513,7 +520,7 @@ fn three_writer_processes_never_interleave() {
     let children: Vec<_> = (0..3)
         .map(|w| {
             spawn_child(
-                &format!("multi-writer:{seed}:{w}:{count}"),
+                &format!("child_multi_writer:{seed}:{w}:{count}"),
                 &[(tx.as_fd(), 3)],
             )
         })
@@ -593,7 +600,6 @@ fn random_merge(seed: u64, writers: u64, count: u64, rng: &mut Rng) -> Vec<Optio
 /// The merged-stream check accepts every interleaving of whole writes and
 /// rejects a lost, duplicated or misplaced empty message (or keyed record):
 /// the three-writer test is only as good as this check.
-#[test]
 fn merged_stream_check_catches_lost_duplicated_or_misplaced_messages() {
     let seed0 = seed("merged_stream_check_catches_lost_duplicated_or_misplaced_messages");
     for round in 0..10 {
@@ -669,7 +675,7 @@ const LAST_WORDS: &[usize] = &[0, 1, 100, 3000, 0, 5000, 48, 49, 20_000];
 
 /// Holds a duplicate of the write end, idle, until the parent signals; then
 /// writes [`LAST_WORDS`] and exits.
-fn eof_holder() {
+fn child_eof_holder() {
     let mut tx = Sender::from_fd(take_fd(3)).unwrap();
     let mut go = std::fs::File::from(take_fd(4));
     assert!(wait_signal(&mut go), "parent went away");
@@ -678,7 +684,6 @@ fn eof_holder() {
     }
 }
 
-#[test]
 fn end_of_stream_only_after_every_writer_process_exits() {
     let count = 100;
     let seed = seed("end_of_stream_only_after_every_writer_process_exits");
@@ -687,12 +692,12 @@ fn end_of_stream_only_after_every_writer_process_exits() {
     let writers: Vec<_> = (0..2)
         .map(|w| {
             spawn_child(
-                &format!("multi-writer:{seed}:{w}:{count}"),
+                &format!("child_multi_writer:{seed}:{w}:{count}"),
                 &[(tx.as_fd(), 3)],
             )
         })
         .collect();
-    let holder = spawn_child("eof-holder", &[(tx.as_fd(), 3), (go_r.as_fd(), 4)]);
+    let holder = spawn_child("child_eof_holder", &[(tx.as_fd(), 3), (go_r.as_fd(), 4)]);
     drop((tx, go_r));
     let _dog = Watchdog::new("end_of_stream_only_after_every_writer_process_exits", STALL);
 
@@ -711,11 +716,16 @@ fn end_of_stream_only_after_every_writer_process_exits() {
     std::thread::scope(|s| {
         // Both writers are gone, but the holder's duplicate keeps the end
         // open: the reader must keep waiting.
-        let reader = s.spawn(|| {
-            let m = rx.read_message(&mut buf);
+        let (tid_tx, tid) = std::sync::mpsc::channel();
+        let (rx, buf) = (&mut rx, &mut buf);
+        let reader = s.spawn(move || {
+            tid_tx.send(gettid()).unwrap();
+            let m = rx.read_message(buf);
             (m, buf[..8].to_vec())
         });
-        std::thread::sleep(Duration::from_millis(200));
+        // Once the reader sleeps in its wait (after its spin), it has seen
+        // an empty ring with a write end open.
+        wait_until_blocked(tid.recv().unwrap());
         assert!(
             !reader.is_finished(),
             "the reader returned while a duplicate of the write end was open"
@@ -738,4 +748,20 @@ fn end_of_stream_only_after_every_writer_process_exits() {
     }
     assert!(matches!(rx.read_message(&mut buf), Err(Error::PeerClosed)));
     assert!(matches!(rx.read(&mut buf), Err(Error::PeerClosed)));
+}
+
+common::main! {
+    tests: [
+        stream_random_sizes_between_processes,
+        stream_raw_zero_copy_between_processes,
+        three_writer_processes_never_interleave,
+        merged_stream_check_catches_lost_duplicated_or_misplaced_messages,
+        end_of_stream_only_after_every_writer_process_exits,
+    ],
+    children: [
+        child_stream_writer,
+        child_raw_writer,
+        child_multi_writer,
+        child_eof_holder,
+    ],
 }

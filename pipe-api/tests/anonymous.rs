@@ -3,8 +3,9 @@
 //! to a pipe with one read end and one write end.
 //!
 //! Operations that must wait run on their own thread ([`Pending`]): a
-//! "still pending" check sleeps briefly and then looks, which a correct
-//! implementation cannot fail, and a completion check has a generous hang
+//! "still pending" check waits until the operation's thread sleeps in the
+//! kernel and then looks, which a correct implementation cannot fail, and a
+//! wrong one fails by returning first; a completion check has a generous hang
 //! guard, so a wrong implementation fails a test instead of hanging CI.
 //! Cross-process behaviours (SEM-026, inherited copies, kills) are in
 //! `anonymous_xproc.rs`.
@@ -467,23 +468,13 @@ fn sem_064_zero_length_read_returns_0_and_consumes_nothing() {
 #[test]
 fn zero_length_read_pipe_waits_for_data_and_consumes_nothing() {
     let (r, mut w) = shmpipe::pipe().unwrap();
-    let (done_tx, done_rx) = std::sync::mpsc::channel();
-    let t = std::thread::spawn(move || {
-        let r = r;
+    let read = Pending::start("zero-length read_pipe", move || {
         let n = r.read_pipe(&mut []);
-        done_tx.send(()).unwrap();
         (n.map_err(|e| e.to_string()), r)
     });
-    std::thread::sleep(Duration::from_millis(200));
-    assert!(
-        done_rx.try_recv().is_err(),
-        "returned before any data arrived"
-    );
+    read.assert_pending("no data arrived yet");
     w.write_all(b"q").unwrap();
-    done_rx
-        .recv_timeout(Duration::from_secs(20))
-        .expect("the zero-length read must complete when data arrives");
-    let (n, mut r) = t.join().unwrap();
+    let (n, mut r) = read.finish();
     assert_eq!(n, Ok(0));
     assert_eq!(r.available(), 1);
     assert_eq!(take(&mut r, 1), b"q");
@@ -790,9 +781,7 @@ fn sem_102_nonblocking_write_over_the_quota_writes_nothing() {
 /// the read got, bytes left queued).
 ///
 /// The writer learns of the pending read from a word the reader sets just
-/// before it waits; until the reader thread got that far the write takes
-/// nothing (over the quota, no read pending) and is retried. A refused
-/// attempt queues nothing, which is checked, so retrying is exact.
+/// before it waits, so the write comes once the reader sleeps in its wait.
 fn nonblocking_write_with_1_byte_read_pending(len: usize) -> (usize, u8, u64, Vec<u8>) {
     let (r, w) = pipe_with(512);
     w.set_nonblocking(true).unwrap();
@@ -801,25 +790,10 @@ fn nonblocking_write_with_1_byte_read_pending(len: usize) -> (usize, u8, u64, Ve
         let mut b = [0u8; 1];
         r2.read_pipe(&mut b).map(|n| (n, b[0]))
     });
+    read.assert_pending("nothing written yet");
     let data = pattern(len, 12);
-    let start = Instant::now();
-    let written = loop {
-        std::thread::sleep(Duration::from_millis(10));
-        let n = w.try_write(&data).unwrap();
-        if n != 0 {
-            break n;
-        }
-        assert_eq!(
-            r.available(),
-            0,
-            "a write that took nothing queued something"
-        );
-        read.assert_pending_now("no byte was written");
-        assert!(
-            start.elapsed() < HANG,
-            "the pending read was never taken into account"
-        );
-    };
+    let written = w.try_write(&data).unwrap();
+    assert_ne!(written, 0, "the pending read was not taken into account");
     let (n, byte) = read.finish().unwrap();
     assert_eq!(n, 1);
     (written, byte, r.available(), data)

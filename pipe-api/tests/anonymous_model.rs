@@ -23,7 +23,7 @@
 
 mod common;
 
-use common::{within, Pending, HANG, SETTLE};
+use common::{within, Pending, HANG};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, RngSeed};
 use shmpipe::{Error, ErrorKind, PipeBuilder, PipeReader, PipeWriter};
@@ -450,10 +450,10 @@ fn big_writes_are_larger_than_the_ring() {
             std::thread::sleep(Duration::from_millis(1));
         }
     }
-    // Time to publish the rest, which a ring of the size assumed cannot hold.
-    std::thread::sleep(SETTLE);
     for (q, r, len, write) in pipes {
-        write.assert_pending_now("nobody reads");
+        // Once the write sleeps, it published all it could: a ring of the
+        // size assumed cannot hold the rest.
+        write.assert_pending("nobody reads");
         let published = r.available();
         assert!(
             published < len as u64,

@@ -5,11 +5,12 @@
 //! SEM-098 with a reader that is stopped: a pending read's share never
 //! counts against the quota.
 //!
-//! Children are this test binary run again (see `common::child_command`).
+//! Children are this test binary run again (see `common::child_command`);
+//! `main` at the end lists the tests and the children.
 
 mod common;
 
-use common::{child_command, pattern, role, within, HANG, TOKEN_ENV};
+use common::{child_command, pattern, within, HANG, TOKEN_ENV};
 use shmpipe::{CommandExt as _, PipeBuilder, PipeReader, PipeWriter};
 use std::io::{Read, Write};
 use std::time::Instant;
@@ -23,11 +24,7 @@ const PENDING_LEN: usize = 10_000;
 
 /// Child: one write that completes, then one that pends on the quota until
 /// the parent kills us.
-#[test]
 fn child_complete_then_pend() {
-    if role().as_deref() != Some("child_complete_then_pend") {
-        return;
-    }
     let token = std::env::var(TOKEN_ENV).unwrap();
     let mut w = PipeWriter::from_inherited(&token).unwrap();
     w.write_all(&pattern(DONE_LEN, 1)).unwrap();
@@ -55,14 +52,13 @@ fn read_exactly(r: &mut PipeReader, n: usize) -> Vec<u8> {
 /// parent writes afterwards must arrive whole, also after the parent
 /// closes its copy (an earlier version lost it: it withdrew everything
 /// after the dead write once the whole end was gone).
-#[test]
 fn sem_117_killed_pending_write_vanishes_while_a_duplicate_lives() {
     let (mut r, w) = PipeBuilder::new()
         .buffer_size(QUOTA)
         .inheritable(true)
         .build()
         .unwrap();
-    let mut cmd = child_command("child_complete_then_pend", "child_complete_then_pend");
+    let mut cmd = child_command("child_complete_then_pend");
     let token = cmd.inherit_end(&w).unwrap();
     let mut child = cmd.env(TOKEN_ENV, token).spawn().unwrap();
     drop(cmd);
@@ -100,22 +96,16 @@ fn sem_117_killed_pending_write_vanishes_while_a_duplicate_lives() {
 
 /// Child: a write that pends; the parent drains it, so it completes, and
 /// then the child exits normally after a second, ordinary write.
-#[test]
 fn child_pend_then_finish() {
-    if role().as_deref() != Some("child_pend_then_finish") {
-        return;
-    }
     let token = std::env::var(TOKEN_ENV).unwrap();
     let mut w = PipeWriter::from_inherited(&token).unwrap();
     w.write_all(&pattern(PENDING_LEN, 4)).unwrap();
     w.write_all(&pattern(DONE_LEN, 5)).unwrap();
-    std::process::exit(common::CHILD_OK);
 }
 
 /// A pending write whose process is alive is never withdrawn, also when
 /// another process (here the parent) held a pending write on the same end
 /// before: only a dead claimant's write vanishes.
-#[test]
 fn sem_117_live_pending_writes_are_delivered_whole() {
     let (mut r, mut w) = PipeBuilder::new()
         .buffer_size(QUOTA)
@@ -132,7 +122,7 @@ fn sem_117_live_pending_writes_are_delivered_whole() {
     let (mut r, v) = drain.join().unwrap();
     assert!(v == first);
 
-    let mut cmd = child_command("child_pend_then_finish", "child_pend_then_finish");
+    let mut cmd = child_command("child_pend_then_finish");
     let token = cmd.inherit_end(&w).unwrap();
     let child = cmd.env(TOKEN_ENV, token).spawn().unwrap();
     drop(cmd);
@@ -152,52 +142,23 @@ fn sem_117_live_pending_writes_are_delivered_whole() {
 
 /// Child: announces its 1-byte read, then blocks in it, and reports what it
 /// got through its exit status.
-#[test]
 fn child_read_one_byte() {
-    if role().as_deref() != Some("child_read_one_byte") {
-        return;
-    }
     let token = std::env::var(TOKEN_ENV).unwrap();
     let r = PipeReader::from_inherited(&token).unwrap();
     println!("reading");
     let mut b = [0u8; 1];
     let n = r.read_pipe(&mut b).unwrap();
     assert_eq!((n, b[0]), (1, pattern(QUOTA as usize + 1, 7)[0]));
-    std::process::exit(common::CHILD_OK);
-}
-
-fn proc_state(pid: u32) -> Option<u8> {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    text[text.rfind(')')? + 2..].bytes().next()
 }
 
 /// SEM-098 with a reader that cannot run: the child's 1-byte read is
 /// pending and the child is stopped (SIGSTOP), so nothing consumes while the
 /// parent writes quota + 1 bytes. The pending read's byte does not count
 /// against the quota, so the blocking write completes at once, before the
-/// reader ever runs. (A test with a running reader cannot tell this from a
-/// write that waited for the reader to take its byte.)
-#[test]
+/// reader ever runs: the writer must return, not go to sleep. (A test with a
+/// running reader cannot tell this from a write that waited for the reader
+/// to take its byte.)
 fn sem_098_quota_plus_one_completes_while_the_pending_reader_is_stopped() {
-    // The child cannot tell us that its read is advertised (it is blocked
-    // in it), so a round where the freeze came too early waits; only a
-    // write that waits in every round is a failure. (A regression waits in
-    // all of them.)
-    let mut waited = 0;
-    for _ in 0..3 {
-        if stopped_reader_round() {
-            return;
-        }
-        waited += 1;
-    }
-    panic!(
-        "in {waited} rounds the write waited for a reader that could not run: \
-         the pending read's share counted against the quota"
-    );
-}
-
-/// One round: whether the write completed while the reader was stopped.
-fn stopped_reader_round() -> bool {
     use rustix::process::{kill_process, Pid, Signal};
     use std::io::BufRead;
     let (r, w) = PipeBuilder::new()
@@ -205,7 +166,7 @@ fn stopped_reader_round() -> bool {
         .inheritable(true)
         .build()
         .unwrap();
-    let mut cmd = child_command("child_read_one_byte", "child_read_one_byte");
+    let mut cmd = child_command("child_read_one_byte");
     let token = cmd.inherit_end(&r).unwrap();
     let mut child = cmd
         .env(TOKEN_ENV, token)
@@ -216,39 +177,36 @@ fn stopped_reader_round() -> bool {
     drop(r);
     let pid = Pid::from_raw(child.id() as i32).unwrap();
     let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
-    // The harness prints its own words first on the same line.
-    while !lines
-        .next()
-        .expect("child output")
-        .unwrap()
-        .ends_with("reading")
-    {}
-    // Let the read advertise itself and block, then freeze the reader.
-    std::thread::sleep(common::SETTLE);
-    kill_process(pid, Signal::STOP).unwrap();
-    let t0 = Instant::now();
-    while proc_state(child.id()) != Some(b'T') {
-        assert!(t0.elapsed() < HANG, "the child never stopped");
-        std::thread::sleep(std::time::Duration::from_millis(1));
-    }
+    assert_eq!(lines.next().expect("child output").unwrap(), "reading");
+    // The read advertises itself before it sleeps (after its spin): once
+    // the child sleeps in its futex wait, freeze it.
+    common::wait_until_process_blocked(child.id());
+    common::stop_process(child.id());
     let data = pattern(QUOTA as usize + 1, 7);
     let (done_tx, done_rx) = std::sync::mpsc::channel();
+    let (tid_tx, tid_rx) = std::sync::mpsc::channel();
     let writer = std::thread::spawn(move || {
+        tid_tx.send(common::gettid()).unwrap();
         let mut w = w;
         let r = w.write(&data);
         done_tx.send(()).unwrap();
         (r.map_err(|e| e.to_string()), w)
     });
-    let completed = done_rx
-        .recv_timeout(std::time::Duration::from_secs(5))
-        .is_ok();
+    let tid = tid_rx.recv().unwrap();
+    let waited = common::blocked_unless(common::Task::Thread(tid), "futex", || {
+        done_rx.try_recv().is_ok()
+    });
     kill_process(pid, Signal::CONT).unwrap();
     let (written, w) = writer.join().unwrap();
     assert_eq!(written.unwrap(), QUOTA as usize + 1);
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(common::CHILD_OK), "{status}");
     drop(w);
-    completed
+    assert!(
+        !waited,
+        "the write waited for a reader that could not run: \
+         the pending read's share counted against the quota"
+    );
 }
 
 /// A write that completed is never withdrawn, however its handle goes away
@@ -256,7 +214,6 @@ fn stopped_reader_round() -> bool {
 /// go, and the reader looks at the claim again after finding the lock gone.
 /// (The race was a window of a few instructions: an earlier version lost
 /// the tail of a completed write in about 1 of 5000 rounds like these.)
-#[test]
 fn sem_117_a_completed_write_is_never_withdrawn_when_its_handle_closes() {
     for round in 0..10_000 {
         let (mut r, w) = PipeBuilder::new().buffer_size(512).build().unwrap();
@@ -283,4 +240,14 @@ fn sem_117_a_completed_write_is_never_withdrawn_when_its_handle_closes() {
         );
         assert!(got == expected, "round {round}: corrupted");
     }
+}
+
+common::main! {
+    tests: [
+        sem_117_killed_pending_write_vanishes_while_a_duplicate_lives,
+        sem_117_live_pending_writes_are_delivered_whole,
+        sem_098_quota_plus_one_completes_while_the_pending_reader_is_stopped,
+        sem_117_a_completed_write_is_never_withdrawn_when_its_handle_closes,
+    ],
+    children: [child_complete_then_pend, child_pend_then_finish, child_read_one_byte],
 }

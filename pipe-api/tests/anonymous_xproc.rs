@@ -4,37 +4,27 @@
 //! (SEM-067) and no SIGPIPE (SEM-023). Redirected child stdio is in
 //! `tests/redirect.rs`.
 //!
-//! Children are this test binary run again with `--exact <child test>` and
-//! [`ROLE_ENV`] set; the `child_*` tests do nothing in an ordinary run. A
-//! child reports success with exit status [`CHILD_OK`], so a child test that
-//! was renamed (and therefore not run) cannot pass for one that worked.
+//! Children are this test binary run again as one of the `child_*`
+//! functions listed in `main` at the end (see `common`). A child reports
+//! success with exit status [`CHILD_OK`], so a child that failed or was not
+//! found cannot pass for one that worked.
 
 mod common;
 
 use common::{
-    assert_child_ok, child_command, child_done, pattern, role, wait_child, within, Pending, HANG,
-    SETTLE, TOKEN_ENV,
+    assert_child_ok, child_command, child_done, pattern, wait_child, within, Pending, HANG,
+    TOKEN_ENV,
 };
 use shmpipe::{CommandExt as _, Error, ErrorKind, PipeBuilder, PipeReader, PipeWriter};
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::net::UnixStream;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 fn kind(e: &io::Error) -> Option<ErrorKind> {
     Error::kind_of(e)
-}
-
-/// True in the child started for `name` (see [`common::child_command`]).
-fn is_child(name: &str) -> bool {
-    role().as_deref() == Some(name)
-}
-
-/// A command for the child test `name`, playing the role of the same name.
-fn child(name: &str) -> Command {
-    child_command(name, name)
 }
 
 fn token() -> String {
@@ -55,11 +45,7 @@ fn read_all(r: PipeReader) -> Vec<u8> {
 
 const GREETING: &[u8] = b"written by the child through an inherited end";
 
-#[test]
 fn child_write_inherited() {
-    if !is_child("child_write_inherited") {
-        return;
-    }
     let t = token();
     let mut w = PipeWriter::from_inherited(&t).unwrap();
     // A token names its descriptor once: no second owner.
@@ -73,10 +59,9 @@ fn child_write_inherited() {
     child_done();
 }
 
-#[test]
 fn sem_026_child_writes_through_an_inherited_write_end() {
     let (r, w) = PipeBuilder::new().inheritable(true).build().unwrap();
-    let mut cmd = child("child_write_inherited");
+    let mut cmd = child_command("child_write_inherited");
     let t = cmd.inherit_end(&w).unwrap();
     let proc = cmd.env(TOKEN_ENV, t).spawn().unwrap();
     // The command keeps its duplicate until dropped.
@@ -87,11 +72,7 @@ fn sem_026_child_writes_through_an_inherited_write_end() {
     assert_child_ok(status, &err);
 }
 
-#[test]
 fn child_read_inherited() {
-    if !is_child("child_read_inherited") {
-        return;
-    }
     let mut r = PipeReader::from_inherited(&token()).unwrap();
     let mut got = Vec::new();
     r.read_to_end(&mut got).unwrap();
@@ -99,10 +80,9 @@ fn child_read_inherited() {
     child_done();
 }
 
-#[test]
 fn sem_026_child_reads_through_an_inherited_read_end() {
     let (r, w) = PipeBuilder::new().inheritable(true).build().unwrap();
-    let mut cmd = child("child_read_inherited");
+    let mut cmd = child_command("child_read_inherited");
     let t = cmd.inherit_end(&r).unwrap();
     let proc = cmd.env(TOKEN_ENV, t).spawn().unwrap();
     drop(cmd);
@@ -142,7 +122,7 @@ fn open_descriptors() -> Vec<(i32, String)> {
         let fd: i32 = entry.file_name().to_str().unwrap().parse().unwrap();
         match std::fs::metadata(entry.path()) {
             Ok(meta) => fds.push((fd, format!("{}:{}", meta.dev(), meta.ino()))),
-            // Closed since it was listed (by the harness's threads, say): a
+            // Closed since it was listed (by another test's thread, say): a
             // descriptor that is gone cannot be a leaked end.
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
             Err(e) => panic!("fd {fd}: {e}"),
@@ -151,11 +131,7 @@ fn open_descriptors() -> Vec<(i32, String)> {
     fds
 }
 
-#[test]
 fn child_forged_tokens() {
-    if !is_child("child_forged_tokens") {
-        return;
-    }
     // What crossed exec, checked before anything is taken over: none of
     // the refused pipe's descriptors, and the passed end under the number
     // its token names.
@@ -196,10 +172,9 @@ fn child_forged_tokens() {
 /// A non-inheritable end reaches no child: `inherit_end` refuses it, and
 /// the child, looking at its own descriptors, finds none of that pipe
 /// while it does find the end that was passed.
-#[test]
 fn sem_026_non_inheritable_end_cannot_reach_a_child() {
     let (r, w) = shmpipe::pipe().unwrap(); // not inheritable
-    let mut cmd = child("child_forged_tokens");
+    let mut cmd = child_command("child_forged_tokens");
     let e = cmd.inherit_end(&w).unwrap_err();
     assert_eq!(kind(&e), Some(ErrorKind::AccessDenied));
     let e = cmd.inherit_end(&r).unwrap_err();
@@ -245,11 +220,7 @@ fn sem_026_non_inheritable_end_cannot_reach_a_child() {
 
 // ------------------------------------------- SEM-022 across processes
 
-#[test]
 fn child_hold_write_end() {
-    if !is_child("child_hold_write_end") {
-        return;
-    }
     let w = PipeWriter::from_inherited(&token()).unwrap();
     // Hold it until the parent closes our stdin.
     let mut s = Vec::new();
@@ -258,10 +229,9 @@ fn child_hold_write_end() {
     child_done();
 }
 
-#[test]
 fn sem_022_inherited_write_end_in_child_keeps_reader_waiting() {
     let (r, w) = PipeBuilder::new().inheritable(true).build().unwrap();
-    let mut cmd = child("child_hold_write_end");
+    let mut cmd = child_command("child_hold_write_end");
     let t = cmd.inherit_end(&w).unwrap();
     let mut proc = cmd.env(TOKEN_ENV, t).stdin(Stdio::piped()).spawn().unwrap();
     drop(cmd);
@@ -277,11 +247,7 @@ fn sem_022_inherited_write_end_in_child_keeps_reader_waiting() {
 
 // ------------------------------------------- process exit and SIGKILL
 
-#[test]
 fn child_write_and_exit() {
-    if !is_child("child_write_and_exit") {
-        return;
-    }
     let mut w = PipeWriter::from_inherited(&token()).unwrap();
     w.write_all(b"last words").unwrap();
     // Exit without closing: the kernel closes the end.
@@ -289,10 +255,9 @@ fn child_write_and_exit() {
     child_done();
 }
 
-#[test]
 fn sem_021_writer_process_exit_ends_the_data() {
     let (r, w) = PipeBuilder::new().inheritable(true).build().unwrap();
-    let mut cmd = child("child_write_and_exit");
+    let mut cmd = child_command("child_write_and_exit");
     let t = cmd.inherit_end(&w).unwrap();
     let proc = cmd.env(TOKEN_ENV, t).spawn().unwrap();
     drop(cmd);
@@ -308,11 +273,7 @@ fn linger() -> ! {
     std::process::exit(1)
 }
 
-#[test]
 fn child_write_then_linger() {
-    if !is_child("child_write_then_linger") {
-        return;
-    }
     let mut w = PipeWriter::from_inherited(&token()).unwrap();
     w.write_all(&pattern(1000, 40)).unwrap();
     linger();
@@ -321,10 +282,9 @@ fn child_write_then_linger() {
 /// Spec 1.5 and 6: a killed process's handles close as if it had closed
 /// them. The kill-to-EOF latency is printed (spec target: 10 ms); only a
 /// hang fails the test.
-#[test]
 fn killed_writer_process_gives_data_then_end_of_pipe() {
     let (r, w) = PipeBuilder::new().inheritable(true).build().unwrap();
-    let mut cmd = child("child_write_then_linger");
+    let mut cmd = child_command("child_write_then_linger");
     let t = cmd.inherit_end(&w).unwrap();
     let mut proc = cmd.env(TOKEN_ENV, t).spawn().unwrap();
     drop(cmd);
@@ -343,9 +303,8 @@ fn killed_writer_process_gives_data_then_end_of_pipe() {
     });
     let got = got_rx.recv_timeout(HANG).expect("the child's data");
     assert!(got == pattern(1000, 40));
-    // Give the reader time to block again before the kill.
-    std::thread::sleep(SETTLE);
-    end.assert_pending_now("the child still holds the write end");
+    // The reader blocks again before the kill.
+    end.assert_pending("the child still holds the write end");
     let killed = Instant::now();
     proc.kill().unwrap();
     let (res, returned) = end.finish();
@@ -362,15 +321,10 @@ fn killed_writer_process_gives_data_then_end_of_pipe() {
 
 /// What the child of the next test writes before it reports.
 const UNREAD_BEFORE_KILL: usize = 300_000;
-/// Precedes the count in the child's report (the harness in the child has
-/// already written "test <name> ... " on the same line).
+/// Precedes the count in the child's report.
 const READY: &str = "ready to be killed, wrote ";
 
-#[test]
 fn child_write_report_linger() {
-    if !is_child("child_write_report_linger") {
-        return;
-    }
     let mut w = PipeWriter::from_inherited(&token()).unwrap();
     let data = pattern(UNREAD_BEFORE_KILL, 70);
     // Many writes, all within the quota: none waits for the reader.
@@ -386,14 +340,13 @@ fn child_write_report_linger() {
 /// Spec 1.5 and 6: data a killed writer wrote completely stays readable.
 /// Nothing is read before the kill; then the reader gets every byte and
 /// end-of-pipe (`Ok(0)` from `Read::read`).
-#[test]
 fn sem_021_killed_writer_process_leaves_its_unread_data_then_end_of_pipe() {
     let (mut r, w) = PipeBuilder::new()
         .buffer_size(1 << 20)
         .inheritable(true)
         .build()
         .unwrap();
-    let mut cmd = child("child_write_report_linger");
+    let mut cmd = child_command("child_write_report_linger");
     let t = cmd.inherit_end(&w).unwrap();
     let mut proc = cmd
         .env(TOKEN_ENV, t)
@@ -403,7 +356,6 @@ fn sem_021_killed_writer_process_leaves_its_unread_data_then_end_of_pipe() {
     drop(cmd);
     drop(w); // the child holds the only write end
     let out = proc.stdout.take().unwrap();
-    // The test harness in the child prints its own lines too.
     let (report_tx, report) = mpsc::channel();
     std::thread::spawn(move || {
         let found = BufReader::new(out)
@@ -447,11 +399,7 @@ fn sem_021_killed_writer_process_leaves_its_unread_data_then_end_of_pipe() {
     assert_eq!(again, 0, "end of pipe stays the end");
 }
 
-#[test]
 fn child_hold_read_end() {
-    if !is_child("child_hold_read_end") {
-        return;
-    }
     let _r = PipeReader::from_inherited(&token()).unwrap();
     linger();
 }
@@ -466,14 +414,13 @@ fn child_hold_read_end() {
 /// every descriptor of this process (the read end included, while it was
 /// still open here): so NoData must come within a few spaced writes, not
 /// necessarily the first.
-#[test]
 fn killed_reader_process_makes_writes_fail_with_no_data() {
     let (r, mut w) = PipeBuilder::new()
         .buffer_size(1 << 20)
         .inheritable(true)
         .build()
         .unwrap();
-    let mut cmd = child("child_hold_read_end");
+    let mut cmd = child_command("child_hold_read_end");
     let t = cmd.inherit_end(&r).unwrap();
     let mut proc = cmd.env(TOKEN_ENV, t).spawn().unwrap();
     drop(cmd);
@@ -509,11 +456,7 @@ const SIGPIPE: i32 = 13;
 const SIG_DFL: usize = 0;
 const SIG_ERR: usize = usize::MAX;
 
-#[test]
 fn child_sigpipe_default() {
-    if !is_child("child_sigpipe_default") {
-        return;
-    }
     assert!(
         common::sigpipe_ignored(),
         "Rust programs start with SIGPIPE ignored"
@@ -533,9 +476,8 @@ fn child_sigpipe_default() {
     child_done();
 }
 
-#[test]
 fn sem_023_no_sigpipe_for_a_write_after_the_reader_closed() {
-    let proc = child("child_sigpipe_default").spawn().unwrap();
+    let proc = child_command("child_sigpipe_default").spawn().unwrap();
     let (status, err) = wait_child(proc);
     assert_eq!(
         std::os::unix::process::ExitStatusExt::signal(&status),
@@ -547,11 +489,7 @@ fn sem_023_no_sigpipe_for_a_write_after_the_reader_closed() {
 
 // ------------------------------------------- hand-off over a Unix socket
 
-#[test]
 fn child_recv_writer() {
-    if !is_child("child_recv_writer") {
-        return;
-    }
     let sock = UnixStream::from(io::stdin().as_fd().try_clone_to_owned().unwrap());
     let mut w = PipeWriter::recv_from(&sock).unwrap();
     w.write_all(&pattern(50_000, 50)).unwrap();
@@ -561,11 +499,10 @@ fn child_recv_writer() {
 
 /// Spec 1.6: a handle passed to a process that inherited nothing from the
 /// pipe (the pipe is not inheritable; only a socket is shared).
-#[test]
 fn write_end_sent_over_unix_socket_works_in_another_process() {
     let (r, w) = shmpipe::pipe().unwrap();
     let (mine, theirs) = UnixStream::pair().unwrap();
-    let mut cmd = child("child_recv_writer");
+    let mut cmd = child_command("child_recv_writer");
     cmd.stdin(Stdio::from(OwnedFd::from(theirs)));
     let proc = cmd.spawn().unwrap();
     drop(cmd);
@@ -583,11 +520,7 @@ const BLOCK: usize = 100_000;
 const BLOCKS: u8 = 20;
 const BASE_ENV: &str = "SHMPIPE_TEST_BLOCK_BASE";
 
-#[test]
 fn child_write_blocks() {
-    if !is_child("child_write_blocks") {
-        return;
-    }
     let base: u8 = std::env::var(BASE_ENV).unwrap().parse().unwrap();
     let w = PipeWriter::from_inherited(&token()).unwrap();
     for i in 0..BLOCKS {
@@ -597,12 +530,11 @@ fn child_write_blocks() {
     child_done();
 }
 
-#[test]
 fn sem_067_blocks_from_two_processes_stay_contiguous() {
     let (r, w) = PipeBuilder::new().inheritable(true).build().unwrap();
     let mut procs = Vec::new();
     for base in [1u8, 101] {
-        let mut cmd = child("child_write_blocks");
+        let mut cmd = child_command("child_write_blocks");
         let t = cmd.inherit_end(&w).unwrap();
         procs.push(
             cmd.env(TOKEN_ENV, t)
@@ -642,4 +574,33 @@ fn sem_067_blocks_from_two_processes_stay_contiguous() {
         let (status, err) = wait_child(p);
         assert_child_ok(status, &err);
     }
+}
+
+common::main! {
+    tests: [
+        sem_026_child_writes_through_an_inherited_write_end,
+        sem_026_child_reads_through_an_inherited_read_end,
+        sem_026_non_inheritable_end_cannot_reach_a_child,
+        sem_022_inherited_write_end_in_child_keeps_reader_waiting,
+        sem_021_writer_process_exit_ends_the_data,
+        killed_writer_process_gives_data_then_end_of_pipe,
+        sem_021_killed_writer_process_leaves_its_unread_data_then_end_of_pipe,
+        killed_reader_process_makes_writes_fail_with_no_data,
+        sem_023_no_sigpipe_for_a_write_after_the_reader_closed,
+        write_end_sent_over_unix_socket_works_in_another_process,
+        sem_067_blocks_from_two_processes_stay_contiguous,
+    ],
+    children: [
+        child_write_inherited,
+        child_read_inherited,
+        child_forged_tokens,
+        child_hold_write_end,
+        child_write_and_exit,
+        child_write_then_linger,
+        child_write_report_linger,
+        child_hold_read_end,
+        child_sigpipe_default,
+        child_recv_writer,
+        child_write_blocks,
+    ],
 }

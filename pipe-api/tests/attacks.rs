@@ -13,7 +13,7 @@
 mod common;
 
 use common::named::{
-    become_nobody, child_done, env, hear, is_child, kind, raw_control_socket, say, unique_name, Kid,
+    become_nobody, child_done, env, hear, kind, raw_control_socket, say, unique_name, Kid,
 };
 use shmpipe::named::{
     status, wait_available, ClientOptions, NamedPipeServer, Permissions, PipeName, Security,
@@ -82,11 +82,7 @@ fn victim_opts() -> ServerOptions {
 /// use, and whether a new pipe can be created and opened), `exhausted`
 /// (what creating and opening say with no descriptor left), `free` (drop
 /// the filler and its client, and listen again).
-#[test]
 fn child_victim() {
-    if !is_child("child_victim") {
-        return;
-    }
     if let Ok(n) = std::env::var(LIMIT_ENV) {
         set_nofile(n.parse().unwrap());
     }
@@ -273,11 +269,7 @@ fn attacker_budget(want: usize) -> usize {
 /// STATEs: tally), `garbage` (malformed packets: tally), `proc <pid>
 /// <fd>,...` (open another process's descriptors through /proc), `closed`
 /// (whether the server closed every silent connection).
-#[test]
 fn child_attacker() {
-    if !is_child("child_attacker") {
-        return;
-    }
     become_nobody();
     let name = env(NAME_ENV);
     let mut held: Vec<OwnedFd> = Vec::new();
@@ -425,7 +417,6 @@ fn count(tally: &str, key: &str) -> usize {
 
 /// Finding (issue 9, item 3): 5 000 WAITs held by nobody took a root
 /// server from 13 to 4 096 descriptors; it could then create no pipe.
-#[test]
 fn a_wait_flood_is_bounded_per_uid_and_refused_with_no_system_resources() {
     if !root("wait flood") {
         return;
@@ -461,7 +452,6 @@ fn a_wait_flood_is_bounded_per_uid_and_refused_with_no_system_resources() {
 /// Close to its descriptor limit, the victim holds no rendezvous
 /// connection (no parked WAIT, no silent peer): its own `create` and
 /// `open` still find descriptors.
-#[test]
 fn near_the_descriptor_limit_a_flood_does_not_starve_create() {
     if !root("near the limit") {
         return;
@@ -492,7 +482,6 @@ fn near_the_descriptor_limit_a_flood_does_not_starve_create() {
 
 /// Out of descriptors, `create`, `open`, `wait_available` and `status` fail
 /// with `NoSystemResources`, not a raw "Too many open files".
-#[test]
 fn running_out_of_descriptors_is_no_system_resources() {
     let name = unique_name("attack-emfile");
     let mut server = victim(&name, Some(VICTIM_NOFILE));
@@ -510,7 +499,6 @@ fn running_out_of_descriptors_is_no_system_resources() {
 
 /// Finding (item 4): a raw STATE told anyone the instance count, even a
 /// user `status` refuses.
-#[test]
 fn state_is_refused_to_a_user_the_pipe_grants_nothing() {
     if !root("state") {
         return;
@@ -555,7 +543,6 @@ fn serve_one(server: NamedPipeServer, name: &str) {
 /// Garbage and silent peers on the rendezvous: each bad packet costs its
 /// sender its connection; a silent one is dropped after a bounded time;
 /// the name keeps serving everyone else meanwhile.
-#[test]
 fn garbage_and_silent_peers_do_not_stop_the_name() {
     if !root("garbage") {
         return;
@@ -586,7 +573,6 @@ fn garbage_and_silent_peers_do_not_stop_the_name() {
 
 /// Another user cannot open this process's segments through
 /// `/proc/PID/fd` (ptrace rules, and the memfds are mode 0600).
-#[test]
 fn another_user_cannot_open_segments_through_proc() {
     if !root("proc") {
         return;
@@ -610,4 +596,19 @@ fn another_user_cannot_open_segments_through_proc() {
     server.expect("freed");
     legitimate_client_connects(&name);
     server.finish();
+}
+
+common::main! {
+    tests: [
+        a_wait_flood_is_bounded_per_uid_and_refused_with_no_system_resources,
+        near_the_descriptor_limit_a_flood_does_not_starve_create,
+        running_out_of_descriptors_is_no_system_resources,
+        state_is_refused_to_a_user_the_pipe_grants_nothing,
+        garbage_and_silent_peers_do_not_stop_the_name,
+        another_user_cannot_open_segments_through_proc,
+    ],
+    children: [
+        child_victim,
+        child_attacker,
+    ],
 }

@@ -18,7 +18,7 @@
 
 mod common;
 
-use common::named::{assert_kind, env, is_child, say, unique_name, Kid};
+use common::named::{assert_kind, env, say, unique_name, Kid};
 use common::{child_command, pattern, within, HANG, TOKEN_ENV};
 use shmpipe::named::{ClientOptions, MsgRead, NamedPipeClient, NamedPipeServer, ServerOptions};
 use shmpipe::{CommandExt as _, ErrorKind, PipeBuilder, PipeType, PipeWriter, ReadMode};
@@ -37,11 +37,7 @@ const PART: u64 = 32 * 1024;
 /// Child: a client (opened by name, or a duplicate received from the parent
 /// over a Unix socket) that writes one `BIG` message and is killed while it
 /// waits for room.
-#[test]
 fn child_big_message() {
-    if !is_child("child_big_message") {
-        return;
-    }
     let client = match std::env::var(SOCK_ENV) {
         Ok(path) => NamedPipeClient::recv_from(&UnixStream::connect(path).unwrap()).unwrap(),
         Err(_) => ClientOptions::new().open(&env(NAME_ENV)).unwrap(),
@@ -52,11 +48,7 @@ fn child_big_message() {
 }
 
 /// Child: writes one `BIG` write to an inherited anonymous write end.
-#[test]
 fn child_big_write() {
-    if !is_child("child_big_write") {
-        return;
-    }
     let w = PipeWriter::from_inherited(&env(TOKEN_ENV)).unwrap();
     say("writing");
     let r = w
@@ -122,7 +114,6 @@ fn read_message_loop(s: &NamedPipeServer, chunk: usize) -> (Vec<u8>, io::Result<
 /// Message-read mode, with a buffer larger than the message and with one
 /// smaller than the ring: the cut part is never reported complete, and the
 /// loop ends with `BrokenPipe`.
-#[test]
 fn cut_message_is_never_complete_in_message_read_mode() {
     for chunk in [2 * BIG, 1000] {
         let name = unique_name("cut-msg");
@@ -157,7 +148,6 @@ fn cut_message_is_never_complete_in_message_read_mode() {
 /// the duplicate takes the writer lock over and writes its own message: the
 /// reader gets the cut part (`complete == false`), then `OperationAborted`,
 /// then the duplicate's message whole, never glued onto the cut one.
-#[test]
 fn cut_message_then_the_next_writer_gets_an_error_in_between() {
     let name = unique_name("cut-dup");
     let s = server(&name, ReadMode::Message);
@@ -210,7 +200,6 @@ fn cut_message_then_the_next_writer_gets_an_error_in_between() {
 
 /// Byte-read mode of a message pipe: exactly a prefix of the message, then
 /// `BrokenPipe`.
-#[test]
 fn cut_message_in_byte_read_mode_is_a_prefix_then_broken_pipe() {
     let name = unique_name("cut-byte-read");
     let s = server(&name, ReadMode::Byte);
@@ -235,14 +224,13 @@ fn cut_message_in_byte_read_mode_is_a_prefix_then_broken_pipe() {
 }
 
 /// A byte pipe (anonymous): exactly a prefix of the write, then the end.
-#[test]
 fn cut_write_on_a_byte_pipe_is_a_prefix_then_the_end() {
     let (mut r, w) = PipeBuilder::new()
         .buffer_size(1024)
         .inheritable(true)
         .build()
         .unwrap();
-    let mut cmd = child_command("child_big_write", "child_big_write");
+    let mut cmd = child_command("child_big_write");
     let token = cmd.inherit_end(&w).unwrap();
     let mut child = cmd.env(TOKEN_ENV, token).spawn().unwrap();
     drop(cmd);
@@ -272,7 +260,6 @@ fn proc_state(pid: u32) -> Option<u8> {
 /// Item 10: a nonblocking message read while the writer is stopped
 /// mid-message returns the published part at once (`complete == false`),
 /// then `NoData` (nothing more yet); after the kill, `BrokenPipe`.
-#[test]
 fn nonblocking_message_read_never_waits_for_a_stopped_writer() {
     let name = unique_name("nb-stopped");
     let s = server(&name, ReadMode::Message);
@@ -307,7 +294,6 @@ fn nonblocking_message_read_never_waits_for_a_stopped_writer() {
 /// Item 10: a nonblocking message read after the writer was killed
 /// mid-message returns the part (consumed bytes are never dropped), then
 /// `BrokenPipe`.
-#[test]
 fn nonblocking_message_read_returns_the_part_of_a_killed_writer() {
     let name = unique_name("nb-killed");
     let s = server(&name, ReadMode::Message);
@@ -326,4 +312,19 @@ fn nonblocking_message_read_returns_the_part_of_a_killed_writer() {
             "after the part",
         );
     });
+}
+
+common::main! {
+    tests: [
+        cut_message_is_never_complete_in_message_read_mode,
+        cut_message_then_the_next_writer_gets_an_error_in_between,
+        cut_message_in_byte_read_mode_is_a_prefix_then_broken_pipe,
+        cut_write_on_a_byte_pipe_is_a_prefix_then_the_end,
+        nonblocking_message_read_never_waits_for_a_stopped_writer,
+        nonblocking_message_read_returns_the_part_of_a_killed_writer,
+    ],
+    children: [
+        child_big_message,
+        child_big_write,
+    ],
 }

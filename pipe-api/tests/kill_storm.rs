@@ -31,7 +31,7 @@
 
 mod common;
 
-use common::named::{env, is_child, unique_name};
+use common::named::{env, unique_name};
 use common::{child_command, HANG};
 use shmpipe::named::{ClientOptions, NamedPipeServer, ServerOptions};
 use shmpipe::{Error, ErrorKind, PipeType, ReadMode};
@@ -128,11 +128,7 @@ fn append_file(path: &str) -> File {
 /// Child: one client incarnation. Connects (retrying while the name is
 /// missing or busy), says hello, then sends message after message, each
 /// confirmed by a flush, until an operation fails (its server died).
-#[test]
 fn child_storm_client() {
-    if !is_child("child_storm_client") {
-        return;
-    }
     let (name, id) = (env(NAME_ENV), env(ID_ENV).parse::<u64>().unwrap());
     let mut confirm = append_file(&env(CONFIRM_ENV));
     let start = Instant::now();
@@ -212,11 +208,7 @@ impl Slots {
 
 /// Child: the server. `CLIENTS` instances, each served by a thread that
 /// reads messages into its slot, checks them, and logs them.
-#[test]
 fn child_storm_server() {
-    if !is_child("child_storm_server") {
-        return;
-    }
     let name = env(NAME_ENV);
     let slots: &'static Slots = Box::leak(Box::new(Slots::map(&env(SLOTS_ENV))));
     let log_path = env(LOG_ENV);
@@ -339,7 +331,7 @@ impl Storm {
     }
 
     fn spawn(&self, role: &str, id: u64) -> Child {
-        let mut cmd = child_command(role, role);
+        let mut cmd = child_command(role);
         cmd.env(NAME_ENV, &self.name)
             .env(ID_ENV, id.to_string())
             .env(CONFIRM_ENV, self.path("confirmed"))
@@ -489,7 +481,6 @@ fn jitter(seed: &mut u64) {
     std::thread::sleep(Duration::from_micros(500 + splitmix(seed) % 8000));
 }
 
-#[test]
 fn kill_storm_of_clients() {
     let mut storm = Storm::new("storm-clients");
     storm.start_server();
@@ -534,7 +525,6 @@ fn kill_storm_of_clients() {
     storm.finish();
 }
 
-#[test]
 fn kill_storm_of_the_server() {
     let mut storm = Storm::new("storm-server");
     storm.start_server();
@@ -565,4 +555,15 @@ fn kill_storm_of_the_server() {
         storm.wait_clients_exit(&connected, "server killed");
     }
     storm.finish();
+}
+
+common::main! {
+    tests: [
+        kill_storm_of_clients,
+        kill_storm_of_the_server,
+    ],
+    children: [
+        child_storm_client,
+        child_storm_server,
+    ],
 }

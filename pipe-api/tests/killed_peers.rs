@@ -14,7 +14,7 @@
 
 mod common;
 
-use common::named::{assert_kind, env, hear, is_child, say, unique_name, Kid};
+use common::named::{assert_kind, env, hear, say, unique_name, Kid};
 use common::{child_command, pattern, within, Pending, HANG, TOKEN_ENV};
 use shmpipe::named::{ClientOptions, ServerOptions};
 use shmpipe::PipeType;
@@ -25,11 +25,7 @@ use std::time::Instant;
 const NAME_ENV: &str = "SHMPIPE_KILLED_TEST_NAME";
 
 /// Child: a server that never reads; it waits for the parent's kill.
-#[test]
 fn child_server_never_reads() {
-    if !is_child("child_server_never_reads") {
-        return;
-    }
     let _server = ServerOptions::new()
         .quotas(4096, 4096)
         .create(&env(NAME_ENV))
@@ -40,11 +36,7 @@ fn child_server_never_reads() {
 }
 
 /// Child: holds an inherited read end and never reads.
-#[test]
 fn child_hold_reader() {
-    if !is_child("child_hold_reader") {
-        return;
-    }
     let _r = PipeReader::from_inherited(&env(TOKEN_ENV)).unwrap();
     say("ready");
     let _ = hear();
@@ -54,7 +46,6 @@ fn child_hold_reader() {
 /// Item 7, named pipe: the server is killed before it read the client's
 /// message; the client's flush then fails, and so does a flush that was
 /// already waiting.
-#[test]
 fn flush_fails_when_the_server_was_killed_before_reading() {
     for waiting in [false, true] {
         let name = unique_name("flush-killed");
@@ -81,10 +72,9 @@ fn flush_fails_when_the_server_was_killed_before_reading() {
 
 /// Item 7, anonymous pipe: the only read end is in a child killed before
 /// reading.
-#[test]
 fn flush_fails_when_the_reader_was_killed_before_reading() {
     let (r, mut w) = PipeBuilder::new().inheritable(true).build().unwrap();
-    let mut cmd = child_command("child_hold_reader", "child_hold_reader");
+    let mut cmd = child_command("child_hold_reader");
     let token = cmd.inherit_end(&r).unwrap();
     let mut child = cmd.env(TOKEN_ENV, token).spawn().unwrap();
     drop(cmd);
@@ -102,11 +92,7 @@ const READ_FIRST: usize = 10;
 const ROUNDS_ENV: &str = "SHMPIPE_PENDING_KILL_ROUNDS";
 
 /// Child: one write that pends on the quota until the parent kills us.
-#[test]
 fn child_pending_write() {
-    if !is_child("child_pending_write") {
-        return;
-    }
     let mut w = PipeWriter::from_inherited(&env(TOKEN_ENV)).unwrap();
     let r = w.write(&pattern(PENDING_LEN, 2));
     panic!("the parent kills us while the write pends: {r:?}");
@@ -118,7 +104,6 @@ fn child_pending_write() {
 /// the parent's duplicate of the write end keeping the pipe open), and what
 /// the parent writes next arrives whole. Looped, as the kill must land at
 /// any point after publication (`SHMPIPE_PENDING_KILL_ROUNDS`, default 30).
-#[test]
 fn killed_pending_write_rest_vanishes_even_right_after_publication() {
     let rounds: usize = std::env::var(ROUNDS_ENV).map_or(30, |v| v.parse().unwrap());
     let mut leaked = Vec::new();
@@ -128,7 +113,7 @@ fn killed_pending_write_rest_vanishes_even_right_after_publication() {
             .inheritable(true)
             .build()
             .unwrap();
-        let mut cmd = child_command("child_pending_write", "child_pending_write");
+        let mut cmd = child_command("child_pending_write");
         let token = cmd.inherit_end(&w).unwrap();
         let mut child = cmd.env(TOKEN_ENV, token).spawn().unwrap();
         drop(cmd);
@@ -177,7 +162,6 @@ fn killed_pending_write_rest_vanishes_even_right_after_publication() {
 /// the next read reports the cut (`OperationAborted`, the parent's
 /// duplicate keeping the end open) instead of returning the rest or gluing
 /// the next message on; the next message then arrives whole.
-#[test]
 fn killed_pending_message_rest_vanishes_and_the_cut_is_reported() {
     let name = unique_name("pending-msg");
     let s = ServerOptions::new()
@@ -222,14 +206,25 @@ fn killed_pending_message_rest_vanishes_and_the_cut_is_reported() {
 
 /// Child: receives a duplicate of the parent's client end and writes one
 /// message that pends on the quota.
-#[test]
 fn child_pending_message() {
-    if !is_child("child_pending_message") {
-        return;
-    }
     let sock = std::os::unix::net::UnixStream::connect(env(NAME_ENV)).unwrap();
     let c = shmpipe::named::NamedPipeClient::recv_from(&sock).unwrap();
     say("writing");
     let r = c.send_msg(&pattern(PENDING_LEN, 3));
     panic!("the parent kills us while the message pends: {r:?}");
+}
+
+common::main! {
+    tests: [
+        flush_fails_when_the_server_was_killed_before_reading,
+        flush_fails_when_the_reader_was_killed_before_reading,
+        killed_pending_write_rest_vanishes_even_right_after_publication,
+        killed_pending_message_rest_vanishes_and_the_cut_is_reported,
+    ],
+    children: [
+        child_server_never_reads,
+        child_hold_reader,
+        child_pending_write,
+        child_pending_message,
+    ],
 }

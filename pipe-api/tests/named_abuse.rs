@@ -6,9 +6,7 @@
 
 mod common;
 
-use common::named::{
-    child_done, env, hear, is_child, kind, raw_member, say, unique_name, Kid, Pending,
-};
+use common::named::{child_done, env, hear, kind, raw_member, say, unique_name, Kid, Pending};
 use shmpipe::named::{ClientOptions, Direction, ServerOptions};
 use shmpipe::{ErrorKind, PipeType, ReadMode};
 use std::io;
@@ -26,11 +24,7 @@ fn message_opts(max: u32) -> ServerOptions {
     o
 }
 
-#[test]
 fn child_owner_at_the_descriptor_limit() {
-    if !is_child("child_owner_at_the_descriptor_limit") {
-        return;
-    }
     let name = env(NAME_ENV);
     let _server = message_opts(1).create(&name).unwrap();
     say("ready");
@@ -52,7 +46,6 @@ fn child_owner_at_the_descriptor_limit() {
 
 /// Finding: a failed `accept` (EMFILE) used to end the name's thread, so
 /// the name stayed bound but answered nobody, ever again.
-#[test]
 fn a_name_survives_its_server_running_out_of_descriptors() {
     let name = unique_name("abuse-emfile");
     let mut kid = Kid::spawn(
@@ -92,7 +85,6 @@ fn outcome(r: &io::Result<()>) -> Result<(), Option<ErrorKind>> {
 /// request thread of the owner's process for seconds; with enough of them
 /// every other name of that process dropped its clients, who saw a raw
 /// `ECONNRESET`.
-#[test]
 fn a_silent_member_starves_neither_its_name_nor_the_process() {
     let name = unique_name("abuse-silent");
     let other = unique_name("abuse-other");
@@ -129,4 +121,14 @@ fn a_silent_member_starves_neither_its_name_nor_the_process() {
         }
     }
     drop(links);
+}
+
+common::main! {
+    tests: [
+        a_name_survives_its_server_running_out_of_descriptors,
+        a_silent_member_starves_neither_its_name_nor_the_process,
+    ],
+    children: [
+        child_owner_at_the_descriptor_limit,
+    ],
 }

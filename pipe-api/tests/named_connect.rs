@@ -6,12 +6,28 @@
 
 mod common;
 
-use common::named::{assert_kind, child_done, env, hear, is_child, say, unique_name, Kid};
+use common::named::{assert_kind, child_done, env, hear, say, unique_name, Kid, Pending};
 use shmpipe::named::{ClientOptions, Connected, NamedPipeClient, NamedPipeServer, ServerOptions};
 use shmpipe::{ErrorKind, WaitPolicy};
 use std::time::{Duration, Instant};
 
 const NAME_ENV: &str = "SHMPIPE_TEST_CONNECT_NAME";
+
+/// Between `fork` and `exec`, a child holds a copy of every descriptor of
+/// this process, the client ends of concurrently running tests included: a
+/// client closed in that window stays open until the `exec`, and its server
+/// rightly sees it connected. So the tests that start processes
+/// ([`forking`]) never run while one that closes a client in this process
+/// and expects it gone at once ([`closing`]) does.
+static FORKS: std::sync::RwLock<()> = std::sync::RwLock::new(());
+
+fn forking() -> std::sync::RwLockReadGuard<'static, ()> {
+    FORKS.read().unwrap_or_else(|e| e.into_inner())
+}
+
+fn closing() -> std::sync::RwLockWriteGuard<'static, ()> {
+    FORKS.write().unwrap_or_else(|e| e.into_inner())
+}
 
 /// Up and down once, with a tag that tells connections apart.
 #[track_caller]
@@ -25,11 +41,7 @@ fn exchange(server: &NamedPipeServer, client: &NamedPipeClient, tag: &str) {
     assert_eq!(&buf[..n], tag.as_bytes(), "{tag}: server to client");
 }
 
-#[test]
 fn child_open_and_close() {
-    if !is_child("child_open_and_close") {
-        return;
-    }
     let name = env(NAME_ENV);
     while let Some(cmd) = hear() {
         assert_eq!(cmd, "go");
@@ -43,8 +55,8 @@ fn child_open_and_close() {
 /// `open` returns only once the server let go of its copy of the client's
 /// descriptor: a client process that closes right after it is gone for the
 /// server, every time, with nothing to wait for.
-#[test]
 fn client_in_another_process_closing_at_once_is_seen_gone() {
+    let _forks = forking();
     let name = unique_name("fast-close");
     let server = ServerOptions::new().max_instances(1).create(&name).unwrap();
     let mut kid = Kid::spawn("child_open_and_close", &[(NAME_ENV, name.clone())]);
@@ -69,8 +81,8 @@ fn client_in_another_process_closing_at_once_is_seen_gone() {
 
 /// The same within one process, the client on another thread than the
 /// server's `connect`.
-#[test]
 fn client_thread_closing_at_once_is_seen_gone() {
+    let _alone = closing();
     let name = unique_name("fast-close-thread");
     let server = ServerOptions::new().max_instances(1).create(&name).unwrap();
     for _ in 0..50 {
@@ -89,7 +101,6 @@ fn client_thread_closing_at_once_is_seen_gone() {
 /// An instance reused many times gives each client a segment of its own:
 /// an orphaned client end never sees the next client's data, and the data
 /// of each connection arrives whole.
-#[test]
 fn reused_instance_hands_out_a_fresh_segment_each_time() {
     let name = unique_name("reuse");
     let mut server = ServerOptions::new().max_instances(1).create(&name).unwrap();
@@ -123,7 +134,6 @@ fn reused_instance_hands_out_a_fresh_segment_each_time() {
 
 /// Many clients from several threads against a listener: every one is
 /// served by an instance of its own, none is turned away.
-#[test]
 fn concurrent_clients_each_get_their_own_instance() {
     let name = unique_name("concurrent");
     let mut listener = shmpipe::named::PipeListener::bind(&name, ServerOptions::new()).unwrap();
@@ -177,10 +187,32 @@ fn segment_fds(pid: u32) -> usize {
         .count()
 }
 
+/// Waits until this process's segment preparer (the thread named
+/// `shmpipe-prepare`, started by the first `create`) has done every job it
+/// was given: it sleeps on its empty job queue.
+fn preparer_idle() {
+    let start = Instant::now();
+    let tid = loop {
+        let found = std::fs::read_dir("/proc/self/task")
+            .unwrap()
+            .filter_map(Result::ok)
+            .find(|t| {
+                std::fs::read_to_string(t.path().join("comm"))
+                    .is_ok_and(|c| c.trim_end() == "shmpipe-prepare")
+            });
+        if let Some(t) = found {
+            break t.file_name().to_str().unwrap().parse().unwrap();
+        }
+        assert!(start.elapsed() < common::HANG, "no preparer thread");
+        std::thread::sleep(Duration::from_millis(1));
+    };
+    common::wait_until_blocked(tid);
+}
+
 /// A child spawned while an instance listens with its next segment ready
 /// holds none of that segment's descriptors (they are close-on-exec).
-#[test]
 fn prepared_segment_does_not_leak_into_children() {
+    let _forks = forking();
     let name = unique_name("no-leak");
     let _server = ServerOptions::new().create(&name).unwrap();
     // The segment is made in the background: wait until it is there.
@@ -203,7 +235,6 @@ fn prepared_segment_does_not_leak_into_children() {
 /// quota, a flush) fail with `PipeNotConnected` when another thread
 /// disconnects, and `disconnect` returns; the instance then serves a new
 /// client.
-#[test]
 fn disconnect_releases_operations_blocked_on_other_threads() {
     let name = unique_name("disconnect-blocked");
     let server = std::sync::Arc::new(
@@ -218,34 +249,37 @@ fn disconnect_releases_operations_blocked_on_other_threads() {
         server.connect().unwrap();
         let reader = {
             let s = std::sync::Arc::clone(&server);
-            std::thread::spawn(move || s.recv_msg(&mut [0u8; 8]).map(|m| m.len))
+            Pending::start("read", move || s.recv_msg(&mut [0u8; 8]).map(|m| m.len))
         };
         let writer = {
             let s = std::sync::Arc::clone(&server);
             // Far over the quota: pending until the client reads.
-            std::thread::spawn(move || s.send_msg(&[1u8; 64]))
+            Pending::start("write", move || s.send_msg(&[1u8; 64]))
         };
+        reader.assert_pending("nothing written");
+        writer.assert_pending("64 bytes over a 16-byte quota");
+        // Started after the write, so it has unread bytes to wait for.
         let flusher = {
             let s = std::sync::Arc::clone(&server);
-            std::thread::spawn(move || s.flush_buffers())
+            Pending::start("flush", move || s.flush_buffers())
         };
-        // Give them time to block (the outcome is the same if they have
-        // not: the connection is cut either way).
-        std::thread::sleep(Duration::from_millis(20));
+        // Waiting for the write to be read, or done if the pending write
+        // counts as unwritten: either way, the disconnect comes after.
+        flusher.settle();
         server.disconnect().unwrap();
-        let r = reader.join().unwrap();
+        let r = reader.finish();
         assert_kind(
             r,
             ErrorKind::PipeNotConnected,
             &format!("round {round}: read"),
         );
-        let w = writer.join().unwrap();
+        let w = writer.finish();
         assert!(
             matches!(&w, Err(e) if common::named::kind(e) == Some(ErrorKind::PipeNotConnected))
                 || matches!(w, Ok(64)),
             "round {round}: write {w:?}"
         );
-        let f = flusher.join().unwrap();
+        let f = flusher.finish();
         assert!(
             f.is_ok()
                 || common::named::kind(f.as_ref().unwrap_err())
@@ -265,22 +299,21 @@ fn disconnect_releases_operations_blocked_on_other_threads() {
 /// duplicate blocked in a read keeps waiting (and completes when data
 /// comes) while the policy changes through another, on both ends, and the
 /// server end's policy carries over to its next connection.
-#[test]
 fn set_wait_policy_never_waits_for_a_blocked_operation() {
     let name = unique_name("policy");
     let mut server = ServerOptions::new().max_instances(1).create(&name).unwrap();
     let mut client = ClientOptions::new().open(&name).unwrap();
     let blocked = client.try_clone().unwrap();
-    let reader = std::thread::spawn(move || blocked.recv_msg(&mut [0u8; 8]).map(|m| m.len));
+    let reader = Pending::start("read", move || {
+        blocked.recv_msg(&mut [0u8; 8]).map(|m| m.len)
+    });
+    reader.assert_pending("nothing written");
+    // A write through another duplicate while the policy changes.
     let server_reader = {
         let c = client.try_clone().unwrap();
-        std::thread::spawn(move || {
-            std::thread::sleep(Duration::from_millis(20));
-            c.send_msg(b"up").map(|_| c)
-        })
+        std::thread::spawn(move || c.send_msg(b"up").map(|_| c))
     };
-    // The reader is (very likely) blocked by now; these must return anyway.
-    std::thread::sleep(Duration::from_millis(20));
+    // The reader is blocked; these must return anyway.
     common::within("client set_wait_policy", move || {
         client.set_wait_policy(WaitPolicy::park());
         client
@@ -289,7 +322,7 @@ fn set_wait_policy_never_waits_for_a_blocked_operation() {
     let _client = server_reader.join().unwrap().unwrap();
     assert_eq!(server.recv_msg(&mut [0u8; 8]).unwrap().len, 2);
     server.send_msg(b"down").unwrap();
-    assert_eq!(reader.join().unwrap().unwrap(), 4);
+    assert_eq!(reader.finish().unwrap(), 4);
     // The next connection of the instance.
     server.disconnect().unwrap();
     drop(_client);
@@ -301,33 +334,20 @@ fn set_wait_policy_never_waits_for_a_blocked_operation() {
     exchange(&server, &c2, "next connection");
 }
 
-#[test]
 fn child_many_listening_instances() {
-    if !is_child("child_many_listening_instances") {
-        return;
-    }
     let name = env(NAME_ENV);
     let mut o = ServerOptions::new();
     o.max_instances(shmpipe::named::UNLIMITED_INSTANCES)
         .quotas(1 << 20, 1 << 20);
     let pid = std::process::id();
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    // Descriptors one prepared segment holds: from the first instance's.
+    // Descriptors one prepared segment holds: from the first instance's,
+    // once the preparer (at nice 19: slow under load) is done with it.
     let mut servers = vec![o.create(&name).unwrap()];
-    while segment_fds(pid) == 0 && std::time::Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    std::thread::sleep(Duration::from_millis(200));
+    preparer_idle();
     let per = segment_fds(pid);
     servers.extend((1..40).map(|_| o.create(&name).unwrap()));
-    // The preparer runs at nice 19, so it may take a while under load: wait
-    // until it reached the cap, then give it time to go beyond, which it
-    // must not.
-    let cap = 16 * per;
-    while segment_fds(pid) < cap && std::time::Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    std::thread::sleep(Duration::from_millis(500));
+    // Once it is done with all forty, the preparer made all it ever will.
+    preparer_idle();
     say(&format!("segments {} per {per}", segment_fds(pid)));
     let _ = hear();
     drop(servers);
@@ -337,8 +357,8 @@ fn child_many_listening_instances() {
 /// Segments made ahead of clients hold their rings' memory: forty listening
 /// instances with 1 MiB quotas must not commit forty connections' worth
 /// (at most 16 segments are prepared ahead in a process).
-#[test]
 fn listening_instances_do_not_each_hold_a_prepared_segment() {
+    let _forks = forking();
     let name = unique_name("many-listening");
     let mut kid = Kid::spawn(
         "child_many_listening_instances",
@@ -368,4 +388,21 @@ fn listening_instances_do_not_each_hold_a_prepared_segment() {
     );
     drop(clients);
     kid.finish();
+}
+
+common::main! {
+    tests: [
+        client_in_another_process_closing_at_once_is_seen_gone,
+        client_thread_closing_at_once_is_seen_gone,
+        reused_instance_hands_out_a_fresh_segment_each_time,
+        concurrent_clients_each_get_their_own_instance,
+        prepared_segment_does_not_leak_into_children,
+        disconnect_releases_operations_blocked_on_other_threads,
+        set_wait_policy_never_waits_for_a_blocked_operation,
+        listening_instances_do_not_each_hold_a_prepared_segment,
+    ],
+    children: [
+        child_open_and_close,
+        child_many_listening_instances,
+    ],
 }

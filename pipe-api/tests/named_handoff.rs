@@ -10,9 +10,7 @@
 
 mod common;
 
-use common::named::{
-    assert_kind, child_done, default_opts, env, hear, is_child, say, unique_name, Kid,
-};
+use common::named::{assert_kind, child_done, default_opts, env, hear, say, unique_name, Kid};
 use shmpipe::named::{ClientOptions, NamedPipeClient, NamedPipeServer};
 use shmpipe::{ErrorKind, PipeType, ReadMode};
 use std::io::Read;
@@ -44,7 +42,7 @@ impl Handoff {
         }
     }
 
-    /// Starts child test `role` and accepts its connection.
+    /// Starts child `role` and accepts its connection.
     fn spawn(&self, role: &str, extra: &[(&str, String)]) -> (Kid, UnixStream) {
         let mut envs = vec![(HANDOFF_ENV, self.name.clone())];
         envs.extend(extra.iter().cloned());
@@ -89,11 +87,7 @@ fn write_messages(end: &NamedPipeClient, writer: u8) {
     }
 }
 
-#[test]
 fn child_passed_writer() {
-    if !is_child("child_passed_writer") {
-        return;
-    }
     let end = receive_end();
     say("ready");
     assert_eq!(hear().as_deref(), Some("go"));
@@ -168,7 +162,6 @@ fn check_messages(server: &NamedPipeServer) {
     assert_eq!(next, [MESSAGES_PER_WRITER; 2]);
 }
 
-#[test]
 fn sem_067_writers_in_two_processes_keep_blocks_contiguous() {
     // SEM-067: one client end, held by this process and by a child.
     let name = unique_name("ho067");
@@ -178,7 +171,6 @@ fn sem_067_writers_in_two_processes_keep_blocks_contiguous() {
     kid.finish();
 }
 
-#[test]
 fn sem_081_messages_of_writers_in_two_processes_arrive_whole() {
     // SEM-081: message writes from two processes on one client end.
     let name = unique_name("ho081");
@@ -191,11 +183,7 @@ fn sem_081_messages_of_writers_in_two_processes_arrive_whole() {
     kid.finish();
 }
 
-#[test]
 fn child_passed_reader() {
-    if !is_child("child_passed_reader") {
-        return;
-    }
     let end = receive_end();
     // The modes travel with the end: the parent set message-read mode.
     let state = end.state().unwrap();
@@ -214,7 +202,6 @@ fn child_passed_reader() {
     child_done();
 }
 
-#[test]
 fn sem_070_partly_read_message_is_continued_by_another_process() {
     let name = unique_name("ho070");
     let mut opts = default_opts();
@@ -255,7 +242,6 @@ fn sem_070_partly_read_message_is_continued_by_another_process() {
     );
 }
 
-#[test]
 fn anything_but_a_named_client_end_is_refused() {
     let (a, b) = UnixStream::pair().unwrap();
     let (reader, _writer) = shmpipe::pipe().unwrap();
@@ -282,4 +268,17 @@ fn anything_but_a_named_client_end_is_refused() {
     client.send_to(&a).unwrap();
     let again = NamedPipeClient::recv_from(&b).unwrap();
     assert_eq!(again.info().unwrap().end, shmpipe::EndKind::Client);
+}
+
+common::main! {
+    tests: [
+        sem_067_writers_in_two_processes_keep_blocks_contiguous,
+        sem_081_messages_of_writers_in_two_processes_arrive_whole,
+        sem_070_partly_read_message_is_continued_by_another_process,
+        anything_but_a_named_client_end_is_refused,
+    ],
+    children: [
+        child_passed_writer,
+        child_passed_reader,
+    ],
 }

@@ -11,14 +11,14 @@
 //! member. Hostile members (and a squatter answering CREATE) are cut off
 //! without harming anyone.
 //!
-//! Children are this test binary run again (see [`common::named::Kid`]); the
-//! `child_*` tests do nothing in an ordinary run.
+//! Children are this test binary run again (see [`common::named::Kid`]) as
+//! one of the `child_*` functions listed in `main` at the end.
 
 mod common;
 
 use common::named::{
-    assert_kind, become_nobody, child_done, env, hear, is_child, kind, raw_control_socket,
-    raw_member, say, unique_name, Kid, Pending, HANG, NOBODY,
+    assert_kind, become_nobody, child_done, env, hear, kind, raw_control_socket, raw_member, say,
+    unique_name, Kid, Pending, HANG, NOBODY,
 };
 use shmpipe::named::{
     list, status, wait_available, ClientOptions, Direction, NamedPipeClient, NamedPipeServer,
@@ -128,11 +128,7 @@ fn check(ok: bool, what: &str) -> io::Result<()> {
 ///
 /// Commands: `create <in|out|duplex> <first 0|1> <max> <serve 0|1>`,
 /// `rearm <i>` (disconnect, then listen again), `drop <i>`, `count`.
-#[test]
 fn child_member() {
-    if !is_child("child_member") {
-        return;
-    }
     if std::env::var(NOBODY_ENV).is_ok() {
         become_nobody();
     }
@@ -187,7 +183,6 @@ fn member(name: &str, tag: &str) -> Kid {
 
 // ------------------------------------------------ SEM-042/043 across processes
 
-#[test]
 fn sem_042_clients_attach_in_fifo_order_across_processes() {
     let name = unique_name("m042");
     let me = std::process::id();
@@ -228,7 +223,6 @@ fn sem_042_clients_attach_in_fifo_order_across_processes() {
     m.finish();
 }
 
-#[test]
 fn sem_043_racing_clients_claim_a_remote_instance_once() {
     let name = unique_name("m043");
     // The owner's only instance is taken: the member's is the one to race for.
@@ -266,7 +260,6 @@ fn sem_043_racing_clients_claim_a_remote_instance_once() {
 
 // ------------------------------------------------ creation rules across processes
 
-#[test]
 fn sem_009_max_instances_counted_across_processes() {
     let name = unique_name("m009");
     let first = opts(Direction::Duplex, false, 2).create(&name).unwrap();
@@ -294,7 +287,6 @@ fn sem_009_max_instances_counted_across_processes() {
     m.finish();
 }
 
-#[test]
 fn sem_011_013_refusals_hold_for_other_processes() {
     let name = unique_name("m011");
     let _first = opts(Direction::Duplex, false, 8).create(&name).unwrap();
@@ -312,7 +304,6 @@ fn sem_011_013_refusals_hold_for_other_processes() {
     m.finish();
 }
 
-#[test]
 fn sem_054_055_instances_of_another_process_wake_wait_available() {
     let name = unique_name("m054");
     let _owner = opts(Direction::Duplex, false, 4).create(&name).unwrap();
@@ -342,7 +333,6 @@ fn sem_054_055_instances_of_another_process_wake_wait_available() {
     m.finish();
 }
 
-#[test]
 fn sem_016_server_gone_instance_of_another_process_counts_until_its_client_closes() {
     let name = unique_name("m016");
     let owner = opts(Direction::Duplex, false, 2).create(&name).unwrap();
@@ -382,7 +372,6 @@ fn sem_016_server_gone_instance_of_another_process_counts_until_its_client_close
 
 // ------------------------------------------------ killed processes
 
-#[test]
 fn killed_member_instances_vanish_and_the_name_keeps_working() {
     let name = unique_name("mkillm");
     let owner = Arc::new(opts(Direction::Duplex, false, 3).create(&name).unwrap());
@@ -425,11 +414,7 @@ fn killed_member_instances_vanish_and_the_name_keeps_working() {
 }
 
 /// An owner whose only instance is taken, waiting to be killed.
-#[test]
 fn child_owner() {
-    if !is_child("child_owner") {
-        return;
-    }
     let name = env(NAME_ENV);
     let _server = opts(Direction::Duplex, false, 8).create(&name).unwrap();
     // Its own instance is Connected: clients go to the members'.
@@ -439,7 +424,6 @@ fn child_owner() {
     child_done();
 }
 
-#[test]
 fn killed_owner_members_take_over_the_name() {
     let name = unique_name("mkillo");
     let mut owner = Kid::spawn("child_owner", &[(NAME_ENV, name.clone())]);
@@ -502,7 +486,6 @@ fn killed_owner_members_take_over_the_name() {
 
 // ------------------------------------------------ status, list
 
-#[test]
 fn status_and_list_show_every_process_instances() {
     let name = unique_name("mstatus");
     let me = std::process::id();
@@ -533,7 +516,6 @@ fn status_and_list_show_every_process_instances() {
 
 // ------------------------------------------------ hostile members
 
-#[test]
 fn hostile_members_are_cut_off_and_harm_nobody() {
     let name = unique_name("mhostile");
     let owner = Arc::new(opts(Direction::Duplex, false, 8).create(&name).unwrap());
@@ -602,7 +584,6 @@ fn hostile_members_are_cut_off_and_harm_nobody() {
     assert_eq!(count().unwrap(), 2, "a refusal is not a fault");
 }
 
-#[test]
 fn a_squatter_answering_create_with_garbage_is_an_error_for_the_creator() {
     let name = unique_name("msquat");
     let (sock, addr) = raw_control_socket(&name);
@@ -633,10 +614,12 @@ fn a_squatter_answering_create_with_garbage_is_an_error_for_the_creator() {
 
 // ------------------------------------------------ SEM-150 (positive side)
 
-#[test]
 fn sem_150_another_uid_with_the_grant_creates_instances_clients_reach() {
-    if !rustix::process::geteuid().is_root() {
-        println!("sem_150 (positive): skipped: not root (needs a process of another uid)");
+    if !common::require(
+        common::is_root(),
+        "sem_150_another_uid_with_the_grant_creates_instances_clients_reach",
+        "not root (needs a process of another uid)",
+    ) {
         return;
     }
     let name = unique_name("m150");
@@ -679,7 +662,6 @@ fn sem_150_another_uid_with_the_grant_creates_instances_clients_reach() {
 /// test) binds the freed name first, describing the pipe differently: the
 /// member must not re-register its instance there (its clients' data would
 /// go to whoever squatted the name); it closes the link without a report.
-#[test]
 fn members_do_not_rejoin_a_squatter_after_the_owner_died() {
     use rustix::process::{kill_process, Pid, Signal};
     let name = unique_name("msquat");
@@ -689,7 +671,8 @@ fn members_do_not_rejoin_a_squatter_after_the_owner_died() {
     m.tell("create duplex 0 8 0");
     m.expect("ok");
     let member_pid = Pid::from_raw(m.pid() as i32).unwrap();
-    kill_process(member_pid, Signal::STOP).unwrap();
+    // Stopped for good before anything it could react to happens.
+    common::stop_process(m.pid());
     owner.kill();
 
     // Bind the name the dead owner's socket held.
@@ -734,7 +717,6 @@ fn wire_timeout(fd: &OwnedFd, t: Duration) {
 /// A member too slow to answer a forwarded client (stopped here) is not
 /// forgotten: its instance keeps counting for max instances while the owner
 /// stops waiting for it, and its late answer still connects the client.
-#[test]
 fn a_slow_member_keeps_its_instance_counted_and_answers_late() {
     use rustix::process::{kill_process, Pid, Signal};
     let name = unique_name("mslow");
@@ -744,7 +726,8 @@ fn a_slow_member_keeps_its_instance_counted_and_answers_late() {
     m.tell("create duplex 0 2 0");
     m.expect("ok");
     let member_pid = Pid::from_raw(m.pid() as i32).unwrap();
-    kill_process(member_pid, Signal::STOP).unwrap();
+    // Stopped for good before anything it could react to happens.
+    common::stop_process(m.pid());
     let n = name.clone();
     let late = Pending::start("open forwarded to a stopped member", move || {
         ClientOptions::new().open(&n).map(|_| ())
@@ -767,4 +750,27 @@ fn a_slow_member_keeps_its_instance_counted_and_answers_late() {
     });
     assert_eq!(s.max_instances, 2);
     m.kill();
+}
+
+common::main! {
+    tests: [
+        sem_042_clients_attach_in_fifo_order_across_processes,
+        sem_043_racing_clients_claim_a_remote_instance_once,
+        sem_009_max_instances_counted_across_processes,
+        sem_011_013_refusals_hold_for_other_processes,
+        sem_054_055_instances_of_another_process_wake_wait_available,
+        sem_016_server_gone_instance_of_another_process_counts_until_its_client_closes,
+        killed_member_instances_vanish_and_the_name_keeps_working,
+        killed_owner_members_take_over_the_name,
+        status_and_list_show_every_process_instances,
+        hostile_members_are_cut_off_and_harm_nobody,
+        a_squatter_answering_create_with_garbage_is_an_error_for_the_creator,
+        sem_150_another_uid_with_the_grant_creates_instances_clients_reach,
+        members_do_not_rejoin_a_squatter_after_the_owner_died,
+        a_slow_member_keeps_its_instance_counted_and_answers_late,
+    ],
+    children: [
+        child_member,
+        child_owner,
+    ],
 }

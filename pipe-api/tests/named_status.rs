@@ -2,13 +2,13 @@
 //! (attributes, instance states, processes, queued bytes), across processes
 //! and users, and what a client does with replies it must not trust.
 //!
-//! Children are this test binary run again (see [`common::named::Kid`]); the
-//! `child_*` tests do nothing in an ordinary run.
+//! Children are this test binary run again (see [`common::named::Kid`]) as
+//! one of the `child_*` functions listed in `main` at the end.
 
 mod common;
 
 use common::named::{
-    assert_kind, become_nobody, child_done, env, hear, is_child, say, unique_name, Kid, HANG,
+    assert_kind, become_nobody, child_done, env, hear, say, unique_name, Kid, HANG,
 };
 use shmpipe::named::{
     list, status, ClientOptions, Direction, InstanceState, Permissions, PipeName, PipeStatus,
@@ -41,7 +41,6 @@ fn status_until(name: &str, what: &str, ok: impl Fn(&PipeStatus) -> bool) -> Pip
     }
 }
 
-#[test]
 fn status_follows_attributes_states_pids_and_queued_bytes() {
     let name = unique_name("Status");
     let me = std::process::id();
@@ -135,7 +134,6 @@ fn status_follows_attributes_states_pids_and_queued_bytes() {
     }
 }
 
-#[test]
 fn one_way_pipes_report_the_direction_they_carry() {
     let name = unique_name("Outbound");
     let server = ServerOptions::new()
@@ -151,7 +149,6 @@ fn one_way_pipes_report_the_direction_they_carry() {
     drop(client);
 }
 
-#[test]
 fn status_errors() {
     let missing = unique_name("missing");
     assert_kind(status(&missing), ErrorKind::FileNotFound, "no such pipe");
@@ -168,7 +165,6 @@ fn status_errors() {
     assert_eq!(status(&name.to_uppercase()).unwrap().name, name);
 }
 
-#[test]
 fn list_shows_live_pipes_and_forgets_vanished_ones() {
     let bytes = unique_name("list-byte");
     let messages = unique_name("list-message");
@@ -212,11 +208,7 @@ fn list_shows_live_pipes_and_forgets_vanished_ones() {
 
 // ------------------------------------------------------- across processes
 
-#[test]
 fn child_server() {
-    if !is_child("child_server") {
-        return;
-    }
     let server = ServerOptions::new()
         .pipe_type(PipeType::Message)
         .max_instances(2)
@@ -239,7 +231,6 @@ fn child_server() {
     child_done();
 }
 
-#[test]
 fn status_of_a_pipe_served_by_another_process() {
     let name = unique_name("xproc");
     let mut kid = Kid::spawn("child_server", &[(NAME_ENV, name.clone())]);
@@ -262,11 +253,7 @@ fn status_of_a_pipe_served_by_another_process() {
     kid.finish();
 }
 
-#[test]
 fn child_nobody_looks() {
-    if !is_child("child_nobody_looks") {
-        return;
-    }
     become_nobody();
     let mut names = env(NAME_ENV).lines().map(str::to_owned).collect::<Vec<_>>();
     let (private, shared) = (names.remove(0), names.remove(0));
@@ -285,10 +272,12 @@ fn child_nobody_looks() {
     child_done();
 }
 
-#[test]
 fn only_users_the_security_grants_something_may_look() {
-    if !rustix::process::geteuid().is_root() {
-        println!("skipped: not root (needs to start a process of another uid)");
+    if !common::require(
+        common::is_root(),
+        "only_users_the_security_grants_something_may_look",
+        "not root (needs to start a process of another uid)",
+    ) {
         return;
     }
     let private = unique_name("private");
@@ -377,7 +366,6 @@ fn info_reply(name: &str, pid: u32) -> Vec<u8> {
     p
 }
 
-#[test]
 fn the_documented_reply_layout_decodes() {
     let name = unique_name("fake-good");
     let _fake = FakeServer::bind(&name, Some(info_reply(&name, 99)));
@@ -392,7 +380,6 @@ fn the_documented_reply_layout_decodes() {
     assert_eq!((s.queued_out(), s.queued_in()), (5, 6));
 }
 
-#[test]
 fn malformed_or_misdirected_replies_are_errors_and_left_out_of_lists() {
     let garbage = unique_name("fake-garbage");
     let truncated = unique_name("fake-truncated");
@@ -426,7 +413,6 @@ fn malformed_or_misdirected_replies_are_errors_and_left_out_of_lists() {
 /// `status` calls that look at it, never deadlocks. (`disconnect` once took
 /// the instance's lock before the name's while `open` took them the other
 /// way round: this test hung within half a second then.)
-#[test]
 fn disconnect_racing_open_and_status_never_deadlocks() {
     let name = unique_name("lock-order");
     let server = ServerOptions::new().max_instances(1).create(&name).unwrap();
@@ -456,4 +442,22 @@ fn disconnect_racing_open_and_status_never_deadlocks() {
     assert!(flipper.finish() > 0);
     opener.finish();
     looker.finish();
+}
+
+common::main! {
+    tests: [
+        status_follows_attributes_states_pids_and_queued_bytes,
+        one_way_pipes_report_the_direction_they_carry,
+        status_errors,
+        list_shows_live_pipes_and_forgets_vanished_ones,
+        status_of_a_pipe_served_by_another_process,
+        only_users_the_security_grants_something_may_look,
+        the_documented_reply_layout_decodes,
+        malformed_or_misdirected_replies_are_errors_and_left_out_of_lists,
+        disconnect_racing_open_and_status_never_deadlocks,
+    ],
+    children: [
+        child_server,
+        child_nobody_looks,
+    ],
 }

@@ -12,8 +12,8 @@
 mod common;
 
 use common::named::{
-    become_nobody, child_done, env, hear, is_child, kind, raw_control_socket, say, unique_name,
-    Kid, HANG, NOBODY,
+    become_nobody, child_done, env, hear, kind, raw_control_socket, say, unique_name, Kid, HANG,
+    NOBODY,
 };
 use shmpipe::named::{
     call, wait_available, ClientOptions, Connected, Permissions, Security, ServerOptions,
@@ -77,11 +77,7 @@ fn eventually<T>(what: &str, mut f: impl FnMut() -> io::Result<T>) -> T {
 /// As nobody: creates `COUNT_ENV` instances of `NAME_ENV` (as its owner, or
 /// as a member of root's name), each answering its client with "nobody";
 /// says "ready", then runs until its stdin closes.
-#[test]
 fn child_nobody_server() {
-    if !is_child("child_nobody_server") {
-        return;
-    }
     become_nobody();
     let name = env(NAME_ENV);
     let count: usize = env(COUNT_ENV).parse().unwrap();
@@ -111,7 +107,6 @@ fn nobody_server(name: &str, count: usize) -> Kid {
 
 /// Item 1, server side: a name nobody took first is not joined by root's
 /// `create` unless root trusts nobody as an owner.
-#[test]
 fn create_does_not_join_a_name_another_uid_owns_unless_trusted() {
     if !running_as_root("create_does_not_join_a_name_another_uid_owns_unless_trusted") {
         return;
@@ -143,7 +138,6 @@ fn create_does_not_join_a_name_another_uid_owns_unless_trusted() {
 
 /// Item 1, client side: a root client does not use nobody's server unless
 /// it trusts it, and then learns who it is from the kernel.
-#[test]
 fn open_uses_a_server_of_another_uid_only_when_trusted() {
     if !running_as_root("open_uses_a_server_of_another_uid_only_when_trusted") {
         return;
@@ -194,7 +188,6 @@ fn open_uses_a_server_of_another_uid_only_when_trusted() {
 /// Item 1, forwarding: the client's socket is connected to root's name
 /// socket, but the instance that serves it is nobody's (a member); the
 /// client judges, and reports, nobody.
-#[test]
 fn a_client_forwarded_to_another_uids_instance_judges_that_process() {
     if !running_as_root("a_client_forwarded_to_another_uids_instance_judges_that_process") {
         return;
@@ -239,11 +232,7 @@ const NO_CREATE: &str = "no CREATE";
 /// client (FWD); then it reports what came back on the other end: `OPENED`
 /// (with or without a descriptor), `ERROR <code>`, `EOF` or `nothing`
 /// (within a second), or [`NO_CREATE`] if the server sent no CREATE.
-#[test]
 fn child_forged_owner() {
-    if !is_child("child_forged_owner") {
-        return;
-    }
     use rustix::net::{RecvFlags, SendFlags};
     become_nobody();
     let name = env(NAME_ENV);
@@ -347,7 +336,6 @@ fn what_came(sock: &OwnedFd) -> String {
 /// security, never against the forged JOINED: nobody never gets OPENED or
 /// a segment. When the forger leaves, root's instance takes the name over
 /// and a legitimate root client connects to it.
-#[test]
 fn a_forged_owner_gets_neither_a_join_nor_a_segment() {
     if !running_as_root("a_forged_owner_gets_neither_a_join_nor_a_segment") {
         return;
@@ -395,4 +383,17 @@ fn a_forged_owner_gets_neither_a_join_nor_a_segment() {
     client.send_msg(b"legit").unwrap();
     let mut buf = [0u8; 8];
     assert_eq!(server.recv_msg(&mut buf).unwrap().len, 5);
+}
+
+common::main! {
+    tests: [
+        create_does_not_join_a_name_another_uid_owns_unless_trusted,
+        open_uses_a_server_of_another_uid_only_when_trusted,
+        a_client_forwarded_to_another_uids_instance_judges_that_process,
+        a_forged_owner_gets_neither_a_join_nor_a_segment,
+    ],
+    children: [
+        child_nobody_server,
+        child_forged_owner,
+    ],
 }

@@ -3,17 +3,16 @@
 //! another uid (SEM-149, SEM-150), and processes killed with SIGKILL while
 //! their peers wait on them.
 //!
-//! Children are this test binary run again with `--exact <child test>` (see
-//! [`common::named::Kid`]); the `child_*` tests do nothing in an ordinary
-//! run. A child reports success with exit status [`common::named::CHILD_OK`],
-//! so a child test that was renamed (and therefore not run) cannot pass for
-//! one that worked.
+//! Children are this test binary run again (see [`common::named::Kid`]) as
+//! one of the `child_*` functions listed in `main` at the end. A child
+//! reports success with exit status [`common::named::CHILD_OK`], so a child
+//! that failed or was not found cannot pass for one that worked.
 
 mod common;
 
 use common::named::{
-    assert_kind, become_nobody, child_done, default_opts, env, hear, is_child, kind, say,
-    unique_name, Kid, Pending, HANG, NOBODY,
+    assert_kind, become_nobody, child_done, default_opts, env, hear, kind, say, unique_name, Kid,
+    Pending, HANG, NOBODY,
 };
 use shmpipe::named::{
     wait_available, ClientOptions, Connected, NamedPipeClient, NamedPipeServer, Permissions,
@@ -83,11 +82,7 @@ fn notice(what: &str, since: Instant, at: Instant) {
 
 // ------------------------------------------------- SEM-043 atomic claim
 
-#[test]
 fn child_race_opener() {
-    if !is_child("child_race_opener") {
-        return;
-    }
     let name = env(NAME_ENV);
     while let Some(cmd) = hear() {
         assert_eq!(cmd, "go");
@@ -98,7 +93,6 @@ fn child_race_opener() {
     child_done();
 }
 
-#[test]
 fn sem_043_two_processes_race_for_one_listening_instance() {
     let name = unique_name("x043");
     let server = default_opts().create(&name).unwrap();
@@ -136,11 +130,7 @@ fn sem_043_two_processes_race_for_one_listening_instance() {
 
 // --------------------------------------------------- SEM-137/138 pids
 
-#[test]
 fn child_pid_client() {
-    if !is_child("child_pid_client") {
-        return;
-    }
     let client = ClientOptions::new().open(&env(NAME_ENV)).unwrap();
     say(&format!(
         "pids {} {}",
@@ -153,11 +143,7 @@ fn child_pid_client() {
     child_done();
 }
 
-#[test]
 fn child_pid_server() {
-    if !is_child("child_pid_server") {
-        return;
-    }
     let server = default_opts().create(&env(NAME_ENV)).unwrap();
     say("ready");
     assert_eq!(hear().as_deref(), Some("close"));
@@ -168,7 +154,6 @@ fn child_pid_server() {
     child_done();
 }
 
-#[test]
 fn sem_137_pids_of_opener_and_creator_in_different_processes() {
     let name = unique_name("x137");
     let me = std::process::id();
@@ -191,23 +176,27 @@ fn sem_137_pids_of_opener_and_creator_in_different_processes() {
 }
 
 /// `unshare` with a new pid namespace (and its own /proc), when this
-/// machine lets us make one; `None` otherwise.
-fn pid_namespace_wrapper() -> Option<&'static [&'static str]> {
+/// machine lets us make one; otherwise why not.
+fn pid_namespace_wrapper() -> Result<&'static [&'static str], String> {
     const WRAPPER: &[&str] = &["unshare", "--pid", "--fork", "--kill-child", "--mount-proc"];
-    let ok = std::process::Command::new(WRAPPER[0])
+    let out = std::process::Command::new(WRAPPER[0])
         .args(&WRAPPER[1..])
         .arg("true")
-        .stderr(std::process::Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    ok.then_some(WRAPPER)
+        .output()
+        .map_err(|e| format!("cannot run unshare: {e}"))?;
+    if out.status.success() {
+        Ok(WRAPPER)
+    } else {
+        Err(format!(
+            "cannot create a pid namespace here (needs root or user namespaces): \
+             unshare {}: {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        ))
+    }
 }
 
-#[test]
 fn child_namespaced_server() {
-    if !is_child("child_namespaced_server") {
-        return;
-    }
     // Our session leader is outside this pid namespace: the kernel's
     // session id for us is 0 here, as on container-based CI runners.
     let server = default_opts().create(&env(NAME_ENV)).unwrap();
@@ -231,11 +220,13 @@ fn child_namespaced_server() {
 /// handshake copes with the kernel's 0 (a session id, a peer pid that the
 /// namespace cannot see), and each side's pids are the kernel's
 /// translation into its own namespace, never the other side's numbering.
-#[test]
 fn sem_137_pids_across_pid_namespaces() {
-    let Some(wrapper) = pid_namespace_wrapper() else {
-        eprintln!("skipped: cannot create a pid namespace here (needs root or user namespaces)");
-        return;
+    let wrapper = match pid_namespace_wrapper() {
+        Ok(w) => w,
+        Err(why) => {
+            common::require(false, "sem_137_pids_across_pid_namespaces", &why);
+            return;
+        }
     };
     let name = unique_name("x137ns");
     let mut kid = Kid::spawn_under(
@@ -298,7 +289,6 @@ fn sem_137_pids_across_pid_namespaces() {
     kid.finish();
 }
 
-#[test]
 fn sem_138_pids_survive_the_peer_closing() {
     // The client's process exits: the server end still names it.
     let name = unique_name("x138a");
@@ -343,12 +333,14 @@ fn sem_138_pids_survive_the_peer_closing() {
 
 const CASE_ENV: &str = "SHMPIPE_NAMED_TEST_CASE";
 
+/// Whether `test` may run: it needs root (to start a process of another
+/// uid). Outside CI it is skipped otherwise; under `CI=true` it fails.
 fn running_as_root(test: &str) -> bool {
-    if rustix::process::geteuid().is_root() {
-        return true;
-    }
-    println!("{test}: skipped: not root (needs to start a process of another uid)");
-    false
+    common::require(
+        common::is_root(),
+        test,
+        "not root (needs to start a process of another uid)",
+    )
 }
 
 /// `(label, name)` pairs passed to the nobody child, one per pipe.
@@ -367,11 +359,7 @@ fn name_for(label: &str) -> String {
         .unwrap_or_else(|| panic!("no pipe for {label}"))
 }
 
-#[test]
 fn child_nobody() {
-    if !is_child("child_nobody") {
-        return;
-    }
     become_nobody();
     let write_only = || {
         let mut o = ClientOptions::new();
@@ -439,7 +427,6 @@ fn child_nobody() {
     child_done();
 }
 
-#[test]
 fn sem_149_security_refuses_connect_for_write_to_another_uid() {
     if !running_as_root("sem_149") {
         return;
@@ -498,7 +485,6 @@ fn sem_149_security_refuses_connect_for_write_to_another_uid() {
     kid.finish();
 }
 
-#[test]
 fn sem_150_security_refuses_creating_instances_to_another_uid() {
     if !running_as_root("sem_150") {
         return;
@@ -558,11 +544,7 @@ fn sem_150_security_refuses_creating_instances_to_another_uid() {
 
 // ------------------------------------------------------ killed processes
 
-#[test]
 fn child_kill_server() {
-    if !is_child("child_kill_server") {
-        return;
-    }
     let _server = default_opts().create(&env(NAME_ENV)).unwrap();
     say("ready");
     // Serve nothing; wait to be killed.
@@ -570,7 +552,6 @@ fn child_kill_server() {
     child_done();
 }
 
-#[test]
 fn killed_server_process_releases_its_clients_and_its_name() {
     let name = unique_name("xkillsrv");
     let mut kid = Kid::spawn("child_kill_server", &[(NAME_ENV, name.clone())]);
@@ -616,11 +597,7 @@ fn killed_server_process_releases_its_clients_and_its_name() {
     assert_data_flows(&server, &fresh, "after server kill");
 }
 
-#[test]
 fn child_kill_client() {
-    if !is_child("child_kill_client") {
-        return;
-    }
     let client = ClientOptions::new().open(&env(NAME_ENV)).unwrap();
     (&client).write_all(b"queued-bytes").unwrap();
     say("ready");
@@ -629,7 +606,6 @@ fn child_kill_client() {
     child_done();
 }
 
-#[test]
 fn killed_client_process_releases_the_server() {
     let name = unique_name("xkillcli");
     let server = Arc::new(default_opts().create(&name).unwrap());
@@ -678,7 +654,6 @@ fn killed_client_process_releases_the_server() {
     assert_data_flows(&server, &fresh, "after client kill");
 }
 
-#[test]
 fn killed_server_process_with_a_waiting_connectless_client() {
     // A client waits for an instance of a name whose owner is killed before
     // any instance frees up; afterwards the name can be created again with
@@ -714,18 +689,13 @@ fn killed_server_process_with_a_waiting_connectless_client() {
     drop(holder);
 }
 
-#[test]
 fn child_idle_client() {
-    if !is_child("child_idle_client") {
-        return;
-    }
     let _client = ClientOptions::new().open(&env(NAME_ENV)).unwrap();
     say("ready");
     while hear().is_some() {}
     child_done();
 }
 
-#[test]
 fn killed_client_process_fails_the_next_server_write() {
     // The survivor only writes: nothing of its own has noticed the death
     // before the write.
@@ -763,4 +733,29 @@ fn killed_client_process_fails_the_next_server_write() {
         "write after the client was killed",
     );
     assert_kind(server.send_msg(b"again"), ErrorKind::NoData, "next write");
+}
+
+common::main! {
+    tests: [
+        sem_043_two_processes_race_for_one_listening_instance,
+        sem_137_pids_of_opener_and_creator_in_different_processes,
+        sem_137_pids_across_pid_namespaces,
+        sem_138_pids_survive_the_peer_closing,
+        sem_149_security_refuses_connect_for_write_to_another_uid,
+        sem_150_security_refuses_creating_instances_to_another_uid,
+        killed_server_process_releases_its_clients_and_its_name,
+        killed_client_process_releases_the_server,
+        killed_server_process_with_a_waiting_connectless_client,
+        killed_client_process_fails_the_next_server_write,
+    ],
+    children: [
+        child_race_opener,
+        child_pid_client,
+        child_pid_server,
+        child_namespaced_server,
+        child_nobody,
+        child_kill_server,
+        child_kill_client,
+        child_idle_client,
+    ],
 }

@@ -16,8 +16,7 @@ mod common;
 mod example;
 
 use common::{
-    assert_child_ok, child_command, child_done, pattern, role, wait_child, within, Pending,
-    CHILD_OK,
+    assert_child_ok, child_command, child_done, pattern, wait_child, within, Pending, CHILD_OK,
 };
 use shmpipe::redirect::{Redirect, StdioMode};
 use shmpipe::{Error, ErrorKind};
@@ -25,15 +24,6 @@ use std::io::{self, Read, Write};
 use std::os::unix::process::ExitStatusExt as _;
 use std::process::{Command, Stdio};
 use std::time::Duration;
-
-fn is_child(name: &str) -> bool {
-    role().as_deref() == Some(name)
-}
-
-/// A command for the child test `name`, playing the role of the same name.
-fn child(name: &str) -> Command {
-    child_command(name, name)
-}
 
 /// Runs `cmd` with its stdin and stdout redirected to pipes, feeding it
 /// `input` from a thread (a child that echoes while it reads would otherwise
@@ -69,7 +59,6 @@ fn run_redirected(mode: StdioMode, cmd: Command, input: Vec<u8>) -> (Vec<u8>, i3
 
 // ------------------------------------------------ relay and native modes
 
-#[test]
 fn relay_sort_sorts_lines() {
     let input = b"pear\napple\nfig\nbanana\n".to_vec();
     let (out, code, _) = run_redirected(StdioMode::Relay, Command::new("sort"), input);
@@ -77,7 +66,6 @@ fn relay_sort_sorts_lines() {
     assert_eq!(out, b"apple\nbanana\nfig\npear\n");
 }
 
-#[test]
 fn relay_cat_copies_a_megabyte() {
     let input = pattern(1 << 20, 60);
     let (out, code, _) = run_redirected(StdioMode::Relay, Command::new("cat"), input.clone());
@@ -85,7 +73,6 @@ fn relay_cat_copies_a_megabyte() {
     assert!(out == input, "cat returned {} bytes, differing", out.len());
 }
 
-#[test]
 fn relay_tr_transforms_the_stream() {
     let mut cmd = Command::new("tr");
     cmd.args(["a-z", "A-Z"]);
@@ -95,11 +82,7 @@ fn relay_tr_transforms_the_stream() {
     assert_eq!(out, input.to_ascii_uppercase());
 }
 
-#[test]
 fn child_native_upcase() {
-    if !is_child("child_native_upcase") {
-        return;
-    }
     let mut input = shmpipe::redirect::stdin().unwrap().expect("stdin end");
     let mut output = shmpipe::redirect::stdout().unwrap().expect("stdout end");
     let mut buf = vec![0u8; 7777];
@@ -115,12 +98,11 @@ fn child_native_upcase() {
     child_done();
 }
 
-#[test]
 fn native_child_reads_stdin_and_writes_stdout_through_shared_memory() {
     let input: Vec<u8> = b"native stdio, no kernel pipe in between\n".repeat(30_000);
     let (out, code, err) = run_redirected(
         StdioMode::Native,
-        child("child_native_upcase"),
+        child_command("child_native_upcase"),
         input.clone(),
     );
     assert_eq!(
@@ -138,11 +120,7 @@ fn native_child_reads_stdin_and_writes_stdout_through_shared_memory() {
 
 // ------------------------------------------------ no SIGPIPE from a relay
 
-#[test]
 fn child_relay_to_a_child_that_never_reads() {
-    if !is_child("child_relay_to_a_child_that_never_reads") {
-        return;
-    }
     // A C host or a CLI tool: SIGPIPE kills.
     // SAFETY: restoring the default disposition installs no handler code.
     let prev = unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
@@ -173,9 +151,8 @@ fn child_relay_to_a_child_that_never_reads() {
 /// The relay's write into the kernel pipe of a child that exited without
 /// reading must fail with EPIPE and not kill the host, even when the host
 /// has the default SIGPIPE disposition.
-#[test]
 fn relay_into_a_child_that_exited_raises_no_sigpipe() {
-    let proc = child("child_relay_to_a_child_that_never_reads")
+    let proc = child_command("child_relay_to_a_child_that_never_reads")
         .spawn()
         .unwrap();
     let (status, err) = wait_child(proc);
@@ -193,7 +170,6 @@ fn relay_into_a_child_that_exited_raises_no_sigpipe() {
 /// `wait` returns once the child exited, although the stdin relay is still
 /// blocked on the parent's open write end; the relay then ends at the first
 /// bytes it forwards, and the parent's writes fail.
-#[test]
 fn wait_returns_when_the_child_exits_while_the_parent_holds_the_writer() {
     let (child_in, mut to_child) = shmpipe::pipe().unwrap();
     let child = Redirect::new()
@@ -215,7 +191,6 @@ fn wait_returns_when_the_child_exits_while_the_parent_holds_the_writer() {
 /// The same after the relay forwarded input the child read: the relay is
 /// back to waiting for more when the child exits, and `wait` returns the
 /// child's own status.
-#[test]
 fn wait_returns_after_the_child_read_part_of_its_input() {
     let (child_in, mut to_child) = shmpipe::pipe().unwrap();
     let mut cmd = Command::new("sh");
@@ -230,7 +205,6 @@ fn wait_returns_after_the_child_read_part_of_its_input() {
 /// Not waiting for the stdin relay is not ending it: whoever still reads the
 /// child's stdin (here a process the shell left running in the background)
 /// keeps getting the parent's input after `wait`.
-#[test]
 fn stdin_relay_keeps_feeding_a_background_reader_after_wait() {
     let path = std::env::temp_dir().join(format!(
         "shmpipe-redirect-background-{}",
@@ -268,7 +242,6 @@ fn stdin_relay_keeps_feeding_a_background_reader_after_wait() {
 /// The stdout relay ends when the parent closes its reader; the child gets
 /// EPIPE (or SIGPIPE) like any writer to an unread kernel pipe, and `wait`
 /// reports the child's status rather than the relay's write error.
-#[test]
 fn parent_closing_its_reader_ends_the_stdout_relay() {
     let (from_child, child_out) = shmpipe::pipe().unwrap();
     let child = Redirect::new()
@@ -284,7 +257,6 @@ fn parent_closing_its_reader_ends_the_stdout_relay() {
 
 const SORTED: &[u8] = b"apple\nbanana\ncherry\nfig\npear\n";
 
-#[test]
 fn example_relay_mode_sorts_with_sort() {
     let (out, status) = within("the example with sort", || {
         example::run(
@@ -298,11 +270,7 @@ fn example_relay_mode_sorts_with_sort() {
     assert_eq!(out, SORTED);
 }
 
-#[test]
 fn child_example_native() {
-    if !is_child("child_example_native") {
-        return;
-    }
     example::child_main().unwrap();
     child_done();
 }
@@ -310,9 +278,8 @@ fn child_example_native() {
 /// The example's native mode, with this binary standing in for the
 /// example's `--child` re-execution: the same [`example::child_main`] runs
 /// in the child, and it fails unless the ends arrived natively.
-#[test]
 fn example_native_mode_sorts_in_the_child() {
-    let mut cmd = child("child_example_native");
+    let mut cmd = child_command("child_example_native");
     cmd.stderr(Stdio::inherit()); // nobody drains a pipe here
     let mut input = example::BUILT_IN.as_bytes().to_vec();
     input.extend_from_slice(b"date"); // a last line without its newline
@@ -325,11 +292,29 @@ fn example_native_mode_sorts_in_the_child() {
 }
 
 /// The example's child refuses to run unless started natively.
-#[test]
 fn example_child_main_needs_native_ends() {
-    if std::env::var_os(shmpipe::redirect::ENV_STDIN).is_some() {
-        return; // a native child of some test: not the situation tested here
-    }
     let e = example::child_main().unwrap_err();
     assert!(e.to_string().contains("native"), "{e}");
+}
+
+common::main! {
+    tests: [
+        relay_sort_sorts_lines,
+        relay_cat_copies_a_megabyte,
+        relay_tr_transforms_the_stream,
+        native_child_reads_stdin_and_writes_stdout_through_shared_memory,
+        relay_into_a_child_that_exited_raises_no_sigpipe,
+        wait_returns_when_the_child_exits_while_the_parent_holds_the_writer,
+        wait_returns_after_the_child_read_part_of_its_input,
+        stdin_relay_keeps_feeding_a_background_reader_after_wait,
+        parent_closing_its_reader_ends_the_stdout_relay,
+        example_relay_mode_sorts_with_sort,
+        example_native_mode_sorts_in_the_child,
+        example_child_main_needs_native_ends,
+    ],
+    children: [
+        child_native_upcase,
+        child_relay_to_a_child_that_never_reads,
+        child_example_native,
+    ],
 }

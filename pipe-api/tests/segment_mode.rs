@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::named::{become_nobody, child_done, env, is_child, say, Kid};
+use common::named::{become_nobody, child_done, env, say, Kid};
 use shmpipe::{CommandExt, PipeBuilder};
 use std::io::{Read, Write};
 use std::os::fd::AsFd;
@@ -25,7 +25,6 @@ fn mode(fd: impl AsFd) -> u32 {
 
 /// Finding: segments were created 0666, openable by any uid that got at
 /// them through `/proc/PID/fd`.
-#[test]
 fn segments_are_owner_only_and_stay_so_within_the_uid() {
     let (reader, mut writer) = shmpipe::pipe().unwrap();
     assert_eq!(mode(&reader), 0o600);
@@ -41,11 +40,7 @@ fn segments_are_owner_only_and_stay_so_within_the_uid() {
 }
 
 /// Uid nobody receives a read end from root and reads from it.
-#[test]
 fn child_receiver() {
-    if !is_child("child_receiver") {
-        return;
-    }
     let late = std::env::var(LATE_ENV).is_ok();
     if !late {
         become_nobody();
@@ -84,7 +79,6 @@ fn root() -> bool {
     false
 }
 
-#[test]
 fn an_end_handed_to_another_uid_is_usable_there() {
     if !root() {
         return;
@@ -106,11 +100,7 @@ fn an_end_handed_to_another_uid_is_usable_there() {
 const TOKEN_ENV: &str = "SHMPIPE_SEGMENT_MODE_TOKEN";
 
 /// Started as uid nobody with an inherited read end.
-#[test]
 fn child_inheritor() {
-    if !is_child("child_inheritor") {
-        return;
-    }
     assert_eq!(rustix::process::geteuid().as_raw(), common::named::NOBODY);
     let mut reader = match shmpipe::PipeReader::from_inherited(&env(TOKEN_ENV)) {
         Ok(r) => r,
@@ -127,7 +117,6 @@ fn child_inheritor() {
 
 /// A root parent starts a child as another uid (`Command::uid`) with an
 /// inherited end: the owner-only segment must not stop the child.
-#[test]
 fn an_end_inherited_by_a_child_of_another_uid_is_usable_there() {
     if !root() {
         return;
@@ -166,7 +155,6 @@ fn an_end_inherited_by_a_child_of_another_uid_is_usable_there() {
 /// The sender cannot know the receiver's uid when the receiver changed it
 /// after connecting: the end arrives but cannot be attached, and the
 /// receiver hears `AccessDenied` (not a bare OS error).
-#[test]
 fn an_end_the_receiver_may_not_attach_is_access_denied() {
     if !root() {
         return;
@@ -188,4 +176,17 @@ fn an_end_the_receiver_may_not_attach_is_access_denied() {
         "{said}"
     );
     kid.finish();
+}
+
+common::main! {
+    tests: [
+        segments_are_owner_only_and_stay_so_within_the_uid,
+        an_end_handed_to_another_uid_is_usable_there,
+        an_end_inherited_by_a_child_of_another_uid_is_usable_there,
+        an_end_the_receiver_may_not_attach_is_access_denied,
+    ],
+    children: [
+        child_receiver,
+        child_inheritor,
+    ],
 }

@@ -1,9 +1,36 @@
-//! Shared helpers of the cross-process tests (`xproc.rs`, `kill.rs`).
+//! Shared helpers of the cross-process tests (`xproc.rs`, `kill.rs`,
+//! `channel_waits.rs`).
 //!
-//! * Child processes: a test binary re-executes itself (`--exact
-//!   child_process`) with `SHMPIPE_CHILD=role:arg:..`; the `child_process`
-//!   test of that binary dispatches on the role and returns at once when the
-//!   variable is absent. Descriptors reach the child at fixed numbers,
+//! # How to write a cross-process test
+//!
+//! A child is a plain `fn child_*()` (no `#[test]`) that the parent test
+//! starts with [`spawn_child`]`("child_x:arg0:arg1", fds)`; the child reads
+//! its arguments with [`role_arg`] and its descriptors with [`take_fd`], and
+//! reports success by returning (exit status [`CHILD_OK`], checked by
+//! [`reap_ok`]); a panic fails it. The test file declares itself
+//! `harness = false` in `engine/Cargo.toml` (`[[test]] name = "file"
+//! harness = false`) and ends with
+//!
+//! ```ignore
+//! common::main! {
+//!     tests: [some_test, another_test],
+//!     children: [child_x],
+//! }
+//! ```
+//!
+//! listing every test (they keep their doc comments but lose `#[test]`) and
+//! every child; one left out is dead code, which clippy rejects. Children
+//! are not tests, so they are not counted. Details in [`harness`] (shared
+//! with pipe-api's tests). A test that needs root, a namespace or a tool
+//! starts with `if !require(cond, "test_name", "why") { return; }`: it
+//! skips outside CI and fails under `CI=true`. To act once another thread
+//! waits, wait until it is seen waiting ([`wait_until_blocked`] with a tid
+//! from [`gettid`], [`wait_until_spinning`] under a spin-only policy), never
+//! a sleep. Converting an old-style file: each `"role"` of the old
+//! `child_process` dispatch becomes a `fn child_role()` that reads its
+//! arguments with `role_arg(i)`, spawned as `"child_role:arg0:.."`.
+//!
+//! * Child processes: descriptors reach the child at fixed numbers,
 //!   `dup2`ed in the child only (the parent's copies stay close-on-exec).
 //! * Record contents are a pure function of a 64-bit key (the first 8 bytes
 //!   are the key itself, the rest a hash stream), and record sizes a pure
@@ -15,6 +42,16 @@
 //!   of a CI job that sits until its global timeout.
 #![allow(dead_code)] // Each test binary uses its own subset.
 
+pub mod harness;
+
+#[allow(unused_imports)] // Binaries without children have no `main!`.
+pub(crate) use harness::main;
+#[allow(unused_imports)] // Each binary uses its own subset.
+pub use harness::{
+    blocked_unless, gettid, is_root, require, role_arg, stop_process, wait_until_blocked,
+    wait_until_process_blocked, wait_until_spinning, Task, CHILD_OK, ROLE_ENV,
+};
+
 use std::fs::File;
 use std::io::{Read, Write};
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
@@ -24,9 +61,6 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{mpsc, Arc};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
-
-/// Environment variable that selects a child role.
-pub const CHILD_ENV: &str = "SHMPIPE_CHILD";
 
 /// Ring capacity of the tests that follow the engine issue (64 KiB).
 pub const RING: usize = 64 * 1024;
@@ -174,24 +208,6 @@ pub fn size_of(dist: Dist, seed: u64, key: u64) -> usize {
     unreachable!("x < total")
 }
 
-/// Runs the child role named in [`CHILD_ENV`], if any, through `dispatch`
-/// (which gets the role and its arguments). Without the variable this is the
-/// ordinary (empty) run of the `child_process` test.
-pub fn child_main(dispatch: impl FnOnce(&str, &[&str])) {
-    let Ok(spec) = std::env::var(CHILD_ENV) else {
-        return;
-    };
-    let parts: Vec<&str> = spec.split(':').collect();
-    dispatch(parts[0], &parts[1..]);
-}
-
-/// Parses argument `i` of a child role.
-pub fn arg<T: std::str::FromStr>(args: &[&str], i: usize) -> T {
-    args[i]
-        .parse()
-        .unwrap_or_else(|_| panic!("bad child argument {i}: {:?}", args.get(i)))
-}
-
 /// Takes ownership of descriptor `n`, placed by [`spawn_child`].
 pub fn take_fd(n: RawFd) -> OwnedFd {
     // SAFETY: the parent's pre_exec hook dup2'ed a descriptor to `n` for this
@@ -200,9 +216,9 @@ pub fn take_fd(n: RawFd) -> OwnedFd {
     unsafe { OwnedFd::from_raw_fd(n) }
 }
 
-/// Spawns this test binary as a child running `role` (`role:arg:..`), with
-/// each `(fd, n)` of `fds` available as descriptor `n` (3 and up). Standard
-/// output (the child's test harness chatter) is discarded; standard error is
+/// Spawns this test binary as the child `role` (`child_x:arg:..`, see
+/// [`harness`]), with each `(fd, n)` of `fds` available as descriptor `n`
+/// (3 and up). Standard output is discarded; standard error is
 /// inherited, so a child's panic message shows. The child is SIGKILLed when
 /// the calling thread ends (PR_SET_PDEATHSIG): spawn from the test's own
 /// thread, which outlives the child.
@@ -211,16 +227,9 @@ pub fn spawn_child(role: &str, fds: &[(BorrowedFd<'_>, RawFd)]) -> Child {
     let pairs: Vec<(RawFd, RawFd)> = fds.iter().map(|(f, n)| (f.as_raw_fd(), *n)).collect();
     assert!(pairs.len() <= 8 && pairs.iter().all(|&(_, n)| (3..64).contains(&n)));
     let mut cmd = Command::new(exe);
-    cmd.args([
-        "--exact",
-        "child_process",
-        "--nocapture",
-        "--test-threads=1",
-        "-q",
-    ])
-    .env(CHILD_ENV, role)
-    .stdin(Stdio::null())
-    .stdout(Stdio::null());
+    cmd.env(ROLE_ENV, role)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null());
     let hook = move || -> std::io::Result<()> {
         // Runs between fork and exec: only async-signal-safe calls, no
         // allocation. The child dies with the thread that spawned it, so a
@@ -258,10 +267,11 @@ pub fn spawn_child(role: &str, fds: &[(BorrowedFd<'_>, RawFd)]) -> Child {
     cmd.spawn().expect("spawn child test process")
 }
 
-/// Waits for a child and asserts that it succeeded.
+/// Waits for a child and asserts that it ran its role to the end (exit
+/// status [`CHILD_OK`]).
 pub fn reap_ok(mut child: Child, what: &str) {
     let st = child.wait().expect("wait for child");
-    assert!(st.success(), "{what} child failed: {st}");
+    assert_eq!(st.code(), Some(CHILD_OK), "{what} child failed: {st}");
 }
 
 /// Kills (SIGKILL) and reaps a child that may already have exited.

@@ -1,26 +1,64 @@
 //! Helpers shared by the test binaries: hang guards for operations that
-//! must (or must not) return, and re-executing the test binary as a child
-//! process that plays one role; [`named`] adds what the named-pipe tests
-//! need.
+//! must (or must not) return, re-executing the test binary as a child
+//! process that plays one role, and gates for tests that need root or a
+//! namespace; [`named`] adds what the named-pipe tests need.
+//!
+//! # How to write a cross-process test
+//!
+//! A child is a plain `fn child_*()` (no `#[test]`, no role check) that the
+//! parent test starts with [`child_command`]`("child_x")` (or
+//! `named::Kid::spawn("child_x", ..)`); it reports success by returning or
+//! calling [`child_done`] (exit status [`CHILD_OK`]), and a panic fails it.
+//! The test file declares itself `harness = false` in `pipe-api/Cargo.toml`
+//! (`[[test]] name = "file" harness = false`) and ends with
+//!
+//! ```ignore
+//! common::main! {
+//!     tests: [some_test, another_test],
+//!     children: [child_x],
+//! }
+//! ```
+//!
+//! listing every test (they keep their doc comments but lose `#[test]`) and
+//! every child; one left out is dead code, which clippy rejects. Children
+//! are not tests, so they are not counted. Converting an old-style file:
+//! drop `#[test]` and the `if !is_child(..) { return; }` guard of each
+//! child, drop `#[test]` of each test, write `child_command("child_x")`
+//! for `child_command("child_x", "child_x")` (`is_child` and `role` are
+//! gone), add the `main!` and the `[[test]]` entry. Details in [`harness`].
+//!
+//! A test that needs root, a namespace or a tool starts with
+//! `if !require(cond, "test_name", "why") { return; }`: it skips outside CI
+//! and fails under `CI=true`.
+//!
+//! To act once another thread (or a child) waits, wait until it is seen
+//! waiting: [`Pending::assert_pending`] / [`Pending::settle`] for an
+//! operation on its own thread, [`wait_until_blocked`] with a tid from
+//! [`gettid`], [`wait_until_process_blocked`] for a child; never a sleep.
 //!
 //! Every binary uses a different subset, hence the `dead_code` allowance.
 #![allow(dead_code)]
 
+#[path = "../../../engine/tests/common/harness.rs"]
+pub mod harness;
 pub mod named;
 
+#[allow(unused_imports)] // Binaries without children have no `main!`.
+pub(crate) use harness::main;
+#[allow(unused_imports)] // Each binary uses its own subset.
+pub use harness::{
+    blocked_unless, gettid, is_root, require, stop_process, wait_until_blocked,
+    wait_until_process_blocked, wait_until_spinning, Task, CHILD_OK, ROLE_ENV,
+};
 use std::process::{Command, ExitStatus, Stdio};
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
 /// How long an operation that must finish may take before the test calls it
 /// a hang. Generous: it only turns a hang into a failure, it never measures
 /// speed.
 pub const HANG: Duration = Duration::from_secs(20);
-
-/// How long a "still pending" check waits before looking. A correct
-/// implementation can never fail such a check; a wrong one is caught as soon
-/// as it returns early, which it does well within this time.
-pub const SETTLE: Duration = Duration::from_millis(200);
 
 /// Runs `f` on a thread and returns its result; fails the test if it does
 /// not return within [`HANG`] (the thread is left behind, blocked).
@@ -41,38 +79,71 @@ pub fn within<T: Send + 'static>(what: &str, f: impl FnOnce() -> T + Send + 'sta
 pub struct Pending<T> {
     rx: mpsc::Receiver<T>,
     what: String,
+    tid: i32,
+    returned: Arc<AtomicBool>,
 }
 
 impl<T: Send + 'static> Pending<T> {
     /// Starts `f` on a new thread.
     pub fn start(what: &str, f: impl FnOnce() -> T + Send + 'static) -> Pending<T> {
         let (tx, rx) = mpsc::channel();
+        let (tid_tx, tid_rx) = mpsc::channel();
+        let returned = Arc::new(AtomicBool::new(false));
+        let flag = Arc::clone(&returned);
         std::thread::spawn(move || {
-            let _ = tx.send(f());
+            let _ = tid_tx.send(gettid());
+            let v = f();
+            flag.store(true, Ordering::Release);
+            let _ = tx.send(v);
         });
         Pending {
             rx,
             what: what.to_owned(),
+            tid: tid_rx.recv().expect("the operation's thread started"),
+            returned,
         }
     }
 
-    /// Asserts that the operation has not returned, after giving it
-    /// [`SETTLE`] to do so wrongly.
+    /// For an operation that may either wait or return: waits until it
+    /// sleeps in the kernel (as in [`Pending::assert_pending`]) or has
+    /// returned; `true` if it sleeps.
+    pub fn settle(&self) -> bool {
+        blocked_unless(Task::Thread(self.tid), "", || {
+            self.returned.load(Ordering::Acquire)
+        })
+    }
+
+    /// Asserts that the operation has not returned: waits until its thread
+    /// sleeps in the kernel (a park, or the engine's futex wait after its
+    /// spin) on two looks in a row, then checks it did not return. Fails as
+    /// soon as the operation returns instead. No time is given to return
+    /// wrongly after going to sleep: a wrong implementation returns instead
+    /// of sleeping.
     #[track_caller]
     pub fn assert_pending(&self, why: &str) {
-        std::thread::sleep(SETTLE);
-        self.assert_pending_now(why);
+        let mut early = Ok(());
+        let blocked = blocked_unless(Task::Thread(self.tid), "", || {
+            early = self.check_pending(why);
+            early.is_err()
+        });
+        assert!(blocked, "{}", early.unwrap_err());
+    }
+
+    fn check_pending(&self, why: &str) -> Result<(), String> {
+        match self.rx.try_recv() {
+            Err(mpsc::TryRecvError::Empty) => Ok(()),
+            Err(mpsc::TryRecvError::Disconnected) => {
+                Err(format!("{}: thread died ({why})", self.what))
+            }
+            Ok(_) => Err(format!("{} returned too early: {why}", self.what)),
+        }
     }
 
     /// Asserts that the operation has not returned, without waiting.
     #[track_caller]
     pub fn assert_pending_now(&self, why: &str) {
-        match self.rx.try_recv() {
-            Err(mpsc::TryRecvError::Empty) => {}
-            Err(mpsc::TryRecvError::Disconnected) => {
-                panic!("{}: thread died ({why})", self.what)
-            }
-            Ok(_) => panic!("{} returned too early: {why}", self.what),
+        if let Err(msg) = self.check_pending(why) {
+            panic!("{msg}");
         }
     }
 
@@ -94,33 +165,21 @@ impl<T: Send + 'static> Pending<T> {
     }
 }
 
-/// Environment variable naming the role a re-executed test binary plays.
-pub const ROLE_ENV: &str = "SHMPIPE_TEST_ROLE";
 /// Environment variable carrying an inheritance token to a child.
 pub const TOKEN_ENV: &str = "SHMPIPE_TEST_TOKEN";
-/// Exit status of a child that ran its role to the end. A child test that
-/// was renamed (and so silently not run by `--exact`) exits with 0, a
-/// failing one with 101: neither passes for success.
-pub const CHILD_OK: i32 = 42;
 
-/// A command that re-runs this test binary, running only the test `name`
-/// with [`ROLE_ENV`] = `role`. Output is captured (stdout to null, stderr
-/// piped) so the child's harness chatter does not clutter the parent's.
-pub fn child_command(name: &str, role: &str) -> Command {
+/// A command that re-runs this test binary as the child `role` (a child
+/// function listed in the binary's [`main!`]). Output is captured (stdout
+/// to null, stderr piped) so the child's chatter does not clutter the
+/// parent's.
+pub fn child_command(role: &str) -> Command {
     let exe = std::env::current_exe().expect("test binary path");
     let mut cmd = Command::new(exe);
-    cmd.args(["--exact", name, "--nocapture", "--test-threads=1"])
-        .env(ROLE_ENV, role)
+    cmd.env(ROLE_ENV, role)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped());
     cmd
-}
-
-/// In a child test: the role this process was started for, or `None` when
-/// the test runs as part of the ordinary suite (it then does nothing).
-pub fn role() -> Option<String> {
-    std::env::var(ROLE_ENV).ok()
 }
 
 /// In a child: reports success to the parent (see [`CHILD_OK`]).

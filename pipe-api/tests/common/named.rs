@@ -13,7 +13,7 @@ use std::sync::mpsc;
 
 // Each binary uses a different subset.
 #[allow(unused_imports)]
-pub use super::{child_done, Pending, CHILD_OK, HANG, ROLE_ENV, SETTLE};
+pub use super::{child_done, Pending, CHILD_OK, HANG, ROLE_ENV};
 
 /// A pipe name no other test (in this or another test process) uses:
 /// tests run in parallel and names are machine-wide.
@@ -47,14 +47,9 @@ pub fn assert_kind<T: std::fmt::Debug>(r: io::Result<T>, want: ErrorKind, what: 
     }
 }
 
-/// Marks the lines a child says to its parent (the test harness writes to
-/// the same stdout).
+/// Marks the lines a child says to its parent (anything else the child
+/// prints goes to the same stdout).
 const MARK: &str = "@@";
-
-/// True in the child started for the child test `name`.
-pub fn is_child(name: &str) -> bool {
-    std::env::var(ROLE_ENV).ok().as_deref() == Some(name)
-}
 
 /// In a child: an environment variable the parent set.
 pub fn env(key: &str) -> String {
@@ -64,7 +59,7 @@ pub fn env(key: &str) -> String {
 /// In a child: tells the parent `line`.
 pub fn say(line: &str) {
     let mut out = io::stdout().lock();
-    // A fresh line: the harness may have printed "test x ... " without one.
+    // A fresh line: whatever the child printed before may lack its newline.
     writeln!(out, "\n{MARK}{line}").unwrap();
     out.flush().unwrap();
 }
@@ -90,8 +85,8 @@ pub struct Kid {
 }
 
 impl Kid {
-    /// Runs this test binary's child test `name` (which checks
-    /// [`is_child`]) with the extra environment `envs`.
+    /// Runs this test binary as its child `name` (a child function listed in
+    /// its `main!`) with the extra environment `envs`.
     pub fn spawn(name: &str, envs: &[(&str, String)]) -> Kid {
         Kid::spawn_under(&[], name, envs)
     }
@@ -109,15 +104,14 @@ impl Kid {
             }
             None => Command::new(exe),
         };
-        cmd.args(["--exact", name, "--nocapture", "--test-threads=1"])
-            .env(ROLE_ENV, name)
+        cmd.env(ROLE_ENV, name)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         for (k, v) in envs {
             cmd.env(k, v);
         }
-        let mut child = cmd.spawn().expect("spawn child test");
+        let mut child = cmd.spawn().expect("spawn child");
         let stdout = child.stdout.take().unwrap();
         let (tx, lines) = mpsc::channel();
         std::thread::spawn(move || {

@@ -1,0 +1,372 @@
+//! The `main` of the test binaries that re-execute themselves as child
+//! processes, plus the gate and blocked-thread helpers every test binary
+//! shares. Compiled into both crates' tests (pipe-api includes this file with
+//! `#[path]`), so keep it free of crate-specific code.
+//!
+//! A binary with children is a `harness = false` target whose `main` is
+//! written by [`main!`]:
+//!
+//! ```ignore
+//! common::main! {
+//!     tests: [sem_116_sigkilled_client_looks_closed, kill_the_writer],
+//!     children: [child_sem_116_client],
+//! }
+//! ```
+//!
+//! Started with [`ROLE_ENV`] set to `name` or `name:arg:..`, the binary runs
+//! the child function `name` and exits with [`CHILD_OK`] when it returns (a
+//! panic exits with 101, an unknown role with [`NO_SUCH_ROLE`]). Without the
+//! variable it runs `tests` through `libtest-mimic`, which takes the usual
+//! arguments (`--exact NAME`, one or more filters, `--skip`,
+//! `--test-threads` or `RUST_TEST_THREADS`, `--list`, `-q`; `--nocapture`
+//! is accepted and output is never captured) and prints
+//! the usual `test result: ok. N passed; ..` line. Children are plain `fn`s:
+//! they are not tests and are not counted. A test or child that is not
+//! listed is dead code, which `cargo clippy -- -D warnings` rejects.
+#![allow(dead_code)] // Each test binary uses its own subset.
+
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+/// Environment variable naming the role (`name` or `name:arg:..`) a
+/// re-executed test binary plays.
+pub const ROLE_ENV: &str = "SHMPIPE_TEST_ROLE";
+
+/// Exit status of a child that ran its role to the end. A failing child
+/// exits with 101 (panic), so neither a failure nor a plain `exit(0)`
+/// passes for success.
+pub const CHILD_OK: i32 = 42;
+
+/// Exit status of a binary asked for a child role it does not have (a
+/// renamed or unlisted child function).
+pub const NO_SUCH_ROLE: i32 = 99;
+
+/// How long a wait for another thread to block (or spin) may take before
+/// the test calls it a hang. It never measures speed.
+const BLOCKED_HANG: Duration = Duration::from_secs(20);
+
+/// Writes `main` for a test binary with child processes; see the module
+/// documentation. Tests are `fn()` or `fn() -> Result<(), E: Debug>`;
+/// children are `fn()`.
+#[allow(unused_macros)] // Binaries without children do not use it.
+macro_rules! main_ {
+    (
+        tests: [$($test:ident),* $(,)?],
+        children: [$($child:ident),* $(,)?] $(,)?
+    ) => {
+        fn main() -> ::std::process::ExitCode {
+            $crate::common::harness::run(
+                ::std::vec![$($crate::common::harness::trial(stringify!($test), $test)),*],
+                &[$((stringify!($child), $child as fn())),*],
+            )
+        }
+    };
+}
+#[allow(unused_imports)] // Binaries without children do not use it.
+pub(crate) use main_ as main;
+
+/// What a test function returns: `()` or a `Result` whose error is shown.
+pub trait Outcome {
+    /// `Err(message)` for a failure.
+    fn into_result(self) -> Result<(), String>;
+}
+
+impl Outcome for () {
+    fn into_result(self) -> Result<(), String> {
+        Ok(())
+    }
+}
+
+impl<E: std::fmt::Debug> Outcome for Result<(), E> {
+    fn into_result(self) -> Result<(), String> {
+        self.map_err(|e| format!("Error: {e:?}"))
+    }
+}
+
+/// The test `f` named `name`. Like the built-in harness, every test runs on
+/// a fresh thread named after it: panic messages name the test, and
+/// whatever is tied to the thread's life (`PR_SET_PDEATHSIG` children,
+/// thread-locals) ends with the test.
+pub fn trial<R: Outcome + 'static>(name: &'static str, f: fn() -> R) -> libtest_mimic::Trial {
+    libtest_mimic::Trial::test(name, move || {
+        let t = std::thread::Builder::new()
+            .name(name.to_owned())
+            .spawn(move || f().into_result())
+            .map_err(|e| format!("cannot start the test's thread: {e}"))?;
+        match t.join() {
+            Ok(r) => r.map_err(Into::into),
+            // The panic hook already printed the message and location.
+            Err(p) => Err(match p
+                .downcast_ref::<String>()
+                .map(String::as_str)
+                .or_else(|| p.downcast_ref::<&str>().copied())
+            {
+                Some(msg) => format!("test panicked: {msg}"),
+                None => "test panicked".to_owned(),
+            }
+            .into()),
+        }
+    })
+}
+
+/// The body of [`main!`]: plays the child role named in [`ROLE_ENV`], or
+/// runs `tests`.
+pub fn run(tests: Vec<libtest_mimic::Trial>, children: &[(&str, fn())]) -> ExitCode {
+    if let Ok(spec) = std::env::var(ROLE_ENV) {
+        let name = spec.split(':').next().unwrap_or_default();
+        let Some(&(_, child)) = children.iter().find(|(n, _)| *n == name) else {
+            let known: Vec<&str> = children.iter().map(|(n, _)| *n).collect();
+            eprintln!(
+                "{ROLE_ENV}={spec:?}: this test binary has no child {name:?} (it has {known:?})"
+            );
+            return ExitCode::from(NO_SUCH_ROLE as u8);
+        };
+        child();
+        return ExitCode::from(CHILD_OK as u8);
+    }
+    let (mut args, filters) = arguments();
+    // The built-in harness honours RUST_TEST_THREADS too.
+    if args.test_threads.is_none() {
+        args.test_threads = std::env::var("RUST_TEST_THREADS")
+            .ok()
+            .and_then(|v| v.parse().ok());
+    }
+    let mut tests = tests;
+    // In name order, as the built-in harness runs them: which tests overlap
+    // stays what it was (and `--list` reads the same).
+    tests.sort_by(|a, b| a.name().cmp(b.name()));
+    if filters.len() > 1 {
+        // Several filters (the built-in harness runs a test matching any
+        // of them); libtest-mimic takes one. Tests dropped here are not
+        // counted as "filtered out".
+        tests.retain(|t| {
+            filters.iter().any(|f| {
+                let mut one = args.clone();
+                one.filter = Some(f.clone());
+                one.skip.clear();
+                !one.is_filtered_out(t)
+            })
+        });
+    }
+    libtest_mimic::run(&args, tests).exit_code()
+}
+
+/// The command line, parsed by libtest-mimic, and its filters when there
+/// are several (which libtest-mimic does not take; one stays in the
+/// arguments).
+fn arguments() -> (libtest_mimic::Arguments, Vec<String>) {
+    const WITH_VALUE: &[&str] = &[
+        "--test-threads",
+        "--logfile",
+        "--skip",
+        "--color",
+        "--format",
+        "-Z",
+    ];
+    let argv: Vec<String> = std::env::args().collect();
+    let mut options = vec![argv[0].clone()];
+    let mut filters = Vec::new();
+    let mut rest = argv.into_iter().skip(1);
+    while let Some(a) = rest.next() {
+        if WITH_VALUE.contains(&a.as_str()) {
+            options.push(a);
+            options.extend(rest.next());
+        } else if a.starts_with('-') {
+            options.push(a);
+        } else {
+            filters.push(a);
+        }
+    }
+    if filters.len() > 1 {
+        (libtest_mimic::Arguments::from_iter(options), filters)
+    } else {
+        (libtest_mimic::Arguments::from_args(), filters)
+    }
+}
+
+/// In a child: argument `i` of its role (`name:arg0:arg1..` in
+/// [`ROLE_ENV`]).
+pub fn role_arg<T: std::str::FromStr>(i: usize) -> T {
+    let spec = std::env::var(ROLE_ENV).expect("role_arg called outside a child");
+    let args: Vec<&str> = spec.split(':').skip(1).collect();
+    args.get(i)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or_else(|| panic!("{ROLE_ENV}={spec:?}: bad or missing argument {i}"))
+}
+
+/// Whether this run is under CI (`CI=true`, as GitHub Actions and most CI
+/// systems set it).
+pub fn under_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true")
+}
+
+/// Gate for a test that needs something of its environment (root, a pid
+/// namespace, a tool): `true` if `ok`. Otherwise the test must not run; it
+/// prints `skipped: why` and the caller returns, except under `CI=true`,
+/// where a test that cannot run fails (CI is set up to run every test).
+#[track_caller]
+pub fn require(ok: bool, test: &str, why: &str) -> bool {
+    if !ok {
+        assert!(
+            !under_ci(),
+            "{test}: cannot run under CI=true, where every test must run: {why}"
+        );
+        println!("{test}: skipped: {why}");
+    }
+    ok
+}
+
+/// Whether this process runs as root (effective uid 0).
+pub fn is_root() -> bool {
+    rustix::process::geteuid().is_root()
+}
+
+/// The calling thread's kernel thread id, to hand to
+/// [`wait_until_blocked`] before the thread blocks.
+pub fn gettid() -> i32 {
+    rustix::thread::gettid().as_raw_nonzero().get()
+}
+
+/// A thread whose kernel state a test watches: one of this process, or the
+/// main thread of a child process.
+#[derive(Debug, Clone, Copy)]
+pub enum Task {
+    /// Thread `tid` of this process (from [`gettid`] on that thread).
+    Thread(i32),
+    /// The main thread of process `pid` (where a child's role runs).
+    Process(u32),
+}
+
+impl Task {
+    fn dir(self) -> String {
+        match self {
+            Task::Thread(tid) => format!("/proc/self/task/{tid}"),
+            Task::Process(pid) => format!("/proc/{pid}/task/{pid}"),
+        }
+    }
+
+    /// One look: state letter and `wchan`; `None` once the thread is gone.
+    fn look(self) -> Option<(char, String)> {
+        let dir = self.dir();
+        let stat = std::fs::read_to_string(format!("{dir}/stat")).ok()?;
+        // The state follows the command name, which may hold anything but
+        // ends at the last ')'.
+        let state = stat[stat.rfind(')')? + 1..].trim_start().chars().next()?;
+        let wchan = std::fs::read_to_string(format!("{dir}/wchan")).ok()?;
+        Some((state, wchan))
+    }
+
+    /// CPU time used so far (user + system), in clock ticks.
+    fn cpu_ticks(self) -> Option<u64> {
+        let stat = std::fs::read_to_string(format!("{}/stat", self.dir())).ok()?;
+        // Fields after the command: state is field 3, utime 14, stime 15.
+        let rest: Vec<&str> = stat[stat.rfind(')')? + 1..].split_whitespace().collect();
+        Some(rest.get(11)?.parse::<u64>().ok()? + rest.get(12)?.parse::<u64>().ok()?)
+    }
+}
+
+/// Waits until `task` sleeps in a wait whose `wchan` starts with
+/// `wchan_prefix` (`"futex"`: where `thread::park`, blocking channels and
+/// the engine's cross-process waits sleep; `""`: any interruptible sleep)
+/// on two looks in a row, and returns `true`; returns `false` as soon as
+/// `done()` says the thread finished what it would block in. Fails the
+/// test if the thread disappears, or neither happens within 20 s.
+///
+/// A thread that spins before it parks counts as blocked only once it
+/// parked: "still pending" checked after this means the operation went to
+/// sleep without completing. (A parked waiter that wakes for a moment at
+/// the end of a park slice, to check its peer, is still waiting.)
+#[track_caller]
+pub fn blocked_unless(task: Task, wchan_prefix: &str, mut done: impl FnMut() -> bool) -> bool {
+    let start = Instant::now();
+    let mut waiting_before = false;
+    loop {
+        if done() {
+            return false;
+        }
+        let Some((state, wchan)) = task.look() else {
+            // Its last act may have been to finish.
+            if done() {
+                return false;
+            }
+            panic!("{task:?} ended while a test waited for it to block");
+        };
+        // wchan reads "0" where the kernel hides it; the state still tells
+        // a sleep from a run.
+        let waiting = state == 'S' && (wchan.starts_with(wchan_prefix) || wchan == "0");
+        if waiting && waiting_before {
+            return true;
+        }
+        waiting_before = waiting;
+        assert!(
+            start.elapsed() < BLOCKED_HANG,
+            "{task:?} did not block within {BLOCKED_HANG:?} (state {state}, wchan {wchan})"
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// Waits until thread `tid` of this process sleeps in a futex wait (see
+/// [`blocked_unless`]).
+#[track_caller]
+pub fn wait_until_blocked(tid: i32) {
+    blocked_unless(Task::Thread(tid), "futex", || false);
+}
+
+/// Waits until the main thread of process `pid` (a child playing its role)
+/// sleeps in a futex wait (see [`blocked_unless`]).
+#[track_caller]
+pub fn wait_until_process_blocked(pid: u32) {
+    blocked_unless(Task::Process(pid), "futex", || false);
+}
+
+/// For a waiter that spins and never sleeps (the engine's `spin` policy):
+/// waits until thread `tid` has used at least 30 ms of CPU since this call,
+/// which a thread about to start a wait does only by spinning in it. Fails
+/// the test if the thread disappears, or this does not happen within 20 s.
+#[track_caller]
+pub fn wait_until_spinning(tid: i32) {
+    let task = Task::Thread(tid);
+    // SAFETY: sysconf only reads a system constant.
+    let hz = u64::try_from(unsafe { libc::sysconf(libc::_SC_CLK_TCK) }).unwrap_or(100);
+    // 30 ms in ticks, rounded up, plus one for the tick the first look may
+    // have been in the middle of.
+    let need = (30 * hz).div_ceil(1000) + 1;
+    let first = task.cpu_ticks().expect("the spinning thread exists");
+    let start = Instant::now();
+    while task.cpu_ticks().expect("the spinning thread ended") < first + need {
+        assert!(
+            start.elapsed() < BLOCKED_HANG,
+            "{task:?} did not spin for 30 ms of CPU within {BLOCKED_HANG:?}"
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// Stops process `pid` (SIGSTOP) and waits until every one of its threads
+/// is stopped: `kill` returns before the stop takes effect, and a thread
+/// that runs on meanwhile (say, reacting to what the test does next) would
+/// defeat the point of stopping it. Fails the test if the process goes
+/// away, or does not stop within 20 s.
+#[track_caller]
+pub fn stop_process(pid: u32) {
+    let p = rustix::process::Pid::from_raw(pid as i32).expect("a valid pid");
+    rustix::process::kill_process(p, rustix::process::Signal::STOP).expect("SIGSTOP");
+    let start = Instant::now();
+    let all_stopped = || -> Option<bool> {
+        let mut all = true;
+        for t in std::fs::read_dir(format!("/proc/{pid}/task")).ok()? {
+            let stat = std::fs::read_to_string(t.ok()?.path().join("stat")).ok()?;
+            let state = stat[stat.rfind(')')? + 1..].trim_start().chars().next()?;
+            all &= state == 'T';
+        }
+        Some(all)
+    };
+    while !all_stopped().expect("the process to stop went away") {
+        assert!(
+            start.elapsed() < BLOCKED_HANG,
+            "process {pid} did not stop within {BLOCKED_HANG:?}"
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}

@@ -33,16 +33,11 @@ const VICTIM_NOFILE: u64 = 1024;
 /// Whether the test can start a process of another uid; fails under
 /// `CI=true` when it cannot.
 fn root(test: &str) -> bool {
-    if rustix::process::geteuid().is_root() {
-        return true;
-    }
-    assert_ne!(
-        std::env::var("CI").as_deref(),
-        Ok("true"),
-        "{test}: must run as root under CI (it drops a child to uid nobody)"
-    );
-    println!("{test}: skipped: not root (needs to start a process of another uid)");
-    false
+    common::require(
+        common::is_root(),
+        test,
+        "needs root: it drops a child to uid nobody",
+    )
 }
 
 fn outcome<T>(r: &io::Result<T>) -> String {

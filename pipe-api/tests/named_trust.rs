@@ -30,15 +30,11 @@ const COUNT_ENV: &str = "SHMPIPE_TRUST_TEST_COUNT";
 /// Whether the test can run: as root. Under `CI=true` not being root is a
 /// failure (CI runs as root; a skip there would pass without testing).
 fn running_as_root(test: &str) -> bool {
-    if rustix::process::geteuid().is_root() {
-        return true;
-    }
-    assert!(
-        std::env::var("CI").as_deref() != Ok("true"),
-        "{test}: must run as root under CI (it starts a process of another uid)"
-    );
-    println!("{test}: not run: needs root (it starts a process of another uid)");
-    false
+    common::require(
+        common::is_root(),
+        test,
+        "needs root: it starts a process of another uid",
+    )
 }
 
 /// Asserts `r` is the AccessDenied whose message names uid 65534, and

@@ -67,16 +67,11 @@ fn child_receiver() {
 /// Whether the test can start a process of another uid; fails under
 /// `CI=true` when it cannot.
 fn root() -> bool {
-    if rustix::process::geteuid().is_root() {
-        return true;
-    }
-    assert_ne!(
-        std::env::var("CI").as_deref(),
-        Ok("true"),
-        "must run as root under CI (it starts a child as uid nobody)"
-    );
-    println!("skipped: not root (needs to start a process of another uid)");
-    false
+    common::require(
+        common::is_root(),
+        "segment_mode",
+        "needs root: it starts a child as uid nobody",
+    )
 }
 
 fn an_end_handed_to_another_uid_is_usable_there() {

@@ -42,10 +42,11 @@
 //! is a [`PendingMark`] owned by the writing call, released when the write
 //! completes or fails, and on unwind (its `Drop`); so a claim still in
 //! place whose process is alive belongs to a write still pending, and one
-//! whose process is dead belongs to a write nobody will finish. (A thread
-//! that forks while another thread holds a claim leaves the child a copy
-//! of the `PendingMark` that never runs; the claim keeps the parent's
-//! token, and only the parent's death ends it.)
+//! whose process is dead belongs to a write nobody will finish. (A fork
+//! while another thread of the process holds a claim leaves in the child a
+//! copy of that `PendingMark` which is never dropped, the thread not
+//! existing there; the claim names the parent's token, and only the
+//! parent's end of the write, or death, ends it.)
 //!
 //! The withdrawal happens in the next read (under the reader's lock, which
 //! it needs to drop bytes); a `peek` before it still shows the dead write's

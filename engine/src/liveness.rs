@@ -24,7 +24,10 @@
 //!   so a holder in another pid namespace, a `/proc` mounted with `hidepid`,
 //!   a recycled pid or a zombie cannot fool it; a forked child draws its own
 //!   slot (its copy of the parent's description is closed at fork). The
-//!   pipe layer's pending-write claims can name their claimant the same way.
+//!   pipe layer's pending-write claims name their claimant by the same slot
+//!   (a claim is withdrawn by its process when the write ends, so a claim
+//!   whose slot is free belongs to a dead process): one mechanism for every
+//!   "is this process alive" question.
 
 mod slot;
 
@@ -32,7 +35,6 @@ pub use slot::{slot_held, token_slot, ProcessSlot, SLOTS, SLOT_BASE};
 
 use rustix::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::io;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 /// An OFD lock on one role byte of a segment: while any descriptor of this
 /// OFD is open, [`peer_alive`] on that role reports `true` to the other side.
@@ -144,54 +146,9 @@ pub fn peer_alive(fd: BorrowedFd<'_>, role: u32) -> io::Result<bool> {
     Ok(fl.l_type != libc::F_UNLCK as libc::c_short)
 }
 
-static TOKEN: AtomicU64 = AtomicU64::new(0);
-
-/// This process's token: `pid << 32 | (start time & 0xffff_ffff)`, as seen
-/// in its own pid namespace and its `/proc`. Never 0; reset in a forked
-/// child. Names this process for seeding and bookkeeping within the process;
-/// it is no liveness evidence for other processes (they may live in another
-/// pid namespace): lock holders are named by [`ProcessSlot`]s.
-pub fn process_token() -> u64 {
-    let t = TOKEN.load(Ordering::Relaxed);
-    if t != 0 {
-        return t;
-    }
-    static ATFORK: std::sync::Once = std::sync::Once::new();
-    ATFORK.call_once(|| {
-        extern "C" fn forget_token() {
-            TOKEN.store(0, Ordering::Relaxed);
-        }
-        // SAFETY: registers a handler that only stores to an atomic, which is
-        // async-signal-safe as a fork child handler must be.
-        unsafe { libc::pthread_atfork(None, None, Some(forget_token)) };
-    });
-    let pid = rustix::process::getpid().as_raw_nonzero().get() as u32;
-    let start = own_start_time().unwrap_or(0) as u32;
-    let t = (u64::from(pid) << 32) | u64::from(start);
-    TOKEN.store(t, Ordering::Relaxed);
-    t
-}
-
-/// Start time (field 22 of `/proc/self/stat`), in clock ticks since boot.
-fn own_start_time() -> Option<u64> {
-    let text = std::fs::read_to_string("/proc/self/stat").ok()?;
-    // `comm` (field 2) may hold spaces and parentheses: fields resume after
-    // the last ')'.
-    let rest = &text[text.rfind(')')? + 1..];
-    // `rest` starts at field 3 (state); start time is field 22.
-    rest.split_ascii_whitespace().nth(19)?.parse().ok()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn own_token_is_stable() {
-        let t = process_token();
-        assert_ne!(t, 0);
-        assert_eq!(t, process_token());
-    }
 
     #[test]
     fn end_locks_identify_roles_and_follow_the_descriptor() {

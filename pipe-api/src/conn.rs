@@ -20,7 +20,7 @@
 
 use crate::error::{Error, ErrorKind};
 use crate::info::{PeekInfo, PipeType};
-use crate::pending::{self, PendingMark, PendingSlot};
+use crate::pending::{self, PendingMark};
 use shmpipe_engine::channel::End;
 use shmpipe_engine::layout::RingControl;
 use shmpipe_engine::sync::Native;
@@ -106,9 +106,6 @@ pub(crate) struct Conn {
     consumed_hint: std::sync::atomic::AtomicU64,
     /// Set once the peer was found gone: it never comes back.
     gone: std::sync::atomic::AtomicBool,
-    /// This handle's pending-write slot in this process, made on its first
-    /// pending write (see [`PendingMark`]); `None` until it could be.
-    pending_slot: Mutex<Option<PendingSlot>>,
     /// Writing half (locked only while a write publishes) and a twin for
     /// the waits that follow publication (quota, flush): a write pending on
     /// the quota never holds up the next write, a flush or a transact
@@ -185,7 +182,6 @@ impl Conn {
             last_check_ns: std::sync::atomic::AtomicU64::new(coarse_now_ns()),
             consumed_hint: std::sync::atomic::AtomicU64::new(0),
             gone: std::sync::atomic::AtomicBool::new(false),
-            pending_slot: Mutex::new(None),
             tx,
             rx,
             policy: Mutex::new(None),
@@ -372,25 +368,28 @@ impl Conn {
         // kill after publication must find the claim in place, or the rest
         // of the write would stay readable. Whether it may pend is first
         // guessed from this handle's lower bound of `consumed` (too high a
-        // guess only costs the slot lookup) and then decided under the lock.
+        // guess only costs the token lookup) and then decided under the lock.
+        // The claimant is named by this process's slot, the one the write's
+        // admission lock names it by (one atomic load once made; if it
+        // cannot be made, the write goes unmarked: the safe side).
         let queued_guess = tx
             .written()
             .saturating_sub(self.consumed_hint.load(Relaxed));
-        let slot = if queued_guess.saturating_add(n) > u64::from(self.quota) {
-            self.pending_slot()
+        let token = if queued_guess.saturating_add(n) > u64::from(self.quota) {
+            self.end.holder_token().ok()
         } else {
             None
         };
         let quota = u64::from(self.quota);
         let claim = |start: u64| {
-            let slot = slot?;
+            let token = token?;
             let end = start.checked_add(n)?;
             let consumed = control.consumer.0.consumed.load(Acquire);
             // It cannot pend if it fits now: `consumed` only grows.
             if end.saturating_sub(consumed) <= quota {
                 return None;
             }
-            PendingMark::claim(control, slot, start, end)
+            PendingMark::claim(control, token, start, end)
         };
         let (end, claim) = tx.send_marked(buf, None, claim).map_err(|e| {
             let kind = if e.published == 0 {
@@ -469,19 +468,6 @@ impl Conn {
             return Err(Error::io(ErrorKind::NoData));
         }
         Ok(written)
-    }
-
-    /// This handle's pending-write slot, made on first use: a private open
-    /// file description of the segment holding the lock of a random slot
-    /// role for as long as this handle lives in this process.
-    fn pending_slot(&self) -> Option<u64> {
-        let mut slot = lock(&self.pending_slot);
-        if slot.is_none() {
-            // Tried again on a later pending write if it failed (out of
-            // descriptors, say): only pending writes pay for it.
-            *slot = PendingSlot::new(&self.end);
-        }
-        slot.as_ref().map(|s| s.slot)
     }
 
     /// See [`pending::withdrawal_limit`]; a cut is an error only for a

@@ -12,117 +12,99 @@
 //! Three user words of the ring hold one claim at a time:
 //! `W_PENDING_WRITE` = 1 + the write's start position (0: no claim),
 //! `W_PENDING_END` = its end position, and `W_PENDING_OWNER` = the
-//! claimant's *slot* (0 while a claim is being made or released). A write
-//! that may pend claims the mark under the writer lock, *before* any of its
-//! bytes is published (`Sender::send_marked`): a kill right after the first
-//! byte becomes visible must already find the claim, or the rest would stay
-//! readable. A write that may pend while another holds the mark is not
-//! marked (if its process dies, its rest stays readable: the safe side of
-//! the rule). A claimant killed while it was still publishing leaves a claim
-//! whose end lies past what was published: nothing is dropped for it (the
-//! reader gets the published part of a cut message, see `Conn::read_msg`).
+//! claimant's *process token* (0 while a claim is being made or released).
+//! A write that may pend claims the mark under the writer lock, *before*
+//! any of its bytes is published (`Sender::send_marked`): a kill right
+//! after the first byte becomes visible must already find the claim, or the
+//! rest would stay readable. A write that may pend while another holds the
+//! mark is not marked (if its process dies, its rest stays readable: the
+//! safe side of the rule). A claimant killed while it was still publishing
+//! leaves a claim whose end lies past what was published: nothing is
+//! dropped for it (the reader gets the published part of a cut message,
+//! see `Conn::read_msg`).
 //!
-//! **Liveness follows a kernel object, not a pid.** A slot is a byte of the
-//! segment's lock range; each handle takes, on its first pending write, an
-//! OFD read lock on a random slot through an open file description private
-//! to its process ([`PendingSlot`]), and keeps it until the handle is
-//! dropped. The kernel drops that lock when the process dies, SIGKILL
-//! included. A reader that finds the claimant's slot unlocked (`F_OFD_GETLK`)
-//! knows the claimant's process is gone. Two handles that draw the same slot
-//! make a dead claimant look alive: again the safe side.
+//! **One liveness mechanism.** The claimant is named exactly as an
+//! admission-lock holder is: by its process slot on the segment
+//! ([`End::holder_token`], engine `liveness::ProcessSlot`), an exclusive
+//! OFD lock on a slot byte of the memfd, taken through an open file
+//! description private to the process, which the kernel drops when the
+//! process dies (SIGKILL included). A reader that finds the slot unlocked
+//! ([`slot_held`], `F_OFD_GETLK`) knows the claimant's process is gone. No
+//! pid is involved, so a claimant in another pid namespace is judged right;
+//! two live processes never share a slot; a child forked without exec draws
+//! its own slot (the engine's fork handler closes its copy of the parent's
+//! description), so neither can keep the other's dead claim alive nor be
+//! mistaken for it. Every writer already has the slot (each write's
+//! admission lock names it): pending writes cost no descriptor.
+//!
+//! A slot names a process, not a write, and that is enough: a claim lives
+//! only as long as its write is pending in the claimant process. The claim
+//! is a [`PendingMark`] owned by the writing call, released when the write
+//! completes or fails, and on unwind (its `Drop`); so a claim still in
+//! place whose process is alive belongs to a write still pending, and one
+//! whose process is dead belongs to a write nobody will finish. (A fork
+//! while another thread of the process holds a claim leaves in the child a
+//! copy of that `PendingMark` which is never dropped, the thread not
+//! existing there; the claim names the parent's token, and only the
+//! parent's end of the write, or death, ends it.)
 //!
 //! The withdrawal happens in the next read (under the reader's lock, which
 //! it needs to drop bytes); a `peek` before it still shows the dead write's
 //! rest.
 //!
 //! Ordering: a claimant CASes the mark (AcqRel), then stores the end and
-//! then its slot (Release); it releases by zeroing the slot, then CASing the
-//! mark back to 0 (Release). A reader loads the mark, the slot (Acquire) and
-//! the end, then the mark again: positions only grow, so an unchanged mark
-//! is the same claim, and the slot it read is that claim's (an older claim's
-//! slot was zeroed before its mark was released, which happens-before the
-//! newer claim). A slot found unlocked is only a death if the claim is
-//! *still* in place afterwards: a live claimant releases its claim before
-//! its handle (and lock) can go, so the reader looks at the mark and the
-//! slot once more after the kernel's answer.
+//! then its token (Release); it releases by zeroing the token, then CASing
+//! the mark back to 0 (Release). A reader loads the mark, the token
+//! (Acquire) and the end, then the mark again: positions only grow, so an
+//! unchanged mark is the same claim, and the token it read is that claim's
+//! (an older claim's token was zeroed before its mark was released, which
+//! happens-before the newer claim). A slot found unlocked is only a death
+//! if the claim is *still* in place afterwards: a live claimant releases
+//! its claim before its slot can go (the slot outlives every write of the
+//! end), so the reader looks at the mark and the token once more after the
+//! kernel's answer.
 //!
-//! Everything read here is hostile input: a nonsense end drops nothing, a
-//! nonsense slot is "alive". A claimant killed between its CAS and its slot
-//! store leaves the mark taken with slot 0 for good: later pending writes go
-//! unmarked, again the safe side.
+//! Everything read here is hostile input: a nonsense end drops nothing; a
+//! word that names no slot ([`token_slot`] bounds it) is no claimant at all,
+//! so it is never judged dead. A claimant killed between its CAS and its
+//! token store leaves the mark taken with token 0 for good: later pending
+//! writes go unmarked, again the safe side.
 
 use crate::error::{Error, ErrorKind};
 use shmpipe_engine::channel::End;
 use shmpipe_engine::layout::RingControl;
-use shmpipe_engine::liveness::EndLock;
+use shmpipe_engine::liveness::{slot_held, token_slot};
 use shmpipe_engine::sync::Native;
 use shmpipe_engine::{Receiver, RingStorage};
 use std::io;
 use std::sync::atomic::fence;
 use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, Release, SeqCst};
-use std::sync::Arc;
 
 /// User word (per ring) holding 1 + the start of the claimed write, or 0.
 const W_PENDING_WRITE: usize = 3;
-/// User word (per ring): the claimant's slot, 0 while claiming or releasing.
+/// User word (per ring): the claimant's process token
+/// ([`End::holder_token`]), 0 while claiming or releasing.
 const W_PENDING_OWNER: usize = 5;
 /// User word (per ring): where the claimed write ends.
 const W_PENDING_END: usize = 6;
-/// Liveness roles from here on are pending-write slots (roles below name
-/// ends); slots are drawn from `PENDING_SLOTS` values.
-const PENDING_SLOT_BASE: u64 = 1 << 16;
-const PENDING_SLOTS: u64 = 1 << 30;
-
 type Control = RingControl<Native>;
 
-/// A handle's slot in one process: the lock that says "alive" for it.
-pub(crate) struct PendingSlot {
-    pub(crate) slot: u64,
-    _lock: EndLock,
-}
-
-impl PendingSlot {
-    /// Draws a slot and locks it through a new open file description of
-    /// `end`'s segment. `None` if that cannot be done (no `/proc`, no
-    /// descriptors left): the handle's pending writes are then never
-    /// marked, so a dead one's rest stays readable.
-    pub(crate) fn new(end: &Arc<End>) -> Option<PendingSlot> {
-        let slot = PENDING_SLOT_BASE + random_u64() % PENDING_SLOTS;
-        let lock = EndLock::acquire(end.fd(), role_of(slot)?).ok()?;
-        Some(PendingSlot { slot, _lock: lock })
-    }
-}
-
-fn role_of(slot: u64) -> Option<u32> {
-    if (PENDING_SLOT_BASE..PENDING_SLOT_BASE + PENDING_SLOTS).contains(&slot) {
-        u32::try_from(slot).ok()
-    } else {
-        None
-    }
-}
-
-/// Random enough to keep two handles off one slot; not a secret.
-fn random_u64() -> u64 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u64(shmpipe_engine::liveness::process_token());
-    h.finish()
-}
-
-/// A claim this process holds on the mark, released when dropped (also if
-/// the wait it covers unwinds: a claim left behind would make the write
-/// look dead once its handle closes).
+/// A claim this process holds on the mark, released when dropped: when the
+/// write completes, fails, or the wait it covers unwinds. That is what lets
+/// a process token stand for the write: a claim left behind by a live
+/// process would look alive until the process died, and then a write that
+/// was long over would be withdrawn.
 pub(crate) struct PendingMark<'a> {
     control: &'a Control,
     mark: u64,
 }
 
 impl<'a> PendingMark<'a> {
-    /// Claims the mark for the write `start..end` of the holder of `slot`,
-    /// if no other write holds it.
+    /// Claims the mark for the write `start..end` of the process whose
+    /// token ([`End::holder_token`]) is `token`, if no other write holds it.
     pub(crate) fn claim(
         control: &'a Control,
-        slot: u64,
+        token: u64,
         start: u64,
         end: u64,
     ) -> Option<PendingMark<'a>> {
@@ -132,7 +114,7 @@ impl<'a> PendingMark<'a> {
             .compare_exchange(0, mark, AcqRel, Relaxed)
             .ok()?;
         words[W_PENDING_END].store(end, Relaxed);
-        words[W_PENDING_OWNER].store(slot, Release);
+        words[W_PENDING_OWNER].store(token, Release);
         Some(PendingMark { control, mark })
     }
 }
@@ -142,8 +124,8 @@ impl Drop for PendingMark<'_> {
     fn drop(&mut self) {
         let words = &self.control.user.0;
         words[W_PENDING_OWNER].store(0, Relaxed);
-        // Fails only if a reader already judged the claim dead, which a live
-        // slot lock rules out, or if the peer scribbled on the word.
+        // Fails only if a reader already judged the claim dead, which this
+        // process's live slot rules out, or if the peer scribbled on the word.
         let _ = words[W_PENDING_WRITE].compare_exchange(self.mark, 0, Release, Relaxed);
     }
 }
@@ -156,27 +138,33 @@ pub(crate) fn dead_claim(control: &Control, end: &End) -> Option<DeadClaim> {
     if mark == 0 {
         return None;
     }
-    let slot = words[W_PENDING_OWNER].load(Acquire);
+    let owner = words[W_PENDING_OWNER].load(Acquire);
     let write_end = words[W_PENDING_END].load(Relaxed);
     if words[W_PENDING_WRITE].load(Acquire) != mark {
         return None; // released or re-claimed meanwhile: look next time
     }
-    let role = role_of(slot)?; // 0 (claim in flight) or nonsense
-    if end.peer_alive(role).unwrap_or(true) {
+    // 0 (a claim in flight) or nonsense: no claimant to judge. `slot_held`
+    // alone would call such a word dead.
+    token_slot(owner)?;
+    // Through the end's own descriptor: no process slot is made for a
+    // reader, and every slot, this process's included, is seen (a slot
+    // lives on a description of its own).
+    if slot_held(end.fd(), owner) {
         return None;
     }
-    // The lock is gone, but maybe only because a live claimant released
-    // its claim and then closed its handle (or exited) after the loads
-    // above. It released the claim before its lock could go, so the
-    // claim is still in place only if the claimant died holding it.
+    // The slot is free, but maybe only because a live claimant released
+    // its claim and then closed its last handle of the end (or exited)
+    // after the loads above. It released the claim before its slot could
+    // go, so the claim is still in place only if the claimant died holding
+    // it.
     fence(SeqCst);
-    if words[W_PENDING_WRITE].load(Acquire) != mark || words[W_PENDING_OWNER].load(Acquire) != slot
+    if words[W_PENDING_WRITE].load(Acquire) != mark || words[W_PENDING_OWNER].load(Acquire) != owner
     {
         return None;
     }
     Some(DeadClaim {
         mark,
-        slot,
+        owner,
         start: mark - 1,
         end: write_end,
     })
@@ -185,7 +173,7 @@ pub(crate) fn dead_claim(control: &Control, end: &End) -> Option<DeadClaim> {
 /// A claim whose process is gone.
 pub(crate) struct DeadClaim {
     mark: u64,
-    slot: u64,
+    owner: u64,
     /// Where the dead write starts and ends (payload positions; `end` is
     /// unchecked shared data).
     pub(crate) start: u64,
@@ -196,9 +184,9 @@ impl DeadClaim {
     /// Frees the mark for the next pending write.
     pub(crate) fn clear(&self, control: &Control) {
         let words = &control.user.0;
-        // Only this claim's slot: another reader may have cleared it and a
+        // Only this claim's token: another reader may have cleared it and a
         // new claimant taken the mark since.
-        let _ = words[W_PENDING_OWNER].compare_exchange(self.slot, 0, Relaxed, Relaxed);
+        let _ = words[W_PENDING_OWNER].compare_exchange(self.owner, 0, Relaxed, Relaxed);
         let _ = words[W_PENDING_WRITE].compare_exchange(self.mark, 0, Release, Relaxed);
     }
 }

@@ -46,8 +46,8 @@ use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
 use std::sync::Arc;
 
 /// First lock byte (relative to the liveness lock base) of the process
-/// slots. Below it: end roles (0, 1, ...) and the pipe layer's
-/// pending-write slots (`1 << 16` to `(1 << 16) + (1 << 30)`).
+/// slots. Below it: end roles (0, 1, ...). Admission-lock holders and the
+/// pipe layer's pending-write claimants are both named by process slots.
 pub const SLOT_BASE: u32 = 1 << 31;
 /// Number of process slots.
 pub const SLOTS: u32 = 1 << 30;

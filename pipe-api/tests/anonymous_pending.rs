@@ -16,9 +16,9 @@ use std::io::{Read, Write};
 use std::time::Instant;
 
 const QUOTA: u32 = 4096;
-/// Larger than the quota: this write pends too, so the child has made its
-/// pending-write slot (a descriptor and a lock) before the write that is
-/// killed, whose claim is then a few stores after its publication.
+/// Larger than the quota: this write pends too, so the child has drawn its
+/// process slot (the liveness lock its claims name) before the write that
+/// is killed, whose claim is then a few stores after its publication.
 const DONE_LEN: usize = 5000;
 const PENDING_LEN: usize = 10_000;
 

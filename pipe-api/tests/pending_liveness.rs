@@ -16,7 +16,7 @@
 
 mod common;
 
-use common::{assert_child_ok, child_command, pattern, role, within, HANG, TOKEN_ENV};
+use common::{assert_child_ok, child_command, pattern, within, HANG, TOKEN_ENV};
 use shmpipe::{CommandExt as _, PipeBuilder, PipeReader, PipeWriter};
 use std::io::{Read, Write};
 use std::process::Stdio;
@@ -63,11 +63,7 @@ fn fork() -> Option<libc::pid_t> {
 /// exec) starts a pending write of its own. On a byte from the parent
 /// (stdin) we SIGKILL that child, reap it, say so on stdout and, alive with
 /// our own copy of the write end, write [`AFTER_LEN`] bytes and exit.
-#[test]
 fn child_fork_a_pending_writer() {
-    if role().as_deref() != Some("child_fork_a_pending_writer") {
-        return;
-    }
     let token = std::env::var(TOKEN_ENV).unwrap();
     let mut w = PipeWriter::from_inherited(&token).unwrap();
     w.write_all(&pattern(FIRST_LEN, 1)).unwrap();
@@ -101,14 +97,13 @@ fn child_fork_a_pending_writer() {
 /// until the reader gets past the dead rest) arrives whole. Failed with
 /// the per-handle claim locks: the child's claim looked alive as long as
 /// the parent held the inherited lock, so the reader got the dead rest.
-#[test]
 fn sem_117_forked_childs_pending_write_vanishes_while_its_parent_lives() {
     let (mut r, w) = PipeBuilder::new()
         .buffer_size(QUOTA)
         .inheritable(true)
         .build()
         .unwrap();
-    let mut cmd = child_command("child_fork_a_pending_writer", "child_fork_a_pending_writer");
+    let mut cmd = child_command("child_fork_a_pending_writer");
     let token = cmd.inherit_end(&w).unwrap();
     cmd.env(TOKEN_ENV, token)
         .stdin(Stdio::piped())
@@ -158,11 +153,7 @@ fn sem_117_forked_childs_pending_write_vanishes_while_its_parent_lives() {
 /// Child: a pending write that completes, then a fork whose child (without
 /// exec) only keeps its copies of everything until its stdin closes, then a
 /// pending write of our own, during which the parent kills us.
-#[test]
 fn child_fork_then_pend() {
-    if role().as_deref() != Some("child_fork_then_pend") {
-        return;
-    }
     let token = std::env::var(TOKEN_ENV).unwrap();
     let mut w = PipeWriter::from_inherited(&token).unwrap();
     w.write_all(&pattern(FIRST_LEN, 1)).unwrap();
@@ -184,14 +175,13 @@ fn child_fork_then_pend() {
 /// rest of its write vanishes, and a later write from a live duplicate
 /// arrives whole. Failed with the per-handle claim locks: the forked child
 /// inherited the dead writer's lock, so its claim looked alive.
-#[test]
 fn sem_117_pending_write_vanishes_while_a_forked_child_lives() {
     let (mut r, mut w) = PipeBuilder::new()
         .buffer_size(QUOTA)
         .inheritable(true)
         .build()
         .unwrap();
-    let mut cmd = child_command("child_fork_then_pend", "child_fork_then_pend");
+    let mut cmd = child_command("child_fork_then_pend");
     let token = cmd.inherit_end(&w).unwrap();
     // The forked grandchild blocks on this stdin; it also shares the
     // child's stderr, so the child is reaped with `wait`, not with
@@ -230,4 +220,15 @@ fn sem_117_pending_write_vanishes_while_a_forked_child_lives() {
     let w = within("the duplicate's write", move || writer.join().unwrap());
     assert_eq!(r.peek(None).unwrap().total_available, 0, "nothing else");
     drop((w, hold)); // the grandchild sees its stdin close and exits
+}
+
+common::main! {
+    tests: [
+        sem_117_forked_childs_pending_write_vanishes_while_its_parent_lives,
+        sem_117_pending_write_vanishes_while_a_forked_child_lives,
+    ],
+    children: [
+        child_fork_a_pending_writer,
+        child_fork_then_pend,
+    ],
 }

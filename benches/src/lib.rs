@@ -13,7 +13,8 @@
 //!   process was SIGKILLed (`shmpipe bench --only kill`).
 //! * [`peer`]: the child process on the other end, started by re-executing
 //!   the current binary, and the control protocol that drives it.
-//! * [`payload`]: aligned buffers, sequence stamps and payload checks.
+//! * [`payload`]: aligned buffers, sequence stamps and payload checks;
+//!   [`rng`]: a small random generator.
 //! * [`suite`]: the full comparison the CLI prints; [`plot`]: its charts as
 //!   SVG; [`stats`]: percentiles; [`affinity`], [`machine`]: where it ran.
 //!
@@ -31,6 +32,7 @@ pub mod payload;
 pub mod peer;
 pub mod pipes;
 pub mod plot;
+pub mod rng;
 pub mod shm;
 pub mod stats;
 pub mod suite;

@@ -36,6 +36,7 @@
 //! Cases alternate round by round, so all see the same machine.
 
 use crate::payload;
+use crate::rng::Rng;
 use crate::stats::{self, Summary};
 use crate::suite::Mode;
 use crate::transport;
@@ -505,26 +506,6 @@ impl Drop for Victim {
     }
 }
 
-/// xorshift64*: spreads the kills over the park slice; no need for more.
-struct Rng(u64);
-
-impl Rng {
-    fn seeded() -> Rng {
-        let t = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos() as u64);
-        Rng((t ^ u64::from(std::process::id()).rotate_left(32)) | 1)
-    }
-
-    /// Uniform enough in `0..n` (`n > 0`).
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) % n
-    }
-}
-
 /// The data the peer writes in round `seq`.
 fn data(seq: u64) -> Vec<u8> {
     let mut d = vec![0u8; DATA_LEN];
@@ -626,14 +607,5 @@ mod tests {
         assert!(parse_spec("case=pipe-read;cpu=none").is_none());
         assert!(parse_spec("case=pipe-read;seq=x;cpu=none").is_none());
         assert!(parse_spec("case=pipe-read;seq=1;cpu=none;extra=1").is_none());
-    }
-
-    #[test]
-    fn random_delays_stay_in_range_and_vary() {
-        let mut rng = Rng(12345);
-        let v: Vec<u64> = (0..1000).map(|_| rng.below(RANDOM_DELAY_US)).collect();
-        assert!(v.iter().all(|&d| d < RANDOM_DELAY_US));
-        assert!(v.iter().any(|&d| d < RANDOM_DELAY_US / 4));
-        assert!(v.iter().any(|&d| d > RANDOM_DELAY_US * 3 / 4));
     }
 }

@@ -39,8 +39,8 @@
 
 use crate::payload::{self, Buf};
 use crate::peer::{self, Control, Process, CONNECT_ROLE, SMALL};
+use crate::policy::{self, Policy};
 use crate::stats::{self, Summary};
-use crate::transport::{self, Policy};
 use serde::Serialize;
 use shmpipe::named::{ClientOptions, PipeListener, ServerOptions};
 use shmpipe::{Error, ErrorKind, PipeType, ReadMode, WaitPolicy};
@@ -134,7 +134,7 @@ impl ConnectPeer {
             process,
             name,
             socket: SocketFile(path),
-            wait: transport::default_wait_policy(),
+            wait: policy::default_wait_policy(),
             seq: 0,
             request,
             reply: Buf::new(SMALL, 0),
@@ -153,7 +153,7 @@ impl ConnectPeer {
     pub fn set_policy(&mut self, policy: Policy) -> io::Result<()> {
         let wait = policy.resolve();
         self.process
-            .command(&format!("policy {}", transport::encode_wait(&wait)))?;
+            .command(&format!("policy {}", policy::encode_wait(&wait)))?;
         self.process.expect("ok")?;
         self.wait = wait;
         Ok(())
@@ -273,7 +273,7 @@ pub fn run(child_cpu: Option<usize>, warmup: usize, n: usize) -> io::Result<Conn
         unix.push(peer.once(Target::UnixStream)?.as_nanos() as u64);
     }
     let child_pinned = peer.child_pinned();
-    let wait = transport::describe(&peer.wait);
+    let wait = policy::describe(&peer.wait);
     peer.quit()?;
     let named_pipe = stats::summarize(&mut named).ok_or_else(no_samples)?;
     let unix_stream = stats::summarize(&mut unix).ok_or_else(no_samples)?;

@@ -36,10 +36,10 @@
 //! Cases alternate round by round, so all see the same machine.
 
 use crate::payload;
+use crate::policy;
 use crate::rng::Rng;
 use crate::stats::{self, Summary};
 use crate::suite::Mode;
-use crate::transport;
 use serde::Serialize;
 use shmpipe::{CommandExt, Error, ErrorKind, PipeBuilder, PipeReader, PipeWriter};
 use std::convert::Infallible;
@@ -215,7 +215,7 @@ pub fn run(
     }
     Ok(KillReport {
         repetitions: n,
-        wait: transport::describe(&transport::default_wait_policy()),
+        wait: policy::describe(&policy::default_wait_policy()),
         child_cpu,
         target_ms: TARGET.as_millis() as u64,
         cases,

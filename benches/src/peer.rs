@@ -42,8 +42,10 @@
 //! floor's "value changed" test works for runs of one iteration, which is
 //! what criterion's test mode asks for).
 
+use crate::link::{Handover, Link, Options};
 use crate::payload::{self, Buf};
-use crate::transport::{self, Handover, Kind, Link, Options, Policy};
+use crate::policy::{self, Policy};
+use crate::transport::{self, Kind};
 use rustix::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use shmpipe_engine::WaitPolicy;
 use std::io::{self, BufRead, BufReader, Write};
@@ -383,7 +385,7 @@ impl Peer {
             return Err(e);
         }
         self.process
-            .command(&format!("policy {}", transport::encode_wait(&wait)))?;
+            .command(&format!("policy {}", policy::encode_wait(&wait)))?;
         self.process.expect("ok")?;
         Ok(())
     }
@@ -659,7 +661,7 @@ pub(crate) fn num<T: std::str::FromStr>(w: Option<&str>) -> io::Result<T> {
 /// Parses the arguments of a `policy` command.
 pub(crate) fn parse_policy<'a>(mut w: impl Iterator<Item = &'a str>) -> io::Result<WaitPolicy> {
     match (w.next(), w.next()) {
-        (Some(spin), Some(slice)) => transport::decode_wait(spin, slice),
+        (Some(spin), Some(slice)) => policy::decode_wait(spin, slice),
         _ => None,
     }
     .ok_or_else(|| protocol_error("bad policy command".into()))
@@ -769,7 +771,7 @@ mod tests {
     #[test]
     fn policy_commands_parse() {
         let w = WaitPolicy::spin();
-        let line = transport::encode_wait(&w);
+        let line = policy::encode_wait(&w);
         assert_eq!(parse_policy(line.split(' ')).unwrap(), w);
         assert!(parse_policy("12".split(' ')).is_err());
     }

@@ -38,7 +38,7 @@
 //! ```
 
 use crate::payload::{self, Buf};
-use crate::peer::{self, Control, Process, CONNECT_ROLE, SMALL};
+use crate::peer::protocol::{self, Control, Process, CONNECT_ROLE, SMALL};
 use crate::policy::{self, Policy};
 use crate::stats::{self, Summary};
 use serde::Serialize;
@@ -175,7 +175,7 @@ impl ConnectPeer {
         let elapsed = r.map_err(|e| self.process.link_failed(e))?;
         if self.reply.as_slice() != self.request.as_slice() {
             self.process.set_broken();
-            return Err(peer::protocol_error(format!(
+            return Err(protocol::protocol_error(format!(
                 "the reply to connection {seq} differs from the request (first word {})",
                 payload::first_word(self.reply.as_slice())
             )));
@@ -194,7 +194,7 @@ impl ConnectPeer {
         let m = client.recv_msg(self.reply.as_mut_slice())?;
         let elapsed = start.elapsed();
         if !m.complete || m.len != SMALL {
-            return Err(peer::protocol_error(format!(
+            return Err(protocol::protocol_error(format!(
                 "the reply came as {} B (complete: {})",
                 m.len, m.complete
             )));
@@ -319,7 +319,7 @@ pub(crate) fn serve(ctl: &mut Control, args: &[String], cpu: Option<usize>) -> i
         ));
     };
     // First, so that the threads the named pipe starts run there too.
-    let pinned = peer::pin(cpu);
+    let pinned = protocol::pin(cpu);
     let _ = std::fs::remove_file(path);
     let unix = UnixListener::bind(path)?;
     let _file = SocketFile(PathBuf::from(path));
@@ -331,14 +331,14 @@ pub(crate) fn serve(ctl: &mut Control, args: &[String], cpu: Option<usize>) -> i
         match w.next() {
             Some("quit") => return Ok(()),
             Some("policy") => {
-                let wait = peer::parse_policy(w)?;
+                let wait = protocol::parse_policy(w)?;
                 // The old name goes first: one name cannot be bound twice.
                 drop(named.take());
                 named = Some(named_listener(name, wait)?);
                 ctl.send("ok")?;
             }
             Some("named") => {
-                let seq: u64 = peer::num(w.next())?;
+                let seq: u64 = protocol::num(w.next())?;
                 let listener = named
                     .as_mut()
                     .ok_or_else(|| io::Error::other("named: no policy set yet"))?;
@@ -359,7 +359,7 @@ pub(crate) fn serve(ctl: &mut Control, args: &[String], cpu: Option<usize>) -> i
                 report(ctl, bad)?;
             }
             Some("unix") => {
-                let seq: u64 = peer::num(w.next())?;
+                let seq: u64 = protocol::num(w.next())?;
                 ctl.send("ready")?;
                 let (mut sock, _) = unix.accept()?;
                 sock.read_exact(buf.as_mut_slice())?;
@@ -370,7 +370,11 @@ pub(crate) fn serve(ctl: &mut Control, args: &[String], cpu: Option<usize>) -> i
                 drop(sock);
                 report(ctl, bad)?;
             }
-            _ => return Err(peer::protocol_error(format!("unknown command {line:?}"))),
+            _ => {
+                return Err(protocol::protocol_error(format!(
+                    "unknown command {line:?}"
+                )))
+            }
         }
     }
     Ok(())

@@ -356,7 +356,7 @@ pub(crate) fn serve(ctl: &mut Control, args: &[String], cpu: Option<usize>) -> i
                     }
                 }
                 drop(server);
-                report(ctl, bad)?;
+                protocol::report(ctl, bad)?;
             }
             Some("unix") => {
                 let seq: u64 = protocol::num(w.next())?;
@@ -368,7 +368,7 @@ pub(crate) fn serve(ctl: &mut Control, args: &[String], cpu: Option<usize>) -> i
                 let mut rest = [0u8; 64];
                 while sock.read(&mut rest)? != 0 {}
                 drop(sock);
-                report(ctl, bad)?;
+                protocol::report(ctl, bad)?;
             }
             _ => {
                 return Err(protocol::protocol_error(format!(
@@ -388,11 +388,4 @@ fn check(buf: &Buf, seq: u64, whole: bool) -> Option<String> {
             payload::first_word(m)
         )
     })
-}
-
-fn report(ctl: &mut Control, bad: Option<String>) -> io::Result<()> {
-    match bad {
-        None => ctl.send("ok"),
-        Some(why) => ctl.send(&format!("error payload check failed: {why}")),
-    }
 }

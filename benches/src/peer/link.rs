@@ -19,7 +19,7 @@
 //! floor's "value changed" test works for runs of one iteration, which is
 //! what criterion's test mode asks for).
 
-use super::protocol::{num, parse_policy, pin, protocol_error, Control, Process, SMALL};
+use super::protocol::{num, parse_policy, pin, protocol_error, report, Control, Process, SMALL};
 use crate::link::{Handover, Link, Options};
 use crate::payload::{self, Buf};
 use crate::policy::{self, Policy};
@@ -326,11 +326,4 @@ fn serve_commands(link: &mut dyn Link, ctl: &mut Control) -> io::Result<()> {
         }
     }
     Ok(())
-}
-
-fn report(ctl: &mut Control, bad: Option<String>) -> io::Result<()> {
-    match bad {
-        None => ctl.send("ok"),
-        Some(why) => ctl.send(&format!("error payload check failed: {why}")),
-    }
 }

@@ -317,6 +317,15 @@ pub(crate) fn parse_policy<'a>(mut w: impl Iterator<Item = &'a str>) -> io::Resu
     .ok_or_else(|| protocol_error("bad policy command".into()))
 }
 
+/// Ends a command: `ok`, or the payload check that failed (the first
+/// one; the command still ran to its end so the link stays in step).
+pub(crate) fn report(ctl: &mut Control, bad: Option<String>) -> io::Result<()> {
+    match bad {
+        None => ctl.send("ok"),
+        Some(why) => ctl.send(&format!("error payload check failed: {why}")),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -8,6 +8,8 @@
 //!   is the transport's name.
 //! * [`CONNECT_ROLE`]: the server of the connection set-up measurement, in
 //!   [`crate::connect`].
+//! * [`KILL_ROLE`], `kill.rs`: the holder of one pipe end, which the
+//!   killed-peer measurement ([`crate::liveness`]) SIGKILLs.
 //!
 //! Every role starts the same way and shares the control socket: the child
 //! rebuilds what it was handed, then says hello (or reports why not); every
@@ -24,12 +26,13 @@
 //! `main`: the criterion bench binary and the `shmpipe` CLI each re-execute
 //! themselves.
 
+mod kill;
 mod link;
 pub(crate) mod protocol;
 
 pub use link::Peer;
 pub use protocol::{
-    CONNECT_ROLE, CONTROL_FD, FIRST_LINK_FD, PEER_ARG_ENV, PEER_ENV, SMALL, STAGING_MIN,
+    CONNECT_ROLE, CONTROL_FD, FIRST_LINK_FD, KILL_ROLE, PEER_ARG_ENV, PEER_ENV, SMALL, STAGING_MIN,
 };
 
 use crate::transport::Kind;
@@ -61,6 +64,9 @@ enum Role {
     Link(Kind),
     /// The server of the connection set-up measurement ([`crate::connect`]).
     Connect,
+    /// The holder of a pipe end, killed by the killed-peer measurement
+    /// ([`crate::liveness`]).
+    Kill,
 }
 
 struct Spec {
@@ -79,6 +85,7 @@ fn parse_spec(spec: &str) -> Option<Spec> {
         let (k, v) = part.split_once('=')?;
         match k {
             "kind" if v == CONNECT_ROLE => role = Some(Role::Connect),
+            "kind" if v == KILL_ROLE => role = Some(Role::Kill),
             "kind" => role = Kind::from_name(v).map(Role::Link),
             "fds" => fds = v.parse().ok().filter(|&n: &usize| n <= 8),
             "args" => args = v.parse().ok().filter(|&n: &usize| n <= 8),
@@ -130,6 +137,7 @@ fn peer_main(spec: &str) -> io::Result<()> {
         match spec.role {
             Role::Link(kind) => link::serve(&mut ctl, kind, fds, args, spec.cpu),
             Role::Connect => crate::connect::serve(&mut ctl, &args, spec.cpu),
+            Role::Kill => kill::serve(&mut ctl, fds, &args, spec.cpu),
         }
     })();
     match r {
@@ -162,6 +170,8 @@ mod tests {
         );
         let s = parse_spec("kind=connect-server;fds=0;args=2;cpu=none").unwrap();
         assert_eq!(s.role, Role::Connect);
+        let s = parse_spec("kind=kill;fds=1;args=2;cpu=3").unwrap();
+        assert_eq!((s.role, s.fds, s.args, s.cpu), (Role::Kill, 1, 2, Some(3)));
         assert!(parse_spec("kind=nope;fds=1;args=0;cpu=none").is_none());
         assert!(parse_spec("kind=pipe;fds=99;args=0;cpu=none").is_none());
         assert!(parse_spec("kind=pipe;fds=2;args=0").is_none());

@@ -1,8 +1,9 @@
 //! The control protocol between the benchmark process and a peer process:
 //! starting the peer ([`Process::spawn`]), the line-oriented control socket
 //! ([`Control`]), and the helpers every role parses its commands with. The
-//! roles ([`link`](super::link) and [`connect`](crate::connect)'s
-//! server) build on this module; it knows none of them.
+//! roles ([`link`](super::link), [`kill`](super::kill) and
+//! [`connect`](crate::connect)'s server) build on this module; it knows
+//! none of them.
 //!
 //! # Spawning
 //!
@@ -24,13 +25,13 @@ use rustix::fd::{AsRawFd, OwnedFd, RawFd};
 use shmpipe_engine::WaitPolicy;
 use std::io::{self, BufRead, BufReader, Write};
 use std::os::unix::net::UnixStream;
-use std::os::unix::process::CommandExt;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 /// Environment variable that turns a process into a peer: `kind=<name>;
 /// fds=<n>;args=<n>;cpu=<n|none>`, where `<name>` is a transport's name or
-/// [`CONNECT_ROLE`].
+/// [`CONNECT_ROLE`] or [`KILL_ROLE`].
 pub const PEER_ENV: &str = "SHMPIPE_BENCH_PEER";
 /// Prefix of the environment variables carrying the peer's string arguments
 /// (`SHMPIPE_BENCH_PEER_ARG0`, ...): whatever a transport needs besides
@@ -38,6 +39,9 @@ pub const PEER_ENV: &str = "SHMPIPE_BENCH_PEER";
 pub const PEER_ARG_ENV: &str = "SHMPIPE_BENCH_PEER_ARG";
 /// The peer role that serves the connection set-up measurement.
 pub const CONNECT_ROLE: &str = "connect-server";
+/// The peer role that holds one pipe end until it is SIGKILLed, for the
+/// killed-peer measurement of [`crate::liveness`].
+pub const KILL_ROLE: &str = "kill";
 /// The control socket's descriptor number in the child.
 pub const CONTROL_FD: RawFd = 100;
 /// Where the transport's descriptors start in the child.
@@ -104,7 +108,7 @@ pub(crate) struct Process {
 
 impl Process {
     /// Starts the current binary as a peer with `role` (a transport name,
-    /// or [`CONNECT_ROLE`]), handing it `fds` (which only the child holds
+    /// [`CONNECT_ROLE`] or [`KILL_ROLE`]), handing it `fds` (which only the child holds
     /// afterwards) and `args`, pinned to `cpu` if given; returns once it
     /// said hello.
     pub(crate) fn spawn(
@@ -254,6 +258,26 @@ impl Process {
     /// the end).
     pub(crate) fn set_broken(&mut self) {
         self.broken = true;
+    }
+
+    /// Sends the peer `SIGKILL` at once (the protocol is over: it is reaped,
+    /// not asked, from now on).
+    pub(crate) fn kill(&mut self) -> io::Result<()> {
+        self.broken = true;
+        self.child.kill()
+    }
+
+    /// Reaps the peer, which must have died of `SIGKILL`.
+    pub(crate) fn expect_killed(&mut self) -> io::Result<()> {
+        let status = self.child.wait()?;
+        self.reaped = true;
+        if status.signal() == Some(libc::SIGKILL) {
+            Ok(())
+        } else {
+            Err(io::Error::other(format!(
+                "the peer ended with {status}, not by the kill"
+            )))
+        }
     }
 
     /// Tells the peer to quit and reaps it.

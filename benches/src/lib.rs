@@ -15,7 +15,9 @@
 //! * [`liveness`]: how long a blocked pipe end takes to learn that its peer
 //!   process was SIGKILLed (`shmpipe bench --only kill`).
 //! * [`peer`]: the child process on the other end, started by re-executing
-//!   the current binary, and the control protocol that drives it.
+//!   the current binary, the control protocol that drives it, and its
+//!   roles: the far side of a transport ([`Peer`]), the server of
+//!   [`connect`], the victim of [`liveness`].
 //! * [`payload`]: aligned buffers, sequence stamps and payload checks;
 //!   [`rng`]: a small random generator.
 //! * [`suite`]: the full comparison the CLI prints; [`plot`]: its charts as

@@ -62,7 +62,7 @@ pub fn pin_current_thread(cpu: usize) -> io::Result<()> {
 pub fn place(enable: bool) -> Placement {
     // Before narrowing the CPUs: the engine's default wait policy depends
     // on how many this thread may use.
-    crate::transport::default_wait_policy();
+    crate::policy::default_wait_policy();
     if !enable {
         return Placement::default();
     }

@@ -38,9 +38,9 @@
 //! ```
 
 use crate::payload::{self, Buf};
-use crate::peer::{self, Control, Process, CONNECT_ROLE, SMALL};
+use crate::peer::protocol::{self, Control, Process, CONNECT_ROLE, SMALL};
+use crate::policy::{self, Policy};
 use crate::stats::{self, Summary};
-use crate::transport::{self, Policy};
 use serde::Serialize;
 use shmpipe::named::{ClientOptions, PipeListener, ServerOptions};
 use shmpipe::{Error, ErrorKind, PipeType, ReadMode, WaitPolicy};
@@ -134,7 +134,7 @@ impl ConnectPeer {
             process,
             name,
             socket: SocketFile(path),
-            wait: transport::default_wait_policy(),
+            wait: policy::default_wait_policy(),
             seq: 0,
             request,
             reply: Buf::new(SMALL, 0),
@@ -153,7 +153,7 @@ impl ConnectPeer {
     pub fn set_policy(&mut self, policy: Policy) -> io::Result<()> {
         let wait = policy.resolve();
         self.process
-            .command(&format!("policy {}", transport::encode_wait(&wait)))?;
+            .command(&format!("policy {}", policy::encode_wait(&wait)))?;
         self.process.expect("ok")?;
         self.wait = wait;
         Ok(())
@@ -175,7 +175,7 @@ impl ConnectPeer {
         let elapsed = r.map_err(|e| self.process.link_failed(e))?;
         if self.reply.as_slice() != self.request.as_slice() {
             self.process.set_broken();
-            return Err(peer::protocol_error(format!(
+            return Err(protocol::protocol_error(format!(
                 "the reply to connection {seq} differs from the request (first word {})",
                 payload::first_word(self.reply.as_slice())
             )));
@@ -194,7 +194,7 @@ impl ConnectPeer {
         let m = client.recv_msg(self.reply.as_mut_slice())?;
         let elapsed = start.elapsed();
         if !m.complete || m.len != SMALL {
-            return Err(peer::protocol_error(format!(
+            return Err(protocol::protocol_error(format!(
                 "the reply came as {} B (complete: {})",
                 m.len, m.complete
             )));
@@ -273,7 +273,7 @@ pub fn run(child_cpu: Option<usize>, warmup: usize, n: usize) -> io::Result<Conn
         unix.push(peer.once(Target::UnixStream)?.as_nanos() as u64);
     }
     let child_pinned = peer.child_pinned();
-    let wait = transport::describe(&peer.wait);
+    let wait = policy::describe(&peer.wait);
     peer.quit()?;
     let named_pipe = stats::summarize(&mut named).ok_or_else(no_samples)?;
     let unix_stream = stats::summarize(&mut unix).ok_or_else(no_samples)?;
@@ -319,7 +319,7 @@ pub(crate) fn serve(ctl: &mut Control, args: &[String], cpu: Option<usize>) -> i
         ));
     };
     // First, so that the threads the named pipe starts run there too.
-    let pinned = peer::pin(cpu);
+    let pinned = protocol::pin(cpu);
     let _ = std::fs::remove_file(path);
     let unix = UnixListener::bind(path)?;
     let _file = SocketFile(PathBuf::from(path));
@@ -331,14 +331,14 @@ pub(crate) fn serve(ctl: &mut Control, args: &[String], cpu: Option<usize>) -> i
         match w.next() {
             Some("quit") => return Ok(()),
             Some("policy") => {
-                let wait = peer::parse_policy(w)?;
+                let wait = protocol::parse_policy(w)?;
                 // The old name goes first: one name cannot be bound twice.
                 drop(named.take());
                 named = Some(named_listener(name, wait)?);
                 ctl.send("ok")?;
             }
             Some("named") => {
-                let seq: u64 = peer::num(w.next())?;
+                let seq: u64 = protocol::num(w.next())?;
                 let listener = named
                     .as_mut()
                     .ok_or_else(|| io::Error::other("named: no policy set yet"))?;
@@ -356,10 +356,10 @@ pub(crate) fn serve(ctl: &mut Control, args: &[String], cpu: Option<usize>) -> i
                     }
                 }
                 drop(server);
-                report(ctl, bad)?;
+                protocol::report(ctl, bad)?;
             }
             Some("unix") => {
-                let seq: u64 = peer::num(w.next())?;
+                let seq: u64 = protocol::num(w.next())?;
                 ctl.send("ready")?;
                 let (mut sock, _) = unix.accept()?;
                 sock.read_exact(buf.as_mut_slice())?;
@@ -368,9 +368,13 @@ pub(crate) fn serve(ctl: &mut Control, args: &[String], cpu: Option<usize>) -> i
                 let mut rest = [0u8; 64];
                 while sock.read(&mut rest)? != 0 {}
                 drop(sock);
-                report(ctl, bad)?;
+                protocol::report(ctl, bad)?;
             }
-            _ => return Err(peer::protocol_error(format!("unknown command {line:?}"))),
+            _ => {
+                return Err(protocol::protocol_error(format!(
+                    "unknown command {line:?}"
+                )))
+            }
         }
     }
     Ok(())
@@ -384,11 +388,4 @@ fn check(buf: &Buf, seq: u64, whole: bool) -> Option<String> {
             payload::first_word(m)
         )
     })
-}
-
-fn report(ctl: &mut Control, bad: Option<String>) -> io::Result<()> {
-    match bad {
-        None => ctl.send("ok"),
-        Some(why) => ctl.send(&format!("error payload check failed: {why}")),
-    }
 }

@@ -13,7 +13,7 @@
 //! ([`EndLock`], as channel ends do) and, every 2^16 spins, asks whether the
 //! peer's is still held, so a dead peer is noticed in about a millisecond.
 
-use crate::transport::{take, Link, Setup};
+use crate::link::{take, Link, Setup};
 use rustix::fd::{AsFd, OwnedFd};
 use shmpipe_engine::liveness::EndLock;
 use shmpipe_engine::{RingStorage, Segment, SegmentRing};

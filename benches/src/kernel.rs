@@ -7,7 +7,7 @@
 //! largest packet the send buffer admits goes as several packets (the
 //! receiver reassembles by length, as for a byte stream).
 
-use crate::transport::{human_bytes, take, Link, Options, Setup};
+use crate::link::{human_bytes, take, Link, Options, Setup};
 use rustix::fd::{AsFd, OwnedFd};
 use rustix::io::Errno;
 use rustix::net::{AddressFamily, SocketFlags, SocketType};

@@ -2,18 +2,24 @@
 //! processes, shared by the criterion benches (`benches/engine.rs`) and the
 //! `shmpipe bench` command.
 //!
-//! * [`transport`]: the [`Link`] trait and the transports: [`floor`]
-//!   (cache-line ping-pong, the latency floor), [`shm`] (the engine's
-//!   channels, locked and lock-free), [`pipes`] (the `shmpipe` crate's
-//!   anonymous and named pipes, what applications call), [`kernel`] (pipes,
-//!   Unix stream and seqpacket sockets).
+//! * [`transport`]: the registry of the transports ([`Kind`]), which
+//!   dispatches to their modules: [`floor`] (cache-line ping-pong, the
+//!   latency floor), [`shm`] (the engine's channels, locked and lock-free),
+//!   [`pipes`] (the `shmpipe` crate's anonymous and named pipes, what
+//!   applications call), [`kernel`] (pipes, Unix stream and seqpacket
+//!   sockets). Those build only on [`link`] (the [`Link`] trait and what a
+//!   transport hands its peer) and [`policy`] (wait policies), never on the
+//!   registry.
 //! * [`connect`]: named-pipe open + first round trip against Unix socket
 //!   connect + first round trip.
 //! * [`liveness`]: how long a blocked pipe end takes to learn that its peer
 //!   process was SIGKILLed (`shmpipe bench --only kill`).
 //! * [`peer`]: the child process on the other end, started by re-executing
-//!   the current binary, and the control protocol that drives it.
-//! * [`payload`]: aligned buffers, sequence stamps and payload checks.
+//!   the current binary, the control protocol that drives it, and its
+//!   roles: the far side of a transport ([`Peer`]), the server of
+//!   [`connect`], the victim of [`liveness`].
+//! * [`payload`]: aligned buffers, sequence stamps and payload checks;
+//!   [`rng`]: a small random generator.
 //! * [`suite`]: the full comparison the CLI prints; [`plot`]: its charts as
 //!   SVG; [`stats`]: percentiles; [`affinity`], [`machine`]: where it ran.
 //!
@@ -25,17 +31,22 @@ pub mod affinity;
 pub mod connect;
 pub mod floor;
 pub mod kernel;
+pub mod link;
 pub mod liveness;
 pub mod machine;
 pub mod payload;
 pub mod peer;
 pub mod pipes;
 pub mod plot;
+pub mod policy;
+pub mod rng;
 pub mod shm;
 pub mod stats;
 pub mod suite;
 pub mod transport;
 
 pub use connect::{ConnectPeer, Target};
+pub use link::{Link, Options};
 pub use peer::{run_if_peer, Peer};
-pub use transport::{Kind, Link, Options, Policy};
+pub use policy::Policy;
+pub use transport::Kind;

@@ -5,7 +5,7 @@
 //! parent closes its copy right after spawning it):
 //!
 //! * `anon-read`: a `shmpipe` anonymous pipe; the parent reads what the
-//!   peer wrote, then blocks in [`PipeReader::read_pipe`] on the empty pipe;
+//!   peer wrote, then blocks in [`PipeReader::read_pipe`](shmpipe::PipeReader::read_pipe) on the empty pipe;
 //!   the peer, holding the only write end, is killed. The read must return
 //!   [`ErrorKind::BrokenPipe`].
 //! * `anon-write`: the reverse; the parent blocks in a write on the full
@@ -20,14 +20,14 @@
 //!
 //! # One round
 //!
-//! The parent spawns the peer (re-executing the current binary with
-//! [`PEER_ENV`] set, so the binary must call [`run_if_peer`] on the way),
-//! hands it its end by inheritance, and waits until it is ready: the
-//! reading cases read (and check) the peer's 4000 B first, the writing
-//! cases wait for the peer's `ready` line. A thread of the parent then makes
-//! the blocking call; the main thread waits 0.5 ms plus a random 0-5 ms
-//! (so the call is parked, well past its spin, at a random point of its park
-//! slice), sends SIGKILL, and takes the time when `kill` returns. The sample
+//! The parent spawns the peer in the kill role of the peer protocol
+//! ([`KILL_ROLE`]; the binary must call [`run_if_peer`](crate::run_if_peer)
+//! first in `main`), hands it its end, and waits for its hello, which comes
+//! once the peer holds the end and, holding a write end, has written its
+//! 4000 B, which the reading cases read (and check) first. A thread of the
+//! parent then makes the blocking call; the main thread waits 0.5 ms plus a
+//! random 0-5 ms (so the call is parked, well past its spin, at a random
+//! point of its park slice), sends SIGKILL, and takes the time when `kill` returns. The sample
 //! is the time from there to the blocked call's return (clamped at zero: a
 //! kernel pipe can wake its reader before the killer's `kill` returns). A
 //! call that returns before the kill, or not within 10 s of it, or with
@@ -36,32 +36,26 @@
 //! Cases alternate round by round, so all see the same machine.
 
 use crate::payload;
+use crate::peer::protocol::{Process, KILL_ROLE};
+use crate::policy;
+use crate::rng::Rng;
 use crate::stats::{self, Summary};
 use crate::suite::Mode;
-use crate::transport;
 use serde::Serialize;
-use shmpipe::{CommandExt, Error, ErrorKind, PipeBuilder, PipeReader, PipeWriter};
-use std::convert::Infallible;
+use shmpipe::{Error, ErrorKind, PipeBuilder};
 use std::fs::File;
-use std::io::{self, BufRead, BufReader, Read, Write};
+use std::io::{self, Read, Write};
 use std::os::fd::OwnedFd;
-use std::os::unix::process::{CommandExt as _, ExitStatusExt};
-use std::process::{Child, Command, Stdio};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-/// Environment variable that turns a process into a kill peer:
-/// `case=<name>;seq=<n>;cpu=<n|none>`.
-pub const PEER_ENV: &str = "SHMPIPE_BENCH_KILL_PEER";
-/// The inheritance token of the peer's anonymous pipe end.
-const TOKEN_ENV: &str = "SHMPIPE_BENCH_KILL_TOKEN";
 /// The target: a dead peer is noticed within this long.
 pub const TARGET: Duration = Duration::from_millis(10);
 /// What the peer writes before it is killed (under the 4096 B quota and the
 /// kernel's `PIPE_BUF`: one write that completes at once).
-const DATA_LEN: usize = 4000;
+pub(crate) const DATA_LEN: usize = 4000;
 /// One blocked write: far more than the 64 KiB ring or kernel pipe buffer.
 const BIG_WRITE: usize = 256 << 10;
 /// Hang guard: how long any step may take before the run fails.
@@ -123,7 +117,8 @@ impl Case {
         }
     }
 
-    fn from_name(name: &str) -> Option<Case> {
+    /// Parses [`Case::name`].
+    pub(crate) fn from_name(name: &str) -> Option<Case> {
         Case::ALL.into_iter().find(|c| c.name() == name)
     }
 }
@@ -167,14 +162,13 @@ pub fn repetitions(mode: Mode) -> (usize, usize) {
 }
 
 /// Runs `warmup` untimed then `n` timed rounds of every case. The peers are
-/// the current binary started with `peer_args` (which must lead it to
-/// [`run_if_peer`]), pinned to `child_cpu` if given; `progress(done,
-/// total)` is called before each round.
+/// the current binary in the kill role (its `main` must call
+/// [`run_if_peer`](crate::run_if_peer) first), pinned to `child_cpu` if
+/// given; `progress(done, total)` is called before each round.
 pub fn run(
     warmup: usize,
     n: usize,
     child_cpu: Option<usize>,
-    peer_args: &[&str],
     progress: &mut dyn FnMut(usize, usize),
 ) -> io::Result<KillReport> {
     let big: Arc<[u8]> = vec![0x5a; BIG_WRITE].into();
@@ -187,13 +181,7 @@ pub fn run(
             progress(seq as usize, total);
             seq += 1;
             let delay = MIN_DELAY + Duration::from_micros(rng.below(RANDOM_DELAY_US));
-            let spawn = Spawn {
-                case,
-                seq,
-                cpu: child_cpu,
-                args: peer_args,
-            };
-            let t = round(&spawn, delay, &big)
+            let t = round(case, seq, child_cpu, delay, &big)
                 .map_err(|e| io::Error::new(e.kind(), format!("kill, {}: {e}", case.name())))?;
             if r >= warmup {
                 samples[i].push(t.as_nanos() as u64);
@@ -214,7 +202,7 @@ pub fn run(
     }
     Ok(KillReport {
         repetitions: n,
-        wait: transport::describe(&transport::default_wait_policy()),
+        wait: policy::describe(&policy::default_wait_policy()),
         child_cpu,
         target_ms: TARGET.as_millis() as u64,
         cases,
@@ -222,55 +210,28 @@ pub fn run(
     })
 }
 
-/// How to start one peer.
-struct Spawn<'a> {
+/// One kill in round `seq`, the peer pinned to `cpu` if given: the time
+/// from `kill` returning to the blocked call returning.
+fn round(
     case: Case,
     seq: u64,
     cpu: Option<usize>,
-    args: &'a [&'a str],
-}
-
-impl Spawn<'_> {
-    fn command(&self) -> io::Result<Command> {
-        let mut cmd = Command::new(std::env::current_exe()?);
-        let cpu = self
-            .cpu
-            .map_or_else(|| "none".to_owned(), |c| c.to_string());
-        cmd.args(self.args)
-            .env(
-                PEER_ENV,
-                format!("case={};seq={};cpu={cpu}", self.case.name(), self.seq),
-            )
-            .env_remove(crate::peer::PEER_ENV)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit());
-        // SAFETY: runs in the forked child before exec and makes one
-        // async-signal-safe system call with constant arguments.
-        unsafe {
-            cmd.pre_exec(|| {
-                // A benchmark killed midway must not leave peers asleep forever.
-                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong) < 0 {
-                    return Err(io::Error::last_os_error());
-                }
-                Ok(())
-            })
-        };
-        Ok(cmd)
-    }
-}
-
-/// One kill: the time from `kill` returning to the blocked call returning.
-fn round(spawn: &Spawn<'_>, delay: Duration, big: &Arc<[u8]>) -> io::Result<Duration> {
-    let seq = spawn.seq;
-    let mut cmd = spawn.command()?;
-    match spawn.case {
+    delay: Duration,
+    big: &Arc<[u8]>,
+) -> io::Result<Duration> {
+    // The peer holds the only copy of its end: `spawn` closes the parent's.
+    let spawn_holding = |end: OwnedFd| {
+        Process::spawn(
+            KILL_ROLE,
+            vec![end],
+            &[case.name().to_owned(), seq.to_string()],
+            cpu,
+        )
+    };
+    match case {
         Case::AnonRead => {
-            let (reader, writer) = PipeBuilder::new().inheritable(true).build()?;
-            let token = cmd.inherit_end(&writer)?;
-            cmd.env(TOKEN_ENV, token);
-            let victim = Victim::spawn(cmd)?;
-            drop(writer);
+            let (reader, writer) = PipeBuilder::new().build()?;
+            let victim = spawn_holding(writer.into_fd())?;
             let blocked = Blocked::start(move |tx| {
                 read_side(
                     |buf| match reader.read_pipe(buf) {
@@ -286,20 +247,15 @@ fn round(spawn: &Spawn<'_>, delay: Duration, big: &Arc<[u8]>) -> io::Result<Dura
             blocked.kill_and_time(victim, delay)
         }
         Case::AnonWrite => {
-            let (reader, writer) = PipeBuilder::new().inheritable(true).build()?;
-            let token = cmd.inherit_end(&reader)?;
-            cmd.env(TOKEN_ENV, token).stdout(Stdio::piped());
-            let mut victim = Victim::spawn(cmd)?;
-            drop(reader);
-            victim.await_ready()?;
+            let (reader, writer) = PipeBuilder::new().build()?;
+            let victim = spawn_holding(reader.into_fd())?;
             let big = Arc::clone(big);
             let blocked = Blocked::start(move |tx| write_side(|| writer.try_write(&big), tx));
             blocked.kill_and_time(victim, delay)
         }
         Case::PipeRead => {
             let (rx, wx) = kernel_pipe()?;
-            cmd.stdout(Stdio::from(wx));
-            let victim = Victim::spawn(cmd)?;
+            let victim = spawn_holding(wx)?;
             let mut file = File::from(rx);
             let blocked = Blocked::start(move |tx| {
                 read_side(
@@ -315,9 +271,7 @@ fn round(spawn: &Spawn<'_>, delay: Duration, big: &Arc<[u8]>) -> io::Result<Dura
         }
         Case::PipeWrite => {
             let (rx, wx) = kernel_pipe()?;
-            cmd.stdin(Stdio::from(rx)).stdout(Stdio::piped());
-            let mut victim = Victim::spawn(cmd)?;
-            victim.await_ready()?;
+            let victim = spawn_holding(rx)?;
             let mut file = File::from(wx);
             let big = Arc::clone(big);
             let blocked = Blocked::start(move |tx| write_side(|| file.write(&big), tx));
@@ -417,7 +371,7 @@ impl Blocked {
 
     /// Waits until the call is about to block, then `delay`, then kills the
     /// peer; returns the time from `kill` returning to the call returning.
-    fn kill_and_time(self, mut victim: Victim, delay: Duration) -> io::Result<Duration> {
+    fn kill_and_time(self, mut victim: Process, delay: Duration) -> io::Result<Duration> {
         match self.next("getting ready")? {
             Msg::Armed => {}
             Msg::Failed(why) => return Err(io::Error::other(why)),
@@ -425,7 +379,7 @@ impl Blocked {
         }
         std::thread::sleep(delay);
         let before = Instant::now();
-        victim.child.kill()?;
+        victim.kill()?;
         let after = Instant::now();
         // A thread still blocked after the guard stays behind, detached:
         // the run fails anyway.
@@ -442,198 +396,5 @@ impl Blocked {
         }
         victim.expect_killed()?;
         Ok(end.saturating_duration_since(after))
-    }
-}
-
-/// A peer process, killed and reaped on drop if still there.
-struct Victim {
-    child: Child,
-    reaped: bool,
-}
-
-impl Victim {
-    /// Starts `cmd` and drops it, so that the peer holds the only copies of
-    /// the descriptors it was given.
-    fn spawn(mut cmd: Command) -> io::Result<Victim> {
-        let child = cmd.spawn()?;
-        drop(cmd);
-        Ok(Victim {
-            child,
-            reaped: false,
-        })
-    }
-
-    /// Waits for the peer's `ready` line on its standard output.
-    fn await_ready(&mut self) -> io::Result<()> {
-        let out = self
-            .child
-            .stdout
-            .take()
-            .ok_or_else(|| io::Error::other("the peer's standard output is not a pipe"))?;
-        let mut line = String::new();
-        BufReader::new(out).read_line(&mut line)?;
-        if line.trim_end() == "ready" {
-            return Ok(());
-        }
-        let status = self.child.wait()?;
-        self.reaped = true;
-        Err(io::Error::other(format!(
-            "the peer did not get ready (said {line:?}, {status})"
-        )))
-    }
-
-    /// Reaps the peer, which must have died of SIGKILL.
-    fn expect_killed(&mut self) -> io::Result<()> {
-        let status = self.child.wait()?;
-        self.reaped = true;
-        if status.signal() == Some(libc::SIGKILL) {
-            Ok(())
-        } else {
-            Err(io::Error::other(format!(
-                "the peer ended with {status}, not by the kill"
-            )))
-        }
-    }
-}
-
-impl Drop for Victim {
-    fn drop(&mut self) {
-        if !self.reaped {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-}
-
-/// xorshift64*: spreads the kills over the park slice; no need for more.
-struct Rng(u64);
-
-impl Rng {
-    fn seeded() -> Rng {
-        let t = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos() as u64);
-        Rng((t ^ u64::from(std::process::id()).rotate_left(32)) | 1)
-    }
-
-    /// Uniform enough in `0..n` (`n > 0`).
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) % n
-    }
-}
-
-/// The data the peer writes in round `seq`.
-fn data(seq: u64) -> Vec<u8> {
-    let mut d = vec![0u8; DATA_LEN];
-    payload::fill_pattern(&mut d);
-    payload::stamp(&mut d, seq);
-    d
-}
-
-/// If this process was started as a kill peer (see [`PEER_ENV`]), plays its
-/// part until killed (or exits 1 on an error); otherwise returns at once.
-pub fn run_if_peer() {
-    let Ok(spec) = std::env::var(PEER_ENV) else {
-        return;
-    };
-    let Err(e) = peer_main(&spec);
-    eprintln!("shmpipe bench kill peer: {e}");
-    std::process::exit(1);
-}
-
-fn parse_spec(spec: &str) -> Option<(Case, u64, Option<usize>)> {
-    let mut case = None;
-    let mut seq = None;
-    let mut cpu = None;
-    for part in spec.split(';') {
-        let (k, v) = part.split_once('=')?;
-        match k {
-            "case" => case = Case::from_name(v),
-            "seq" => seq = v.parse().ok(),
-            "cpu" => cpu = Some(v.parse().ok()),
-            _ => return None,
-        }
-    }
-    Some((case?, seq?, cpu?))
-}
-
-/// Holds `_end` until the kill.
-fn hang<T>(_end: T) -> ! {
-    loop {
-        std::thread::park();
-    }
-}
-
-fn ready() -> io::Result<()> {
-    let mut out = io::stdout().lock();
-    out.write_all(b"ready\n")?;
-    out.flush()
-}
-
-fn peer_main(spec: &str) -> io::Result<Infallible> {
-    let (case, seq, cpu) = parse_spec(spec)
-        .ok_or_else(|| io::Error::other(format!("bad {PEER_ENV} value {spec:?}")))?;
-    if let Some(c) = cpu {
-        // Best effort, as for the other peers.
-        let _ = crate::affinity::pin_current_thread(c);
-    }
-    let token =
-        || std::env::var(TOKEN_ENV).map_err(|e| io::Error::other(format!("{TOKEN_ENV}: {e}")));
-    match case {
-        Case::AnonRead => {
-            let mut writer = PipeWriter::from_inherited(&token()?)?;
-            writer.write_all(&data(seq))?;
-            hang(writer)
-        }
-        Case::AnonWrite => {
-            let reader = PipeReader::from_inherited(&token()?)?;
-            ready()?;
-            hang(reader)
-        }
-        Case::PipeRead => {
-            // Standard output is the pipe.
-            let mut out = io::stdout().lock();
-            out.write_all(&data(seq))?;
-            out.flush()?;
-            hang(out)
-        }
-        Case::PipeWrite => {
-            // Standard input is the pipe, held by the process until it dies.
-            ready()?;
-            hang(())
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn peer_spec_round_trips_and_rejects_garbage() {
-        for case in Case::ALL {
-            let spec = format!("case={};seq=7;cpu=1", case.name());
-            assert_eq!(parse_spec(&spec), Some((case, 7, Some(1))));
-        }
-        assert_eq!(
-            parse_spec("case=pipe-read;seq=1;cpu=none"),
-            Some((Case::PipeRead, 1, None))
-        );
-        assert!(parse_spec("case=nope;seq=1;cpu=none").is_none());
-        assert!(parse_spec("case=pipe-read;cpu=none").is_none());
-        assert!(parse_spec("case=pipe-read;seq=x;cpu=none").is_none());
-        assert!(parse_spec("case=pipe-read;seq=1;cpu=none;extra=1").is_none());
-    }
-
-    #[test]
-    fn random_delays_stay_in_range_and_vary() {
-        let mut rng = Rng(12345);
-        let v: Vec<u64> = (0..1000).map(|_| rng.below(RANDOM_DELAY_US)).collect();
-        assert!(v.iter().all(|&d| d < RANDOM_DELAY_US));
-        assert!(v.iter().any(|&d| d < RANDOM_DELAY_US / 4));
-        assert!(v.iter().any(|&d| d > RANDOM_DELAY_US * 3 / 4));
     }
 }

@@ -39,7 +39,8 @@
 //! cannot disagree about it. Until the first call, the ends wait as the
 //! engine's default says.
 
-use crate::transport::{self, human_bytes, take, Link, Options, Setup};
+use crate::link::{human_bytes, take, Link, Options, Setup};
+use crate::policy::default_wait_policy;
 use rustix::fd::OwnedFd;
 use shmpipe::named::{ClientOptions, Direction, NamedPipeClient, NamedPipeServer, ServerOptions};
 use shmpipe::{PipeBuilder, PipeReader, PipeType, PipeWriter, ReadMode, WaitPolicy};
@@ -101,7 +102,7 @@ pub fn open_anon(opts: &Options) -> io::Result<Setup> {
     let mut builder = PipeBuilder::new();
     builder
         .buffer_size(quota(opts)?)
-        .wait_policy(transport::default_wait_policy());
+        .wait_policy(default_wait_policy());
     let (down_r, down_w) = builder.build()?;
     let (up_r, up_w) = builder.build()?;
     Ok(Setup {
@@ -122,7 +123,7 @@ pub fn adopt_anon(fds: Vec<OwnedFd>) -> io::Result<Box<dyn Link>> {
         tx: PipeWriter::from_fd(tx)?,
         rx: PipeReader::from_fd(rx)?,
     };
-    link.set_policy(transport::default_wait_policy())?;
+    link.set_policy(default_wait_policy())?;
     Ok(Box::new(link))
 }
 
@@ -257,7 +258,7 @@ pub fn open_named(opts: &Options, message: bool) -> io::Result<Setup> {
     let name = unique_name();
     let end = server
         .clone()
-        .wait_policy(transport::default_wait_policy())
+        .wait_policy(default_wait_policy())
         .create(&name)?;
     Ok(Setup {
         link: Box::new(Named {
@@ -274,7 +275,7 @@ pub fn open_named(opts: &Options, message: bool) -> io::Result<Setup> {
 
 /// Opens the client end of the parent's instance `name`.
 pub fn adopt_named(name: &str, message: bool) -> io::Result<Box<dyn Link>> {
-    let client = open_client(name, message, transport::default_wait_policy())?;
+    let client = open_client(name, message, default_wait_policy())?;
     Ok(Box::new(Named {
         end: NamedEnd::Client(client),
         name: name.to_owned(),

@@ -16,8 +16,10 @@
 //! no font files and no system font libraries.
 
 use crate::connect::{ConnectReport, Target};
+use crate::link::human_bytes;
+use crate::policy::Policy;
 use crate::suite::{Report, TransportReport, OFFSETS, SIZES};
-use crate::transport::{human_bytes, Family, Policy};
+use crate::transport::Family;
 use plotters::coord::ranged1d::SegmentValue;
 use plotters::coord::Shift;
 use plotters::prelude::*;

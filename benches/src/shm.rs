@@ -9,7 +9,7 @@
 //!   single-consumer fast path. Waiting uses the engine's own [`Waiter`] and
 //!   ring events, exactly as the channel does.
 
-use crate::transport::{take, Link, Options, Setup};
+use crate::link::{human_bytes, take, Link, Options, Setup};
 use rustix::fd::OwnedFd;
 use shmpipe_engine::wait::{Step, Waiter};
 use shmpipe_engine::{
@@ -29,10 +29,7 @@ pub fn open(opts: &Options, spsc: bool) -> io::Result<Setup> {
         link,
         child_fds: vec![down_rx.into_fd(), up_tx.into_fd()],
         child_arg: None,
-        buffers: format!(
-            "ring {} per direction",
-            crate::transport::human_bytes(opts.capacity)
-        ),
+        buffers: format!("ring {} per direction", human_bytes(opts.capacity)),
     })
 }
 

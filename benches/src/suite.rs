@@ -6,10 +6,12 @@
 
 use crate::affinity;
 use crate::connect::{self, ConnectReport};
+use crate::link::{human_bytes, Options};
 use crate::machine::{self, Machine};
 use crate::peer::{Peer, SMALL};
+use crate::policy::{default_wait_policy, describe, Policy};
 use crate::stats::{self, Summary};
-use crate::transport::{self, human_bytes, Family, Kind, Options, Policy};
+use crate::transport::{Family, Kind};
 use serde::Serialize;
 use shmpipe_engine::wait;
 use std::io;
@@ -406,7 +408,7 @@ pub fn run(config: &Config, progress: &mut dyn FnMut(usize, &str)) -> io::Result
         mode: config.mode,
         capacity: config.transport.capacity,
         timer_overhead_ns,
-        default_wait: transport::describe(&transport::default_wait_policy()),
+        default_wait: describe(&default_wait_policy()),
         seconds: started.elapsed().as_secs_f64(),
         transports,
         connect,
@@ -433,8 +435,7 @@ fn fill_ratios(transports: &mut [TransportReport]) {
 }
 
 fn wait_of(kind: Kind, policy: Policy) -> Option<String> {
-    kind.is_shared_memory()
-        .then(|| transport::describe(&policy.resolve()))
+    kind.is_shared_memory().then(|| describe(&policy.resolve()))
 }
 
 /// Round-trip latency samples for about the mode's budget.

@@ -1,4 +1,6 @@
-//! The transports under test, behind one small trait.
+//! The registry of the transports under test: their list ([`Kind::ALL`]),
+//! names, families and wait policies, and the two dispatchers to the
+//! modules that implement them.
 //!
 //! A transport is a bidirectional [`Link`] between the benchmark process and
 //! its peer process. [`open`] makes both sides in the parent and returns what
@@ -7,6 +9,12 @@
 //! Both sides of every transport live in this crate, so the criterion
 //! benches and the `shmpipe bench` command measure the same code.
 //!
+//! Imports run one way: this registry imports the transport modules
+//! ([`floor`], [`shm`], [`pipes`], [`kernel`]), and they import only the
+//! leaf modules [`link`](crate::link) (the trait and the types handed over)
+//! and [`policy`](crate::policy), never this one. The items of those leaves
+//! are re-exported here, where they were first defined.
+//!
 //! The transports come in four families ([`Family`]): the floor, the
 //! engine's channel API (`engine-spsc`, `engine`: what the pipes are built
 //! on, not what applications call), the pipes of the `shmpipe` crate that
@@ -14,101 +22,11 @@
 //! pipes and sockets.
 
 use crate::{floor, kernel, pipes, shm};
-use rustix::fd::OwnedFd;
 use serde::Serialize;
-use shmpipe_engine::WaitPolicy;
 use std::io;
-use std::sync::OnceLock;
 
-/// One side of a bidirectional transport.
-///
-/// `send` and `recv` move one whole message (blocking until done); a
-/// byte-stream transport reassembles it from partial reads.
-pub trait Link {
-    /// Sends `msg` as one message.
-    fn send(&mut self, msg: &[u8]) -> io::Result<()>;
-    /// Receives exactly `msg.len()` bytes.
-    fn recv(&mut self, msg: &mut [u8]) -> io::Result<()>;
-    /// How blocking operations wait (ignored by transports with one way of
-    /// waiting).
-    ///
-    /// The parent's side is changed first, then the peer's: a transport
-    /// whose wait policy is fixed when it connects (the named pipes) changes
-    /// it by reconnecting, and its parent side must be listening again
-    /// before the peer reopens.
-    fn set_policy(&mut self, _wait: WaitPolicy) -> io::Result<()> {
-        Ok(())
-    }
-}
-
-/// How a shared-memory side waits for its peer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Policy {
-    /// Spin and never sleep (`WaitPolicy::spin()`; the floor always spins).
-    Spin,
-    /// The engine's default: spin briefly, then park on a futex. For the
-    /// kernel transports: their ordinary blocking system calls.
-    Default,
-}
-
-impl Policy {
-    /// Short name.
-    pub fn name(self) -> &'static str {
-        match self {
-            Policy::Spin => "spin",
-            Policy::Default => "default",
-        }
-    }
-
-    /// The engine wait policy this stands for.
-    pub fn resolve(self) -> WaitPolicy {
-        match self {
-            Policy::Spin => WaitPolicy::spin(),
-            Policy::Default => default_wait_policy(),
-        }
-    }
-}
-
-/// The engine's [`WaitPolicy::default`], resolved once per process.
-///
-/// The engine derives it from the CPUs the calling thread may use, so a
-/// thread pinned to one CPU gets `park()` (no spinning) even on a machine
-/// with many. [`affinity::place`](crate::affinity::place) resolves it before
-/// pinning, and the parent ships the resolved values to its peers (which
-/// start out pinned), so "default" means what an unpinned application on
-/// this machine gets.
-pub fn default_wait_policy() -> WaitPolicy {
-    static RESOLVED: OnceLock<WaitPolicy> = OnceLock::new();
-    *RESOLVED.get_or_init(WaitPolicy::default)
-}
-
-/// A short description of a wait policy.
-pub fn describe(w: &WaitPolicy) -> String {
-    match w.spin {
-        None => "spin".into(),
-        Some(d) if d.is_zero() => format!("park (slice {:?})", w.park_slice),
-        Some(d) => format!("spin {d:?}, then park (slice {:?})", w.park_slice),
-    }
-}
-
-/// Encodes a wait policy for the control protocol: `<spin ns|none> <slice ns>`.
-pub(crate) fn encode_wait(w: &WaitPolicy) -> String {
-    let spin = w
-        .spin
-        .map_or_else(|| "none".to_owned(), |d| d.as_nanos().to_string());
-    format!("{spin} {}", w.park_slice.as_nanos())
-}
-
-/// Decodes [`encode_wait`].
-pub(crate) fn decode_wait(spin: &str, slice: &str) -> Option<WaitPolicy> {
-    let spin = match spin {
-        "none" => None,
-        ns => Some(std::time::Duration::from_nanos(ns.parse().ok()?)),
-    };
-    let park_slice = std::time::Duration::from_nanos(slice.parse().ok()?);
-    Some(WaitPolicy { spin, park_slice })
-}
+pub use crate::link::{human_bytes, Handover, Link, Options, Setup};
+pub use crate::policy::{default_wait_policy, describe, Policy};
 
 /// What a transport stands for in the comparison.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -213,7 +131,7 @@ impl Kind {
         }
     }
 
-    /// Whether the transport waits as an engine [`WaitPolicy`] says.
+    /// Whether the transport waits as an engine [`WaitPolicy`](shmpipe_engine::WaitPolicy) says.
     pub fn is_shared_memory(self) -> bool {
         matches!(self.family(), Family::Engine | Family::Pipe)
     }
@@ -249,57 +167,6 @@ impl Kind {
     }
 }
 
-/// Transport configuration chosen by the parent.
-#[derive(Debug, Clone, Copy)]
-pub struct Options {
-    /// Bytes of buffering per direction: the engine's ring capacity, the
-    /// `shmpipe` pipes' write quota (anonymous: `buffer_size`; named:
-    /// `quotas(out, in)`), the pipe size (`F_SETPIPE_SZ`) and the socket
-    /// buffers (`SO_SNDBUF`/`SO_RCVBUF`) are all asked for this much, so no
-    /// transport wins by buffering more. (A quota bounds the bytes written
-    /// but unread; the pipes size their rings above it, see
-    /// [`pipes`].)
-    pub capacity: usize,
-}
-
-impl Default for Options {
-    fn default() -> Self {
-        Options { capacity: 1 << 20 }
-    }
-}
-
-/// The parent's side of a freshly made transport.
-pub struct Setup {
-    /// The parent's link.
-    pub link: Box<dyn Link>,
-    /// Descriptors for the child, in the order [`adopt`] expects.
-    pub child_fds: Vec<OwnedFd>,
-    /// A string the child needs to find its side (a named pipe's name);
-    /// travels in the child's environment, so it may hold any character
-    /// but NUL.
-    pub child_arg: Option<String>,
-    /// What buffering the transport actually got (kernels round and cap).
-    pub buffers: String,
-}
-
-/// What the child's side is rebuilt from: the descriptors and the argument
-/// of a [`Setup`].
-pub struct Handover {
-    /// [`Setup::child_fds`], in the same order.
-    pub fds: Vec<OwnedFd>,
-    /// [`Setup::child_arg`].
-    pub arg: Option<String>,
-}
-
-impl Handover {
-    /// The argument, which transports found by name cannot do without.
-    pub(crate) fn need_arg(&self) -> io::Result<&str> {
-        self.arg.as_deref().ok_or_else(|| {
-            io::Error::new(io::ErrorKind::InvalidInput, "the peer got no name to open")
-        })
-    }
-}
-
 /// Makes a transport of `kind`: the parent's side and what the child needs.
 pub fn open(kind: Kind, opts: &Options) -> io::Result<Setup> {
     match kind {
@@ -330,46 +197,9 @@ pub fn adopt(kind: Kind, from: Handover) -> io::Result<Box<dyn Link>> {
     }
 }
 
-/// Takes exactly `N` descriptors out of `fds`.
-pub(crate) fn take<const N: usize>(fds: Vec<OwnedFd>) -> io::Result<[OwnedFd; N]> {
-    fds.try_into().map_err(|v: Vec<OwnedFd>| {
-        io::Error::new(
-            io::ErrorKind::InvalidInput,
-            format!("expected {N} descriptors, got {}", v.len()),
-        )
-    })
-}
-
-/// Formats a byte count as B / KiB / MiB.
-pub fn human_bytes(n: usize) -> String {
-    if n >= 1 << 20 && n % (1 << 20) == 0 {
-        format!("{} MiB", n >> 20)
-    } else if n >= 1 << 10 && n % (1 << 10) == 0 {
-        format!("{} KiB", n >> 10)
-    } else {
-        format!("{n} B")
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
-
-    #[test]
-    fn wait_policies_survive_the_control_protocol() {
-        for w in [
-            WaitPolicy::spin(),
-            WaitPolicy::park(),
-            WaitPolicy::spin_then_park(Duration::from_micros(20)),
-        ] {
-            let line = encode_wait(&w);
-            let mut parts = line.split(' ');
-            let back = decode_wait(parts.next().unwrap(), parts.next().unwrap());
-            assert_eq!(back, Some(w), "{line}");
-        }
-        assert_eq!(decode_wait("x", "1"), None);
-    }
 
     #[test]
     fn names_round_trip() {

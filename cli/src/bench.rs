@@ -52,9 +52,6 @@ pub struct BenchArgs {
 const CONNECT: &str = "connect";
 /// The `--only` name of the killed-peer measurement.
 const KILL: &str = "kill";
-/// The arguments that make this binary, re-executed as a kill peer, reach
-/// [`liveness::run_if_peer`] (first thing in [`run`]).
-const KILL_PEER_ARGS: [&str; 1] = ["bench"];
 
 fn invalid(msg: String) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidInput, msg)
@@ -136,8 +133,6 @@ struct JsonReport<'a> {
 
 /// Runs `shmpipe bench`.
 pub fn run(args: &BenchArgs) -> io::Result<()> {
-    // The killed-peer measurement re-executes this binary as `bench`.
-    liveness::run_if_peer();
     let config = config(args)?;
     let kill = wants_kill(args);
     // Fail before measuring, not after, if the results cannot be saved.
@@ -171,13 +166,9 @@ pub fn run(args: &BenchArgs) -> io::Result<()> {
         bar.set_position(steps as u64);
         let started = std::time::Instant::now();
         let (warmup, n) = liveness::repetitions(config.mode);
-        let k = liveness::run(
-            warmup,
-            n,
-            report.placement.child_cpu,
-            &KILL_PEER_ARGS,
-            &mut |i, total| bar.set_message(format!("kill: SIGKILL the peer, {i}/{total}")),
-        )?;
+        let k = liveness::run(warmup, n, report.placement.child_cpu, &mut |i, total| {
+            bar.set_message(format!("kill: SIGKILL the peer, {i}/{total}"))
+        })?;
         // The whole run's wall time.
         report.seconds += started.elapsed().as_secs_f64();
         Ok((report, Some(k)))

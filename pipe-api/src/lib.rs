@@ -32,6 +32,7 @@ mod info;
 pub mod inherit;
 pub mod named;
 mod pending;
+mod quota;
 pub mod redirect;
 
 pub use anonymous::{pipe, PipeBuilder, PipeReader, PipeWriter};

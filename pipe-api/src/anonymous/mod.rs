@@ -41,6 +41,7 @@
 use crate::conn::Conn;
 use crate::error::{from_engine, Error, ErrorKind};
 use crate::info::{EndKind, PeekInfo, PipeInfo, PipeState, PipeType, ReadMode, WaitMode};
+use crate::quota::ring_capacity;
 use shmpipe_engine::channel::{End, ROLE_READER, ROLE_WRITER};
 use shmpipe_engine::layout::{HANGUP_READER, HANGUP_WRITER};
 use shmpipe_engine::WaitPolicy;
@@ -67,14 +68,6 @@ pub const DEFAULT_BUFFER_SIZE: u32 = 4096;
 const W_READER_MODE: usize = 0;
 const W_WRITER_MODE: usize = 1;
 const MODE_NONBLOCKING: u64 = 1;
-
-/// Ring size for a quota: room for the quota's worth of unread bytes plus a
-/// write of the same size in flight, and never so small that streaming
-/// wakes the reader every few kilobytes.
-fn ring_capacity(quota: u32) -> usize {
-    let want = 2 * quota as usize + 16 * 1024;
-    want.next_power_of_two().clamp(64 * 1024, 1 << 30)
-}
 
 /// Creates an anonymous pipe with the default buffer size (4096 bytes) whose
 /// ends are not inheritable. Mirrors [`std::io::pipe`].

@@ -3,7 +3,9 @@
 //! lists them), `<what>: <message>` for anything else. A pipe refused
 //! because it runs as a user this end does not trust names that user and
 //! the flag that trusts it, from what the library says it refused
-//! ([`Error::untrusted_peer_of`]).
+//! ([`Error::untrusted_peer_of`]). Other failures a user can fix carry a
+//! hint ([`Failure::hint`]) naming the cause and the fix, in the same
+//! place: `<what> (<cause; fix>): <ERROR_NAME> (<code>)`.
 
 use shmpipe::{Error, ErrorKind, PeerRole};
 use std::fmt;
@@ -14,6 +16,8 @@ use std::io;
 pub struct Failure {
     what: String,
     error: io::Error,
+    /// The cause and the fix, when the caller knows them.
+    hint: Option<String>,
 }
 
 impl Failure {
@@ -22,7 +26,15 @@ impl Failure {
         Failure {
             what: what.into(),
             error,
+            hint: None,
         }
+    }
+
+    /// Adds what caused the failure and how to fix it (shown after the
+    /// library's own detail, if any).
+    pub fn hint(mut self, hint: Option<String>) -> Failure {
+        self.hint = hint;
+        self
     }
 
     /// A failure of `what` with the pipe error `kind`.
@@ -34,7 +46,10 @@ impl Failure {
 impl fmt::Display for Failure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let Some(kind) = Error::kind_of(&self.error) else {
-            return write!(f, "{}: {}", self.what, self.error);
+            return match &self.hint {
+                Some(h) => write!(f, "{} ({h}): {}", self.what, self.error),
+                None => write!(f, "{}: {}", self.what, self.error),
+            };
         };
         // Refused for the user it runs as: whom, and the flag that trusts
         // it.
@@ -54,12 +69,17 @@ impl fmt::Display for Failure {
                 gid = peer.gid,
             );
         }
-        // Why, when the library said more than the kind.
+        // Why, when the library said more than the kind, and the fix.
         let detail = self
             .error
             .get_ref()
             .and_then(|e| e.downcast_ref::<Error>())
-            .and_then(std::error::Error::source);
+            .and_then(std::error::Error::source)
+            .map(|d| d.to_string());
+        let detail = match (detail, &self.hint) {
+            (Some(d), Some(h)) => Some(format!("{d}; {h}")),
+            (d, h) => d.or_else(|| h.clone()),
+        };
         match detail {
             Some(d) => write!(
                 f,
@@ -132,6 +152,29 @@ mod tests {
         );
         let f = Failure::new("cannot read f", io::Error::other("gone"));
         assert_eq!(f.to_string(), "cannot read f: gone");
+    }
+
+    #[test]
+    fn a_hint_names_cause_and_fix_before_the_code() {
+        let f = Failure::kind("cannot call x", ErrorKind::InvalidParameter)
+            .hint(Some("x is a byte pipe; use a message pipe".into()));
+        assert_eq!(
+            f.to_string(),
+            "cannot call x (x is a byte pipe; use a message pipe): ERROR_INVALID_PARAMETER (87)"
+        );
+        // After the library's own detail.
+        let f = Failure::new(
+            "cannot create x",
+            Error::with_source(ErrorKind::PipeBusy, "one process only").into(),
+        )
+        .hint(Some("stop the other server".into()));
+        assert_eq!(
+            f.to_string(),
+            "cannot create x (one process only; stop the other server): ERROR_PIPE_BUSY (231)"
+        );
+        let f = Failure::new("cannot read f", io::Error::other("gone"))
+            .hint(Some("check the path".into()));
+        assert_eq!(f.to_string(), "cannot read f (check the path): gone");
     }
 
     #[test]

@@ -19,6 +19,10 @@
 //! that process runs as root or as our user, or as a uid/gid given with
 //! `--trust-owner-uid`/`--trust-owner-gid` (see the guide, "Who may serve
 //! and who may connect").
+//!
+//! A failure the user can fix says what caused it and what to do
+//! ([`hint`]): a `call` to a byte pipe, a name nothing serves, every
+//! instance busy.
 
 use crate::fail::{full_name, peer_left, Context, Failure};
 use clap::Args;
@@ -148,6 +152,59 @@ pub struct CatArgs {
     timeout: u64,
     #[command(flatten)]
     trust: TrustArgs,
+}
+
+/// Which subcommand failed: the fix a hint suggests depends on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Cmd {
+    Serve,
+    Send,
+    Call,
+    Cat,
+}
+
+/// The cause of a pipe error that `cmd` met on the pipe the user named
+/// `arg`, and its fix, when the user can do something about it. A server
+/// refused for the user it runs as is left to [`Failure`], which names the
+/// flag that trusts it.
+fn hint(cmd: Cmd, arg: &str, e: &io::Error) -> Option<String> {
+    if Error::untrusted_peer_of(e).is_some() {
+        return None;
+    }
+    let name = full_name(arg);
+    Some(match (cmd, Error::kind_of(e)?) {
+        (Cmd::Call, ErrorKind::FileNotFound) => format!(
+            "nothing serves {name}; start a message-pipe server, e.g. \
+             `shmpipe serve {arg} --message --echo`"
+        ),
+        (_, ErrorKind::FileNotFound) => {
+            format!("nothing serves {name}; start a server: `shmpipe serve {arg}`")
+        }
+        // The only parameter `call` can get wrong: read mode message on a
+        // byte pipe (the library's `call` sets it; Windows refuses it so).
+        (Cmd::Call, ErrorKind::InvalidParameter) => format!(
+            "{name} is a byte pipe; `call` needs a message pipe: `shmpipe serve {arg} --message`"
+        ),
+        (Cmd::Serve, ErrorKind::InvalidParameter) => {
+            "--instances takes 1 to 255 (255: unlimited)".to_owned()
+        }
+        (Cmd::Serve, ErrorKind::PipeBusy) => format!(
+            "another server already has every instance of {name} its --instances allows; \
+             stop it, or serve another name"
+        ),
+        (_, ErrorKind::PipeBusy) => format!(
+            "every instance of {name} is busy with another client; wait longer \
+             (--timeout MS), or serve it with more instances (--instances N)"
+        ),
+        (_, ErrorKind::BadNetPath) => {
+            r"pipes are local only: name it \\.\pipe\NAME, or just NAME".to_owned()
+        }
+        (_, ErrorKind::InvalidName) => r"a pipe name is \\.\pipe\NAME, or just NAME".to_owned(),
+        (Cmd::Send, ErrorKind::NoData | ErrorKind::BrokenPipe | ErrorKind::PipeNotConnected) => {
+            format!("the server of {name} closed or disconnected the pipe before reading it all")
+        }
+        _ => return None,
+    })
 }
 
 /// Runs `attempt` again while it fails for want of a free instance (other
@@ -285,8 +342,10 @@ fn serve_fixed(
 
 /// Creates an instance of `name` (joining its owner, if trusted).
 fn create(opts: &ServerOptions, name: &str) -> Result<NamedPipeServer, Failure> {
-    opts.create(name)
-        .map_err(|e| Failure::new(format!("cannot create {name}"), e))
+    opts.create(name).map_err(|e| {
+        let h = hint(Cmd::Serve, name, &e);
+        Failure::new(format!("cannot create {name}"), e).hint(h)
+    })
 }
 
 /// Waits until a client opened `server`'s instance. A client that already
@@ -371,14 +430,16 @@ fn send_file(server: &NamedPipeServer, data: &[u8]) -> io::Result<()> {
     server.flush_buffers()
 }
 
-/// Opens a client end of a server `trust` allows, waiting up to
-/// `timeout_ms` for a free instance.
+/// Opens a client end of the pipe the user named `arg` for `cmd`, of a
+/// server `trust` allows, waiting up to `timeout_ms` for a free instance.
 fn open(
-    name: &str,
+    cmd: Cmd,
+    arg: &str,
     access: Access,
     timeout_ms: u64,
     trust: &TrustArgs,
 ) -> Result<NamedPipeClient, Failure> {
+    let name = &full_name(arg);
     let mut opts = trust.options();
     opts.access(access);
     patiently(timeout_ms, |wait| match opts.open(name) {
@@ -390,7 +451,10 @@ fn open(
         }
         r => r,
     })
-    .map_err(|e| Failure::new(format!("cannot open {name}"), e))
+    .map_err(|e| {
+        let h = hint(cmd, arg, &e);
+        Failure::new(format!("cannot open {name}"), e).hint(h)
+    })
 }
 
 /// `DATA`, or standard input for `-`.
@@ -416,17 +480,23 @@ pub fn send(args: &SendArgs) -> Result<(), Failure> {
         read_attributes: true,
         read_data: false,
     };
-    let client = open(&name, access, args.timeout, &args.trust)?;
+    let client = open(Cmd::Send, &args.name, access, args.timeout, &args.trust)?;
     let what = || format!("cannot write to {name}");
+    let sent = |r: io::Result<()>| {
+        r.map_err(|e| {
+            let h = hint(Cmd::Send, &args.name, &e);
+            Failure::new(what(), e).hint(h)
+        })
+    };
     let message = client.info().what(what)?.pipe_type == PipeType::Message;
     let from_stdin = args.data.as_deref().is_none_or(|d| d == "-");
     if message || !from_stdin {
         // One write: one message on a message pipe.
         let data = data_or_stdin(args.data.as_deref())?;
         if message {
-            client.send_msg(&data).what(what)?;
+            sent(client.send_msg(&data).map(drop))?;
         } else {
-            (&client).write_all(&data).what(what)?;
+            sent((&client).write_all(&data))?;
         }
     } else {
         let mut buf = vec![0u8; CHUNK];
@@ -438,13 +508,14 @@ pub fn send(args: &SendArgs) -> Result<(), Failure> {
             if n == 0 {
                 break;
             }
-            (&client).write_all(&buf[..n]).what(what)?;
+            sent((&client).write_all(&buf[..n]))?;
         }
     }
     // Delivered means read: wait for the server before closing.
-    client
-        .flush_buffers()
-        .what(|| format!("{name} did not read everything"))
+    client.flush_buffers().map_err(|e| {
+        let h = hint(Cmd::Send, &args.name, &e);
+        Failure::new(format!("{name} did not read everything"), e).hint(h)
+    })
 }
 
 /// `shmpipe call`.
@@ -456,11 +527,17 @@ pub fn call(args: &CallArgs) -> Result<(), Failure> {
     let r = patiently(args.timeout, |wait| {
         opts.call(&name, &request, &mut reply, wait)
     })
-    .map_err(|e| Failure::new(format!("cannot call {name}"), e))?;
+    .map_err(|e| {
+        let h = hint(Cmd::Call, &args.name, &e);
+        Failure::new(format!("cannot call {name}"), e).hint(h)
+    })?;
     write_stdout(&reply[..r.len]).what(|| "cannot write standard output".to_owned())?;
     if !r.complete {
         return Err(Failure::kind(
-            format!("the reply of {name} is longer than {MAX_REPLY} bytes"),
+            format!(
+                "the reply of {name} is longer than {MAX_REPLY} bytes, the most `call` takes \
+                 (read longer replies with the library's `transact` and `recv_msg`)"
+            ),
             ErrorKind::MoreData,
         ));
     }
@@ -470,7 +547,13 @@ pub fn call(args: &CallArgs) -> Result<(), Failure> {
 /// `shmpipe cat`.
 pub fn cat(args: &CatArgs) -> Result<(), Failure> {
     let name = full_name(&args.name);
-    let client = open(&name, Access::READ, args.timeout, &args.trust)?;
+    let client = open(
+        Cmd::Cat,
+        &args.name,
+        Access::READ,
+        args.timeout,
+        &args.trust,
+    )?;
     let mut buf = vec![0u8; CHUNK];
     loop {
         let n = match (&client).read(&mut buf) {

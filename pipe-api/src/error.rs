@@ -14,6 +14,29 @@
 //! assert_eq!(ErrorKind::NoData.code(), 232);
 //! assert_eq!(ErrorKind::NoData.windows_name(), "ERROR_NO_DATA");
 //! ```
+//!
+//! # Porting code that reads `raw_os_error()`
+//!
+//! Code written for Windows pipes (tokio's `named_pipe`, std on Windows)
+//! finds the Windows code in `io::Error::raw_os_error()`. Here that is
+//! `None` for every pipe error, so a branch such as tokio's
+//! `Err(e) if e.raw_os_error() == Some(ERROR_PIPE_BUSY as i32)` is never
+//! taken. The code is `Error::kind_of(&e).map(ErrorKind::code)`:
+//!
+//! ```
+//! use shmpipe::{Error, ErrorKind};
+//! use std::io::Write;
+//! const ERROR_NO_DATA: u32 = 232;
+//! let (reader, mut writer) = shmpipe::pipe()?;
+//! drop(reader);
+//! let e = writer.write_all(b"x").unwrap_err(); // the read end is gone
+//! assert_eq!(e.raw_os_error(), None);
+//! assert_eq!(Error::kind_of(&e).map(ErrorKind::code), Some(ERROR_NO_DATA));
+//! # Ok::<(), std::io::Error>(())
+//! ```
+//!
+//! (The crate docs, [Windows error codes](crate#windows-error-codes-not-raw_os_error),
+//! port tokio's retry loop.)
 
 use std::fmt;
 use std::io;
@@ -143,10 +166,19 @@ impl fmt::Display for ErrorKind {
 
 /// A pipe error: a kind and, optionally, what caused it.
 ///
+/// It travels inside the [`io::Error`] every operation returns; get it back
+/// with [`Error::kind_of`] (the kind) or by downcasting. Its Windows code is
+/// [`ErrorKind::code`] of the kind: `raw_os_error()` is `None` for pipe
+/// errors, unlike on Windows (see
+/// [Windows error codes](crate#windows-error-codes-not-raw_os_error)).
+///
 /// ```
 /// use shmpipe::{Error, ErrorKind};
 /// let e = Error::with_source(ErrorKind::AccessDenied, "not the owner");
 /// assert_eq!(e.to_string(), "ERROR_ACCESS_DENIED (5): not the owner");
+/// let io: std::io::Error = e.into();
+/// assert_eq!(io.raw_os_error(), None); // not where the Windows code is
+/// assert_eq!(Error::kind_of(&io).map(ErrorKind::code), Some(5)); // here it is
 /// ```
 #[derive(Debug)]
 pub struct Error {

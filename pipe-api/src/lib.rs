@@ -7,7 +7,8 @@
 //!   over Unix sockets).
 //! * [`CommandExt`]: hand pipe ends to child processes.
 //! * [`Error`] / [`ErrorKind`]: the spec's error kinds with their Windows
-//!   codes, inside [`std::io::Error`].
+//!   codes, inside [`std::io::Error`] (read them with [`Error::kind_of`], not
+//!   `raw_os_error()`: see [Windows error codes](#windows-error-codes-not-raw_os_error)).
 //!
 //! * [`named`]: named pipes ([`named::ServerOptions`], [`named::ClientOptions`],
 //!   [`named::wait_available`], [`named::call`]).
@@ -22,6 +23,45 @@
 //! assert_eq!(text, "through shared memory");
 //! # Ok::<(), std::io::Error>(())
 //! ```
+//!
+//! # Windows error codes: not `raw_os_error()`
+//!
+//! On Windows, tokio's and std's pipes return the Windows code in
+//! [`io::Error::raw_os_error`](std::io::Error::raw_os_error), and ported
+//! code branches on it (tokio's documented client loop retries on
+//! `Some(ERROR_PIPE_BUSY as i32)`). Here that is `None` for every pipe
+//! error: the errors come from shared memory, not from a system call, so
+//! there is no OS code to give, and a Linux errno in its place would
+//! collide with Windows codes (errno 2, `ENOENT`, is not
+//! `ERROR_FILE_NOT_FOUND`). Such a branch is silently never taken. Ask
+//! [`Error::kind_of`] instead: it gives the pipe [`ErrorKind`], whose
+//! [`code`](ErrorKind::code) is the Windows code and whose
+//! [`windows_name`](ErrorKind::windows_name) its name.
+//!
+//! ```
+//! use shmpipe::named::{ClientOptions, ServerOptions};
+//! use shmpipe::{Error, ErrorKind};
+//!
+//! /// What `e.raw_os_error()` gives on Windows, for a pipe error.
+//! fn windows_code(e: &std::io::Error) -> Option<u32> {
+//!     Error::kind_of(e).map(ErrorKind::code)
+//! }
+//!
+//! const ERROR_PIPE_BUSY: u32 = 231; // windows_sys::Win32::Foundation::ERROR_PIPE_BUSY
+//! let name = format!(r"\\.\pipe\doc-windows-codes-{}", std::process::id());
+//! let _server = ServerOptions::new().max_instances(1).create(&name)?;
+//! let _first = ClientOptions::new().open(&name)?; // takes the only instance
+//! let e = ClientOptions::new().open(&name).unwrap_err();
+//! assert_eq!(e.raw_os_error(), None); // tokio's `Some(ERROR_PIPE_BUSY as i32)` branch: never taken
+//! assert_eq!(windows_code(&e), Some(ERROR_PIPE_BUSY)); // the Windows code
+//! assert_eq!(Error::kind_of(&e), Some(ErrorKind::PipeBusy)); // or match the kind itself
+//! assert_eq!(e.kind(), std::io::ErrorKind::ResourceBusy); // the closest std kind
+//! # Ok::<(), std::io::Error>(())
+//! ```
+//!
+//! The few errors that are not pipe errors (an OS failure passed on as it
+//! is) have no kind: [`Error::kind_of`] is `None` for them, and their
+//! `raw_os_error()` is a Linux errno.
 #![deny(missing_docs)]
 
 pub mod anonymous;
@@ -32,6 +72,7 @@ mod info;
 pub mod inherit;
 pub mod named;
 mod pending;
+mod quota;
 pub mod redirect;
 
 pub use anonymous::{pipe, PipeBuilder, PipeReader, PipeWriter};

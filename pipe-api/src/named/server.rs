@@ -58,6 +58,7 @@ use super::wire;
 use crate::conn::{Conn, MsgRead, RING_IN, RING_OUT, ROLE_CLIENT, ROLE_SERVER};
 use crate::error::{Error, ErrorKind};
 use crate::info::{EndKind, PeekInfo, PipeInfo, PipeState, PipeType, ReadMode, WaitMode};
+use crate::quota::ring_capacity;
 use shmpipe_engine::channel::End;
 use shmpipe_engine::layout::{HANGUP_READER, HANGUP_WRITER};
 use shmpipe_engine::liveness::{reopen, EndLock};
@@ -1255,12 +1256,6 @@ struct Instance {
     security: Security,
     /// Member: which processes may own the name this instance joins.
     owner_trust: TrustRule,
-}
-
-fn ring_capacity(quota: u32) -> usize {
-    (2 * quota as usize + 16 * 1024)
-        .next_power_of_two()
-        .clamp(64 * 1024, 1 << 30)
 }
 
 impl Instance {

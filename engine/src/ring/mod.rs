@@ -1167,5 +1167,4 @@ impl<S: DirectStorage> ReadGrant<'_, S> {
 }
 
 #[cfg(test)]
-#[path = "ring_tests.rs"]
 mod tests;

@@ -9,8 +9,8 @@
 //! * [`LoomRing`] implements [`RingStorage`] with the data area split into
 //!   64-byte loom cells, so loom checks every byte the ring copies.
 //! * [`Segment`] and [`SegmentRing`] stand in for the shared segment under
-//!   `cfg(loom)`: `channel.rs` imports them (and [`Loom`] as its platform)
-//!   instead of the memfd-backed ones, so [`crate::Sender`] and
+//!   `cfg(loom)`: the `channel` files import them (and [`Loom`] as their
+//!   platform) instead of the memfd-backed ones, so [`crate::Sender`] and
 //!   [`crate::Receiver`] run unchanged on a [`LoomRing`]. The ends'
 //!   descriptors stay real (a memfd without a mapping carries the liveness
 //!   locks), so liveness checks are real system calls, outside the model.

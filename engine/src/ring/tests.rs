@@ -2,7 +2,9 @@
 //! `VecDeque` of messages.
 
 use super::*;
+use crate::record::max_payload_in;
 use crate::HeapRing;
+use core::sync::atomic::Ordering::Release;
 use proptest::prelude::*;
 use std::collections::VecDeque;
 

@@ -1,0 +1,247 @@
+//! One end of a channel segment, and what its two kinds of halves share.
+//!
+//! An [`End`] is the descriptor holding the end's role lock (its liveness:
+//! the end is open while any copy of the descriptor is) and the mapping.
+//! Dropping the last handle closes the descriptor first and only then
+//! leaves the end's hang-up hints, so that a peer the hint wakes finds the
+//! end already closed.
+//!
+//! The reader and writer bits of the ring's `hangup` word are hints, set
+//! by the side that leaves and consumed by the side that waits: they only
+//! shorten a wait, and a peer is declared gone on the kernel's word (its
+//! role lock), never on a bit alone. The disconnected bit is state: once
+//! set, every operation on the segment fails with [`Error::Disconnected`].
+//!
+//! On an admission lock a process is its slot token (the lock's owner,
+//! whose death [`End::holder_alive`] detects), and a handle is that token
+//! with a per-process handle number (`handle_id`, marked as the last
+//! holder), which tells a handle whether it was the last to hold the lock.
+
+use crate::layout::{Events, RingControl, HANGUP_DISCONNECTED};
+use crate::liveness::{slot_held, EndLock, ProcessSlot};
+use crate::ring::RingStorage;
+// Under `--cfg loom` (the loom models only) this very code runs on rings
+// of loom memory and the loom platform instead: see `loom_model`.
+#[cfg(loom)]
+use crate::loom_model::{Loom as Native, Segment, SegmentRing};
+#[cfg(not(loom))]
+use crate::segment::{Segment, SegmentRing};
+#[cfg(loom)]
+use crate::sync::Atomic32;
+#[cfg(not(loom))]
+use crate::sync::Native;
+use crate::{Error, Result};
+use core::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed};
+use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::sync::Arc;
+
+pub(super) fn events(s: &SegmentRing) -> &Events<Native> {
+    &s.control().events.0
+}
+
+/// Sets a hang-up hint and wakes everybody, waiters for data, space and
+/// the admission locks alike, so they re-check now rather than after their
+/// next park slice.
+pub(super) fn hang_up(s: &SegmentRing, bit: u32) {
+    let ev = events(s);
+    ev.hangup.fetch_or(bit, Relaxed);
+    ev.readable.notify();
+    ev.writable.notify();
+    let locks = &s.control().locks.0;
+    locks.writer.wake_waiters();
+    locks.reader.0.wake_waiters();
+}
+
+/// `Err(Disconnected)` once the segment's connection was cut.
+#[inline]
+pub(super) fn check_connected(s: &SegmentRing) -> Result<()> {
+    if events(s).hangup.load(Acquire) & HANGUP_DISCONNECTED != 0 {
+        Err(Error::Disconnected)
+    } else {
+        Ok(())
+    }
+}
+
+/// Consumes the hang-up hint for `bit`: `true` if it was set.
+pub(super) fn take_hangup(s: &SegmentRing, bit: u32) -> bool {
+    let ev = events(s);
+    // Cheap load first: the fast path must not write the shared line.
+    ev.hangup.load(Relaxed) & bit != 0 && ev.hangup.fetch_and(!bit, AcqRel) & bit != 0
+}
+
+/// One end of a segment, shared by the halves
+/// ([`Sender`](super::Sender), [`Receiver`](super::Receiver)) that use it:
+/// the descriptor holding the end's role lock, and the hang-up hints to
+/// leave when the end closes.
+pub struct End {
+    // `None` only inside `drop` and `into_fd`.
+    lock: Option<EndLock>,
+    segment: Arc<Segment>,
+    role: u32,
+    hangups: Vec<(usize, u32)>,
+    /// This process's name on the segment's admission locks, shared by the
+    /// end's clones (made on first use).
+    slot: Arc<ProcessSlot>,
+}
+
+impl core::fmt::Debug for End {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("End").field("role", &self.role).finish()
+    }
+}
+
+impl End {
+    /// An end of `segment` whose descriptor holds the lock of `role`
+    /// (checked), which leaves hang-up hint `bit` on ring `ring` for each
+    /// entry of `hangups` when it closes.
+    pub fn new(
+        lock: EndLock,
+        segment: Arc<Segment>,
+        role: u32,
+        hangups: &[(usize, u32)],
+    ) -> Result<Arc<End>> {
+        if !lock.holds_role(role)? {
+            return Err(Error::WrongEnd);
+        }
+        for &(ring, _) in hangups {
+            if ring >= segment.ring_count() {
+                return Err(Error::InvalidArgument("no such ring in this segment"));
+            }
+        }
+        Ok(Arc::new(End {
+            lock: Some(lock),
+            segment,
+            role,
+            hangups: hangups.to_vec(),
+            slot: Arc::new(ProcessSlot::new()),
+        }))
+    }
+
+    /// Attaches the segment behind `fd` (a descriptor of an end, received
+    /// from another process) and makes it an [`End`] (see [`End::new`]).
+    pub fn attach(fd: OwnedFd, role: u32, hangups: &[(usize, u32)]) -> Result<Arc<End>> {
+        let segment = Segment::attach(fd.as_fd())?;
+        End::new(EndLock::from_fd(fd), segment, role, hangups)
+    }
+
+    fn lock(&self) -> &EndLock {
+        self.lock.as_ref().expect("end lock present until drop")
+    }
+
+    /// The end's descriptor.
+    pub fn fd(&self) -> BorrowedFd<'_> {
+        self.lock().fd()
+    }
+
+    /// The segment.
+    pub fn segment(&self) -> &Arc<Segment> {
+        &self.segment
+    }
+
+    /// This end's role.
+    pub fn role(&self) -> u32 {
+        self.role
+    }
+
+    /// Whether the end with `role` is open in some process.
+    pub fn peer_alive(&self, role: u32) -> Result<bool> {
+        Ok(self.lock().peer_alive(role)?)
+    }
+
+    /// This process's token for the segment's admission locks (its
+    /// [`ProcessSlot`], made on first use, shared with the end's clones).
+    pub fn holder_token(&self) -> Result<u64> {
+        Ok(self.slot.token(self.fd())?)
+    }
+
+    /// Whether the holder named by `token` (read from a lock word: hostile)
+    /// still lives. `me` is this process's own token: a lock held by another
+    /// handle of this process is never taken over.
+    pub fn holder_alive(&self, me: u64, token: u64) -> bool {
+        token == me || slot_held(self.fd(), token)
+    }
+
+    /// A new end sharing this one's descriptor state (a `dup`): the role
+    /// lock is held until both are closed.
+    pub fn try_clone(&self) -> Result<Arc<End>> {
+        let fd = rustix::io::fcntl_dupfd_cloexec(self.fd(), 0)?;
+        Ok(Arc::new(End {
+            lock: Some(EndLock::from_fd(fd)),
+            segment: Arc::clone(&self.segment),
+            role: self.role,
+            hangups: self.hangups.clone(),
+            slot: Arc::clone(&self.slot),
+        }))
+    }
+
+    /// Gives up the end without leaving hang-up hints (the descriptor lives
+    /// on elsewhere). A shared end gives a duplicate.
+    pub fn into_fd(this: Arc<End>) -> Result<OwnedFd> {
+        match Arc::try_unwrap(this) {
+            Ok(mut end) => Ok(end.lock.take().expect("end lock present").into_fd()),
+            Err(shared) => Ok(rustix::io::fcntl_dupfd_cloexec(shared.fd(), 0)?),
+        }
+    }
+
+    /// Cuts the connection for good (Windows' `DisconnectNamedPipe`): every
+    /// operation on the segment, in every process, now fails with
+    /// [`Error::Disconnected`], and blocked ones are woken to see it.
+    pub fn disconnect(&self) {
+        for i in 0..self.segment.ring_count() {
+            if let Ok(r) = self.segment.ring(i) {
+                hang_up(&r, HANGUP_DISCONNECTED);
+            }
+        }
+    }
+
+    /// Whether [`End::disconnect`] was called on this segment.
+    pub fn is_disconnected(&self) -> bool {
+        self.segment
+            .ring(0)
+            .is_ok_and(|r| check_connected(&r).is_err())
+    }
+}
+
+impl Drop for End {
+    fn drop(&mut self) {
+        // Close the descriptor first: if it was the end's last one, the
+        // kernel drops the role lock now, and the peer that the hint wakes
+        // sees the end closed instead of going back to sleep.
+        if let Some(lock) = self.lock.take() {
+            drop(lock);
+            for &(ring, bit) in &self.hangups {
+                if let Ok(r) = self.segment.ring(ring) {
+                    hang_up(&r, bit);
+                }
+            }
+        }
+    }
+}
+
+/// A process-unique number for a sender or receiver handle; with the
+/// process's slot ([`End::holder_token`]) it makes the handle's id on the
+/// lock word ([`handle_id`]).
+pub(super) fn handle_seq() -> u32 {
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(1);
+    NEXT.fetch_add(1, Relaxed)
+}
+
+/// The id of handle `seq` of the process whose holder token is `me`: unique
+/// among the live handles of the segment, in every pid namespace (two live
+/// processes never share a slot), and different in a forked child (which
+/// draws its own slot) from the parent's copy of the same handle.
+pub(super) fn handle_id(me: u64, seq: u32) -> u64 {
+    ((me & 0xffff_ffff) << 32) | u64::from(seq)
+}
+
+/// Which ring of `end`'s segment `ring` is.
+pub(super) fn ring_index_of(end: &End, ring: &SegmentRing) -> Result<usize> {
+    let target: *const RingControl<Native> = ring.control();
+    (0..end.segment().ring_count())
+        .find(|&i| {
+            end.segment()
+                .ring(i)
+                .is_ok_and(|r| core::ptr::eq(r.control(), target))
+        })
+        .ok_or(Error::InvalidArgument("ring not in this end's segment"))
+}

@@ -1,0 +1,99 @@
+//! Blocking one-way channels across processes: the engine's complete end
+//! product, and what the pipe layer builds on.
+//!
+//! A channel is one ring in a [`Segment`], a [`Sender`] and a [`Receiver`].
+//! Each end is a descriptor (an open file description of the memfd holding
+//! its role's liveness lock, see [`liveness`](crate::liveness)) plus the
+//! mapping. Ends can be cloned ([`Sender::try_clone`]), inherited by a child
+//! or sent over a Unix socket ([`Sender::into_fd`] / [`Sender::from_fd`]);
+//! an end stays open until every copy of its descriptor is closed.
+//!
+//! Any number of senders and receivers may use one channel at once: writes
+//! are serialised by the writer lock and reads by the reader lock (see
+//! [`lock`](crate::lock)), so every write is atomic and a partly read message
+//! continues where the last reader stopped. For the single-producer
+//! single-consumer fast path without locks, use
+//! [`Producer`](crate::Producer) / [`Consumer`](crate::Consumer) directly.
+//!
+//! Blocking operations spin, park and check the peer as
+//! [`WaitPolicy`](crate::WaitPolicy) says: a dead peer is reported as
+//! [`Error::PeerClosed`](crate::Error::PeerClosed)
+//! within one park slice of its death (a few milliseconds), or at once when
+//! it closed its last handle normally. (One exception to "at once": if the
+//! process forks while the last handle closes, the child holds a copy of the
+//! descriptor until it execs, the woken peer finds the end still open, and
+//! it learns of the close at its next park slice.)
+//!
+//! # Files
+//!
+//! * `end.rs`: [`End`], what the halves of one end share (the descriptor,
+//!   the mapping, the hang-up hints it leaves when it closes), and the
+//!   helpers both halves use: the hints themselves and the handle ids on
+//!   the admission locks.
+//! * `sender.rs`: [`Sender`], writes under the writer lock.
+//! * `receiver.rs`: [`Receiver`], reads under the reader lock.
+
+mod end;
+mod receiver;
+mod sender;
+#[cfg(test)]
+mod tests;
+
+pub use end::End;
+pub use receiver::Receiver;
+pub use sender::{SendError, Sender};
+
+use crate::layout::{HANGUP_READER, HANGUP_WRITER};
+use crate::liveness::EndLock;
+#[cfg(loom)]
+use crate::loom_model::Segment;
+#[cfg(not(loom))]
+use crate::segment::Segment;
+use crate::Result;
+use rustix::fd::AsFd;
+use std::sync::Arc;
+
+/// Liveness role of the reading end of a channel.
+pub const ROLE_READER: u32 = 0;
+/// Liveness role of the writing end of a channel.
+pub const ROLE_WRITER: u32 = 1;
+
+/// Creates a channel whose ring holds `capacity` bytes (a power of two from
+/// 256 B to 1 GiB). Writes of any size are accepted; a write larger than the
+/// free space is streamed as the reader makes room.
+///
+/// ```
+/// let (mut tx, mut rx) = shmpipe_engine::channel(4096)?;
+/// tx.write(b"hello")?;
+/// let mut buf = [0u8; 16];
+/// assert_eq!(rx.read(&mut buf)?, 5);
+/// assert_eq!(&buf[..5], b"hello");
+/// # Ok::<(), shmpipe_engine::Error>(())
+/// ```
+pub fn channel(capacity: usize) -> Result<(Sender, Receiver)> {
+    channel_with(capacity, 0, [0; 8])
+}
+
+/// [`channel`], with `user_flags` and `user` stored in the segment header for
+/// the layer above (see [`SegmentHeader`](crate::layout::SegmentHeader)).
+pub fn channel_with(
+    capacity: usize,
+    user_flags: u32,
+    user: [u64; 8],
+) -> Result<(Sender, Receiver)> {
+    let (segment, fd) = Segment::create(&[capacity], user_flags, user)?;
+    let reader = EndLock::acquire(fd.as_fd(), ROLE_READER)?;
+    let writer = EndLock::acquire(fd.as_fd(), ROLE_WRITER)?;
+    drop(fd);
+    let writer = End::new(
+        writer,
+        Arc::clone(&segment),
+        ROLE_WRITER,
+        &[(0, HANGUP_WRITER)],
+    )?;
+    let reader = End::new(reader, segment, ROLE_READER, &[(0, HANGUP_READER)])?;
+    Ok((
+        Sender::new(writer, 0, ROLE_READER)?,
+        Receiver::new(reader, 0, ROLE_WRITER)?,
+    ))
+}

@@ -1,0 +1,316 @@
+//! The reading half of a channel: [`Receiver`].
+//!
+//! Every read runs under the ring's reader lock (`with_lock`), so a partly
+//! read message continues where the last reader stopped: admission resyncs
+//! the consumer from shared memory unless this very handle, in this
+//! process, was the last holder and finished cleanly. A blocking read waits
+//! on the `readable` event between attempts; once every writer is gone it
+//! drains what they published before reporting [`Error::PeerClosed`], and
+//! a message whose writer died part-way comes back unfinished, the cut
+//! reported by the next read.
+
+use super::end::{check_connected, events, handle_id, handle_seq, ring_index_of, take_hangup, End};
+use super::{ROLE_READER, ROLE_WRITER};
+use crate::layout::{HANGUP_DISCONNECTED, HANGUP_READER, HANGUP_WRITER};
+use crate::lock::LockWord;
+use crate::ring::{Consumer, MessageRead, RingStorage};
+// Under `--cfg loom` (the loom models only) this very code runs on rings
+// of loom memory and the loom platform instead: see `loom_model`.
+#[cfg(loom)]
+use crate::loom_model::{Loom as Native, SegmentRing};
+#[cfg(not(loom))]
+use crate::segment::SegmentRing;
+#[cfg(not(loom))]
+use crate::sync::Native;
+#[cfg(loom)]
+use crate::sync::{Atomic32, Atomic64};
+use crate::wait::{Step, WaitPolicy, Waiter};
+use crate::{Error, Result};
+use core::sync::atomic::Ordering::{Acquire, Relaxed};
+use rustix::fd::{BorrowedFd, OwnedFd};
+use std::sync::Arc;
+use std::time::Instant;
+
+/// The reading end of a channel.
+pub struct Receiver {
+    end: Arc<End>,
+    consumer: Consumer<SegmentRing>,
+    policy: WaitPolicy,
+    peer_role: u32,
+    seq: u32,
+    /// As `Sender::synced_in`.
+    synced_in: u64,
+}
+
+impl core::fmt::Debug for Receiver {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Receiver")
+            .field("consumer", &self.consumer)
+            .finish()
+    }
+}
+
+impl Receiver {
+    /// The reading half of `end` on ring `ring`, whose writer is the end
+    /// with role `peer_role`.
+    pub fn new(end: Arc<End>, ring: usize, peer_role: u32) -> Result<Receiver> {
+        Ok(Receiver {
+            // As for `Sender::new`: resynced under the reader lock.
+            // SAFETY: as for `Sender::new`: the consumer reads and frees
+            // records only inside `with_lock`, under the ring's reader lock,
+            // which every `Receiver` of this ring takes.
+            consumer: unsafe { Consumer::new_unsynced(end.segment().ring(ring)?)? },
+            end,
+            policy: WaitPolicy::default(),
+            peer_role,
+            seq: handle_seq(),
+            synced_in: 0,
+        })
+    }
+
+    /// Adopts a descriptor made by [`Receiver::into_fd`].
+    pub fn from_fd(fd: OwnedFd) -> Result<Receiver> {
+        Receiver::new(
+            End::attach(fd, ROLE_READER, &[(0, HANGUP_READER)])?,
+            0,
+            ROLE_WRITER,
+        )
+    }
+
+    /// The end this half belongs to.
+    pub fn end(&self) -> &Arc<End> {
+        &self.end
+    }
+
+    /// The ring this end reads (its segment, control block and user words).
+    pub fn ring(&self) -> &SegmentRing {
+        self.consumer.storage()
+    }
+
+    /// The end's descriptor, to hand to another process.
+    pub fn into_fd(self) -> OwnedFd {
+        End::into_fd(self.end).expect("duplicating a descriptor we own")
+    }
+
+    /// Borrows the end's descriptor.
+    pub fn as_fd(&self) -> BorrowedFd<'_> {
+        self.end.fd()
+    }
+
+    /// Another handle to the same end.
+    pub fn try_clone(&self) -> Result<Receiver> {
+        let ring = ring_index_of(&self.end, self.consumer.storage())?;
+        let mut r = Receiver::new(self.end.try_clone()?, ring, self.peer_role)?;
+        r.policy = self.policy;
+        Ok(r)
+    }
+
+    /// Sets how blocking operations wait.
+    pub fn set_wait_policy(&mut self, policy: WaitPolicy) {
+        self.policy = policy;
+    }
+
+    /// Whether the writing end is still open in some process.
+    pub fn is_peer_alive(&self) -> Result<bool> {
+        self.end.peer_alive(self.peer_role)
+    }
+
+    /// Unread payload bytes in the channel (every reader's progress
+    /// counts, so it is read from shared memory).
+    pub fn available(&self) -> u64 {
+        let c = self.consumer.storage().control();
+        let written = c.producer.0.written.load(Acquire);
+        written.saturating_sub(c.consumer.0.consumed.load(Acquire))
+    }
+
+    fn lock(&self) -> *const LockWord<Native> {
+        &self.consumer.storage().control().locks.0.reader.0
+    }
+
+    fn with_lock<R>(
+        &mut self,
+        waiter: &mut Waiter,
+        f: impl FnOnce(&mut Consumer<SegmentRing>) -> Result<R>,
+    ) -> Result<R> {
+        let storage = self.consumer.storage();
+        check_connected(storage)?;
+        let me = self.end.holder_token()?;
+        // SAFETY: the lock word lives in the segment's mapping, owned by
+        // the `Arc<Segment>` that `self.consumer`'s ring holds; `f` gets
+        // `&mut Consumer` and can at most swap it with another live one (no
+        // `Consumer<SegmentRing>` can be had by value in safe code), so the
+        // ring and its mapping outlive the call.
+        let lock = unsafe { &*self.lock() };
+        let synced = self.synced_in == me;
+        let (end, peer_role) = (&self.end, self.peer_role);
+        let id = handle_id(me, self.seq);
+        // While another reader holds the lock (stopped, perhaps), a cut
+        // connection ends the wait, and so does a writer gone for good once
+        // nothing is left to read. Once the writer is known gone its hint
+        // stays up for the data waits, and is no longer part of the park
+        // condition (it would make the lock wait spin).
+        let hangup = &events(storage).hangup;
+        let writer_gone = core::cell::Cell::new(false);
+        let admitted = lock.admit_watching(
+            me,
+            id,
+            synced,
+            waiter,
+            |t| end.holder_alive(me, t),
+            || {
+                let h = hangup.load(Relaxed);
+                h & HANGUP_DISCONNECTED != 0 || (!writer_gone.get() && h & HANGUP_WRITER != 0)
+            },
+            |step| {
+                check_connected(storage)?;
+                let hinted = !writer_gone.get() && take_hangup(storage, HANGUP_WRITER);
+                if (hinted || step == Step::CheckPeer) && !end.peer_alive(peer_role)? {
+                    writer_gone.set(true);
+                    hangup.fetch_or(HANGUP_WRITER, Relaxed);
+                    let c = storage.control();
+                    // Everything the writers published is visible (their
+                    // records came before their descriptors closed).
+                    if c.producer.0.tail.load(Acquire) == c.consumer.0.head.load(Acquire) {
+                        return Err(Error::PeerClosed);
+                    }
+                }
+                Ok(())
+            },
+        )?;
+        self.synced_in = 0;
+        if admitted.needs_resync() {
+            self.consumer.resync()?;
+        }
+        let result = f(&mut self.consumer);
+        self.synced_in = me;
+        result
+    }
+
+    /// Reads in byte-stream mode (see [`Consumer::read_stream`]), waiting
+    /// for data. `Err(PeerClosed)` once every sender is closed and
+    /// everything was read.
+    pub fn read(&mut self, buf: &mut [u8]) -> Result<usize> {
+        self.read_until(buf, None)
+    }
+
+    /// [`Receiver::read`] with a deadline.
+    pub fn read_until(&mut self, buf: &mut [u8], deadline: Option<Instant>) -> Result<usize> {
+        self.blocking(deadline, |c| c.read_stream(buf))
+    }
+
+    /// Reads without waiting: `Ok(None)` when nothing is queued.
+    pub fn try_read(&mut self, buf: &mut [u8]) -> Result<Option<usize>> {
+        let mut waiter = Waiter::new(self.policy, None);
+        self.with_lock(&mut waiter, |c| c.read_stream(buf))
+    }
+
+    /// Reads one message (see [`MessageRead`]), waiting until it is complete
+    /// or fills `buf`.
+    ///
+    /// A message cut short (its writer died part-way, or gave up after a
+    /// timeout) is never reported complete: the bytes that did arrive come
+    /// with `end == false` and `len < buf.len()`, and the next read fails,
+    /// with [`Error::MessageCut`] if other writers are left (they go on
+    /// with the next message) or [`Error::PeerClosed`] if none is.
+    pub fn read_message(&mut self, buf: &mut [u8]) -> Result<MessageRead> {
+        let mut got = 0;
+        loop {
+            let r = match self.blocking(None, |c| {
+                if got == 0 {
+                    c.read_message(buf)
+                } else {
+                    c.read_message_continued(&mut buf[got..])
+                }
+            }) {
+                Ok(r) => r,
+                // The writer died in the middle of the message (with no
+                // other writer left: `PeerClosed`, or with one that ended
+                // the dead write: `MessageCut`, its marker left in place).
+                // What was already consumed must reach the caller (it
+                // cannot be read again), marked unfinished; the next read
+                // reports the cut or the closed peer.
+                Err(Error::PeerClosed | Error::MessageCut) if got > 0 => {
+                    return Ok(MessageRead {
+                        len: got,
+                        end: false,
+                    });
+                }
+                Err(e) => return Err(e),
+            };
+            got += r.len;
+            if r.end || got == buf.len() {
+                return Ok(MessageRead {
+                    len: got,
+                    end: r.end,
+                });
+            }
+        }
+    }
+
+    /// Copies queued bytes without consuming them; never waits.
+    pub fn peek(&mut self, buf: &mut [u8]) -> Result<usize> {
+        let mut waiter = Waiter::new(self.policy, None);
+        self.with_lock(&mut waiter, |c| c.peek_stream(buf))
+    }
+
+    /// Runs `f` with exclusive use of the consumer (zero-copy reads,
+    /// batches); never waits for data.
+    pub fn batch<R>(
+        &mut self,
+        f: impl FnOnce(&mut Consumer<SegmentRing>) -> Result<R>,
+    ) -> Result<R> {
+        let mut waiter = Waiter::new(self.policy, None);
+        self.with_lock(&mut waiter, f)
+    }
+
+    /// Runs `op` until it returns `Some`, waiting for records in between.
+    fn blocking<R>(
+        &mut self,
+        deadline: Option<Instant>,
+        mut op: impl FnMut(&mut Consumer<SegmentRing>) -> Result<Option<R>>,
+    ) -> Result<R> {
+        let mut waiter = Waiter::new(self.policy, deadline);
+        loop {
+            if let Some(r) = self.with_lock(&mut waiter, &mut op)? {
+                return Ok(r);
+            }
+            let s = self.consumer.storage();
+            let mut check = take_hangup(s, HANGUP_WRITER);
+            if !check {
+                let head = self
+                    .consumer
+                    .storage()
+                    .control()
+                    .consumer
+                    .0
+                    .head
+                    .load(Acquire);
+                let ev = events(s);
+                let step = waiter.wait(&ev.readable, || {
+                    s.control().producer.0.tail.load(Acquire) != head
+                        || ev.hangup.load(Relaxed) & (HANGUP_WRITER | HANGUP_DISCONNECTED) != 0
+                });
+                match step {
+                    Step::Retry => {}
+                    Step::CheckPeer => check = true,
+                    Step::TimedOut => {
+                        return match self.with_lock(&mut waiter, &mut op)? {
+                            Some(r) => Ok(r),
+                            None => Err(Error::TimedOut),
+                        }
+                    }
+                }
+            }
+            if check && !self.is_peer_alive()? {
+                // Everything published before the last sender closed is
+                // visible now (its records were published before its
+                // descriptor closed): drain, then report the end.
+                events(s).hangup.fetch_or(HANGUP_WRITER, Relaxed);
+                return match self.with_lock(&mut waiter, &mut op)? {
+                    Some(r) => Ok(r),
+                    None => Err(Error::PeerClosed),
+                };
+            }
+        }
+    }
+}

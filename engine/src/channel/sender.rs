@@ -1,0 +1,439 @@
+//! The writing half of a channel: [`Sender`].
+//!
+//! Every write runs under the ring's writer lock (`with_lock`): admission
+//! resyncs the producer from shared memory unless this very handle, in this
+//! process, was the last holder and finished cleanly; a write a previous
+//! holder left half published is ended with an abort marker first, so each
+//! write is atomic and a reader sees a cut write as cut. Waiting for space
+//! (and for a flush) is one wait step on the `writable` event at a time,
+//! after which a reader gone for good is reported as
+//! [`Error::PeerClosed`] (and left as a hint for the end's other senders).
+
+use super::end::{check_connected, events, handle_id, handle_seq, ring_index_of, take_hangup, End};
+use super::{ROLE_READER, ROLE_WRITER};
+use crate::layout::{HANGUP_DISCONNECTED, HANGUP_READER, HANGUP_WRITER};
+use crate::lock::LockWord;
+use crate::ring::{Producer, RingStorage};
+// Under `--cfg loom` (the loom models only) this very code runs on rings
+// of loom memory and the loom platform instead: see `loom_model`.
+#[cfg(loom)]
+use crate::loom_model::{Loom as Native, SegmentRing};
+#[cfg(not(loom))]
+use crate::segment::SegmentRing;
+#[cfg(not(loom))]
+use crate::sync::Native;
+#[cfg(loom)]
+use crate::sync::{Atomic32, Atomic64};
+use crate::wait::{Step, WaitPolicy, Waiter};
+use crate::{Error, Result};
+use core::sync::atomic::Ordering::{Acquire, Relaxed};
+use rustix::fd::{BorrowedFd, OwnedFd};
+use std::sync::Arc;
+use std::time::Instant;
+
+/// A failed [`Sender::send`].
+#[derive(Debug)]
+pub struct SendError {
+    /// Bytes of the write that were published (readable) before the failure.
+    pub published: usize,
+    /// Why it failed.
+    pub error: Error,
+}
+
+/// The writing end of a channel.
+pub struct Sender {
+    // `end`, `seq` and `lock` are `pub(super)` for the admission tests
+    // (`tests.rs`), which plant this handle's id on the lock.
+    pub(super) end: Arc<End>,
+    producer: Producer<SegmentRing>,
+    policy: WaitPolicy,
+    peer_role: u32,
+    pub(super) seq: u32,
+    /// The holder token of the process in which this handle last synced
+    /// with the shared state and finished its operation (0: never). Until
+    /// then, finding its own id as the last holder proves nothing: a new
+    /// process can draw a dead one's slot, and with it the ids of its
+    /// handles; a child forked without exec holds a copy of the handle (its
+    /// token differs, see [`handle_id`]); and a panic may have cut the last
+    /// operation short.
+    synced_in: u64,
+}
+
+impl core::fmt::Debug for Sender {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Sender")
+            .field("producer", &self.producer)
+            .finish()
+    }
+}
+
+impl Sender {
+    /// The writing half of `end` on ring `ring`, whose reader is the end
+    /// with role `peer_role`.
+    pub fn new(end: Arc<End>, ring: usize, peer_role: u32) -> Result<Sender> {
+        Ok(Sender {
+            // Other senders may be publishing right now, so the shared state
+            // can only be read consistently under the writer lock: every
+            // operation resyncs there first.
+            // SAFETY: every use of the producer's data area (reservations,
+            // grants, copies: `write_locked`, `try_write`, `batch`) happens
+            // inside `with_lock`, under the ring's writer lock, which every
+            // `Sender` of this ring takes; its other uses outside the lock
+            // only load shared atomics.
+            producer: unsafe { Producer::new_unsynced(end.segment().ring(ring)?)? },
+            end,
+            policy: WaitPolicy::default(),
+            peer_role,
+            seq: handle_seq(),
+            synced_in: 0,
+        })
+    }
+
+    /// Adopts a descriptor made by [`Sender::into_fd`] (inherited, or
+    /// received over a Unix socket). The segment is validated; a descriptor
+    /// of anything else, or of the read end, is refused.
+    pub fn from_fd(fd: OwnedFd) -> Result<Sender> {
+        Sender::new(
+            End::attach(fd, ROLE_WRITER, &[(0, HANGUP_WRITER)])?,
+            0,
+            ROLE_READER,
+        )
+    }
+
+    /// The end this half belongs to.
+    pub fn end(&self) -> &Arc<End> {
+        &self.end
+    }
+
+    /// The ring this end writes (its segment, control block and user words).
+    pub fn ring(&self) -> &SegmentRing {
+        self.producer.storage()
+    }
+
+    /// The end's descriptor, to hand to another process. The end stays open
+    /// while any copy of it is open.
+    pub fn into_fd(self) -> OwnedFd {
+        End::into_fd(self.end).expect("duplicating a descriptor we own")
+    }
+
+    /// Borrows the end's descriptor (for example to let a child inherit it).
+    pub fn as_fd(&self) -> BorrowedFd<'_> {
+        self.end.fd()
+    }
+
+    /// Another handle to the same end (the descriptor is duplicated, so it
+    /// shares the end's liveness).
+    pub fn try_clone(&self) -> Result<Sender> {
+        let ring = self.ring_index()?;
+        let mut s = Sender::new(self.end.try_clone()?, ring, self.peer_role)?;
+        s.policy = self.policy;
+        Ok(s)
+    }
+
+    fn ring_index(&self) -> Result<usize> {
+        ring_index_of(&self.end, self.producer.storage())
+    }
+
+    /// Sets how blocking operations wait.
+    pub fn set_wait_policy(&mut self, policy: WaitPolicy) {
+        self.policy = policy;
+    }
+
+    /// The ring's capacity.
+    pub fn capacity(&self) -> usize {
+        self.producer.capacity()
+    }
+
+    /// Whether the reading end is still open in some process.
+    pub fn is_peer_alive(&self) -> Result<bool> {
+        self.end.peer_alive(self.peer_role)
+    }
+
+    pub(super) fn lock(&self) -> *const LockWord<Native> {
+        &self.producer.storage().control().locks.0.writer
+    }
+
+    /// Writes `data` as one record (or a run of fragments), waiting for space
+    /// as long as it takes. Atomic with respect to other senders.
+    /// `Err(PeerClosed)` once the reading end is closed everywhere.
+    pub fn write(&mut self, data: &[u8]) -> Result<()> {
+        self.write_until(data, None)
+    }
+
+    /// [`Sender::write`] with a deadline. On `Err(TimedOut)` a prefix of a
+    /// write larger than the free space may have been published; the next
+    /// write first ends it with an abort marker, which a message reader sees
+    /// as a cut: the part with `end == false`, then [`Error::MessageCut`].
+    pub fn write_until(&mut self, data: &[u8], deadline: Option<Instant>) -> Result<()> {
+        self.send(data, deadline).map(drop).map_err(|e| e.error)
+    }
+
+    /// Writes `data` like [`Sender::write_until`] and returns the channel's
+    /// payload position just past this write (compare with
+    /// [`Sender::consumed`] to know how much of it, and of what came before,
+    /// is still unread). On failure, tells how many bytes of `data` had been
+    /// published (the pipe layer reports "peer gone before the write" and
+    /// "peer gone during the write" differently).
+    pub fn send(&mut self, data: &[u8], deadline: Option<Instant>) -> Result<u64, SendError> {
+        let mut published = 0;
+        self.with_lock(deadline, |me, waiter| {
+            me.write_locked(data, waiter, &mut published)?;
+            Ok(me.producer.written())
+        })
+        .map_err(|error| SendError { published, error })
+    }
+
+    /// [`Sender::send`], calling `before` under the writer lock with the
+    /// payload position where this write starts, before any byte of it is
+    /// published; returns the end position and what `before` returned
+    /// (dropped if the write fails). The pipe layer marks a write that may
+    /// pend on its quota there, so that no byte of such a write is ever
+    /// visible to the reader without its mark (spec 5.2, SEM-117).
+    ///
+    /// ```
+    /// let (mut tx, mut rx) = shmpipe_engine::channel(4096)?;
+    /// tx.write(b"abc")?;
+    /// let (end, start) = tx.send_marked(b"de", None, |start| start).unwrap();
+    /// assert_eq!((start, end), (3, 5));
+    /// # let _ = rx;
+    /// # Ok::<(), shmpipe_engine::Error>(())
+    /// ```
+    pub fn send_marked<M>(
+        &mut self,
+        data: &[u8],
+        deadline: Option<Instant>,
+        before: impl FnOnce(u64) -> M,
+    ) -> Result<(u64, M), SendError> {
+        let mut published = 0;
+        self.with_lock(deadline, |me, waiter| {
+            // An earlier holder's open write is ended first: the position
+            // read next is where this write's bytes begin.
+            me.end_open_write(waiter)?;
+            let mark = before(me.producer.written());
+            me.write_locked(data, waiter, &mut published)?;
+            Ok((me.producer.written(), mark))
+        })
+        .map_err(|error| SendError { published, error })
+    }
+
+    /// Waits until the reader has consumed the channel up to payload position
+    /// `target` (see [`Sender::send`]).
+    pub fn wait_consumed(&self, target: u64, deadline: Option<Instant>) -> Result<()> {
+        let mut waiter = Waiter::new(self.policy, deadline);
+        let s = self.producer.storage();
+        let consumed = || s.control().consumer.0.consumed.load(Acquire) >= target;
+        while !consumed() {
+            self.wait_writable(&mut waiter, consumed)?;
+        }
+        Ok(())
+    }
+
+    /// Writes `data` as one record if it fits now; `Ok(false)` otherwise
+    /// (nothing written). Never waits for space, only (briefly) for the lock.
+    pub fn try_write(&mut self, data: &[u8]) -> Result<bool> {
+        self.with_lock(None, |me, waiter| {
+            me.end_open_write(waiter)?;
+            me.producer.try_push(data, 0)
+        })
+    }
+
+    /// Runs `f` with exclusive use of the ring's producer: one lock round
+    /// for many records (batches). `f` must finish every write it starts.
+    pub fn batch<R>(&mut self, f: impl FnOnce(&mut Producer<SegmentRing>) -> R) -> Result<R> {
+        self.with_lock(None, |me, waiter| {
+            me.end_open_write(waiter)?;
+            Ok(f(&mut me.producer))
+        })
+    }
+
+    fn with_lock<R>(
+        &mut self,
+        deadline: Option<Instant>,
+        f: impl FnOnce(&mut Self, &mut Waiter) -> Result<R>,
+    ) -> Result<R> {
+        let storage = self.producer.storage();
+        check_connected(storage)?;
+        if take_hangup(storage, HANGUP_READER) && !self.is_peer_alive()? {
+            // Leave the hint for the other senders of this end.
+            events(self.producer.storage())
+                .hangup
+                .fetch_or(HANGUP_READER, Relaxed);
+            return Err(Error::PeerClosed);
+        }
+        let mut waiter = Waiter::new(self.policy, deadline);
+        let me = self.end.holder_token()?;
+        // SAFETY: the lock word lives in the segment's mapping, which is
+        // owned by the `Arc<Segment>` that `self.producer`'s ring holds
+        // (and `self.end` another), not by the producer itself; the raw
+        // pointer only avoids borrowing `self` across `f(self, ..)`. `f`
+        // cannot unmap it: no code here replaces `self.producer`, and user
+        // code in `batch` can at most swap it with another live producer
+        // (no `Producer<SegmentRing>` can be had by value in safe code), so
+        // that ring, and its mapping, still lives after `f`.
+        let lock = unsafe { &*self.lock() };
+        let synced = self.synced_in == me;
+        let (end, peer_role) = (&self.end, self.peer_role);
+        let id = handle_id(me, self.seq);
+        // While the lock is held by someone else (stopped, perhaps), a cut
+        // connection or a reader gone for good still ends the wait.
+        let hangup = &events(storage).hangup;
+        let admitted = lock.admit_watching(
+            me,
+            id,
+            synced,
+            &mut waiter,
+            |t| end.holder_alive(me, t),
+            || hangup.load(Relaxed) & (HANGUP_READER | HANGUP_DISCONNECTED) != 0,
+            |step| {
+                check_connected(storage)?;
+                if (take_hangup(storage, HANGUP_READER) || step == Step::CheckPeer)
+                    && !end.peer_alive(peer_role)?
+                {
+                    hangup.fetch_or(HANGUP_READER, Relaxed);
+                    return Err(Error::PeerClosed);
+                }
+                Ok(())
+            },
+        )?;
+        // Unsynced until `f` returns: after a failed resync or a panic in
+        // `f`, the next acquisition reloads the shared state.
+        self.synced_in = 0;
+        if admitted.needs_resync() {
+            self.producer.resync()?;
+        }
+        let result = f(self, &mut waiter);
+        self.synced_in = me;
+        result
+    }
+
+    /// Ends a write a previous holder of the lock left half published.
+    fn end_open_write(&mut self, waiter: &mut Waiter) -> Result<()> {
+        while !self.producer.try_abort_open_write()? {
+            let need = self.producer.space_needed(0, true);
+            self.wait_space(waiter, need)?;
+        }
+        Ok(())
+    }
+
+    fn write_locked(
+        &mut self,
+        data: &[u8],
+        waiter: &mut Waiter,
+        published: &mut usize,
+    ) -> Result<()> {
+        self.end_open_write(waiter)?;
+        if data.len() <= self.producer.max_record() {
+            loop {
+                if let Some(mut g) = self.producer.try_reserve(data.len())? {
+                    g.fill(data);
+                    g.commit(0);
+                    *published = data.len();
+                    return Ok(());
+                }
+                let need = self.producer.space_needed(data.len(), true);
+                self.wait_space(waiter, need)?;
+            }
+        }
+        let mut rest = data;
+        while !rest.is_empty() {
+            match self.producer.try_reserve_up_to(rest.len())? {
+                Some(mut g) => {
+                    let n = g.len();
+                    g.fill(&rest[..n]);
+                    rest = &rest[n..];
+                    g.commit(rest.len() as u64);
+                    *published += n;
+                }
+                None => {
+                    let need = self.producer.space_needed(rest.len(), false);
+                    self.wait_space(waiter, need)?
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn wait_space(&self, waiter: &mut Waiter, need: u64) -> Result<()> {
+        let p = &self.producer;
+        self.wait_writable(waiter, || p.free_hint() >= need)
+    }
+
+    /// One wait step on the `writable` event until `ready`, a hang-up hint
+    /// or a disconnect; then the liveness and connection checks.
+    fn wait_writable(&self, waiter: &mut Waiter, ready: impl Fn() -> bool) -> Result<()> {
+        let s = self.producer.storage();
+        let ev = events(s);
+        // The hint is part of the condition: a notify that comes before we
+        // announce ourselves as a sleeper must not cost a whole park slice.
+        let step = waiter.wait(&ev.writable, || {
+            ready() || ev.hangup.load(Relaxed) & (HANGUP_READER | HANGUP_DISCONNECTED) != 0
+        });
+        if take_hangup(s, HANGUP_READER) {
+            let r = self.after_step(Step::CheckPeer);
+            // What we waited for may have happened before the peer left (a
+            // flush whose bytes were all read): that is success.
+            return if r.is_err() && ready() { Ok(()) } else { r };
+        }
+        match self.after_step(step) {
+            Err(Error::PeerClosed) if ready() => Ok(()),
+            r => r,
+        }
+    }
+
+    fn after_step(&self, step: Step) -> Result<()> {
+        check_connected(self.producer.storage())?;
+        match step {
+            Step::Retry => Ok(()),
+            Step::CheckPeer => {
+                if self.is_peer_alive()? {
+                    Ok(())
+                } else {
+                    // Leave the hint, so every later write (of any sender
+                    // of this end) fails at once too.
+                    events(self.producer.storage())
+                        .hangup
+                        .fetch_or(HANGUP_READER, Relaxed);
+                    Err(Error::PeerClosed)
+                }
+            }
+            Step::TimedOut => Err(Error::TimedOut),
+        }
+    }
+
+    /// Payload bytes written to the channel so far (by every sender).
+    pub fn written(&self) -> u64 {
+        self.producer
+            .storage()
+            .control()
+            .producer
+            .0
+            .written
+            .load(Acquire)
+    }
+
+    /// Payload bytes the reader has consumed so far.
+    pub fn consumed(&self) -> u64 {
+        self.producer.consumed()
+    }
+
+    /// Waits until the reader has consumed every byte written so far
+    /// (Windows' `FlushFileBuffers`). Succeeds only if everything was read,
+    /// also when the reader left just after reading it; `PeerClosed` if the
+    /// reader is gone with anything unread.
+    pub fn flush(&self) -> Result<()> {
+        self.flush_until(None)
+    }
+
+    /// [`Sender::flush`] with a deadline. Waits on ring positions, not byte
+    /// counts, so queued empty messages must be read too.
+    pub fn flush_until(&self, deadline: Option<Instant>) -> Result<()> {
+        let s = self.producer.storage();
+        let target = s.control().producer.0.tail.load(Acquire);
+        let mut waiter = Waiter::new(self.policy, deadline);
+        let done = || s.control().consumer.0.head.load(Acquire) >= target;
+        while !done() {
+            self.wait_writable(&mut waiter, done)?;
+        }
+        Ok(())
+    }
+}

@@ -1,10 +1,10 @@
 //! The loom models of the engine, and what they share. Loom model-checks the
 //! engine's real code (the ring, `wait::Event`, `lock::LockWord`, and the
-//! channel ends `Sender`/`Receiver` of `channel.rs` as they ship) rather
+//! channel ends `Sender`/`Receiver` of the `channel` module as they ship) rather
 //! than copies of it. The models live in `tests/`.
 //!
 //! The platform and storage live in the engine (`shmpipe_engine::loom_model`,
-//! compiled only under `cfg(loom)`), because `channel.rs` itself runs on
+//! compiled only under `cfg(loom)`), because the `channel` module itself runs on
 //! them there, and are re-exported here:
 //!
 //! * `Loom` implements `Platform` with loom atomics, the engine's own
@@ -21,7 +21,7 @@
 //!   every byte the engine copies goes through `with`/`with_mut` of the
 //!   granules it spans, so a read that is not ordered after the write it
 //!   reads (or two writers of one slot) is a loom causality violation.
-//! * Under `cfg(loom)`, `channel.rs` imports the loom `Segment` and
+//! * Under `cfg(loom)`, the `channel` module imports the loom `Segment` and
 //!   `SegmentRing` (a `LoomRing` per ring, plus a memfd that is never
 //!   mapped, for the ends' liveness locks) and the loom platform instead of
 //!   the production ones; nothing else in it changes. Whether an end is

@@ -1,5 +1,5 @@
 //! The production channel ends under loom: `Sender::write` and
-//! `Receiver::read_message` from `channel.rs`, run as they ship (under
+//! `Receiver::read_message` from the `channel` module, run as they ship (under
 //! `cfg(loom)` the channel sits on a ring of loom memory, see
 //! `shmpipe_engine::loom_model`). The receiver parks on `readable` until
 //! records arrive, the sender on `writable` until space frees, both through

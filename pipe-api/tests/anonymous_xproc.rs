@@ -449,7 +449,7 @@ fn killed_reader_process_makes_writes_fail_with_no_data() {
 
 // ------------------------------------------- SEM-023: no SIGPIPE
 
-extern "C" {
+unsafe extern "C" {
     fn signal(signum: i32, handler: usize) -> usize;
 }
 const SIGPIPE: i32 = 13;

@@ -448,7 +448,7 @@ impl Storm {
             .iter()
             .filter(|m| !received.contains_key(m))
             .collect();
-        let dup: Vec<_> = received.iter().filter(|(_, &n)| n > 1).collect();
+        let dup: Vec<_> = received.iter().filter(|&(_, &n)| n > 1).collect();
         eprintln!(
             "kill storm {}: {} confirmed, {} received ({} rescued from slots), {cut} cut",
             self.name,

@@ -1,8 +1,10 @@
 //! The client side: `open`, `wait_available`, `call` (spec 4.4, 4.5, 4.10).
 
 use super::name::PipeName;
-use super::options::{Access, Direction, ServerCredentials, WaitTimeout};
-use super::server::{MODE_MESSAGE_READ as MESSAGE_READ, MODE_NONBLOCKING as NONBLOCKING};
+use super::options::{
+    Access, Direction, ServerCredentials, WaitTimeout, MODE_MESSAGE_READ as MESSAGE_READ,
+    MODE_NONBLOCKING as NONBLOCKING,
+};
 use super::trust::{self, Role, TrustRule};
 use super::wire;
 use crate::conn::{Conn, MsgRead, RING_IN, RING_OUT, ROLE_CLIENT, ROLE_SERVER};

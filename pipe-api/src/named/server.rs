@@ -51,7 +51,10 @@ mod link;
 mod waiters;
 
 use super::name::PipeName;
-use super::options::{Access, Connected, Credentials, Direction, Permissions, Security};
+use super::options::{
+    Access, Connected, Credentials, Direction, Permissions, Security, MODE_MESSAGE_READ,
+    MODE_NONBLOCKING,
+};
 use super::status::{self, InstanceState, InstanceStatus, PipeStatus};
 use super::trust::{self, TrustRule};
 use super::wire;
@@ -1216,9 +1219,6 @@ fn reply_open_error(conn: &OwnedFd, e: &io::Error) {
     let kind = Error::kind_of(e).unwrap_or(ErrorKind::NoSystemResources);
     let _ = wire::send(conn.as_fd(), &wire::error_packet(kind), None);
 }
-
-pub(crate) const MODE_NONBLOCKING: u8 = 1;
-pub(crate) const MODE_MESSAGE_READ: u8 = 2;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Phase {

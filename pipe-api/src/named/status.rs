@@ -14,8 +14,7 @@
 //! a socket name cannot crash the one asking.
 
 use super::name::PipeName;
-use super::options::{Direction, Permissions};
-use super::server::{MODE_MESSAGE_READ, MODE_NONBLOCKING};
+use super::options::{Direction, Permissions, MODE_MESSAGE_READ, MODE_NONBLOCKING};
 use super::wire;
 use crate::error::{Error, ErrorKind};
 use crate::info::{PipeType, ReadMode, WaitMode};

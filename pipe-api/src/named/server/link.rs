@@ -30,10 +30,9 @@
 use super::{
     err, lock, wire, Access, Arc, AsFd, Attrs, Condvar, Direction, ErrorKind, Instance,
     InstanceState, InstanceStatus, Mutex, NameEntry, NameInner, OwnedFd, Phase, PipeName, PipeType,
-    ReadMode, Relaxed, Security, Slot, WaitMode, Weak, MODE_MESSAGE_READ, MODE_NONBLOCKING,
-    UNLIMITED_INSTANCES,
+    ReadMode, Relaxed, Security, Slot, WaitMode, Weak, UNLIMITED_INSTANCES,
 };
-use crate::named::options::Permissions;
+use crate::named::options::{Permissions, MODE_MESSAGE_READ, MODE_NONBLOCKING};
 use crate::named::trust::{self, Role, TrustRule};
 use std::io;
 use std::os::fd::BorrowedFd;

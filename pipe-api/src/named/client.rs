@@ -285,7 +285,8 @@ impl ClientOptions {
         // --- end: retry while the name changes hands ---
         let p = &buf[..n];
         match (p.first(), fd) {
-            (Some(&wire::RESP_OPENED), Some(fd)) if n >= 25 => {
+            (Some(&wire::RESP_OPENED), Some(fd)) => {
+                let opened = wire::Opened::decode(p)?;
                 // Who sent the segment: the owner, or the member it
                 // forwarded us to (not our socket's peer, then). Judged
                 // before anything else: an untrusted server gets nothing
@@ -293,19 +294,13 @@ impl ClientOptions {
                 let server = sender.ok_or_else(wire::bad_packet)?;
                 self.trust
                     .check(Role::Server, server.pid, server.uid, server.gid)?;
-                let pipe_type = if p[1] == 1 {
-                    PipeType::Message
-                } else {
-                    PipeType::Byte
-                };
-                let direction = Direction::from_u8(p[2]).ok_or_else(wire::bad_packet)?;
                 let info = Instance {
                     name: name.full(),
-                    direction,
-                    pipe_type,
-                    max_instances: u32::from(p[3]),
-                    out_size: wire::u32_at(p, 5)?,
-                    in_size: wire::u32_at(p, 9)?,
+                    direction: opened.direction,
+                    pipe_type: opened.pipe_type,
+                    max_instances: opened.max_instances,
+                    out_size: opened.out_size,
+                    in_size: opened.in_size,
                     // The kernel's view of the server's pid, translated into
                     // our pid namespace (0 if the server is outside it); the
                     // pid in the reply is only the server's own view.

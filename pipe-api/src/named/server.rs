@@ -1359,27 +1359,18 @@ impl Instance {
             .min(u128::from(u32::MAX)) as u32;
         // The client learns the server's pid from its socket's peer, unless
         // the connection was forwarded to us by the name's owner.
-        let flags = if lock(&self.link).is_some() {
-            wire::OPENED_FORWARDED
-        } else {
-            0
-        };
-        let mut reply = vec![
-            wire::RESP_OPENED,
-            u8::from(name.attrs.pipe_type == PipeType::Message),
-            name.attrs.direction.to_u8(),
-            name.attrs.max_instances as u8,
-            flags,
-        ];
-        for v in [
-            self.out_size,
-            self.in_size,
-            timeout,
-            std::process::id(),
-            wire::session_id(),
-        ] {
-            reply.extend_from_slice(&v.to_le_bytes());
+        let reply = wire::Opened {
+            pipe_type: name.attrs.pipe_type,
+            direction: name.attrs.direction,
+            max_instances: name.attrs.max_instances,
+            forwarded: lock(&self.link).is_some(),
+            out_size: self.out_size,
+            in_size: self.in_size,
+            default_timeout_ms: timeout,
+            server_pid: std::process::id(),
+            server_sid: wire::session_id(),
         }
+        .encode();
         {
             let mut st = lock(&self.st);
             if st.phase != Phase::Listening {

@@ -21,7 +21,7 @@
 //! ```
 //!
 //! Replies: `OPENED [0x81][type][direction][max][flags][out u32][in u32][timeout_ms u32]
-//! [server pid u32][server sid u32]` (flags bit 0: the instance lives in a
+//! [server pid u32][server sid u32]` ([`Opened`]; flags bit 0: the instance lives in a
 //! process other than the one that accepted the connection, so the server
 //! pid is the one in the packet, not the socket peer's), `ERROR [0x82][code u32]`,
 //! `AVAILABLE [0x83]`, `STATE [0x84][count u32]`, `DONE [0x86]` (after OPENED,
@@ -70,7 +70,9 @@
 //! connection and harms nobody else. Who is on the other end is known from the
 //! kernel (`SO_PEERCRED`), never from the packet.
 
+use super::options::Direction;
 use crate::error::{Error, ErrorKind};
+use crate::info::PipeType;
 use rustix::net::{
     AddressFamily, RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags, SendAncillaryBuffer,
     SendAncillaryMessage, SendFlags, SocketAddrUnix, SocketFlags, SocketType,
@@ -113,7 +115,7 @@ pub(crate) const LINK_CLIENT_GONE: u8 = 2;
 pub(crate) const LINK_DISCONNECTED: u8 = 3;
 pub(crate) const LINK_SERVER_GONE: u8 = 4;
 /// OPENED flags bit: the server pid is in the packet.
-pub(crate) const OPENED_FORWARDED: u8 = 1;
+const OPENED_FORWARDED: u8 = 1;
 /// Largest packet either side accepts (but an INFO reply).
 pub(crate) const MAX_PACKET: usize = 2048;
 /// Most instance entries an INFO reply lists.
@@ -359,6 +361,87 @@ pub(crate) fn decode_error(p: &[u8]) -> io::Error {
     }
 }
 
+/// The `OPENED` reply: what the instance that took a client tells it about
+/// the pipe. The server encodes it, the client decodes it, with this one
+/// codec. The client's segment travels with it (`SCM_RIGHTS`), and the
+/// kernel's credentials of the sender, not `server_pid`, say who serves it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Opened {
+    pub(crate) pipe_type: PipeType,
+    pub(crate) direction: Direction,
+    /// 1 to 255 (`UNLIMITED_INSTANCES`).
+    pub(crate) max_instances: u32,
+    /// The instance lives in another process than the one that accepted
+    /// the connection (the name's owner forwarded it).
+    pub(crate) forwarded: bool,
+    /// Server→client quota.
+    pub(crate) out_size: u32,
+    /// Client→server quota.
+    pub(crate) in_size: u32,
+    pub(crate) default_timeout_ms: u32,
+    /// The server's pid in its own pid namespace.
+    pub(crate) server_pid: u32,
+    /// The server's session id in its own pid namespace.
+    pub(crate) server_sid: u32,
+}
+
+impl Opened {
+    /// Length of an OPENED packet.
+    pub(crate) const LEN: usize = 5 + 5 * 4;
+
+    /// `[0x81][type][direction][max][flags][out u32][in u32][timeout_ms u32]
+    /// [server pid u32][server sid u32]`, little-endian.
+    pub(crate) fn encode(&self) -> [u8; Opened::LEN] {
+        let mut p = [0u8; Opened::LEN];
+        p[..5].copy_from_slice(&[
+            RESP_OPENED,
+            u8::from(self.pipe_type == PipeType::Message),
+            self.direction.to_u8(),
+            self.max_instances.min(u32::from(u8::MAX)) as u8,
+            u8::from(self.forwarded) * OPENED_FORWARDED,
+        ]);
+        let words = [
+            self.out_size,
+            self.in_size,
+            self.default_timeout_ms,
+            self.server_pid,
+            self.server_sid,
+        ];
+        for (at, v) in (5..).step_by(4).zip(words) {
+            p[at..at + 4].copy_from_slice(&v.to_le_bytes());
+        }
+        p
+    }
+
+    /// Decodes an OPENED packet from a server: exactly [`Opened::LEN`]
+    /// bytes, every field in range, or a malformed-packet error.
+    pub(crate) fn decode(p: &[u8]) -> io::Result<Opened> {
+        let bad = bad_packet;
+        let &[RESP_OPENED, kind, dir, max, flags, ..] = p else {
+            return Err(bad());
+        };
+        if p.len() != Opened::LEN || max == 0 || flags & !OPENED_FORWARDED != 0 {
+            return Err(bad());
+        }
+        let pipe_type = match kind {
+            0 => PipeType::Byte,
+            1 => PipeType::Message,
+            _ => return Err(bad()),
+        };
+        Ok(Opened {
+            pipe_type,
+            direction: Direction::from_u8(dir).ok_or_else(bad)?,
+            max_instances: u32::from(max),
+            forwarded: flags & OPENED_FORWARDED != 0,
+            out_size: u32_at(p, 5)?,
+            in_size: u32_at(p, 9)?,
+            default_timeout_ms: u32_at(p, 13)?,
+            server_pid: u32_at(p, 17)?,
+            server_sid: u32_at(p, 21)?,
+        })
+    }
+}
+
 /// Little-endian u32 at `at` of `p`.
 pub(crate) fn u32_at(p: &[u8], at: usize) -> io::Result<u32> {
     p.get(at..at + 4)
@@ -376,5 +459,73 @@ pub(crate) fn recv_timeout(
     match recv(sock.as_fd(), buf) {
         Err(e) if e.kind() == io::ErrorKind::WouldBlock => Err(Error::io(ErrorKind::Timeout)),
         r => r,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn opened() -> Opened {
+        Opened {
+            pipe_type: PipeType::Message,
+            direction: Direction::Outbound,
+            max_instances: 255,
+            forwarded: true,
+            out_size: 4096,
+            in_size: 0x0102_0304,
+            default_timeout_ms: 50,
+            server_pid: 4321,
+            server_sid: 99,
+        }
+    }
+
+    #[test]
+    fn opened_round_trips() {
+        for (pipe_type, direction, max, forwarded) in [
+            (PipeType::Message, Direction::Outbound, 255, true),
+            (PipeType::Byte, Direction::Inbound, 1, false),
+            (PipeType::Byte, Direction::Duplex, 7, false),
+        ] {
+            let o = Opened {
+                pipe_type,
+                direction,
+                max_instances: max,
+                forwarded,
+                ..opened()
+            };
+            let p = o.encode();
+            assert_eq!((p[0], p.len()), (RESP_OPENED, Opened::LEN));
+            assert_eq!(Opened::decode(&p).unwrap(), o);
+        }
+        // The layout the protocol documents, byte for byte.
+        let p = opened().encode();
+        assert_eq!(&p[..5], &[RESP_OPENED, 1, 2, 255, 1]);
+        assert_eq!(&p[9..13], &0x0102_0304u32.to_le_bytes());
+        assert_eq!(&p[17..21], &4321u32.to_le_bytes());
+    }
+
+    #[test]
+    fn opened_refuses_short_long_and_garbage_packets() {
+        let p = opened().encode();
+        for cut in 0..p.len() {
+            assert!(Opened::decode(&p[..cut]).is_err(), "cut at {cut}");
+        }
+        let mut longer = p.to_vec();
+        longer.push(0);
+        assert!(Opened::decode(&longer).is_err(), "a byte too many");
+        for (at, v, what) in [
+            (0, RESP_ERROR, "another reply"),
+            (1, 2, "pipe type"),
+            (2, 0, "direction"),
+            (2, 4, "direction"),
+            (3, 0, "max instances"),
+            (4, 2, "unknown flag"),
+        ] {
+            let mut q = p;
+            q[at] = v;
+            assert!(Opened::decode(&q).is_err(), "{what} {v} accepted");
+        }
+        assert!(Opened::decode(&[0xff; Opened::LEN]).is_err());
     }
 }

@@ -283,7 +283,9 @@ mod tests {
 
     #[test]
     fn silent_connections_of_one_uid_leave_room_for_others() {
-        use super::super::{may_pend, Pending, MAX_PENDING_NEAR_LIMIT, MAX_PENDING_PER_UID};
+        use super::super::acceptor::{
+            may_pend, Pending, MAX_PENDING_NEAR_LIMIT, MAX_PENDING_PER_UID,
+        };
         let me = rustix::process::geteuid().as_raw();
         let other = me.wrapping_add(1);
         let (conn, _peer) = pair();

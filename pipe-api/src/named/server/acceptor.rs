@@ -15,8 +15,9 @@
 use super::claim::reply_open_error;
 use super::instance::{Instance, Phase};
 use super::link;
+use super::registry::NameEntry;
 use super::waiters;
-use super::{err, lock, NameEntry};
+use super::{err, lock};
 use crate::error::ErrorKind;
 use crate::info::{ReadMode, WaitMode};
 use crate::named::options::{Access, Direction};

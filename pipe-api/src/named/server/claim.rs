@@ -15,7 +15,8 @@
 //! to the head of the queue.
 
 use super::instance::Instance;
-use super::{err, link, lock, NameEntry, Slot};
+use super::registry::{NameEntry, Slot};
+use super::{err, link, lock};
 use crate::error::{Error, ErrorKind};
 use crate::named::options::{Access, Credentials, Direction, Security};
 use crate::named::wire;

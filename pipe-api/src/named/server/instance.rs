@@ -29,7 +29,9 @@
 //! listens ([`prepare_in_background`]), at most [`MAX_PREPARED`] at a time
 //! in the process; `attach` makes its own when none is ready.
 
-use super::{err, link, lock, NameEntry, ServerOptions};
+use super::options::ServerOptions;
+use super::registry::NameEntry;
+use super::{err, link, lock};
 use crate::conn::{Conn, RING_IN, RING_OUT, ROLE_CLIENT, ROLE_SERVER};
 use crate::error::ErrorKind;
 use crate::info::{PipeType, ReadMode, WaitMode};

@@ -27,15 +27,23 @@
 //!   others find the socket taken and re-register their instances with the
 //!   new owner (a fresh `CREATE` per instance).
 
-use super::{
-    err, lock, wire, Access, Arc, AsFd, Attrs, Condvar, Direction, ErrorKind, Instance,
-    InstanceState, InstanceStatus, Mutex, NameEntry, NameInner, OwnedFd, Phase, PipeName, PipeType,
-    ReadMode, Relaxed, Security, Slot, WaitMode, Weak, UNLIMITED_INSTANCES,
+use super::instance::{Instance, Phase};
+use super::options::{Attrs, UNLIMITED_INSTANCES};
+use super::registry::{NameEntry, NameInner, Slot};
+use super::{err, lock};
+use crate::error::ErrorKind;
+use crate::info::{PipeType, ReadMode, WaitMode};
+use crate::named::name::PipeName;
+use crate::named::options::{
+    Access, Direction, Permissions, Security, MODE_MESSAGE_READ, MODE_NONBLOCKING,
 };
-use crate::named::options::{Permissions, MODE_MESSAGE_READ, MODE_NONBLOCKING};
+use crate::named::status::{InstanceState, InstanceStatus};
 use crate::named::trust::{self, Role, TrustRule};
+use crate::named::wire;
 use std::io;
-use std::os::fd::BorrowedFd;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::{Arc, Condvar, Mutex, Weak};
 use std::time::{Duration, Instant};
 
 /// How long a send on a link may block: a peer that does not read its

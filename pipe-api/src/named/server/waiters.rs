@@ -26,8 +26,10 @@
 //! before any refusal, by [`prune`], so that clients that gave up never
 //! count against anyone.
 
-use super::{lock, wire, NameEntry, Slot, REGISTRY};
+use super::lock;
+use super::registry::{NameEntry, Slot, REGISTRY};
 use crate::error::ErrorKind;
+use crate::named::wire;
 use std::collections::HashMap;
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};

@@ -15,8 +15,8 @@
 use super::claim::reply_open_error;
 use super::instance::{Instance, Phase};
 use super::link;
-use super::registry::NameEntry;
-use super::waiters;
+use super::registry::{NameEntry, Slot, REGISTRY};
+use super::waiters::{self, Full, Waiter};
 use super::{err, lock};
 use crate::error::ErrorKind;
 use crate::info::{ReadMode, WaitMode};
@@ -367,6 +367,79 @@ impl NameEntry {
             }
         }
         Some(s)
+    }
+}
+
+impl NameEntry {
+    /// Answers `WAIT`: at once if an instance listens (or the name is
+    /// gone), otherwise the client is parked until one does, within the
+    /// bounds above (the excess hears
+    /// `NoSystemResources`).
+    pub(super) fn wait_request(&self, conn: OwnedFd) -> io::Result<()> {
+        let uid = wire::peer_cred(&conn)?.uid;
+        let ms = self
+            .attrs
+            .default_timeout
+            .as_millis()
+            .min(u128::from(u32::MAX)) as u32;
+        let mut conn = conn;
+        let mut pruned = false;
+        loop {
+            let mut inner = lock(&self.inner);
+            if inner.vanished || inner.count() == 0 {
+                drop(inner);
+                return wire::send(
+                    conn.as_fd(),
+                    &wire::error_packet(ErrorKind::FileNotFound),
+                    None,
+                );
+            }
+            // A remote instance is queued only while it listens.
+            let listening = inner.listening.iter().any(|s| match s {
+                Slot::Local(i) => i.is_listening(),
+                Slot::Remote(_) => true,
+            });
+            let mut reply = vec![wire::RESP_STATE];
+            reply.extend_from_slice(&ms.to_le_bytes());
+            if listening {
+                reply[0] = wire::RESP_AVAILABLE;
+                drop(inner);
+                return wire::send(conn.as_fd(), &reply, None);
+            }
+            match Waiter::park(conn, uid) {
+                Ok(waiter) => {
+                    // Not yet: tell the client the default timeout, keep
+                    // the connection until an instance listens or the name
+                    // goes.
+                    wire::send(waiter.as_fd(), &reply, None)?;
+                    let _ = wire::set_recv_timeout(waiter.as_fd(), None);
+                    inner.waiters.push(waiter);
+                    return Ok(());
+                }
+                // Clients that gave up may hold the places: let them go
+                // (every name's, without holding ours) and look again.
+                Err((c, Full::Total | Full::Uid)) if !pruned => {
+                    drop(inner);
+                    prune_all();
+                    pruned = true;
+                    conn = c;
+                }
+                Err((c, _)) => {
+                    drop(inner);
+                    let e = wire::error_packet(ErrorKind::NoSystemResources);
+                    return wire::send(c.as_fd(), &e, None);
+                }
+            }
+        }
+    }
+}
+
+/// Drops the parked waiters whose client left, on every name of the
+/// process (each name's lock in turn, never two at once).
+fn prune_all() {
+    let names: Vec<Arc<NameEntry>> = lock(&REGISTRY).values().filter_map(Weak::upgrade).collect();
+    for n in names {
+        waiters::prune(&mut lock(&n.inner).waiters);
     }
 }
 

@@ -80,6 +80,7 @@ use rustix::net::{
 use std::io::{self, IoSlice, IoSliceMut};
 use std::mem::MaybeUninit;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::sync::Arc;
 use std::time::Duration;
 
 pub(crate) const REQ_OPEN: u8 = 1;
@@ -159,6 +160,45 @@ pub(crate) fn connect(name: &str) -> io::Result<Option<OwnedFd>> {
         Err(rustix::io::Errno::CONNREFUSED | rustix::io::Errno::NOENT) => Ok(None),
         Err(e) => Err(e.into()),
     }
+}
+
+/// One end of a link (see "Links" above): the owner's record of a member
+/// instance holds one, the member instance the other. Dropping it shuts the
+/// connection down at once, even while the name's thread still holds the
+/// descriptor for a poll.
+pub(crate) struct Link {
+    pub(crate) fd: Arc<OwnedFd>,
+}
+
+impl Link {
+    pub(crate) fn new(fd: OwnedFd) -> Link {
+        Link { fd: Arc::new(fd) }
+    }
+
+    pub(crate) fn fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+
+    pub(crate) fn shutdown(&self) {
+        let _ = rustix::net::shutdown(&*self.fd, rustix::net::Shutdown::Both);
+    }
+}
+
+impl Drop for Link {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+/// A link STATE packet.
+pub(crate) fn link_state_packet(
+    verdict: u8,
+    state: u8,
+    modes: u8,
+    pid: u32,
+) -> [u8; LINK_STATE_LEN] {
+    let p = pid.to_le_bytes();
+    [LINK_STATE, verdict, state, modes, p[0], p[1], p[2], p[3]]
 }
 
 pub(crate) fn set_recv_timeout(fd: BorrowedFd<'_>, t: Option<Duration>) -> io::Result<()> {

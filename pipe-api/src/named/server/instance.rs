@@ -29,9 +29,8 @@
 //! listens ([`prepare_in_background`]), at most [`MAX_PREPARED`] at a time
 //! in the process; `attach` makes its own when none is ready.
 
-use super::options::ServerOptions;
-use super::registry::NameEntry;
-use super::{err, link, lock};
+use super::options::{Attrs, ServerOptions};
+use super::{err, lock};
 use crate::conn::{Conn, RING_IN, RING_OUT, ROLE_CLIENT, ROLE_SERVER};
 use crate::error::ErrorKind;
 use crate::info::{PipeType, ReadMode, WaitMode};
@@ -66,7 +65,9 @@ pub(super) struct InstState {
 
 /// One instance: the server end and its current connection.
 pub(super) struct Instance {
-    pub(super) name: Arc<NameEntry>,
+    /// The name's attributes (a copy: an instance needs nothing else of
+    /// its name).
+    pub(super) attrs: Attrs,
     pub(super) out_size: u32,
     pub(super) in_size: u32,
     /// The handle's wait policy: for every later connection too.
@@ -78,7 +79,7 @@ pub(super) struct Instance {
     prepared: Mutex<Option<Prepared>>,
     /// Member: the link to the name's owner (`None` in the owner, and for
     /// an instance no owner would take back after a takeover).
-    pub(super) link: Mutex<Option<link::Link>>,
+    pub(super) link: Mutex<Option<wire::Link>>,
     /// Member: who may be attached to this instance (its creator's
     /// security, the creator as owner), whatever the name's owner says.
     pub(super) security: Security,
@@ -95,18 +96,14 @@ fn ring_capacity(quota: u32) -> usize {
 impl Instance {
     /// A fresh instance of `name`, Listening, with the quotas, modes and
     /// security of `o` (message read mode only on a message pipe).
-    pub(super) fn new(
-        name: &Arc<NameEntry>,
-        o: &ServerOptions,
-        link: Option<link::Link>,
-    ) -> Arc<Instance> {
-        let read_mode = if name.attrs.pipe_type == PipeType::Byte {
+    pub(super) fn new(attrs: Attrs, o: &ServerOptions, link: Option<wire::Link>) -> Arc<Instance> {
+        let read_mode = if attrs.pipe_type == PipeType::Byte {
             ReadMode::Byte
         } else {
             o.read_mode
         };
         Arc::new(Instance {
-            name: Arc::clone(name),
+            attrs,
             out_size: o.out_size,
             in_size: o.in_size,
             policy: Mutex::new(o.policy),
@@ -139,8 +136,7 @@ impl Instance {
     /// close-on-exec and stays in this process until a client is admitted.
     fn prepare(&self) -> io::Result<Prepared> {
         let e = |e| crate::named::conn_engine_error(e);
-        let name = &self.name;
-        let dir = name.attrs.direction;
+        let dir = self.attrs.direction;
         let out_cap = if dir == Direction::Inbound {
             4096
         } else {
@@ -168,7 +164,7 @@ impl Instance {
             access.write_data.then_some(RING_OUT),
             access.read_data.then_some(RING_IN),
             ROLE_CLIENT,
-            name.attrs.pipe_type,
+            self.attrs.pipe_type,
             self.out_size,
             *lock(&self.policy),
         )?;
@@ -215,8 +211,7 @@ impl Instance {
             Some(p) => p,
             None => self.prepare()?,
         };
-        let name = &self.name;
-        let timeout = name
+        let timeout = self
             .attrs
             .default_timeout
             .as_millis()
@@ -224,9 +219,9 @@ impl Instance {
         // The client learns the server's pid from its socket's peer, unless
         // the connection was forwarded to us by the name's owner.
         let reply = wire::Opened {
-            pipe_type: name.attrs.pipe_type,
-            direction: name.attrs.direction,
-            max_instances: name.attrs.max_instances,
+            pipe_type: self.attrs.pipe_type,
+            direction: self.attrs.direction,
+            max_instances: self.attrs.max_instances,
             forwarded: lock(&self.link).is_some(),
             out_size: self.out_size,
             in_size: self.in_size,

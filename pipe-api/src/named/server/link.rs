@@ -41,7 +41,7 @@ use crate::named::status::{InstanceState, InstanceStatus};
 use crate::named::trust::{self, Role, TrustRule};
 use crate::named::wire;
 use std::io;
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, OwnedFd};
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Condvar, Mutex, Weak};
 use std::time::{Duration, Instant};
@@ -56,35 +56,9 @@ const FORWARD_TIMEOUT: Duration = Duration::from_secs(1);
 /// How long a CREATE may wait for the owner's answer.
 const CREATE_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// One end of a link. Dropping it shuts the connection down at once, even
-/// while the name's thread still holds the descriptor for a poll.
-pub(super) struct Link {
-    pub(super) fd: Arc<OwnedFd>,
-}
-
-impl Link {
-    fn new(fd: OwnedFd) -> Link {
-        Link { fd: Arc::new(fd) }
-    }
-
-    fn fd(&self) -> BorrowedFd<'_> {
-        self.fd.as_fd()
-    }
-
-    fn shutdown(&self) {
-        let _ = rustix::net::shutdown(&*self.fd, rustix::net::Shutdown::Both);
-    }
-}
-
-impl Drop for Link {
-    fn drop(&mut self) {
-        self.shutdown();
-    }
-}
-
 /// The owner's record of an instance of another process.
 pub(super) struct Remote {
-    link: Link,
+    link: wire::Link,
     /// The member's pid, as the kernel reported it when it connected.
     pid: u32,
     st: Mutex<RemoteSt>,
@@ -269,7 +243,7 @@ pub(super) fn request_create(
     name: &PipeName,
     direction: Direction,
     trust: &TrustRule,
-) -> io::Result<Option<(Link, Attrs)>> {
+) -> io::Result<Option<(wire::Link, Attrs)>> {
     let Some(sock) = wire::connect(&name.socket_name())? else {
         return Ok(None);
     };
@@ -308,7 +282,7 @@ pub(super) fn request_create(
     }
     wire::set_recv_timeout(sock.as_fd(), None)?;
     wire::set_send_timeout(sock.as_fd(), Some(LINK_SEND_TIMEOUT))?;
-    Ok(Some((Link::new(sock), attrs)))
+    Ok(Some((wire::Link::new(sock), attrs)))
 }
 
 impl NameEntry {
@@ -332,7 +306,7 @@ impl NameEntry {
         // Under the name's lock: JOINED is on the link before any FWD.
         wire::send(conn.as_fd(), &joined_packet(&self.attrs), None)?;
         let remote = Arc::new(Remote {
-            link: Link::new(conn),
+            link: wire::Link::new(conn),
             pid,
             st: Mutex::new(RemoteSt {
                 state: wire::LINK_LISTENING,
@@ -676,36 +650,16 @@ impl Instance {
                 }
             }
         };
-        let p = state_packet(verdict, state, self.modes.load(Relaxed), pid);
+        let p = wire::link_state_packet(verdict, state, self.modes.load(Relaxed), pid);
         let _ = wire::send(l.fd(), &p, None);
     }
 }
 
-/// A link STATE packet.
-pub(super) fn state_packet(
-    verdict: u8,
-    state: u8,
-    modes: u8,
-    pid: u32,
-) -> [u8; wire::LINK_STATE_LEN] {
-    let p = pid.to_le_bytes();
-    [
-        wire::LINK_STATE,
-        verdict,
-        state,
-        modes,
-        p[0],
-        p[1],
-        p[2],
-        p[3],
-    ]
-}
-
 /// Member: a ServerGone zombie keeps the instance's link (the owner keeps
 /// counting it) after saying so.
-pub(super) fn zombie_link(link: Option<Link>) -> Option<Link> {
+pub(super) fn zombie_link(link: Option<wire::Link>) -> Option<wire::Link> {
     if let Some(l) = &link {
-        let p = state_packet(wire::VERDICT_NONE, wire::LINK_SERVER_GONE, 0, 0);
+        let p = wire::link_state_packet(wire::VERDICT_NONE, wire::LINK_SERVER_GONE, 0, 0);
         let _ = wire::send(l.fd(), &p, None);
     }
     link

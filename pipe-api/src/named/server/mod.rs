@@ -84,13 +84,15 @@ fn err(kind: ErrorKind) -> io::Error {
 /// semantics, `Ok(0)` at the end of the pipe) or the explicit message calls
 /// ([`NamedPipeServer::recv_msg`], [`NamedPipeServer::send_msg`]).
 pub struct NamedPipeServer {
+    /// The name the instance belongs to.
+    name: Arc<NameEntry>,
     inst: Arc<Instance>,
 }
 
 impl std::fmt::Debug for NamedPipeServer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("NamedPipeServer")
-            .field("name", &self.inst.name.name.full())
+            .field("name", &self.name.name.full())
             .finish_non_exhaustive()
     }
 }
@@ -115,13 +117,13 @@ impl Drop for NamedPipeServer {
             probe,
             link: link::zombie_link(link),
         });
-        self.inst.name.remove_instance(&self.inst, zombie);
+        self.name.remove_instance(&self.inst, zombie);
     }
 }
 
 impl NamedPipeServer {
     fn access(&self) -> Access {
-        self.inst.name.attrs.direction.server_access()
+        self.name.attrs.direction.server_access()
     }
 
     fn modes(&self) -> u8 {
@@ -134,7 +136,7 @@ impl NamedPipeServer {
 
     /// The pipe's full name.
     pub fn name(&self) -> String {
-        self.inst.name.name.full()
+        self.name.name.full()
     }
 
     /// Waits for a client (spec 4.3). `Ok(Connected::Already)` when one had
@@ -175,7 +177,7 @@ impl NamedPipeServer {
                     waited = true;
                     drop(st);
                     {
-                        let mut inner = lock(&inst.name.inner);
+                        let mut inner = lock(&self.name.inner);
                         inner.listening.push_back(Slot::Local(Arc::clone(inst)));
                         NameEntry::wake_waiters(&mut inner);
                     }
@@ -200,7 +202,7 @@ impl NamedPipeServer {
     pub fn disconnect(&self) -> io::Result<()> {
         // The name's lock before the instance's, the order `open` and `WAIT`
         // take them in (the other order could deadlock with them).
-        let mut inner = lock(&self.inst.name.inner);
+        let mut inner = lock(&self.name.inner);
         let mut st = lock(&self.inst.st);
         match st.phase {
             Phase::Disconnected => return Err(err(ErrorKind::PipeNotConnected)),
@@ -326,9 +328,7 @@ impl NamedPipeServer {
     pub fn transact(&self, request: &[u8], reply: &mut [u8]) -> io::Result<MsgRead> {
         let a = self.access();
         self.need(a.read_data && a.write_data)?;
-        if self.inst.name.attrs.pipe_type != PipeType::Message
-            || self.modes() & MODE_MESSAGE_READ == 0
-        {
+        if self.name.attrs.pipe_type != PipeType::Message || self.modes() & MODE_MESSAGE_READ == 0 {
             return Err(err(ErrorKind::BadPipe));
         }
         self.with_conn(|c| c.transact(request, reply))
@@ -339,10 +339,10 @@ impl NamedPipeServer {
         self.need(self.access().read_attributes)?;
         Ok(PipeInfo {
             end: EndKind::Server,
-            pipe_type: self.inst.name.attrs.pipe_type,
+            pipe_type: self.name.attrs.pipe_type,
             out_size: self.inst.out_size,
             in_size: self.inst.in_size,
-            max_instances: self.inst.name.attrs.max_instances,
+            max_instances: self.name.attrs.max_instances,
         })
     }
 
@@ -365,8 +365,7 @@ impl NamedPipeServer {
         wait_mode: Option<WaitMode>,
     ) -> io::Result<()> {
         self.need(self.access().write_attributes)?;
-        if read_mode == Some(ReadMode::Message) && self.inst.name.attrs.pipe_type == PipeType::Byte
-        {
+        if read_mode == Some(ReadMode::Message) && self.name.attrs.pipe_type == PipeType::Byte {
             return Err(err(ErrorKind::InvalidParameter));
         }
         set_modes(&self.inst.modes, read_mode, wait_mode);
@@ -376,7 +375,7 @@ impl NamedPipeServer {
 
     /// The name's instance count: the owner keeps it; a member asks.
     fn current_instances(&self) -> u32 {
-        let name = &self.inst.name;
+        let name = &self.name;
         if !name.is_owner() {
             if let Ok(n) = name.remote_count() {
                 return n;

@@ -178,7 +178,7 @@ pub(super) struct Zombie {
     pub(super) probe: OwnedFd,
     /// Member: the instance's link, kept open so the owner keeps counting
     /// it; closed (and the owner told) with the zombie.
-    pub(super) link: Option<link::Link>,
+    pub(super) link: Option<wire::Link>,
 }
 
 #[derive(Default)]
@@ -330,12 +330,15 @@ impl NameEntry {
         {
             return Err(err(ErrorKind::PipeBusy));
         }
-        let inst = Instance::new(self, o, None);
+        let inst = Instance::new(self.attrs, o, None);
         inner.started = true;
         inner.instances.push(Arc::downgrade(&inst));
         inner.listening.push_back(Slot::Local(Arc::clone(&inst)));
         Self::wake_waiters(inner);
-        Ok(NamedPipeServer { inst })
+        Ok(NamedPipeServer {
+            name: Arc::clone(self),
+            inst,
+        })
     }
 
     /// A member adds the instance the owner just registered behind `link`;
@@ -344,13 +347,13 @@ impl NameEntry {
     pub(super) fn adopt(
         self: &Arc<Self>,
         o: &ServerOptions,
-        link: link::Link,
+        link: wire::Link,
     ) -> Option<NamedPipeServer> {
         let mut inner = lock(&self.inner);
         if inner.vanished || self.is_owner() {
             return None;
         }
-        let inst = Instance::new(self, o, Some(link));
+        let inst = Instance::new(self.attrs, o, Some(link));
         inner.started = true;
         inner.instances.push(Arc::downgrade(&inst));
         inner.listening.push_back(Slot::Local(Arc::clone(&inst)));
@@ -358,7 +361,10 @@ impl NameEntry {
         // Modes other than the defaults: the owner's view (INFO) follows.
         inst.report(wire::VERDICT_NONE);
         self.wake();
-        Some(NamedPipeServer { inst })
+        Some(NamedPipeServer {
+            name: Arc::clone(self),
+            inst,
+        })
     }
 
     pub(super) fn wake_waiters(inner: &mut NameInner) {

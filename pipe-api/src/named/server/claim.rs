@@ -16,7 +16,7 @@
 
 use super::instance::Instance;
 use super::registry::{NameEntry, Slot};
-use super::{err, link, lock};
+use super::{err, lock, remote};
 use crate::error::{Error, ErrorKind};
 use crate::named::options::{Access, Credentials, Direction, Security};
 use crate::named::wire;
@@ -85,7 +85,7 @@ impl NameEntry {
                 // their threads): the instance goes back where it was, and
                 // the client hears `PipeBusy` (or, if no thread could be
                 // started, sees its connection close and tries again).
-                let unclaim = |r: Arc<link::Remote>| {
+                let unclaim = |r: Arc<remote::Remote>| {
                     let mut inner = lock(&self.inner);
                     if r.unclaim() {
                         inner.listening.push_front(Slot::Remote(r));
@@ -119,11 +119,11 @@ impl NameEntry {
         conn: OwnedFd,
         access: Access,
         client: Credentials,
-        mut r: Arc<link::Remote>,
+        mut r: Arc<remote::Remote>,
     ) {
         // Remote instances that answered BUSY to this client: each is
         // offered once, so a member that keeps refusing cannot loop us.
-        let mut tried: Vec<Arc<link::Remote>> = Vec::new();
+        let mut tried: Vec<Arc<remote::Remote>> = Vec::new();
         loop {
             if self.forward(&r, &conn, access, client.pid) {
                 return;
@@ -140,7 +140,7 @@ impl NameEntry {
     /// Takes the longest-listening instance off the queue (not one of
     /// `tried`): `FileNotFound` when the name has no instance left,
     /// `PipeBusy` when none listens.
-    fn claim_next(&self, tried: &[Arc<link::Remote>]) -> io::Result<Slot> {
+    fn claim_next(&self, tried: &[Arc<remote::Remote>]) -> io::Result<Slot> {
         let mut inner = lock(&self.inner);
         if inner.count() == 0 {
             self.vanish_if_empty(&mut inner);

@@ -53,6 +53,7 @@ mod instance;
 mod link;
 mod options;
 mod registry;
+mod remote;
 mod waiters;
 
 use instance::{prepare_in_background, Instance, Phase};

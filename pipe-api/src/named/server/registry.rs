@@ -19,8 +19,8 @@
 //!   instance. It never comes back; a later `create` makes a new entry.
 
 use super::instance::{prepare_in_background, Instance};
-use super::link;
 use super::options::{Attrs, ServerOptions, UNLIMITED_INSTANCES};
+use super::remote;
 use super::waiters;
 use super::{err, lock, NamedPipeServer};
 use crate::conn::ROLE_CLIENT;
@@ -102,7 +102,7 @@ impl ServerOptions {
                 return Err(err(ErrorKind::AccessDenied));
             }
             let Some((link, mut attrs)) =
-                link::request_create(&name, self.direction, &self.owner_trust)?
+                remote::request_create(&name, self.direction, &self.owner_trust)?
             else {
                 // Nobody answered: the owner is vanishing or being replaced.
                 std::thread::sleep(Duration::from_millis(1));
@@ -162,7 +162,7 @@ pub(super) struct NameEntry {
 #[derive(Clone)]
 pub(super) enum Slot {
     Local(Arc<Instance>),
-    Remote(Arc<link::Remote>),
+    Remote(Arc<remote::Remote>),
 }
 
 impl Slot {
@@ -192,7 +192,7 @@ pub(super) struct NameInner {
     /// ServerGone connections of this process.
     pub(super) zombies: Vec<Zombie>,
     /// Owner: instances of other processes, one link each.
-    pub(super) remotes: Vec<Arc<link::Remote>>,
+    pub(super) remotes: Vec<Arc<remote::Remote>>,
     /// Clients waiting for an instance to become Listening (bounded: see
     /// the `waiters` module).
     pub(super) waiters: Vec<waiters::Waiter>,
@@ -301,7 +301,7 @@ impl NameEntry {
             if o.first_instance {
                 return Err(err(ErrorKind::AccessDenied));
             }
-            match link::request_create(&self.name, o.direction, &o.owner_trust)? {
+            match remote::request_create(&self.name, o.direction, &o.owner_trust)? {
                 Some((link, _)) => {
                     if let Some(server) = self.adopt(o, link) {
                         return Ok(Some(server));

@@ -4,13 +4,15 @@
 //! # How a name is found and an instance claimed
 //!
 //! The first instance of a name binds an abstract `SOCK_SEQPACKET` socket
-//! named after the name's case-folded key (see [`PipeName`]). A bound
+//! named after the name's case-folded key (see
+//! [`PipeName`](crate::named::PipeName)). A bound
 //! abstract name cannot be bound again, so two servers cannot both own a
 //! name, and it disappears with the socket: nothing is ever left stale. An
 //! acceptor thread per name answers clients:
 //!
 //! * `OPEN`: the kernel tells who is connecting (`SO_PEERCRED`,
-//!   `SO_PEERGROUPS`); the pipe's [`Security`] and direction decide
+//!   `SO_PEERGROUPS`); the pipe's [`Security`](crate::named::Security) and
+//!   direction decide
 //!   `AccessDenied`; then, under the name's lock, the instance that has been
 //!   Listening longest is taken off the listening queue (so concurrent opens
 //!   race for it atomically: one wins, the others get `PipeBusy`), and the
@@ -44,6 +46,23 @@
 //! `liveness`): the server learns that the client left (ClientGone) and the
 //! client that the server left (ServerGone) from the kernel, whatever the
 //! way the other process ended.
+//!
+//! # Files
+//!
+//! Each file imports only from the ones above it (and this one):
+//!
+//! * `options`: the [`ServerOptions`] builder and the name's `Attrs`;
+//! * `waiters`: the bound on parked `WAIT`s, and the parked waiters;
+//! * `instance`: an instance's state machine and the segment made ahead
+//!   for its next connection;
+//! * `remote`: the owner's record of another process's instance, and
+//!   joining a name another process owns (`CREATE`/`JOINED`);
+//! * `registry`: the process's names, each with its instances, listening
+//!   queue, waiters and ServerGone connections; [`ServerOptions::create`];
+//! * `claim`: `OPEN`, from the permission check to the attached client;
+//! * `link`: what runs over the links between an owner and its members;
+//! * `acceptor`: the name's thread and its request dispatch;
+//! * this file: the [`NamedPipeServer`] handle.
 //!
 //! [`End::disconnect`]: shmpipe_engine::channel::End::disconnect
 

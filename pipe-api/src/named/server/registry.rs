@@ -220,11 +220,7 @@ impl NameInner {
 
 impl NameEntry {
     /// Makes the entry and starts its thread.
-    pub(super) fn start(
-        name: &PipeName,
-        a: Attrs,
-        listener: Option<OwnedFd>,
-    ) -> io::Result<Arc<NameEntry>> {
+    fn start(name: &PipeName, a: Attrs, listener: Option<OwnedFd>) -> io::Result<Arc<NameEntry>> {
         let wake = rustix::event::eventfd(
             0,
             rustix::event::EventfdFlags::CLOEXEC | rustix::event::EventfdFlags::NONBLOCK,
@@ -277,10 +273,7 @@ impl NameEntry {
 
     /// Adds an instance; `Ok(None)` if the name turned out to have vanished
     /// (the caller starts afresh).
-    pub(super) fn add_instance(
-        self: &Arc<Self>,
-        o: &ServerOptions,
-    ) -> io::Result<Option<NamedPipeServer>> {
+    fn add_instance(self: &Arc<Self>, o: &ServerOptions) -> io::Result<Option<NamedPipeServer>> {
         for _ in 0..CREATE_ROUNDS {
             {
                 let mut inner = lock(&self.inner);
@@ -315,7 +308,7 @@ impl NameEntry {
     }
 
     /// The owner adds an instance of its own (spec 4.2 step 3).
-    pub(super) fn add_local(
+    fn add_local(
         self: &Arc<Self>,
         o: &ServerOptions,
         inner: &mut NameInner,
@@ -344,11 +337,7 @@ impl NameEntry {
     /// A member adds the instance the owner just registered behind `link`;
     /// `None` (the link closed: the owner forgets it) if this entry is no
     /// longer a member.
-    pub(super) fn adopt(
-        self: &Arc<Self>,
-        o: &ServerOptions,
-        link: wire::Link,
-    ) -> Option<NamedPipeServer> {
+    fn adopt(self: &Arc<Self>, o: &ServerOptions, link: wire::Link) -> Option<NamedPipeServer> {
         let mut inner = lock(&self.inner);
         if inner.vanished || self.is_owner() {
             return None;

@@ -44,7 +44,7 @@
 //! grants something (`AccessDenied` otherwise). Its counts are exact; the
 //! entries (one per instance, at most `MAX_INFO_ENTRIES`) are all there
 //! unless the counts add up to more. Encoding and the strict decoding are
-//! in `status.rs`.
+//! in `status/info.rs`.
 //!
 //! # Links (instances created by other processes)
 //!

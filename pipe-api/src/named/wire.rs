@@ -70,6 +70,7 @@
 //! connection and harms nobody else. Who is on the other end is known from the
 //! kernel (`SO_PEERCRED`), never from the packet.
 
+use super::name::PipeName;
 use super::options::Direction;
 use crate::error::{Error, ErrorKind};
 use crate::info::PipeType;
@@ -487,6 +488,23 @@ pub(crate) fn u32_at(p: &[u8], at: usize) -> io::Result<u32> {
     p.get(at..at + 4)
         .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
         .ok_or_else(bad_packet)
+}
+
+/// Asks the process that owns `name` for the name's instance count
+/// (`STATE`): `FileNotFound` when nobody owns it; any reply but a `STATE`
+/// (an `ERROR` from a pipe that grants this process nothing, say) is a
+/// malformed-packet error. The client's `get_state` and a member's count
+/// both ask this way.
+pub(crate) fn ask_instance_count(name: &PipeName) -> io::Result<u32> {
+    let sock = connect(&name.socket_name())?.ok_or_else(|| Error::io(ErrorKind::FileNotFound))?;
+    let mut req = vec![REQ_STATE];
+    req.extend_from_slice(name.key().as_bytes());
+    send(sock.as_fd(), &req, None)?;
+    let mut buf = [0u8; 16];
+    match recv_timeout(&sock, &mut buf, Some(Duration::from_secs(2)))? {
+        Some((5, None)) if buf[0] == RESP_STATE => u32_at(&buf, 1),
+        _ => Err(bad_packet()),
+    }
 }
 
 /// A receive that may wait up to `t` (`None`: forever).

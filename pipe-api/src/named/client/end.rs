@@ -13,11 +13,9 @@ use crate::named::options::{
 use crate::named::wire;
 use shmpipe_engine::WaitPolicy;
 use std::io;
-use std::os::fd::AsFd;
 use std::os::unix::net::UnixStream;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
-use std::time::Duration;
 
 /// A client end of a named pipe instance. [`NamedPipeClient::try_clone`]
 /// makes duplicate handles of the same end (they share its modes).
@@ -543,14 +541,5 @@ impl io::Write for NamedPipeClient {
 }
 
 fn instance_count(full: &str) -> io::Result<u32> {
-    let name = PipeName::for_client(full)?;
-    let sock = wire::connect(&name.socket_name())?.ok_or_else(|| err(ErrorKind::FileNotFound))?;
-    let mut req = vec![wire::REQ_STATE];
-    req.extend_from_slice(name.key().as_bytes());
-    wire::send(sock.as_fd(), &req, None)?;
-    let mut buf = [0u8; 16];
-    match wire::recv_timeout(&sock, &mut buf, Some(Duration::from_secs(2)))? {
-        Some((5, None)) if buf[0] == wire::RESP_STATE => wire::u32_at(&buf, 1),
-        _ => Err(wire::bad_packet()),
-    }
+    wire::ask_instance_count(&PipeName::for_client(full)?)
 }

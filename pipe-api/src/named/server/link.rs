@@ -34,10 +34,10 @@
 //! name's thread polls the links ([`Watch`]) and calls [`NameEntry::on_link`].
 
 use super::instance::{Instance, Phase};
+use super::lock;
 use super::options::UNLIMITED_INSTANCES;
 use super::registry::{NameEntry, NameInner, Slot};
 use super::remote::{joined_packet, request_create, Remote, LINK_SEND_TIMEOUT};
-use super::{err, lock};
 use crate::error::ErrorKind;
 use crate::info::PipeType;
 use crate::named::options::{Access, MODE_MESSAGE_READ, MODE_NONBLOCKING};
@@ -400,16 +400,7 @@ impl NameEntry {
 
     /// Member: the name's instance count, from the owner.
     pub(super) fn remote_count(&self) -> io::Result<u32> {
-        let sock =
-            wire::connect(&self.name.socket_name())?.ok_or_else(|| err(ErrorKind::FileNotFound))?;
-        let mut req = vec![wire::REQ_STATE];
-        req.extend_from_slice(self.name.key().as_bytes());
-        wire::send(sock.as_fd(), &req, None)?;
-        let mut buf = [0u8; 16];
-        match wire::recv_timeout(&sock, &mut buf, Some(Duration::from_secs(2)))? {
-            Some((5, None)) if buf[0] == wire::RESP_STATE => wire::u32_at(&buf, 1),
-            _ => Err(wire::bad_packet()),
-        }
+        wire::ask_instance_count(&self.name)
     }
 }
 

@@ -4,7 +4,7 @@
 use super::err;
 use super::shared::Shared;
 use crate::conn::{Conn, MsgRead};
-use crate::error::{Error, ErrorKind};
+use crate::error::ErrorKind;
 use crate::info::{EndKind, PeekInfo, PipeInfo, PipeState, PipeType, ReadMode, WaitMode};
 use crate::named::name::PipeName;
 use crate::named::options::{
@@ -494,51 +494,7 @@ impl NamedPipeClient {
     }
 }
 
-impl io::Read for &NamedPipeClient {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        if buf.is_empty() {
-            return Ok(0);
-        }
-        match self.recv_msg(buf) {
-            Ok(m) => Ok(m.len),
-            Err(e) if Error::kind_of(&e) == Some(ErrorKind::BrokenPipe) => Ok(0),
-            Err(e) => Err(e),
-        }
-    }
-}
-
-impl io::Read for NamedPipeClient {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        (&*self).read(buf)
-    }
-}
-
-impl io::Write for &NamedPipeClient {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        match self.send_msg(buf)? {
-            0 if !buf.is_empty() => Err(io::Error::new(
-                io::ErrorKind::WouldBlock,
-                Error::new(ErrorKind::NoData),
-            )),
-            n => Ok(n),
-        }
-    }
-
-    /// Does nothing (see [`NamedPipeClient::flush_buffers`]).
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
-impl io::Write for NamedPipeClient {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        (&*self).write(buf)
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
+byte_io!(NamedPipeClient);
 
 fn instance_count(full: &str) -> io::Result<u32> {
     wire::ask_instance_count(&PipeName::for_client(full)?)

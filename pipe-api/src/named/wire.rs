@@ -76,7 +76,7 @@ use crate::error::{Error, ErrorKind};
 use crate::info::PipeType;
 use rustix::net::{
     AddressFamily, RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags, SendAncillaryBuffer,
-    SendAncillaryMessage, SendFlags, SocketAddrUnix, SocketFlags, SocketType,
+    SendAncillaryMessage, SendFlags, SocketAddrUnix, SocketFlags, SocketType, UCred,
 };
 use std::io::{self, IoSlice, IoSliceMut};
 use std::mem::MaybeUninit;
@@ -224,12 +224,28 @@ pub(crate) fn send(
     bytes: &[u8],
     fd: Option<BorrowedFd<'_>>,
 ) -> io::Result<()> {
-    let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
+    send_with(sock, bytes, fd, None)
+}
+
+/// Sends one packet with an optional descriptor (`SCM_RIGHTS`) and
+/// optional credentials (`SCM_CREDENTIALS`, see `trust::send_as_self`).
+pub(crate) fn send_with(
+    sock: BorrowedFd<'_>,
+    bytes: &[u8],
+    fd: Option<BorrowedFd<'_>>,
+    creds: Option<UCred>,
+) -> io::Result<()> {
+    let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1), ScmCredentials(1))];
     let mut control = SendAncillaryBuffer::new(&mut space);
     let fds;
     if let Some(fd) = fd {
         fds = [fd];
         if !control.push(SendAncillaryMessage::ScmRights(&fds)) {
+            return Err(io::Error::other("control buffer too small"));
+        }
+    }
+    if let Some(creds) = creds {
+        if !control.push(SendAncillaryMessage::ScmCredentials(creds)) {
             return Err(io::Error::other("control buffer too small"));
         }
     }

@@ -71,7 +71,7 @@
 //! kernel (`SO_PEERCRED`), never from the packet.
 
 use super::name::PipeName;
-use super::options::Direction;
+use super::options::{Direction, MODE_MESSAGE_READ, MODE_NONBLOCKING};
 use crate::error::{Error, ErrorKind};
 use crate::info::PipeType;
 use rustix::net::{
@@ -191,15 +191,56 @@ impl Drop for Link {
     }
 }
 
-/// A link STATE packet.
-pub(crate) fn link_state_packet(
-    verdict: u8,
-    state: u8,
-    modes: u8,
-    pid: u32,
-) -> [u8; LINK_STATE_LEN] {
-    let p = pid.to_le_bytes();
-    [LINK_STATE, verdict, state, modes, p[0], p[1], p[2], p[3]]
+/// A link `STATE` packet: a member's instance, as it reports it to the
+/// owner (see "Links" above).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct LinkState {
+    /// `VERDICT_*`: the answer to a forwarded client, or none.
+    pub(crate) verdict: u8,
+    /// `LINK_*`: Listening to ServerGone.
+    pub(crate) state: u8,
+    /// The server end's mode bits (`MODE_*`).
+    pub(crate) modes: u8,
+    /// Its client's pid as the member sees it (0 without a client).
+    pub(crate) client_pid: u32,
+}
+
+impl LinkState {
+    /// `[0x91][verdict][state][modes][client pid u32]`.
+    pub(crate) fn encode(&self) -> [u8; LINK_STATE_LEN] {
+        let p = self.client_pid.to_le_bytes();
+        [
+            LINK_STATE,
+            self.verdict,
+            self.state,
+            self.modes,
+            p[0],
+            p[1],
+            p[2],
+            p[3],
+        ]
+    }
+
+    /// Decodes a member's packet: exactly [`LINK_STATE_LEN`] bytes, a known
+    /// verdict, state and mode bits, or a malformed-packet error. (Whether
+    /// the modes fit the pipe's type is the owner's to check.)
+    pub(crate) fn decode(p: &[u8]) -> io::Result<LinkState> {
+        let &[LINK_STATE, verdict, state, modes, a, b, c, d] = p else {
+            return Err(bad_packet());
+        };
+        if verdict > VERDICT_BUSY
+            || state > LINK_SERVER_GONE
+            || modes & !(MODE_MESSAGE_READ | MODE_NONBLOCKING) != 0
+        {
+            return Err(bad_packet());
+        }
+        Ok(LinkState {
+            verdict,
+            state,
+            modes,
+            client_pid: u32::from_le_bytes([a, b, c, d]),
+        })
+    }
 }
 
 pub(crate) fn set_recv_timeout(fd: BorrowedFd<'_>, t: Option<Duration>) -> io::Result<()> {
@@ -551,6 +592,28 @@ mod tests {
             default_timeout_ms: 50,
             server_pid: 4321,
             server_sid: 99,
+        }
+    }
+
+    #[test]
+    fn link_state_round_trips_and_refuses_garbage() {
+        let s = LinkState {
+            verdict: VERDICT_BUSY,
+            state: LINK_SERVER_GONE,
+            modes: MODE_MESSAGE_READ | MODE_NONBLOCKING,
+            client_pid: 0x0102_0304,
+        };
+        let p = s.encode();
+        assert_eq!(p, [LINK_STATE, 2, 4, 3, 4, 3, 2, 1]);
+        assert_eq!(LinkState::decode(&p).unwrap(), s);
+        for cut in 0..p.len() {
+            assert!(LinkState::decode(&p[..cut]).is_err(), "cut at {cut}");
+        }
+        assert!(LinkState::decode(&[&p[..], &[0]].concat()).is_err());
+        for (at, v) in [(0, LINK_FWD), (1, 3), (2, 5), (3, 4)] {
+            let mut q = p;
+            q[at] = v;
+            assert!(LinkState::decode(&q).is_err(), "byte {at} = {v} accepted");
         }
     }
 

@@ -40,7 +40,7 @@ use super::registry::{NameEntry, NameInner, Slot};
 use super::remote::{joined_packet, request_create, Remote, LINK_SEND_TIMEOUT};
 use crate::error::ErrorKind;
 use crate::info::PipeType;
-use crate::named::options::{Access, MODE_MESSAGE_READ, MODE_NONBLOCKING};
+use crate::named::options::{Access, MODE_MESSAGE_READ};
 use crate::named::trust::{self};
 use crate::named::wire;
 use std::io;
@@ -187,16 +187,13 @@ impl NameEntry {
             Watch::Zombie(fd) => match wire::recv(fd.as_fd(), &mut buf) {
                 // Forwarded before the owner learnt the server end closed.
                 Ok(Some((2, Some(_)))) if buf[0] == wire::LINK_FWD => {
-                    let busy = [
-                        wire::LINK_STATE,
-                        wire::VERDICT_BUSY,
-                        wire::LINK_SERVER_GONE,
-                        0,
-                        0,
-                        0,
-                        0,
-                        0,
-                    ];
+                    let busy = wire::LinkState {
+                        verdict: wire::VERDICT_BUSY,
+                        state: wire::LINK_SERVER_GONE,
+                        modes: 0,
+                        client_pid: 0,
+                    }
+                    .encode();
                     let _ = wire::send(fd.as_fd(), &busy, None);
                 }
                 _ => self.owner_lost(None, fd),
@@ -206,14 +203,13 @@ impl NameEntry {
 
     /// Owner: a member's STATE packet, checked field by field.
     fn remote_state(&self, r: &Arc<Remote>, p: &[u8]) -> io::Result<()> {
-        let &[wire::LINK_STATE, verdict, state, modes, a, b, c, d] = p else {
-            return Err(wire::bad_packet());
-        };
-        if verdict > wire::VERDICT_BUSY
-            || state > wire::LINK_SERVER_GONE
-            || modes & !(MODE_MESSAGE_READ | MODE_NONBLOCKING) != 0
-            || (modes & MODE_MESSAGE_READ != 0 && self.attrs.pipe_type == PipeType::Byte)
-        {
+        let wire::LinkState {
+            verdict,
+            state,
+            modes,
+            client_pid,
+        } = wire::LinkState::decode(p)?;
+        if modes & MODE_MESSAGE_READ != 0 && self.attrs.pipe_type == PipeType::Byte {
             return Err(wire::bad_packet());
         }
         let mut inner = lock(&self.inner);
@@ -240,7 +236,7 @@ impl NameEntry {
         }
         st.state = state;
         st.modes = modes;
-        st.client_pid = u32::from_le_bytes([a, b, c, d]);
+        st.client_pid = client_pid;
         let queue = state == wire::LINK_LISTENING && !st.pending && !st.late;
         if queue && !st.queued {
             // Listening again: at the back of the queue (spec 4.3).
@@ -430,7 +426,13 @@ impl Instance {
                 }
             }
         };
-        let p = wire::link_state_packet(verdict, state, self.modes.load(Relaxed), pid);
+        let p = wire::LinkState {
+            verdict,
+            state,
+            modes: self.modes.load(Relaxed),
+            client_pid: pid,
+        }
+        .encode();
         let _ = wire::send(l.fd(), &p, None);
     }
 }
@@ -439,7 +441,13 @@ impl Instance {
 /// counting it) after saying so.
 pub(super) fn zombie_link(link: Option<wire::Link>) -> Option<wire::Link> {
     if let Some(l) = &link {
-        let p = wire::link_state_packet(wire::VERDICT_NONE, wire::LINK_SERVER_GONE, 0, 0);
+        let p = wire::LinkState {
+            verdict: wire::VERDICT_NONE,
+            state: wire::LINK_SERVER_GONE,
+            modes: 0,
+            client_pid: 0,
+        }
+        .encode();
         let _ = wire::send(l.fd(), &p, None);
     }
     link

@@ -35,7 +35,7 @@ use std::time::{Duration, Instant};
 const QUOTAS: [u32; 5] = [1, 17, 512, 4096, 5000];
 
 /// The ring `PipeBuilder` allocates for `quota` (as `ring_capacity` in
-/// src/anonymous.rs computes it). Only used to size writes "larger than the
+/// src/quota.rs computes it). Only used to size writes "larger than the
 /// ring"; `big_writes_are_larger_than_the_ring` fails if the two drift
 /// apart so that such writes would fit.
 fn ring_capacity(quota: usize) -> usize {

@@ -1,7 +1,7 @@
 //! Attacks on the rendezvous by another local user (issue 9, items 3 to 5).
 //!
 //! The test process runs as root; the attacker is a child that drops to uid
-//! `nobody` and talks the raw wire protocol (`named/wire.rs`). Where the
+//! `nobody` and talks the raw wire protocol (`named/wire/`). Where the
 //! victim's descriptors matter, the victim is a root child of its own with a
 //! known descriptor limit, so that parallel tests do not blur its counts.
 //! Each test asserts that the attack fails and that a legitimate client

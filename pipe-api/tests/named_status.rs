@@ -349,7 +349,7 @@ impl Drop for FakeServer {
     }
 }
 
-/// An INFO reply (laid out as `wire.rs` documents it) describing `name`
+/// An INFO reply (laid out as `named/status/info.rs` documents it) describing `name`
 /// with one Connected instance of client `pid`.
 fn info_reply(name: &str, pid: u32) -> Vec<u8> {
     let mut p = vec![0x87, 1, 3, 255, 0];

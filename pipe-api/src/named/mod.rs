@@ -40,6 +40,63 @@
 //! # Ok::<(), std::io::Error>(())
 //! ```
 
+/// `std::io::Read` and `std::io::Write` for a named end and for a shared
+/// reference to it, on top of its `recv_msg`/`send_msg`: byte semantics,
+/// `Ok(0)` at the end of the pipe (`BrokenPipe`), and `WouldBlock`
+/// (carrying `NoData`) when a nonblocking write took nothing. `flush` does
+/// nothing: `flush_buffers` is the call that waits for the reader.
+macro_rules! byte_io {
+    ($end:ident) => {
+        impl std::io::Read for &$end {
+            fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+                if buf.is_empty() {
+                    return Ok(0);
+                }
+                match self.recv_msg(buf) {
+                    Ok(m) => Ok(m.len),
+                    Err(e) if crate::Error::kind_of(&e) == Some(crate::ErrorKind::BrokenPipe) => {
+                        Ok(0)
+                    }
+                    Err(e) => Err(e),
+                }
+            }
+        }
+
+        impl std::io::Read for $end {
+            fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+                (&*self).read(buf)
+            }
+        }
+
+        impl std::io::Write for &$end {
+            fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+                match self.send_msg(buf)? {
+                    0 if !buf.is_empty() => Err(std::io::Error::new(
+                        std::io::ErrorKind::WouldBlock,
+                        crate::Error::new(crate::ErrorKind::NoData),
+                    )),
+                    n => Ok(n),
+                }
+            }
+
+            #[doc = concat!("Does nothing (see [`", stringify!($end), "::flush_buffers`]).")]
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+
+        impl std::io::Write for $end {
+            fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+                (&*self).write(buf)
+            }
+
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+    };
+}
+
 mod client;
 mod listener;
 mod name;

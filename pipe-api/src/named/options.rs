@@ -2,6 +2,14 @@
 
 use std::time::Duration;
 
+/// An end's modes as one byte, the same everywhere they are kept or sent:
+/// a server end's `modes`, a client end's shared modes word, a member's
+/// link `STATE` and the `INFO` entries. Bit set: nonblocking wait mode.
+pub(crate) const MODE_NONBLOCKING: u8 = 1;
+/// See [`MODE_NONBLOCKING`]. Bit set: message read mode (never on a byte
+/// pipe: every receiver checks).
+pub(crate) const MODE_MESSAGE_READ: u8 = 2;
+
 /// The direction of a named pipe (spec 2.1: `PIPE_ACCESS_*`).
 ///
 /// ```

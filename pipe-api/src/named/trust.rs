@@ -19,9 +19,8 @@
 
 use super::wire;
 use crate::error::{Error, ErrorKind, UntrustedPeer};
-use rustix::net::{SendAncillaryBuffer, SendAncillaryMessage, SendFlags, UCred};
-use std::io::{self, IoSlice};
-use std::mem::MaybeUninit;
+use rustix::net::UCred;
+use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::time::Duration;
 
@@ -100,34 +99,12 @@ pub(crate) fn send_as_self(
     bytes: &[u8],
     fd: Option<BorrowedFd<'_>>,
 ) -> io::Result<()> {
-    let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1), ScmCredentials(1))];
-    let mut control = SendAncillaryBuffer::new(&mut space);
     let me = UCred {
         pid: rustix::process::getpid(),
         uid: rustix::process::geteuid(),
         gid: rustix::process::getegid(),
     };
-    let fds;
-    let pushed = match fd {
-        Some(fd) => {
-            fds = [fd];
-            control.push(SendAncillaryMessage::ScmRights(&fds))
-        }
-        None => true,
-    };
-    if !pushed || !control.push(SendAncillaryMessage::ScmCredentials(me)) {
-        return Err(io::Error::other("control buffer too small"));
-    }
-    let n = rustix::net::sendmsg(
-        sock,
-        &[IoSlice::new(bytes)],
-        &mut control,
-        SendFlags::NOSIGNAL,
-    )?;
-    if n != bytes.len() {
-        return Err(io::Error::from(io::ErrorKind::WriteZero));
-    }
-    Ok(())
+    wire::send_with(sock, bytes, fd, Some(me))
 }
 
 /// Receives one packet (waiting up to `t`, `None`: forever) with its

@@ -26,140 +26,33 @@
 //!   owner, its instances turning into local ones in their local order; the
 //!   others find the socket taken and re-register their instances with the
 //!   new owner (a fresh `CREATE` per instance).
+//!
+//! This file is what runs over links, on both sides: the owner registers,
+//! forwards to and drops [`Remote`]s (defined, with `CREATE`/`JOINED`, in
+//! the `remote` module); the member serves forwards, reports its
+//! instances' states and takes over or rejoins when the owner is lost. The
+//! name's thread polls the links ([`Watch`]) and calls [`NameEntry::on_link`].
 
-use super::{
-    err, lock, wire, Access, Arc, AsFd, Attrs, Condvar, Direction, ErrorKind, Instance,
-    InstanceState, InstanceStatus, Mutex, NameEntry, NameInner, OwnedFd, Phase, PipeName, PipeType,
-    ReadMode, Relaxed, Security, Slot, WaitMode, Weak, MODE_MESSAGE_READ, MODE_NONBLOCKING,
-    UNLIMITED_INSTANCES,
-};
-use crate::named::options::Permissions;
-use crate::named::trust::{self, Role, TrustRule};
+use super::instance::{Instance, Phase};
+use super::lock;
+use super::options::UNLIMITED_INSTANCES;
+use super::registry::{NameEntry, NameInner, Slot};
+use super::remote::{joined_packet, request_create, Remote, LINK_SEND_TIMEOUT};
+use crate::error::ErrorKind;
+use crate::info::PipeType;
+use crate::named::options::{Access, MODE_MESSAGE_READ};
+use crate::named::trust::{self};
+use crate::named::wire;
 use std::io;
-use std::os::fd::BorrowedFd;
+use std::os::fd::{AsFd, OwnedFd};
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
-/// How long a send on a link may block: a peer that does not read its
-/// link for that long is cut off.
-const LINK_SEND_TIMEOUT: Duration = Duration::from_secs(1);
 /// How long the owner waits for a member's verdict on a forwarded client
 /// before it stops offering that instance (it keeps counting it: see
 /// [`RemoteSt::late`]).
 const FORWARD_TIMEOUT: Duration = Duration::from_secs(1);
-/// How long a CREATE may wait for the owner's answer.
-const CREATE_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// One end of a link. Dropping it shuts the connection down at once, even
-/// while the name's thread still holds the descriptor for a poll.
-pub(super) struct Link {
-    pub(super) fd: Arc<OwnedFd>,
-}
-
-impl Link {
-    fn new(fd: OwnedFd) -> Link {
-        Link { fd: Arc::new(fd) }
-    }
-
-    fn fd(&self) -> BorrowedFd<'_> {
-        self.fd.as_fd()
-    }
-
-    fn shutdown(&self) {
-        let _ = rustix::net::shutdown(&*self.fd, rustix::net::Shutdown::Both);
-    }
-}
-
-impl Drop for Link {
-    fn drop(&mut self) {
-        self.shutdown();
-    }
-}
-
-/// The owner's record of an instance of another process.
-pub(super) struct Remote {
-    link: Link,
-    /// The member's pid, as the kernel reported it when it connected.
-    pid: u32,
-    st: Mutex<RemoteSt>,
-    cv: Condvar,
-}
-
-struct RemoteSt {
-    /// The last state the member reported (a `wire::LINK_*` state).
-    state: u8,
-    modes: u8,
-    client_pid: u32,
-    /// In the owner's listening queue.
-    queued: bool,
-    /// A client was forwarded; its verdict has not come yet.
-    pending: bool,
-    /// The forwarded client's pid (as the owner sees it).
-    pending_pid: u32,
-    verdict: u8,
-    /// A forward timed out: the member may still answer it. Until it
-    /// reports again the instance counts (for max instances) but is offered
-    /// to no client; a slow member loses nothing, a silent one only the
-    /// clients it was sent.
-    late: bool,
-    /// The link is gone.
-    dead: bool,
-}
-
-impl Remote {
-    /// Takes the instance for a client, after it was popped off the queue
-    /// (under the name's lock); `false` if it cannot have one.
-    pub(super) fn claim(&self) -> bool {
-        let mut st = lock(&self.st);
-        let ok = st.queued && !st.dead && !st.pending && st.state == wire::LINK_LISTENING;
-        st.queued = false;
-        st.pending |= ok;
-        ok
-    }
-
-    /// Undoes [`Remote::claim`] before anything was forwarded (under the
-    /// name's lock); `true` if the instance is to be queued again.
-    pub(super) fn unclaim(&self) -> bool {
-        let mut st = lock(&self.st);
-        if st.dead || !st.pending {
-            return false;
-        }
-        st.pending = false;
-        st.queued = true;
-        true
-    }
-
-    /// How INFO shows the instance; `None` for a ServerGone one.
-    pub(super) fn status(&self) -> Option<InstanceStatus> {
-        let st = lock(&self.st);
-        // Being attached: no longer Listening, and the member may have
-        // answered the client already.
-        let (state, client_pid) = if st.pending {
-            (wire::LINK_CONNECTED, st.pending_pid)
-        } else {
-            (st.state, st.client_pid)
-        };
-        let state = match state {
-            wire::LINK_LISTENING => InstanceState::Listening,
-            wire::LINK_CONNECTED => InstanceState::Connected,
-            wire::LINK_CLIENT_GONE => InstanceState::ClientGone,
-            wire::LINK_DISCONNECTED => InstanceState::Disconnected,
-            _ => return None,
-        };
-        let client = matches!(state, InstanceState::Connected | InstanceState::ClientGone);
-        let mut i = InstanceStatus {
-            state,
-            read_mode: ReadMode::Byte,
-            wait_mode: WaitMode::Blocking,
-            client_pid: client.then_some(client_pid),
-            // Queued bytes live in the member's segments.
-            queued_out: 0,
-            queued_in: 0,
-            server_pid: self.pid,
-        };
-        i.set_modes(st.modes);
-        Some(i)
-    }
-}
 
 /// A descriptor the name's thread watches, and what it belongs to.
 pub(super) enum Watch {
@@ -196,114 +89,6 @@ impl Watch {
     }
 }
 
-fn permissions_byte(p: Permissions) -> u8 {
-    u8::from(p.connect_read) | u8::from(p.connect_write) << 1 | u8::from(p.create_instance) << 2
-}
-
-fn permissions_from(b: u8) -> Option<Permissions> {
-    (b & !7 == 0).then_some(Permissions {
-        connect_read: b & 1 != 0,
-        connect_write: b & 2 != 0,
-        create_instance: b & 4 != 0,
-    })
-}
-
-fn joined_packet(a: &Attrs) -> Vec<u8> {
-    let mut p = vec![
-        wire::RESP_JOINED,
-        u8::from(a.pipe_type == PipeType::Message),
-        a.direction.to_u8(),
-        a.max_instances.min(UNLIMITED_INSTANCES) as u8,
-        0,
-    ];
-    let ms = a.default_timeout.as_millis().min(u128::from(u32::MAX)) as u32;
-    for v in [ms, a.owner.0, a.owner.1] {
-        p.extend_from_slice(&v.to_le_bytes());
-    }
-    p.push(permissions_byte(a.security.group));
-    p.push(permissions_byte(a.security.others));
-    p
-}
-
-fn decode_joined(p: &[u8]) -> io::Result<Attrs> {
-    let bad = wire::bad_packet;
-    if p.len() != wire::JOINED_LEN || p[0] != wire::RESP_JOINED || p[4] != 0 || p[3] == 0 {
-        return Err(bad());
-    }
-    let pipe_type = match p[1] {
-        0 => PipeType::Byte,
-        1 => PipeType::Message,
-        _ => return Err(bad()),
-    };
-    Ok(Attrs {
-        direction: Direction::from_u8(p[2]).ok_or_else(bad)?,
-        pipe_type,
-        max_instances: u32::from(p[3]),
-        default_timeout: Duration::from_millis(u64::from(wire::u32_at(p, 5)?)),
-        security: Security {
-            group: permissions_from(p[17]).ok_or_else(bad)?,
-            others: permissions_from(p[18]).ok_or_else(bad)?,
-        },
-        owner: (wire::u32_at(p, 9)?, wire::u32_at(p, 13)?),
-    })
-}
-
-/// Asks the owner of `name` to register an instance of ours: the link and
-/// the name's attributes, or `Ok(None)` when nobody (or a vanishing owner)
-/// answered and the caller should look again.
-///
-/// First the kernel says who owns the name (`SO_PEERCRED` of our
-/// connection: the process listening on the name's socket); an owner
-/// `trust` does not allow gets nothing, not even the request
-/// (`AccessDenied` naming its uid). Of the JOINED reply only what the
-/// kernel cannot check is used (the pipe's type, limits and timeout), and
-/// the direction must be the one we asked for.
-pub(super) fn request_create(
-    name: &PipeName,
-    direction: Direction,
-    trust: &TrustRule,
-) -> io::Result<Option<(Link, Attrs)>> {
-    let Some(sock) = wire::connect(&name.socket_name())? else {
-        return Ok(None);
-    };
-    let owner = match wire::peer_cred(&sock) {
-        Ok(c) => c,
-        // Hung up already: the owner is going.
-        Err(_) => return Ok(None),
-    };
-    trust.check(Role::Owner, owner.pid, owner.uid, owner.gid)?;
-    let mut req = vec![wire::REQ_CREATE, direction.to_u8(), 0];
-    req.extend_from_slice(name.key().as_bytes());
-    if wire::send(sock.as_fd(), &req, None).is_err() {
-        return Ok(None);
-    }
-    let mut buf = [0u8; wire::MAX_PACKET];
-    let p = match wire::recv_timeout(&sock, &mut buf, Some(CREATE_TIMEOUT)) {
-        Ok(Some((n, None))) => &buf[..n],
-        // The owner went away while we asked.
-        Ok(None) => return Ok(None),
-        Err(e) if e.raw_os_error() == Some(libc::ECONNRESET) => return Ok(None),
-        Err(e) => return Err(e),
-        Ok(Some(_)) => return Err(wire::bad_packet()),
-    };
-    if p.first() == Some(&wire::RESP_ERROR) {
-        let e = wire::decode_error(p);
-        // The name is vanishing: it may be ours to create in a moment.
-        if crate::Error::kind_of(&e) == Some(ErrorKind::FileNotFound) {
-            return Ok(None);
-        }
-        return Err(e);
-    }
-    let attrs = decode_joined(p)?;
-    if attrs.direction != direction {
-        // The owner refuses another direction: this JOINED is forged.
-        return Err(wire::bad_packet());
-    }
-    wire::set_recv_timeout(sock.as_fd(), None)?;
-    wire::set_send_timeout(sock.as_fd(), Some(LINK_SEND_TIMEOUT))?;
-    Ok(Some((Link::new(sock), attrs)))
-}
-
 impl NameEntry {
     /// Owner, on CREATE from a process allowed to create instances: counts
     /// and queues its instance, and keeps the connection as its link.
@@ -324,22 +109,7 @@ impl NameEntry {
         wire::set_send_timeout(conn.as_fd(), Some(LINK_SEND_TIMEOUT))?;
         // Under the name's lock: JOINED is on the link before any FWD.
         wire::send(conn.as_fd(), &joined_packet(&self.attrs), None)?;
-        let remote = Arc::new(Remote {
-            link: Link::new(conn),
-            pid,
-            st: Mutex::new(RemoteSt {
-                state: wire::LINK_LISTENING,
-                modes: 0,
-                client_pid: 0,
-                queued: true,
-                pending: false,
-                pending_pid: 0,
-                verdict: wire::VERDICT_NONE,
-                late: false,
-                dead: false,
-            }),
-            cv: Condvar::new(),
-        });
+        let remote = Arc::new(Remote::new(wire::Link::new(conn), pid));
         inner.remotes.push(Arc::clone(&remote));
         inner.listening.push_back(Slot::Remote(remote));
         Self::wake_waiters(&mut inner);
@@ -417,16 +187,13 @@ impl NameEntry {
             Watch::Zombie(fd) => match wire::recv(fd.as_fd(), &mut buf) {
                 // Forwarded before the owner learnt the server end closed.
                 Ok(Some((2, Some(_)))) if buf[0] == wire::LINK_FWD => {
-                    let busy = [
-                        wire::LINK_STATE,
-                        wire::VERDICT_BUSY,
-                        wire::LINK_SERVER_GONE,
-                        0,
-                        0,
-                        0,
-                        0,
-                        0,
-                    ];
+                    let busy = wire::LinkState {
+                        verdict: wire::VERDICT_BUSY,
+                        state: wire::LINK_SERVER_GONE,
+                        modes: 0,
+                        client_pid: 0,
+                    }
+                    .encode();
                     let _ = wire::send(fd.as_fd(), &busy, None);
                 }
                 _ => self.owner_lost(None, fd),
@@ -436,14 +203,13 @@ impl NameEntry {
 
     /// Owner: a member's STATE packet, checked field by field.
     fn remote_state(&self, r: &Arc<Remote>, p: &[u8]) -> io::Result<()> {
-        let &[wire::LINK_STATE, verdict, state, modes, a, b, c, d] = p else {
-            return Err(wire::bad_packet());
-        };
-        if verdict > wire::VERDICT_BUSY
-            || state > wire::LINK_SERVER_GONE
-            || modes & !(MODE_MESSAGE_READ | MODE_NONBLOCKING) != 0
-            || (modes & MODE_MESSAGE_READ != 0 && self.attrs.pipe_type == PipeType::Byte)
-        {
+        let wire::LinkState {
+            verdict,
+            state,
+            modes,
+            client_pid,
+        } = wire::LinkState::decode(p)?;
+        if modes & MODE_MESSAGE_READ != 0 && self.attrs.pipe_type == PipeType::Byte {
             return Err(wire::bad_packet());
         }
         let mut inner = lock(&self.inner);
@@ -470,7 +236,7 @@ impl NameEntry {
         }
         st.state = state;
         st.modes = modes;
-        st.client_pid = u32::from_le_bytes([a, b, c, d]);
+        st.client_pid = client_pid;
         let queue = state == wire::LINK_LISTENING && !st.pending && !st.late;
         if queue && !st.queued {
             // Listening again: at the back of the queue (spec 4.3).
@@ -630,16 +396,7 @@ impl NameEntry {
 
     /// Member: the name's instance count, from the owner.
     pub(super) fn remote_count(&self) -> io::Result<u32> {
-        let sock =
-            wire::connect(&self.name.socket_name())?.ok_or_else(|| err(ErrorKind::FileNotFound))?;
-        let mut req = vec![wire::REQ_STATE];
-        req.extend_from_slice(self.name.key().as_bytes());
-        wire::send(sock.as_fd(), &req, None)?;
-        let mut buf = [0u8; 16];
-        match wire::recv_timeout(&sock, &mut buf, Some(Duration::from_secs(2)))? {
-            Some((5, None)) if buf[0] == wire::RESP_STATE => wire::u32_at(&buf, 1),
-            _ => Err(wire::bad_packet()),
-        }
+        wire::ask_instance_count(&self.name)
     }
 }
 
@@ -669,84 +426,29 @@ impl Instance {
                 }
             }
         };
-        let p = state_packet(verdict, state, self.modes.load(Relaxed), pid);
+        let p = wire::LinkState {
+            verdict,
+            state,
+            modes: self.modes.load(Relaxed),
+            client_pid: pid,
+        }
+        .encode();
         let _ = wire::send(l.fd(), &p, None);
     }
-}
-
-/// A link STATE packet.
-pub(super) fn state_packet(
-    verdict: u8,
-    state: u8,
-    modes: u8,
-    pid: u32,
-) -> [u8; wire::LINK_STATE_LEN] {
-    let p = pid.to_le_bytes();
-    [
-        wire::LINK_STATE,
-        verdict,
-        state,
-        modes,
-        p[0],
-        p[1],
-        p[2],
-        p[3],
-    ]
 }
 
 /// Member: a ServerGone zombie keeps the instance's link (the owner keeps
 /// counting it) after saying so.
-pub(super) fn zombie_link(link: Option<Link>) -> Option<Link> {
+pub(super) fn zombie_link(link: Option<wire::Link>) -> Option<wire::Link> {
     if let Some(l) = &link {
-        let p = state_packet(wire::VERDICT_NONE, wire::LINK_SERVER_GONE, 0, 0);
+        let p = wire::LinkState {
+            verdict: wire::VERDICT_NONE,
+            state: wire::LINK_SERVER_GONE,
+            modes: 0,
+            client_pid: 0,
+        }
+        .encode();
         let _ = wire::send(l.fd(), &p, None);
     }
     link
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn joined_round_trip_and_strictness() {
-        let a = Attrs {
-            direction: Direction::Outbound,
-            pipe_type: PipeType::Message,
-            max_instances: 7,
-            default_timeout: Duration::from_millis(1234),
-            security: Security {
-                group: Permissions::ALL,
-                others: Permissions {
-                    connect_read: true,
-                    ..Permissions::NONE
-                },
-            },
-            owner: (1000, 100),
-        };
-        let p = joined_packet(&a);
-        assert_eq!(p.len(), wire::JOINED_LEN);
-        let d = decode_joined(&p).unwrap();
-        assert_eq!(
-            (d.direction, d.pipe_type, d.max_instances, d.default_timeout),
-            (a.direction, a.pipe_type, a.max_instances, a.default_timeout)
-        );
-        assert_eq!((d.security, d.owner), (a.security, a.owner));
-        for cut in 0..p.len() {
-            assert!(decode_joined(&p[..cut]).is_err(), "cut at {cut}");
-        }
-        for (at, v) in [
-            (0, 0x84),
-            (1, 2),
-            (2, 0),
-            (3, 0),
-            (4, 1),
-            (17, 8),
-            (18, 0x80),
-        ] {
-            let mut q = p.clone();
-            q[at] = v;
-            assert!(decode_joined(&q).is_err(), "byte {at} = {v} accepted");
-        }
-    }
 }

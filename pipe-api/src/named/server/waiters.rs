@@ -25,13 +25,13 @@
 //! dropped when an instance wakes them, when the name vanishes, and,
 //! before any refusal, by [`prune`], so that clients that gave up never
 //! count against anyone.
+//!
+//! This file holds the budget and the parked [`Waiter`]s; the answer to
+//! `WAIT` that parks them is the name's thread's (`acceptor`).
 
-use super::{lock, wire, NameEntry, Slot, REGISTRY};
-use crate::error::ErrorKind;
 use std::collections::HashMap;
-use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
-use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::sync::{Mutex, MutexGuard};
 
 /// Parked waiters of the whole process, in total and per uid.
 #[derive(Default)]
@@ -164,79 +164,6 @@ pub(super) fn prune(waiters: &mut Vec<Waiter>) {
     waiters.retain(|_| !gone.next().unwrap_or(false));
 }
 
-impl NameEntry {
-    /// Answers `WAIT`: at once if an instance listens (or the name is
-    /// gone), otherwise the client is parked until one does, within the
-    /// bounds above (the excess hears
-    /// `NoSystemResources`).
-    pub(super) fn wait_request(&self, conn: OwnedFd) -> io::Result<()> {
-        let uid = wire::peer_cred(&conn)?.uid;
-        let ms = self
-            .attrs
-            .default_timeout
-            .as_millis()
-            .min(u128::from(u32::MAX)) as u32;
-        let mut conn = conn;
-        let mut pruned = false;
-        loop {
-            let mut inner = lock(&self.inner);
-            if inner.vanished || inner.count() == 0 {
-                drop(inner);
-                return wire::send(
-                    conn.as_fd(),
-                    &wire::error_packet(ErrorKind::FileNotFound),
-                    None,
-                );
-            }
-            // A remote instance is queued only while it listens.
-            let listening = inner.listening.iter().any(|s| match s {
-                Slot::Local(i) => i.is_listening(),
-                Slot::Remote(_) => true,
-            });
-            let mut reply = vec![wire::RESP_STATE];
-            reply.extend_from_slice(&ms.to_le_bytes());
-            if listening {
-                reply[0] = wire::RESP_AVAILABLE;
-                drop(inner);
-                return wire::send(conn.as_fd(), &reply, None);
-            }
-            match Waiter::park(conn, uid) {
-                Ok(waiter) => {
-                    // Not yet: tell the client the default timeout, keep
-                    // the connection until an instance listens or the name
-                    // goes.
-                    wire::send(waiter.as_fd(), &reply, None)?;
-                    let _ = wire::set_recv_timeout(waiter.as_fd(), None);
-                    inner.waiters.push(waiter);
-                    return Ok(());
-                }
-                // Clients that gave up may hold the places: let them go
-                // (every name's, without holding ours) and look again.
-                Err((c, Full::Total | Full::Uid)) if !pruned => {
-                    drop(inner);
-                    prune_all();
-                    pruned = true;
-                    conn = c;
-                }
-                Err((c, _)) => {
-                    drop(inner);
-                    let e = wire::error_packet(ErrorKind::NoSystemResources);
-                    return wire::send(c.as_fd(), &e, None);
-                }
-            }
-        }
-    }
-}
-
-/// Drops the parked waiters whose client left, on every name of the
-/// process (each name's lock in turn, never two at once).
-fn prune_all() {
-    let names: Vec<Arc<NameEntry>> = lock(&REGISTRY).values().filter_map(Weak::upgrade).collect();
-    for n in names {
-        prune(&mut lock(&n.inner).waiters);
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -283,7 +210,9 @@ mod tests {
 
     #[test]
     fn silent_connections_of_one_uid_leave_room_for_others() {
-        use super::super::{may_pend, Pending, MAX_PENDING_NEAR_LIMIT, MAX_PENDING_PER_UID};
+        use super::super::acceptor::{
+            may_pend, Pending, MAX_PENDING_NEAR_LIMIT, MAX_PENDING_PER_UID,
+        };
         let me = rustix::process::geteuid().as_raw();
         let other = me.wrapping_add(1);
         let (conn, _peer) = pair();

@@ -21,7 +21,7 @@
 //! ```
 //!
 //! Replies: `OPENED [0x81][type][direction][max][flags][out u32][in u32][timeout_ms u32]
-//! [server pid u32][server sid u32]` (flags bit 0: the instance lives in a
+//! [server pid u32][server sid u32]` ([`Opened`]; flags bit 0: the instance lives in a
 //! process other than the one that accepted the connection, so the server
 //! pid is the one in the packet, not the socket peer's), `ERROR [0x82][code u32]`,
 //! `AVAILABLE [0x83]`, `STATE [0x84][count u32]`, `DONE [0x86]` (after OPENED,
@@ -44,7 +44,7 @@
 //! grants something (`AccessDenied` otherwise). Its counts are exact; the
 //! entries (one per instance, at most `MAX_INFO_ENTRIES`) are all there
 //! unless the counts add up to more. Encoding and the strict decoding are
-//! in `status.rs`.
+//! in `status/info.rs`.
 //!
 //! # Links (instances created by other processes)
 //!
@@ -70,14 +70,20 @@
 //! connection and harms nobody else. Who is on the other end is known from the
 //! kernel (`SO_PEERCRED`), never from the packet.
 
+mod packets;
+
+pub(crate) use packets::{LinkState, Opened};
+
+use super::name::PipeName;
 use crate::error::{Error, ErrorKind};
 use rustix::net::{
     AddressFamily, RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags, SendAncillaryBuffer,
-    SendAncillaryMessage, SendFlags, SocketAddrUnix, SocketFlags, SocketType,
+    SendAncillaryMessage, SendFlags, SocketAddrUnix, SocketFlags, SocketType, UCred,
 };
 use std::io::{self, IoSlice, IoSliceMut};
 use std::mem::MaybeUninit;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::sync::Arc;
 use std::time::Duration;
 
 pub(crate) const REQ_OPEN: u8 = 1;
@@ -112,8 +118,6 @@ pub(crate) const LINK_CONNECTED: u8 = 1;
 pub(crate) const LINK_CLIENT_GONE: u8 = 2;
 pub(crate) const LINK_DISCONNECTED: u8 = 3;
 pub(crate) const LINK_SERVER_GONE: u8 = 4;
-/// OPENED flags bit: the server pid is in the packet.
-pub(crate) const OPENED_FORWARDED: u8 = 1;
 /// Largest packet either side accepts (but an INFO reply).
 pub(crate) const MAX_PACKET: usize = 2048;
 /// Most instance entries an INFO reply lists.
@@ -159,6 +163,34 @@ pub(crate) fn connect(name: &str) -> io::Result<Option<OwnedFd>> {
     }
 }
 
+/// One end of a link (see "Links" above): the owner's record of a member
+/// instance holds one, the member instance the other. Dropping it shuts the
+/// connection down at once, even while the name's thread still holds the
+/// descriptor for a poll.
+pub(crate) struct Link {
+    pub(crate) fd: Arc<OwnedFd>,
+}
+
+impl Link {
+    pub(crate) fn new(fd: OwnedFd) -> Link {
+        Link { fd: Arc::new(fd) }
+    }
+
+    pub(crate) fn fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+
+    pub(crate) fn shutdown(&self) {
+        let _ = rustix::net::shutdown(&*self.fd, rustix::net::Shutdown::Both);
+    }
+}
+
+impl Drop for Link {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
 pub(crate) fn set_recv_timeout(fd: BorrowedFd<'_>, t: Option<Duration>) -> io::Result<()> {
     Ok(rustix::net::sockopt::set_socket_timeout(
         fd,
@@ -181,12 +213,28 @@ pub(crate) fn send(
     bytes: &[u8],
     fd: Option<BorrowedFd<'_>>,
 ) -> io::Result<()> {
-    let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
+    send_with(sock, bytes, fd, None)
+}
+
+/// Sends one packet with an optional descriptor (`SCM_RIGHTS`) and
+/// optional credentials (`SCM_CREDENTIALS`, see `trust::send_as_self`).
+pub(crate) fn send_with(
+    sock: BorrowedFd<'_>,
+    bytes: &[u8],
+    fd: Option<BorrowedFd<'_>>,
+    creds: Option<UCred>,
+) -> io::Result<()> {
+    let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1), ScmCredentials(1))];
     let mut control = SendAncillaryBuffer::new(&mut space);
     let fds;
     if let Some(fd) = fd {
         fds = [fd];
         if !control.push(SendAncillaryMessage::ScmRights(&fds)) {
+            return Err(io::Error::other("control buffer too small"));
+        }
+    }
+    if let Some(creds) = creds {
+        if !control.push(SendAncillaryMessage::ScmCredentials(creds)) {
             return Err(io::Error::other("control buffer too small"));
         }
     }
@@ -364,6 +412,23 @@ pub(crate) fn u32_at(p: &[u8], at: usize) -> io::Result<u32> {
     p.get(at..at + 4)
         .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
         .ok_or_else(bad_packet)
+}
+
+/// Asks the process that owns `name` for the name's instance count
+/// (`STATE`): `FileNotFound` when nobody owns it; any reply but a `STATE`
+/// (an `ERROR` from a pipe that grants this process nothing, say) is a
+/// malformed-packet error. The client's `get_state` and a member's count
+/// both ask this way.
+pub(crate) fn ask_instance_count(name: &PipeName) -> io::Result<u32> {
+    let sock = connect(&name.socket_name())?.ok_or_else(|| Error::io(ErrorKind::FileNotFound))?;
+    let mut req = vec![REQ_STATE];
+    req.extend_from_slice(name.key().as_bytes());
+    send(sock.as_fd(), &req, None)?;
+    let mut buf = [0u8; 16];
+    match recv_timeout(&sock, &mut buf, Some(Duration::from_secs(2)))? {
+        Some((5, None)) if buf[0] == RESP_STATE => u32_at(&buf, 1),
+        _ => Err(bad_packet()),
+    }
 }
 
 /// A receive that may wait up to `t` (`None`: forever).

@@ -1,0 +1,343 @@
+//! One instance of a name: its state machine and the segment of its next
+//! connection.
+//!
+//! # States (spec 4.2, 4.3, 4.12)
+//!
+//! ```text
+//!            create                attach (an OPEN picked it)
+//!   ───────────────▶ Listening ──────────────────────────▶ Connected
+//!                       ▲                                      │
+//!                       │ connect                   disconnect │
+//!                       └─────────── Disconnected ◀────────────┘
+//! ```
+//!
+//! `disconnect` from Listening also leads to Disconnected; each
+//! `disconnect` bumps the instance's epoch, so a `connect` waiting from an
+//! earlier epoch fails. Connected with its client gone is ClientGone
+//! (observed through the client's role lock, not a state of its own).
+//! Every change happens under the instance's lock (`st`); `cv` wakes
+//! `connect`. Taking an instance off the name's listening queue is the
+//! claim (see `claim`); `attach` then finds it still Listening (or gives
+//! `PipeBusy`) and makes it Connected before the client hears anything.
+//!
+//! # Segments made ahead
+//!
+//! Each connection gets a fresh duplex segment (ring 0 server→client, ring
+//! 1 client→server, sized by [`ring_capacity`] from the quotas), so an
+//! orphaned client end can never touch the next client's data. Making one
+//! costs tens of µs, so a low-priority thread makes it while the instance
+//! listens ([`prepare_in_background`]), at most [`MAX_PREPARED`] at a time
+//! in the process; `attach` makes its own when none is ready.
+
+use super::options::{Attrs, ServerOptions};
+use super::{err, lock};
+use crate::conn::{Conn, RING_IN, RING_OUT, ROLE_CLIENT, ROLE_SERVER};
+use crate::error::ErrorKind;
+use crate::info::{PipeType, ReadMode, WaitMode};
+use crate::named::options::{
+    Credentials, Direction, Security, MODE_MESSAGE_READ, MODE_NONBLOCKING,
+};
+use crate::named::trust::{self, TrustRule};
+use crate::named::wire;
+use crate::quota::ring_capacity;
+use shmpipe_engine::channel::End;
+use shmpipe_engine::layout::{HANGUP_READER, HANGUP_WRITER};
+use shmpipe_engine::liveness::EndLock;
+use shmpipe_engine::{Segment, WaitPolicy};
+use std::io;
+use std::os::fd::{AsFd, OwnedFd};
+use std::sync::atomic::{AtomicU8, Ordering::Relaxed};
+use std::sync::{Arc, Condvar, Mutex, OnceLock, Weak};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Phase {
+    Listening,
+    Connected,
+    Disconnected,
+}
+
+pub(super) struct InstState {
+    pub(super) phase: Phase,
+    pub(super) conn: Option<Arc<Conn>>,
+    pub(super) client: Option<Credentials>,
+    /// Bumped by `disconnect`: pending connects of an earlier epoch fail.
+    pub(super) epoch: u64,
+}
+
+/// One instance: the server end and its current connection.
+pub(super) struct Instance {
+    /// The name's attributes (a copy: an instance needs nothing else of
+    /// its name).
+    pub(super) attrs: Attrs,
+    pub(super) out_size: u32,
+    pub(super) in_size: u32,
+    /// The handle's wait policy: for every later connection too.
+    pub(super) policy: Mutex<Option<WaitPolicy>>,
+    pub(super) modes: AtomicU8,
+    pub(super) st: Mutex<InstState>,
+    pub(super) cv: Condvar,
+    /// The next connection's segment, made while the instance listens.
+    prepared: Mutex<Option<Prepared>>,
+    /// Member: the link to the name's owner (`None` in the owner, and for
+    /// an instance no owner would take back after a takeover).
+    pub(super) link: Mutex<Option<wire::Link>>,
+    /// Member: who may be attached to this instance (its creator's
+    /// security, the creator as owner), whatever the name's owner says.
+    pub(super) security: Security,
+    /// Member: which processes may own the name this instance joins.
+    pub(super) owner_trust: TrustRule,
+}
+
+impl Instance {
+    /// A fresh instance of `name`, Listening, with the quotas, modes and
+    /// security of `o` (message read mode only on a message pipe).
+    pub(super) fn new(attrs: Attrs, o: &ServerOptions, link: Option<wire::Link>) -> Arc<Instance> {
+        let read_mode = if attrs.pipe_type == PipeType::Byte {
+            ReadMode::Byte
+        } else {
+            o.read_mode
+        };
+        Arc::new(Instance {
+            attrs,
+            out_size: o.out_size,
+            in_size: o.in_size,
+            policy: Mutex::new(o.policy),
+            modes: AtomicU8::new(
+                (u8::from(o.wait_mode == WaitMode::Nonblocking) * MODE_NONBLOCKING)
+                    | (u8::from(read_mode == ReadMode::Message) * MODE_MESSAGE_READ),
+            ),
+            st: Mutex::new(InstState {
+                phase: Phase::Listening,
+                conn: None,
+                client: None,
+                epoch: 0,
+            }),
+            cv: Condvar::new(),
+            prepared: Mutex::new(None),
+            link: Mutex::new(link),
+            security: o.security,
+            owner_trust: o.owner_trust.clone(),
+        })
+    }
+
+    pub(super) fn is_listening(&self) -> bool {
+        lock(&self.st).phase == Phase::Listening
+    }
+
+    /// Builds the next connection's duplex segment (ring 0 server→client,
+    /// ring 1 client→server, sized from the quotas) with both ends: the
+    /// server end as a ready [`Conn`], the client end's descriptor (and
+    /// lock) to be sent. Nobody else can see it: every descriptor is
+    /// close-on-exec and stays in this process until a client is admitted.
+    fn prepare(&self) -> io::Result<Prepared> {
+        let e = |e| crate::named::conn_engine_error(e);
+        let dir = self.attrs.direction;
+        let out_cap = if dir == Direction::Inbound {
+            4096
+        } else {
+            ring_capacity(self.out_size)
+        };
+        let in_cap = if dir == Direction::Outbound {
+            4096
+        } else {
+            ring_capacity(self.in_size)
+        };
+        let (segment, fd) = Segment::create(&[out_cap, in_cap], 0, [0; 8]).map_err(e)?;
+        let server_lock = EndLock::acquire(fd.as_fd(), ROLE_SERVER)?;
+        let client_lock = EndLock::acquire(fd.as_fd(), ROLE_CLIENT)?;
+        drop(fd);
+        let server_end = End::new(
+            server_lock,
+            segment,
+            ROLE_SERVER,
+            &[(RING_OUT, HANGUP_WRITER), (RING_IN, HANGUP_READER)],
+        )
+        .map_err(e)?;
+        let access = dir.server_access();
+        let conn = Conn::new(
+            server_end,
+            access.write_data.then_some(RING_OUT),
+            access.read_data.then_some(RING_IN),
+            ROLE_CLIENT,
+            self.attrs.pipe_type,
+            self.out_size,
+            *lock(&self.policy),
+        )?;
+        Ok(Prepared {
+            conn,
+            client_lock,
+            _counted: PreparedCount::new(),
+        })
+    }
+
+    /// Prepares the next connection's segment ahead of the client, so that
+    /// `OPEN` only has to send a descriptor. A failure is left for `attach`
+    /// to meet (and report to the client).
+    fn prepare_ahead(&self) {
+        if lock(&self.prepared).is_some() || PREPARED.load(Relaxed) >= MAX_PREPARED {
+            return;
+        }
+        if let Ok(p) = self.prepare() {
+            let mut slot = lock(&self.prepared);
+            if slot.is_none() {
+                *slot = Some(p);
+            }
+        }
+    }
+
+    /// Sends the client end of the prepared segment (or of one made now)
+    /// over `sock` and keeps the server end.
+    /// `claimed` runs once the instance is Connected, before the client
+    /// hears anything (a member tells the owner there, so that its report
+    /// precedes whatever the client's actions lead to).
+    pub(super) fn attach(
+        &self,
+        sock: &OwnedFd,
+        client: Credentials,
+        claimed: impl FnOnce(),
+    ) -> io::Result<()> {
+        let client_uid = client.uid;
+        let ready = lock(&self.prepared).take();
+        let Prepared {
+            conn,
+            client_lock,
+            _counted,
+        } = match ready {
+            Some(p) => p,
+            None => self.prepare()?,
+        };
+        let timeout = self
+            .attrs
+            .default_timeout
+            .as_millis()
+            .min(u128::from(u32::MAX)) as u32;
+        // The client learns the server's pid from its socket's peer, unless
+        // the connection was forwarded to us by the name's owner.
+        let reply = wire::Opened {
+            pipe_type: self.attrs.pipe_type,
+            direction: self.attrs.direction,
+            max_instances: self.attrs.max_instances,
+            forwarded: lock(&self.link).is_some(),
+            out_size: self.out_size,
+            in_size: self.in_size,
+            default_timeout_ms: timeout,
+            server_pid: std::process::id(),
+            server_sid: wire::session_id(),
+        }
+        .encode();
+        {
+            let mut st = lock(&self.st);
+            if st.phase != Phase::Listening {
+                drop(st);
+                // Untouched: it serves the next connection.
+                let mut slot = lock(&self.prepared);
+                if slot.is_none() {
+                    *slot = Some(Prepared {
+                        conn,
+                        client_lock,
+                        _counted,
+                    });
+                }
+                return Err(err(ErrorKind::PipeBusy));
+            }
+            // Under the instance's lock, as `set_wait_policy` sets it: the
+            // handle's policy as it is now, whenever the segment was made.
+            if let Some(p) = *lock(&self.policy) {
+                conn.set_wait_policy(p);
+            }
+            st.phase = Phase::Connected;
+            st.conn = Some(Arc::new(conn));
+            st.client = Some(client);
+        }
+        claimed();
+        // A client of another uid reopens the segment by path: it must be
+        // allowed to (the memfd is owner-only until then).
+        let _ = Segment::share_with(client_lock.fd(), client_uid);
+        // After the state change: once the client has its end it may act at
+        // once, and it must find the instance Connected. If the send fails,
+        // the client end's descriptor closes with `client_lock`, and the
+        // instance simply looks like a client that came and went. `DONE`
+        // tells the client that our copy of its descriptor is closed (its
+        // end closes when it closes it).
+        // With our credentials: the client judges who serves it by them.
+        let sent = trust::send_as_self(sock.as_fd(), &reply, Some(client_lock.fd()));
+        drop(client_lock);
+        let done = sent.and_then(|()| trust::send_as_self(sock.as_fd(), &[wire::RESP_DONE], None));
+        // Woken last: a `connect` waiting on this thread's CPU must not
+        // delay the client's answer.
+        self.cv.notify_all();
+        done
+    }
+}
+
+/// Has the instance's next segment made by the process's preparer thread.
+///
+/// Why a thread, and a low-priority one: making a segment costs tens of µs
+/// (`Segment::create` allocates the rings; two role locks), too much for
+/// `create` or `connect`, which `PipeListener::accept` calls between a
+/// client's arrival and its first request. At nice 19 the preparer takes
+/// idle CPU only: whoever the work would delay preempts it. If a client
+/// comes before the segment is ready, `attach` makes one itself, and the
+/// late one serves the connection after.
+pub(super) fn prepare_in_background(inst: &Arc<Instance>) {
+    static JOBS: OnceLock<Mutex<std::sync::mpsc::Sender<Weak<Instance>>>> = OnceLock::new();
+    let jobs = JOBS.get_or_init(|| {
+        let (tx, rx) = std::sync::mpsc::channel::<Weak<Instance>>();
+        let spawned = std::thread::Builder::new()
+            .name("shmpipe-prepare".into())
+            .spawn(move || {
+                // SAFETY: setpriority only changes this thread's nice value
+                // (PRIO_PROCESS with a thread id means that thread); raising
+                // it needs no privilege. Failing leaves the default.
+                unsafe {
+                    libc::setpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t, 19);
+                }
+                for job in rx {
+                    if let Some(inst) = job.upgrade() {
+                        if inst.is_listening() {
+                            inst.prepare_ahead();
+                        }
+                    }
+                }
+            });
+        if spawned.is_err() {
+            // No preparer: every attach makes its own segment.
+            return Mutex::new(std::sync::mpsc::channel().0);
+        }
+        Mutex::new(tx)
+    });
+    let _ = lock(jobs).send(Arc::downgrade(inst));
+}
+
+/// A connection's segment made ahead of its client.
+struct Prepared {
+    conn: Conn,
+    client_lock: EndLock,
+    _counted: PreparedCount,
+}
+
+/// Segments prepared ahead hold their rings' memory (`fallocate`d) while
+/// their instance merely listens: at most [`MAX_PREPARED`] exist in a
+/// process at a time, so a server with hundreds of listening instances of
+/// large quotas commits memory only for the connections it has. Beyond the
+/// cap, `attach` makes the segment when the client comes, as it always can.
+const MAX_PREPARED: usize = 16;
+
+/// Number of [`Prepared`] segments alive in this process.
+static PREPARED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// One unit of [`PREPARED`], given back on drop.
+struct PreparedCount;
+
+impl PreparedCount {
+    fn new() -> PreparedCount {
+        PREPARED.fetch_add(1, Relaxed);
+        PreparedCount
+    }
+}
+
+impl Drop for PreparedCount {
+    fn drop(&mut self) {
+        PREPARED.fetch_sub(1, Relaxed);
+    }
+}

@@ -84,12 +84,6 @@ pub(crate) struct Packet {
     pub(crate) sender: Option<Sender>,
 }
 
-/// Asks the kernel to attach the sender's credentials to every packet
-/// `sock` receives from now on.
-pub(crate) fn want_credentials(sock: BorrowedFd<'_>) -> io::Result<()> {
-    Ok(rustix::net::sockopt::set_socket_passcred(sock, true)?)
-}
-
 /// Sends one packet, with an optional descriptor, stating this process's
 /// effective uid and gid as its credentials (without them, the kernel would
 /// attach the real ones; `SO_PEERCRED` and the owner uid shown everywhere
@@ -194,6 +188,15 @@ pub(crate) fn recv_with_sender(
         // SAFETY: `c` is a valid header of `msg` (see above).
         c = unsafe { libc::CMSG_NXTHDR(&raw const msg, c) };
     }
+    // A descriptor came but the kernel could not install it here: this
+    // process is out of descriptors (as `wire` reports it).
+    if msg.msg_flags & libc::MSG_CTRUNC != 0 && fds.is_empty() {
+        return Err(Error::with_source(
+            ErrorKind::NoSystemResources,
+            "a descriptor sent to this process could not be received",
+        )
+        .into());
+    }
     if msg.msg_flags & (libc::MSG_TRUNC | libc::MSG_CTRUNC) != 0 {
         return Err(wire::bad_packet());
     }
@@ -288,6 +291,41 @@ mod tests {
         }
     }
 
+    /// A packet the server sends the moment it accepts, before the client
+    /// does anything after `connect`, carries the server's real
+    /// credentials. (With `SO_PASSCRED` set after `connect`, as before, such
+    /// a packet came with no pid and the overflow uid, and a client
+    /// trusting uid 65534 would have taken it for a real sender.)
+    #[test]
+    fn a_reply_sent_at_accept_carries_real_credentials() {
+        let name = format!("shmpipe-test-passcred-{}", std::process::id());
+        let listener = wire::listen(&name).unwrap().expect("a free test name");
+        let client = wire::connect_with_credentials(&name).unwrap().unwrap();
+        let (conn, _) = rustix::net::acceptfrom(&listener).unwrap();
+        // A plain send: the kernel attaches credentials only if it was
+        // asked to before the packet was queued.
+        rustix::net::send(&conn, b"early", rustix::net::SendFlags::empty()).unwrap();
+        let mut buf = [0u8; 8];
+        let p = recv_with_sender(&client, &mut buf, Some(Duration::from_secs(5)))
+            .unwrap()
+            .unwrap();
+        assert_eq!(&buf[..p.len], b"early");
+        let s = p.sender.expect("credentials with the packet");
+        assert_eq!(s.pid, std::process::id());
+        assert_eq!(s.uid, rustix::process::getuid().as_raw());
+
+        // The old order: the same packet, credentials asked for after it
+        // was queued, arrives without a sender's pid.
+        let late = wire::connect(&name).unwrap().unwrap();
+        let (conn, _) = rustix::net::acceptfrom(&listener).unwrap();
+        rustix::net::send(&conn, b"early", rustix::net::SendFlags::empty()).unwrap();
+        rustix::net::sockopt::set_socket_passcred(&late, true).unwrap();
+        let p = recv_with_sender(&late, &mut buf, Some(Duration::from_secs(5)))
+            .unwrap()
+            .unwrap();
+        assert_ne!(p.sender.map(|s| s.pid), Some(std::process::id()));
+    }
+
     #[test]
     fn a_packet_carries_its_senders_credentials_and_descriptor() {
         let (a, b) = rustix::net::socketpair(
@@ -297,7 +335,7 @@ mod tests {
             None,
         )
         .unwrap();
-        want_credentials(b.as_fd()).unwrap();
+        rustix::net::sockopt::set_socket_passcred(&b, true).unwrap();
         send_as_self(a.as_fd(), b"x", Some(a.as_fd())).unwrap();
         let mut buf = [0u8; 8];
         let p = recv_with_sender(&b, &mut buf, Some(Duration::from_secs(5)))

@@ -246,7 +246,10 @@ impl ClientOptions {
         let mut retries = 0;
         let (sock, n, fd, sender) = loop {
             let again = retries > 0 && retries < OPEN_RETRIES;
-            let Some(sock) = wire::connect(&name.socket_name())? else {
+            // Credentials are asked for before the connection exists, so
+            // that every reply comes with the kernel's account of who sent
+            // it (see `wire::connect_with_credentials`).
+            let Some(sock) = wire::connect_with_credentials(&name.socket_name())? else {
                 if again {
                     retries += 1;
                     std::thread::sleep(Duration::from_millis(2));
@@ -263,9 +266,6 @@ impl ClientOptions {
                     .check(Role::Server, owner.pid, owner.uid, owner.gid)?,
                 Err(_) => return Err(err(ErrorKind::FileNotFound)),
             }
-            // Before the request: every reply then comes with the kernel's
-            // account of who sent it.
-            trust::want_credentials(sock.as_fd())?;
             let mut req = vec![wire::REQ_OPEN, access.to_u8()];
             req.extend_from_slice(name.key().as_bytes());
             wire::send(sock.as_fd(), &req, None).map_err(|_| err(ErrorKind::FileNotFound))?;

@@ -155,7 +155,21 @@ pub(crate) fn listen(name: &str) -> io::Result<Option<OwnedFd>> {
 
 /// Connects to the abstract name; `Ok(None)` if nobody listens there.
 pub(crate) fn connect(name: &str) -> io::Result<Option<OwnedFd>> {
+    connect_socket(seqpacket()?, name)
+}
+
+/// [`connect`] with `SO_PASSCRED` set before the connection exists, so that
+/// every packet the peer ever sends on it carries the sender's credentials
+/// (`SCM_CREDENTIALS`). Set after `connect`, a packet queued in between
+/// would come with the overflow uid and no pid instead, which a client that
+/// trusts uid 65534 could take for a real sender.
+pub(crate) fn connect_with_credentials(name: &str) -> io::Result<Option<OwnedFd>> {
     let fd = seqpacket()?;
+    rustix::net::sockopt::set_socket_passcred(&fd, true)?;
+    connect_socket(fd, name)
+}
+
+fn connect_socket(fd: OwnedFd, name: &str) -> io::Result<Option<OwnedFd>> {
     match rustix::net::connect(&fd, &addr(name)?) {
         Ok(()) => Ok(Some(fd)),
         Err(rustix::io::Errno::CONNREFUSED | rustix::io::Errno::NOENT) => Ok(None),

@@ -284,23 +284,25 @@ impl Waiter {
             }
         };
         if spin_phase {
+            // The clock first, whatever `ready` says: a caller whose
+            // condition holds but who cannot act on it (a lock others keep
+            // taking first) must still time out and check its peer.
+            if self.spins % 64 == 0 {
+                let now = Instant::now();
+                if self.deadline.is_some_and(|d| now >= d) {
+                    return Step::TimedOut;
+                }
+                let last = *self.last_peer_check.get_or_insert(now);
+                if now.duration_since(last) >= SPIN_PEER_CHECK {
+                    self.last_peer_check = Some(now);
+                    return Step::CheckPeer;
+                }
+            }
             for _ in 0..16 {
                 if ready() {
                     return Step::Retry;
                 }
                 P::spin_hint();
-            }
-            if self.spins % 64 != 0 {
-                return Step::Retry;
-            }
-            let now = Instant::now();
-            if self.deadline.is_some_and(|d| now >= d) {
-                return Step::TimedOut;
-            }
-            let last = *self.last_peer_check.get_or_insert(now);
-            if now.duration_since(last) >= SPIN_PEER_CHECK {
-                self.last_peer_check = Some(now);
-                return Step::CheckPeer;
             }
             return Step::Retry;
         }
@@ -364,6 +366,20 @@ mod tests {
         let before = full_slice_waits();
         waiter.wait(&event, ready);
         assert!(full_slice_waits() > before);
+    }
+
+    /// A spinning waiter times out at its deadline even when its condition
+    /// keeps reading true (a lock that other handles keep taking first):
+    /// before, every step returned `Retry` while `ready` held, so a
+    /// contended `send` with a deadline spun forever.
+    #[test]
+    fn a_spinning_wait_times_out_while_its_condition_holds() {
+        let event = Event::<Native>::new();
+        let mut waiter = Waiter::new(WaitPolicy::spin(), Some(Instant::now()));
+        let steps = (0..128)
+            .map(|_| waiter.wait(&event, || true))
+            .position(|s| matches!(s, Step::TimedOut));
+        assert!(steps.is_some(), "no TimedOut in 128 steps");
     }
 
     /// A wait that ends because it was woken, or because the condition was

@@ -11,6 +11,9 @@
 use crate::sync::{Atomic64, Native, Platform};
 use crate::wait::Event;
 
+pub mod user_words;
+pub use user_words::UserWord;
+
 /// Wraps a value so it starts on its own 128-byte boundary.
 #[repr(C, align(128))]
 #[derive(Default)]
@@ -96,7 +99,8 @@ pub struct RingControl<P: Platform> {
     pub locks: Line<Locks<P>>,
     /// Words for the layer above (per-end modes of a pipe and the like). The
     /// engine never reads them; whoever does must treat them as hostile
-    /// input like everything else in the segment.
+    /// input like everything else in the segment. Which slot holds what:
+    /// the table in [`user_words`] (name a slot with [`UserWord`]).
     pub user: Line<[P::U64; 8]>,
 }
 

@@ -22,7 +22,7 @@ use crate::error::{Error, ErrorKind};
 use crate::info::{PeekInfo, PipeType};
 use crate::pending::{self, PendingMark};
 use shmpipe_engine::channel::End;
-use shmpipe_engine::layout::RingControl;
+use shmpipe_engine::layout::{RingControl, UserWord};
 use shmpipe_engine::sync::Native;
 use shmpipe_engine::{MessageRead, Receiver, RingStorage, Sender, WaitPolicy};
 use std::io;
@@ -52,10 +52,6 @@ pub(crate) const RING_IN: usize = 1;
 pub(crate) const ROLE_SERVER: u32 = 0;
 /// Liveness role of the client end.
 pub(crate) const ROLE_CLIENT: u32 = 1;
-/// User word (per ring) where a blocked reader advertises its buffer size
-/// plus one (spec 5.3/5.5: bytes a pending read takes never count against
-/// the quota).
-const W_PENDING_READ: usize = 2;
 /// Result of a message read (spec 4.6): `complete` is `false` when the
 /// buffer was too small (Windows' `ERROR_MORE_DATA`: the bytes were consumed
 /// and the rest of the message waits at the head of the pipe).
@@ -89,7 +85,9 @@ fn would_block() -> io::Error {
 /// `control`, takes at once (spec 5.3), if nothing unread is queued ahead of
 /// them (hostile values are bounded by `n`).
 fn advertised_share(control: &RingControl<Native>, n: u64) -> u64 {
-    let advert = control.user.0[W_PENDING_READ].load(Acquire);
+    // A blocked reader advertises its buffer size plus one (spec 5.3/5.5:
+    // bytes a pending read takes never count against the quota).
+    let advert = control.user_word(UserWord::PendingRead).load(Acquire);
     advert.saturating_sub(1).min(n)
 }
 
@@ -258,10 +256,10 @@ impl Conn {
         Ok(Arc::clone(&lock(twin)))
     }
 
-    /// The user words of the ring this end writes (or else reads): where
+    /// User word `w` of the ring this end writes (or else reads): where
     /// the pipe layer keeps per-end modes that duplicates must share.
-    pub(crate) fn user_words(&self) -> &[std::sync::atomic::AtomicU64; 8] {
-        &self.words.control().user.0
+    pub(crate) fn user_word(&self, w: UserWord) -> &std::sync::atomic::AtomicU64 {
+        self.words.control().user_word(w)
     }
 
     /// Whether the peer is gone (asks the kernel, until it says yes).
@@ -566,11 +564,17 @@ impl Conn {
     }
 
     fn advertise(&self, rx: &Receiver, len: usize) {
-        rx.ring().control().user.0[W_PENDING_READ].store(len as u64 + 1, Relaxed);
+        rx.ring()
+            .control()
+            .user_word(UserWord::PendingRead)
+            .store(len as u64 + 1, Relaxed);
     }
 
     fn advertise_done(&self, rx: &Receiver) {
-        rx.ring().control().user.0[W_PENDING_READ].store(0, Relaxed);
+        rx.ring()
+            .control()
+            .user_word(UserWord::PendingRead)
+            .store(0, Relaxed);
     }
 
     /// Peek (spec 4.8): never waits, never consumes; on message pipes stops

@@ -10,8 +10,9 @@
 //! *its process* is still alive.
 //!
 //! Three user words of the ring hold one claim at a time:
-//! `W_PENDING_WRITE` = 1 + the write's start position (0: no claim),
-//! `W_PENDING_END` = its end position, and `W_PENDING_OWNER` = the
+//! [`UserWord::PendingWrite`] = 1 + the write's start position (0: no
+//! claim), [`UserWord::PendingEnd`] = its end position, and
+//! [`UserWord::PendingOwner`] = the
 //! claimant's *process token* (0 while a claim is being made or released).
 //! A write that may pend claims the mark under the writer lock, *before*
 //! any of its bytes is published (`Sender::send_marked`): a kill right
@@ -72,7 +73,7 @@
 
 use crate::error::{Error, ErrorKind};
 use shmpipe_engine::channel::End;
-use shmpipe_engine::layout::RingControl;
+use shmpipe_engine::layout::{RingControl, UserWord};
 use shmpipe_engine::liveness::{slot_held, token_slot};
 use shmpipe_engine::sync::Native;
 use shmpipe_engine::{Receiver, RingStorage};
@@ -80,13 +81,6 @@ use std::io;
 use std::sync::atomic::fence;
 use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, Release, SeqCst};
 
-/// User word (per ring) holding 1 + the start of the claimed write, or 0.
-const W_PENDING_WRITE: usize = 3;
-/// User word (per ring): the claimant's process token
-/// ([`End::holder_token`]), 0 while claiming or releasing.
-const W_PENDING_OWNER: usize = 5;
-/// User word (per ring): where the claimed write ends.
-const W_PENDING_END: usize = 6;
 type Control = RingControl<Native>;
 
 /// A claim this process holds on the mark, released when dropped: when the
@@ -108,13 +102,15 @@ impl<'a> PendingMark<'a> {
         start: u64,
         end: u64,
     ) -> Option<PendingMark<'a>> {
-        let words = &control.user.0;
         let mark = start.checked_add(1)?;
-        words[W_PENDING_WRITE]
+        control
+            .user_word(UserWord::PendingWrite)
             .compare_exchange(0, mark, AcqRel, Relaxed)
             .ok()?;
-        words[W_PENDING_END].store(end, Relaxed);
-        words[W_PENDING_OWNER].store(token, Release);
+        control.user_word(UserWord::PendingEnd).store(end, Relaxed);
+        control
+            .user_word(UserWord::PendingOwner)
+            .store(token, Release);
         Some(PendingMark { control, mark })
     }
 }
@@ -122,25 +118,28 @@ impl<'a> PendingMark<'a> {
 impl Drop for PendingMark<'_> {
     /// The write is no longer pending.
     fn drop(&mut self) {
-        let words = &self.control.user.0;
-        words[W_PENDING_OWNER].store(0, Relaxed);
+        self.control
+            .user_word(UserWord::PendingOwner)
+            .store(0, Relaxed);
         // Fails only if a reader already judged the claim dead, which this
         // process's live slot rules out, or if the peer scribbled on the word.
-        let _ = words[W_PENDING_WRITE].compare_exchange(self.mark, 0, Release, Relaxed);
+        let _ = self
+            .control
+            .user_word(UserWord::PendingWrite)
+            .compare_exchange(self.mark, 0, Release, Relaxed);
     }
 }
 
 /// The claimed write, if there is one and its process is gone (the reading
 /// side's look at the mark). Asks the kernel only while a claim is in place.
 pub(crate) fn dead_claim(control: &Control, end: &End) -> Option<DeadClaim> {
-    let words = &control.user.0;
-    let mark = words[W_PENDING_WRITE].load(Acquire);
+    let mark = control.user_word(UserWord::PendingWrite).load(Acquire);
     if mark == 0 {
         return None;
     }
-    let owner = words[W_PENDING_OWNER].load(Acquire);
-    let write_end = words[W_PENDING_END].load(Relaxed);
-    if words[W_PENDING_WRITE].load(Acquire) != mark {
+    let owner = control.user_word(UserWord::PendingOwner).load(Acquire);
+    let write_end = control.user_word(UserWord::PendingEnd).load(Relaxed);
+    if control.user_word(UserWord::PendingWrite).load(Acquire) != mark {
         return None; // released or re-claimed meanwhile: look next time
     }
     // 0 (a claim in flight) or nonsense: no claimant to judge. `slot_held`
@@ -158,7 +157,8 @@ pub(crate) fn dead_claim(control: &Control, end: &End) -> Option<DeadClaim> {
     // go, so the claim is still in place only if the claimant died holding
     // it.
     fence(SeqCst);
-    if words[W_PENDING_WRITE].load(Acquire) != mark || words[W_PENDING_OWNER].load(Acquire) != owner
+    if control.user_word(UserWord::PendingWrite).load(Acquire) != mark
+        || control.user_word(UserWord::PendingOwner).load(Acquire) != owner
     {
         return None;
     }
@@ -183,11 +183,14 @@ pub(crate) struct DeadClaim {
 impl DeadClaim {
     /// Frees the mark for the next pending write.
     pub(crate) fn clear(&self, control: &Control) {
-        let words = &control.user.0;
         // Only this claim's token: another reader may have cleared it and a
         // new claimant taken the mark since.
-        let _ = words[W_PENDING_OWNER].compare_exchange(self.owner, 0, Relaxed, Relaxed);
-        let _ = words[W_PENDING_WRITE].compare_exchange(self.mark, 0, Release, Relaxed);
+        let _ = control
+            .user_word(UserWord::PendingOwner)
+            .compare_exchange(self.owner, 0, Relaxed, Relaxed);
+        let _ = control
+            .user_word(UserWord::PendingWrite)
+            .compare_exchange(self.mark, 0, Release, Relaxed);
     }
 }
 

@@ -12,7 +12,7 @@ use crate::conn::Conn;
 use crate::error::{from_engine, Error, ErrorKind};
 use crate::info::{EndKind, PipeInfo, PipeState, PipeType, ReadMode, WaitMode};
 use shmpipe_engine::channel::{End, ROLE_READER, ROLE_WRITER};
-use shmpipe_engine::layout::{HANGUP_READER, HANGUP_WRITER};
+use shmpipe_engine::layout::{UserWord, HANGUP_READER, HANGUP_WRITER};
 use shmpipe_engine::WaitPolicy;
 use std::io;
 use std::os::fd::OwnedFd;
@@ -22,8 +22,6 @@ use std::sync::Arc;
 // Per-end modes live in the ring's user words, so that every handle of an
 // end, in every process, shares them (SEM-027). A peer could write anything
 // there: they are only ever tested as flags.
-const W_READER_MODE: usize = 0;
-const W_WRITER_MODE: usize = 1;
 const MODE_NONBLOCKING: u64 = 1;
 
 /// Which end of the pipe's one ring a handle is.
@@ -57,10 +55,10 @@ impl Side {
 
     /// The ring's user word holding this end's modes: in the segment, so
     /// duplicates in every process share them.
-    fn mode_word(self) -> usize {
+    fn mode_word(self) -> UserWord {
         match self {
-            Side::Reader => W_READER_MODE,
-            Side::Writer => W_WRITER_MODE,
+            Side::Reader => UserWord::ReaderMode,
+            Side::Writer => UserWord::WriterMode,
         }
     }
 
@@ -127,7 +125,7 @@ impl AnonEnd {
     }
 
     fn modes(&self) -> &AtomicU64 {
-        &self.conn.user_words()[self.side.mode_word()]
+        self.conn.user_word(self.side.mode_word())
     }
 
     pub(super) fn is_nonblocking(&self) -> bool {

@@ -12,7 +12,7 @@ use crate::named::name::PipeName;
 use crate::named::options::{Access, Direction, ServerCredentials};
 use crate::named::wire;
 use shmpipe_engine::channel::End;
-use shmpipe_engine::layout::{HANGUP_READER, HANGUP_WRITER};
+use shmpipe_engine::layout::{UserWord, HANGUP_READER, HANGUP_WRITER};
 use shmpipe_engine::WaitPolicy;
 use std::io;
 use std::sync::atomic::AtomicU64;
@@ -35,13 +35,6 @@ pub(super) struct Shared {
     pub(super) access: Access,
     pub(super) opener: u32,
 }
-
-/// The user word (of the ring [`Conn::user_words`] picks, the same for every
-/// duplicate of an end) holding the client end's modes: in the segment, so
-/// duplicates in other processes share them as Windows' duplicates share one
-/// file object. The server never writes it; a hostile one could only flip
-/// the client's own modes, which are validated on every read.
-pub(super) const W_CLIENT_MODES: usize = 4;
 
 impl Shared {
     /// The client end behind `fd` (received from the server, or from
@@ -76,8 +69,14 @@ impl Shared {
         })
     }
 
+    /// The user word (of the ring [`Conn::user_word`] picks, the same for
+    /// every duplicate of an end) holding the client end's modes: in the
+    /// segment, so duplicates in other processes share them as Windows'
+    /// duplicates share one file object. The server never writes it; a
+    /// hostile one could only flip the client's own modes, which are
+    /// validated on every read.
     pub(super) fn modes_word(&self) -> &AtomicU64 {
-        &self.conn.user_words()[W_CLIENT_MODES]
+        self.conn.user_word(UserWord::ClientModes)
     }
 
     /// The description that travels with the end's descriptor:

@@ -8,7 +8,7 @@
 //! descriptor is adopted, clamped, since another process wrote it.
 
 use super::KIND_ANONYMOUS;
-use crate::conn::Conn;
+use crate::datapath::Conn;
 use crate::error::{from_engine, Error, ErrorKind};
 use crate::info::{EndKind, PipeInfo, PipeState, PipeType, ReadMode, WaitMode};
 use shmpipe_engine::channel::{End, ROLE_READER, ROLE_WRITER};

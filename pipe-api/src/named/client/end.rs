@@ -3,7 +3,7 @@
 
 use super::err;
 use super::shared::Shared;
-use crate::conn::{Conn, MsgRead};
+use crate::datapath::{Conn, MsgRead};
 use crate::error::ErrorKind;
 use crate::info::{EndKind, PeekInfo, PipeInfo, PipeState, PipeType, ReadMode, WaitMode};
 use crate::named::name::PipeName;

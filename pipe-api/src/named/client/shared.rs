@@ -5,7 +5,7 @@
 //! Also the description that travels with an end passed to another process
 //! (`describe`, and `parse`, which trusts nothing in it).
 
-use crate::conn::{Conn, RING_IN, RING_OUT, ROLE_CLIENT, ROLE_SERVER};
+use crate::datapath::{Conn, RING_IN, RING_OUT, ROLE_CLIENT, ROLE_SERVER};
 use crate::error::{Error, ErrorKind};
 use crate::info::PipeType;
 use crate::named::name::PipeName;

@@ -246,7 +246,7 @@ pub(crate) fn withdrawal_limit(
             }
             Ok(cut)
         })
-        .map_err(|e| crate::conn::engine(e, ErrorKind::BrokenPipe))?;
+        .map_err(|e| super::engine(e, ErrorKind::BrokenPipe))?;
     if dropped && cut_is_error {
         return Err(Error::io(ErrorKind::OperationAborted));
     }

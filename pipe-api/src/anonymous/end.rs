@@ -16,7 +16,6 @@ use shmpipe_engine::layout::{UserWord, HANGUP_READER, HANGUP_WRITER};
 use shmpipe_engine::WaitPolicy;
 use std::io;
 use std::os::fd::OwnedFd;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 
 // Per-end modes live in the ring's user words, so that every handle of an
@@ -124,12 +123,8 @@ impl AnonEnd {
         End::into_fd(Arc::clone(self.conn.end())).expect("duplicating a descriptor we own")
     }
 
-    fn modes(&self) -> &AtomicU64 {
-        self.conn.user_word(self.side.mode_word())
-    }
-
     pub(super) fn is_nonblocking(&self) -> bool {
-        self.modes().load(Relaxed) & MODE_NONBLOCKING != 0
+        self.conn.modes(self.side.mode_word()) & MODE_NONBLOCKING != 0
     }
 
     pub(super) fn info(&self) -> PipeInfo {
@@ -160,10 +155,11 @@ impl AnonEnd {
         }
         match wait_mode {
             Some(WaitMode::Nonblocking) => {
-                self.modes().fetch_or(MODE_NONBLOCKING, Relaxed);
+                self.conn.set_modes(self.side.mode_word(), MODE_NONBLOCKING);
             }
             Some(WaitMode::Blocking) => {
-                self.modes().fetch_and(!MODE_NONBLOCKING, Relaxed);
+                self.conn
+                    .clear_modes(self.side.mode_word(), MODE_NONBLOCKING);
             }
             None => {}
         }

@@ -6,7 +6,6 @@ use super::{engine, Conn, MsgRead, HALF_TX};
 use crate::error::{Error, ErrorKind};
 use shmpipe_engine::{RingStorage, Sender};
 use std::io;
-use std::sync::atomic::Ordering::Acquire;
 
 impl Conn {
     /// Flush (spec 4.11): waits until the peer read everything this side
@@ -40,8 +39,8 @@ impl Conn {
     /// positions, so that queued empty messages count).
     fn all_read(&self, tx: &Sender) -> bool {
         let c = tx.ring().control();
-        let tail = c.producer.0.tail.load(Acquire);
-        c.consumer.0.head.load(Acquire) >= tail
+        let tail = c.tail();
+        c.head() >= tail
     }
 
     /// Transact (spec 4.9): the request as one message (the quota ignored),

@@ -258,8 +258,8 @@ impl Conn {
         }
         // `words` is the ring this end writes.
         let c = self.words.control();
-        let written = c.producer.0.written.load(Acquire);
-        written.saturating_sub(c.consumer.0.consumed.load(Acquire))
+        let written = c.written();
+        written.saturating_sub(c.consumed())
     }
 
     /// The twin writing half, for a wait.
@@ -268,10 +268,23 @@ impl Conn {
         Ok(Arc::clone(&lock(twin)))
     }
 
-    /// User word `w` of the ring this end writes (or else reads): where
-    /// the pipe layer keeps per-end modes that duplicates must share.
-    pub(crate) fn user_word(&self, w: UserWord) -> &std::sync::atomic::AtomicU64 {
-        self.words.control().user_word(w)
+    /// The flags in mode word `w` of the ring this end writes (or else
+    /// reads): where the pipe layer keeps per-end modes that duplicates
+    /// must share (hostile input: only ever tested as flags).
+    pub(crate) fn modes(&self, w: UserWord) -> u64 {
+        self.words.control().modes(w)
+    }
+
+    /// Sets `bits` in mode word `w` (see [`Conn::modes`]); returns the
+    /// previous flags.
+    pub(crate) fn set_modes(&self, w: UserWord, bits: u64) -> u64 {
+        self.words.control().set_modes(w, bits)
+    }
+
+    /// Clears `bits` in mode word `w` (see [`Conn::modes`]); returns the
+    /// previous flags.
+    pub(crate) fn clear_modes(&self, w: UserWord, bits: u64) -> u64 {
+        self.words.control().clear_modes(w, bits)
     }
 
     /// Whether the peer is gone (asks the kernel, until it says yes).
@@ -298,8 +311,7 @@ impl Conn {
     pub(crate) fn is_disconnected(&self) -> bool {
         // `End::disconnect` marks every ring: one plain load of the ring
         // already at hand (no `Arc` traffic, unlike `End::is_disconnected`).
-        let bits = self.words.control().events.0.hangup.load(Acquire);
-        bits & shmpipe_engine::layout::HANGUP_DISCONNECTED != 0
+        self.words.control().is_disconnected()
     }
 
     /// Whether the other side's end is open anywhere.

@@ -53,17 +53,18 @@
 //! it needs to drop bytes); a `peek` before it still shows the dead write's
 //! rest.
 //!
-//! Ordering: a claimant CASes the mark (AcqRel), then stores the end and
-//! then its token (Release); it releases by zeroing the token, then CASing
-//! the mark back to 0 (Release). A reader loads the mark, the token
-//! (Acquire) and the end, then the mark again: positions only grow, so an
-//! unchanged mark is the same claim, and the token it read is that claim's
-//! (an older claim's token was zeroed before its mark was released, which
-//! happens-before the newer claim). A slot found unlocked is only a death
-//! if the claim is *still* in place afterwards: a live claimant releases
-//! its claim before its slot can go (the slot outlives every write of the
-//! end), so the reader looks at the mark and the token once more after the
-//! kernel's answer.
+//! Ordering (the engine's methods carry it; see the table of user words in
+//! `shmpipe_engine::layout::user_words`): a claimant CASes the mark
+//! (AcqRel), then stores the end and then its token (Release); it releases
+//! by zeroing the token, then CASing the mark back to 0 (Release). A
+//! reader loads the mark, the token (Acquire) and the end, then the mark
+//! again: positions only grow, so an unchanged mark is the same claim, and
+//! the token it read is that claim's (an older claim's token was zeroed
+//! before its mark was released, which happens-before the newer claim). A
+//! slot found unlocked is only a death if the claim is *still* in place
+//! afterwards: a live claimant releases its claim before its slot can go
+//! (the slot outlives every write of the end), so the reader looks at the
+//! mark and the token once more after the kernel's answer.
 //!
 //! Everything read here is hostile input: a nonsense end drops nothing; a
 //! word that names no slot ([`token_slot`] bounds it) is no claimant at all,
@@ -73,13 +74,13 @@
 
 use crate::error::{Error, ErrorKind};
 use shmpipe_engine::channel::End;
-use shmpipe_engine::layout::{RingControl, UserWord};
+use shmpipe_engine::layout::RingControl;
 use shmpipe_engine::liveness::{slot_held, token_slot};
 use shmpipe_engine::sync::Native;
 use shmpipe_engine::{Receiver, RingStorage};
 use std::io;
 use std::sync::atomic::fence;
-use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, Release, SeqCst};
+use std::sync::atomic::Ordering::SeqCst;
 
 type Control = RingControl<Native>;
 
@@ -102,15 +103,7 @@ impl<'a> PendingMark<'a> {
         start: u64,
         end: u64,
     ) -> Option<PendingMark<'a>> {
-        let mark = start.checked_add(1)?;
-        control
-            .user_word(UserWord::PendingWrite)
-            .compare_exchange(0, mark, AcqRel, Relaxed)
-            .ok()?;
-        control.user_word(UserWord::PendingEnd).store(end, Relaxed);
-        control
-            .user_word(UserWord::PendingOwner)
-            .store(token, Release);
+        let mark = control.claim_pending_write(token, start, end)?;
         Some(PendingMark { control, mark })
     }
 }
@@ -118,28 +111,23 @@ impl<'a> PendingMark<'a> {
 impl Drop for PendingMark<'_> {
     /// The write is no longer pending.
     fn drop(&mut self) {
-        self.control
-            .user_word(UserWord::PendingOwner)
-            .store(0, Relaxed);
-        // Fails only if a reader already judged the claim dead, which this
-        // process's live slot rules out, or if the peer scribbled on the word.
-        let _ = self
-            .control
-            .user_word(UserWord::PendingWrite)
-            .compare_exchange(self.mark, 0, Release, Relaxed);
+        // The mark's CAS fails only if a reader already judged the claim
+        // dead, which this process's live slot rules out, or if the peer
+        // scribbled on the word.
+        self.control.release_pending_write(self.mark);
     }
 }
 
 /// The claimed write, if there is one and its process is gone (the reading
 /// side's look at the mark). Asks the kernel only while a claim is in place.
 pub(crate) fn dead_claim(control: &Control, end: &End) -> Option<DeadClaim> {
-    let mark = control.user_word(UserWord::PendingWrite).load(Acquire);
+    let mark = control.pending_write_mark();
     if mark == 0 {
         return None;
     }
-    let owner = control.user_word(UserWord::PendingOwner).load(Acquire);
-    let write_end = control.user_word(UserWord::PendingEnd).load(Relaxed);
-    if control.user_word(UserWord::PendingWrite).load(Acquire) != mark {
+    let owner = control.pending_write_owner();
+    let write_end = control.pending_write_end();
+    if control.pending_write_mark() != mark {
         return None; // released or re-claimed meanwhile: look next time
     }
     // 0 (a claim in flight) or nonsense: no claimant to judge. `slot_held`
@@ -157,9 +145,7 @@ pub(crate) fn dead_claim(control: &Control, end: &End) -> Option<DeadClaim> {
     // go, so the claim is still in place only if the claimant died holding
     // it.
     fence(SeqCst);
-    if control.user_word(UserWord::PendingWrite).load(Acquire) != mark
-        || control.user_word(UserWord::PendingOwner).load(Acquire) != owner
-    {
+    if control.pending_write_mark() != mark || control.pending_write_owner() != owner {
         return None;
     }
     Some(DeadClaim {
@@ -185,12 +171,7 @@ impl DeadClaim {
     pub(crate) fn clear(&self, control: &Control) {
         // Only this claim's token: another reader may have cleared it and a
         // new claimant taken the mark since.
-        let _ = control
-            .user_word(UserWord::PendingOwner)
-            .compare_exchange(self.owner, 0, Relaxed, Relaxed);
-        let _ = control
-            .user_word(UserWord::PendingWrite)
-            .compare_exchange(self.mark, 0, Release, Relaxed);
+        control.clear_pending_write(self.mark, self.owner);
     }
 }
 
@@ -216,7 +197,7 @@ pub(crate) fn withdrawal_limit(
     let Some(dead) = dead_claim(control, end) else {
         return Ok(None);
     };
-    let consumed = control.consumer.0.consumed.load(Acquire);
+    let consumed = control.consumed();
     if consumed < dead.start {
         let left = dead.start - consumed;
         return Ok(Some(usize::try_from(left).unwrap_or(usize::MAX)));
@@ -228,7 +209,7 @@ pub(crate) fn withdrawal_limit(
             // Under the reader lock: another reader may have dropped part or
             // all of it already. Hostile or stale numbers drop nothing: the
             // rest must lie within what was published.
-            let written = c.storage().control().producer.0.written.load(Acquire);
+            let written = c.storage().control().written();
             let mut left = if dead.end <= written {
                 dead.end.saturating_sub(c.consumed())
             } else {

@@ -7,10 +7,9 @@
 use super::{engine, lock, pending, would_block, Conn, MsgRead, HALF_RX};
 use crate::error::{Error, ErrorKind};
 use crate::info::{PeekInfo, PipeType};
-use shmpipe_engine::layout::UserWord;
 use shmpipe_engine::{MessageRead, Receiver, RingStorage};
 use std::io;
-use std::sync::atomic::Ordering::{Acquire, Relaxed};
+use std::sync::atomic::Ordering::Relaxed;
 
 impl Conn {
     /// See [`pending::withdrawal_limit`]; a cut is an error only for a
@@ -109,17 +108,11 @@ impl Conn {
     }
 
     fn advertise(&self, rx: &Receiver, len: usize) {
-        rx.ring()
-            .control()
-            .user_word(UserWord::PendingRead)
-            .store(len as u64 + 1, Relaxed);
+        rx.ring().control().advertise_read(len as u64);
     }
 
     fn advertise_done(&self, rx: &Receiver) {
-        rx.ring()
-            .control()
-            .user_word(UserWord::PendingRead)
-            .store(0, Relaxed);
+        rx.ring().control().withdraw_read();
     }
 
     /// Peek (spec 4.8): never waits, never consumes; on message pipes stops
@@ -167,7 +160,7 @@ impl HasRecords for Receiver {
     fn has_records_hint(&self) -> bool {
         self.available() > 0 || {
             let c = self.ring().control();
-            c.producer.0.tail.load(Acquire) != c.consumer.0.head.load(Acquire)
+            c.tail() != c.head()
         }
     }
 }

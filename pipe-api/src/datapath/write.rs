@@ -7,11 +7,11 @@ use super::pending::PendingMark;
 use super::{coarse_now_ns, engine, Conn, HALF_TX, LIVENESS_AGE_NS, LIVENESS_EVERY};
 use crate::error::{Error, ErrorKind};
 use crate::info::PipeType;
-use shmpipe_engine::layout::{RingControl, UserWord};
+use shmpipe_engine::layout::RingControl;
 use shmpipe_engine::sync::Native;
 use shmpipe_engine::{RingStorage, Sender};
 use std::io;
-use std::sync::atomic::Ordering::{Acquire, Relaxed};
+use std::sync::atomic::Ordering::Relaxed;
 
 /// How many of `n` bytes a pending read of the peer, advertised in
 /// `control`, takes at once (spec 5.3), if nothing unread is queued ahead of
@@ -19,8 +19,7 @@ use std::sync::atomic::Ordering::{Acquire, Relaxed};
 fn advertised_share(control: &RingControl<Native>, n: u64) -> u64 {
     // A blocked reader advertises its buffer size plus one (spec 5.3/5.5:
     // bytes a pending read takes never count against the quota).
-    let advert = control.user_word(UserWord::PendingRead).load(Acquire);
-    advert.saturating_sub(1).min(n)
+    control.advertised_read().min(n)
 }
 
 impl Conn {
@@ -55,7 +54,7 @@ impl Conn {
             if self.is_disconnected() {
                 return Err(Error::io(ErrorKind::PipeNotConnected));
             }
-            let hinted = self.words.control().events.0.hangup.load(Relaxed) != 0;
+            let hinted = self.words.control().hangup_hinted();
             if hinted && self.peer_gone() {
                 return Err(Error::io(ErrorKind::NoData));
             }
@@ -99,7 +98,7 @@ impl Conn {
         let claim = |start: u64| {
             let token = token?;
             let end = start.checked_add(n)?;
-            let consumed = control.consumer.0.consumed.load(Acquire);
+            let consumed = control.consumed();
             // It cannot pend if it fits now: `consumed` only grows.
             if end.saturating_sub(consumed) <= quota {
                 return None;
@@ -123,7 +122,7 @@ impl Conn {
         if self.consumed_hint.load(Relaxed) >= target {
             return Ok(buf.len());
         }
-        let consumed = control.consumer.0.consumed.load(Acquire).min(end);
+        let consumed = control.consumed().min(end);
         self.consumed_hint.store(consumed, Relaxed);
         if consumed >= target {
             return Ok(buf.len());

@@ -15,7 +15,6 @@ use shmpipe_engine::channel::End;
 use shmpipe_engine::layout::{UserWord, HANGUP_READER, HANGUP_WRITER};
 use shmpipe_engine::WaitPolicy;
 use std::io;
-use std::sync::atomic::AtomicU64;
 
 #[derive(Debug)]
 pub(super) struct Instance {
@@ -69,14 +68,24 @@ impl Shared {
         })
     }
 
-    /// The user word (of the ring [`Conn::user_word`] picks, the same for
-    /// every duplicate of an end) holding the client end's modes: in the
-    /// segment, so duplicates in other processes share them as Windows'
-    /// duplicates share one file object. The server never writes it; a
-    /// hostile one could only flip the client's own modes, which are
+    /// The flags in the user word (of the ring [`Conn::modes`] picks, the
+    /// same for every duplicate of an end) holding the client end's modes:
+    /// in the segment, so duplicates in other processes share them as
+    /// Windows' duplicates share one file object. The server never writes
+    /// it; a hostile one could only flip the client's own modes, which are
     /// validated on every read.
-    pub(super) fn modes_word(&self) -> &AtomicU64 {
-        self.conn.user_word(UserWord::ClientModes)
+    pub(super) fn modes(&self) -> u64 {
+        self.conn.modes(UserWord::ClientModes)
+    }
+
+    /// Sets `bits` in the modes word (see [`Shared::modes`]).
+    pub(super) fn set_modes(&self, bits: u64) -> u64 {
+        self.conn.set_modes(UserWord::ClientModes, bits)
+    }
+
+    /// Clears `bits` in the modes word (see [`Shared::modes`]).
+    pub(super) fn clear_modes(&self, bits: u64) -> u64 {
+        self.conn.clear_modes(UserWord::ClientModes, bits)
     }
 
     /// The description that travels with the end's descriptor:

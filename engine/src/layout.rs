@@ -8,8 +8,12 @@
 //! all-zero control block is the valid initial state, which is what a fresh
 //! memfd holds.
 
-use crate::sync::{Atomic64, Native, Platform};
+use crate::sync::{Atomic32, Atomic64, Native, Platform};
 use crate::wait::Event;
+use core::sync::atomic::Ordering::{Acquire, Relaxed};
+
+pub mod user_words;
+pub use user_words::UserWord;
 
 /// Wraps a value so it starts on its own 128-byte boundary.
 #[repr(C, align(128))]
@@ -96,7 +100,8 @@ pub struct RingControl<P: Platform> {
     pub locks: Line<Locks<P>>,
     /// Words for the layer above (per-end modes of a pipe and the like). The
     /// engine never reads them; whoever does must treat them as hostile
-    /// input like everything else in the segment.
+    /// input like everything else in the segment. Which slot holds what:
+    /// the table in [`user_words`] (name a slot with [`UserWord`]).
     pub user: Line<[P::U64; 8]>,
 }
 
@@ -127,6 +132,82 @@ impl<P: Platform> RingControl<P> {
             }),
             user: Line(core::array::from_fn(|_| P::U64::new(0))),
         }
+    }
+}
+
+/// Reads of the control block for the layer above, each with the ordering
+/// its users rely on, so that no caller outside the engine loads a field by
+/// hand. Every value was written by another process: hostile input.
+impl<P: Platform> RingControl<P> {
+    /// Payload bytes published so far (`producer.written`, Acquire: the
+    /// bytes are visible once the count is).
+    ///
+    /// ```
+    /// use shmpipe_engine::layout::RingControl;
+    /// let c = RingControl::<shmpipe_engine::sync::Native>::new();
+    /// assert_eq!((c.written(), c.consumed()), (0, 0));
+    /// ```
+    pub fn written(&self) -> u64 {
+        self.producer.0.written.load(Acquire)
+    }
+
+    /// Payload bytes consumed so far (`consumer.consumed`, Acquire).
+    ///
+    /// ```
+    /// use shmpipe_engine::layout::RingControl;
+    /// let c = RingControl::<shmpipe_engine::sync::Native>::new();
+    /// assert_eq!(c.written().saturating_sub(c.consumed()), 0);
+    /// ```
+    pub fn consumed(&self) -> u64 {
+        self.consumer.0.consumed.load(Acquire)
+    }
+
+    /// Ring position just past the last published record (`producer.tail`,
+    /// Acquire).
+    ///
+    /// ```
+    /// use shmpipe_engine::layout::RingControl;
+    /// let c = RingControl::<shmpipe_engine::sync::Native>::new();
+    /// assert_eq!(c.tail(), c.head());
+    /// ```
+    pub fn tail(&self) -> u64 {
+        self.producer.0.tail.load(Acquire)
+    }
+
+    /// Ring position of the first record not yet fully consumed
+    /// (`consumer.head`, Acquire).
+    ///
+    /// ```
+    /// use shmpipe_engine::layout::RingControl;
+    /// let c = RingControl::<shmpipe_engine::sync::Native>::new();
+    /// assert_eq!(c.head(), 0);
+    /// ```
+    pub fn head(&self) -> u64 {
+        self.consumer.0.head.load(Acquire)
+    }
+
+    /// Whether the connection was cut ([`HANGUP_DISCONNECTED`], Acquire):
+    /// sticky, set on every ring of the segment.
+    ///
+    /// ```
+    /// use shmpipe_engine::layout::RingControl;
+    /// let c = RingControl::<shmpipe_engine::sync::Native>::new();
+    /// assert!(!c.is_disconnected());
+    /// ```
+    pub fn is_disconnected(&self) -> bool {
+        self.events.0.hangup.load(Acquire) & HANGUP_DISCONNECTED != 0
+    }
+
+    /// Whether any hang-up bit is set (Relaxed: only a hint that makes the
+    /// caller ask the kernel, which decides).
+    ///
+    /// ```
+    /// use shmpipe_engine::layout::RingControl;
+    /// let c = RingControl::<shmpipe_engine::sync::Native>::new();
+    /// assert!(!c.hangup_hinted());
+    /// ```
+    pub fn hangup_hinted(&self) -> bool {
+        self.events.0.hangup.load(Relaxed) != 0
     }
 }
 

@@ -65,13 +65,12 @@
 #![deny(missing_docs)]
 
 pub mod anonymous;
-mod conn;
+mod datapath;
 mod error;
 pub mod handoff;
 mod info;
 pub mod inherit;
 pub mod named;
-mod pending;
 mod quota;
 pub mod redirect;
 

@@ -8,22 +8,19 @@
 //! descriptor is adopted, clamped, since another process wrote it.
 
 use super::KIND_ANONYMOUS;
-use crate::conn::Conn;
+use crate::datapath::Conn;
 use crate::error::{from_engine, Error, ErrorKind};
 use crate::info::{EndKind, PipeInfo, PipeState, PipeType, ReadMode, WaitMode};
 use shmpipe_engine::channel::{End, ROLE_READER, ROLE_WRITER};
-use shmpipe_engine::layout::{HANGUP_READER, HANGUP_WRITER};
+use shmpipe_engine::layout::{UserWord, HANGUP_READER, HANGUP_WRITER};
 use shmpipe_engine::WaitPolicy;
 use std::io;
 use std::os::fd::OwnedFd;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 
 // Per-end modes live in the ring's user words, so that every handle of an
 // end, in every process, shares them (SEM-027). A peer could write anything
 // there: they are only ever tested as flags.
-const W_READER_MODE: usize = 0;
-const W_WRITER_MODE: usize = 1;
 const MODE_NONBLOCKING: u64 = 1;
 
 /// Which end of the pipe's one ring a handle is.
@@ -57,10 +54,10 @@ impl Side {
 
     /// The ring's user word holding this end's modes: in the segment, so
     /// duplicates in every process share them.
-    fn mode_word(self) -> usize {
+    fn mode_word(self) -> UserWord {
         match self {
-            Side::Reader => W_READER_MODE,
-            Side::Writer => W_WRITER_MODE,
+            Side::Reader => UserWord::ReaderMode,
+            Side::Writer => UserWord::WriterMode,
         }
     }
 
@@ -126,12 +123,8 @@ impl AnonEnd {
         End::into_fd(Arc::clone(self.conn.end())).expect("duplicating a descriptor we own")
     }
 
-    fn modes(&self) -> &AtomicU64 {
-        &self.conn.user_words()[self.side.mode_word()]
-    }
-
     pub(super) fn is_nonblocking(&self) -> bool {
-        self.modes().load(Relaxed) & MODE_NONBLOCKING != 0
+        self.conn.modes(self.side.mode_word()) & MODE_NONBLOCKING != 0
     }
 
     pub(super) fn info(&self) -> PipeInfo {
@@ -162,10 +155,11 @@ impl AnonEnd {
         }
         match wait_mode {
             Some(WaitMode::Nonblocking) => {
-                self.modes().fetch_or(MODE_NONBLOCKING, Relaxed);
+                self.conn.set_modes(self.side.mode_word(), MODE_NONBLOCKING);
             }
             Some(WaitMode::Blocking) => {
-                self.modes().fetch_and(!MODE_NONBLOCKING, Relaxed);
+                self.conn
+                    .clear_modes(self.side.mode_word(), MODE_NONBLOCKING);
             }
             None => {}
         }

@@ -106,7 +106,7 @@ mod status;
 mod trust;
 pub(crate) mod wire;
 
-pub use crate::conn::MsgRead;
+pub use crate::datapath::MsgRead;
 pub use client::{call, wait_available, ClientOptions, NamedPipeClient};
 pub use listener::PipeListener;
 pub use name::{PipeName, MAX_NAME_UNITS};

@@ -3,7 +3,7 @@
 
 use super::err;
 use super::shared::Shared;
-use crate::conn::{Conn, MsgRead};
+use crate::datapath::{Conn, MsgRead};
 use crate::error::ErrorKind;
 use crate::info::{EndKind, PeekInfo, PipeInfo, PipeState, PipeType, ReadMode, WaitMode};
 use crate::named::name::PipeName;
@@ -14,7 +14,6 @@ use crate::named::wire;
 use shmpipe_engine::WaitPolicy;
 use std::io;
 use std::os::unix::net::UnixStream;
-use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 
 /// A client end of a named pipe instance. [`NamedPipeClient::try_clone`]
@@ -70,7 +69,7 @@ impl NamedPipeClient {
     fn modes(&self) -> u8 {
         // Only the mode bits, and never message-read on a byte pipe, whatever
         // the shared word holds.
-        let m = self.shared.modes_word().load(Relaxed) as u8 & (NONBLOCKING | MESSAGE_READ);
+        let m = self.shared.modes() as u8 & (NONBLOCKING | MESSAGE_READ);
         if self.shared.info.pipe_type == PipeType::Byte {
             m & !MESSAGE_READ
         } else {
@@ -384,15 +383,14 @@ impl NamedPipeClient {
         if read_mode == Some(ReadMode::Message) && self.shared.info.pipe_type == PipeType::Byte {
             return Err(err(ErrorKind::InvalidParameter));
         }
-        let word = self.shared.modes_word();
         match read_mode {
-            Some(ReadMode::Message) => word.fetch_or(u64::from(MESSAGE_READ), Relaxed),
-            Some(ReadMode::Byte) => word.fetch_and(!u64::from(MESSAGE_READ), Relaxed),
+            Some(ReadMode::Message) => self.shared.set_modes(u64::from(MESSAGE_READ)),
+            Some(ReadMode::Byte) => self.shared.clear_modes(u64::from(MESSAGE_READ)),
             None => 0,
         };
         match wait_mode {
-            Some(WaitMode::Nonblocking) => word.fetch_or(u64::from(NONBLOCKING), Relaxed),
-            Some(WaitMode::Blocking) => word.fetch_and(!u64::from(NONBLOCKING), Relaxed),
+            Some(WaitMode::Nonblocking) => self.shared.set_modes(u64::from(NONBLOCKING)),
+            Some(WaitMode::Blocking) => self.shared.clear_modes(u64::from(NONBLOCKING)),
             None => 0,
         };
         Ok(())

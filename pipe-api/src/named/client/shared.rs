@@ -5,17 +5,16 @@
 //! Also the description that travels with an end passed to another process
 //! (`describe`, and `parse`, which trusts nothing in it).
 
-use crate::conn::{Conn, RING_IN, RING_OUT, ROLE_CLIENT, ROLE_SERVER};
+use crate::datapath::{Conn, RING_IN, RING_OUT, ROLE_CLIENT, ROLE_SERVER};
 use crate::error::{Error, ErrorKind};
 use crate::info::PipeType;
 use crate::named::name::PipeName;
 use crate::named::options::{Access, Direction, ServerCredentials};
 use crate::named::wire;
 use shmpipe_engine::channel::End;
-use shmpipe_engine::layout::{HANGUP_READER, HANGUP_WRITER};
+use shmpipe_engine::layout::{UserWord, HANGUP_READER, HANGUP_WRITER};
 use shmpipe_engine::WaitPolicy;
 use std::io;
-use std::sync::atomic::AtomicU64;
 
 #[derive(Debug)]
 pub(super) struct Instance {
@@ -35,13 +34,6 @@ pub(super) struct Shared {
     pub(super) access: Access,
     pub(super) opener: u32,
 }
-
-/// The user word (of the ring [`Conn::user_words`] picks, the same for every
-/// duplicate of an end) holding the client end's modes: in the segment, so
-/// duplicates in other processes share them as Windows' duplicates share one
-/// file object. The server never writes it; a hostile one could only flip
-/// the client's own modes, which are validated on every read.
-pub(super) const W_CLIENT_MODES: usize = 4;
 
 impl Shared {
     /// The client end behind `fd` (received from the server, or from
@@ -76,8 +68,24 @@ impl Shared {
         })
     }
 
-    pub(super) fn modes_word(&self) -> &AtomicU64 {
-        &self.conn.user_words()[W_CLIENT_MODES]
+    /// The flags in the user word (of the ring [`Conn::modes`] picks, the
+    /// same for every duplicate of an end) holding the client end's modes:
+    /// in the segment, so duplicates in other processes share them as
+    /// Windows' duplicates share one file object. The server never writes
+    /// it; a hostile one could only flip the client's own modes, which are
+    /// validated on every read.
+    pub(super) fn modes(&self) -> u64 {
+        self.conn.modes(UserWord::ClientModes)
+    }
+
+    /// Sets `bits` in the modes word (see [`Shared::modes`]).
+    pub(super) fn set_modes(&self, bits: u64) -> u64 {
+        self.conn.set_modes(UserWord::ClientModes, bits)
+    }
+
+    /// Clears `bits` in the modes word (see [`Shared::modes`]).
+    pub(super) fn clear_modes(&self, bits: u64) -> u64 {
+        self.conn.clear_modes(UserWord::ClientModes, bits)
     }
 
     /// The description that travels with the end's descriptor:

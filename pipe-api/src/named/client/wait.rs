@@ -8,7 +8,7 @@
 
 use super::err;
 use super::ClientOptions;
-use crate::conn::MsgRead;
+use crate::datapath::MsgRead;
 use crate::error::{Error, ErrorKind};
 use crate::info::ReadMode;
 use crate::named::name::PipeName;

@@ -31,7 +31,7 @@
 
 use super::options::{Attrs, ServerOptions};
 use super::{err, lock};
-use crate::conn::{Conn, RING_IN, RING_OUT, ROLE_CLIENT, ROLE_SERVER};
+use crate::datapath::{Conn, RING_IN, RING_OUT, ROLE_CLIENT, ROLE_SERVER};
 use crate::error::ErrorKind;
 use crate::info::{PipeType, ReadMode, WaitMode};
 use crate::named::options::{

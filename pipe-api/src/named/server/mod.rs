@@ -81,7 +81,7 @@ use registry::{NameEntry, Slot, Zombie};
 
 use super::options::{Access, Connected, Credentials, MODE_MESSAGE_READ, MODE_NONBLOCKING};
 use super::wire;
-use crate::conn::{Conn, MsgRead};
+use crate::datapath::{Conn, MsgRead};
 use crate::error::{Error, ErrorKind};
 use crate::info::{EndKind, PeekInfo, PipeInfo, PipeState, PipeType, ReadMode, WaitMode};
 use shmpipe_engine::liveness::reopen;

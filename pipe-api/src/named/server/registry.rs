@@ -23,7 +23,7 @@ use super::options::{Attrs, ServerOptions, UNLIMITED_INSTANCES};
 use super::remote;
 use super::waiters;
 use super::{err, lock, NamedPipeServer};
-use crate::conn::ROLE_CLIENT;
+use crate::datapath::ROLE_CLIENT;
 use crate::error::ErrorKind;
 use crate::info::{PipeType, ReadMode};
 use crate::named::name::PipeName;

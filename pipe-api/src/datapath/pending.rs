@@ -10,8 +10,9 @@
 //! *its process* is still alive.
 //!
 //! Three user words of the ring hold one claim at a time:
-//! `W_PENDING_WRITE` = 1 + the write's start position (0: no claim),
-//! `W_PENDING_END` = its end position, and `W_PENDING_OWNER` = the
+//! [`UserWord::PendingWrite`] = 1 + the write's start position (0: no
+//! claim), [`UserWord::PendingEnd`] = its end position, and
+//! [`UserWord::PendingOwner`] = the
 //! claimant's *process token* (0 while a claim is being made or released).
 //! A write that may pend claims the mark under the writer lock, *before*
 //! any of its bytes is published (`Sender::send_marked`): a kill right
@@ -52,17 +53,18 @@
 //! it needs to drop bytes); a `peek` before it still shows the dead write's
 //! rest.
 //!
-//! Ordering: a claimant CASes the mark (AcqRel), then stores the end and
-//! then its token (Release); it releases by zeroing the token, then CASing
-//! the mark back to 0 (Release). A reader loads the mark, the token
-//! (Acquire) and the end, then the mark again: positions only grow, so an
-//! unchanged mark is the same claim, and the token it read is that claim's
-//! (an older claim's token was zeroed before its mark was released, which
-//! happens-before the newer claim). A slot found unlocked is only a death
-//! if the claim is *still* in place afterwards: a live claimant releases
-//! its claim before its slot can go (the slot outlives every write of the
-//! end), so the reader looks at the mark and the token once more after the
-//! kernel's answer.
+//! Ordering (the engine's methods carry it; see the table of user words in
+//! `shmpipe_engine::layout::user_words`): a claimant CASes the mark
+//! (AcqRel), then stores the end and then its token (Release); it releases
+//! by zeroing the token, then CASing the mark back to 0 (Release). A
+//! reader loads the mark, the token (Acquire) and the end, then the mark
+//! again: positions only grow, so an unchanged mark is the same claim, and
+//! the token it read is that claim's (an older claim's token was zeroed
+//! before its mark was released, which happens-before the newer claim). A
+//! slot found unlocked is only a death if the claim is *still* in place
+//! afterwards: a live claimant releases its claim before its slot can go
+//! (the slot outlives every write of the end), so the reader looks at the
+//! mark and the token once more after the kernel's answer.
 //!
 //! Everything read here is hostile input: a nonsense end drops nothing; a
 //! word that names no slot ([`token_slot`] bounds it) is no claimant at all,
@@ -78,15 +80,8 @@ use shmpipe_engine::sync::Native;
 use shmpipe_engine::{Receiver, RingStorage};
 use std::io;
 use std::sync::atomic::fence;
-use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, Release, SeqCst};
+use std::sync::atomic::Ordering::SeqCst;
 
-/// User word (per ring) holding 1 + the start of the claimed write, or 0.
-const W_PENDING_WRITE: usize = 3;
-/// User word (per ring): the claimant's process token
-/// ([`End::holder_token`]), 0 while claiming or releasing.
-const W_PENDING_OWNER: usize = 5;
-/// User word (per ring): where the claimed write ends.
-const W_PENDING_END: usize = 6;
 type Control = RingControl<Native>;
 
 /// A claim this process holds on the mark, released when dropped: when the
@@ -108,13 +103,7 @@ impl<'a> PendingMark<'a> {
         start: u64,
         end: u64,
     ) -> Option<PendingMark<'a>> {
-        let words = &control.user.0;
-        let mark = start.checked_add(1)?;
-        words[W_PENDING_WRITE]
-            .compare_exchange(0, mark, AcqRel, Relaxed)
-            .ok()?;
-        words[W_PENDING_END].store(end, Relaxed);
-        words[W_PENDING_OWNER].store(token, Release);
+        let mark = control.claim_pending_write(token, start, end)?;
         Some(PendingMark { control, mark })
     }
 }
@@ -122,25 +111,23 @@ impl<'a> PendingMark<'a> {
 impl Drop for PendingMark<'_> {
     /// The write is no longer pending.
     fn drop(&mut self) {
-        let words = &self.control.user.0;
-        words[W_PENDING_OWNER].store(0, Relaxed);
-        // Fails only if a reader already judged the claim dead, which this
-        // process's live slot rules out, or if the peer scribbled on the word.
-        let _ = words[W_PENDING_WRITE].compare_exchange(self.mark, 0, Release, Relaxed);
+        // The mark's CAS fails only if a reader already judged the claim
+        // dead, which this process's live slot rules out, or if the peer
+        // scribbled on the word.
+        self.control.release_pending_write(self.mark);
     }
 }
 
 /// The claimed write, if there is one and its process is gone (the reading
 /// side's look at the mark). Asks the kernel only while a claim is in place.
 pub(crate) fn dead_claim(control: &Control, end: &End) -> Option<DeadClaim> {
-    let words = &control.user.0;
-    let mark = words[W_PENDING_WRITE].load(Acquire);
+    let mark = control.pending_write_mark();
     if mark == 0 {
         return None;
     }
-    let owner = words[W_PENDING_OWNER].load(Acquire);
-    let write_end = words[W_PENDING_END].load(Relaxed);
-    if words[W_PENDING_WRITE].load(Acquire) != mark {
+    let owner = control.pending_write_owner();
+    let write_end = control.pending_write_end();
+    if control.pending_write_mark() != mark {
         return None; // released or re-claimed meanwhile: look next time
     }
     // 0 (a claim in flight) or nonsense: no claimant to judge. `slot_held`
@@ -158,8 +145,7 @@ pub(crate) fn dead_claim(control: &Control, end: &End) -> Option<DeadClaim> {
     // go, so the claim is still in place only if the claimant died holding
     // it.
     fence(SeqCst);
-    if words[W_PENDING_WRITE].load(Acquire) != mark || words[W_PENDING_OWNER].load(Acquire) != owner
-    {
+    if control.pending_write_mark() != mark || control.pending_write_owner() != owner {
         return None;
     }
     Some(DeadClaim {
@@ -183,11 +169,9 @@ pub(crate) struct DeadClaim {
 impl DeadClaim {
     /// Frees the mark for the next pending write.
     pub(crate) fn clear(&self, control: &Control) {
-        let words = &control.user.0;
         // Only this claim's token: another reader may have cleared it and a
         // new claimant taken the mark since.
-        let _ = words[W_PENDING_OWNER].compare_exchange(self.owner, 0, Relaxed, Relaxed);
-        let _ = words[W_PENDING_WRITE].compare_exchange(self.mark, 0, Release, Relaxed);
+        control.clear_pending_write(self.mark, self.owner);
     }
 }
 
@@ -213,7 +197,7 @@ pub(crate) fn withdrawal_limit(
     let Some(dead) = dead_claim(control, end) else {
         return Ok(None);
     };
-    let consumed = control.consumer.0.consumed.load(Acquire);
+    let consumed = control.consumed();
     if consumed < dead.start {
         let left = dead.start - consumed;
         return Ok(Some(usize::try_from(left).unwrap_or(usize::MAX)));
@@ -225,7 +209,7 @@ pub(crate) fn withdrawal_limit(
             // Under the reader lock: another reader may have dropped part or
             // all of it already. Hostile or stale numbers drop nothing: the
             // rest must lie within what was published.
-            let written = c.storage().control().producer.0.written.load(Acquire);
+            let written = c.storage().control().written();
             let mut left = if dead.end <= written {
                 dead.end.saturating_sub(c.consumed())
             } else {
@@ -243,7 +227,7 @@ pub(crate) fn withdrawal_limit(
             }
             Ok(cut)
         })
-        .map_err(|e| crate::conn::engine(e, ErrorKind::BrokenPipe))?;
+        .map_err(|e| super::engine(e, ErrorKind::BrokenPipe))?;
     if dropped && cut_is_error {
         return Err(Error::io(ErrorKind::OperationAborted));
     }

@@ -1,0 +1,309 @@
+//! The user words of a ring's control block ([`RingControl::user`]): the
+//! one table of what each slot holds. The engine never reads them itself;
+//! it only names the slots, so that every user in the layers above takes
+//! the index from here and two layers can never pick the same slot by
+//! accident. The meaning column is documentation for the pipe layer
+//! (`shmpipe`), which owns every slot in use.
+//!
+//! All words start at 0 (a fresh segment is zeroed). Everything in them was
+//! written by another process and is hostile input: a mode word is only
+//! tested as flags, a position is bounded before it is used, a token is
+//! checked with `liveness::token_slot` before it is believed.
+//!
+//! | index | slot ([`UserWord`]) | owner (code) | meaning | who writes | who reads | ordering |
+//! |---|---|---|---|---|---|---|
+//! | 0 | [`ReaderMode`](UserWord::ReaderMode) | `shmpipe` `anonymous::end` | the read end's modes (bit 1: nonblocking), shared by every duplicate (SEM-027) | any handle of the read end (`set_state`) | any handle of the read end | Relaxed load, `fetch_or`/`fetch_and` (a flag, orders nothing) |
+//! | 1 | [`WriterMode`](UserWord::WriterMode) | `shmpipe` `anonymous::end` | the write end's modes, as above | any handle of the write end | any handle of the write end | Relaxed, as above |
+//! | 2 | [`PendingRead`](UserWord::PendingRead) | `shmpipe` data path (`Conn`) | 1 + the buffer size of a read blocked on this ring, 0: none (spec 5.3: a pending read's share never counts against the quota) | the reader, around a blocking read | the writer, on its way to waiting for the quota | store Relaxed (set and cleared), load Acquire |
+//! | 3 | [`PendingWrite`](UserWord::PendingWrite) | `shmpipe` data path (`pending`) | the pending-write mark: 1 + the claimed write's start position, 0: no claim | a writer that may pend (claim, release); a reader that found the claimant dead (clear) | readers (`withdrawal_limit`) | claim CAS 0→mark AcqRel (failure Relaxed); release and clear CAS mark→0 Release (failure Relaxed); loads Acquire |
+//! | 4 | [`ClientModes`](UserWord::ClientModes) | `shmpipe` `named::client` | the named client end's modes (nonblocking, message-read), shared by its duplicates | any handle of the client end | any handle of the client end | Relaxed load, `fetch_or`/`fetch_and` |
+//! | 5 | [`PendingOwner`](UserWord::PendingOwner) | `shmpipe` data path (`pending`) | the claimant's process token (`End::holder_token`), 0 while a claim is made or released | the claimant (store token Release after the end; store 0 Relaxed before releasing); a reader clearing a dead claim (CAS token→0 Relaxed) | readers | load Acquire |
+//! | 6 | [`PendingEnd`](UserWord::PendingEnd) | `shmpipe` data path (`pending`) | end position of the claimed write | the claimant, before its token | readers, between the two loads of the mark | store Relaxed, load Relaxed (published by the token's Release) |
+//! | 7 | — | — | free | — | — | — |
+//!
+//! Each access goes through a method of [`RingControl`] that carries its
+//! ordering: [`modes`](RingControl::modes),
+//! [`set_modes`](RingControl::set_modes),
+//! [`clear_modes`](RingControl::clear_modes) for the mode words;
+//! [`advertise_read`](RingControl::advertise_read),
+//! [`withdraw_read`](RingControl::withdraw_read),
+//! [`advertised_read`](RingControl::advertised_read) for the pending read;
+//! [`claim_pending_write`](RingControl::claim_pending_write),
+//! [`release_pending_write`](RingControl::release_pending_write),
+//! [`clear_pending_write`](RingControl::clear_pending_write) and the three
+//! loads [`pending_write_mark`](RingControl::pending_write_mark),
+//! [`pending_write_owner`](RingControl::pending_write_owner),
+//! [`pending_write_end`](RingControl::pending_write_end) for the
+//! pending-write mark. (The reader's protocol around those loads, with its
+//! `SeqCst` fence and the kernel's answer, is the pipe layer's:
+//! `shmpipe`'s `datapath::pending`.)
+//!
+//! In a named pipe the user words of the ring the end writes are used (or,
+//! for an end that only reads, of the ring it reads): the server's ring
+//! "out" (0) and the client's ring "in" (1) each have their own slots.
+//!
+//! ```
+//! use shmpipe_engine::layout::{RingControl, UserWord};
+//! use shmpipe_engine::sync::{Atomic64, Native};
+//! use std::sync::atomic::Ordering::Relaxed;
+//!
+//! let control = RingControl::<Native>::new();
+//! control.user_word(UserWord::ReaderMode).store(1, Relaxed);
+//! assert_eq!(control.user.0[UserWord::ReaderMode.index()].load(Relaxed), 1);
+//! ```
+
+use super::RingControl;
+use crate::sync::{Atomic64, Native, Platform};
+use core::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, Release};
+
+/// A slot of [`RingControl::user`]; see the [module table](self) for what
+/// each holds, who writes and reads it, and with which ordering.
+///
+/// ```
+/// use shmpipe_engine::layout::UserWord;
+/// assert_eq!(UserWord::PendingRead.index(), 2);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(usize)]
+pub enum UserWord {
+    /// The anonymous read end's modes.
+    ReaderMode = 0,
+    /// The anonymous write end's modes.
+    WriterMode = 1,
+    /// 1 + the buffer size of a blocked read, or 0.
+    PendingRead = 2,
+    /// The pending-write mark: 1 + the claimed write's start, or 0.
+    PendingWrite = 3,
+    /// The named client end's modes.
+    ClientModes = 4,
+    /// The pending-write claimant's process token, or 0.
+    PendingOwner = 5,
+    /// Where the claimed pending write ends.
+    PendingEnd = 6,
+}
+
+impl UserWord {
+    /// The slot's index in [`RingControl::user`].
+    ///
+    /// ```
+    /// use shmpipe_engine::layout::UserWord;
+    /// assert_eq!(UserWord::ReaderMode.index(), 0);
+    /// ```
+    pub const fn index(self) -> usize {
+        self as usize
+    }
+}
+
+impl<P: Platform> RingControl<P> {
+    /// The user word `w` of this ring.
+    ///
+    /// ```
+    /// use shmpipe_engine::layout::{RingControl, UserWord};
+    /// use shmpipe_engine::sync::{Atomic64, Native};
+    /// use std::sync::atomic::Ordering::Relaxed;
+    ///
+    /// let control = RingControl::<Native>::new();
+    /// assert_eq!(control.user_word(UserWord::PendingEnd).load(Relaxed), 0);
+    /// ```
+    pub fn user_word(&self, w: UserWord) -> &P::U64 {
+        &self.user.0[w.index()]
+    }
+}
+
+/// The user words with the orderings of the table: every access of the
+/// layer above goes through one of these (the meaning is the pipe layer's;
+/// the engine only keeps the orderings in one place).
+impl RingControl<Native> {
+    /// The mode flags in mode word `w` ([`UserWord::ReaderMode`],
+    /// [`UserWord::WriterMode`], [`UserWord::ClientModes`]); Relaxed: a
+    /// flag orders nothing.
+    ///
+    /// ```
+    /// use shmpipe_engine::layout::{RingControl, UserWord};
+    /// let c = RingControl::<shmpipe_engine::sync::Native>::new();
+    /// c.set_modes(UserWord::ClientModes, 0b11);
+    /// c.clear_modes(UserWord::ClientModes, 0b01);
+    /// assert_eq!(c.modes(UserWord::ClientModes), 0b10);
+    /// ```
+    pub fn modes(&self, w: UserWord) -> u64 {
+        self.user_word(w).load(Relaxed)
+    }
+
+    /// Sets `bits` in mode word `w` (`fetch_or`, Relaxed); returns the
+    /// previous flags.
+    ///
+    /// ```
+    /// use shmpipe_engine::layout::{RingControl, UserWord};
+    /// let c = RingControl::<shmpipe_engine::sync::Native>::new();
+    /// assert_eq!(c.set_modes(UserWord::ReaderMode, 1), 0);
+    /// ```
+    pub fn set_modes(&self, w: UserWord, bits: u64) -> u64 {
+        self.user_word(w).fetch_or(bits, Relaxed)
+    }
+
+    /// Clears `bits` in mode word `w` (`fetch_and`, Relaxed); returns the
+    /// previous flags.
+    ///
+    /// ```
+    /// use shmpipe_engine::layout::{RingControl, UserWord};
+    /// let c = RingControl::<shmpipe_engine::sync::Native>::new();
+    /// c.set_modes(UserWord::WriterMode, 1);
+    /// assert_eq!(c.clear_modes(UserWord::WriterMode, 1), 1);
+    /// assert_eq!(c.modes(UserWord::WriterMode), 0);
+    /// ```
+    pub fn clear_modes(&self, w: UserWord, bits: u64) -> u64 {
+        self.user_word(w).fetch_and(!bits, Relaxed)
+    }
+}
+
+impl<P: Platform> RingControl<P> {
+    /// A read of up to `len` bytes is blocked on this ring
+    /// ([`UserWord::PendingRead`] = `len + 1`, Relaxed).
+    ///
+    /// ```
+    /// use shmpipe_engine::layout::RingControl;
+    /// let c = RingControl::<shmpipe_engine::sync::Native>::new();
+    /// c.advertise_read(100);
+    /// assert_eq!(c.advertised_read(), 100);
+    /// c.withdraw_read();
+    /// assert_eq!(c.advertised_read(), 0);
+    /// ```
+    pub fn advertise_read(&self, len: u64) {
+        self.user_word(UserWord::PendingRead)
+            .store(len.saturating_add(1), Relaxed);
+    }
+
+    /// No read is blocked any more ([`UserWord::PendingRead`] = 0, Relaxed).
+    ///
+    /// ```
+    /// use shmpipe_engine::layout::RingControl;
+    /// let c = RingControl::<shmpipe_engine::sync::Native>::new();
+    /// c.withdraw_read();
+    /// assert_eq!(c.advertised_read(), 0);
+    /// ```
+    pub fn withdraw_read(&self) {
+        self.user_word(UserWord::PendingRead).store(0, Relaxed);
+    }
+
+    /// The buffer size a blocked reader advertised, 0 for none (Acquire;
+    /// unbounded hostile input: the caller bounds it).
+    ///
+    /// ```
+    /// use shmpipe_engine::layout::RingControl;
+    /// let c = RingControl::<shmpipe_engine::sync::Native>::new();
+    /// assert_eq!(c.advertised_read(), 0);
+    /// ```
+    pub fn advertised_read(&self) -> u64 {
+        self.user_word(UserWord::PendingRead)
+            .load(Acquire)
+            .saturating_sub(1)
+    }
+
+    /// Claims the pending-write mark for the write `start..end` of the
+    /// process with token `token`, if no claim is in place: CAS
+    /// [`UserWord::PendingWrite`] 0 → `start + 1` (AcqRel, failure
+    /// Relaxed), then store the end (Relaxed) and then the token
+    /// (Release). Returns the mark, for [`release_pending_write`].
+    ///
+    /// [`release_pending_write`]: RingControl::release_pending_write
+    ///
+    /// ```
+    /// use shmpipe_engine::layout::RingControl;
+    /// let c = RingControl::<shmpipe_engine::sync::Native>::new();
+    /// let mark = c.claim_pending_write(7, 10, 20).unwrap();
+    /// assert!(c.claim_pending_write(8, 30, 40).is_none()); // taken
+    /// assert_eq!(
+    ///     (c.pending_write_mark(), c.pending_write_owner(), c.pending_write_end()),
+    ///     (11, 7, 20)
+    /// );
+    /// c.release_pending_write(mark);
+    /// assert_eq!((c.pending_write_mark(), c.pending_write_owner()), (0, 0));
+    /// ```
+    pub fn claim_pending_write(&self, token: u64, start: u64, end: u64) -> Option<u64> {
+        let mark = start.checked_add(1)?;
+        self.user_word(UserWord::PendingWrite)
+            .compare_exchange(0, mark, AcqRel, Relaxed)
+            .ok()?;
+        self.user_word(UserWord::PendingEnd).store(end, Relaxed);
+        self.user_word(UserWord::PendingOwner).store(token, Release);
+        Some(mark)
+    }
+
+    /// The claimant releases its claim `mark`: token to 0 (Relaxed), then
+    /// CAS the mark `mark` → 0 (Release, failure Relaxed; it fails only if
+    /// the claim was cleared as dead or the word scribbled on).
+    ///
+    /// ```
+    /// use shmpipe_engine::layout::RingControl;
+    /// let c = RingControl::<shmpipe_engine::sync::Native>::new();
+    /// let mark = c.claim_pending_write(1, 0, 5).unwrap();
+    /// c.release_pending_write(mark);
+    /// assert!(c.claim_pending_write(2, 5, 9).is_some());
+    /// ```
+    pub fn release_pending_write(&self, mark: u64) {
+        self.user_word(UserWord::PendingOwner).store(0, Relaxed);
+        let _ = self
+            .user_word(UserWord::PendingWrite)
+            .compare_exchange(mark, 0, Release, Relaxed);
+    }
+
+    /// A reader clears the claim (`mark`, `owner`) it found dead: CAS the
+    /// token `owner` → 0 (Relaxed), then the mark `mark` → 0 (Release,
+    /// failure Relaxed); each only if still that claim's (another reader
+    /// may have cleared it and a new claimant taken the mark since).
+    ///
+    /// ```
+    /// use shmpipe_engine::layout::RingControl;
+    /// let c = RingControl::<shmpipe_engine::sync::Native>::new();
+    /// let mark = c.claim_pending_write(3, 0, 5).unwrap();
+    /// c.clear_pending_write(mark, 3);
+    /// assert_eq!((c.pending_write_mark(), c.pending_write_owner()), (0, 0));
+    /// ```
+    pub fn clear_pending_write(&self, mark: u64, owner: u64) {
+        let _ = self
+            .user_word(UserWord::PendingOwner)
+            .compare_exchange(owner, 0, Relaxed, Relaxed);
+        let _ = self
+            .user_word(UserWord::PendingWrite)
+            .compare_exchange(mark, 0, Release, Relaxed);
+    }
+
+    /// The pending-write mark: 1 + the claimed write's start, 0 for none
+    /// (Acquire).
+    ///
+    /// ```
+    /// use shmpipe_engine::layout::RingControl;
+    /// let c = RingControl::<shmpipe_engine::sync::Native>::new();
+    /// assert_eq!(c.pending_write_mark(), 0);
+    /// ```
+    pub fn pending_write_mark(&self) -> u64 {
+        self.user_word(UserWord::PendingWrite).load(Acquire)
+    }
+
+    /// The claimant's process token, 0 while a claim is made or released
+    /// (Acquire).
+    ///
+    /// ```
+    /// use shmpipe_engine::layout::RingControl;
+    /// let c = RingControl::<shmpipe_engine::sync::Native>::new();
+    /// assert_eq!(c.pending_write_owner(), 0);
+    /// ```
+    pub fn pending_write_owner(&self) -> u64 {
+        self.user_word(UserWord::PendingOwner).load(Acquire)
+    }
+
+    /// Where the claimed write ends (Relaxed: read between two loads of the
+    /// mark and published by the token's Release; unchecked shared data).
+    ///
+    /// ```
+    /// use shmpipe_engine::layout::RingControl;
+    /// let c = RingControl::<shmpipe_engine::sync::Native>::new();
+    /// assert_eq!(c.pending_write_end(), 0);
+    /// ```
+    pub fn pending_write_end(&self) -> u64 {
+        self.user_word(UserWord::PendingEnd).load(Relaxed)
+    }
+}
+
+// Every slot fits the array.
+const _: () = assert!(UserWord::PendingEnd.index() < 8);

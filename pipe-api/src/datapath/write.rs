@@ -1,0 +1,186 @@
+//! The write path of an end: quota writes (spec 4.7, 5.2, 5.5), the
+//! nonblocking write's share rule, the pending-write claim around a write
+//! that may wait for the quota, and the periodic liveness question (see the
+//! parent module on when a killed peer is noticed).
+
+use super::pending::PendingMark;
+use super::{coarse_now_ns, engine, Conn, HALF_TX, LIVENESS_AGE_NS, LIVENESS_EVERY};
+use crate::error::{Error, ErrorKind};
+use crate::info::PipeType;
+use shmpipe_engine::layout::RingControl;
+use shmpipe_engine::sync::Native;
+use shmpipe_engine::{RingStorage, Sender};
+use std::io;
+use std::sync::atomic::Ordering::Relaxed;
+
+/// How many of `n` bytes a pending read of the peer, advertised in
+/// `control`, takes at once (spec 5.3), if nothing unread is queued ahead of
+/// them (hostile values are bounded by `n`).
+fn advertised_share(control: &RingControl<Native>, n: u64) -> u64 {
+    // A blocked reader advertises its buffer size plus one (spec 5.3/5.5:
+    // bytes a pending read takes never count against the quota).
+    control.advertised_read().min(n)
+}
+
+impl Conn {
+    /// Writes one write (spec 4.7, 5.2, 5.5). Returns the bytes written
+    /// (all, or for a nonblocking end possibly fewer, even 0).
+    pub(crate) fn write(&self, buf: &[u8], nonblocking: bool) -> io::Result<usize> {
+        let (tx, _) = self.tx()?;
+        let mut tx = self.locked(tx, HALF_TX);
+        let message = self.pipe_type == PipeType::Message;
+        // A killed peer leaves no hang-up hint: ask now and then. Plain
+        // loads and stores suffice: we hold the `tx` lock.
+        let writes = self.writes_since_check.load(Relaxed) + 1;
+        let now = coarse_now_ns();
+        let due = self.gone.load(Relaxed)
+            || writes >= LIVENESS_EVERY
+            || now.wrapping_sub(self.last_check_ns.load(Relaxed)) >= LIVENESS_AGE_NS;
+        if due {
+            self.writes_since_check.store(0, Relaxed);
+            self.last_check_ns.store(now, Relaxed);
+            if self.peer_gone() {
+                return Err(Error::io(ErrorKind::NoData));
+            }
+        } else {
+            self.writes_since_check.store(writes, Relaxed);
+        }
+        if buf.is_empty() {
+            // The state outcomes come first (spec 4.7): a cut instance or a
+            // closed peer fails even a write of nothing. A write of nothing
+            // never reaches the engine, which would see a closing peer's
+            // hang-up hint, so look at the hint here (a kill is caught by
+            // the periodic check above, as for other writes).
+            if self.is_disconnected() {
+                return Err(Error::io(ErrorKind::PipeNotConnected));
+            }
+            let hinted = self.words.control().hangup_hinted();
+            if hinted && self.peer_gone() {
+                return Err(Error::io(ErrorKind::NoData));
+            }
+            if !message {
+                return Ok(0);
+            }
+            // An empty message: queued, occupies no quota, never waits.
+            return match tx.try_write(&[]) {
+                Ok(true) => Ok(0),
+                Ok(false) => tx
+                    .write(&[])
+                    .map(|()| 0)
+                    .map_err(|e| engine(e, ErrorKind::NoData)),
+                Err(e) => Err(engine(e, ErrorKind::NoData)),
+            };
+        }
+        if nonblocking {
+            return self.write_nonblocking(&mut tx, buf, message);
+        }
+        let n = buf.len() as u64;
+        // `words` is the ring this end writes.
+        let control = self.words.control();
+        // A write that may pend on the quota is claimed (spec 5.2, 7.5)
+        // under the writer lock *before* any of its bytes is published: a
+        // kill after publication must find the claim in place, or the rest
+        // of the write would stay readable. Whether it may pend is first
+        // guessed from this handle's lower bound of `consumed` (too high a
+        // guess only costs the token lookup) and then decided under the lock.
+        // The claimant is named by this process's slot, the one the write's
+        // admission lock names it by (one atomic load once made; if it
+        // cannot be made, the write goes unmarked: the safe side).
+        let queued_guess = tx
+            .written()
+            .saturating_sub(self.consumed_hint.load(Relaxed));
+        let token = if queued_guess.saturating_add(n) > u64::from(self.quota) {
+            self.end.holder_token().ok()
+        } else {
+            None
+        };
+        let quota = u64::from(self.quota);
+        let claim = |start: u64| {
+            let token = token?;
+            let end = start.checked_add(n)?;
+            let consumed = control.consumed();
+            // It cannot pend if it fits now: `consumed` only grows.
+            if end.saturating_sub(consumed) <= quota {
+                return None;
+            }
+            PendingMark::claim(control, token, start, end)
+        };
+        let (end, claim) = tx.send_marked(buf, None, claim).map_err(|e| {
+            let kind = if e.published == 0 {
+                ErrorKind::NoData
+            } else {
+                ErrorKind::BrokenPipe
+            };
+            self.note_gone(&e.error);
+            engine(e.error, kind)
+        })?;
+        drop(tx);
+        let target = end.saturating_sub(u64::from(self.quota));
+        // `consumed` only grows, so any value once read is a lower bound:
+        // while it already proves the quota met, the reader's cache line
+        // (which it writes on every read) need not be pulled over.
+        if self.consumed_hint.load(Relaxed) >= target {
+            return Ok(buf.len());
+        }
+        let consumed = control.consumed().min(end);
+        self.consumed_hint.store(consumed, Relaxed);
+        if consumed >= target {
+            return Ok(buf.len());
+        }
+        // Bytes a pending read takes never count against the quota (spec
+        // 5.2, 5.3): if nothing was unread ahead of this write, the read
+        // advertised in the ring takes its share at once, and the write
+        // completes when the rest fits. Asked only here, on the way to
+        // waiting, so the fast path never touches the reader's words.
+        // `end` comes from shared counters: nonsense skips the share.
+        let start = end.checked_sub(buf.len() as u64);
+        if let Some(start) = start.filter(|&start| consumed >= start) {
+            let share = advertised_share(control, buf.len() as u64);
+            // What the read already consumed of its share counts once.
+            if consumed.max(start + share) >= target {
+                return Ok(buf.len());
+            }
+        }
+        let waiter = self.waiter()?;
+        let r = waiter.wait_consumed(target, None);
+        drop(claim);
+        r.map_err(|e| {
+            self.note_gone(&e);
+            engine(e, ErrorKind::BrokenPipe)
+        })?;
+        Ok(buf.len())
+    }
+
+    fn write_nonblocking(&self, tx: &mut Sender, buf: &[u8], message: bool) -> io::Result<usize> {
+        let n = buf.len() as u64;
+        let queued = tx.written().saturating_sub(tx.consumed());
+        let taken = if queued == 0 {
+            advertised_share(tx.ring().control(), n)
+        } else {
+            0
+        };
+        let fits = queued.saturating_add(n - taken) <= u64::from(self.quota);
+        let all = if fits { tx.try_write(buf) } else { Ok(false) };
+        let written = match all {
+            Ok(true) => return Ok(buf.len()),
+            // Byte pipe: the pending read gets its share, nothing is queued.
+            // Message pipe: nothing at all (spec 5.5).
+            Ok(false) if !message && taken > 0 => match tx.try_write(&buf[..taken as usize]) {
+                Ok(true) => return Ok(taken as usize),
+                Ok(false) => 0,
+                Err(e) => return Err(engine(e, ErrorKind::NoData)),
+            },
+            Ok(false) => 0,
+            Err(e) => return Err(engine(e, ErrorKind::NoData)),
+        };
+        // "Nothing written" must not hide a peer that is gone (the write
+        // path that found no room never asked the engine).
+        if self.is_disconnected() {
+            return Err(Error::io(ErrorKind::PipeNotConnected));
+        }
+        if self.peer_gone() {
+            return Err(Error::io(ErrorKind::NoData));
+        }
+        Ok(written)
+    }
+}

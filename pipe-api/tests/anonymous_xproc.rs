@@ -408,7 +408,7 @@ fn child_hold_read_end() {
 /// holding the only read end is killed, writes fail with NoData. A killed
 /// process runs no code, so it leaves no hang-up hint; a write that need not
 /// wait asks the kernel when a tick of the coarse clock passed since it last
-/// asked (see `pipe-api/src/conn.rs`), so single writes
+/// asked (see `pipe-api/src/datapath/`), so single writes
 /// spaced 20 ms apart each ask. Other tests of this binary fork children
 /// concurrently, and a child between fork and exec briefly holds copies of
 /// every descriptor of this process (the read end included, while it was

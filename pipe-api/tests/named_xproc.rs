@@ -712,7 +712,7 @@ fn killed_client_process_fails_the_next_server_write() {
     kid.kill();
     // A killed process leaves no hang-up hint; a write that need not wait
     // asks the kernel once a coarse-clock tick passed since it last asked
-    // (pipe-api/src/conn.rs), so the first write of a round (20 ms after the
+    // (pipe-api/src/datapath/), so the first write of a round (20 ms after the
     // last) gets NoData, and it stays.
     // (In rounds: a child that another test forks at the same moment holds
     // copies of our descriptors until it execs.)

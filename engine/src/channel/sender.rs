@@ -238,9 +238,9 @@ impl Sender {
     ///
     /// ```
     /// let (mut tx, mut rx) = shmpipe_engine::channel(4096)?;
-    /// assert!(tx.try_write(b"abc")?);
-    /// assert!(!tx.try_write(&[0; 8192])?); // can never fit: nothing written
-    /// assert_eq!(rx.try_read(&mut [0; 8])?, Some(3));
+    /// assert!(tx.try_write(&[1; 1500])? && tx.try_write(&[2; 1500])?);
+    /// assert!(!tx.try_write(&[3; 1500])?); // no room now: nothing written
+    /// assert_eq!(rx.try_read(&mut [0; 4096])?, Some(3000));
     /// # Ok::<(), shmpipe_engine::Error>(())
     /// ```
     pub fn try_write(&mut self, data: &[u8]) -> Result<bool> {

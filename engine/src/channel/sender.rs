@@ -76,7 +76,7 @@ impl Sender {
             // can only be read consistently under the writer lock: every
             // operation resyncs there first.
             // SAFETY: every use of the producer's data area (reservations,
-            // grants, copies: `write_locked`, `try_write`, `batch`) happens
+            // grants, copies: `write_locked`, `try_write`, the batches) happens
             // inside `with_lock`, under the ring's writer lock, which every
             // `Sender` of this ring takes; its other uses outside the lock
             // only load shared atomics.

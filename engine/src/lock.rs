@@ -228,6 +228,59 @@ impl<P: Platform> LockWord<P> {
         self.admit_watching(me, id, synced, waiter, alive, || false, |_| Ok(()))
     }
 
+    /// [`LockWord::admit`] without waiting, for the nonblocking operations:
+    /// one attempt, and if the lock is held, one look at whether its holder
+    /// is alive (a dead holder's lock is taken over, as a waiter would).
+    /// `None` while another live handle holds it: a stopped or slow holder
+    /// must not stall a call that promised not to wait, so the caller
+    /// reports "no progress now" instead.
+    ///
+    /// ```
+    /// use shmpipe_engine::lock::LockWord;
+    /// use shmpipe_engine::sync::Native;
+    /// let lock = LockWord::<Native>::new();
+    /// let held = lock.try_admit(1, 10, false, |_| true).expect("free");
+    /// assert!(lock.try_admit(2, 20, false, |_| true).is_none()); // 1 is alive
+    /// core::mem::forget(held); // its holder "dies" holding it
+    /// let taken = lock.try_admit(2, 20, false, |t| t != 1).expect("taken over");
+    /// assert!(taken.needs_resync());
+    /// ```
+    pub fn try_admit(
+        &self,
+        me: u64,
+        id: u64,
+        synced: bool,
+        alive: impl Fn(u64) -> bool,
+    ) -> Option<Admitted<'_, P>> {
+        let acquired = if self.try_lock(me) {
+            Acquired::Clean
+        } else {
+            let holder = self.owner.load(Relaxed);
+            if holder == 0 {
+                // Released since the attempt: one more try, no waiting.
+                self.try_lock(me).then_some(Acquired::Clean)?
+            } else if !alive(holder)
+                && self
+                    .owner
+                    .compare_exchange(holder, me, Acquire, Relaxed)
+                    .is_ok()
+            {
+                Acquired::FromDead
+            } else {
+                return None;
+            }
+        };
+        Some(self.admitted(id, synced, acquired))
+    }
+
+    fn admitted(&self, id: u64, synced: bool, acquired: Acquired) -> Admitted<'_, P> {
+        let last_was_me = self.mark_holder(id);
+        Admitted {
+            lock: self,
+            resync: !(last_was_me && acquired == Acquired::Clean && synced),
+        }
+    }
+
     /// [`LockWord::admit`], waiting as [`LockWord::lock_watching`] does.
     #[allow(clippy::too_many_arguments)] // admit's, plus the two watchers
     pub fn admit_watching(
@@ -245,10 +298,6 @@ impl<P: Platform> LockWord<P> {
         } else {
             self.lock_watching(me, waiter, alive, interrupted, check)?
         };
-        let last_was_me = self.mark_holder(id);
-        Ok(Admitted {
-            lock: self,
-            resync: !(last_was_me && acquired == Acquired::Clean && synced),
-        })
+        Ok(self.admitted(id, synced, acquired))
     }
 }

@@ -12,7 +12,7 @@
 use super::end::{check_connected, events, handle_id, handle_seq, ring_index_of, take_hangup, End};
 use super::{ROLE_READER, ROLE_WRITER};
 use crate::layout::{HANGUP_DISCONNECTED, HANGUP_READER, HANGUP_WRITER};
-use crate::lock::LockWord;
+use crate::lock::{Admitted, LockWord};
 use crate::ring::{Consumer, MessageRead, RingStorage};
 // Under `--cfg loom` (the loom models only) this very code runs on rings
 // of loom memory and the loom platform instead: see `loom_model`.
@@ -127,11 +127,32 @@ impl Receiver {
         &self.consumer.storage().control().locks.0.reader.0
     }
 
+    /// Runs `f` under the reader lock, waiting for it as `waiter` says.
     fn with_lock<R>(
         &mut self,
         waiter: &mut Waiter,
         f: impl FnOnce(&mut Consumer<SegmentRing>) -> Result<R>,
     ) -> Result<R> {
+        // A waiting admission either admits or fails: never `None`.
+        self.locked(Some(waiter), f)?.ok_or(Error::TimedOut)
+    }
+
+    /// Runs `f` under the reader lock if it can be had without waiting
+    /// (see [`LockWord::try_admit`]); `Ok(None)` if not.
+    fn try_with_lock<R>(
+        &mut self,
+        f: impl FnOnce(&mut Consumer<SegmentRing>) -> Result<R>,
+    ) -> Result<Option<R>> {
+        self.locked(None, f)
+    }
+
+    /// Admission, then `f`: with a waiter, waits for the lock as it says;
+    /// without, gives up (`Ok(None)`) while a live handle holds it.
+    fn locked<R>(
+        &mut self,
+        waiter: Option<&mut Waiter>,
+        f: impl FnOnce(&mut Consumer<SegmentRing>) -> Result<R>,
+    ) -> Result<Option<R>> {
         let storage = self.consumer.storage();
         check_connected(storage)?;
         let me = self.end.holder_token()?;
@@ -151,12 +172,19 @@ impl Receiver {
         // condition (it would make the lock wait spin).
         let hangup = &events(storage).hangup;
         let writer_gone = core::cell::Cell::new(false);
+        let alive = |t| end.holder_alive(me, t);
+        let Some(waiter) = waiter else {
+            let Some(admitted) = lock.try_admit(me, id, synced, alive) else {
+                return Ok(None);
+            };
+            return self.run_admitted(admitted, me, f).map(Some);
+        };
         let admitted = lock.admit_watching(
             me,
             id,
             synced,
             waiter,
-            |t| end.holder_alive(me, t),
+            alive,
             || {
                 let h = hangup.load(Relaxed);
                 h & HANGUP_DISCONNECTED != 0 || (!writer_gone.get() && h & HANGUP_WRITER != 0)
@@ -177,12 +205,23 @@ impl Receiver {
                 Ok(())
             },
         )?;
+        self.run_admitted(admitted, me, f).map(Some)
+    }
+
+    /// Runs `f` for the holder `me` of the reader lock, `admitted`.
+    fn run_admitted<R>(
+        &mut self,
+        admitted: Admitted<'_, Native>,
+        me: u64,
+        f: impl FnOnce(&mut Consumer<SegmentRing>) -> Result<R>,
+    ) -> Result<R> {
         self.synced_in = 0;
         if admitted.needs_resync() {
             self.consumer.resync()?;
         }
         let result = f(&mut self.consumer);
         self.synced_in = me;
+        drop(admitted);
         result
     }
 
@@ -198,10 +237,22 @@ impl Receiver {
         self.blocking(deadline, |c| c.read_stream(buf))
     }
 
-    /// Reads without waiting: `Ok(None)` when nothing is queued.
+    /// Reads without waiting: `Ok(None)` when nothing is queued. Never
+    /// waits for the reader lock either: while another live handle holds it
+    /// (a blocking read of another process, a stopped process), that is
+    /// `Ok(None)` too, "nothing available now", even if bytes are queued; a
+    /// dead holder's lock is taken over at once.
+    ///
+    /// ```
+    /// let (mut tx, mut rx) = shmpipe_engine::channel(4096)?;
+    /// let mut buf = [0u8; 8];
+    /// assert_eq!(rx.try_read(&mut buf)?, None);
+    /// tx.write(b"abc")?;
+    /// assert_eq!(rx.try_read(&mut buf)?, Some(3));
+    /// # Ok::<(), shmpipe_engine::Error>(())
+    /// ```
     pub fn try_read(&mut self, buf: &mut [u8]) -> Result<Option<usize>> {
-        let mut waiter = Waiter::new(self.policy, None);
-        self.with_lock(&mut waiter, |c| c.read_stream(buf))
+        Ok(self.try_with_lock(|c| c.read_stream(buf))?.flatten())
     }
 
     /// Reads one message (see [`MessageRead`]), waiting until it is complete
@@ -247,20 +298,57 @@ impl Receiver {
         }
     }
 
-    /// Copies queued bytes without consuming them; never waits.
+    /// Copies queued bytes without consuming them. Never waits for data,
+    /// but waits for the reader lock (with no deadline) while another
+    /// handle holds it; a disconnect, or the writing end closing with
+    /// nothing left to read, ends that wait with the error.
+    ///
+    /// ```
+    /// let (mut tx, mut rx) = shmpipe_engine::channel(4096)?;
+    /// tx.write(b"abc")?;
+    /// let mut buf = [0u8; 8];
+    /// assert_eq!(rx.peek(&mut buf)?, 3);
+    /// assert_eq!(rx.try_read(&mut buf)?, Some(3)); // still there
+    /// # Ok::<(), shmpipe_engine::Error>(())
+    /// ```
     pub fn peek(&mut self, buf: &mut [u8]) -> Result<usize> {
         let mut waiter = Waiter::new(self.policy, None);
         self.with_lock(&mut waiter, |c| c.peek_stream(buf))
     }
 
     /// Runs `f` with exclusive use of the consumer (zero-copy reads,
-    /// batches); never waits for data.
+    /// batches). Never waits for data, but waits for the reader lock as
+    /// [`Receiver::peek`] does; [`Receiver::try_batch`] never waits.
+    ///
+    /// ```
+    /// let (mut tx, mut rx) = shmpipe_engine::channel(4096)?;
+    /// tx.write(b"abc")?;
+    /// assert_eq!(rx.batch(|c| c.read_stream(&mut [0; 8]))?, Some(3));
+    /// # Ok::<(), shmpipe_engine::Error>(())
+    /// ```
     pub fn batch<R>(
         &mut self,
         f: impl FnOnce(&mut Consumer<SegmentRing>) -> Result<R>,
     ) -> Result<R> {
         let mut waiter = Waiter::new(self.policy, None);
         self.with_lock(&mut waiter, f)
+    }
+
+    /// [`Receiver::batch`] without waiting for the lock: `Ok(None)` (and `f`
+    /// not run) while another live handle holds it; a dead holder's lock is
+    /// taken over at once.
+    ///
+    /// ```
+    /// let (mut tx, mut rx) = shmpipe_engine::channel(4096)?;
+    /// tx.write(b"abc")?;
+    /// assert_eq!(rx.try_batch(|c| c.read_stream(&mut [0; 8]))?, Some(Some(3)));
+    /// # Ok::<(), shmpipe_engine::Error>(())
+    /// ```
+    pub fn try_batch<R>(
+        &mut self,
+        f: impl FnOnce(&mut Consumer<SegmentRing>) -> Result<R>,
+    ) -> Result<Option<R>> {
+        self.try_with_lock(f)
     }
 
     /// Runs `op` until it returns `Some`, waiting for records in between.

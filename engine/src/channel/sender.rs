@@ -12,7 +12,7 @@
 use super::end::{check_connected, events, handle_id, handle_seq, ring_index_of, take_hangup, End};
 use super::{ROLE_READER, ROLE_WRITER};
 use crate::layout::{HANGUP_DISCONNECTED, HANGUP_READER, HANGUP_WRITER};
-use crate::lock::LockWord;
+use crate::lock::{Admitted, LockWord};
 use crate::ring::{Producer, RingStorage};
 // Under `--cfg loom` (the loom models only) this very code runs on rings
 // of loom memory and the loom platform instead: see `loom_model`.
@@ -76,7 +76,7 @@ impl Sender {
             // can only be read consistently under the writer lock: every
             // operation resyncs there first.
             // SAFETY: every use of the producer's data area (reservations,
-            // grants, copies: `write_locked`, `try_write`, `batch`) happens
+            // grants, copies: `write_locked`, `try_write`, the batches) happens
             // inside `with_lock`, under the ring's writer lock, which every
             // `Sender` of this ring takes; its other uses outside the lock
             // only load shared atomics.
@@ -229,16 +229,43 @@ impl Sender {
     }
 
     /// Writes `data` as one record if it fits now; `Ok(false)` otherwise
-    /// (nothing written). Never waits for space, only (briefly) for the lock.
+    /// (nothing written). Never waits: not for space, and not for the
+    /// writer lock either. While another live handle holds the lock (a
+    /// blocking write of another process waiting for space, a stopped
+    /// process), that is `Ok(false)` too, "no progress now"; a dead
+    /// holder's lock is taken over at once. A write a dead holder left half
+    /// published is ended first if the abort marker fits, else `Ok(false)`.
+    ///
+    /// ```
+    /// let (mut tx, mut rx) = shmpipe_engine::channel(4096)?;
+    /// assert!(tx.try_write(&[1; 1500])? && tx.try_write(&[2; 1500])?);
+    /// assert!(!tx.try_write(&[3; 1500])?); // no room now: nothing written
+    /// assert_eq!(rx.try_read(&mut [0; 4096])?, Some(3000));
+    /// # Ok::<(), shmpipe_engine::Error>(())
+    /// ```
     pub fn try_write(&mut self, data: &[u8]) -> Result<bool> {
-        self.with_lock(None, |me, waiter| {
-            me.end_open_write(waiter)?;
+        let pushed = self.try_with_lock(|me| {
+            if !me.producer.try_abort_open_write()? {
+                return Ok(false);
+            }
             me.producer.try_push(data, 0)
-        })
+        })?;
+        Ok(pushed.unwrap_or(false))
     }
 
     /// Runs `f` with exclusive use of the ring's producer: one lock round
     /// for many records (batches). `f` must finish every write it starts.
+    /// Waits for the writer lock (and for room to end a write a dead holder
+    /// left open) with no deadline, like [`Sender::write`]; a disconnect or
+    /// the reading end closing ends the wait. [`Sender::try_batch`] never
+    /// waits.
+    ///
+    /// ```
+    /// let (mut tx, mut rx) = shmpipe_engine::channel(4096)?;
+    /// tx.batch(|p| p.try_push(b"a", 0).and_then(|_| p.try_push(b"b", 0)))??;
+    /// assert_eq!(rx.try_read(&mut [0; 8])?, Some(2));
+    /// # Ok::<(), shmpipe_engine::Error>(())
+    /// ```
     pub fn batch<R>(&mut self, f: impl FnOnce(&mut Producer<SegmentRing>) -> R) -> Result<R> {
         self.with_lock(None, |me, waiter| {
             me.end_open_write(waiter)?;
@@ -246,11 +273,55 @@ impl Sender {
         })
     }
 
+    /// [`Sender::batch`] without waiting: `Ok(None)` (and `f` not run) while
+    /// another live handle holds the writer lock, or while a write a dead
+    /// holder left open cannot be ended for want of room.
+    ///
+    /// ```
+    /// let (mut tx, mut rx) = shmpipe_engine::channel(4096)?;
+    /// assert_eq!(tx.try_batch(|p| p.try_push(b"a", 0))?.transpose()?, Some(true));
+    /// assert_eq!(rx.try_read(&mut [0; 8])?, Some(1));
+    /// # Ok::<(), shmpipe_engine::Error>(())
+    /// ```
+    pub fn try_batch<R>(
+        &mut self,
+        f: impl FnOnce(&mut Producer<SegmentRing>) -> R,
+    ) -> Result<Option<R>> {
+        let done = self.try_with_lock(|me| {
+            if !me.producer.try_abort_open_write()? {
+                return Ok(None);
+            }
+            Ok(Some(f(&mut me.producer)))
+        })?;
+        Ok(done.flatten())
+    }
+
+    /// Runs `f` under the writer lock, waiting for it as `deadline` says.
     fn with_lock<R>(
         &mut self,
         deadline: Option<Instant>,
         f: impl FnOnce(&mut Self, &mut Waiter) -> Result<R>,
     ) -> Result<R> {
+        let mut waiter = Waiter::new(self.policy, deadline);
+        // A waiting admission either admits or fails: never `None`.
+        self.locked(&mut waiter, true, f)?.ok_or(Error::TimedOut)
+    }
+
+    /// Runs `f` under the writer lock if it can be had without waiting
+    /// (see [`LockWord::try_admit`]); `Ok(None)` if not.
+    fn try_with_lock<R>(&mut self, f: impl FnOnce(&mut Self) -> Result<R>) -> Result<Option<R>> {
+        let mut waiter = Waiter::new(self.policy, None);
+        self.locked(&mut waiter, false, |me, _| f(me))
+    }
+
+    /// Admission, then `f`: with `wait`, waits for the lock as `waiter`
+    /// says; without, gives up (`Ok(None)`) while a live handle holds it.
+    fn locked<R>(
+        &mut self,
+        waiter: &mut Waiter,
+        wait: bool,
+        f: impl FnOnce(&mut Self, &mut Waiter) -> Result<R>,
+    ) -> Result<Option<R>> {
         let storage = self.producer.storage();
         check_connected(storage)?;
         if take_hangup(storage, HANGUP_READER) && !self.is_peer_alive()? {
@@ -260,7 +331,6 @@ impl Sender {
                 .fetch_or(HANGUP_READER, Relaxed);
             return Err(Error::PeerClosed);
         }
-        let mut waiter = Waiter::new(self.policy, deadline);
         let me = self.end.holder_token()?;
         // SAFETY: the lock word lives in the segment's mapping, which is
         // owned by the `Arc<Segment>` that `self.producer`'s ring holds
@@ -277,12 +347,19 @@ impl Sender {
         // While the lock is held by someone else (stopped, perhaps), a cut
         // connection or a reader gone for good still ends the wait.
         let hangup = &events(storage).hangup;
+        let alive = |t| end.holder_alive(me, t);
+        if !wait {
+            let Some(admitted) = lock.try_admit(me, id, synced, alive) else {
+                return Ok(None);
+            };
+            return self.run_admitted(admitted, me, waiter, f).map(Some);
+        }
         let admitted = lock.admit_watching(
             me,
             id,
             synced,
-            &mut waiter,
-            |t| end.holder_alive(me, t),
+            waiter,
+            alive,
             || hangup.load(Relaxed) & (HANGUP_READER | HANGUP_DISCONNECTED) != 0,
             |step| {
                 check_connected(storage)?;
@@ -295,14 +372,26 @@ impl Sender {
                 Ok(())
             },
         )?;
+        self.run_admitted(admitted, me, waiter, f).map(Some)
+    }
+
+    /// Runs `f` for the holder `me` of the writer lock, `admitted`.
+    fn run_admitted<R>(
+        &mut self,
+        admitted: Admitted<'_, Native>,
+        me: u64,
+        waiter: &mut Waiter,
+        f: impl FnOnce(&mut Self, &mut Waiter) -> Result<R>,
+    ) -> Result<R> {
         // Unsynced until `f` returns: after a failed resync or a panic in
         // `f`, the next acquisition reloads the shared state.
         self.synced_in = 0;
         if admitted.needs_resync() {
             self.producer.resync()?;
         }
-        let result = f(self, &mut waiter);
+        let result = f(self, waiter);
         self.synced_in = me;
+        drop(admitted);
         result
     }
 

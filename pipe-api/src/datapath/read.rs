@@ -29,12 +29,18 @@ impl Conn {
             _ => buf,
         };
         if nonblocking {
+            // `try_batch` gives `None` while another handle holds the
+            // reader lock (stopped, perhaps): that is "nothing now", never
+            // the end of the pipe, whatever the writer did.
             return match rx
-                .try_read(buf)
+                .try_batch(|c| c.read_stream(buf))
                 .map_err(|e| engine(e, ErrorKind::BrokenPipe))?
             {
-                Some(n) => Ok(n),
-                None => self.empty_nonblocking(&mut rx, |rx| rx.try_read(buf)),
+                None => Err(would_block()),
+                Some(Some(n)) => Ok(n),
+                Some(None) => {
+                    self.empty_nonblocking(&mut rx, |rx| rx.try_batch(|c| c.read_stream(buf)))
+                }
             };
         }
         self.advertise(&rx, buf.len());
@@ -65,13 +71,15 @@ impl Conn {
             // with `complete == false`, like a buffer too small (MoreData):
             // the consumed bytes are always returned, and the next read
             // continues the message, or reports its cut or the closed peer.
+            // Never waits for the reader lock either (see `read`).
             let first = rx
-                .batch(|c| c.read_message(buf))
+                .try_batch(|c| c.read_message(buf))
                 .map_err(|e| engine(e, ErrorKind::BrokenPipe))?;
             return match first {
-                Some(m) => Ok(conv(m)),
-                None => self
-                    .empty_nonblocking(&mut rx, |rx| rx.batch(|c| c.read_message(buf)))
+                None => Err(would_block()),
+                Some(Some(m)) => Ok(conv(m)),
+                Some(None) => self
+                    .empty_nonblocking(&mut rx, |rx| rx.try_batch(|c| c.read_message(buf)))
                     .map(conv),
             };
         }
@@ -87,10 +95,14 @@ impl Conn {
     /// A nonblocking read found nothing: `WouldBlock`, or the end of the
     /// pipe (after one last look: the peer may have written just before it
     /// closed).
+    ///
+    /// `again` is a second try through `try_batch`: its outer `None` (another
+    /// handle holds the reader lock, so bytes may well be queued) is
+    /// `WouldBlock`, never the end of the pipe.
     fn empty_nonblocking<T>(
         &self,
         rx: &mut Receiver,
-        mut again: impl FnMut(&mut Receiver) -> shmpipe_engine::Result<Option<T>>,
+        mut again: impl FnMut(&mut Receiver) -> shmpipe_engine::Result<Option<Option<T>>>,
     ) -> io::Result<T> {
         if rx
             .is_peer_alive()
@@ -99,8 +111,9 @@ impl Conn {
             return Err(would_block());
         }
         match again(rx).map_err(|e| engine(e, ErrorKind::BrokenPipe))? {
-            Some(t) => Ok(t),
-            None => {
+            None => Err(would_block()),
+            Some(Some(t)) => Ok(t),
+            Some(None) => {
                 self.gone.store(true, Relaxed);
                 Err(Error::io(ErrorKind::BrokenPipe))
             }

@@ -390,17 +390,10 @@ fn stopped_holder(role: &str, end: std::os::fd::BorrowedFd<'_>) -> std::process:
     drop(status_w);
     let pid = expect_report(&mut status, b'L').unwrap();
     assert_eq!(pid, child.id());
-    while state_of(&format!("/proc/{pid}/stat")) != 'T' {
+    while process_state(pid) != Some('T') {
         std::thread::yield_now();
     }
     child
-}
-
-/// The state letter of a `/proc/.../stat` file.
-fn state_of(path: &str) -> char {
-    let text = std::fs::read_to_string(path).expect("stat of a live process");
-    let rest = &text[text.rfind(')').expect("comm") + 1..];
-    rest.trim_start().chars().next().expect("state")
 }
 
 /// Runs `op` on a thread, returns once that thread is parked on a futex
@@ -564,7 +557,7 @@ fn zombie_holder_loses_the_lock() {
     );
     drop((tx, status_w));
     let pid = expect_report(&mut status, b'L').unwrap();
-    while state_of(&format!("/proc/{pid}/stat")) != 'Z' {
+    while process_state(pid) != Some('Z') {
         std::thread::yield_now();
     }
     assert_ne!(waiter.ring().control().locks.0.writer.owner(), 0);

@@ -72,17 +72,10 @@ fn stopped_holder(role: &str, end: BorrowedFd<'_>) -> std::process::Child {
         .expect("the holder went away before taking its lock");
     let pid = u32::from_le_bytes(pid);
     assert_eq!(pid, child.id());
-    while state_of(&format!("/proc/{pid}/stat")) != 'T' {
+    while process_state(pid) != Some('T') {
         std::thread::yield_now();
     }
     child
-}
-
-/// The state letter of a `/proc/.../stat` file.
-fn state_of(path: &str) -> char {
-    let text = std::fs::read_to_string(path).expect("stat of a live process");
-    let rest = &text[text.rfind(')').expect("comm") + 1..];
-    rest.trim_start().chars().next().expect("state")
 }
 
 /// `try_write` (and `Sender::try_batch`) on a handle whose end's writer lock

@@ -251,12 +251,6 @@ fn cut_write_on_a_byte_pipe_is_a_prefix_then_the_end() {
     assert!(got[..] == pattern(BIG, 1)[..got.len()], "corrupt part");
 }
 
-/// The state letter of process `pid` (`T`: stopped), from `/proc`.
-fn proc_state(pid: u32) -> Option<u8> {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    text[text.rfind(')')? + 2..].bytes().next()
-}
-
 /// Item 10: a nonblocking message read while the writer is stopped
 /// mid-message returns the published part at once (`complete == false`),
 /// then `NoData` (nothing more yet); after the kill, `BrokenPipe`.
@@ -269,7 +263,7 @@ fn nonblocking_message_read_never_waits_for_a_stopped_writer() {
     // Stopped for sure (the signal lands asynchronously): then nothing more
     // is published.
     let start = Instant::now();
-    while proc_state(kid.pid()) != Some(b'T') {
+    while common::process_state(kid.pid()) != Some('T') {
         assert!(start.elapsed() < HANG, "the writer never stopped");
         std::thread::sleep(std::time::Duration::from_millis(1));
     }

@@ -248,10 +248,7 @@ impl Task {
     /// One look: state letter and `wchan`; `None` once the thread is gone.
     fn look(self) -> Option<(char, String)> {
         let dir = self.dir();
-        let stat = std::fs::read_to_string(format!("{dir}/stat")).ok()?;
-        // The state follows the command name, which may hold anything but
-        // ends at the last ')'.
-        let state = stat[stat.rfind(')')? + 1..].trim_start().chars().next()?;
+        let state = state_in(format!("{dir}/stat"))?;
         let wchan = std::fs::read_to_string(format!("{dir}/wchan")).ok()?;
         Some((state, wchan))
     }
@@ -343,6 +340,20 @@ pub fn wait_until_spinning(tid: i32) {
     }
 }
 
+/// The state letter of a `/proc/.../stat` file (`R`, `S`, `T` stopped, `Z`
+/// zombie, ...); `None` once the process or thread is gone.
+fn state_in(stat: impl AsRef<std::path::Path>) -> Option<char> {
+    let stat = std::fs::read_to_string(stat).ok()?;
+    // The state follows the command name, which may hold anything but ends
+    // at the last ')'.
+    stat[stat.rfind(')')? + 1..].trim_start().chars().next()
+}
+
+/// The state letter of process `pid` (see [`state_in`]).
+pub fn process_state(pid: u32) -> Option<char> {
+    state_in(format!("/proc/{pid}/stat"))
+}
+
 /// Stops process `pid` (SIGSTOP) and waits until every one of its threads
 /// is stopped: `kill` returns before the stop takes effect, and a thread
 /// that runs on meanwhile (say, reacting to what the test does next) would
@@ -356,9 +367,7 @@ pub fn stop_process(pid: u32) {
     let all_stopped = || -> Option<bool> {
         let mut all = true;
         for t in std::fs::read_dir(format!("/proc/{pid}/task")).ok()? {
-            let stat = std::fs::read_to_string(t.ok()?.path().join("stat")).ok()?;
-            let state = stat[stat.rfind(')')? + 1..].trim_start().chars().next()?;
-            all &= state == 'T';
+            all &= state_in(t.ok()?.path().join("stat"))? == 'T';
         }
         Some(all)
     };

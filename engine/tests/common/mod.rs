@@ -3,7 +3,7 @@
 //!
 //! # How to write a cross-process test
 //!
-//! A child is a plain `fn child_*()` (no `#[test]`) that the parent test
+//! A child is a plain function named `child_*`, not a test, that the parent test
 //! starts with [`spawn_child`]`("child_x:arg0:arg1", fds)`; the child reads
 //! its arguments with [`role_arg`] and its descriptors with [`take_fd`], and
 //! reports success by returning (exit status [`CHILD_OK`], checked by
@@ -48,8 +48,8 @@ pub mod harness;
 pub(crate) use harness::main;
 #[allow(unused_imports)] // Each binary uses its own subset.
 pub use harness::{
-    blocked_unless, gettid, is_root, require, role_arg, stop_process, wait_until_blocked,
-    wait_until_process_blocked, wait_until_spinning, Task, CHILD_OK, ROLE_ENV,
+    blocked_unless, gettid, is_root, process_state, require, role_arg, stop_process,
+    wait_until_blocked, wait_until_process_blocked, wait_until_spinning, Task, CHILD_OK, ROLE_ENV,
 };
 
 use std::fs::File;

@@ -5,7 +5,7 @@
 //!
 //! # How to write a cross-process test
 //!
-//! A child is a plain `fn child_*()` (no `#[test]`, no role check) that the
+//! A child is a plain function named `child_*`, not a test and with no role check, that the
 //! parent test starts with [`child_command`]`("child_x")` (or
 //! `named::Kid::spawn("child_x", ..)`); it reports success by returning or
 //! calling [`child_done`] (exit status [`CHILD_OK`]), and a panic fails it.
@@ -47,7 +47,7 @@ pub mod named;
 pub(crate) use harness::main;
 #[allow(unused_imports)] // Each binary uses its own subset.
 pub use harness::{
-    blocked_unless, gettid, is_root, require, stop_process, wait_until_blocked,
+    blocked_unless, gettid, is_root, process_state, require, stop_process, wait_until_blocked,
     wait_until_process_blocked, wait_until_spinning, Task, CHILD_OK, ROLE_ENV,
 };
 use std::process::{Command, ExitStatus, Stdio};

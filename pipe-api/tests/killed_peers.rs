@@ -214,17 +214,86 @@ fn child_pending_message() {
     panic!("the parent kills us while the message pends: {r:?}");
 }
 
+/// Child: takes the read end's admission lock through the engine and stops
+/// itself while holding it (a reader frozen mid-read, by a debugger say).
+fn child_stop_in_reader_lock() {
+    let r = PipeReader::from_inherited(&env(TOKEN_ENV)).unwrap();
+    let mut rx = shmpipe_engine::Receiver::from_fd(std::os::fd::OwnedFd::from(r)).unwrap();
+    rx.batch(|_| {
+        // SAFETY: `raise` only sends a signal to this process.
+        unsafe { libc::raise(libc::SIGSTOP) };
+        Ok(())
+    })
+    .unwrap();
+    panic!("the parent kills us while we are stopped");
+}
+
+/// A nonblocking read while another process holds the read end's lock
+/// (stopped inside it) answers `WouldBlock` at once, never the end of the
+/// pipe while bytes are queued, even with every writer gone; once the
+/// holder is killed its lock is taken over and the bytes arrive, then the
+/// end of the pipe.
+fn nonblocking_read_waits_for_no_stopped_reader_and_reports_no_false_end() {
+    let (r, mut w) = PipeBuilder::new().inheritable(true).build().unwrap();
+    w.write_all(b"queued").unwrap();
+    drop(w);
+    let mut cmd = child_command("child_stop_in_reader_lock");
+    let token = cmd.inherit_end(&r).unwrap();
+    let mut child = cmd.env(TOKEN_ENV, token).spawn().unwrap();
+    drop(cmd);
+    loop {
+        match common::process_state(child.id()) {
+            Some('T') => break,
+            Some('Z') | None => panic!("the child ended before it stopped in the lock"),
+            _ => std::thread::yield_now(),
+        }
+    }
+    r.set_nonblocking(true).unwrap();
+    let (mut r, first) = within("a nonblocking read", move || {
+        let mut buf = [0u8; 16];
+        let n = (&r).read(&mut buf);
+        (r, n)
+    });
+    let e = first.unwrap_err();
+    assert_eq!(e.kind(), std::io::ErrorKind::WouldBlock, "{e:?}");
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let mut text = Vec::new();
+    let start = Instant::now();
+    let end = loop {
+        let mut buf = [0u8; 16];
+        match r.read(&mut buf) {
+            Ok(0) => break None,
+            Ok(n) => text.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                assert!(
+                    start.elapsed() < HANG,
+                    "the dead holder's lock was not taken over"
+                );
+                std::thread::yield_now();
+            }
+            Err(e) => break Some(e),
+        }
+    };
+    assert_eq!(text, b"queued");
+    if let Some(e) = end {
+        assert_eq!(Error::kind_of(&e), Some(ErrorKind::BrokenPipe), "{e:?}");
+    }
+}
+
 common::main! {
     tests: [
         flush_fails_when_the_server_was_killed_before_reading,
         flush_fails_when_the_reader_was_killed_before_reading,
         killed_pending_write_rest_vanishes_even_right_after_publication,
         killed_pending_message_rest_vanishes_and_the_cut_is_reported,
+        nonblocking_read_waits_for_no_stopped_reader_and_reports_no_false_end,
     ],
     children: [
         child_server_never_reads,
         child_hold_reader,
         child_pending_write,
         child_pending_message,
+        child_stop_in_reader_lock,
     ],
 }

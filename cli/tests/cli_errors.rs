@@ -9,67 +9,15 @@
 //! (open returns once the instance is claimed), and every wait is bounded
 //! only to turn a hang into a failure.
 
-use std::io::Read;
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::mpsc;
+mod common;
+
+use common::{bin, full, run_without_input as shmpipe, HANG};
+use std::process::{Child, Output, Stdio};
 use std::time::{Duration, Instant};
-
-/// Bound on anything that must happen: generous, as the machine is shared.
-const HANG: Duration = Duration::from_secs(30);
-
-fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_shmpipe"))
-}
-
-/// Reads `from` to the end on a thread of its own.
-fn drain(mut from: impl Read + Send + 'static) -> mpsc::Receiver<Vec<u8>> {
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let mut v = Vec::new();
-        let _ = from.read_to_end(&mut v);
-        let _ = tx.send(v);
-    });
-    rx
-}
-
-/// Runs `shmpipe args` to its end (no standard input), killing it and
-/// failing after [`HANG`].
-fn shmpipe(args: &[&str]) -> Output {
-    let mut child = bin()
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run shmpipe");
-    let out = drain(child.stdout.take().unwrap());
-    let err = drain(child.stderr.take().unwrap());
-    let start = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if start.elapsed() > HANG {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("shmpipe {args:?} did not exit within {HANG:?}");
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    };
-    Output {
-        status,
-        stdout: out.recv_timeout(HANG).expect("stdout drained"),
-        stderr: err.recv_timeout(HANG).expect("stderr drained"),
-    }
-}
 
 /// A short pipe name no other test uses (machine-wide).
 fn unique(tag: &str) -> String {
     format!("cli-err-{tag}-{}", std::process::id())
-}
-
-fn full(name: &str) -> String {
-    format!(r"\\.\pipe\{name}")
 }
 
 /// A `shmpipe serve` process, killed when dropped.

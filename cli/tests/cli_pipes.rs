@@ -7,61 +7,14 @@
 //! `shmpipe info` until it answers, and every wait is bounded only to turn
 //! a hang into a failure.
 
+mod common;
+
+use common::{bin, drain, full, wait_bounded, HANG};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::PathBuf;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Output, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
-
-/// Bound on anything that must happen: generous, as the machine is shared.
-const HANG: Duration = Duration::from_secs(30);
-
-fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_shmpipe"))
-}
-
-/// Reads `from` to the end on a thread of its own (a child blocked on a
-/// full output pipe would never finish).
-fn drain(mut from: impl Read + Send + 'static) -> mpsc::Receiver<Vec<u8>> {
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let mut v = Vec::new();
-        let _ = from.read_to_end(&mut v);
-        let _ = tx.send(v);
-    });
-    rx
-}
-
-/// Waits for `child` (whose stdout and stderr are being drained into
-/// `out` and `err`) to exit; kills it and fails the test after [`HANG`].
-fn wait_bounded(
-    mut child: Child,
-    out: mpsc::Receiver<Vec<u8>>,
-    err: mpsc::Receiver<Vec<u8>>,
-    what: &str,
-) -> Output {
-    let start = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if start.elapsed() > HANG {
-            let _ = child.kill();
-            let _ = child.wait();
-            let err = err.recv_timeout(HANG).unwrap_or_default();
-            panic!(
-                "{what} did not exit within {HANG:?}; stderr: {}",
-                String::from_utf8_lossy(&err)
-            );
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    };
-    Output {
-        status,
-        stdout: out.recv_timeout(HANG).expect("stdout drained"),
-        stderr: err.recv_timeout(HANG).expect("stderr drained"),
-    }
-}
 
 /// `shmpipe args` with `input` on its standard input (none: empty).
 fn run(args: &[&str], input: &[u8]) -> Output {
@@ -93,10 +46,6 @@ fn shmpipe_with_input(args: &[&str], input: &[u8]) -> Output {
 /// A short pipe name no other test uses (machine-wide).
 fn unique(tag: &str) -> String {
     format!("cli-{tag}-{}", std::process::id())
-}
-
-fn full(name: &str) -> String {
-    format!(r"\\.\pipe\{name}")
 }
 
 fn tmp_file(tag: &str, content: &[u8]) -> PathBuf {

@@ -9,7 +9,9 @@
 //! owned by nobody; every wait is bounded only to turn a hang into a
 //! failure.
 
-use std::io::Read;
+mod common;
+
+use common::{bin, drain, run_without_input as shmpipe, HANG};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
@@ -17,8 +19,6 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-/// Bound on anything that must happen: generous, as the machine is shared.
-const HANG: Duration = Duration::from_secs(30);
 /// The unprivileged user the servers run as.
 const NOBODY: u32 = 65534;
 
@@ -36,11 +36,6 @@ fn root() -> bool {
     false
 }
 
-fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_shmpipe"))
-}
-
-/// Makes `cmd` run as nobody, with no supplementary groups.
 fn as_nobody(cmd: &mut Command) -> &mut Command {
     let id = rustix::process::Uid::from_raw(NOBODY);
     let gid = rustix::process::Gid::from_raw(NOBODY);
@@ -57,47 +52,6 @@ fn as_nobody(cmd: &mut Command) -> &mut Command {
             rustix::thread::set_thread_res_uid(id, id, id)?;
             Ok(())
         })
-    }
-}
-
-/// Reads `from` to the end on a thread of its own.
-fn drain(mut from: impl Read + Send + 'static) -> mpsc::Receiver<Vec<u8>> {
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let mut v = Vec::new();
-        let _ = from.read_to_end(&mut v);
-        let _ = tx.send(v);
-    });
-    rx
-}
-
-/// Runs `shmpipe args` (as root) to its end, killing it after [`HANG`].
-fn shmpipe(args: &[&str]) -> Output {
-    let mut child = bin()
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run shmpipe");
-    let out = drain(child.stdout.take().unwrap());
-    let err = drain(child.stderr.take().unwrap());
-    let start = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if start.elapsed() > HANG {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("shmpipe {args:?} did not exit within {HANG:?}");
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    };
-    Output {
-        status,
-        stdout: out.recv_timeout(HANG).expect("stdout drained"),
-        stderr: err.recv_timeout(HANG).expect("stderr drained"),
     }
 }
 

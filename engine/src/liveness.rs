@@ -30,6 +30,8 @@
 //!   "is this process alive" question.
 
 mod slot;
+#[cfg(not(loom))]
+pub mod watch;
 
 pub use slot::{slot_held, token_slot, ProcessSlot, SLOTS, SLOT_BASE};
 

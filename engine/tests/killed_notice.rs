@@ -151,6 +151,25 @@ fn a_parked_reader_sees_its_killed_writer() {
     assert!(matches!(r, Err(Error::PeerClosed)), "{r:?}");
 }
 
+/// The writer is killed (and reaped) before the reader ever waited: the
+/// read that then parks registers its end after the death, which sent no
+/// event it could get; the look right after registering ends it.
+fn a_reader_whose_writer_died_before_it_waited() {
+    let _one = alone();
+    let _dog = Watchdog::new("a_reader_whose_writer_died_before_it_waited", HANG);
+    let (tx, mut rx) = channel_long(4096);
+    let (child, _hold) = spawn_holder("child_hold_writer:0", tx.as_fd());
+    // Our copy goes without a hang-up hint (the child's keeps the end open).
+    drop(tx.into_fd());
+    let mut buf = [0u8; 16];
+    // There already: no wait, so no registration yet.
+    let m = rx.read_message(&mut buf).unwrap();
+    assert_eq!(&buf[..m.len], b"alive");
+    kill_reaped(child);
+    let r = rx.read(&mut buf);
+    assert!(matches!(r, Err(Error::PeerClosed)), "{r:?}");
+}
+
 /// A write blocked on a full ring (ten-minute slices) returns `PeerClosed`
 /// once the only reader, in a child, is SIGKILLed.
 fn a_writer_blocked_on_a_full_ring_sees_its_killed_reader() {
@@ -329,6 +348,7 @@ fn a_forked_child_watches_with_its_own_instance() {
 common::main! {
     tests: [
         a_parked_reader_sees_its_killed_writer,
+        a_reader_whose_writer_died_before_it_waited,
         a_writer_blocked_on_a_full_ring_sees_its_killed_reader,
         a_peer_end_open_elsewhere_keeps_the_wait_until_its_last_holder_dies,
         watches_go_away_with_their_ends,

@@ -2,8 +2,9 @@
 //! the kernel's notice (the engine's inotify watcher), not from a park
 //! slice (the error itself, not `Read`'s `Ok(0)`): the waiting ends park
 //! with ten-minute slices, so only the watcher
-//! can end the wait within the hang guard. Anonymous pipes and named pipes
-//! (server reading, client killed; client reading, server killed).
+//! can end the wait within the hang guard. Anonymous pipes (a read, and a
+//! flush: a write's wait) and named pipes (server reading, client killed;
+//! client reading, server killed).
 //!
 //! Children are this test binary run again (`child_*` entry points); every
 //! one of them is killed by the parent.
@@ -13,7 +14,8 @@ mod common;
 use common::named::{assert_kind, env, hear, say, unique_name, Kid};
 use common::{child_command, Pending, TOKEN_ENV};
 use shmpipe::named::{ClientOptions, ServerOptions};
-use shmpipe::{CommandExt as _, ErrorKind, PipeBuilder, PipeWriter, WaitPolicy};
+use shmpipe::{CommandExt as _, ErrorKind, PipeBuilder, PipeReader, PipeWriter, WaitPolicy};
+use std::io::Write as _;
 use std::time::Duration;
 
 const NAME_ENV: &str = "SHMPIPE_KILLED_NOTICE_NAME";
@@ -27,6 +29,14 @@ const PARK_LONG: WaitPolicy = WaitPolicy {
 /// Child: holds an inherited write end, never writes, until killed.
 fn child_hold_writer() {
     let _w = PipeWriter::from_inherited(&env(TOKEN_ENV)).unwrap();
+    loop {
+        std::thread::park();
+    }
+}
+
+/// Child: holds an inherited read end, never reads, until killed.
+fn child_hold_reader() {
+    let _r = PipeReader::from_inherited(&env(TOKEN_ENV)).unwrap();
     loop {
         std::thread::park();
     }
@@ -67,6 +77,29 @@ fn anonymous_read_sees_the_killed_writer() {
     assert_kind(read.finish(), ErrorKind::BrokenPipe, "read after the kill");
 }
 
+/// Anonymous pipe: the only read end is in a child; the parent's
+/// `flush_buffers` waits for it to read what was written, the child is
+/// SIGKILLed, the flush fails with `BrokenPipe` (a blocked write's wait).
+fn anonymous_flush_sees_the_killed_reader() {
+    let (r, mut w) = PipeBuilder::new().inheritable(true).build().unwrap();
+    w.set_wait_policy(PARK_LONG);
+    let mut cmd = child_command("child_hold_reader");
+    let token = cmd.inherit_end(&r).unwrap();
+    let mut child = cmd.env(TOKEN_ENV, token).spawn().unwrap();
+    drop(cmd);
+    drop(r);
+    assert_eq!(w.write(&[7u8; 100]).unwrap(), 100);
+    let flush = Pending::start("anonymous flush", move || w.flush_buffers());
+    flush.assert_pending("the child holds the read end and reads nothing");
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_kind(
+        flush.finish(),
+        ErrorKind::BrokenPipe,
+        "flush after the kill",
+    );
+}
+
 /// Named pipe: the parent's server reads, its client (a child) is
 /// SIGKILLed: `BrokenPipe`.
 fn server_read_sees_the_killed_client() {
@@ -104,8 +137,9 @@ fn client_read_sees_the_killed_server() {
 common::main! {
     tests: [
         anonymous_read_sees_the_killed_writer,
+        anonymous_flush_sees_the_killed_reader,
         server_read_sees_the_killed_client,
         client_read_sees_the_killed_server,
     ],
-    children: [child_hold_writer, child_client, child_server],
+    children: [child_hold_writer, child_hold_reader, child_client, child_server],
 }

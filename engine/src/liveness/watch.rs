@@ -36,9 +36,10 @@
 //! * The kernel posts the close event just before it releases the
 //!   description's locks (`__fput`: `fsnotify_close`, then
 //!   `locks_remove_file`), so a watcher quick enough can still see the dead
-//!   peer's lock. Every wd that had events is therefore re-checked
-//!   [`RECHECKS`] later (0.1, 1, 10 and 100 ms), which costs a few
-//!   `F_OFD_GETLK` per close event and bounds that race.
+//!   peer's lock. Every wd that had events is therefore checked again
+//!   ([`RECHECKS`]: 0.1 ms later, then 1, 10 and 100 ms after that), which
+//!   costs a few `F_OFD_GETLK` per close event; a dying process held up
+//!   longer than that inside `__fput` is left to the park slice.
 //! * [`deregister`] (from `End`'s drop) removes the end; the last end of a
 //!   wd removes the watch (`inotify_rm_watch`), which would otherwise pin
 //!   the inode and with it the segment's memory.
@@ -465,6 +466,8 @@ fn watcher(ino: RawFd, generation: u32) {
                     pending.push(wd);
                 }
             }
+            // Removed watches need no more looks.
+            pending.retain(|&wd| st.watches.iter().any(|w| w.wd == wd));
             if wds.is_empty() && !overflow {
                 for &wd in &pending {
                     st.check(wd);

@@ -233,8 +233,9 @@ fn a_peer_end_open_elsewhere_keeps_the_wait_until_its_last_holder_dies() {
 }
 
 /// Registrations do not accumulate: 200 channels, both ends of each
-/// watched in this process (one inode: one watch), then closed; the
-/// kernel's list of watches goes back to where it was.
+/// watched in this process (one inode: one watch; one watcher thread for
+/// all), then closed; the kernel's list of watches goes back to where it
+/// was.
 fn watches_go_away_with_their_ends() {
     let _one = alone();
     let _dog = Watchdog::new("watches_go_away_with_their_ends", HANG);
@@ -279,6 +280,15 @@ fn watches_go_away_with_their_ends() {
         chans.push((tx, rx));
     }
     assert_eq!(kernel_watches(), base + 200, "one watch per segment");
+    let watchers = std::fs::read_dir("/proc/self/task")
+        .unwrap()
+        .filter_map(Result::ok)
+        .filter(|t| {
+            std::fs::read_to_string(t.path().join("comm"))
+                .is_ok_and(|c| c.trim_end() == "shmpipe-watch")
+        })
+        .count();
+    assert_eq!(watchers, 1, "one watcher thread per process");
     for (i, (tx, rx)) in chans.into_iter().enumerate() {
         // Either end may close first.
         if i % 2 == 0 {

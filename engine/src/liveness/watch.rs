@@ -49,6 +49,10 @@
 //! * An entry holds its end's descriptor *number*, used only under the
 //!   registry lock, and lives in the registry only while that descriptor is
 //!   open: an end deregisters before it closes its descriptor.
+//! * An event is only a reason to ask the kernel, never an answer: a
+//!   process that opens and closes the memfd in a loop costs the watcher a
+//!   look per end per wake-up (inotify merges repeated unread events), and
+//!   cannot make an end look closed.
 //! * Watching never fails an operation: if inotify cannot be had (limits,
 //!   no `/proc`, seccomp), the end is left to its park-slice checks, and
 //!   each end tries once per process generation.

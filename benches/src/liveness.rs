@@ -15,8 +15,12 @@
 //!   (the read returns `Ok(0)`, the write `EPIPE`).
 //!
 //! Both anonymous pipe ends use the default wait policy: spin briefly, then
-//! park in slices, checking the peer's liveness after every slice, so the
-//! latency is spread over about one park slice.
+//! park. A parked end learns of the kill from the engine's watcher (the
+//! kernel's inotify notice that a description of the segment was released,
+//! `shmpipe_engine::liveness::watch`), so the latency is the killed
+//! process's teardown plus a wake-up, as for the kernel pipe; where the
+//! watcher cannot be had, it is spread over one park slice (the peer check
+//! after every slice).
 //!
 //! # One round
 //!

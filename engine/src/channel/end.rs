@@ -18,6 +18,10 @@
 //! holder), which tells a handle whether it was the last to hold the lock.
 
 use crate::layout::{Events, RingControl, HANGUP_DISCONNECTED};
+#[cfg(not(loom))]
+use crate::layout::{HANGUP_READER, HANGUP_WRITER};
+#[cfg(not(loom))]
+use crate::liveness::watch::{self, Registration};
 use crate::liveness::{slot_held, EndLock, ProcessSlot};
 use crate::ring::RingStorage;
 // Under `--cfg loom` (the loom models only) this very code runs on rings
@@ -82,6 +86,9 @@ pub struct End {
     /// This process's name on the segment's admission locks, shared by the
     /// end's clones (made on first use).
     slot: Arc<ProcessSlot>,
+    /// This end's place in the process's watcher ([`End::watch_peer`]).
+    #[cfg(not(loom))]
+    watch: Registration,
 }
 
 impl core::fmt::Debug for End {
@@ -114,6 +121,8 @@ impl End {
             role,
             hangups: hangups.to_vec(),
             slot: Arc::new(ProcessSlot::new()),
+            #[cfg(not(loom))]
+            watch: Registration::new(),
         }))
     }
 
@@ -171,6 +180,8 @@ impl End {
             role: self.role,
             hangups: self.hangups.clone(),
             slot: Arc::clone(&self.slot),
+            #[cfg(not(loom))]
+            watch: Registration::new(),
         }))
     }
 
@@ -194,6 +205,68 @@ impl End {
         }
     }
 
+    /// Has the kernel tell this process at once when the peer end (the
+    /// other role of the pair: reader and writer, server and client) closes
+    /// in every process, SIGKILL included: its hang-up hints are raised and
+    /// every waiter on the segment woken, which then confirms with the
+    /// kernel as for any hint (see [`watch`](crate::liveness::watch)).
+    /// Without it, a waiter learns of a killed peer at its next park slice.
+    ///
+    /// Idempotent: the first call registers (an `inotify_add_watch`, then
+    /// one look at whether the peer is already gone); later calls cost two
+    /// relaxed loads. Blocking operations call it when they start to wait,
+    /// never on their fast path. If the kernel's notice cannot be had
+    /// (inotify limits, no `/proc`), nothing changes: the park-slice checks
+    /// remain. The registration ends when the end is dropped.
+    ///
+    /// ```
+    /// let (tx, rx) = shmpipe_engine::channel(4096)?;
+    /// rx.end().watch_peer();
+    /// rx.end().watch_peer(); // already watching: two loads
+    /// drop(tx);
+    /// assert!(!rx.is_peer_alive()?);
+    /// # Ok::<(), shmpipe_engine::Error>(())
+    /// ```
+    #[inline]
+    pub fn watch_peer(&self) {
+        #[cfg(not(loom))]
+        if !self.watch.settled() {
+            self.watch_peer_slow();
+        }
+    }
+
+    #[cfg(not(loom))]
+    #[cold]
+    fn watch_peer_slow(&self) {
+        // Ends come in pairs of roles 0 and 1; any other role has no peer
+        // this can name.
+        if self.role > 1 {
+            self.watch.give_up();
+            return;
+        }
+        // The peer leaves the other hint on each ring this end leaves one
+        // on (a reader's writer, a server's client on both rings).
+        let hints: Vec<(usize, u32)> = self
+            .hangups
+            .iter()
+            .filter_map(|&(ring, bit)| match bit {
+                HANGUP_READER => Some((ring, HANGUP_WRITER)),
+                HANGUP_WRITER => Some((ring, HANGUP_READER)),
+                _ => None,
+            })
+            .collect();
+        let segment = Arc::clone(&self.segment);
+        watch::register(&self.watch, self.fd(), self.role ^ 1, move || {
+            Box::new(move || {
+                for &(ring, bit) in &hints {
+                    if let Ok(r) = segment.ring(ring) {
+                        hang_up(&r, bit);
+                    }
+                }
+            })
+        });
+    }
+
     /// Whether [`End::disconnect`] was called on this segment.
     pub fn is_disconnected(&self) -> bool {
         self.segment
@@ -204,6 +277,9 @@ impl End {
 
 impl Drop for End {
     fn drop(&mut self) {
+        // Out of the watcher before the descriptor it names closes.
+        #[cfg(not(loom))]
+        watch::deregister(&self.watch);
         // Close the descriptor first: if it was the end's last one, the
         // kernel drops the role lock now, and the peer that the hint wakes
         // sees the end closed instead of going back to sleep.

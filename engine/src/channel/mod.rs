@@ -18,11 +18,13 @@
 //! Blocking operations spin, park and check the peer as
 //! [`WaitPolicy`](crate::WaitPolicy) says: a dead peer is reported as
 //! [`Error::PeerClosed`](crate::Error::PeerClosed)
-//! within one park slice of its death (a few milliseconds), or at once when
-//! it closed its last handle normally. (One exception to "at once": if the
-//! process forks while the last handle closes, the child holds a copy of the
-//! descriptor until it execs, the woken peer finds the end still open, and
-//! it learns of the close at its next park slice.)
+//! at once when it closed its last handle normally (a hang-up hint), and
+//! when it was killed, as soon as the kernel releases its descriptors
+//! (≈ 0.3 ms: a waiting end is watched, see
+//! [`End::watch_peer`](crate::channel::End::watch_peer)); within one park
+//! slice where that watch cannot be had. (If the process forks while the
+//! last handle closes, the child holds a copy of the descriptor until it
+//! execs, and the watch tells the peer when the exec closes it.)
 //!
 //! # Files
 //!

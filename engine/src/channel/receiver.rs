@@ -186,6 +186,7 @@ impl Receiver {
             waiter,
             alive,
             || {
+                end.watch_peer();
                 let h = hangup.load(Relaxed);
                 h & HANGUP_DISCONNECTED != 0 || (!writer_gone.get() && h & HANGUP_WRITER != 0)
             },
@@ -365,6 +366,7 @@ impl Receiver {
             let s = self.consumer.storage();
             let mut check = take_hangup(s, HANGUP_WRITER);
             if !check {
+                self.end.watch_peer();
                 let head = self
                     .consumer
                     .storage()

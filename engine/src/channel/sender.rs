@@ -360,7 +360,10 @@ impl Sender {
             synced,
             waiter,
             alive,
-            || hangup.load(Relaxed) & (HANGUP_READER | HANGUP_DISCONNECTED) != 0,
+            || {
+                end.watch_peer();
+                hangup.load(Relaxed) & (HANGUP_READER | HANGUP_DISCONNECTED) != 0
+            },
             |step| {
                 check_connected(storage)?;
                 if (take_hangup(storage, HANGUP_READER) || step == Step::CheckPeer)
@@ -450,6 +453,7 @@ impl Sender {
     /// One wait step on the `writable` event until `ready`, a hang-up hint
     /// or a disconnect; then the liveness and connection checks.
     fn wait_writable(&self, waiter: &mut Waiter, ready: impl Fn() -> bool) -> Result<()> {
+        self.end.watch_peer();
         let s = self.producer.storage();
         let ev = events(s);
         // The hint is part of the condition: a notify that comes before we

@@ -34,6 +34,7 @@ pub mod kernel;
 pub mod link;
 pub mod liveness;
 pub mod machine;
+pub mod mode;
 pub mod payload;
 pub mod peer;
 pub mod pipes;

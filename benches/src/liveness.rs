@@ -39,12 +39,12 @@
 //!
 //! Cases alternate round by round, so all see the same machine.
 
+use crate::mode::Mode;
 use crate::payload;
 use crate::peer::protocol::{Process, KILL_ROLE};
 use crate::policy;
 use crate::rng::Rng;
 use crate::stats::{self, Summary};
-use crate::suite::Mode;
 use serde::Serialize;
 use shmpipe::{Error, ErrorKind, PipeBuilder};
 use std::fs::File;

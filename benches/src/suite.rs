@@ -8,6 +8,7 @@ use crate::affinity;
 use crate::connect::{self, ConnectReport};
 use crate::link::{human_bytes, Options};
 use crate::machine::{self, Machine};
+pub use crate::mode::Mode;
 use crate::peer::{Peer, SMALL};
 use crate::policy::{default_wait_policy, describe, Policy};
 use crate::stats::{self, Summary};
@@ -29,19 +30,6 @@ const CHUNK_SHARE: u32 = 20;
 const MAX_SAMPLES: usize = 4_000_000;
 const SMOKE_ROUND_TRIPS: u64 = 64;
 const SMOKE_MESSAGES: u64 = 3;
-
-/// How long to measure.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Mode {
-    /// A few iterations of everything: checks that it all works, measures
-    /// nothing meaningful.
-    Smoke,
-    /// Under a minute in all (about 45 s with every transport).
-    Quick,
-    /// About three minutes in all.
-    Full,
-}
 
 impl Mode {
     fn rtt_budget(self) -> Duration {

@@ -21,7 +21,9 @@
 //! * [`payload`]: aligned buffers, sequence stamps and payload checks;
 //!   [`rng`]: a small random generator.
 //! * [`suite`]: the full comparison the CLI prints; [`plot`]: its charts as
-//!   SVG; [`stats`]: percentiles; [`affinity`], [`machine`]: where it ran.
+//!   SVG; [`stats`]: percentiles; [`affinity`], [`machine`]: where it ran;
+//!   [`mode`]: how long a run measures (shared by the suite and the kill
+//!   bench).
 //!
 //! Every binary that spawns peers must call [`peer::run_if_peer`] first in
 //! `main`.

@@ -73,6 +73,8 @@ pub mod inherit;
 pub mod named;
 mod quota;
 pub mod redirect;
+#[cfg(feature = "tokio")]
+pub mod tokio;
 
 pub use anonymous::{pipe, PipeBuilder, PipeReader, PipeWriter};
 pub use error::{Error, ErrorKind, PeerRole, UntrustedPeer};

@@ -221,21 +221,26 @@ pub(super) fn arm(id: u64, fd: Arc<OwnedFd>, tickets: Tickets) -> io::Result<Arc
 }
 
 /// Removes `id`'s entry from `shard` (if the bridge did not already).
-pub(super) fn disarm(shard: Arc<Shard>, id: u64) {
+/// Returns whether one of its words had already moved on (a signal the
+/// bridge had not delivered yet).
+pub(super) fn disarm(shard: Arc<Shard>, id: u64) -> bool {
     if shard.generation != generation() {
         // A parent's shard, in a forked child: its lock may be held for
         // good. Never touch it.
         core::mem::forget(shard);
-        return;
+        return false;
     }
     let mut st = locked(&shard.state);
-    if let Some(i) = st.entries.iter().position(|e| e.id == id) {
-        let e = st.entries.swap_remove(i);
-        st.words -= e.tickets.len;
-        st.retired.push(e);
-        drop(st);
-        shard.kick();
-    }
+    let Some(i) = st.entries.iter().position(|e| e.id == id) else {
+        return false;
+    };
+    let e = st.entries.swap_remove(i);
+    st.words -= e.tickets.len;
+    let changed = e.tickets.changed();
+    st.retired.push(e);
+    drop(st);
+    shard.kick();
+    changed
 }
 
 /// Whether `futex_waitv` exists (Linux ≥ 5.16): an empty wait list is

@@ -224,10 +224,13 @@ impl Readiness {
     /// ```
     pub fn arm(&self, tickets: Tickets) -> io::Result<()> {
         let mut armed = self.armed.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(shard) = armed.take() {
-            bridge::disarm(shard, self.id);
-        }
-        if tickets.changed() {
+        // Several futures may share one readiness (two pending reads of one
+        // end): a signal owed to the arming this one replaces is delivered
+        // now rather than lost.
+        let owed = armed
+            .take()
+            .is_some_and(|shard| bridge::disarm(shard, self.id));
+        if owed || tickets.changed() {
             self.signal();
             return Ok(());
         }

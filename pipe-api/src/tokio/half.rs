@@ -1,0 +1,96 @@
+//! One direction of an async end: a [`Readiness`] registered with tokio's
+//! reactor, and the loop every async operation runs (the protocol of
+//! `shmpipe_engine::readiness`): try the nonblocking operation; on
+//! `WouldBlock` announce, try again, arm the bridge, and wait for the
+//! eventfd; when it is readable, clear it and start over.
+//!
+//! Nothing is consumed or published except inside a successful try, so a
+//! future dropped while it waits has done nothing (reads consume nothing;
+//! writes published nothing, see the module doc of [`crate::tokio`]).
+
+use shmpipe_engine::readiness::{Readiness, Tickets};
+use std::io;
+use std::task::{ready, Context, Poll};
+use tokio::io::unix::AsyncFd;
+use tokio::io::Interest;
+
+/// A readiness eventfd in tokio's reactor.
+#[derive(Debug)]
+pub(crate) struct Half {
+    fd: AsyncFd<Readiness>,
+}
+
+pub(crate) fn is_would_block(r: &io::Result<impl Sized>) -> bool {
+    matches!(r, Err(e) if e.kind() == io::ErrorKind::WouldBlock)
+}
+
+impl Half {
+    /// Must run inside a tokio runtime (the reactor registers the eventfd).
+    pub(crate) fn new() -> io::Result<Half> {
+        let readiness = Readiness::new()?;
+        // SAFETY: a `Readiness` owns its eventfd (an `Arc<OwnedFd>` no one
+        // else closes while it lives) and `as_raw_fd` always returns that
+        // descriptor; the `AsyncFd` owns the `Readiness` until it drops.
+        let fd = unsafe { AsyncFd::register_with_interest(readiness, Interest::READABLE) }
+            .map_err(io::Error::from)?;
+        Ok(Half { fd })
+    }
+
+    /// Runs `op` until it does not return `WouldBlock`, waiting between
+    /// attempts on what `announce` names. Registers `cx`'s waker on
+    /// `Pending` (one waker per half, as `AsyncRead`/`AsyncWrite` need).
+    pub(crate) fn poll_op<T>(
+        &self,
+        cx: &mut Context<'_>,
+        announce: impl Fn() -> io::Result<Tickets>,
+        mut op: impl FnMut() -> io::Result<T>,
+    ) -> Poll<io::Result<T>> {
+        loop {
+            let r = op();
+            if !is_would_block(&r) {
+                return Poll::Ready(r);
+            }
+            let tickets = announce()?;
+            let r = op();
+            if !is_would_block(&r) {
+                return Poll::Ready(r);
+            }
+            // TODO(watch): call `End::watch_peer` here once the watch
+            // helper adds it, so that a SIGKILLed peer signals at once
+            // rather than after the bridge's fallback slice.
+            self.fd.get_ref().arm(tickets)?;
+            let mut guard = ready!(self.fd.poll_read_ready(cx))?;
+            // Consume the signal before the next attempt, so that one
+            // given after it is not lost (tokio's `clear_ready` keeps a
+            // readiness event that arrives after the guard was made).
+            self.fd.get_ref().clear()?;
+            guard.clear_ready();
+        }
+    }
+
+    /// [`Half::poll_op`] as a future that any number of tasks may await at
+    /// once on one half (each gets its own waker, through tokio's
+    /// `readable()`).
+    pub(crate) async fn op<T>(
+        &self,
+        announce: impl Fn() -> io::Result<Tickets>,
+        mut op: impl FnMut() -> io::Result<T>,
+    ) -> io::Result<T> {
+        loop {
+            let r = op();
+            if !is_would_block(&r) {
+                return r;
+            }
+            let tickets = announce()?;
+            let r = op();
+            if !is_would_block(&r) {
+                return r;
+            }
+            // TODO(watch): call `End::watch_peer` here (see `poll_op`).
+            self.fd.get_ref().arm(tickets)?;
+            let mut guard = self.fd.readable().await?;
+            self.fd.get_ref().clear()?;
+            guard.clear_ready();
+        }
+    }
+}

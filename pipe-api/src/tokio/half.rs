@@ -94,3 +94,19 @@ impl Half {
         }
     }
 }
+
+/// Polls two futures until one is ready (for `ready(Interest)` on a duplex
+/// end): `Ok` with the first's output, `Err` with the second's.
+pub(crate) async fn either<A: std::future::Future, B: std::future::Future>(
+    a: A,
+    b: B,
+) -> Result<A::Output, B::Output> {
+    let (mut a, mut b) = (std::pin::pin!(a), std::pin::pin!(b));
+    std::future::poll_fn(|cx| {
+        if let Poll::Ready(x) = a.as_mut().poll(cx) {
+            return Poll::Ready(Ok(x));
+        }
+        b.as_mut().poll(cx).map(Err)
+    })
+    .await
+}

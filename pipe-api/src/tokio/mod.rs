@@ -3,6 +3,8 @@
 //!
 //! * [`pipe()`], [`PipeReader`], [`PipeWriter`]: anonymous pipes, made
 //!   async from the blocking ends ([`PipeReader::from_std`]) and back.
+//! * [`NamedPipeServer`], [`NamedPipeClient`], [`wait_available`]: named
+//!   pipes (create, async `connect`, open, messages, `transact`).
 //!
 //! Every async end must be made inside a tokio runtime with the I/O driver
 //! enabled (`enable_io`, or `enable_all`).
@@ -43,5 +45,7 @@
 
 mod anonymous;
 mod half;
+mod named;
 
 pub use anonymous::{pipe, PipeReader, PipeWriter};
+pub use named::{wait_available, NamedPipeClient, NamedPipeServer};

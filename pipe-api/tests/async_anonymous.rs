@@ -85,6 +85,33 @@ fn sem_147_async_write_to_a_closed_pipe_fails_at_once() {
     });
 }
 
+/// SEM-119: a pending operation on an end whose last handle is closed
+/// completes as aborted. A pending future borrows its handle, so the last
+/// handle closes only with the future: here a task owns the only read end
+/// and has a read pending; aborting the task (tokio's cancel) completes it
+/// as cancelled (the spec's OperationAborted), the end is closed with it
+/// (the writer's next write fails with NoData), and the read consumed
+/// nothing it could not hand over (nothing was written before the close).
+fn sem_119_a_read_pending_when_its_last_handle_closes_completes_aborted() {
+    run(async {
+        let (reader, writer) = shmpipe::tokio::pipe().unwrap();
+        let (started_tx, started_rx) = tokio::sync::oneshot::channel();
+        let task = tokio::spawn(async move {
+            let mut buf = [0u8; 8];
+            let mut read = Box::pin(reader.read_pipe(&mut buf));
+            assert!(poll_once(&mut read).await.is_pending());
+            started_tx.send(()).unwrap();
+            read.await
+        });
+        started_rx.await.unwrap();
+        task.abort();
+        let joined = task.await.unwrap_err();
+        assert!(joined.is_cancelled(), "{joined:?}");
+        let e = writer.try_write(b"x").unwrap_err();
+        assert_eq!(Error::kind_of(&e), Some(ErrorKind::NoData), "{e:?}");
+    });
+}
+
 /// A pending write published nothing (nothing fitted the quota), so
 /// dropping it leaves the stream as it was: the reader gets the first
 /// write whole and nothing of the dropped one.
@@ -226,6 +253,7 @@ common::main! {
         sem_065_zero_length_async_read_pends_then_completes_with_zero,
         sem_143_dropping_the_second_pending_read_leaves_the_byte_to_the_first,
         sem_147_async_write_to_a_closed_pipe_fails_at_once,
+        sem_119_a_read_pending_when_its_last_handle_closes_completes_aborted,
         dropping_a_pending_write_leaves_nothing_in_the_pipe,
         a_megabyte_crosses_between_two_tasks_of_one_thread,
         ends_convert_from_and_into_blocking_ones,

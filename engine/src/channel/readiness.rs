@@ -5,8 +5,9 @@
 //! (`readable` for a read, `writable` for a write: records published,
 //! space freed, a hang-up) and, when another handle holds the admission
 //! lock, the lock's (released, a hang-up: `hang_up` wakes both). A future
-//! cannot know which of the two its next attempt will wait for, so it
-//! announces on both; a notify on either signals it.
+//! announces on the ring's event always, and on the lock's while another
+//! handle holds the lock (see `Tickets::announce_lock` for why not
+//! otherwise); a notify on any announced word signals it.
 
 use super::end::events;
 use super::{Receiver, Sender};
@@ -34,7 +35,7 @@ impl Receiver {
         let ring = self.ring();
         let mut t = Tickets::new(Arc::clone(self.end().segment()));
         t.announce(&events(ring).readable);
-        t.announce(ring.control().locks.0.reader.0.event());
+        t.announce_lock(&ring.control().locks.0.reader.0);
         t
     }
 }
@@ -59,7 +60,7 @@ impl Sender {
         let ring = self.ring();
         let mut t = Tickets::new(Arc::clone(self.end().segment()));
         t.announce(&events(ring).writable);
-        t.announce(ring.control().locks.0.writer.event());
+        t.announce_lock(&ring.control().locks.0.writer);
         t
     }
 }

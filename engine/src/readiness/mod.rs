@@ -68,6 +68,7 @@
 
 mod bridge;
 
+use crate::lock::LockWord;
 use crate::segment::Segment;
 use crate::sync::Native;
 use crate::wait::{Event, Ticket};
@@ -90,7 +91,7 @@ pub const MAX_WORDS: usize = 3;
 /// ```
 /// let (_tx, rx) = shmpipe_engine::channel(4096)?;
 /// let tickets = rx.announce_read();
-/// assert_eq!(tickets.len(), 2); // the readable event and the reader lock's
+/// assert_eq!(tickets.len(), 1); // the readable event (the reader lock is free)
 /// # Ok::<(), shmpipe_engine::Error>(())
 /// ```
 pub struct Tickets {
@@ -98,7 +99,16 @@ pub struct Tickets {
     _mapping: Arc<Segment>,
     words: [(usize, u32); MAX_WORDS],
     len: usize,
+    /// An admission lock that was free when announcing, so its event was
+    /// not announced (see [`Tickets::announce_lock`]).
+    unannounced_lock: Option<*const LockWord<Native>>,
 }
+
+// SAFETY: the raw pointer names a lock word inside `_mapping`, shared
+// memory read only with atomic loads; the `Arc<Segment>` keeps it mapped.
+unsafe impl Send for Tickets {}
+// SAFETY: as for `Send`: only atomic loads go through the pointer.
+unsafe impl Sync for Tickets {}
 
 impl core::fmt::Debug for Tickets {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
@@ -115,6 +125,21 @@ impl Tickets {
             _mapping: segment,
             words: [(0, 0); MAX_WORDS],
             len: 0,
+            unannounced_lock: None,
+        }
+    }
+
+    /// Announces on `lock`'s event only if another handle holds the lock
+    /// now. A free lock is not announced: the caller's own re-check takes
+    /// and releases it, and the release would notify the announcement, a
+    /// wake-up of its own making on every round (the future would never
+    /// sleep). If the lock is taken after this, [`Tickets::changed`] says
+    /// so, and arming signals at once so that the caller announces again.
+    pub(crate) fn announce_lock(&mut self, lock: &LockWord<Native>) {
+        if lock.owner() != 0 {
+            self.announce(lock.event());
+        } else {
+            self.unannounced_lock = Some(lock);
         }
     }
 
@@ -151,15 +176,33 @@ impl Tickets {
     }
 
     /// Whether some word already moved on from its ticket (a notify came
-    /// after the announcement).
-    fn changed(&self) -> bool {
-        self.words[..self.len].iter().any(|&(addr, value)| {
+    /// after the announcement), or a lock left unannounced because it was
+    /// free is held now: either way, waiting on these tickets could miss a
+    /// wake-up, so the caller should re-try and announce again. Arming
+    /// with such tickets signals at once.
+    ///
+    /// ```
+    /// let (mut tx, mut rx) = shmpipe_engine::channel(4096)?;
+    /// let tickets = rx.announce_read();
+    /// assert_eq!(rx.try_read(&mut [0; 8])?, None); // the re-check...
+    /// assert!(!tickets.changed()); // ...does not wake itself
+    /// tx.write(b"x")?;
+    /// assert!(tickets.changed());
+    /// # Ok::<(), shmpipe_engine::Error>(())
+    /// ```
+    pub fn changed(&self) -> bool {
+        let moved = self.words[..self.len].iter().any(|&(addr, value)| {
             // SAFETY: `addr` is the address of an `AtomicU32` (an event's
-            // sequence word) inside `self._mapping`, which the
-            // `Arc` keeps mapped as long as `self` lives.
+            // sequence word) inside `self._mapping`, which the `Arc` keeps
+            // mapped as long as `self` lives.
             let word = unsafe { &*(addr as *const core::sync::atomic::AtomicU32) };
             word.load(core::sync::atomic::Ordering::Acquire) != value
-        })
+        });
+        // SAFETY: the lock word lies inside `self._mapping` (as above).
+        moved
+            || self
+                .unannounced_lock
+                .is_some_and(|l| unsafe { &*l }.owner() != 0)
     }
 }
 

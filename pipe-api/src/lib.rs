@@ -10,6 +10,9 @@
 //!   codes, inside [`std::io::Error`] (read them with [`Error::kind_of`], not
 //!   `raw_os_error()`: see [Windows error codes](#windows-error-codes-not-raw_os_error)).
 //!
+//! * `tokio` (feature `tokio`): the same pipes as async ends for tokio
+//!   (`shmpipe::tokio::{pipe, PipeReader, PipeWriter, NamedPipeServer,
+//!   NamedPipeClient}`).
 //! * [`named`]: named pipes ([`named::ServerOptions`], [`named::ClientOptions`],
 //!   [`named::wait_available`], [`named::call`]).
 //!

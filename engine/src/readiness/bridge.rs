@@ -37,6 +37,10 @@
 //!   (another thread of the parent may have held its lock at the fork), it
 //!   forgets it and arms in shards of its own.
 //!
+//! Shards are never retired: a process that once had N armed words keeps
+//! about N/127 idle threads (each blocked in `futex_waitv` on its control
+//! word alone, costing nothing but its stack) for its lifetime.
+//!
 //! # Why a fallback slice, and why 50 ms
 //!
 //! Words change only if the peer notifies. A killed peer runs no code and

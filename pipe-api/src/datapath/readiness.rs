@@ -14,12 +14,14 @@ impl Conn {
     /// `Receiver::announce_read`).
     pub(crate) fn announce_read(&self) -> io::Result<Tickets> {
         let (_, peek) = self.rx()?;
+        // TODO(watch): call `self.end.watch_peer()` here once `End::watch_peer` exists (a SIGKILLed peer then signals at once, not after the bridge's fallback slice).
         Ok(lock(peek).announce_read())
     }
 
     /// Announces a pending write (or quota or flush wait) of this end (see
     /// `Sender::announce_write`).
     pub(crate) fn announce_write(&self) -> io::Result<Tickets> {
+        // TODO(watch): call `self.end.watch_peer()` here once `End::watch_peer` exists.
         Ok(self.waiter()?.announce_write())
     }
 }

@@ -55,9 +55,6 @@ impl Half {
             if !is_would_block(&r) {
                 return Poll::Ready(r);
             }
-            // TODO(watch): call `End::watch_peer` here once the watch
-            // helper adds it, so that a SIGKILLed peer signals at once
-            // rather than after the bridge's fallback slice.
             self.fd.get_ref().arm(tickets)?;
             let mut guard = ready!(self.fd.poll_read_ready(cx))?;
             // Consume the signal before the next attempt, so that one
@@ -86,7 +83,6 @@ impl Half {
             if !is_would_block(&r) {
                 return r;
             }
-            // TODO(watch): call `End::watch_peer` here (see `poll_op`).
             self.fd.get_ref().arm(tickets)?;
             let mut guard = self.fd.readable().await?;
             self.fd.get_ref().clear()?;

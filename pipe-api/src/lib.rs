@@ -108,6 +108,11 @@ pub struct ReadmeDoctests;
 #[cfg(doctest)]
 pub struct GuideAnonymousDoctests;
 
+/// The async guide's examples, compiled and run as doctests.
+#[doc = include_str!("../../docs/guide/async.md")]
+#[cfg(all(doctest, feature = "tokio"))]
+pub struct GuideAsyncDoctests;
+
 /// The named-pipe guide's examples, compiled and run as doctests.
 #[doc = include_str!("../../docs/guide/named-pipes.md")]
 #[cfg(doctest)]

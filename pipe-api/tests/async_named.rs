@@ -151,6 +151,46 @@ fn disconnect_ends_a_pending_connect() {
     });
 }
 
+/// The async `call` waits for a busy name's only instance (on the
+/// blocking pool, without stalling the runtime that serves the instance),
+/// then gets its answer once the server disconnected the first client and
+/// listened again.
+fn async_call_waits_for_a_busy_instance_and_gets_its_answer() {
+    run(async {
+        let name = unique_name("async-call-busy");
+        let mut opts = message_opts();
+        opts.max_instances(1);
+        let server = NamedPipeServer::create(&opts, &name).unwrap();
+        let first = ClientOptions::new().open(&name).unwrap();
+        server.connect().await.unwrap();
+        let mut reply = [0u8; 16];
+        let client_opts = ClientOptions::new();
+        let mut call = Box::pin(shmpipe::tokio::call(
+            &client_opts,
+            &name,
+            b"late",
+            &mut reply,
+            shmpipe::named::WaitTimeout::Forever,
+        ));
+        assert!(poll_once(&mut call).await.is_pending());
+        let serve = async {
+            drop(first);
+            let e = server.recv_msg(&mut [0; 4]).await.unwrap_err();
+            assert_eq!(Error::kind_of(&e), Some(ErrorKind::BrokenPipe));
+            server.disconnect().unwrap();
+            server.connect().await.unwrap();
+            let mut buf = [0u8; 16];
+            let m = server.recv_msg(&mut buf).await.unwrap();
+            server
+                .send_msg(&buf[..m.len].to_ascii_uppercase())
+                .await
+                .unwrap();
+        };
+        let (answer, ()) = tokio::join!(call, serve);
+        assert_eq!(&reply[..answer.unwrap().len], b"LATE");
+    });
+}
+
 /// Child: a client of the parent's pipe that waits to be killed.
 fn child_client() {
     let _c = ClientOptions::new().open(&env(NAME_ENV)).unwrap();
@@ -188,6 +228,7 @@ common::main! {
         sem_146_a_pending_read_and_write_on_one_end_complete_independently,
         a_dropped_transact_keeps_its_request_in_the_pipe,
         disconnect_ends_a_pending_connect,
+        async_call_waits_for_a_busy_instance_and_gets_its_answer,
         futures_pending_on_a_sigkilled_client_complete,
     ],
     children: [child_client],

@@ -3,7 +3,7 @@
 //!
 //! * [`pipe()`], [`PipeReader`], [`PipeWriter`]: anonymous pipes, made
 //!   async from the blocking ends ([`PipeReader::from_std`]) and back.
-//! * [`NamedPipeServer`], [`NamedPipeClient`], [`wait_available`]: named
+//! * [`NamedPipeServer`], [`NamedPipeClient`], [`wait_available`], [`call`]: named
 //!   pipes (create, async `connect`, open, messages, `transact`).
 //!
 //! Every async end must be made inside a tokio runtime with the I/O driver
@@ -48,4 +48,4 @@ mod half;
 mod named;
 
 pub use anonymous::{pipe, PipeReader, PipeWriter};
-pub use named::{wait_available, NamedPipeClient, NamedPipeServer};
+pub use named::{call, wait_available, NamedPipeClient, NamedPipeServer};

@@ -512,3 +512,60 @@ pub async fn wait_available(name: &str, timeout: WaitTimeout) -> io::Result<()> 
         .await
         .map_err(io::Error::other)?
 }
+
+/// [`named::ClientOptions::call`], async (Windows' `CallNamedPipe`): opens
+/// `name` for reading and writing with `options`' trust rule, waiting (on
+/// tokio's blocking pool, as [`wait_available`]) once per `timeout` if
+/// every instance is busy, switches to message-read mode, sends `request`,
+/// reads the reply into `reply` and closes. Dropping the future while it
+/// waits for the reply leaves the request in the pipe (as `transact`).
+///
+/// ```
+/// use shmpipe::named::{ClientOptions, ServerOptions, WaitTimeout};
+/// use shmpipe::{PipeType, ReadMode};
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build()?.block_on(async {
+/// let name = format!(r"\\.\pipe\doc-async-call-{}", std::process::id());
+/// let mut opts = ServerOptions::new();
+/// opts.pipe_type(PipeType::Message).read_mode(ReadMode::Message);
+/// let server = shmpipe::tokio::NamedPipeServer::create(&opts, &name)?;
+/// let answer = async {
+///     server.connect().await?;
+///     let mut buf = [0u8; 16];
+///     let m = server.recv_msg(&mut buf).await?;
+///     server.send_msg(&buf[..m.len].to_ascii_uppercase()).await
+/// };
+/// let mut reply = [0u8; 16];
+/// let client = ClientOptions::new();
+/// let call = shmpipe::tokio::call(&client, &name, b"ping", &mut reply, WaitTimeout::Default);
+/// let (r, sent) = tokio::join!(call, answer);
+/// sent?;
+/// assert_eq!(&reply[..r?.len], b"PING");
+/// # Ok::<(), std::io::Error>(())
+/// # })?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub async fn call(
+    options: &ClientOptions,
+    name: &str,
+    request: &[u8],
+    reply: &mut [u8],
+    timeout: WaitTimeout,
+) -> io::Result<MsgRead> {
+    let mut opts = options.clone();
+    opts.access(named::Access::READ_WRITE);
+    let client = match NamedPipeClient::open(&opts, name) {
+        Err(e)
+            if crate::Error::kind_of(&e) == Some(crate::ErrorKind::PipeBusy)
+                && timeout != WaitTimeout::NoWait =>
+        {
+            let (waiting, owned) = (opts.clone(), name.to_owned());
+            tokio::task::spawn_blocking(move || waiting.wait_available(&owned, timeout))
+                .await
+                .map_err(io::Error::other)??;
+            NamedPipeClient::open(&opts, name)?
+        }
+        r => r?,
+    };
+    client.get_ref().set_read_mode(crate::ReadMode::Message)?;
+    client.transact(request, reply).await
+}

@@ -232,4 +232,4 @@ impl<B: Backend> Duplex<B> {
 
 mod ends;
 
-pub use ends::{wait_available, NamedPipeClient, NamedPipeServer};
+pub use ends::{call, wait_available, NamedPipeClient, NamedPipeServer};

@@ -18,6 +18,8 @@
 //!   whether a lock holder's process lives (process slots).
 //! * [`segment`]: sealed, pre-allocated memfds mapped in every process.
 //! * [`mod@channel`]: blocking [`Sender`] / [`Receiver`] ends over a segment.
+//! * [`readiness`]: an eventfd per pending operation for event loops
+//!   (tokio, mio, epoll), signalled by a per-process bridge thread.
 //!
 //! ```
 //! let (mut tx, mut rx) = shmpipe_engine::channel(64 * 1024)?;
@@ -37,6 +39,8 @@ pub mod liveness;
 pub mod lock;
 #[cfg(loom)]
 pub mod loom_model;
+#[cfg(not(loom))]
+pub mod readiness;
 pub mod record;
 pub mod ring;
 pub mod segment;

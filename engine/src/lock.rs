@@ -160,6 +160,13 @@ impl<P: Platform> LockWord<P> {
         }
     }
 
+    /// The event waiters of the lock park on (announced on by the readiness
+    /// bridge's users, see [`crate::readiness`]).
+    #[cfg(not(loom))]
+    pub(crate) fn event(&self) -> &Event<P> {
+        &self.event
+    }
+
     /// Wakes every handle waiting for the lock, so that it looks at what it
     /// watches ([`LockWord::lock_watching`]): a disconnect, a closed peer.
     pub fn wake_waiters(&self) {

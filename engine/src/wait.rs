@@ -51,6 +51,26 @@
 //! The loom model `two_rounds_never_lose_a_wakeup` finds exactly that when
 //! either ordering is weakened.
 //!
+//! # Announcing without parking
+//!
+//! [`Event::park`] is [`Event::announce`] (R, W, X: returns a [`Ticket`],
+//! the value R read), then `ready()`, then [`Event::wait_changed`] (the
+//! futex wait for `seq != s`). The argument above never uses *who* waits
+//! for `seq != s`, nor when, only that the wait compares against the value
+//! R read and that a notify which reads `sleepers == 1` changes `seq` and
+//! then wakes the futex word. So the halves may be split: a future
+//! announces, re-checks its condition, and hands its ticket to the
+//! readiness bridge ([`crate::readiness`]), a thread that waits for
+//! `seq != s` on many words at once (`futex_waitv`) and signals the
+//! future's eventfd. By the same cases, a notify that follows the
+//! publication the announcer waits for either is seen by its re-check
+//! (case 1) or changes `seq` away from `s` before or while the bridge
+//! waits (case 2), and the bridge's wait, like the futex's, returns at once
+//! for a changed word and is woken for a change that comes later. Blocking
+//! parkers and announcers may share one event in any number: `sleepers` is
+//! one flag for both kinds, and every notify that reads it set wakes all.
+//! The loom model `loom-tests/tests/announce.rs` checks the mixed case.
+//!
 //! The notifier's fast path, when nobody sleeps, is one fence and one load:
 //! no syscall (a `FUTEX_WAKE` costs ≈ 0.45 µs even with nobody to wake).
 //!
@@ -115,13 +135,100 @@ impl<P: Platform> Event<P> {
     /// when it slept until `timeout` ran out without being woken (see
     /// [`full_slice_waits`]), `false` otherwise.
     pub fn park(&self, timeout: Option<Duration>, ready: impl FnOnce() -> bool) -> bool {
-        let s = self.seq.load(Acquire);
-        self.sleepers.store(1, Relaxed);
-        P::fence_seq_cst();
+        let ticket = self.announce();
         if ready() {
             return false;
         }
-        P::futex_wait(&self.seq, s, timeout)
+        self.wait_changed(ticket, timeout)
+    }
+
+    /// The first half of [`Event::park`] (R, W, X of the module doc):
+    /// announces a sleeper and returns the sequence value read before the
+    /// announcement. The caller then re-checks its condition and, if it
+    /// still does not hold, waits (itself or through someone else, such as
+    /// the readiness bridge) until the sequence word differs from the
+    /// ticket: see "Announcing without parking" in the module doc.
+    ///
+    /// ```
+    /// use shmpipe_engine::sync::Native;
+    /// use shmpipe_engine::wait::Event;
+    /// let event = Event::<Native>::new();
+    /// let ticket = event.announce();
+    /// assert!(!event.changed_since(ticket));
+    /// event.notify(); // sees the announcement: bumps the sequence, wakes
+    /// assert!(event.changed_since(ticket));
+    /// ```
+    #[inline]
+    pub fn announce(&self) -> Ticket {
+        let s = self.seq.load(Acquire);
+        self.sleepers.store(1, Relaxed);
+        P::fence_seq_cst();
+        Ticket(s)
+    }
+
+    /// Whether a notify that saw an announcement has happened since
+    /// `ticket` was taken (the sequence word moved on).
+    ///
+    /// ```
+    /// # use shmpipe_engine::{sync::Native, wait::Event};
+    /// let event = Event::<Native>::new();
+    /// let ticket = event.announce();
+    /// assert!(!event.changed_since(ticket));
+    /// ```
+    #[inline]
+    pub fn changed_since(&self, ticket: Ticket) -> bool {
+        self.seq.load(Acquire) != ticket.0
+    }
+
+    /// Sleeps while the sequence word still holds `ticket`'s value, for at
+    /// most `timeout` (the second half of [`Event::park`]). Returns `true`
+    /// when the timeout ran out without a wake.
+    ///
+    /// ```
+    /// # use shmpipe_engine::{sync::Native, wait::Event};
+    /// # use std::time::Duration;
+    /// let event = Event::<Native>::new();
+    /// let ticket = event.announce();
+    /// event.notify();
+    /// // The word moved on: returns at once.
+    /// assert!(!event.wait_changed(ticket, Some(Duration::from_secs(60))));
+    /// ```
+    pub fn wait_changed(&self, ticket: Ticket, timeout: Option<Duration>) -> bool {
+        P::futex_wait(&self.seq, ticket.0, timeout)
+    }
+
+    /// The sequence (futex) word, for the readiness bridge, which waits on
+    /// it with `futex_waitv`.
+    #[cfg(not(loom))]
+    pub(crate) fn seq_word(&self) -> &P::U32 {
+        &self.seq
+    }
+}
+
+/// What [`Event::announce`] returns: the event's sequence value before the
+/// announcement. Whoever waits for it waits until the sequence word differs.
+///
+/// ```
+/// # use shmpipe_engine::{sync::Native, wait::Event};
+/// let event = Event::<Native>::new();
+/// let ticket = event.announce();
+/// assert_eq!(ticket.value(), 0);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ticket(u32);
+
+impl Ticket {
+    /// The sequence value the wait compares against.
+    ///
+    /// ```
+    /// # use shmpipe_engine::{sync::Native, wait::Event};
+    /// let event = Event::<Native>::new();
+    /// let _ = event.announce();
+    /// event.notify();
+    /// assert_eq!(event.announce().value(), 1);
+    /// ```
+    pub fn value(self) -> u32 {
+        self.0
     }
 }
 

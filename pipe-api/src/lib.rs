@@ -10,6 +10,9 @@
 //!   codes, inside [`std::io::Error`] (read them with [`Error::kind_of`], not
 //!   `raw_os_error()`: see [Windows error codes](#windows-error-codes-not-raw_os_error)).
 //!
+//! * `tokio` (feature `tokio`): the same pipes as async ends for tokio
+//!   (`shmpipe::tokio::{pipe, PipeReader, PipeWriter, NamedPipeServer,
+//!   NamedPipeClient}`).
 //! * [`named`]: named pipes ([`named::ServerOptions`], [`named::ClientOptions`],
 //!   [`named::wait_available`], [`named::call`]).
 //!
@@ -73,6 +76,8 @@ pub mod inherit;
 pub mod named;
 mod quota;
 pub mod redirect;
+#[cfg(feature = "tokio")]
+pub mod tokio;
 
 pub use anonymous::{pipe, PipeBuilder, PipeReader, PipeWriter};
 pub use error::{Error, ErrorKind, PeerRole, UntrustedPeer};
@@ -102,6 +107,11 @@ pub struct ReadmeDoctests;
 #[doc = include_str!("../../docs/guide/anonymous-pipes.md")]
 #[cfg(doctest)]
 pub struct GuideAnonymousDoctests;
+
+/// The async guide's examples, compiled and run as doctests.
+#[doc = include_str!("../../docs/guide/async.md")]
+#[cfg(all(doctest, feature = "tokio"))]
+pub struct GuideAsyncDoctests;
 
 /// The named-pipe guide's examples, compiled and run as doctests.
 #[doc = include_str!("../../docs/guide/named-pipes.md")]

@@ -34,8 +34,12 @@
 //!   the admission locks.
 //! * `sender.rs`: [`Sender`], writes under the writer lock.
 //! * `receiver.rs`: [`Receiver`], reads under the reader lock.
+//! * `readiness.rs`: the announcements an event loop's future makes before
+//!   arming a [`Readiness`](crate::readiness::Readiness).
 
 mod end;
+#[cfg(not(loom))]
+mod readiness;
 mod receiver;
 mod sender;
 #[cfg(test)]

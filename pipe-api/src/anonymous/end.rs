@@ -72,8 +72,8 @@ impl Side {
 
 /// What a reader and a writer share: one handle of one end of the ring.
 #[derive(Debug)]
-pub(super) struct AnonEnd {
-    pub(super) conn: Conn,
+pub(crate) struct AnonEnd {
+    pub(crate) conn: Conn,
     side: Side,
     quota: u32,
     pub(super) inheritable: bool,

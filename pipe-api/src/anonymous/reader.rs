@@ -21,7 +21,7 @@ use std::os::fd::OwnedFd;
 /// # Ok::<(), std::io::Error>(())
 /// ```
 #[derive(Debug)]
-pub struct PipeReader(pub(super) AnonEnd);
+pub struct PipeReader(pub(crate) AnonEnd);
 
 impl PipeReader {
     /// Reads like [`Read::read`], but reports the end of the pipe as the

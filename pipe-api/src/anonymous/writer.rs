@@ -26,7 +26,7 @@ use std::os::fd::OwnedFd;
 /// # Ok::<(), std::io::Error>(())
 /// ```
 #[derive(Debug)]
-pub struct PipeWriter(pub(super) AnonEnd);
+pub struct PipeWriter(pub(crate) AnonEnd);
 
 impl PipeWriter {
     /// Writes all of `buf` as one atomic write and waits, in blocking mode,

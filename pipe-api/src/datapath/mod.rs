@@ -46,6 +46,8 @@
 mod flush;
 mod pending;
 mod read;
+#[cfg(feature = "tokio")]
+mod readiness;
 mod write;
 
 use crate::error::{Error, ErrorKind};

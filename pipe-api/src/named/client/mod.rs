@@ -3,6 +3,8 @@
 //! `end` (what it holds in `shared`); [`wait_available`] and [`call`] in
 //! `wait`.
 
+#[cfg(feature = "tokio")]
+mod async_hooks;
 mod end;
 mod shared;
 mod wait;

@@ -76,6 +76,10 @@ pub(super) struct Instance {
     pub(super) modes: AtomicU8,
     pub(super) st: Mutex<InstState>,
     pub(super) cv: Condvar,
+    /// Wakers of pending async `connect`s, woken wherever `cv` is notified
+    /// for a state change they wait for (a client attached).
+    #[cfg(feature = "tokio")]
+    async_waiters: Mutex<Vec<std::task::Waker>>,
     /// The next connection's segment, made while the instance listens.
     prepared: Mutex<Option<Prepared>>,
     /// Member: the link to the name's owner (`None` in the owner, and for
@@ -113,11 +117,31 @@ impl Instance {
                 epoch: 0,
             }),
             cv: Condvar::new(),
+            #[cfg(feature = "tokio")]
+            async_waiters: Mutex::new(Vec::new()),
             prepared: Mutex::new(None),
             link: Mutex::new(link),
             security: o.security,
             owner_trust: o.owner_trust.clone(),
         })
+    }
+
+    /// Registers an async `connect`'s waker (called under `st`'s lock, as
+    /// a `Condvar` wait is, so no state change in between is missed).
+    #[cfg(feature = "tokio")]
+    pub(super) fn register_async(&self, waker: &std::task::Waker) {
+        let mut w = lock(&self.async_waiters);
+        if !w.iter().any(|x| x.will_wake(waker)) {
+            w.push(waker.clone());
+        }
+    }
+
+    /// Wakes every pending async `connect` (they re-check the state).
+    #[cfg(feature = "tokio")]
+    pub(super) fn wake_async(&self) {
+        for w in core::mem::take(&mut *lock(&self.async_waiters)) {
+            w.wake();
+        }
     }
 
     pub(super) fn is_listening(&self) -> bool {
@@ -266,6 +290,8 @@ impl Instance {
         // Woken last: a `connect` waiting on this thread's CPU must not
         // delay the client's answer.
         self.cv.notify_all();
+        #[cfg(feature = "tokio")]
+        self.wake_async();
         done
     }
 }

@@ -67,6 +67,8 @@
 //! [`End::disconnect`]: shmpipe_engine::channel::End::disconnect
 
 mod acceptor;
+#[cfg(feature = "tokio")]
+pub(crate) mod async_hooks;
 mod claim;
 mod instance;
 mod link;

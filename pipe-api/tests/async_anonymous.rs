@@ -1,0 +1,264 @@
+//! Async anonymous pipe ends (`shmpipe::tokio`, spec section 7): pending
+//! reads and writes, what dropping them does, immediate results, and
+//! futures pending on a peer process that is SIGKILLed.
+//!
+//! Children are this test binary run again (`child_*`); each holds an
+//! inherited end.
+
+mod common;
+
+use common::named::{env, hear};
+use common::{child_command, HANG, TOKEN_ENV};
+use shmpipe::{CommandExt as _, Error, ErrorKind, PipeBuilder};
+use std::future::{poll_fn, Future};
+use std::io::Write as _;
+use std::pin::Pin;
+use std::process::Stdio;
+use std::task::Poll;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// A current-thread runtime with the I/O driver; every future is guarded
+/// by `HANG` (a hang guard, not a timing assertion).
+fn run<F: Future>(f: F) -> F::Output {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async { tokio::time::timeout(HANG, f).await.expect("hang") })
+}
+
+/// Polls `f` once (with the task's real waker).
+async fn poll_once<F: Future + Unpin>(f: &mut F) -> Poll<F::Output> {
+    poll_fn(|cx| Poll::Ready(Pin::new(&mut *f).poll(cx))).await
+}
+
+/// SEM-065: a zero-length async read on an empty pipe stays pending, then
+/// completes with 0 bytes when 1 byte arrives, and that byte remains
+/// readable.
+fn sem_065_zero_length_async_read_pends_then_completes_with_zero() {
+    run(async {
+        let (reader, writer) = shmpipe::tokio::pipe().unwrap();
+        let mut empty = [0u8; 0];
+        let mut read = Box::pin(reader.read_pipe(&mut empty));
+        assert!(poll_once(&mut read).await.is_pending());
+        assert_eq!(writer.try_write(b"z").unwrap(), 1);
+        assert_eq!(read.await.unwrap(), 0);
+        let mut buf = [0u8; 4];
+        assert_eq!(reader.try_read(&mut buf).unwrap(), 1);
+        assert_eq!(buf[0], b'z');
+    });
+}
+
+/// SEM-143: two pending reads; the second is cancelled (its future
+/// dropped); the next 1-byte write completes the first, and the dropped
+/// read consumed nothing.
+fn sem_143_dropping_the_second_pending_read_leaves_the_byte_to_the_first() {
+    run(async {
+        let (reader, writer) = shmpipe::tokio::pipe().unwrap();
+        let (mut b1, mut b2) = ([0u8; 8], [0u8; 8]);
+        let mut first = Box::pin(reader.read_pipe(&mut b1));
+        let mut second = Box::pin(reader.read_pipe(&mut b2));
+        assert!(poll_once(&mut first).await.is_pending());
+        assert!(poll_once(&mut second).await.is_pending());
+        drop(second);
+        writer.try_write(b"1").unwrap();
+        assert_eq!(first.await.unwrap(), 1);
+        assert_eq!(b1[0], b'1');
+        assert_eq!(reader.available(), 0);
+    });
+}
+
+/// SEM-147: an async write to a pipe whose reader is closed fails at its
+/// first poll (no pending state, no later completion).
+fn sem_147_async_write_to_a_closed_pipe_fails_at_once() {
+    run(async {
+        let (reader, mut writer) = shmpipe::tokio::pipe().unwrap();
+        drop(reader);
+        let mut write = Box::pin(writer.write_pipe(b"late"));
+        match poll_once(&mut write).await {
+            Poll::Ready(Err(e)) => assert_eq!(Error::kind_of(&e), Some(ErrorKind::NoData)),
+            other => panic!("not failed at once: {other:?}"),
+        }
+        drop(write);
+        let e = writer.write_all(b"x").await.unwrap_err();
+        assert_eq!(Error::kind_of(&e), Some(ErrorKind::NoData));
+    });
+}
+
+/// SEM-119: a pending operation on an end whose last handle is closed
+/// completes as aborted. A pending future borrows its handle, so the last
+/// handle closes only with the future: here a task owns the only read end
+/// and has a read pending; aborting the task (tokio's cancel) completes it
+/// as cancelled (the spec's OperationAborted), the end is closed with it
+/// (the writer's next write fails with NoData), and the read consumed
+/// nothing it could not hand over (nothing was written before the close).
+fn sem_119_a_read_pending_when_its_last_handle_closes_completes_aborted() {
+    run(async {
+        let (reader, writer) = shmpipe::tokio::pipe().unwrap();
+        let (started_tx, started_rx) = tokio::sync::oneshot::channel();
+        let task = tokio::spawn(async move {
+            let mut buf = [0u8; 8];
+            let mut read = Box::pin(reader.read_pipe(&mut buf));
+            assert!(poll_once(&mut read).await.is_pending());
+            started_tx.send(()).unwrap();
+            read.await
+        });
+        started_rx.await.unwrap();
+        task.abort();
+        let joined = task.await.unwrap_err();
+        assert!(joined.is_cancelled(), "{joined:?}");
+        let e = writer.try_write(b"x").unwrap_err();
+        assert_eq!(Error::kind_of(&e), Some(ErrorKind::NoData), "{e:?}");
+    });
+}
+
+/// A pending write published nothing (nothing fitted the quota), so
+/// dropping it leaves the stream as it was: the reader gets the first
+/// write whole and nothing of the dropped one.
+fn dropping_a_pending_write_leaves_nothing_in_the_pipe() {
+    run(async {
+        let (reader, writer) = shmpipe::tokio::pipe().unwrap();
+        assert_eq!(writer.try_write(&[1; 4096]).unwrap(), 4096);
+        let mut write = Box::pin(writer.write_pipe(&[2; 100]));
+        assert!(poll_once(&mut write).await.is_pending());
+        drop(write);
+        let mut buf = vec![0u8; 8192];
+        assert_eq!(reader.read_pipe(&mut buf).await.unwrap(), 4096);
+        assert!(buf[..4096].iter().all(|&b| b == 1));
+        assert_eq!(reader.available(), 0);
+    });
+}
+
+/// A write larger than the quota goes through `write_all` as the reader
+/// drains, both tasks on one current-thread runtime: every wake-up in
+/// both directions comes through the readiness bridge.
+fn a_megabyte_crosses_between_two_tasks_of_one_thread() {
+    run(async {
+        let (mut reader, mut writer) = shmpipe::tokio::pipe().unwrap();
+        let data: Vec<u8> = (0..1 << 20).map(|i| (i % 251) as u8).collect();
+        let expect = data.clone();
+        let task = tokio::spawn(async move { writer.write_all(&data).await });
+        let mut got = Vec::new();
+        reader.read_to_end(&mut got).await.unwrap();
+        task.await.unwrap().unwrap();
+        assert!(got == expect, "stream differs");
+    });
+}
+
+/// `from_std` / `into_std`: a blocking end made async and back keeps its
+/// data and its peer.
+fn ends_convert_from_and_into_blocking_ones() {
+    run(async {
+        let (r, mut w) = shmpipe::pipe().unwrap();
+        w.write_all(b"before").unwrap();
+        let reader = shmpipe::tokio::PipeReader::from_std(r).unwrap();
+        let mut buf = [0u8; 6];
+        assert_eq!(reader.read_pipe(&mut buf).await.unwrap(), 6);
+        let mut r = reader.into_std().unwrap();
+        w.write_all(b"after").unwrap();
+        assert_eq!(std::io::Read::read(&mut r, &mut buf).unwrap(), 5);
+    });
+}
+
+/// Child: holds the inherited write end; writes one line when told, then
+/// waits to be killed.
+fn child_writer() {
+    let mut w = shmpipe::PipeWriter::from_inherited(&env(TOKEN_ENV)).unwrap();
+    if hear().as_deref() == Some("write") {
+        w.write_all(b"from the child").unwrap();
+    }
+    let _ = hear();
+    panic!("the parent kills us");
+}
+
+/// Child: holds the inherited read end, never reads.
+fn child_reader() {
+    let _r = shmpipe::PipeReader::from_inherited(&env(TOKEN_ENV)).unwrap();
+    let _ = hear();
+    panic!("the parent kills us");
+}
+
+/// A read pending in this process completes when another process writes:
+/// the cross-process wake-up reaches the bridge's shared futex wait.
+fn a_pending_read_is_completed_by_a_write_of_another_process() {
+    let (r, w) = PipeBuilder::new().inheritable(true).build().unwrap();
+    let mut cmd = child_command("child_writer");
+    let token = cmd.inherit_end(&w).unwrap();
+    let mut child = cmd
+        .env(TOKEN_ENV, token)
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop((cmd, w));
+    let mut stdin = child.stdin.take().unwrap();
+    run(async {
+        let reader = shmpipe::tokio::PipeReader::from_std(r).unwrap();
+        let mut buf = [0u8; 32];
+        let mut read = Box::pin(reader.read_pipe(&mut buf));
+        assert!(poll_once(&mut read).await.is_pending());
+        writeln!(stdin, "write").unwrap();
+        assert_eq!(read.await.unwrap(), 14);
+        assert_eq!(&buf[..14], b"from the child");
+    });
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
+/// A read and a write future pending on peers in other processes, which
+/// are SIGKILLed: the read ends with the end of the pipe (`Ok(0)` through
+/// `AsyncRead`), the write with NoData. (Noticed through the bridge's
+/// fallback slice until the `watch` mechanism signals it at once.)
+fn futures_pending_on_a_sigkilled_peer_complete_with_its_end() {
+    // The read side: a child holds the only write end.
+    let (r, w) = PipeBuilder::new().inheritable(true).build().unwrap();
+    let mut cmd = child_command("child_writer");
+    let token = cmd.inherit_end(&w).unwrap();
+    let mut writer_kid = cmd
+        .env(TOKEN_ENV, token)
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop((cmd, w));
+    // The write side: a child holds the only read end; the quota is full.
+    let (r2, w2) = PipeBuilder::new().inheritable(true).build().unwrap();
+    let mut cmd = child_command("child_reader");
+    let token = cmd.inherit_end(&r2).unwrap();
+    let mut reader_kid = cmd
+        .env(TOKEN_ENV, token)
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop((cmd, r2));
+    run(async {
+        let mut reader = shmpipe::tokio::PipeReader::from_std(r).unwrap();
+        let mut writer = shmpipe::tokio::PipeWriter::from_std(w2).unwrap();
+        assert_eq!(writer.try_write(&[0; 4096]).unwrap(), 4096);
+        let mut buf = [0u8; 8];
+        let mut read = Box::pin(reader.read(&mut buf));
+        let mut write = Box::pin(writer.write(b"more"));
+        assert!(poll_once(&mut read).await.is_pending());
+        assert!(poll_once(&mut write).await.is_pending());
+        writer_kid.kill().unwrap();
+        reader_kid.kill().unwrap();
+        writer_kid.wait().unwrap();
+        reader_kid.wait().unwrap();
+        assert_eq!(read.await.unwrap(), 0);
+        let e = write.await.unwrap_err();
+        assert_eq!(Error::kind_of(&e), Some(ErrorKind::NoData), "{e:?}");
+    });
+}
+
+common::main! {
+    tests: [
+        sem_065_zero_length_async_read_pends_then_completes_with_zero,
+        sem_143_dropping_the_second_pending_read_leaves_the_byte_to_the_first,
+        sem_147_async_write_to_a_closed_pipe_fails_at_once,
+        sem_119_a_read_pending_when_its_last_handle_closes_completes_aborted,
+        dropping_a_pending_write_leaves_nothing_in_the_pipe,
+        a_megabyte_crosses_between_two_tasks_of_one_thread,
+        ends_convert_from_and_into_blocking_ones,
+        a_pending_read_is_completed_by_a_write_of_another_process,
+        futures_pending_on_a_sigkilled_peer_complete_with_its_end,
+    ],
+    children: [child_writer, child_reader],
+}

@@ -1,0 +1,235 @@
+//! Async named pipe ends (`shmpipe::tokio`, spec section 7): async
+//! `connect` (pending, immediate, cancelled), a read and a write pending
+//! at once on one duplex end, a cancelled `transact`, and futures pending
+//! on a client process that is SIGKILLed.
+
+mod common;
+
+use common::named::{env, hear, say, unique_name, Kid};
+use common::HANG;
+use shmpipe::named::{ClientOptions, Connected, ServerOptions};
+use shmpipe::tokio::{NamedPipeClient, NamedPipeServer};
+use shmpipe::{Error, ErrorKind, PipeType, ReadMode};
+use std::future::{poll_fn, Future};
+use std::pin::Pin;
+use std::task::Poll;
+use tokio::io::AsyncReadExt;
+
+const NAME_ENV: &str = "SHMPIPE_ASYNC_NAMED_TEST_NAME";
+
+fn run<F: Future>(f: F) -> F::Output {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async { tokio::time::timeout(HANG, f).await.expect("hang") })
+}
+
+async fn poll_once<F: Future + Unpin>(f: &mut F) -> Poll<F::Output> {
+    poll_fn(|cx| Poll::Ready(Pin::new(&mut *f).poll(cx))).await
+}
+
+fn message_opts() -> ServerOptions {
+    let mut o = ServerOptions::new();
+    o.pipe_type(PipeType::Message)
+        .read_mode(ReadMode::Message)
+        .quotas(4096, 4096);
+    o
+}
+
+/// SEM-036: an async `connect` on a Listening instance stays pending and
+/// completes with success when a client opens.
+fn sem_036_async_connect_pends_until_a_client_opens() {
+    run(async {
+        let name = unique_name("async-connect");
+        let server = NamedPipeServer::create(&ServerOptions::new(), &name).unwrap();
+        let mut connect = Box::pin(server.connect());
+        assert!(poll_once(&mut connect).await.is_pending());
+        let client = NamedPipeClient::open(&ClientOptions::new(), &name).unwrap();
+        assert_eq!(connect.await.unwrap(), Connected::New);
+        client.send_msg(b"hi").await.unwrap();
+        assert_eq!(server.recv_msg(&mut [0; 4]).await.unwrap().len, 2);
+    });
+}
+
+/// SEM-037: an async `connect` on an instance that already has a client
+/// completes at its first poll with PipeConnected (`Connected::Already`).
+fn sem_037_async_connect_with_a_client_already_there_completes_at_once() {
+    run(async {
+        let name = unique_name("async-connected");
+        let server = NamedPipeServer::create(&ServerOptions::new(), &name).unwrap();
+        let _client = ClientOptions::new().open(&name).unwrap();
+        let mut connect = Box::pin(server.connect());
+        match poll_once(&mut connect).await {
+            Poll::Ready(Ok(Connected::Already)) => {}
+            other => panic!("not completed at once with Already: {other:?}"),
+        }
+    });
+}
+
+/// SEM-038: cancelling (dropping) a pending `connect` leaves the instance
+/// Listening: a client then still opens that very instance (the only one)
+/// and the next `connect` reports it.
+fn sem_038_a_dropped_connect_leaves_the_instance_listening() {
+    run(async {
+        let name = unique_name("async-connect-drop");
+        let mut opts = ServerOptions::new();
+        opts.max_instances(1);
+        let server = NamedPipeServer::create(&opts, &name).unwrap();
+        let mut connect = Box::pin(server.connect());
+        assert!(poll_once(&mut connect).await.is_pending());
+        drop(connect);
+        let client = NamedPipeClient::open(&ClientOptions::new(), &name).unwrap();
+        assert_eq!(server.connect().await.unwrap(), Connected::Already);
+        server.send_msg(b"still served").await.unwrap();
+        let mut buf = [0u8; 16];
+        assert_eq!(client.recv_msg(&mut buf).await.unwrap().len, 12);
+    });
+}
+
+/// SEM-146: a read and a write pending at once on one duplex end
+/// complete independently: the peer's write completes the read while the
+/// write still waits for the quota, and the peer's read then completes it.
+fn sem_146_a_pending_read_and_write_on_one_end_complete_independently() {
+    run(async {
+        let name = unique_name("async-duplex");
+        let mut opts = ServerOptions::new();
+        opts.quotas(1024, 1024);
+        let server = NamedPipeServer::create(&opts, &name).unwrap();
+        let client = NamedPipeClient::open(&ClientOptions::new(), &name).unwrap();
+        assert_eq!(server.try_write(&[1; 1024]).unwrap(), 1024);
+        let mut rbuf = [0u8; 8];
+        let mut read = Box::pin(server.recv_msg(&mut rbuf));
+        let mut write = Box::pin(server.send_msg(b"second"));
+        assert!(poll_once(&mut read).await.is_pending());
+        assert!(poll_once(&mut write).await.is_pending());
+        client.send_msg(b"in").await.unwrap();
+        assert_eq!(read.await.unwrap().len, 2);
+        assert!(poll_once(&mut write).await.is_pending());
+        let mut got = vec![0u8; 2048];
+        assert_eq!(client.recv_msg(&mut got).await.unwrap().len, 1024);
+        assert_eq!(write.await.unwrap(), 6);
+    });
+}
+
+/// Dropping a `transact` that waits for its reply cancels only the read:
+/// the request is in the pipe, and the reply goes to the next read.
+fn a_dropped_transact_keeps_its_request_in_the_pipe() {
+    run(async {
+        let name = unique_name("async-transact");
+        let server = NamedPipeServer::create(&message_opts(), &name).unwrap();
+        let client = NamedPipeClient::open(&ClientOptions::new(), &name).unwrap();
+        client.get_ref().set_read_mode(ReadMode::Message).unwrap();
+        let mut reply = [0u8; 16];
+        let mut t = Box::pin(client.transact(b"request", &mut reply));
+        assert!(poll_once(&mut t).await.is_pending());
+        drop(t);
+        let mut buf = [0u8; 16];
+        let got = server.recv_msg(&mut buf).await.unwrap();
+        assert_eq!(&buf[..got.len], b"request");
+        server.send_msg(b"reply").await.unwrap();
+        let mut buf = [0u8; 16];
+        let got = client.recv_msg(&mut buf).await.unwrap();
+        assert_eq!(&buf[..got.len], b"reply");
+    });
+}
+
+/// Disconnecting while an async `connect` of the same instance is pending
+/// from another task ends it with PipeNotConnected.
+fn disconnect_ends_a_pending_connect() {
+    run(async {
+        let name = unique_name("async-connect-cut");
+        let server = NamedPipeServer::create(&ServerOptions::new(), &name).unwrap();
+        let _c = ClientOptions::new().open(&name).unwrap();
+        server.connect().await.unwrap();
+        server.disconnect().unwrap();
+        let mut connect = Box::pin(server.connect());
+        assert!(poll_once(&mut connect).await.is_pending());
+        server.disconnect().unwrap();
+        let e = connect.await.unwrap_err();
+        assert_eq!(Error::kind_of(&e), Some(ErrorKind::PipeNotConnected));
+    });
+}
+
+/// The async `call` waits for a busy name's only instance (on the
+/// blocking pool, without stalling the runtime that serves the instance),
+/// then gets its answer once the server disconnected the first client and
+/// listened again.
+fn async_call_waits_for_a_busy_instance_and_gets_its_answer() {
+    run(async {
+        let name = unique_name("async-call-busy");
+        let mut opts = message_opts();
+        opts.max_instances(1);
+        let server = NamedPipeServer::create(&opts, &name).unwrap();
+        let first = ClientOptions::new().open(&name).unwrap();
+        server.connect().await.unwrap();
+        let mut reply = [0u8; 16];
+        let client_opts = ClientOptions::new();
+        let mut call = Box::pin(shmpipe::tokio::call(
+            &client_opts,
+            &name,
+            b"late",
+            &mut reply,
+            shmpipe::named::WaitTimeout::Forever,
+        ));
+        assert!(poll_once(&mut call).await.is_pending());
+        let serve = async {
+            drop(first);
+            let e = server.recv_msg(&mut [0; 4]).await.unwrap_err();
+            assert_eq!(Error::kind_of(&e), Some(ErrorKind::BrokenPipe));
+            server.disconnect().unwrap();
+            server.connect().await.unwrap();
+            let mut buf = [0u8; 16];
+            let m = server.recv_msg(&mut buf).await.unwrap();
+            server
+                .send_msg(&buf[..m.len].to_ascii_uppercase())
+                .await
+                .unwrap();
+        };
+        let (answer, ()) = tokio::join!(call, serve);
+        assert_eq!(&reply[..answer.unwrap().len], b"LATE");
+    });
+}
+
+/// Child: a client of the parent's pipe that waits to be killed.
+fn child_client() {
+    let _c = ClientOptions::new().open(&env(NAME_ENV)).unwrap();
+    say("open");
+    let _ = hear();
+    panic!("the parent kills us");
+}
+
+/// A read and a flush pending on a client process that is SIGKILLed:
+/// both complete with the end of the pipe (`Ok(0)` through `AsyncRead`,
+/// `BrokenPipe` for the flush of unread data).
+fn futures_pending_on_a_sigkilled_client_complete() {
+    run(async {
+        let name = unique_name("async-killed");
+        let mut server = NamedPipeServer::create(&ServerOptions::new(), &name).unwrap();
+        let mut kid = Kid::spawn("child_client", &[(NAME_ENV, name.clone())]);
+        kid.expect("open");
+        server.connect().await.unwrap();
+        server.try_write(b"unread").unwrap();
+        let mut buf = [0u8; 8];
+        let mut read = Box::pin(server.read(&mut buf));
+        assert!(poll_once(&mut read).await.is_pending());
+        kid.kill();
+        assert_eq!(read.await.unwrap(), 0);
+        let e = server.flush_buffers().await.unwrap_err();
+        assert_eq!(Error::kind_of(&e), Some(ErrorKind::BrokenPipe), "{e:?}");
+    });
+}
+
+common::main! {
+    tests: [
+        sem_036_async_connect_pends_until_a_client_opens,
+        sem_037_async_connect_with_a_client_already_there_completes_at_once,
+        sem_038_a_dropped_connect_leaves_the_instance_listening,
+        sem_146_a_pending_read_and_write_on_one_end_complete_independently,
+        a_dropped_transact_keeps_its_request_in_the_pipe,
+        disconnect_ends_a_pending_connect,
+        async_call_waits_for_a_busy_instance_and_gets_its_answer,
+        futures_pending_on_a_sigkilled_client_complete,
+    ],
+    children: [child_client],
+}

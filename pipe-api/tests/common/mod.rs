@@ -43,13 +43,13 @@
 pub mod harness;
 pub mod named;
 
-#[allow(unused_imports)] // Binaries without children have no `main!`.
-pub(crate) use harness::main;
 #[allow(unused_imports)] // Each binary uses its own subset.
 pub use harness::{
     blocked_unless, gettid, is_root, process_state, require, stop_process, wait_until_blocked,
     wait_until_process_blocked, wait_until_spinning, Task, CHILD_OK, ROLE_ENV,
 };
+#[allow(unused_imports)] // Binaries without children have no `main!`.
+pub(crate) use harness::{main, tests};
 use std::process::{Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc};

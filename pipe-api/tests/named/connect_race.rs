@@ -12,7 +12,7 @@
 //! `connect` as soon as it wakes them, so the client is attached before
 //! `connect` looks again.
 
-mod common;
+use crate::common;
 
 use common::named::unique_name;
 use common::{within, Pending};

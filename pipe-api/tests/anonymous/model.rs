@@ -21,7 +21,7 @@
 //!
 //! The seed is fixed, so a run is reproducible.
 
-mod common;
+use crate::common;
 
 use common::{within, Pending, HANG};
 use proptest::prelude::*;

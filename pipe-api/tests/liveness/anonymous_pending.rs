@@ -8,7 +8,7 @@
 //! Children are this test binary run again (see `common::child_command`);
 //! `main` at the end lists the tests and the children.
 
-mod common;
+use crate::common;
 
 use common::{child_command, pattern, within, HANG, TOKEN_ENV};
 use shmpipe::{CommandExt as _, PipeBuilder, PipeReader, PipeWriter};
@@ -242,12 +242,7 @@ fn sem_117_a_completed_write_is_never_withdrawn_when_its_handle_closes() {
     }
 }
 
-common::main! {
-    tests: [
-        sem_117_killed_pending_write_vanishes_while_a_duplicate_lives,
-        sem_117_live_pending_writes_are_delivered_whole,
-        sem_098_quota_plus_one_completes_while_the_pending_reader_is_stopped,
-        sem_117_a_completed_write_is_never_withdrawn_when_its_handle_closes,
-    ],
+common::tests! {
+    tests: [sem_117_killed_pending_write_vanishes_while_a_duplicate_lives, sem_117_live_pending_writes_are_delivered_whole, sem_098_quota_plus_one_completes_while_the_pending_reader_is_stopped, sem_117_a_completed_write_is_never_withdrawn_when_its_handle_closes],
     children: [child_complete_then_pend, child_pend_then_finish, child_read_one_byte],
 }

@@ -14,7 +14,7 @@
 //! Children are this test binary run again (see `common::child_command`);
 //! the grandchildren are forks of a child, without exec.
 
-mod common;
+use crate::common;
 
 use common::{assert_child_ok, child_command, pattern, within, HANG, TOKEN_ENV};
 use shmpipe::{CommandExt as _, PipeBuilder, PipeReader, PipeWriter};
@@ -222,13 +222,7 @@ fn sem_117_pending_write_vanishes_while_a_forked_child_lives() {
     drop((w, hold)); // the grandchild sees its stdin close and exits
 }
 
-common::main! {
-    tests: [
-        sem_117_forked_childs_pending_write_vanishes_while_its_parent_lives,
-        sem_117_pending_write_vanishes_while_a_forked_child_lives,
-    ],
-    children: [
-        child_fork_a_pending_writer,
-        child_fork_then_pend,
-    ],
+common::tests! {
+    tests: [sem_117_forked_childs_pending_write_vanishes_while_its_parent_lives, sem_117_pending_write_vanishes_while_a_forked_child_lives],
+    children: [child_fork_a_pending_writer, child_fork_then_pend],
 }

@@ -10,7 +10,7 @@
 //!
 //! Squatting and forged link packets are tested elsewhere (items 1 and 2).
 
-mod common;
+use crate::common;
 
 use common::named::{
     become_nobody, child_done, env, hear, kind, raw_control_socket, say, unique_name, Kid,
@@ -593,17 +593,7 @@ fn another_user_cannot_open_segments_through_proc() {
     server.finish();
 }
 
-common::main! {
-    tests: [
-        a_wait_flood_is_bounded_per_uid_and_refused_with_no_system_resources,
-        near_the_descriptor_limit_a_flood_does_not_starve_create,
-        running_out_of_descriptors_is_no_system_resources,
-        state_is_refused_to_a_user_the_pipe_grants_nothing,
-        garbage_and_silent_peers_do_not_stop_the_name,
-        another_user_cannot_open_segments_through_proc,
-    ],
-    children: [
-        child_victim,
-        child_attacker,
-    ],
+common::tests! {
+    tests: [a_wait_flood_is_bounded_per_uid_and_refused_with_no_system_resources, near_the_descriptor_limit_a_flood_does_not_starve_create, running_out_of_descriptors_is_no_system_resources, state_is_refused_to_a_user_the_pipe_grants_nothing, garbage_and_silent_peers_do_not_stop_the_name, another_user_cannot_open_segments_through_proc],
+    children: [child_victim, child_attacker],
 }

@@ -5,7 +5,7 @@
 //! SEM-149 test; opening another user's segment through `/proc` is in
 //! `attacks`.
 
-mod common;
+use crate::common;
 
 use common::named::{become_nobody, child_done, env, say, Kid};
 use shmpipe::{CommandExt, PipeBuilder};
@@ -173,15 +173,7 @@ fn an_end_the_receiver_may_not_attach_is_access_denied() {
     kid.finish();
 }
 
-common::main! {
-    tests: [
-        segments_are_owner_only_and_stay_so_within_the_uid,
-        an_end_handed_to_another_uid_is_usable_there,
-        an_end_inherited_by_a_child_of_another_uid_is_usable_there,
-        an_end_the_receiver_may_not_attach_is_access_denied,
-    ],
-    children: [
-        child_receiver,
-        child_inheritor,
-    ],
+common::tests! {
+    tests: [segments_are_owner_only_and_stay_so_within_the_uid, an_end_handed_to_another_uid_is_usable_there, an_end_inherited_by_a_child_of_another_uid_is_usable_there, an_end_the_receiver_may_not_attach_is_access_denied],
+    children: [child_receiver, child_inheritor],
 }

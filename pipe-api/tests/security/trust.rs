@@ -9,7 +9,7 @@
 //! [`common::named::Kid`]); the `child_*` tests do nothing in an ordinary
 //! run.
 
-mod common;
+use crate::common;
 
 use common::named::{
     become_nobody, child_done, env, hear, kind, raw_control_socket, say, unique_name, Kid, HANG,
@@ -381,15 +381,7 @@ fn a_forged_owner_gets_neither_a_join_nor_a_segment() {
     assert_eq!(server.recv_msg(&mut buf).unwrap().len, 5);
 }
 
-common::main! {
-    tests: [
-        create_does_not_join_a_name_another_uid_owns_unless_trusted,
-        open_uses_a_server_of_another_uid_only_when_trusted,
-        a_client_forwarded_to_another_uids_instance_judges_that_process,
-        a_forged_owner_gets_neither_a_join_nor_a_segment,
-    ],
-    children: [
-        child_nobody_server,
-        child_forged_owner,
-    ],
+common::tests! {
+    tests: [create_does_not_join_a_name_another_uid_owns_unless_trusted, open_uses_a_server_of_another_uid_only_when_trusted, a_client_forwarded_to_another_uids_instance_judges_that_process, a_forged_owner_gets_neither_a_join_nor_a_segment],
+    children: [child_nobody_server, child_forged_owner],
 }

@@ -67,8 +67,8 @@ const BLOCKED_HANG: Duration = Duration::from_secs(20);
 /// Writes `main` for a test binary with child processes; see the module
 /// documentation. Tests are `fn()` or `fn() -> Result<(), E: Debug>`;
 /// children are `fn()`.
-/// With `modules: [..]`, the `main` of a binary whose modules each list
-/// their tests and children with [`tests!`].
+/// With `modules: [a, b::c, ..]`, the `main` of a binary whose modules
+/// each list their tests and children with [`tests!`].
 #[allow(unused_macros)] // Binaries without children do not use it.
 macro_rules! main_ {
     (
@@ -82,11 +82,12 @@ macro_rules! main_ {
             )
         }
     };
-    (modules: [$($module:ident),* $(,)?] $(,)?) => {
+    (modules: [$($($module:ident)::+),* $(,)?] $(,)?) => {
         fn main() -> ::std::process::ExitCode {
             let mut tests = ::std::vec::Vec::new();
-            $(tests.extend($module::tests());)*
-            let children: ::std::vec::Vec<(&str, fn())> = [$($module::CHILDREN),*].concat();
+            $(tests.extend($($module)::+::tests());)*
+            let children: ::std::vec::Vec<(&str, fn())> =
+                [$($($module)::+::CHILDREN),*].concat();
             $crate::common::harness::run(tests, &children)
         }
     };

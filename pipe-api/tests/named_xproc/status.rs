@@ -5,7 +5,7 @@
 //! Children are this test binary run again (see [`common::named::Kid`]) as
 //! one of the `child_*` functions listed in `main` at the end.
 
-mod common;
+use crate::common;
 
 use common::named::{
     assert_kind, become_nobody, child_done, env, hear, say, unique_name, Kid, HANG,
@@ -444,20 +444,7 @@ fn disconnect_racing_open_and_status_never_deadlocks() {
     looker.finish();
 }
 
-common::main! {
-    tests: [
-        status_follows_attributes_states_pids_and_queued_bytes,
-        one_way_pipes_report_the_direction_they_carry,
-        status_errors,
-        list_shows_live_pipes_and_forgets_vanished_ones,
-        status_of_a_pipe_served_by_another_process,
-        only_users_the_security_grants_something_may_look,
-        the_documented_reply_layout_decodes,
-        malformed_or_misdirected_replies_are_errors_and_left_out_of_lists,
-        disconnect_racing_open_and_status_never_deadlocks,
-    ],
-    children: [
-        child_server,
-        child_nobody_looks,
-    ],
+common::tests! {
+    tests: [status_follows_attributes_states_pids_and_queued_bytes, one_way_pipes_report_the_direction_they_carry, status_errors, list_shows_live_pipes_and_forgets_vanished_ones, status_of_a_pipe_served_by_another_process, only_users_the_security_grants_something_may_look, the_documented_reply_layout_decodes, malformed_or_misdirected_replies_are_errors_and_left_out_of_lists, disconnect_racing_open_and_status_never_deadlocks],
+    children: [child_server, child_nobody_looks],
 }

@@ -8,7 +8,7 @@
 //! connects to an abstract Unix socket the parent listens on and receives
 //! the end there.
 
-mod common;
+use crate::common;
 
 use common::named::{assert_kind, child_done, default_opts, env, hear, say, unique_name, Kid};
 use shmpipe::named::{ClientOptions, NamedPipeClient, NamedPipeServer};
@@ -270,15 +270,7 @@ fn anything_but_a_named_client_end_is_refused() {
     assert_eq!(again.info().unwrap().end, shmpipe::EndKind::Client);
 }
 
-common::main! {
-    tests: [
-        sem_067_writers_in_two_processes_keep_blocks_contiguous,
-        sem_081_messages_of_writers_in_two_processes_arrive_whole,
-        sem_070_partly_read_message_is_continued_by_another_process,
-        anything_but_a_named_client_end_is_refused,
-    ],
-    children: [
-        child_passed_writer,
-        child_passed_reader,
-    ],
+common::tests! {
+    tests: [sem_067_writers_in_two_processes_keep_blocks_contiguous, sem_081_messages_of_writers_in_two_processes_arrive_whole, sem_070_partly_read_message_is_continued_by_another_process, anything_but_a_named_client_end_is_refused],
+    children: [child_passed_writer, child_passed_reader],
 }

@@ -22,7 +22,7 @@
 //!     tests: [sem_043_one_listening_instance_one_client],
 //!     children: [child_claimer],
 //! }
-//! // tests/named_xproc.rs
+//! // tests/named_xproc/main.rs
 //! mod claim;
 //! mod killed;
 //! common::main! { modules: [claim, killed] }

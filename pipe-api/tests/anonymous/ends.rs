@@ -60,7 +60,7 @@ assert_not_impl!(&'static PipeReader: Write);
 assert_no_method!(PipeReader, try_write);
 // SEM-090: the write end lacks read-data access (spec 8.2); peek through
 // it is not expressible. (Runtime AccessDenied, for named-pipe ends
-// without read access: named_data.rs.)
+// without read access: named_data/peek.rs.)
 assert_no_method!(PipeWriter, peek);
 assert_no_method!(PipeWriter, available);
 // SEM-122: the read end lacks write-data access; flush (`FlushFileBuffers`,
@@ -215,7 +215,7 @@ fn sem_022_duplicate_of_write_end_keeps_reader_waiting() {
 fn sem_023_write_after_read_end_closed_fails_with_no_data() {
     // The test binary, like every Rust program, ignores SIGPIPE, so the
     // "no SIGPIPE" half is checked in a child with the default disposition
-    // (anonymous_xproc.rs, sem_023_no_sigpipe_...).
+    // (anonymous_xproc/ends_across_processes.rs, sem_023_no_sigpipe_...).
     let (r, mut w) = shmpipe::pipe().unwrap();
     let r2 = r.try_clone().unwrap();
     drop(r);

@@ -2,10 +2,10 @@
 //! end of data on process exit and SIGKILL (SEM-021), hand-off to an
 //! unrelated process over a Unix socket, atomic writes from two processes
 //! (SEM-067) and no SIGPIPE (SEM-023). Redirected child stdio is in
-//! `tests/redirect.rs`.
+//! the `redirect` module beside this one.
 //!
 //! Children are this test binary run again as one of the `child_*`
-//! functions listed in `main` at the end (see `common`). A child reports
+//! functions listed in `common::tests!` at the end (see `common`). A child reports
 //! success with exit status [`CHILD_OK`], so a child that failed or was not
 //! found cannot pass for one that worked.
 
@@ -577,6 +577,30 @@ fn sem_067_blocks_from_two_processes_stay_contiguous() {
 }
 
 common::tests! {
-    tests: [sem_026_child_writes_through_an_inherited_write_end, sem_026_child_reads_through_an_inherited_read_end, sem_026_non_inheritable_end_cannot_reach_a_child, sem_022_inherited_write_end_in_child_keeps_reader_waiting, sem_021_writer_process_exit_ends_the_data, killed_writer_process_gives_data_then_end_of_pipe, sem_021_killed_writer_process_leaves_its_unread_data_then_end_of_pipe, killed_reader_process_makes_writes_fail_with_no_data, sem_023_no_sigpipe_for_a_write_after_the_reader_closed, write_end_sent_over_unix_socket_works_in_another_process, sem_067_blocks_from_two_processes_stay_contiguous],
-    children: [child_write_inherited, child_read_inherited, child_forged_tokens, child_hold_write_end, child_write_and_exit, child_write_then_linger, child_write_report_linger, child_hold_read_end, child_sigpipe_default, child_recv_writer, child_write_blocks],
+    tests: [
+        sem_026_child_writes_through_an_inherited_write_end,
+        sem_026_child_reads_through_an_inherited_read_end,
+        sem_026_non_inheritable_end_cannot_reach_a_child,
+        sem_022_inherited_write_end_in_child_keeps_reader_waiting,
+        sem_021_writer_process_exit_ends_the_data,
+        killed_writer_process_gives_data_then_end_of_pipe,
+        sem_021_killed_writer_process_leaves_its_unread_data_then_end_of_pipe,
+        killed_reader_process_makes_writes_fail_with_no_data,
+        sem_023_no_sigpipe_for_a_write_after_the_reader_closed,
+        write_end_sent_over_unix_socket_works_in_another_process,
+        sem_067_blocks_from_two_processes_stay_contiguous,
+    ],
+    children: [
+        child_write_inherited,
+        child_read_inherited,
+        child_forged_tokens,
+        child_hold_write_end,
+        child_write_and_exit,
+        child_write_then_linger,
+        child_write_report_linger,
+        child_hold_read_end,
+        child_sigpipe_default,
+        child_recv_writer,
+        child_write_blocks,
+    ],
 }

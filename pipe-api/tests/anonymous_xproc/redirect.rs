@@ -298,6 +298,19 @@ fn example_child_main_needs_native_ends() {
 }
 
 common::tests! {
-    tests: [relay_sort_sorts_lines, relay_cat_copies_a_megabyte, relay_tr_transforms_the_stream, native_child_reads_stdin_and_writes_stdout_through_shared_memory, relay_into_a_child_that_exited_raises_no_sigpipe, wait_returns_when_the_child_exits_while_the_parent_holds_the_writer, wait_returns_after_the_child_read_part_of_its_input, stdin_relay_keeps_feeding_a_background_reader_after_wait, parent_closing_its_reader_ends_the_stdout_relay, example_relay_mode_sorts_with_sort, example_native_mode_sorts_in_the_child, example_child_main_needs_native_ends],
+    tests: [
+        relay_sort_sorts_lines,
+        relay_cat_copies_a_megabyte,
+        relay_tr_transforms_the_stream,
+        native_child_reads_stdin_and_writes_stdout_through_shared_memory,
+        relay_into_a_child_that_exited_raises_no_sigpipe,
+        wait_returns_when_the_child_exits_while_the_parent_holds_the_writer,
+        wait_returns_after_the_child_read_part_of_its_input,
+        stdin_relay_keeps_feeding_a_background_reader_after_wait,
+        parent_closing_its_reader_ends_the_stdout_relay,
+        example_relay_mode_sorts_with_sort,
+        example_native_mode_sorts_in_the_child,
+        example_child_main_needs_native_ends,
+    ],
     children: [child_native_upcase, child_relay_to_a_child_that_never_reads, child_example_native],
 }

@@ -6,7 +6,7 @@
 //! counts against the quota.
 //!
 //! Children are this test binary run again (see `common::child_command`);
-//! `main` at the end lists the tests and the children.
+//! `common::tests!` at the end lists the tests and the children.
 
 use crate::common;
 
@@ -243,6 +243,11 @@ fn sem_117_a_completed_write_is_never_withdrawn_when_its_handle_closes() {
 }
 
 common::tests! {
-    tests: [sem_117_killed_pending_write_vanishes_while_a_duplicate_lives, sem_117_live_pending_writes_are_delivered_whole, sem_098_quota_plus_one_completes_while_the_pending_reader_is_stopped, sem_117_a_completed_write_is_never_withdrawn_when_its_handle_closes],
+    tests: [
+        sem_117_killed_pending_write_vanishes_while_a_duplicate_lives,
+        sem_117_live_pending_writes_are_delivered_whole,
+        sem_098_quota_plus_one_completes_while_the_pending_reader_is_stopped,
+        sem_117_a_completed_write_is_never_withdrawn_when_its_handle_closes,
+    ],
     children: [child_complete_then_pend, child_pend_then_finish, child_read_one_byte],
 }

@@ -309,6 +309,13 @@ fn nonblocking_message_read_returns_the_part_of_a_killed_writer() {
 }
 
 common::tests! {
-    tests: [cut_message_is_never_complete_in_message_read_mode, cut_message_then_the_next_writer_gets_an_error_in_between, cut_message_in_byte_read_mode_is_a_prefix_then_broken_pipe, cut_write_on_a_byte_pipe_is_a_prefix_then_the_end, nonblocking_message_read_never_waits_for_a_stopped_writer, nonblocking_message_read_returns_the_part_of_a_killed_writer],
+    tests: [
+        cut_message_is_never_complete_in_message_read_mode,
+        cut_message_then_the_next_writer_gets_an_error_in_between,
+        cut_message_in_byte_read_mode_is_a_prefix_then_broken_pipe,
+        cut_write_on_a_byte_pipe_is_a_prefix_then_the_end,
+        nonblocking_message_read_never_waits_for_a_stopped_writer,
+        nonblocking_message_read_returns_the_part_of_a_killed_writer,
+    ],
     children: [child_big_message, child_big_write],
 }

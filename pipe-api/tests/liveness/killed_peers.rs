@@ -282,6 +282,18 @@ fn nonblocking_read_waits_for_no_stopped_reader_and_reports_no_false_end() {
 }
 
 common::tests! {
-    tests: [flush_fails_when_the_server_was_killed_before_reading, flush_fails_when_the_reader_was_killed_before_reading, killed_pending_write_rest_vanishes_even_right_after_publication, killed_pending_message_rest_vanishes_and_the_cut_is_reported, nonblocking_read_waits_for_no_stopped_reader_and_reports_no_false_end],
-    children: [child_server_never_reads, child_hold_reader, child_pending_write, child_pending_message, child_stop_in_reader_lock],
+    tests: [
+        flush_fails_when_the_server_was_killed_before_reading,
+        flush_fails_when_the_reader_was_killed_before_reading,
+        killed_pending_write_rest_vanishes_even_right_after_publication,
+        killed_pending_message_rest_vanishes_and_the_cut_is_reported,
+        nonblocking_read_waits_for_no_stopped_reader_and_reports_no_false_end,
+    ],
+    children: [
+        child_server_never_reads,
+        child_hold_reader,
+        child_pending_write,
+        child_pending_message,
+        child_stop_in_reader_lock,
+    ],
 }

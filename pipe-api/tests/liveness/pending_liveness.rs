@@ -223,6 +223,9 @@ fn sem_117_pending_write_vanishes_while_a_forked_child_lives() {
 }
 
 common::tests! {
-    tests: [sem_117_forked_childs_pending_write_vanishes_while_its_parent_lives, sem_117_pending_write_vanishes_while_a_forked_child_lives],
+    tests: [
+        sem_117_forked_childs_pending_write_vanishes_while_its_parent_lives,
+        sem_117_pending_write_vanishes_while_a_forked_child_lives,
+    ],
     children: [child_fork_a_pending_writer, child_fork_then_pend],
 }

@@ -127,7 +127,7 @@ fn assert_blocks(stream: &[u8], block: usize, mut want: Vec<u8>) {
 
 fn sem_067_concurrent_writers_on_one_end_keep_blocks_contiguous() {
     // Two threads here (both directions); two processes on one client end
-    // in named_handoff.rs.
+    // in named_xproc/handoff.rs.
     const BLOCK: usize = 100_000;
     const PER_WRITER: u8 = 3;
     let (s, c) = byte_pair();
@@ -165,6 +165,15 @@ fn sem_067_concurrent_writers_on_one_end_keep_blocks_contiguous() {
 }
 
 common::tests! {
-    tests: [sem_059_duplex_byte_pipe_carries_both_directions_independently, sem_060_blocking_read_returns_as_soon_as_some_bytes_are_there, sem_061_byte_read_joins_two_writes, sem_062_short_byte_read_leaves_the_rest_queued, sem_063_zero_length_write_on_byte_pipe_queues_nothing, sem_064_zero_length_byte_read_returns_at_once_and_consumes_nothing, sem_066_data_calls_on_a_never_connected_server_end_fail_with_pipe_listening, sem_067_concurrent_writers_on_one_end_keep_blocks_contiguous],
+    tests: [
+        sem_059_duplex_byte_pipe_carries_both_directions_independently,
+        sem_060_blocking_read_returns_as_soon_as_some_bytes_are_there,
+        sem_061_byte_read_joins_two_writes,
+        sem_062_short_byte_read_leaves_the_rest_queued,
+        sem_063_zero_length_write_on_byte_pipe_queues_nothing,
+        sem_064_zero_length_byte_read_returns_at_once_and_consumes_nothing,
+        sem_066_data_calls_on_a_never_connected_server_end_fail_with_pipe_listening,
+        sem_067_concurrent_writers_on_one_end_keep_blocks_contiguous,
+    ],
     children: [],
 }

@@ -283,6 +283,20 @@ fn sem_118_no_client_attaches_to_an_instance_whose_server_end_closed() {
 }
 
 common::tests! {
-    tests: [sem_106_disconnect_discards_data_in_both_directions, sem_107_read_and_write_after_disconnect_are_pipe_not_connected, sem_108_second_disconnect_is_pipe_not_connected, sem_109_disconnect_ends_pending_writes_and_flush_with_pipe_not_connected, sem_110_client_reads_queued_bytes_then_broken_pipe_after_server_closed, sem_111_write_after_peer_closed_is_no_data, sem_112_blocked_read_fails_with_broken_pipe_when_peer_closes, sem_113_pending_write_and_flush_fail_with_broken_pipe_when_peer_closes, sem_114_empty_message_before_close_is_read_then_broken_pipe, sem_115_get_and_set_state_work_after_peer_closed, sem_116_sigkilled_client_looks_closed_to_the_server, sem_117_killed_pending_writer_loses_the_unread_rest, sem_118_no_client_attaches_to_an_instance_whose_server_end_closed],
+    tests: [
+        sem_106_disconnect_discards_data_in_both_directions,
+        sem_107_read_and_write_after_disconnect_are_pipe_not_connected,
+        sem_108_second_disconnect_is_pipe_not_connected,
+        sem_109_disconnect_ends_pending_writes_and_flush_with_pipe_not_connected,
+        sem_110_client_reads_queued_bytes_then_broken_pipe_after_server_closed,
+        sem_111_write_after_peer_closed_is_no_data,
+        sem_112_blocked_read_fails_with_broken_pipe_when_peer_closes,
+        sem_113_pending_write_and_flush_fail_with_broken_pipe_when_peer_closes,
+        sem_114_empty_message_before_close_is_read_then_broken_pipe,
+        sem_115_get_and_set_state_work_after_peer_closed,
+        sem_116_sigkilled_client_looks_closed_to_the_server,
+        sem_117_killed_pending_writer_loses_the_unread_rest,
+        sem_118_no_client_attaches_to_an_instance_whose_server_end_closed,
+    ],
     children: [child_sem_116_client, child_sem_117_writer],
 }

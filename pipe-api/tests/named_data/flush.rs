@@ -123,6 +123,13 @@ fn sem_123_flush_after_peer_closed_returns_at_once_and_ok_only_if_all_was_read()
 }
 
 common::tests! {
-    tests: [sem_120_flush_returns_at_once_when_everything_was_read, sem_120_flush_waits_until_the_peer_read_every_byte, sem_120_flush_waits_for_the_bytes_of_pending_writes, sem_120_flush_waits_for_a_queued_empty_message, sem_122_flush_without_write_data_access_is_access_denied, sem_123_flush_after_peer_closed_returns_at_once_and_ok_only_if_all_was_read],
+    tests: [
+        sem_120_flush_returns_at_once_when_everything_was_read,
+        sem_120_flush_waits_until_the_peer_read_every_byte,
+        sem_120_flush_waits_for_the_bytes_of_pending_writes,
+        sem_120_flush_waits_for_a_queued_empty_message,
+        sem_122_flush_without_write_data_access_is_access_denied,
+        sem_123_flush_after_peer_closed_returns_at_once_and_ok_only_if_all_was_read,
+    ],
     children: [],
 }

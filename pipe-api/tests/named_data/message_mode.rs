@@ -32,7 +32,7 @@ fn sem_069_short_message_reads_give_more_data_then_the_rest() {
 
 fn sem_070_partly_read_message_is_continued_by_another_thread() {
     // Another thread here, through a duplicate handle (client) and a shared
-    // end (server); another process in named_handoff.rs.
+    // end (server); another process in named_xproc/handoff.rs.
     let (s, c) = msg_pair();
     s.send_msg(b"0123456789").unwrap();
     assert_eq!(recv_vec(&c, 4).unwrap(), (b"0123".to_vec(), false));
@@ -225,7 +225,7 @@ fn numbered_message(w: u8, seq: u16) -> Vec<u8> {
 
 fn sem_081_messages_of_concurrent_writers_arrive_whole_and_separate() {
     // Two threads with duplicate handles of the client end; two processes
-    // in named_handoff.rs.
+    // in named_xproc/handoff.rs.
     const PER_WRITER: u16 = 40;
     let (s, c) = msg_pair();
     within("two message writers", move || {
@@ -254,6 +254,21 @@ fn sem_081_messages_of_concurrent_writers_arrive_whole_and_separate() {
 }
 
 common::tests! {
-    tests: [sem_068_message_read_returns_one_message_per_read, sem_069_short_message_reads_give_more_data_then_the_rest, sem_070_partly_read_message_is_continued_by_another_thread, sem_071_byte_read_end_on_message_pipe_reads_across_messages, sem_072_byte_read_end_on_message_pipe_never_gets_more_data, sem_073_zero_length_write_on_message_pipe_is_an_empty_message, sem_074_empty_message_completes_exactly_one_of_two_pending_reads, sem_075_empty_message_behind_data_is_read_separately_in_both_read_modes, sem_076_zero_length_message_read_gives_more_data_and_consumes_nothing, sem_077_message_larger_than_the_quota_arrives_intact, sem_078_message_read_mode_on_byte_pipe_is_invalid_parameter, sem_079_message_type_without_message_read_option_starts_in_byte_read_mode, sem_080_client_switches_read_mode_and_each_read_follows_it, sem_081_messages_of_concurrent_writers_arrive_whole_and_separate],
+    tests: [
+        sem_068_message_read_returns_one_message_per_read,
+        sem_069_short_message_reads_give_more_data_then_the_rest,
+        sem_070_partly_read_message_is_continued_by_another_thread,
+        sem_071_byte_read_end_on_message_pipe_reads_across_messages,
+        sem_072_byte_read_end_on_message_pipe_never_gets_more_data,
+        sem_073_zero_length_write_on_message_pipe_is_an_empty_message,
+        sem_074_empty_message_completes_exactly_one_of_two_pending_reads,
+        sem_075_empty_message_behind_data_is_read_separately_in_both_read_modes,
+        sem_076_zero_length_message_read_gives_more_data_and_consumes_nothing,
+        sem_077_message_larger_than_the_quota_arrives_intact,
+        sem_078_message_read_mode_on_byte_pipe_is_invalid_parameter,
+        sem_079_message_type_without_message_read_option_starts_in_byte_read_mode,
+        sem_080_client_switches_read_mode_and_each_read_follows_it,
+        sem_081_messages_of_concurrent_writers_arrive_whole_and_separate,
+    ],
     children: [],
 }

@@ -179,6 +179,17 @@ fn sem_091_peek_after_one_byte_of_a_large_message() {
 }
 
 common::tests! {
-    tests: [sem_082_peek_copies_without_consuming, sem_083_peek_counts_every_queued_message, sem_084_peek_on_message_pipe_stops_at_the_head_message, sem_085_short_peek_reports_bytes_left_in_message, sem_086_peek_without_buffer_reports_totals_and_head_message_length, sem_087_peek_on_empty_pipe_returns_at_once, sem_088_peek_on_unconnected_ends, sem_089_peek_after_peer_closed_reports_queued_data_then_broken_pipe, sem_090_peek_without_read_data_access_is_access_denied, sem_091_peek_after_one_byte_of_a_large_message],
+    tests: [
+        sem_082_peek_copies_without_consuming,
+        sem_083_peek_counts_every_queued_message,
+        sem_084_peek_on_message_pipe_stops_at_the_head_message,
+        sem_085_short_peek_reports_bytes_left_in_message,
+        sem_086_peek_without_buffer_reports_totals_and_head_message_length,
+        sem_087_peek_on_empty_pipe_returns_at_once,
+        sem_088_peek_on_unconnected_ends,
+        sem_089_peek_after_peer_closed_reports_queued_data_then_broken_pipe,
+        sem_090_peek_without_read_data_access_is_access_denied,
+        sem_091_peek_after_one_byte_of_a_large_message,
+    ],
     children: [],
 }

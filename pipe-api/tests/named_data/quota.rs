@@ -283,6 +283,22 @@ fn sem_105_set_state_switches_wait_and_read_modes() {
 }
 
 common::tests! {
-    tests: [sem_092_write_pends_until_bytes_ahead_fit_the_quota, sem_093_oversized_write_completes_when_the_rest_fits_the_quota, sem_094_bytes_of_a_pending_write_are_peekable_and_readable, sem_095_pending_writes_complete_in_issue_order, sem_096_quota_per_direction_follows_out_and_in_sizes, sem_097_zero_length_write_completes_while_other_writes_pend_byte_pipe, sem_097_zero_length_write_completes_while_other_writes_pend_message_pipe, sem_098_pending_one_byte_read_lets_quota_plus_one_write_complete, sem_099_pending_read_takes_its_share_of_a_write, sem_100_nonblocking_read_on_empty_pipe_is_no_data, sem_101_nonblocking_write_of_exactly_the_quota_writes_everything, sem_102_nonblocking_write_over_the_quota_writes_nothing, sem_103_nonblocking_write_on_byte_pipe_feeds_a_pending_read_only, sem_104_nonblocking_write_on_message_pipe_leaves_a_pending_read_alone, sem_105_set_state_switches_wait_and_read_modes],
+    tests: [
+        sem_092_write_pends_until_bytes_ahead_fit_the_quota,
+        sem_093_oversized_write_completes_when_the_rest_fits_the_quota,
+        sem_094_bytes_of_a_pending_write_are_peekable_and_readable,
+        sem_095_pending_writes_complete_in_issue_order,
+        sem_096_quota_per_direction_follows_out_and_in_sizes,
+        sem_097_zero_length_write_completes_while_other_writes_pend_byte_pipe,
+        sem_097_zero_length_write_completes_while_other_writes_pend_message_pipe,
+        sem_098_pending_one_byte_read_lets_quota_plus_one_write_complete,
+        sem_099_pending_read_takes_its_share_of_a_write,
+        sem_100_nonblocking_read_on_empty_pipe_is_no_data,
+        sem_101_nonblocking_write_of_exactly_the_quota_writes_everything,
+        sem_102_nonblocking_write_over_the_quota_writes_nothing,
+        sem_103_nonblocking_write_on_byte_pipe_feeds_a_pending_read_only,
+        sem_104_nonblocking_write_on_message_pipe_leaves_a_pending_read_alone,
+        sem_105_set_state_switches_wait_and_read_modes,
+    ],
     children: [],
 }

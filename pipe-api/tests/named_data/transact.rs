@@ -256,6 +256,20 @@ fn sem_146_pending_read_and_write_on_one_duplex_end_complete_independently() {
 }
 
 common::tests! {
-    tests: [sem_124_transact_needs_message_type_and_message_read_mode, sem_125_transact_with_unread_data_is_pipe_busy_and_writes_nothing, sem_126_transact_sends_one_message_and_returns_the_next_reply, sem_127_long_transact_reply_gives_more_data_and_the_rest_is_readable, sem_128_transact_ignores_the_quota_behind_a_pending_write, sem_129_only_a_reply_completes_a_transact_even_an_empty_one, sem_130_either_end_transacts_and_a_transact_can_be_the_reply, sem_132_call_opens_transacts_and_closes, sem_133_call_with_short_buffer_truncates_the_reply, sem_134_call_waits_for_a_busy_pipe_according_to_its_timeout, sem_135_call_on_byte_pipe_or_missing_name_fails, sem_142_two_pending_reads_complete_in_issue_order, sem_146_pending_read_and_write_on_one_duplex_end_complete_independently],
+    tests: [
+        sem_124_transact_needs_message_type_and_message_read_mode,
+        sem_125_transact_with_unread_data_is_pipe_busy_and_writes_nothing,
+        sem_126_transact_sends_one_message_and_returns_the_next_reply,
+        sem_127_long_transact_reply_gives_more_data_and_the_rest_is_readable,
+        sem_128_transact_ignores_the_quota_behind_a_pending_write,
+        sem_129_only_a_reply_completes_a_transact_even_an_empty_one,
+        sem_130_either_end_transacts_and_a_transact_can_be_the_reply,
+        sem_132_call_opens_transacts_and_closes,
+        sem_133_call_with_short_buffer_truncates_the_reply,
+        sem_134_call_waits_for_a_busy_pipe_according_to_its_timeout,
+        sem_135_call_on_byte_pipe_or_missing_name_fails,
+        sem_142_two_pending_reads_complete_in_issue_order,
+        sem_146_pending_read_and_write_on_one_duplex_end_complete_independently,
+    ],
     children: [],
 }

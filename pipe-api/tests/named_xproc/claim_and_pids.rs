@@ -260,6 +260,11 @@ fn sem_138_pids_survive_the_peer_closing() {
 }
 
 common::tests! {
-    tests: [sem_043_two_processes_race_for_one_listening_instance, sem_137_pids_of_opener_and_creator_in_different_processes, sem_137_pids_across_pid_namespaces, sem_138_pids_survive_the_peer_closing],
+    tests: [
+        sem_043_two_processes_race_for_one_listening_instance,
+        sem_137_pids_of_opener_and_creator_in_different_processes,
+        sem_137_pids_across_pid_namespaces,
+        sem_138_pids_survive_the_peer_closing,
+    ],
     children: [child_race_opener, child_pid_client, child_pid_server, child_namespaced_server],
 }

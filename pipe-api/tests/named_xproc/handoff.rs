@@ -271,6 +271,11 @@ fn anything_but_a_named_client_end_is_refused() {
 }
 
 common::tests! {
-    tests: [sem_067_writers_in_two_processes_keep_blocks_contiguous, sem_081_messages_of_writers_in_two_processes_arrive_whole, sem_070_partly_read_message_is_continued_by_another_process, anything_but_a_named_client_end_is_refused],
+    tests: [
+        sem_067_writers_in_two_processes_keep_blocks_contiguous,
+        sem_081_messages_of_writers_in_two_processes_arrive_whole,
+        sem_070_partly_read_message_is_continued_by_another_process,
+        anything_but_a_named_client_end_is_refused,
+    ],
     children: [child_passed_writer, child_passed_reader],
 }

@@ -206,6 +206,11 @@ fn killed_client_process_fails_the_next_server_write() {
 }
 
 common::tests! {
-    tests: [killed_server_process_releases_its_clients_and_its_name, killed_client_process_releases_the_server, killed_server_process_with_a_waiting_connectless_client, killed_client_process_fails_the_next_server_write],
+    tests: [
+        killed_server_process_releases_its_clients_and_its_name,
+        killed_client_process_releases_the_server,
+        killed_server_process_with_a_waiting_connectless_client,
+        killed_client_process_fails_the_next_server_write,
+    ],
     children: [child_kill_server, child_kill_client, child_idle_client],
 }

@@ -224,6 +224,9 @@ fn sem_150_security_refuses_creating_instances_to_another_uid() {
 }
 
 common::tests! {
-    tests: [sem_149_security_refuses_connect_for_write_to_another_uid, sem_150_security_refuses_creating_instances_to_another_uid],
+    tests: [
+        sem_149_security_refuses_connect_for_write_to_another_uid,
+        sem_150_security_refuses_creating_instances_to_another_uid,
+    ],
     children: [child_nobody],
 }

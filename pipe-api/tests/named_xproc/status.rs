@@ -3,7 +3,7 @@
 //! and users, and what a client does with replies it must not trust.
 //!
 //! Children are this test binary run again (see [`common::named::Kid`]) as
-//! one of the `child_*` functions listed in `main` at the end.
+//! one of the `child_*` functions listed in `common::tests!` at the end.
 
 use crate::common;
 
@@ -445,6 +445,16 @@ fn disconnect_racing_open_and_status_never_deadlocks() {
 }
 
 common::tests! {
-    tests: [status_follows_attributes_states_pids_and_queued_bytes, one_way_pipes_report_the_direction_they_carry, status_errors, list_shows_live_pipes_and_forgets_vanished_ones, status_of_a_pipe_served_by_another_process, only_users_the_security_grants_something_may_look, the_documented_reply_layout_decodes, malformed_or_misdirected_replies_are_errors_and_left_out_of_lists, disconnect_racing_open_and_status_never_deadlocks],
+    tests: [
+        status_follows_attributes_states_pids_and_queued_bytes,
+        one_way_pipes_report_the_direction_they_carry,
+        status_errors,
+        list_shows_live_pipes_and_forgets_vanished_ones,
+        status_of_a_pipe_served_by_another_process,
+        only_users_the_security_grants_something_may_look,
+        the_documented_reply_layout_decodes,
+        malformed_or_misdirected_replies_are_errors_and_left_out_of_lists,
+        disconnect_racing_open_and_status_never_deadlocks,
+    ],
     children: [child_server, child_nobody_looks],
 }

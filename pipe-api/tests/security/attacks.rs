@@ -594,6 +594,13 @@ fn another_user_cannot_open_segments_through_proc() {
 }
 
 common::tests! {
-    tests: [a_wait_flood_is_bounded_per_uid_and_refused_with_no_system_resources, near_the_descriptor_limit_a_flood_does_not_starve_create, running_out_of_descriptors_is_no_system_resources, state_is_refused_to_a_user_the_pipe_grants_nothing, garbage_and_silent_peers_do_not_stop_the_name, another_user_cannot_open_segments_through_proc],
+    tests: [
+        a_wait_flood_is_bounded_per_uid_and_refused_with_no_system_resources,
+        near_the_descriptor_limit_a_flood_does_not_starve_create,
+        running_out_of_descriptors_is_no_system_resources,
+        state_is_refused_to_a_user_the_pipe_grants_nothing,
+        garbage_and_silent_peers_do_not_stop_the_name,
+        another_user_cannot_open_segments_through_proc,
+    ],
     children: [child_victim, child_attacker],
 }

@@ -174,6 +174,11 @@ fn an_end_the_receiver_may_not_attach_is_access_denied() {
 }
 
 common::tests! {
-    tests: [segments_are_owner_only_and_stay_so_within_the_uid, an_end_handed_to_another_uid_is_usable_there, an_end_inherited_by_a_child_of_another_uid_is_usable_there, an_end_the_receiver_may_not_attach_is_access_denied],
+    tests: [
+        segments_are_owner_only_and_stay_so_within_the_uid,
+        an_end_handed_to_another_uid_is_usable_there,
+        an_end_inherited_by_a_child_of_another_uid_is_usable_there,
+        an_end_the_receiver_may_not_attach_is_access_denied,
+    ],
     children: [child_receiver, child_inheritor],
 }

@@ -382,6 +382,11 @@ fn a_forged_owner_gets_neither_a_join_nor_a_segment() {
 }
 
 common::tests! {
-    tests: [create_does_not_join_a_name_another_uid_owns_unless_trusted, open_uses_a_server_of_another_uid_only_when_trusted, a_client_forwarded_to_another_uids_instance_judges_that_process, a_forged_owner_gets_neither_a_join_nor_a_segment],
+    tests: [
+        create_does_not_join_a_name_another_uid_owns_unless_trusted,
+        open_uses_a_server_of_another_uid_only_when_trusted,
+        a_client_forwarded_to_another_uids_instance_judges_that_process,
+        a_forged_owner_gets_neither_a_join_nor_a_segment,
+    ],
     children: [child_nobody_server, child_forged_owner],
 }

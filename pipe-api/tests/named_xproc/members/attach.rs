@@ -138,6 +138,9 @@ fn sem_043_racing_clients_claim_a_remote_instance_once() {
 }
 
 common::tests! {
-    tests: [sem_042_clients_attach_in_fifo_order_across_processes, sem_043_racing_clients_claim_a_remote_instance_once],
+    tests: [
+        sem_042_clients_attach_in_fifo_order_across_processes,
+        sem_043_racing_clients_claim_a_remote_instance_once,
+    ],
     children: [child_member],
 }

@@ -122,6 +122,11 @@ fn sem_016_server_gone_instance_of_another_process_counts_until_its_client_close
 }
 
 common::tests! {
-    tests: [sem_009_max_instances_counted_across_processes, sem_011_013_refusals_hold_for_other_processes, sem_054_055_instances_of_another_process_wake_wait_available, sem_016_server_gone_instance_of_another_process_counts_until_its_client_closes],
+    tests: [
+        sem_009_max_instances_counted_across_processes,
+        sem_011_013_refusals_hold_for_other_processes,
+        sem_054_055_instances_of_another_process_wake_wait_available,
+        sem_016_server_gone_instance_of_another_process_counts_until_its_client_closes,
+    ],
     children: [],
 }

@@ -139,6 +139,10 @@ fn a_squatter_answering_create_with_garbage_is_an_error_for_the_creator() {
 }
 
 common::tests! {
-    tests: [status_and_list_show_every_process_instances, hostile_members_are_cut_off_and_harm_nobody, a_squatter_answering_create_with_garbage_is_an_error_for_the_creator],
+    tests: [
+        status_and_list_show_every_process_instances,
+        hostile_members_are_cut_off_and_harm_nobody,
+        a_squatter_answering_create_with_garbage_is_an_error_for_the_creator,
+    ],
     children: [],
 }

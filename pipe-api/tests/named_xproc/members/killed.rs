@@ -124,6 +124,9 @@ fn killed_owner_members_take_over_the_name() {
 }
 
 common::tests! {
-    tests: [killed_member_instances_vanish_and_the_name_keeps_working, killed_owner_members_take_over_the_name],
+    tests: [
+        killed_member_instances_vanish_and_the_name_keeps_working,
+        killed_owner_members_take_over_the_name,
+    ],
     children: [child_owner],
 }

@@ -151,6 +151,10 @@ fn a_slow_member_keeps_its_instance_counted_and_answers_late() {
 }
 
 common::tests! {
-    tests: [sem_150_another_uid_with_the_grant_creates_instances_clients_reach, members_do_not_rejoin_a_squatter_after_the_owner_died, a_slow_member_keeps_its_instance_counted_and_answers_late],
+    tests: [
+        sem_150_another_uid_with_the_grant_creates_instances_clients_reach,
+        members_do_not_rejoin_a_squatter_after_the_owner_died,
+        a_slow_member_keeps_its_instance_counted_and_answers_late,
+    ],
     children: [],
 }

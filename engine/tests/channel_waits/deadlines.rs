@@ -116,6 +116,12 @@ fn a_timed_out_large_write_ends_as_a_truncated_message() {
 }
 
 common::tests! {
-    tests: [a_past_deadline_times_out_at_once_on_an_empty_ring, a_past_deadline_still_returns_what_is_queued, a_near_deadline_times_out_when_the_writer_stays_idle, write_deadlines_time_out_on_a_full_ring_without_publishing, a_timed_out_large_write_ends_as_a_truncated_message],
+    tests: [
+        a_past_deadline_times_out_at_once_on_an_empty_ring,
+        a_past_deadline_still_returns_what_is_queued,
+        a_near_deadline_times_out_when_the_writer_stays_idle,
+        write_deadlines_time_out_on_a_full_ring_without_publishing,
+        a_timed_out_large_write_ends_as_a_truncated_message,
+    ],
     children: [],
 }

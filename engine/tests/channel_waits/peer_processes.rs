@@ -210,6 +210,11 @@ fn a_cloned_receiver_keeps_the_reading_end_open() {
 }
 
 common::tests! {
-    tests: [a_waiting_reader_sees_its_writer_process_sigkilled, a_blocked_writer_sees_its_reader_process_sigkilled, a_cloned_sender_keeps_the_writing_end_open, a_cloned_receiver_keeps_the_reading_end_open],
+    tests: [
+        a_waiting_reader_sees_its_writer_process_sigkilled,
+        a_blocked_writer_sees_its_reader_process_sigkilled,
+        a_cloned_sender_keeps_the_writing_end_open,
+        a_cloned_receiver_keeps_the_reading_end_open,
+    ],
     children: [child_idle_writer, child_idle_reader],
 }

@@ -170,6 +170,12 @@ fn a_blocked_writer_sees_the_receiver_dropped_in_another_thread() {
 }
 
 common::tests! {
-    tests: [a_waiting_reader_gets_what_another_thread_writes, a_writer_blocked_on_a_full_ring_is_released_by_a_read, a_stream_of_hand_offs_arrives_intact_under_every_policy, a_waiting_reader_sees_the_sender_dropped_in_another_thread, a_blocked_writer_sees_the_receiver_dropped_in_another_thread],
+    tests: [
+        a_waiting_reader_gets_what_another_thread_writes,
+        a_writer_blocked_on_a_full_ring_is_released_by_a_read,
+        a_stream_of_hand_offs_arrives_intact_under_every_policy,
+        a_waiting_reader_sees_the_sender_dropped_in_another_thread,
+        a_blocked_writer_sees_the_receiver_dropped_in_another_thread,
+    ],
     children: [],
 }

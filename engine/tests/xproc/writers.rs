@@ -273,6 +273,10 @@ fn end_of_stream_only_after_every_writer_process_exits() {
 }
 
 common::tests! {
-    tests: [three_writer_processes_never_interleave, merged_stream_check_catches_lost_duplicated_or_misplaced_messages, end_of_stream_only_after_every_writer_process_exits],
+    tests: [
+        three_writer_processes_never_interleave,
+        merged_stream_check_catches_lost_duplicated_or_misplaced_messages,
+        end_of_stream_only_after_every_writer_process_exits,
+    ],
     children: [child_multi_writer, child_eof_holder],
 }

@@ -8,7 +8,7 @@
 //!
 //! `peek`, which waits for the lock, is still woken by a disconnect.
 
-mod common;
+use crate::common;
 
 use common::*;
 use shmpipe_engine::{channel, Error, Receiver, Sender};
@@ -34,7 +34,7 @@ fn report_pid(status: &mut File) {
 /// Takes the writer lock of the write end on descriptor 3, publishes
 /// [`FIRST`] as the first fragment of a longer write, reports its pid and
 /// stops itself holding the lock.
-fn child_stop_writer() {
+fn child_stop_holding_writer_lock() {
     let mut tx = Sender::from_fd(take_fd(3)).unwrap();
     let mut status = File::from(take_fd(4));
     tx.batch(|p| {
@@ -48,7 +48,7 @@ fn child_stop_writer() {
 
 /// Takes the reader lock of the read end on descriptor 3, reports its pid
 /// and stops itself holding the lock.
-fn child_stop_reader() {
+fn child_stop_holding_reader_lock() {
     let mut rx = Receiver::from_fd(take_fd(3)).unwrap();
     let mut status = File::from(take_fd(4));
     rx.batch(|_| {
@@ -85,7 +85,7 @@ fn try_write_does_not_wait_for_a_stopped_writer() {
     let _dog = Watchdog::new("try_write_does_not_wait_for_a_stopped_writer", HANG);
     let (tx, mut rx) = channel(4096).unwrap();
     let mut writer = tx.try_clone().unwrap();
-    let holder = stopped_holder("child_stop_writer", tx.as_fd());
+    let holder = stopped_holder("child_stop_holding_writer_lock", tx.as_fd());
     assert!(matches!(writer.try_write(b"mine"), Ok(false)));
     assert!(matches!(writer.try_batch(|_| ()), Ok(None)));
     // Nothing of this handle's reached the ring.
@@ -109,7 +109,7 @@ fn try_read_does_not_wait_for_a_stopped_reader() {
     let (mut tx, rx) = channel(4096).unwrap();
     tx.write(b"queued").unwrap();
     let mut reader = rx.try_clone().unwrap();
-    let holder = stopped_holder("child_stop_reader", rx.as_fd());
+    let holder = stopped_holder("child_stop_holding_reader_lock", rx.as_fd());
     let mut buf = [0u8; 16];
     assert!(matches!(reader.try_read(&mut buf), Ok(None)));
     assert!(matches!(reader.try_batch(|_| Ok(())), Ok(None)));
@@ -127,7 +127,7 @@ fn disconnect_wakes_a_peek_waiting_for_the_lock() {
     let (mut tx, rx) = channel(4096).unwrap();
     tx.write(b"queued").unwrap();
     let mut reader = rx.try_clone().unwrap();
-    let holder = stopped_holder("child_stop_reader", rx.as_fd());
+    let holder = stopped_holder("child_stop_holding_reader_lock", rx.as_fd());
     let (tid_tx, tid_rx) = mpsc::channel();
     let peek = std::thread::spawn(move || {
         tid_tx.send(gettid()).unwrap();
@@ -140,11 +140,11 @@ fn disconnect_wakes_a_peek_waiting_for_the_lock() {
     kill_and_reap(holder);
 }
 
-common::main! {
+common::tests! {
     tests: [
         try_write_does_not_wait_for_a_stopped_writer,
         try_read_does_not_wait_for_a_stopped_reader,
         disconnect_wakes_a_peek_waiting_for_the_lock,
     ],
-    children: [child_stop_writer, child_stop_reader],
+    children: [child_stop_holding_writer_lock, child_stop_holding_reader_lock],
 }

@@ -13,7 +13,7 @@
 //! time from `kill()` to the survivor's return is printed, not asserted
 //! (run with `--nocapture` to see it).
 
-mod common;
+use crate::common;
 
 use common::*;
 use shmpipe_engine::{channel, Error, Receiver, Sender};
@@ -475,16 +475,11 @@ fn lock_holder_killed_mid_write() {
     );
 }
 
-common::main! {
+common::tests! {
     tests: [
         writer_killed_at_random_points,
         reader_killed_while_writer_blocked,
         lock_holder_killed_mid_write,
     ],
-    children: [
-        child_endless_writer,
-        child_stalling_reader,
-        child_lock_victim,
-        child_lock_survivor,
-    ],
+    children: [child_endless_writer, child_stalling_reader, child_lock_victim, child_lock_survivor],
 }

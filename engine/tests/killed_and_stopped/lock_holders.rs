@@ -17,7 +17,7 @@
 //! Namespaces need root (CAP_SYS_ADMIN): without it the namespace tests say
 //! so and pass, except under `CI=true`, where they fail.
 
-mod common;
+use crate::common;
 
 use common::*;
 use shmpipe_engine::{channel, Error, Receiver, RingStorage, Sender};
@@ -572,7 +572,7 @@ fn zombie_holder_loses_the_lock() {
     reap_ok(child, "child_exit_holder");
 }
 
-common::main! {
+common::tests! {
     tests: [
         stopped_holder_in_another_pid_namespace_keeps_the_lock,
         killed_holder_in_another_pid_namespace_loses_the_lock,

@@ -1,5 +1,5 @@
-//! Shared helpers of the cross-process tests (`xproc.rs`, `kill.rs`,
-//! `channel_waits.rs`).
+//! Shared helpers of the cross-process tests (`xproc`, `killed_and_stopped`,
+//! `channel_waits`).
 //!
 //! # How to write a cross-process test
 //!

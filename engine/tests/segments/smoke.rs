@@ -1,3 +1,5 @@
+//! A first look at the engine: a heap ring and a channel in one process.
+
 use shmpipe_engine::{channel, HeapRing};
 
 #[test]

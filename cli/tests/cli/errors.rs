@@ -9,7 +9,7 @@
 //! (open returns once the instance is claimed), and every wait is bounded
 //! only to turn a hang into a failure.
 
-mod common;
+use crate::common;
 
 use common::{bin, full, run_without_input as shmpipe, HANG};
 use std::process::{Child, Output, Stdio};

@@ -7,7 +7,7 @@
 //! `shmpipe info` until it answers, and every wait is bounded only to turn
 //! a hang into a failure.
 
-mod common;
+use crate::common;
 
 use common::{bin, drain, full, wait_bounded, HANG};
 use std::io::{BufRead, BufReader, Read, Write};

@@ -9,7 +9,7 @@
 //! owned by nobody; every wait is bounded only to turn a hang into a
 //! failure.
 
-mod common;
+use crate::common;
 
 use common::{bin, drain, run_without_input as shmpipe, HANG};
 use std::os::unix::fs::PermissionsExt;

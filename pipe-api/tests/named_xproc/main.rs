@@ -16,7 +16,7 @@
 //! process safely. Two binaries stay apart: `named_connect` keeps its
 //! forking tests and its tests that close a client and look at once apart
 //! (a child holds every descriptor of this process until it execs), which
-//! only works within one binary; `named_abuse` floods the process's request
+//! only works within one binary; `abuse` (in the `stress` binary) floods the process's request
 //! threads with clients forwarded to silent members, and while it does,
 //! clients forwarded to the members of this binary's tests get `PipeBusy`
 //! (seen when it was a module here).

@@ -24,12 +24,12 @@
 //! seconds each in a debug build on two cores). The full-size run:
 //!
 //! ```text
-//! SHMPIPE_KILL_STORM_KILLS=2000 cargo test --release -p shmpipe --test kill_storm
+//! SHMPIPE_KILL_STORM_KILLS=2000 cargo test --release -p shmpipe --test stress kill_storm
 //! ```
 //!
 //! Children are this test binary run again (`child_storm_*`).
 
-mod common;
+use crate::common;
 
 use common::named::{env, unique_name};
 use common::{child_command, HANG};
@@ -557,13 +557,7 @@ fn kill_storm_of_the_server() {
     storm.finish();
 }
 
-common::main! {
-    tests: [
-        kill_storm_of_clients,
-        kill_storm_of_the_server,
-    ],
-    children: [
-        child_storm_client,
-        child_storm_server,
-    ],
+common::tests! {
+    tests: [kill_storm_of_clients, kill_storm_of_the_server],
+    children: [child_storm_client, child_storm_server],
 }

@@ -4,7 +4,7 @@
 //! down; neither may leave a name dead while its server lives, nor starve
 //! the process's other names, nor hand a client a raw system error.
 
-mod common;
+use crate::common;
 
 use common::named::{child_done, env, hear, kind, raw_member, say, unique_name, Kid, Pending};
 use shmpipe::named::{ClientOptions, Direction, ServerOptions};
@@ -123,12 +123,10 @@ fn a_silent_member_starves_neither_its_name_nor_the_process() {
     drop(links);
 }
 
-common::main! {
+common::tests! {
     tests: [
         a_name_survives_its_server_running_out_of_descriptors,
         a_silent_member_starves_neither_its_name_nor_the_process,
     ],
-    children: [
-        child_owner_at_the_descriptor_limit,
-    ],
+    children: [child_owner_at_the_descriptor_limit],
 }

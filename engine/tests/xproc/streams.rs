@@ -22,8 +22,6 @@ fn child_raw_writer() {
     raw_writer(role_arg(0), role_arg(1));
 }
 
-/// Child `child_multi_writer:seed:w:count`.
-
 fn stream_writer(seed: u64, count: u64) {
     let mut tx = Sender::from_fd(take_fd(3)).unwrap();
     let mut buf = vec![0u8; 4 * RING];

@@ -9,6 +9,7 @@ use common::*;
 use shmpipe_engine::{channel, Error, Sender};
 use std::os::fd::AsFd;
 
+/// Child `child_multi_writer:seed:w:count`.
 fn child_multi_writer() {
     multi_writer(role_arg(0), role_arg(1), role_arg(2));
 }

@@ -13,6 +13,25 @@
 //! }
 //! ```
 //!
+//! A binary of several modules lists each module's tests and children in
+//! that module, with [`tests!`], and names the modules in its `main`:
+//!
+//! ```ignore
+//! // tests/named_xproc/claim.rs
+//! common::tests! {
+//!     tests: [sem_043_one_listening_instance_one_client],
+//!     children: [child_claimer],
+//! }
+//! // tests/named_xproc/main.rs
+//! mod claim;
+//! mod killed;
+//! common::main! { modules: [claim, killed] }
+//! ```
+//!
+//! A module's tests are named `module::test`, as the built-in harness names
+//! them; children keep their bare names, so a child name must be unique
+//! within a binary (checked when it starts).
+//!
 //! Started with [`ROLE_ENV`] set to `name` or `name:arg:..`, the binary runs
 //! the child function `name` and exits with [`CHILD_OK`] when it returns (a
 //! panic exits with 101, an unknown role with [`NO_SUCH_ROLE`]). Without the
@@ -48,6 +67,8 @@ const BLOCKED_HANG: Duration = Duration::from_secs(20);
 /// Writes `main` for a test binary with child processes; see the module
 /// documentation. Tests are `fn()` or `fn() -> Result<(), E: Debug>`;
 /// children are `fn()`.
+/// With `modules: [a, b::c, ..]`, the `main` of a binary whose modules
+/// each list their tests and children with [`tests!`].
 #[allow(unused_macros)] // Binaries without children do not use it.
 macro_rules! main_ {
     (
@@ -61,9 +82,49 @@ macro_rules! main_ {
             )
         }
     };
+    (modules: [$($($module:ident)::+),* $(,)?] $(,)?) => {
+        fn main() -> ::std::process::ExitCode {
+            let mut tests = ::std::vec::Vec::new();
+            $(tests.extend($($module)::+::tests());)*
+            let children: ::std::vec::Vec<(&str, fn())> =
+                [$($($module)::+::CHILDREN),*].concat();
+            $crate::common::harness::run(tests, &children)
+        }
+    };
 }
 #[allow(unused_imports)] // Binaries without children do not use it.
 pub(crate) use main_ as main;
+
+/// In one module of a binary of several: its tests (`pub(crate) fn
+/// tests()`, each named `module::test`) and children (`pub(crate) const
+/// CHILDREN`), for [`main!`]`{ modules: [..] }`.
+#[allow(unused_macros)] // Binaries of one file do not use it.
+macro_rules! tests_ {
+    (
+        tests: [$($test:ident),* $(,)?],
+        children: [$($child:ident),* $(,)?] $(,)?
+    ) => {
+        pub(crate) fn tests() -> ::std::vec::Vec<::libtest_mimic::Trial> {
+            ::std::vec![$($crate::common::harness::trial(
+                $crate::common::harness::in_module(module_path!(), stringify!($test)),
+                $test,
+            )),*]
+        }
+
+        pub(crate) const CHILDREN: &[(&str, fn())] = &[$((stringify!($child), $child as fn())),*];
+    };
+}
+#[allow(unused_imports)] // Binaries of one file do not use it.
+pub(crate) use tests_ as tests;
+
+/// `test` of the module at `module_path` (`crate::a::b`), named as the
+/// built-in harness would: `a::b::test`.
+pub fn in_module(module_path: &str, test: &str) -> String {
+    match module_path.split_once("::") {
+        Some((_crate, path)) => format!("{path}::{test}"),
+        None => test.to_owned(),
+    }
+}
 
 /// What a test function returns: `()` or a `Result` whose error is shown.
 pub trait Outcome {
@@ -87,10 +148,11 @@ impl<E: std::fmt::Debug> Outcome for Result<(), E> {
 /// a fresh thread named after it: panic messages name the test, and
 /// whatever is tied to the thread's life (`PR_SET_PDEATHSIG` children,
 /// thread-locals) ends with the test.
-pub fn trial<R: Outcome + 'static>(name: &'static str, f: fn() -> R) -> libtest_mimic::Trial {
-    libtest_mimic::Trial::test(name, move || {
+pub fn trial<R: Outcome + 'static>(name: impl Into<String>, f: fn() -> R) -> libtest_mimic::Trial {
+    let name = name.into();
+    libtest_mimic::Trial::test(name.clone(), move || {
         let t = std::thread::Builder::new()
-            .name(name.to_owned())
+            .name(name)
             .spawn(move || f().into_result())
             .map_err(|e| format!("cannot start the test's thread: {e}"))?;
         match t.join() {
@@ -112,6 +174,14 @@ pub fn trial<R: Outcome + 'static>(name: &'static str, f: fn() -> R) -> libtest_
 /// The body of [`main!`]: plays the child role named in [`ROLE_ENV`], or
 /// runs `tests`.
 pub fn run(tests: Vec<libtest_mimic::Trial>, children: &[(&str, fn())]) -> ExitCode {
+    // A child is found by its bare name: two of one name (from two modules)
+    // would make one of them unreachable.
+    let mut names: Vec<&str> = children.iter().map(|(n, _)| *n).collect();
+    names.sort_unstable();
+    if let Some(w) = names.windows(2).find(|w| w[0] == w[1]) {
+        eprintln!("two children named {:?} in this test binary", w[0]);
+        return ExitCode::from(NO_SUCH_ROLE as u8);
+    }
     if let Ok(spec) = std::env::var(ROLE_ENV) {
         let name = spec.split(':').next().unwrap_or_default();
         let Some(&(_, child)) = children.iter().find(|(n, _)| *n == name) else {

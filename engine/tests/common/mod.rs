@@ -1,5 +1,5 @@
-//! Shared helpers of the cross-process tests (`xproc.rs`, `kill.rs`,
-//! `channel_waits.rs`).
+//! Shared helpers of the cross-process tests (`xproc`, `killed_and_stopped`,
+//! `channel_waits`).
 //!
 //! # How to write a cross-process test
 //!
@@ -44,13 +44,13 @@
 
 pub mod harness;
 
-#[allow(unused_imports)] // Binaries without children have no `main!`.
-pub(crate) use harness::main;
 #[allow(unused_imports)] // Each binary uses its own subset.
 pub use harness::{
     blocked_unless, gettid, is_root, process_state, require, role_arg, stop_process,
     wait_until_blocked, wait_until_process_blocked, wait_until_spinning, Task, CHILD_OK, ROLE_ENV,
 };
+#[allow(unused_imports)] // Binaries without children have no `main!`.
+pub(crate) use harness::{main, tests};
 
 use std::fs::File;
 use std::io::{Read, Write};

@@ -21,7 +21,11 @@
 //!
 //! listing every test (they keep their doc comments but lose `#[test]`) and
 //! every child; one left out is dead code, which clippy rejects. Children
-//! are not tests, so they are not counted. Converting an old-style file:
+//! are not tests, so they are not counted. A binary of several modules
+//! (`tests/<bin>/main.rs` with `#[path = "../common/mod.rs"] mod common;`,
+//! its modules beside it) ends each module with `common::tests! { tests:
+//! [..], children: [..] }` and its `main.rs` with `common::main! { modules:
+//! [..] }`; to add a test to one of these, add it to its module's list. Converting an old-style file:
 //! drop `#[test]` and the `if !is_child(..) { return; }` guard of each
 //! child, drop `#[test]` of each test, write `child_command("child_x")`
 //! for `child_command("child_x", "child_x")` (`is_child` and `role` are
@@ -43,13 +47,13 @@
 pub mod harness;
 pub mod named;
 
-#[allow(unused_imports)] // Binaries without children have no `main!`.
-pub(crate) use harness::main;
 #[allow(unused_imports)] // Each binary uses its own subset.
 pub use harness::{
     blocked_unless, gettid, is_root, process_state, require, stop_process, wait_until_blocked,
     wait_until_process_blocked, wait_until_spinning, Task, CHILD_OK, ROLE_ENV,
 };
+#[allow(unused_imports)] // Binaries without children have no `main!`.
+pub(crate) use harness::{main, tests};
 use std::process::{Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc};

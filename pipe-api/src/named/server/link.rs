@@ -35,8 +35,7 @@
 
 use super::instance::{Instance, Phase};
 use super::lock;
-use super::options::UNLIMITED_INSTANCES;
-use super::registry::{NameEntry, NameInner, Slot};
+use super::registry::{NameEntry, NameInner};
 use super::remote::{joined_packet, request_create, Remote, LINK_SEND_TIMEOUT};
 use crate::error::ErrorKind;
 use crate::info::PipeType;
@@ -46,7 +45,7 @@ use crate::named::wire;
 use std::io;
 use std::os::fd::{AsFd, OwnedFd};
 use std::sync::atomic::Ordering::Relaxed;
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// How long the owner waits for a member's verdict on a forwarded client
@@ -66,17 +65,15 @@ pub(super) enum Watch {
 
 impl Watch {
     pub(super) fn collect(inner: &mut NameInner) -> Vec<Watch> {
-        let mut v: Vec<Watch> = inner.remotes.iter().cloned().map(Watch::Remote).collect();
-        for inst in inner.instances.iter().filter_map(Weak::upgrade) {
+        let mut v: Vec<Watch> = inner.remotes().iter().cloned().map(Watch::Remote).collect();
+        for inst in inner.live_instances() {
             let fd = lock(&inst.link).as_ref().map(|l| Arc::clone(&l.fd));
             if let Some(fd) = fd {
                 v.push(Watch::Member(inst, fd));
             }
         }
-        for z in &inner.zombies {
-            if let Some(l) = &z.link {
-                v.push(Watch::Zombie(Arc::clone(&l.fd)));
-            }
+        for l in inner.zombie_links() {
+            v.push(Watch::Zombie(Arc::clone(&l.fd)));
         }
         v
     }
@@ -94,14 +91,12 @@ impl NameEntry {
     /// and queues its instance, and keeps the connection as its link.
     pub(super) fn register_remote(self: &Arc<Self>, conn: OwnedFd, pid: u32) -> io::Result<()> {
         let mut inner = lock(&self.inner);
-        if inner.vanished || !inner.started {
+        if !inner.is_open() {
             drop(inner);
             let p = wire::error_packet(ErrorKind::FileNotFound);
             return wire::send(conn.as_fd(), &p, None);
         }
-        if self.attrs.max_instances != UNLIMITED_INSTANCES
-            && inner.count() >= self.attrs.max_instances
-        {
+        if inner.is_full(self.attrs.max_instances) {
             drop(inner);
             return wire::send(conn.as_fd(), &wire::error_packet(ErrorKind::PipeBusy), None);
         }
@@ -109,10 +104,7 @@ impl NameEntry {
         wire::set_send_timeout(conn.as_fd(), Some(LINK_SEND_TIMEOUT))?;
         // Under the name's lock: JOINED is on the link before any FWD.
         wire::send(conn.as_fd(), &joined_packet(&self.attrs), None)?;
-        let remote = Arc::new(Remote::new(wire::Link::new(conn), pid));
-        inner.remotes.push(Arc::clone(&remote));
-        inner.listening.push_back(Slot::Remote(remote));
-        Self::wake_waiters(&mut inner);
+        inner.add_remote(Arc::new(Remote::new(wire::Link::new(conn), pid)));
         drop(inner);
         self.wake();
         Ok(())
@@ -155,10 +147,7 @@ impl NameEntry {
     /// Owner: forgets a remote instance (its link hung up or misbehaved).
     fn drop_remote(&self, r: &Arc<Remote>) {
         let mut inner = lock(&self.inner);
-        inner.remotes.retain(|x| !Arc::ptr_eq(x, r));
-        inner
-            .listening
-            .retain(|s| !matches!(s, Slot::Remote(x) if Arc::ptr_eq(x, r)));
+        inner.remove_remote(r);
         {
             let mut st = lock(&r.st);
             st.dead = true;
@@ -241,13 +230,10 @@ impl NameEntry {
         if queue && !st.queued {
             // Listening again: at the back of the queue (spec 4.3).
             st.queued = true;
-            inner.listening.push_back(Slot::Remote(Arc::clone(r)));
-            Self::wake_waiters(&mut inner);
+            inner.queue_remote(r);
         } else if !queue && st.queued {
             st.queued = false;
-            inner
-                .listening
-                .retain(|s| !matches!(s, Slot::Remote(x) if Arc::ptr_eq(x, r)));
+            inner.unqueue_remote(r);
         }
         Ok(())
     }
@@ -271,12 +257,7 @@ impl NameEntry {
                 wire::VERDICT_TAKEN
             }
             Ok(creds) => {
-                let claimed = {
-                    let mut inner = lock(&self.inner);
-                    let before = inner.listening.len();
-                    inner.listening.retain(|s| !s.is(Arc::as_ptr(inst)));
-                    before != inner.listening.len()
-                };
+                let claimed = lock(&self.inner).claim_local(inst);
                 if !claimed || !inst.is_listening() {
                     wire::VERDICT_BUSY
                 } else {
@@ -287,8 +268,7 @@ impl NameEntry {
                     match inst.attach(client, creds, claimed) {
                         Ok(()) => wire::VERDICT_TAKEN,
                         Err(_) if inst.is_listening() => {
-                            let mut inner = lock(&self.inner);
-                            inner.listening.push_front(Slot::Local(Arc::clone(inst)));
+                            lock(&self.inner).unclaim_local(inst);
                             wire::VERDICT_BUSY
                         }
                         Err(_) => wire::VERDICT_TAKEN,
@@ -312,7 +292,7 @@ impl NameEntry {
                 return; // closed by us, or replaced already
             }
         }
-        if self.is_owner() || lock(&self.inner).vanished {
+        if self.is_owner() || lock(&self.inner).is_vanished() {
             return;
         }
         if let Ok(Some(listener)) = wire::listen(&self.name.socket_name()) {
@@ -323,12 +303,7 @@ impl NameEntry {
             Some(inst) => self.rejoin(inst),
             None => {
                 // A ServerGone connection: the new owner need not know it.
-                let mut inner = lock(&self.inner);
-                for z in &mut inner.zombies {
-                    if z.link.as_ref().is_some_and(|l| Arc::ptr_eq(&l.fd, fd)) {
-                        z.link = None;
-                    }
-                }
+                lock(&self.inner).forget_zombie_link(fd);
             }
         }
     }
@@ -336,16 +311,14 @@ impl NameEntry {
     /// Member → owner: we bound the name; our instances become local ones.
     fn take_over(&self, listener: OwnedFd) {
         let mut inner = lock(&self.inner);
-        if inner.vanished {
+        if inner.is_vanished() {
             return;
         }
         let mut links = Vec::new();
-        for inst in inner.instances.iter().filter_map(Weak::upgrade) {
+        for inst in inner.live_instances() {
             links.extend(lock(&inst.link).take());
         }
-        for z in &mut inner.zombies {
-            links.extend(z.link.take());
-        }
+        links.extend(inner.take_zombie_links());
         if self.own(listener).is_err() {
             // Cannot poll it: leave the name to another survivor.
             return;

@@ -218,6 +218,105 @@ impl NameInner {
     }
 }
 
+/// The bookkeeping the `link` module does, and all of it: the owner counts,
+/// queues and forgets other processes' instances ([`remote::Remote`]), a
+/// member claims its own instances for forwarded clients, and the name's
+/// thread finds the links it watches. `link` touches no field of
+/// [`NameInner`]; every rule about the queue (one entry per Listening
+/// instance, longest-listening first) stays in this file.
+impl NameInner {
+    /// Whether the name still takes instances: its first one was added and
+    /// it has not vanished.
+    pub(super) fn is_open(&self) -> bool {
+        self.started && !self.vanished
+    }
+
+    /// Whether the name has vanished (see the module's invariants).
+    pub(super) fn is_vanished(&self) -> bool {
+        self.vanished
+    }
+
+    /// Whether `max` instances (a name's max instances) are all there.
+    pub(super) fn is_full(&mut self, max: u32) -> bool {
+        max != UNLIMITED_INSTANCES && self.count() >= max
+    }
+
+    /// Owner: counts the instance of another process behind `r` and queues
+    /// it, Listening, behind every other; tells the waiters.
+    pub(super) fn add_remote(&mut self, r: Arc<remote::Remote>) {
+        self.remotes.push(Arc::clone(&r));
+        self.listening.push_back(Slot::Remote(r));
+        NameEntry::wake_waiters(self);
+    }
+
+    /// Owner: forgets `r`'s instance (no longer counted nor queued).
+    pub(super) fn remove_remote(&mut self, r: &Arc<remote::Remote>) {
+        self.remotes.retain(|x| !Arc::ptr_eq(x, r));
+        self.unqueue_remote(r);
+    }
+
+    /// Owner: `r`'s instance is Listening again: at the back of the queue
+    /// (spec 4.3); tells the waiters.
+    pub(super) fn queue_remote(&mut self, r: &Arc<remote::Remote>) {
+        self.listening.push_back(Slot::Remote(Arc::clone(r)));
+        NameEntry::wake_waiters(self);
+    }
+
+    /// Owner: `r`'s instance is no longer Listening.
+    pub(super) fn unqueue_remote(&mut self, r: &Arc<remote::Remote>) {
+        self.listening
+            .retain(|s| !matches!(s, Slot::Remote(x) if Arc::ptr_eq(x, r)));
+    }
+
+    /// Member: takes `inst` off the queue for a forwarded client; `true`
+    /// if it was there, which makes the caller its claimant.
+    pub(super) fn claim_local(&mut self, inst: &Arc<Instance>) -> bool {
+        let before = self.listening.len();
+        self.listening.retain(|s| !s.is(Arc::as_ptr(inst)));
+        before != self.listening.len()
+    }
+
+    /// Member: gives back a claim of `inst` that came to nothing while it
+    /// stayed Listening: first in the queue again, where it was.
+    pub(super) fn unclaim_local(&mut self, inst: &Arc<Instance>) {
+        self.listening.push_front(Slot::Local(Arc::clone(inst)));
+    }
+
+    /// Owner: the instances of other processes, one link each.
+    pub(super) fn remotes(&self) -> &[Arc<remote::Remote>] {
+        &self.remotes
+    }
+
+    /// This process's live server ends of the name.
+    pub(super) fn live_instances(&self) -> impl Iterator<Item = Arc<Instance>> + '_ {
+        self.instances.iter().filter_map(Weak::upgrade)
+    }
+
+    /// Member: the links our ServerGone connections keep open.
+    pub(super) fn zombie_links(&self) -> impl Iterator<Item = &wire::Link> + '_ {
+        self.zombies.iter().filter_map(|z| z.link.as_ref())
+    }
+
+    /// Member becoming the owner: the links of our ServerGone connections,
+    /// taken out (the caller closes them once the name is its own).
+    pub(super) fn take_zombie_links(&mut self) -> Vec<wire::Link> {
+        self.zombies
+            .iter_mut()
+            .filter_map(|z| z.link.take())
+            .collect()
+    }
+
+    /// Member: the owner behind the link `fd` of a ServerGone connection is
+    /// gone; the connection no longer reports to anyone.
+    pub(super) fn forget_zombie_link(&mut self, fd: &Arc<OwnedFd>) {
+        for z in &mut self.zombies {
+            if z.link.as_ref().is_some_and(|l| Arc::ptr_eq(&l.fd, fd)) {
+                z.link = None;
+            }
+        }
+    }
+}
+
 impl NameEntry {
     /// Makes the entry and starts its thread.
     fn start(name: &PipeName, a: Attrs, listener: Option<OwnedFd>) -> io::Result<Arc<NameEntry>> {

@@ -1,0 +1,17 @@
+//! End-to-end tests of the `shmpipe` binary, one module per area: the
+//! benchmark (`bench`), the pipe subcommands (`pipes`), errors that name the
+//! cause and the fix (`errors`), the exit status of `send`
+//! (`send_delivery`) and the trust flags across users (`trust`).
+//!
+//! Every module starts real `shmpipe` processes; none changes process-wide
+//! state of the test process (uids change in the children it starts), so
+//! they share one process.
+
+#[path = "../common/mod.rs"]
+mod common;
+
+mod bench;
+mod errors;
+mod pipes;
+mod send_delivery;
+mod trust;

@@ -144,21 +144,51 @@ impl<E: std::fmt::Debug> Outcome for Result<(), E> {
     }
 }
 
+/// How long one test may run before the binary reports it hung and exits
+/// (seconds; `SHMPIPE_TEST_LIMIT_SECS` overrides). Far above any test's
+/// normal time even on a loaded 2-CPU machine: it only turns a hang, which
+/// would otherwise stall the whole run until CI's own limit, into a
+/// failure that names the test.
+const TEST_LIMIT_SECS: u64 = 600;
+
+fn test_limit() -> std::time::Duration {
+    let secs = std::env::var("SHMPIPE_TEST_LIMIT_SECS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(TEST_LIMIT_SECS);
+    std::time::Duration::from_secs(secs)
+}
+
 /// The test `f` named `name`. Like the built-in harness, every test runs on
 /// a fresh thread named after it: panic messages name the test, and
 /// whatever is tied to the thread's life (`PR_SET_PDEATHSIG` children,
-/// thread-locals) ends with the test.
+/// thread-locals) ends with the test. A test still running after
+/// [`TEST_LIMIT_SECS`] ends the whole binary with a failure naming it.
 pub fn trial<R: Outcome + 'static>(name: impl Into<String>, f: fn() -> R) -> libtest_mimic::Trial {
     let name = name.into();
     libtest_mimic::Trial::test(name.clone(), move || {
+        let (done_tx, done_rx) = std::sync::mpsc::channel();
         let t = std::thread::Builder::new()
-            .name(name)
-            .spawn(move || f().into_result())
+            .name(name.clone())
+            .spawn(move || {
+                let r = std::panic::catch_unwind(f);
+                // The receiver is gone only if the binary is exiting.
+                let _ = done_tx.send(());
+                r.map(Outcome::into_result)
+            })
             .map_err(|e| format!("cannot start the test's thread: {e}"))?;
+        let limit = test_limit();
+        if let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = done_rx.recv_timeout(limit) {
+            eprintln!(
+                "test {name} still running after {} s: hung; ending the test binary",
+                limit.as_secs()
+            );
+            std::process::exit(101);
+        }
         match t.join() {
-            Ok(r) => r.map_err(Into::into),
+            Ok(Ok(r)) => r.map_err(Into::into),
             // The panic hook already printed the message and location.
-            Err(p) => Err(match p
+            Ok(Err(p)) | Err(p) => Err(match p
                 .downcast_ref::<String>()
                 .map(String::as_str)
                 .or_else(|| p.downcast_ref::<&str>().copied())

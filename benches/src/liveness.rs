@@ -13,6 +13,13 @@
 //!   with `BrokenPipe`.
 //! * `pipe-read`, `pipe-write`: the same with a kernel pipe, for comparison
 //!   (the read returns `Ok(0)`, the write `EPIPE`).
+//! * `async-anon-read`, `async-anon-write`: the `anon` cases with the
+//!   parent's end made async ([`shmpipe::tokio`]), pending in
+//!   `read().await` (which must return `Ok(0)`) or `write_all().await`
+//!   (which must fail with `BrokenPipe`) on a current-thread runtime; the
+//!   peer holds a blocking end, as in the `anon` cases.
+//! * `async-pipe-read`, `async-pipe-write`: the kernel pipe cases through
+//!   `tokio::net::unix::pipe` on the same kind of runtime, for comparison.
 //!
 //! Both anonymous pipe ends use the default wait policy: spin briefly, then
 //! park. A parked end learns of the kill from the engine's watcher (the
@@ -20,7 +27,10 @@
 //! `shmpipe_engine::liveness::watch`), so the latency is the killed
 //! process's teardown plus a wake-up, as for the kernel pipe; where the
 //! watcher cannot be had, it is spread over one park slice (the peer check
-//! after every slice).
+//! after every slice). An async end learns of it the same way: its pending
+//! future announced the ring's events, which the watcher's hang-up hint
+//! notifies, so the readiness bridge signals its eventfd at once (its
+//! 50 ms fallback slice is only the backstop).
 //!
 //! # One round
 //!
@@ -45,6 +55,8 @@ use crate::peer::protocol::{Process, KILL_ROLE};
 use crate::policy;
 use crate::rng::Rng;
 use crate::stats::{self, Summary};
+
+mod futures;
 use serde::Serialize;
 use shmpipe::{Error, ErrorKind, PipeBuilder};
 use std::fs::File;
@@ -81,15 +93,27 @@ pub enum Case {
     PipeRead,
     /// Kernel pipe, the parent blocked in a write.
     PipeWrite,
+    /// `shmpipe::tokio` anonymous pipe, the parent's future pending in a read.
+    AsyncAnonRead,
+    /// `shmpipe::tokio` anonymous pipe, the parent's future pending in a write.
+    AsyncAnonWrite,
+    /// `tokio::net::unix::pipe`, the parent's future pending in a read.
+    AsyncPipeRead,
+    /// `tokio::net::unix::pipe`, the parent's future pending in a write.
+    AsyncPipeWrite,
 }
 
 impl Case {
     /// All, in table order.
-    pub const ALL: [Case; 4] = [
+    pub const ALL: [Case; 8] = [
         Case::AnonRead,
         Case::AnonWrite,
         Case::PipeRead,
         Case::PipeWrite,
+        Case::AsyncAnonRead,
+        Case::AsyncAnonWrite,
+        Case::AsyncPipeRead,
+        Case::AsyncPipeWrite,
     ];
 
     /// Name used in tables.
@@ -99,6 +123,29 @@ impl Case {
             Case::AnonWrite => "anon-write",
             Case::PipeRead => "pipe-read",
             Case::PipeWrite => "pipe-write",
+            Case::AsyncAnonRead => "async-anon-read",
+            Case::AsyncAnonWrite => "async-anon-write",
+            Case::AsyncPipeRead => "async-pipe-read",
+            Case::AsyncPipeWrite => "async-pipe-write",
+        }
+    }
+
+    /// The kernel pipe case this one compares with: itself for a kernel
+    /// case, the kernel pipe waited on the same way (blocking or async)
+    /// and in the same direction for a `shmpipe` case.
+    ///
+    /// ```
+    /// use shmpipe_benches::liveness::Case;
+    /// assert_eq!(Case::AsyncAnonRead.kernel(), Case::AsyncPipeRead);
+    /// assert_eq!(Case::PipeWrite.kernel(), Case::PipeWrite);
+    /// ```
+    pub fn kernel(self) -> Case {
+        match self {
+            Case::AnonRead => Case::PipeRead,
+            Case::AnonWrite => Case::PipeWrite,
+            Case::AsyncAnonRead => Case::AsyncPipeRead,
+            Case::AsyncAnonWrite => Case::AsyncPipeWrite,
+            kernel => kernel,
         }
     }
 
@@ -118,6 +165,22 @@ impl Case {
                  must return 0"
             }
             Case::PipeWrite => "kernel pipe, 256 KiB writes on the full pipe; must fail with EPIPE",
+            Case::AsyncAnonRead => {
+                "shmpipe::tokio::PipeReader, read().await on the empty pipe after reading the \
+                 peer's 4000 B (current-thread runtime); must return 0"
+            }
+            Case::AsyncAnonWrite => {
+                "shmpipe::tokio::PipeWriter, 256 KiB write_all().await on the full ring \
+                 (current-thread runtime); must fail with BrokenPipe"
+            }
+            Case::AsyncPipeRead => {
+                "tokio::net::unix::pipe::Receiver over a kernel pipe, read().await as \
+                 async-anon-read; must return 0"
+            }
+            Case::AsyncPipeWrite => {
+                "tokio::net::unix::pipe::Sender over a kernel pipe, 256 KiB write_all().await \
+                 on the full pipe; must fail with EPIPE"
+            }
         }
     }
 
@@ -137,6 +200,13 @@ pub struct CaseReport {
     pub latency: Summary,
     /// Rounds whose latency was within [`TARGET`].
     pub within_target: usize,
+    /// The kernel pipe case of the same run it compares with
+    /// ([`Case::kernel`]).
+    pub kernel: Case,
+    /// This case's p50 over the kernel case's.
+    pub ratio_p50: f64,
+    /// This case's p99 over the kernel case's.
+    pub ratio_p99: f64,
 }
 
 /// Results of the `kill` measurement.
@@ -202,7 +272,24 @@ pub fn run(
             case,
             latency,
             within_target,
+            kernel: case.kernel(),
+            ratio_p50: 0.0,
+            ratio_p99: 0.0,
         });
+    }
+    let ratios: Vec<(f64, f64)> = cases
+        .iter()
+        .map(|c| {
+            let k = &cases[Case::ALL.iter().position(|&x| x == c.kernel).unwrap_or(0)].latency;
+            let ratio = |a: u64, b: u64| a as f64 / b.max(1) as f64;
+            (
+                ratio(c.latency.p50_ns, k.p50_ns),
+                ratio(c.latency.p99_ns, k.p99_ns),
+            )
+        })
+        .collect();
+    for (c, (p50, p99)) in cases.iter_mut().zip(ratios) {
+        (c.ratio_p50, c.ratio_p99) = (p50, p99);
     }
     Ok(KillReport {
         repetitions: n,
@@ -281,6 +368,32 @@ fn round(
             let blocked = Blocked::start(move |tx| write_side(|| file.write(&big), tx));
             blocked.kill_and_time(victim, delay)
         }
+        Case::AsyncAnonRead => {
+            let (reader, writer) = PipeBuilder::new().build()?;
+            let victim = spawn_holding(writer.into_fd())?;
+            let blocked = Blocked::start(move |tx| futures::anon_read(reader, seq, tx));
+            blocked.kill_and_time(victim, delay)
+        }
+        Case::AsyncAnonWrite => {
+            let (reader, writer) = PipeBuilder::new().build()?;
+            let victim = spawn_holding(reader.into_fd())?;
+            let big = Arc::clone(big);
+            let blocked = Blocked::start(move |tx| futures::anon_write(writer, big, tx));
+            blocked.kill_and_time(victim, delay)
+        }
+        Case::AsyncPipeRead => {
+            let (rx, wx) = kernel_pipe()?;
+            let victim = spawn_holding(wx)?;
+            let blocked = Blocked::start(move |tx| futures::pipe_read(rx, seq, tx));
+            blocked.kill_and_time(victim, delay)
+        }
+        Case::AsyncPipeWrite => {
+            let (rx, wx) = kernel_pipe()?;
+            let victim = spawn_holding(rx)?;
+            let big = Arc::clone(big);
+            let blocked = Blocked::start(move |tx| futures::pipe_write(wx, big, tx));
+            blocked.kill_and_time(victim, delay)
+        }
     }
 }
 
@@ -289,7 +402,7 @@ fn kernel_pipe() -> io::Result<(OwnedFd, OwnedFd)> {
 }
 
 /// What the blocking thread reports.
-enum Msg {
+pub(super) enum Msg {
     /// About to make the blocking call.
     Armed,
     /// The blocking call returned the end of the pipe at this instant.
@@ -300,7 +413,7 @@ enum Msg {
 
 /// Reads the peer's data (`read` gives `None` at the end of the pipe),
 /// checks it, then blocks in one more read, which must see the end.
-fn read_side(
+pub(super) fn read_side(
     mut read: impl FnMut(&mut [u8]) -> io::Result<Option<usize>>,
     seq: u64,
     tx: &Sender<Msg>,
@@ -335,7 +448,7 @@ fn read_side(
 }
 
 /// Writes until the pipe breaks; only a broken pipe is an acceptable end.
-fn write_side(mut write: impl FnMut() -> io::Result<usize>, tx: &Sender<Msg>) -> Msg {
+pub(super) fn write_side(mut write: impl FnMut() -> io::Result<usize>, tx: &Sender<Msg>) -> Msg {
     let _ = tx.send(Msg::Armed);
     loop {
         match write() {

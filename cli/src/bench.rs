@@ -441,19 +441,31 @@ fn render_kill(out: &mut String, k: &KillReport) {
     let target = format!("<= {} ms", k.target_ms);
     let _ = writeln!(
         out,
-        "{:<12}  {:>7}  {:>7}  {:>7}  {:>8}",
-        "", "p50", "p99", "max", target
+        "{:<16}  {:>7}  {:>7}  {:>7}  {:>8}  {:>16}  {:>7}  {:>7}",
+        "", "p50", "p99", "max", target, "vs kernel", "p50", "p99"
     );
     for c in &k.cases {
         let s = &c.latency;
+        let (vs, p50, p99) = if c.kernel == c.case {
+            (String::new(), String::new(), String::new())
+        } else {
+            (
+                c.kernel.name().to_owned(),
+                format!("{:.2}x", c.ratio_p50),
+                format!("{:.2}x", c.ratio_p99),
+            )
+        };
         let _ = writeln!(
             out,
-            "{:<12}  {:>7}  {:>7}  {:>7}  {:>8}",
+            "{:<16}  {:>7}  {:>7}  {:>7}  {:>8}  {:>16}  {:>7}  {:>7}",
             c.case.name(),
             micros(s.p50_ns),
             micros(s.p99_ns),
             micros(s.max_ns),
-            format!("{}/{}", c.within_target, s.samples)
+            format!("{}/{}", c.within_target, s.samples),
+            vs,
+            p50,
+            p99
         );
     }
     for c in Case::ALL {
@@ -462,7 +474,7 @@ fn render_kill(out: &mut String, k: &KillReport) {
     let _ = writeln!(
         out,
         "The other end is held by a peer process alone, killed 0.5-5.5 ms (random) after the\n\
-         call blocked. anon ends: default wait policy ({}).",
+         call blocked. anon ends: default wait policy ({}); async: current-thread tokio runtime.",
         k.wait
     );
 }

@@ -41,22 +41,24 @@ pub(super) fn serve(
     // the peer runs on (the engine's default wait policy depends on it).
     let pinned = pin(cpu);
     match case {
-        Case::AnonRead => {
+        // The async cases differ only in the parent: the peer holds a
+        // blocking end as in the blocking case of the same pipe.
+        Case::AnonRead | Case::AsyncAnonRead => {
             let mut writer = PipeWriter::from_fd(fd)?;
             writer.write_all(&data(seq))?;
             hold(ctl, pinned, writer)
         }
-        Case::AnonWrite => {
+        Case::AnonWrite | Case::AsyncAnonWrite => {
             let reader = PipeReader::from_fd(fd)?;
             hold(ctl, pinned, reader)
         }
-        Case::PipeRead => {
+        Case::PipeRead | Case::AsyncPipeRead => {
             let mut file = File::from(fd);
             file.write_all(&data(seq))?;
             hold(ctl, pinned, file)
         }
         // Holding the read end is all the writer needs to block on a full pipe.
-        Case::PipeWrite => hold(ctl, pinned, fd),
+        Case::PipeWrite | Case::AsyncPipeWrite => hold(ctl, pinned, fd),
     }
 }
 

@@ -396,3 +396,53 @@ fn bad_options_fail_with_one_line() {
         "no-such-dir",
     );
 }
+
+/// The killed-peer measurement alone: every case, blocking and async, each
+/// with real peer processes SIGKILLed (a call that returns anything but the
+/// end of the pipe fails the run), printed and in the JSON with the kernel
+/// case it compares with.
+#[test]
+fn bench_only_kill_runs_every_case_blocking_and_async() {
+    let json_path = tmp("kill.json");
+    let stdout = bench_ok(&[
+        "--smoke",
+        "--only",
+        "kill",
+        "--json",
+        json_path.to_str().unwrap(),
+    ]);
+    let cases = [
+        ("anon-read", "pipe-read"),
+        ("anon-write", "pipe-write"),
+        ("pipe-read", "pipe-read"),
+        ("pipe-write", "pipe-write"),
+        ("async-anon-read", "async-pipe-read"),
+        ("async-anon-write", "async-pipe-write"),
+        ("async-pipe-read", "async-pipe-read"),
+        ("async-pipe-write", "async-pipe-write"),
+    ];
+    let first_words: Vec<&str> = stdout
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    for (case, _) in cases {
+        assert!(first_words.contains(&case), "{case} missing:\n{stdout}");
+    }
+    let v: Value =
+        serde_json::from_str(&std::fs::read_to_string(&json_path).expect("JSON written"))
+            .expect("valid JSON");
+    let got = v["kill"]["cases"].as_array().expect("kill.cases");
+    assert_eq!(got.len(), cases.len(), "{v}");
+    for (c, (case, kernel)) in got.iter().zip(cases) {
+        assert_eq!(c["case"], case, "{c}");
+        assert_eq!(c["kernel"], kernel, "{c}");
+        assert_eq!(c["samples"], 3, "{c}");
+        let ratio = c["ratio_p50"].as_f64().expect("ratio_p50");
+        let expected = c["p50_ns"].as_f64().unwrap()
+            / got.iter().find(|k| k["case"] == kernel).unwrap()["p50_ns"]
+                .as_f64()
+                .unwrap()
+                .max(1.0);
+        assert!((ratio - expected).abs() <= 1e-9 * expected, "{c}");
+    }
+}

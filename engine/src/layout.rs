@@ -162,8 +162,12 @@ impl<P: Platform> RingControl<P> {
         self.consumer.0.consumed.load(Acquire)
     }
 
-    /// Ring position just past the last published record (`producer.tail`,
-    /// Acquire).
+    /// Ring position just past the last published record: `producer.tail`
+    /// (Acquire), or `consumer.head` (Acquire) where that is further. A
+    /// record is published by its commit word and counted in `tail` just
+    /// after: a reader may already have consumed it, and a head ahead of
+    /// `tail` proves everything before it was published. So `tail() !=
+    /// head()` means "unread records", never "the reader ran ahead".
     ///
     /// ```
     /// use shmpipe_engine::layout::RingControl;
@@ -171,7 +175,8 @@ impl<P: Platform> RingControl<P> {
     /// assert_eq!(c.tail(), c.head());
     /// ```
     pub fn tail(&self) -> u64 {
-        self.producer.0.tail.load(Acquire)
+        let tail = self.producer.0.tail.load(Acquire);
+        tail.max(self.consumer.0.head.load(Acquire))
     }
 
     /// Ring position of the first record not yet fully consumed
@@ -224,8 +229,9 @@ pub const CONTROL_SIZE: usize = core::mem::size_of::<RingControl<Native>>();
 pub const MAGIC: u64 = u64::from_le_bytes(*b"SHMPIPE\0");
 /// Bumped on every incompatible change of anything in this file, in the
 /// record format, or in what a shared word means (3: admission lock words
-/// hold process-slot tokens, no longer pid and start time).
-pub const LAYOUT_VERSION: u32 = 3;
+/// hold process-slot tokens, no longer pid and start time; 4: records are
+/// published by a commit word in their header, see [`crate::record`]).
+pub const LAYOUT_VERSION: u32 = 4;
 /// A segment holds at most this many rings (a duplex pipe needs two).
 pub const MAX_RINGS: usize = 2;
 /// Smallest ring data area.

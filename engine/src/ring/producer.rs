@@ -442,15 +442,16 @@ impl<'a, S: RingStorage> Grant<'a, S> {
         unsafe { s.commit_word(at) }.store(commit_word(pos, len as u32, flags), Release);
         if pad > 0 {
             // After the record, so that the padding never leads a reader to
-            // an uncommitted record in the common case. Relaxed: nothing is
-            // read through the padding (its other header bytes are the
-            // producer's of an earlier lap, which the reader acquired with
-            // that lap's records), and the record behind it is read only
-            // after its own commit word's Acquire.
+            // an uncommitted record. Release, so that the reader that
+            // acquires the padding sees this record's commit word, not an
+            // older one for the same position: a producer that died between
+            // a record's commit and its padding's leaves one there, and a
+            // producer taking over may put a different record at the same
+            // place.
             // SAFETY: the pad header sits at a 64-aligned index inside the
             // reserved span.
             unsafe { s.commit_word((p.tail & mask) as usize) }
-                .store(commit_word(p.tail, 0, FLAG_PAD), Relaxed);
+                .store(commit_word(p.tail, 0, FLAG_PAD), Release);
         }
         p.tail = end;
         // Counters are shared state a peer may have set to anything at

@@ -91,6 +91,7 @@ fn padding_leads_to_the_record_of_the_producer_that_took_over() {
             // SAFETY: as above; each producer is dropped before the next is
             // made, and the consumer is the only one.
             let mut dead = unsafe { Producer::new(ring.clone()) }.unwrap();
+            // SAFETY: the ring's only consumer.
             let mut c = unsafe { Consumer::new(ring.clone()) }.unwrap();
             assert!(dead.try_push(&payload(1, 64), 0).unwrap()); // 0..128
             assert!(dead.try_push(&payload(2, 48), 0).unwrap()); // 128..192

@@ -132,6 +132,23 @@ unsafe impl RingStorage for HeapRing {
         };
     }
 
+    #[inline]
+    unsafe fn commit_word(&self, at: usize) -> &core::sync::atomic::AtomicU64 {
+        debug_assert!(at % crate::record::ALIGN == 0 && at < self.cap);
+        // SAFETY: `at < cap` and a multiple of 64 by the caller's contract,
+        // and the data area is 64-byte aligned, so the 8 bytes are in bounds
+        // and aligned for an `AtomicU64`, for which any bit pattern is valid.
+        // Plain copies reach these bytes only when the ring protocol orders
+        // them with every atomic access (a payload of another lap).
+        unsafe {
+            &*self
+                .data
+                .as_ptr()
+                .add(at)
+                .cast::<core::sync::atomic::AtomicU64>()
+        }
+    }
+
     fn data_ptr(&self) -> Option<NonNull<u8>> {
         Some(self.data)
     }

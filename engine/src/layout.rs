@@ -98,11 +98,14 @@ pub struct RingControl<P: Platform> {
     pub events: Line<Events<P>>,
     /// Admission locks.
     pub locks: Line<Locks<P>>,
-    /// Words for the layer above (per-end modes of a pipe and the like). The
+    /// Words for the layer above (per-end modes of a pipe and the like), on
+    /// two lines: `user[0]` for words the writing side uses on its fast
+    /// path, `user[1]` for the reading side's (a reader's stores on every
+    /// blocking read must not pull the writer's mode word away from it). The
     /// engine never reads them; whoever does must treat them as hostile
     /// input like everything else in the segment. Which slot holds what:
     /// the table in [`user_words`] (name a slot with [`UserWord`]).
-    pub user: Line<[P::U64; 8]>,
+    pub user: [Line<[P::U64; 8]>; 2],
 }
 
 impl<P: Platform> RingControl<P> {
@@ -130,7 +133,7 @@ impl<P: Platform> RingControl<P> {
                 writer: crate::lock::LockWord::new(),
                 reader: Line(crate::lock::LockWord::new()),
             }),
-            user: Line(core::array::from_fn(|_| P::U64::new(0))),
+            user: core::array::from_fn(|_| Line(core::array::from_fn(|_| P::U64::new(0)))),
         }
     }
 }
@@ -162,8 +165,12 @@ impl<P: Platform> RingControl<P> {
         self.consumer.0.consumed.load(Acquire)
     }
 
-    /// Ring position just past the last published record (`producer.tail`,
-    /// Acquire).
+    /// Ring position just past the last published record: `producer.tail`
+    /// (Acquire), or `consumer.head` (Acquire) where that is further. A
+    /// record is published by its commit word and counted in `tail` just
+    /// after: a reader may already have consumed it, and a head ahead of
+    /// `tail` proves everything before it was published. So `tail() !=
+    /// head()` means "unread records", never "the reader ran ahead".
     ///
     /// ```
     /// use shmpipe_engine::layout::RingControl;
@@ -171,7 +178,8 @@ impl<P: Platform> RingControl<P> {
     /// assert_eq!(c.tail(), c.head());
     /// ```
     pub fn tail(&self) -> u64 {
-        self.producer.0.tail.load(Acquire)
+        let tail = self.producer.0.tail.load(Acquire);
+        tail.max(self.consumer.0.head.load(Acquire))
     }
 
     /// Ring position of the first record not yet fully consumed
@@ -224,8 +232,10 @@ pub const CONTROL_SIZE: usize = core::mem::size_of::<RingControl<Native>>();
 pub const MAGIC: u64 = u64::from_le_bytes(*b"SHMPIPE\0");
 /// Bumped on every incompatible change of anything in this file, in the
 /// record format, or in what a shared word means (3: admission lock words
-/// hold process-slot tokens, no longer pid and start time).
-pub const LAYOUT_VERSION: u32 = 3;
+/// hold process-slot tokens, no longer pid and start time; 4: records are
+/// published by a commit word in their header, see [`crate::record`]; the
+/// reader's user words on a line of their own).
+pub const LAYOUT_VERSION: u32 = 4;
 /// A segment holds at most this many rings (a duplex pipe needs two).
 pub const MAX_RINGS: usize = 2;
 /// Smallest ring data area.
@@ -286,7 +296,8 @@ const _: () = {
     assert!(offset_of!(RingControl<Native>, locks) == 384);
     assert!(offset_of!(Locks<Native>, reader) == 128);
     assert!(offset_of!(RingControl<Native>, user) == 640);
-    assert!(CONTROL_SIZE == 768);
+    assert!(size_of::<Line<[<Native as Platform>::U64; 8]>>() == 128);
+    assert!(CONTROL_SIZE == 896);
     assert!(align_of::<RingControl<Native>>() == 128);
     assert!(offset_of!(SegmentHeader, rings) == 32);
     assert!(HEADER_SIZE == 256);

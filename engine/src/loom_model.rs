@@ -185,9 +185,15 @@ pub const GRANULE: usize = 64;
 
 /// A ring on loom memory: the control block on the heap, the data area as
 /// loom cells, so loom checks every byte access the ring protocol makes.
+///
+/// The commit word of each slot (its first 8 bytes) is a loom atomic beside
+/// the cell: a copy that covers those bytes (a payload of another lap) also
+/// stores them into the atomic, as it overwrites the word in real memory,
+/// so a model sees the stale payload bytes a real consumer would.
 pub struct LoomRing<P: Platform = Loom> {
     control: Box<RingControl<P>>,
     data: Vec<UnsafeCell<[u8; GRANULE]>>,
+    words: Vec<P::U64>,
 }
 
 // SAFETY: the cells are only reached through `write`/`read`, whose callers
@@ -214,6 +220,7 @@ impl<P: Platform> LoomRing<P> {
             data: (0..capacity / GRANULE)
                 .map(|_| UnsafeCell::new([0; GRANULE]))
                 .collect(),
+            words: (0..capacity / GRANULE).map(|_| P::U64::new(0)).collect(),
         }
     }
 
@@ -258,7 +265,11 @@ unsafe impl<P: Platform> RingStorage for LoomRing<P> {
                 // no other thread accesses the cell concurrently.
                 let g = unsafe { &mut *g };
                 g[off..off + n].copy_from_slice(&src[done..done + n]);
-            })
+            });
+            if off == 0 && n >= 8 {
+                let word = u64::from_le_bytes(src[done..done + 8].try_into().expect("8 bytes"));
+                self.words[(at + done) / GRANULE].store(word, Ordering::Relaxed);
+            }
         });
     }
 
@@ -271,6 +282,11 @@ unsafe impl<P: Platform> RingStorage for LoomRing<P> {
                 dst[done..done + n].copy_from_slice(&g[off..off + n]);
             })
         });
+    }
+
+    unsafe fn commit_word(&self, at: usize) -> &P::U64 {
+        assert_eq!(at % GRANULE, 0, "commit word off a slot boundary");
+        &self.words[at / GRANULE]
     }
 
     fn data_ptr(&self) -> Option<NonNull<u8>> {
@@ -370,5 +386,10 @@ unsafe impl RingStorage for SegmentRing {
     unsafe fn read(&self, at: usize, dst: &mut [u8]) {
         // SAFETY: the caller upholds the contract of `read`.
         unsafe { self.ring.read(at, dst) }
+    }
+
+    unsafe fn commit_word(&self, at: usize) -> &LoomU64 {
+        // SAFETY: the caller upholds the contract of `commit_word`.
+        unsafe { self.ring.commit_word(at) }
     }
 }

@@ -19,8 +19,9 @@
 
 use crate::input::Input;
 use core::ptr::NonNull;
-use core::sync::atomic::Ordering::Relaxed;
+use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use shmpipe_engine::layout::{RingControl, RingDesc, SegmentHeader, HEADER_SIZE};
+use shmpipe_engine::record::Header;
 use shmpipe_engine::sync::Native;
 use shmpipe_engine::{Consumer, DirectStorage, Error, HeapRing, Producer, RingStorage, Segment};
 use std::cell::RefCell;
@@ -172,26 +173,33 @@ fn encode(h: &SegmentHeader) -> [u8; HEADER_SIZE] {
 enum Hostile {
     /// Arbitrary bytes at an arbitrary index.
     Data { at: usize, bytes: Vec<u8> },
-    /// A crafted record header at a 64-byte aligned index.
+    /// A crafted record header at a 64-byte aligned index: a commit word
+    /// naming a position near the slot's (this lap, the next, the last, or
+    /// any), with a crafted length and flags, and a `remaining`.
     Header {
         at: usize,
+        lap: u8,
         len: u32,
         flags: u32,
         remaining: u64,
     },
+    /// A raw commit word (any 8 bytes) stored atomically at a slot, as a
+    /// peer publishing concurrently would.
+    Commit { at: usize, word: u64 },
     /// A store into a shared word of the control block.
     Control { field: u8, how: u8, operand: u64 },
 }
 
 impl Hostile {
     fn parse(input: &Input, cap: usize) -> Hostile {
-        match input.u8() % 3 {
+        match input.u8() % 4 {
             0 => Hostile::Data {
                 at: usize::from(input.u16()) % cap,
                 bytes: input.bytes(1 + usize::from(input.u8() % 64)).to_vec(),
             },
             1 => Hostile::Header {
                 at: (usize::from(input.u16()) % cap) & !63,
+                lap: input.u8(),
                 len: match input.u8() % 4 {
                     0 => input.u32(),
                     1 => u32::from(input.u8()),
@@ -201,7 +209,7 @@ impl Hostile {
                 flags: match input.u8() % 5 {
                     0 => 1,
                     1 => 2,
-                    2 => input.u32(),
+                    2 => 3,
                     _ => 0,
                 },
                 remaining: match input.u8() % 3 {
@@ -209,6 +217,10 @@ impl Hostile {
                     1 => u64::from(input.u16()),
                     _ => input.u64(),
                 },
+            },
+            2 => Hostile::Commit {
+                at: (usize::from(input.u16()) % cap) & !63,
+                word: input.u64(),
             },
             _ => Hostile::Control {
                 field: input.u8(),
@@ -230,18 +242,36 @@ impl Hostile {
             }
             Hostile::Header {
                 at,
+                lap,
                 len,
                 flags,
                 remaining,
             } => {
-                let mut b = [0u8; 16];
-                b[..4].copy_from_slice(&len.to_le_bytes());
-                b[4..8].copy_from_slice(&flags.to_le_bytes());
-                b[8..].copy_from_slice(&remaining.to_le_bytes());
                 let at = (at % cap) & !63;
+                // The position the slot holds in the consumer's current lap
+                // (its head's), or one lap either side, or anywhere.
+                let head = ring.control().consumer.0.head.load(Relaxed);
+                let lap_start = head & !(cap as u64 - 1);
+                let pos = match lap % 4 {
+                    0 => lap_start,
+                    1 => lap_start.wrapping_add(cap as u64),
+                    2 => lap_start.wrapping_sub(cap as u64),
+                    _ => u64::from(*lap) << 30,
+                }
+                .wrapping_add(at as u64);
+                let header = Header {
+                    len: *len,
+                    flags: *flags,
+                    remaining: *remaining,
+                };
                 // SAFETY: a 64-aligned index below `cap` (>= 256) leaves room
-                // for 16 bytes; as above for concurrency.
-                unsafe { ring.write(at, &b) };
+                // for 16 bytes; the harness is single-threaded and holds no
+                // slice into the data area across engine calls.
+                unsafe { ring.write(at, &header.encode(pos)) };
+            }
+            Hostile::Commit { at, word } => {
+                // SAFETY: a 64-aligned index below `cap`.
+                unsafe { ring.commit_word((at % cap) & !63) }.store(*word, Relaxed);
             }
             Hostile::Control {
                 field,
@@ -383,6 +413,18 @@ unsafe impl<R: RingStorage<P = Native>> RingStorage for Meddled<'_, R> {
         // SAFETY: in bounds (checked above); the caller upholds the rest of
         // the contract.
         unsafe { self.inner.read(at, dst) }
+    }
+
+    unsafe fn commit_word(&self, at: usize) -> &AtomicU64 {
+        // The contract the engine must keep whatever memory holds.
+        assert!(
+            at % 64 == 0 && at < self.capacity(),
+            "engine asks for a commit word at {at} of the {}-byte data area",
+            self.capacity()
+        );
+        self.plan.tick(self.inner);
+        // SAFETY: checked above.
+        unsafe { self.inner.commit_word(at) }
     }
 
     fn data_ptr(&self) -> Option<NonNull<u8>> {

@@ -20,7 +20,10 @@
 //!   64-byte `loom::cell::UnsafeCell` granules (one per record slot):
 //!   every byte the engine copies goes through `with`/`with_mut` of the
 //!   granules it spans, so a read that is not ordered after the write it
-//!   reads (or two writers of one slot) is a loom causality violation.
+//!   reads (or two writers of one slot) is a loom causality violation. Each
+//!   granule's commit word (the record header's first 8 bytes, which
+//!   publish the record) is a loom atomic beside it, which a copy over
+//!   those bytes also stores to, as real memory would.
 //! * Under `cfg(loom)`, the `channel` module imports the loom `Segment` and
 //!   `SegmentRing` (a `LoomRing` per ring, plus a memfd that is never
 //!   mapped, for the ends' liveness locks) and the loom platform instead of

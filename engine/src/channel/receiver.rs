@@ -199,7 +199,7 @@ impl Receiver {
                     let c = storage.control();
                     // Everything the writers published is visible (their
                     // records came before their descriptors closed).
-                    if c.producer.0.tail.load(Acquire) == c.consumer.0.head.load(Acquire) {
+                    if !crate::ring::is_committed(storage, c.consumer.0.head.load(Acquire)) {
                         return Err(Error::PeerClosed);
                     }
                 }
@@ -377,7 +377,7 @@ impl Receiver {
                     .load(Acquire);
                 let ev = events(s);
                 let step = waiter.wait(&ev.readable, || {
-                    s.control().producer.0.tail.load(Acquire) != head
+                    crate::ring::is_committed(s, head)
                         || ev.hangup.load(Relaxed) & (HANGUP_WRITER | HANGUP_DISCONNECTED) != 0
                 });
                 match step {

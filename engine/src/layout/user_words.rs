@@ -10,16 +10,26 @@
 //! tested as flags, a position is bounded before it is used, a token is
 //! checked with `liveness::token_slot` before it is believed.
 //!
+//! Slots 0-7 are on the writing side's line (`user[0]`), slots 8-15 on the
+//! reading side's (`user[1]`): the reader stores its pending-read
+//! advertisement around every blocking read, and the writer reads its mode
+//! word on every write, so the two must not share a line (they would bounce
+//! it between the two processes on every operation). A slot goes on the line
+//! of the side that touches it on its fast path; words the other side reads
+//! only on a slow path (a writer about to wait reads the advertisement) or
+//! both sides touch may go on either.
+//!
 //! | index | slot ([`UserWord`]) | owner (code) | meaning | who writes | who reads | ordering |
 //! |---|---|---|---|---|---|---|
-//! | 0 | [`ReaderMode`](UserWord::ReaderMode) | `shmpipe` `anonymous::end` | the read end's modes (bit 1: nonblocking), shared by every duplicate (SEM-027) | any handle of the read end (`set_state`) | any handle of the read end | Relaxed load, `fetch_or`/`fetch_and` (a flag, orders nothing) |
-//! | 1 | [`WriterMode`](UserWord::WriterMode) | `shmpipe` `anonymous::end` | the write end's modes, as above | any handle of the write end | any handle of the write end | Relaxed, as above |
-//! | 2 | [`PendingRead`](UserWord::PendingRead) | `shmpipe` data path (`Conn`) | 1 + the buffer size of a read blocked on this ring, 0: none (spec 5.3: a pending read's share never counts against the quota) | the reader, around a blocking read | the writer, on its way to waiting for the quota | store Relaxed (set and cleared), load Acquire |
+//! | 1 | [`WriterMode`](UserWord::WriterMode) | `shmpipe` `anonymous::end` | the write end's modes (bit 1: nonblocking), shared by every duplicate (SEM-027) | any handle of the write end (`set_state`) | any handle of the write end | Relaxed load, `fetch_or`/`fetch_and` (a flag, orders nothing) |
 //! | 3 | [`PendingWrite`](UserWord::PendingWrite) | `shmpipe` data path (`pending`) | the pending-write mark: 1 + the claimed write's start position, 0: no claim | a writer that may pend (claim, release); a reader that found the claimant dead (clear) | readers (`withdrawal_limit`) | claim CAS 0→mark AcqRel (failure Relaxed); release and clear CAS mark→0 Release (failure Relaxed); loads Acquire |
-//! | 4 | [`ClientModes`](UserWord::ClientModes) | `shmpipe` `named::client` | the named client end's modes (nonblocking, message-read), shared by its duplicates | any handle of the client end | any handle of the client end | Relaxed load, `fetch_or`/`fetch_and` |
+//! | 4 | [`ClientModes`](UserWord::ClientModes) | `shmpipe` `named::client` | the named client end's modes (nonblocking, message-read), shared by its duplicates; in the ring the client writes | any handle of the client end | any handle of the client end | Relaxed load, `fetch_or`/`fetch_and` |
 //! | 5 | [`PendingOwner`](UserWord::PendingOwner) | `shmpipe` data path (`pending`) | the claimant's process token (`End::holder_token`), 0 while a claim is made or released | the claimant (store token Release after the end; store 0 Relaxed before releasing); a reader clearing a dead claim (CAS token→0 Relaxed) | readers | load Acquire |
 //! | 6 | [`PendingEnd`](UserWord::PendingEnd) | `shmpipe` data path (`pending`) | end position of the claimed write | the claimant, before its token | readers, between the two loads of the mark | store Relaxed, load Relaxed (published by the token's Release) |
-//! | 7 | — | — | free | — | — | — |
+//! | 0, 2, 7 | — | — | free | — | — | — |
+//! | 8 | [`ReaderMode`](UserWord::ReaderMode) | `shmpipe` `anonymous::end` | the read end's modes, as `WriterMode` | any handle of the read end | any handle of the read end | Relaxed, as above |
+//! | 9 | [`PendingRead`](UserWord::PendingRead) | `shmpipe` data path (`Conn`) | 1 + the buffer size of a read blocked on this ring, 0: none (spec 5.3: a pending read's share never counts against the quota) | the reader, around a blocking read | the writer, on its way to waiting for the quota | store Relaxed (set and cleared), load Acquire |
+//! | 10-15 | — | — | free | — | — | — |
 //!
 //! Each access goes through a method of [`RingControl`] that carries its
 //! ordering: [`modes`](RingControl::modes),
@@ -49,7 +59,9 @@
 //!
 //! let control = RingControl::<Native>::new();
 //! control.user_word(UserWord::ReaderMode).store(1, Relaxed);
-//! assert_eq!(control.user.0[UserWord::ReaderMode.index()].load(Relaxed), 1);
+//! // The reader's words are on the second line.
+//! assert_eq!(UserWord::ReaderMode.index(), 8);
+//! assert_eq!(control.user[1].0[0].load(Relaxed), 1);
 //! ```
 
 use super::RingControl;
@@ -61,17 +73,17 @@ use core::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, Release};
 ///
 /// ```
 /// use shmpipe_engine::layout::UserWord;
-/// assert_eq!(UserWord::PendingRead.index(), 2);
+/// assert_eq!(UserWord::PendingRead.index(), 9);
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(usize)]
 pub enum UserWord {
-    /// The anonymous read end's modes.
-    ReaderMode = 0,
+    /// The anonymous read end's modes (the reader's line).
+    ReaderMode = 8,
     /// The anonymous write end's modes.
     WriterMode = 1,
-    /// 1 + the buffer size of a blocked read, or 0.
-    PendingRead = 2,
+    /// 1 + the buffer size of a blocked read, or 0 (the reader's line).
+    PendingRead = 9,
     /// The pending-write mark: 1 + the claimed write's start, or 0.
     PendingWrite = 3,
     /// The named client end's modes.
@@ -83,11 +95,12 @@ pub enum UserWord {
 }
 
 impl UserWord {
-    /// The slot's index in [`RingControl::user`].
+    /// The slot's index in [`RingControl::user`], counting across both
+    /// lines: slot `i` is `user[i / 8].0[i % 8]`.
     ///
     /// ```
     /// use shmpipe_engine::layout::UserWord;
-    /// assert_eq!(UserWord::ReaderMode.index(), 0);
+    /// assert_eq!(UserWord::WriterMode.index(), 1);
     /// ```
     pub const fn index(self) -> usize {
         self as usize
@@ -106,7 +119,8 @@ impl<P: Platform> RingControl<P> {
     /// assert_eq!(control.user_word(UserWord::PendingEnd).load(Relaxed), 0);
     /// ```
     pub fn user_word(&self, w: UserWord) -> &P::U64 {
-        &self.user.0[w.index()]
+        let i = w.index();
+        &self.user[i / 8].0[i % 8]
     }
 }
 
@@ -305,5 +319,48 @@ impl<P: Platform> RingControl<P> {
     }
 }
 
-// Every slot fits the array.
-const _: () = assert!(UserWord::PendingEnd.index() < 8);
+// Every slot fits its line: the writer's words on line 0, the reader's on
+// line 1.
+const _: () = {
+    assert!(UserWord::WriterMode.index() < 8);
+    assert!(UserWord::PendingWrite.index() < 8);
+    assert!(UserWord::ClientModes.index() < 8);
+    assert!(UserWord::PendingOwner.index() < 8);
+    assert!(UserWord::PendingEnd.index() < 8);
+    assert!(UserWord::ReaderMode.index() / 8 == 1);
+    assert!(UserWord::PendingRead.index() / 8 == 1);
+};
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The reader's hot words and the writer's are 128 bytes apart at least
+    /// (x86 fetches lines in pairs): a reader advertising a blocking read
+    /// does not take the line holding the writer's mode word. (Before
+    /// layout version 4 they shared one line.)
+    #[test]
+    fn the_two_sides_words_are_on_separate_line_pairs() {
+        let c = RingControl::<Native>::new();
+        let block = |w: UserWord| (c.user_word(w) as *const _ as usize) / 128;
+        let reader = [UserWord::ReaderMode, UserWord::PendingRead];
+        let writer = [
+            UserWord::WriterMode,
+            UserWord::ClientModes,
+            UserWord::PendingWrite,
+            UserWord::PendingOwner,
+            UserWord::PendingEnd,
+        ];
+        for r in reader {
+            for w in writer {
+                assert_ne!(block(r), block(w), "{r:?} and {w:?} share a line pair");
+            }
+        }
+        // And neither shares the producer's or the consumer's line.
+        let producer = (&c.producer as *const _ as usize) / 128;
+        let consumer = (&c.consumer as *const _ as usize) / 128;
+        for w in reader.into_iter().chain(writer) {
+            assert!(block(w) != producer && block(w) != consumer);
+        }
+    }
+}

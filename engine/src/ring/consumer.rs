@@ -4,13 +4,17 @@
 //!
 //! The consumer owns `head`, `head_offset` (bytes of the head record already
 //! read), `consumed` and `continues` (the last consumed record said more of
-//! its write was coming), and caches the producer's `tail`. Every record is
-//! checked against the ring invariants before its payload is touched
-//! (`record_at`); progress is published by `head` (Release) after the
-//! counters, then the producer is woken. A write cut short ends in an
+//! its write was coming). It finds records by their commit words, never
+//! reading the producer's `tail` on the way. Every record is checked
+//! against the ring invariants before its payload is touched (`record_at`);
+//! progress is published by `head` (Release) after the counters, then the
+//! producer is woken. A write cut short ends in an
 //! `ABORT` marker, which a message read reports as [`Error::MessageCut`].
 
-use super::{check_span, checked_capacity, read_header, DirectStorage, RingStorage};
+use super::{
+    check_lagging_span, checked_capacity, committed_header, is_committed, DirectStorage,
+    RingStorage,
+};
 use crate::layout::ConsumerState;
 use crate::record::{payload_offset, record_size, Header, FLAG_ABORT, FLAG_PAD};
 use crate::sync::Atomic64;
@@ -64,7 +68,6 @@ pub struct Consumer<S: RingStorage> {
     offset: u64,
     consumed: u64,
     continues: bool,
-    tail_cache: u64,
     dirty: bool,
 }
 
@@ -117,7 +120,6 @@ impl<S: RingStorage> Consumer<S> {
             offset: 0,
             consumed: 0,
             continues: false,
-            tail_cache: 0,
             dirty: false,
         })
     }
@@ -134,8 +136,9 @@ impl<S: RingStorage> Consumer<S> {
         let offset = st.head_offset.load(Relaxed);
         let consumed = st.consumed.load(Relaxed);
         let continues = st.continues.load(Relaxed);
+        // `tail` lags the commit words: a reader may have consumed past it.
         let tail = self.storage.control().producer.0.tail.load(Acquire);
-        check_span(head, tail, self.cap)?;
+        check_lagging_span(head, tail, self.cap)?;
         if offset > u64::from(u32::MAX) || continues > 1 {
             return Err(Error::Corrupt("consumer state out of range"));
         }
@@ -143,7 +146,6 @@ impl<S: RingStorage> Consumer<S> {
         self.offset = offset;
         self.consumed = consumed;
         self.continues = continues == 1;
-        self.tail_cache = tail;
         self.dirty = false;
         Ok(())
     }
@@ -166,28 +168,20 @@ impl<S: RingStorage> Consumer<S> {
     }
 
     /// `true` when a published record (of any kind) is waiting. Cheap: reads
-    /// the producer's tail only.
+    /// the commit word at the head only (see [`is_committed`]).
     #[inline]
     pub fn has_records(&self) -> bool {
-        self.storage.control().producer.0.tail.load(Acquire) != self.head
+        is_committed(&self.storage, self.head)
     }
 
-    /// The record at `pos`, or `None` if nothing is published there. Checks
-    /// it against the ring invariants.
+    /// The record at `pos` (the head, or a record boundary after it), or
+    /// `None` if nothing is committed there. Checks it against the ring
+    /// invariants.
     fn record_at(&mut self, pos: u64) -> Result<Option<Rec>> {
-        if pos == self.tail_cache {
-            let tail = self.storage.control().producer.0.tail.load(Acquire);
-            if tail < self.tail_cache {
-                return Err(Error::Corrupt("producer tail moved backwards"));
-            }
-            check_span(self.head, tail, self.cap)?;
-            self.tail_cache = tail;
-            if pos == tail {
-                return Ok(None);
-            }
-        }
+        let Some(h) = committed_header(&self.storage, self.cap, pos)? else {
+            return Ok(None);
+        };
         let idx = (pos & (self.cap - 1)) as usize;
-        let h = read_header(&self.storage, idx)?;
         let size = if h.flags & FLAG_PAD != 0 {
             if idx == 0 {
                 return Err(Error::Corrupt("padding record at the buffer start"));
@@ -203,8 +197,10 @@ impl<S: RingStorage> Consumer<S> {
             }
             size
         };
-        if pos + size as u64 > self.tail_cache {
-            return Err(Error::Corrupt("record extends past the tail"));
+        // The producer cannot have written past what the consumer freed:
+        // `head + capacity`. (`pos >= head`: callers walk forward from it.)
+        if (pos - self.head) + size as u64 > self.cap {
+            return Err(Error::Corrupt("record extends past the free space"));
         }
         Ok(Some(Rec {
             h,

@@ -6,13 +6,16 @@
 //! (and checking it against the ring invariant) only when the cache says
 //! there is too little space. A record never wraps: when it does not fit
 //! before the buffer end, a `PAD` record fills the end and the record goes
-//! at index 0. A record is published by its header, then `tail` (Release),
-//! then `written`; see the [ring](super) documentation for the orderings.
+//! at index 0. A record is published by its commit word (after zeroing the
+//! next slot's), then its padding's, then `open`, `tail` (Release) and
+//! `written`; see the [ring](super) documentation for the orderings.
 
-use super::{check_span, checked_capacity, DirectStorage, RingStorage};
+use super::{
+    check_lagging_span, check_span, checked_capacity, committed_header, DirectStorage, RingStorage,
+};
 use crate::layout::ProducerState;
 use crate::record::{
-    max_payload_in, payload_offset, record_size, Header, ALIGN, FLAG_ABORT, FLAG_PAD,
+    commit_word, max_payload_in, payload_offset, record_size, ALIGN, FLAG_ABORT, FLAG_PAD,
 };
 use crate::sync::Atomic64;
 use crate::{Error, Result};
@@ -133,12 +136,45 @@ impl<S: RingStorage> Producer<S> {
 
     /// Reloads the producer state from shared memory (after another producer
     /// may have published: see the writer lock) and checks it.
+    ///
+    /// A producer that died between committing a record and storing `tail`
+    /// left the record committed past `tail` (with the padding before it,
+    /// at most two records: one publication): they are counted here as
+    /// that producer would have counted them, so they are neither
+    /// overwritten nor lost.
     pub fn resync(&mut self) -> Result<()> {
         let st = self.state();
-        let tail = st.tail.load(Acquire);
-        let written = st.written.load(Relaxed);
-        let open = st.open.load(Relaxed);
+        let mut tail = st.tail.load(Acquire);
+        let mut written = st.written.load(Relaxed);
+        let mut open = st.open.load(Relaxed);
         let head = self.storage.control().consumer.0.head.load(Acquire);
+        check_lagging_span(head, tail, self.cap)?;
+        for _ in 0..2 {
+            let Some(h) = committed_header(&self.storage, self.cap, tail)? else {
+                break;
+            };
+            let idx = tail & (self.cap - 1);
+            let size = if h.flags & FLAG_PAD != 0 {
+                if idx == 0 {
+                    return Err(Error::Corrupt("padding record at the buffer start"));
+                }
+                self.cap - idx
+            } else {
+                let size = record_size(h.len as usize) as u64;
+                if idx + size > self.cap {
+                    return Err(Error::Corrupt("record crosses the buffer end"));
+                }
+                written = written.wrapping_add(u64::from(h.len));
+                open = if h.flags & FLAG_ABORT != 0 {
+                    0
+                } else {
+                    h.remaining
+                };
+                size
+            };
+            tail += size;
+            check_span(head.min(tail), tail, self.cap)?;
+        }
         check_span(head, tail, self.cap)?;
         self.tail = tail;
         self.written = written;
@@ -385,25 +421,39 @@ impl<'a, S: RingStorage> Grant<'a, S> {
             len,
         } = self;
         let s = &p.storage;
+        let mask = p.cap - 1;
+        let pos = p.tail + pad;
+        let end = pos + record_size(len) as u64;
+        // SAFETY: `at` is the 64-aligned start of the reserved record, whose
+        // 16-byte header lies inside the reserved span.
+        unsafe { s.write(at + 8, &remaining.to_le_bytes()) };
+        // The consumer looks for the next record at `end`; what the slot
+        // holds now may be payload bytes of an earlier lap, which can look
+        // like anything, a commit word for `end` included. Zero it before
+        // the commit below publishes the way there. Unless the ring is full
+        // by the cached head: then the slot holds the header of the oldest
+        // unconsumed record (committed one lap back, so never taken for
+        // `end`'s), which must not be touched.
+        if end - p.head_cache < p.cap {
+            // SAFETY: a masked multiple of 64 below the capacity.
+            unsafe { s.commit_word((end & mask) as usize) }.store(0, Relaxed);
+        }
+        // SAFETY: as above.
+        unsafe { s.commit_word(at) }.store(commit_word(pos, len as u32, flags), Release);
         if pad > 0 {
-            let pad = Header {
-                len: 0,
-                flags: FLAG_PAD,
-                remaining: 0,
-            };
-            let pad_at = (p.tail & (p.cap - 1)) as usize;
+            // After the record, so that the padding never leads a reader to
+            // an uncommitted record. Release, so that the reader that
+            // acquires the padding sees this record's commit word, not an
+            // older one for the same position: a producer that died between
+            // a record's commit and its padding's leaves one there, and a
+            // producer taking over may put a different record at the same
+            // place.
             // SAFETY: the pad header sits at a 64-aligned index inside the
             // reserved span.
-            unsafe { s.write(pad_at, &pad.encode()) };
+            unsafe { s.commit_word((p.tail & mask) as usize) }
+                .store(commit_word(p.tail, 0, FLAG_PAD), Release);
         }
-        let h = Header {
-            len: len as u32,
-            flags,
-            remaining,
-        };
-        // SAFETY: `at` is the 64-aligned start of the reserved record.
-        unsafe { s.write(at, &h.encode()) };
-        p.tail += pad + record_size(len) as u64;
+        p.tail = end;
         // Counters are shared state a peer may have set to anything at
         // resync: wrap rather than overflow.
         p.written = p.written.wrapping_add(len as u64);

@@ -18,8 +18,10 @@ use core::ptr::NonNull;
 /// Implementors guarantee that `capacity()` is a constant power of two in
 /// `MIN_CAPACITY..=MAX_CAPACITY`, that `write` and `read` access exactly the
 /// bytes `at..at + len` of a data area of `capacity()` bytes that stays valid
-/// as long as `self`, and that `data_ptr`, when it returns `Some`, points to
-/// that data area.
+/// as long as `self`, that `commit_word(at)` is the atomic word at bytes
+/// `at..at + 8` of that area (on storages that copy through a pointer: the
+/// same bytes `write` and `read` reach), and that `data_ptr`, when it returns
+/// `Some`, points to that data area.
 pub unsafe trait RingStorage {
     /// The atomics and futex the ring uses.
     type P: Platform;
@@ -45,6 +47,16 @@ pub unsafe trait RingStorage {
     /// `at + dst.len() <= capacity()`, and by the ring protocol no other
     /// thread of this process writes those bytes meanwhile.
     unsafe fn read(&self, at: usize, dst: &mut [u8]);
+
+    /// The commit word of the record slot at `at` (the first 8 bytes of the
+    /// record header, see [`record`](crate::record)), as an atomic: the
+    /// producer publishes a record by storing it, the consumer polls it.
+    ///
+    /// # Safety
+    ///
+    /// `at` is a multiple of [`ALIGN`](crate::record::ALIGN) below
+    /// `capacity()`.
+    unsafe fn commit_word(&self, at: usize) -> &<Self::P as Platform>::U64;
 
     /// Direct access to the data area, for zero-copy reservations and reads.
     /// `None` where the storage tracks every access (loom).
@@ -78,6 +90,10 @@ unsafe impl<T: RingStorage + ?Sized> RingStorage for &T {
         // SAFETY: the caller upholds `T::read`'s contract.
         unsafe { (**self).read(at, dst) }
     }
+    unsafe fn commit_word(&self, at: usize) -> &<T::P as Platform>::U64 {
+        // SAFETY: the caller upholds `T::commit_word`'s contract.
+        unsafe { (**self).commit_word(at) }
+    }
     fn data_ptr(&self) -> Option<NonNull<u8>> {
         (**self).data_ptr()
     }
@@ -101,6 +117,10 @@ unsafe impl<T: RingStorage + ?Sized> RingStorage for std::sync::Arc<T> {
     unsafe fn read(&self, at: usize, dst: &mut [u8]) {
         // SAFETY: the caller upholds `T::read`'s contract.
         unsafe { (**self).read(at, dst) }
+    }
+    unsafe fn commit_word(&self, at: usize) -> &<T::P as Platform>::U64 {
+        // SAFETY: the caller upholds `T::commit_word`'s contract.
+        unsafe { (**self).commit_word(at) }
     }
     fn data_ptr(&self) -> Option<NonNull<u8>> {
         (**self).data_ptr()

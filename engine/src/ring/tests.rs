@@ -2,7 +2,7 @@
 //! `VecDeque` of messages.
 
 use super::*;
-use crate::record::max_payload_in;
+use crate::record::{max_payload_in, FLAG_ABORT, FLAG_PAD};
 use crate::HeapRing;
 use core::sync::atomic::Ordering::Release;
 use proptest::prelude::*;
@@ -310,16 +310,12 @@ fn too_large_is_an_error_not_a_panic() {
 fn corrupt_tail_is_detected() {
     let (tx, mut rx) = HeapRing::new(256).unwrap().split();
     let ring = tx.storage();
+    // The consumer never reads `tail` on its way to records: a taking-over
+    // consumer checks it.
     ring.control().producer.0.tail.store(1 << 20, Release);
-    assert!(matches!(
-        rx.read_stream(&mut [0; 8]),
-        Err(Error::Corrupt(_))
-    ));
+    assert!(matches!(rx.resync(), Err(Error::Corrupt(_))));
     ring.control().producer.0.tail.store(64 + 3, Release);
-    assert!(matches!(
-        rx.read_stream(&mut [0; 8]),
-        Err(Error::Corrupt(_))
-    ));
+    assert!(matches!(rx.resync(), Err(Error::Corrupt(_))));
 }
 
 #[test]
@@ -327,21 +323,26 @@ fn corrupt_header_is_detected() {
     let (mut tx, mut rx) = HeapRing::new(256).unwrap().split();
     let ring = std::sync::Arc::clone(tx.storage());
     assert!(tx.try_push(b"abc", 0).unwrap());
-    // A length that would run past the tail and the buffer end.
-    // SAFETY: index 0..4 is inside the 256-byte data area; single thread.
-    unsafe { ring.write(0, &u32::MAX.to_le_bytes()) };
+    // A length that would run past the free space and the buffer end.
+    let long = Header {
+        len: u32::MAX,
+        flags: 0,
+        remaining: 0,
+    };
+    // SAFETY: index 0..16 is inside the 256-byte data area; single thread.
+    unsafe { ring.write(0, &long.encode(0)) };
     assert!(matches!(
         rx.read_stream(&mut [0; 8]),
         Err(Error::Corrupt(_))
     ));
-    // An unknown flag.
+    // Both flags at once.
     let bad = Header {
-        len: 3,
-        flags: 0x40,
+        len: 0,
+        flags: FLAG_PAD | FLAG_ABORT,
         remaining: 0,
     };
     // SAFETY: as above.
-    unsafe { ring.write(0, &bad.encode()) };
+    unsafe { ring.write(0, &bad.encode(0)) };
     assert!(matches!(
         rx.read_message(&mut [0; 8]),
         Err(Error::Corrupt(_))

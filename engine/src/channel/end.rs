@@ -235,6 +235,20 @@ impl End {
         }
     }
 
+    /// Whether [`End::watch_peer`] registered this end with the process's
+    /// watcher (so a killed peer is noticed at once): false before the
+    /// first call, and where watching failed.
+    ///
+    /// ```
+    /// let (_tx, rx) = shmpipe_engine::channel(4096)?;
+    /// assert!(!rx.end().is_peer_watched());
+    /// rx.end().watch_peer();
+    /// # Ok::<(), shmpipe_engine::Error>(())
+    /// ```
+    pub fn is_peer_watched(&self) -> bool {
+        self.watch.watching()
+    }
+
     #[cfg(not(loom))]
     #[cold]
     fn watch_peer_slow(&self) {

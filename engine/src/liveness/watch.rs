@@ -125,6 +125,23 @@ impl Registration {
     pub fn give_up(&self) {
         self.generation.store(GENERATION.load(Relaxed), Relaxed);
     }
+
+    /// Whether this end is registered with the watcher in this process (its
+    /// peer's close is noticed at once), rather than never tried or tried
+    /// and failed (no inotify instance, `max_user_watches` reached).
+    ///
+    /// ```
+    /// use shmpipe_engine::liveness::watch::Registration;
+    /// assert!(!Registration::new().watching());
+    /// let (_tx, rx) = shmpipe_engine::channel(4096)?;
+    /// rx.end().watch_peer();
+    /// // Registered, unless this system has no inotify to give.
+    /// let _ = rx.end().is_peer_watched();
+    /// # Ok::<(), shmpipe_engine::Error>(())
+    /// ```
+    pub fn watching(&self) -> bool {
+        self.settled() && self.id.load(Relaxed) != 0
+    }
 }
 
 /// One registered end.

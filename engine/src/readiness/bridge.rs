@@ -11,8 +11,8 @@
 //! wakes it. The thread loops:
 //!
 //! 1. under the shard's lock: read the control word; signal and remove
-//!    every entry one of whose words differs from its ticket, or that has
-//!    been armed for [`FALLBACK_SLICE`]; copy the remaining words and
+//!    every entry one of whose words differs from its ticket, or whose
+//!    fallback slice ran out; copy the remaining words and
 //!    tickets, with the control word's value, into the wait list;
 //! 2. outside the lock: `futex_waitv` on the list, until the earliest
 //!    fallback deadline.
@@ -69,6 +69,40 @@ use std::time::{Duration, Instant};
 /// ```
 pub const FALLBACK_SLICE: Duration = Duration::from_millis(50);
 
+/// The fallback slice of an entry whose end's peer is watched
+/// ([`End::watch_peer`](crate::channel::End::watch_peer)): a killed peer then
+/// changes an armed word itself, so the slice covers only a peer that
+/// skips its notify (see the module documentation).
+///
+/// ```
+/// use shmpipe_engine::readiness::{FALLBACK_SLICE, WATCHED_SLICE};
+/// assert!(WATCHED_SLICE > FALLBACK_SLICE);
+/// ```
+pub const WATCHED_SLICE: Duration = Duration::from_secs(1);
+
+/// Fallback signals of this process (entries signalled because their
+/// slice ran out, not because a word changed).
+static FALLBACKS: AtomicU64 = AtomicU64::new(0);
+
+/// How many times this process's bridge signalled an entry only once its
+/// fallback slice had run out (whether or not a word had changed by then:
+/// a change that the bridge's wait missed is noticed only at the deadline).
+///
+/// With every notify reaching the bridge's wait this moves only for an
+/// entry that stays armed for a whole slice ([`FALLBACK_SLICE`], or
+/// [`WATCHED_SLICE`] when the peer is watched): a killed peer that was not
+/// watched, a peer that skipped its notify, or a word the bridge did not
+/// wait on. Tests read it to tell the normal path from the backstop
+/// without timing anything.
+///
+/// ```
+/// let before = shmpipe_engine::readiness::fallback_signals();
+/// assert!(shmpipe_engine::readiness::fallback_signals() >= before);
+/// ```
+pub fn fallback_signals() -> u64 {
+    FALLBACKS.load(Relaxed)
+}
+
 /// Armed words per shard: `futex_waitv`'s limit (128) less the control word.
 const WORDS_PER_SHARD: usize = 127;
 
@@ -85,11 +119,34 @@ struct FutexWaitv {
 /// `FUTEX2_SIZE_U32`; without `FUTEX2_PRIVATE` (128): shared futexes.
 const FUTEX2_SIZE_U32: u32 = 2;
 
+/// What the bridge signals: a readiness's eventfd and its counters.
+pub(super) struct Target {
+    pub(super) fd: OwnedFd,
+    /// Fallback signals of this target (see [`fallback_signals`]).
+    pub(super) fallbacks: AtomicU64,
+}
+
+impl Target {
+    pub(super) fn new(fd: OwnedFd) -> Target {
+        Target {
+            fd,
+            fallbacks: AtomicU64::new(0),
+        }
+    }
+}
+
+impl core::fmt::Debug for Target {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Target").field("fd", &self.fd).finish()
+    }
+}
+
 struct Entry {
     id: u64,
-    fd: Arc<OwnedFd>,
+    target: Arc<Target>,
     tickets: Tickets,
-    since: Instant,
+    /// When the fallback signals it.
+    due: Instant,
 }
 
 struct State {
@@ -180,7 +237,7 @@ fn with_registry<R>(f: impl FnOnce(u64, &mut Vec<Arc<Shard>>) -> R) -> R {
 }
 
 /// Adds an entry for `id` to a shard with room; returns that shard.
-pub(super) fn arm(id: u64, fd: Arc<OwnedFd>, tickets: Tickets) -> io::Result<Arc<Shard>> {
+pub(super) fn arm(id: u64, target: Arc<Target>, tickets: Tickets) -> io::Result<Arc<Shard>> {
     let need = tickets.len;
     if need > WORDS_PER_SHARD {
         return Err(io::Error::new(
@@ -189,11 +246,16 @@ pub(super) fn arm(id: u64, fd: Arc<OwnedFd>, tickets: Tickets) -> io::Result<Arc
         ));
     }
     with_registry(|generation, shards| {
+        let slice = if tickets.peer_watched {
+            WATCHED_SLICE
+        } else {
+            FALLBACK_SLICE
+        };
         let entry = Entry {
             id,
-            fd,
+            target,
             tickets,
-            since: Instant::now(),
+            due: Instant::now() + slice,
         };
         for shard in shards.iter() {
             let mut st = locked(&shard.state);
@@ -287,9 +349,16 @@ impl Shard {
                 let now = Instant::now();
                 let mut freed = 0;
                 st.entries.retain(|e| {
-                    let due = e.tickets.changed() || now.duration_since(e.since) >= FALLBACK_SLICE;
+                    let late = now >= e.due;
+                    let due = late || e.tickets.changed();
                     if due {
-                        signal(&e.fd);
+                        // Late counts even if a word changed: a change the
+                        // wait missed shows up only here, at the deadline.
+                        if late {
+                            FALLBACKS.fetch_add(1, Relaxed);
+                            e.target.fallbacks.fetch_add(1, Relaxed);
+                        }
+                        signal(&e.target.fd);
                         freed += e.tickets.len;
                     }
                     !due
@@ -312,8 +381,7 @@ impl Shard {
                             reserved: 0,
                         });
                     }
-                    let d = e.since + FALLBACK_SLICE;
-                    deadline = Some(deadline.map_or(d, |x| x.min(d)));
+                    deadline = Some(deadline.map_or(e.due, |x| x.min(e.due)));
                 }
                 deadline
             };

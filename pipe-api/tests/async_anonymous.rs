@@ -228,6 +228,36 @@ fn ends_convert_from_and_into_blocking_ones() {
     });
 }
 
+/// An idle pending read on a live, silent peer costs no fallback signal
+/// while a readiness of an unwatched end, armed after it, is signalled
+/// for its 50 ms slice: the future's end watches its peer (the kill would
+/// change a word), so it gets the 1 s slice, and a thousand idle futures
+/// stay cheap. Before the fix every entry was signalled every 50 ms (and
+/// the twin handle the read announces through did not carry the watch).
+fn an_idle_future_on_a_watched_peer_gets_no_short_fallback() {
+    let _serial = serial();
+    run(async {
+        let (mut reader, writer) = shmpipe::tokio::pipe().unwrap();
+        let fallbacks = shmpipe_engine::readiness::fallback_signals();
+        let read = spawn_parked(async move { reader.read(&mut [0u8; 8]).await }).await;
+        // An engine channel whose peer is not watched: 50 ms.
+        let (_tx, rx) = shmpipe_engine::channel(4096).unwrap();
+        let other = shmpipe_engine::readiness::Readiness::new().unwrap();
+        other.arm(rx.announce_read()).unwrap();
+        let other = tokio::io::unix::AsyncFd::new(other).unwrap();
+        other.readable().await.unwrap().retain_ready();
+        assert_eq!(other.get_ref().fallback_signals(), 1);
+        assert_eq!(
+            shmpipe_engine::readiness::fallback_signals() - fallbacks,
+            1,
+            "the idle future was signalled by the short fallback slice"
+        );
+        assert!(!read.is_finished());
+        read.abort();
+        drop(writer);
+    });
+}
+
 /// Child: holds the inherited write end; writes one line when told, then
 /// waits to be killed.
 fn child_writer() {
@@ -336,6 +366,7 @@ common::main! {
         ends_convert_from_and_into_blocking_ones,
         a_pending_read_is_completed_by_a_write_of_another_process,
         futures_pending_on_a_sigkilled_peer_complete_with_its_end,
+        an_idle_future_on_a_watched_peer_gets_no_short_fallback,
     ],
     children: [child_writer, child_reader],
 }

@@ -159,6 +159,24 @@ impl Tickets {
         self.len += 1;
     }
 
+    /// Records whether `end`'s peer is watched ([`End::is_peer_watched`]),
+    /// for tickets announced through another handle of the same end (a
+    /// twin made by `try_clone` has a registration of its own): a watched
+    /// peer gets the longer [`WATCHED_SLICE`].
+    ///
+    /// ```
+    /// let (_tx, rx) = shmpipe_engine::channel(4096)?;
+    /// rx.end().watch_peer();
+    /// let mut tickets = rx.announce_read();
+    /// tickets.note_watch(rx.end());
+    /// # Ok::<(), shmpipe_engine::Error>(())
+    /// ```
+    ///
+    /// [`End::is_peer_watched`]: crate::channel::End::is_peer_watched
+    pub fn note_watch(&mut self, end: &crate::channel::End) {
+        self.peer_watched |= end.is_peer_watched();
+    }
+
     /// How many words were announced.
     ///
     /// ```

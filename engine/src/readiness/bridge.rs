@@ -176,6 +176,8 @@ struct State {
     /// word: further changes need no kick of their own (a burst of armings
     /// costs one `FUTEX_WAKE` and one rebuild, not one each).
     kicked: bool,
+    /// The thread gave up (see `Shard::fail`): no more entries.
+    failed: bool,
 }
 
 impl State {
@@ -286,7 +288,7 @@ pub(super) fn arm(id: u64, target: Arc<Target>, tickets: Tickets) -> io::Result<
         };
         for shard in shards.iter() {
             let mut st = locked(&shard.state);
-            if st.words + need <= WORDS_PER_SHARD {
+            if !st.failed && st.words + need <= WORDS_PER_SHARD {
                 st.words += need;
                 st.entries.push(entry);
                 if st.must_kick() {
@@ -305,6 +307,7 @@ pub(super) fn arm(id: u64, target: Arc<Target>, tickets: Tickets) -> io::Result<
                 words: need,
                 retired: Vec::new(),
                 kicked: false,
+                failed: false,
             }),
         });
         let runner = Arc::clone(&shard);
@@ -341,8 +344,11 @@ pub(super) fn disarm(shard: Arc<Shard>, id: u64) -> bool {
     changed
 }
 
-/// Whether `futex_waitv` exists (Linux ≥ 5.16): an empty wait list is
-/// `EINVAL` where it does, `ENOSYS` where it does not.
+/// Whether `futex_waitv` can be used: an empty wait list is `EINVAL`
+/// where it exists and is allowed. Anything else is refused: `ENOSYS`
+/// before Linux 5.16, `EPERM` (or any errno) from a seccomp filter, or a
+/// success the kernel never gives; a bridge on such a call would spin or
+/// never wake.
 fn probe() -> io::Result<()> {
     // SAFETY: a null list of length 0, no timeout: the kernel reads nothing.
     let r = unsafe {
@@ -355,11 +361,43 @@ fn probe() -> io::Result<()> {
             libc::CLOCK_MONOTONIC,
         )
     };
-    let err = io::Error::last_os_error();
-    if r < 0 && err.raw_os_error() == Some(libc::ENOSYS) {
-        return Err(err);
+    let errno = io::Error::last_os_error().raw_os_error();
+    probe_verdict(r, errno)
+}
+
+/// [`probe`]'s verdict on the call's result and `errno`.
+fn probe_verdict(r: libc::c_long, errno: Option<i32>) -> io::Result<()> {
+    match (r, errno) {
+        (-1, Some(libc::EINVAL)) => Ok(()),
+        (-1, Some(e)) => Err(io::Error::from_raw_os_error(e)),
+        _ => Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            "futex_waitv accepted an empty wait list",
+        )),
     }
-    Ok(())
+}
+
+/// What a `futex_waitv` return means for the bridge's loop.
+#[derive(Debug, PartialEq, Eq)]
+enum Outcome {
+    /// Woken, a word differed (`EAGAIN`), the deadline passed, or a
+    /// signal interrupted: rebuild and wait again.
+    Again,
+    /// Any other error (`EPERM` from a seccomp filter that let the probe
+    /// through, `EFAULT`, `ENOMEM`, ...): waiting again would fail the same
+    /// way at once, a spin. The shard gives up.
+    Fail(i32),
+}
+
+fn outcome(r: libc::c_long, errno: Option<i32>) -> Outcome {
+    if r >= 0 {
+        return Outcome::Again;
+    }
+    match errno {
+        Some(libc::EAGAIN | libc::ETIMEDOUT | libc::EINTR) => Outcome::Again,
+        Some(e) => Outcome::Fail(e),
+        None => Outcome::Fail(libc::EIO),
+    }
 }
 
 impl Shard {
@@ -445,7 +483,7 @@ impl Shard {
             // timespec. Every address is of an `AtomicU32` that stays mapped
             // until the next round (in `entries`, or in `retired`); the
             // kernel only reads them.
-            unsafe {
+            let r = unsafe {
                 libc::syscall(
                     libc::SYS_futex_waitv,
                     list.as_ptr(),
@@ -453,8 +491,79 @@ impl Shard {
                     0u32,
                     tsp,
                     libc::CLOCK_MONOTONIC,
-                );
+                )
+            };
+            let errno = io::Error::last_os_error().raw_os_error();
+            if let Outcome::Fail(_) = outcome(r, errno) {
+                self.fail();
+                return;
             }
         }
+    }
+
+    /// Gives up after a wait that cannot work: refuses armings from now
+    /// on, leaves the registry, and signals every entry, whose owner then
+    /// arms again, in a new shard whose probe reports the error (or works,
+    /// if the failure passed).
+    fn fail(&self) {
+        let mut st = locked(&self.state);
+        st.failed = true;
+        for e in st.entries.drain(..) {
+            signal(&e.target.fd);
+        }
+        st.words = 0;
+        st.retired.clear();
+        drop(st);
+        with_registry(|generation, shards| {
+            if generation == self.generation {
+                shards.retain(|s| !core::ptr::eq(&**s, self));
+            }
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_einval_passes_the_probe() {
+        assert!(probe_verdict(-1, Some(libc::EINVAL)).is_ok());
+        for e in [libc::ENOSYS, libc::EPERM, libc::EACCES, libc::EFAULT] {
+            let err = probe_verdict(-1, Some(e)).unwrap_err();
+            assert_eq!(err.raw_os_error(), Some(e));
+        }
+        assert!(probe_verdict(0, Some(0)).is_err());
+    }
+
+    #[test]
+    fn only_wake_timeout_mismatch_and_signal_wait_again() {
+        assert_eq!(outcome(0, None), Outcome::Again);
+        for e in [libc::EAGAIN, libc::ETIMEDOUT, libc::EINTR] {
+            assert_eq!(outcome(-1, Some(e)), Outcome::Again);
+        }
+        for e in [libc::EPERM, libc::EFAULT, libc::ENOMEM, libc::EINVAL] {
+            assert_eq!(outcome(-1, Some(e)), Outcome::Fail(e));
+        }
+    }
+
+    /// A failed shard signals its entries and takes no more: the next
+    /// arming goes to another shard.
+    #[test]
+    fn a_failed_shard_signals_its_entries_and_refuses_armings() {
+        let (_tx, rx) = crate::channel(4096).unwrap();
+        let fd = rustix::event::eventfd(0, rustix::event::EventfdFlags::NONBLOCK).unwrap();
+        let target = Arc::new(Target::new(fd));
+        let shard = arm(u64::MAX - 1, Arc::clone(&target), rx.announce_read()).unwrap();
+        shard.fail();
+        let mut buf = [0u8; 8];
+        assert!(
+            rustix::io::read(&target.fd, &mut buf).is_ok(),
+            "not signalled"
+        );
+        let other = arm(u64::MAX - 2, Arc::clone(&target), rx.announce_read()).unwrap();
+        assert!(!Arc::ptr_eq(&shard, &other));
+        assert!(!disarm(shard, u64::MAX - 1));
+        disarm(other, u64::MAX - 2);
     }
 }

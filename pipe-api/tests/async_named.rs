@@ -259,6 +259,40 @@ fn async_call_waits_for_a_busy_instance_and_gets_its_answer() {
     });
 }
 
+/// A `connect` future dropped while pending leaves no clone of its waker
+/// behind in the instance (a loop of `timeout(connect)` without clients
+/// stays bounded): the waker's count is back to one after the drop. Before
+/// the fix the instance kept every dropped future's waker until the next
+/// client came.
+fn a_dropped_connect_leaves_no_waker_behind() {
+    let _serial = serial();
+    struct Count;
+    impl std::task::Wake for Count {
+        fn wake(self: std::sync::Arc<Self>) {}
+    }
+    run(async {
+        let name = unique_name("async-connect-drop");
+        let server = NamedPipeServer::create(&ServerOptions::new(), &name).unwrap();
+        // A hundred tasks' wakers (distinct: no dedup can help).
+        let counts: Vec<_> = (0..100).map(|_| std::sync::Arc::new(Count)).collect();
+        for count in &counts {
+            let waker = std::task::Waker::from(std::sync::Arc::clone(count));
+            let mut cx = std::task::Context::from_waker(&waker);
+            let mut connect = Box::pin(server.connect());
+            assert!(connect.as_mut().poll(&mut cx).is_pending());
+            drop(connect);
+        }
+        let kept = counts
+            .iter()
+            .filter(|c| std::sync::Arc::strong_count(c) > 1)
+            .count();
+        assert_eq!(kept, 0, "wakers of dropped connects kept");
+        // Still Listening: a client connects and a fresh connect sees it.
+        let _client = NamedPipeClient::open(&ClientOptions::new(), &name).unwrap();
+        assert_eq!(server.connect().await.unwrap(), Connected::Already);
+    });
+}
+
 /// Child: a client of the parent's pipe that waits to be killed.
 fn child_client() {
     let _c = ClientOptions::new().open(&env(NAME_ENV)).unwrap();
@@ -311,6 +345,7 @@ common::main! {
         disconnect_ends_a_pending_connect,
         async_call_waits_for_a_busy_instance_and_gets_its_answer,
         futures_pending_on_a_sigkilled_client_complete,
+        a_dropped_connect_leaves_no_waker_behind,
     ],
     children: [child_client],
 }

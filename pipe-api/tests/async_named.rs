@@ -293,6 +293,52 @@ fn a_dropped_connect_leaves_no_waker_behind() {
     });
 }
 
+/// `wait_available(Forever)` and `call` on a busy pipe, dropped by a
+/// `timeout`: the runtime then shuts down (its drop returns) instead of
+/// waiting for the blocking wait, which the drop cancels. Before the fix
+/// `drop(runtime)` never returned (the reviewer's wait_hang probe).
+fn a_dropped_wait_available_or_call_lets_the_runtime_shut_down() {
+    let _serial = serial();
+    let name = unique_name("async-wait-drop");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let kept = rt.block_on(async {
+        let mut o = ServerOptions::new();
+        o.max_instances(1)
+            .pipe_type(PipeType::Message)
+            .read_mode(ReadMode::Message);
+        let server = NamedPipeServer::create(&o, &name).unwrap();
+        // The only instance is now busy: the waits below wait.
+        let client = ClientOptions::new().open(&name).unwrap();
+        let short = std::time::Duration::from_millis(100);
+        let wait = shmpipe::tokio::wait_available(&name, shmpipe::named::WaitTimeout::Forever);
+        assert!(tokio::time::timeout(short, wait).await.is_err());
+        let mut reply = [0u8; 8];
+        let opts = ClientOptions::new();
+        let call = shmpipe::tokio::call(
+            &opts,
+            &name,
+            b"x",
+            &mut reply,
+            shmpipe::named::WaitTimeout::Forever,
+        );
+        assert!(tokio::time::timeout(short, call).await.is_err());
+        (server, client)
+    });
+    let (done_tx, done_rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        drop(rt);
+        let _ = done_tx.send(());
+    });
+    assert!(
+        done_rx.recv_timeout(HANG).is_ok(),
+        "dropping the runtime waited for the cancelled waits"
+    );
+    drop(kept);
+}
+
 /// Child: a client of the parent's pipe that waits to be killed.
 fn child_client() {
     let _c = ClientOptions::new().open(&env(NAME_ENV)).unwrap();
@@ -346,6 +392,7 @@ common::main! {
         async_call_waits_for_a_busy_instance_and_gets_its_answer,
         futures_pending_on_a_sigkilled_client_complete,
         a_dropped_connect_leaves_no_waker_behind,
+        a_dropped_wait_available_or_call_lets_the_runtime_shut_down,
     ],
     children: [child_client],
 }

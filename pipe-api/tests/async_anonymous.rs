@@ -150,12 +150,17 @@ fn sem_147_async_write_to_a_closed_pipe_fails_at_once() {
 }
 
 /// SEM-119: a pending operation on an end whose last handle is closed
-/// completes as aborted. A pending future borrows its handle, so the last
-/// handle closes only with the future: here a task owns the only read end
-/// and has a read pending; aborting the task (tokio's cancel) completes it
-/// as cancelled (the spec's OperationAborted), the end is closed with it
-/// (the writer's next write fails with NoData), and the read consumed
-/// nothing it could not hand over (nothing was written before the close).
+/// completes as aborted. In Rust the item reduces to this: a pending
+/// future borrows or owns its handle, so the last handle can close only
+/// after (or as) the operation is cancelled: a future that owns it is
+/// dropped with it (here: a task owning the only read end is aborted with
+/// a read pending), and a future that borrows it must end first. No other
+/// handle's close can be "the last" while one pends. The task completes
+/// as cancelled (tokio's OperationAborted); what shmpipe must do, and
+/// what can fail, is close the end with the future and tell the peer at
+/// once: the writer's next write fails with NoData (it would succeed if
+/// the dropped future kept the end or its segment alive), and nothing was
+/// consumed.
 fn sem_119_a_read_pending_when_its_last_handle_closes_completes_aborted() {
     let _serial = serial();
     run(async {

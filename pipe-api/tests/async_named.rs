@@ -130,9 +130,13 @@ fn sem_037_async_connect_with_a_client_already_there_completes_at_once() {
     });
 }
 
-/// SEM-038: cancelling (dropping) a pending `connect` leaves the instance
-/// Listening: a client then still opens that very instance (the only one)
-/// and the next `connect` reports it.
+/// SEM-038: cancelling a pending `connect` completes it with
+/// OperationAborted. In Rust dropping the future is the cancel (there is
+/// no completion to deliver: the caller that drops it gets nothing back),
+/// so what is checked is its effect on the pipe: the instance stays
+/// Listening (Windows' cancelled `ConnectNamedPipe` leaves it so), a
+/// client then still opens that very instance (the only one), and the
+/// next `connect` reports it as already connected and serves it.
 fn sem_038_a_dropped_connect_leaves_the_instance_listening() {
     let _serial = serial();
     run(async {

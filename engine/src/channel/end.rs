@@ -249,6 +249,20 @@ impl End {
         self.watch.watching()
     }
 
+    /// How many times the watcher ran its whole series of timed re-checks
+    /// on this end's watch (see [`watch::rechecks`]): for tests of the
+    /// watcher's schedule.
+    ///
+    /// ```
+    /// let (_tx, rx) = shmpipe_engine::channel(4096)?;
+    /// assert_eq!(rx.end().peer_rechecks(), 0); // not watched yet
+    /// # Ok::<(), shmpipe_engine::Error>(())
+    /// ```
+    #[cfg(not(loom))]
+    pub fn peer_rechecks(&self) -> u64 {
+        watch::rechecks(&self.watch)
+    }
+
     #[cfg(not(loom))]
     #[cold]
     fn watch_peer_slow(&self) {

@@ -263,6 +263,69 @@ fn an_idle_future_on_a_watched_peer_gets_no_short_fallback() {
     });
 }
 
+/// A nonblocking read on an async end does not wait behind a blocking read
+/// of the same handle (made through `get_ref` on another thread, parked
+/// for data): `try_read` reports `WouldBlock` while that read stays
+/// parked (its thread seen asleep in a futex wait), instead of waiting for
+/// the handle's half (a tokio worker would stall until data came). The
+/// reviewer's try_blocks probe.
+fn a_try_read_does_not_wait_behind_a_blocking_read_of_the_same_handle() {
+    use std::io::Read as _;
+    let _serial = serial();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let _in_rt = rt.enter();
+    let (r, mut w) = shmpipe::pipe().unwrap();
+    let reader = shmpipe::tokio::PipeReader::from_std(r).unwrap();
+    let blocking: &shmpipe::PipeReader = reader.get_ref();
+    std::thread::scope(|s| {
+        let (tid_tx, tid_rx) = std::sync::mpsc::channel();
+        let parked = s.spawn(move || {
+            tid_tx
+                .send(rustix::thread::gettid().as_raw_nonzero())
+                .unwrap();
+            let mut b = [0u8; 1];
+            let mut h = blocking;
+            h.read(&mut b).unwrap()
+        });
+        let tid = tid_rx.recv().unwrap();
+        // Parked: asleep in a futex wait (the ring's event).
+        let start = std::time::Instant::now();
+        loop {
+            let dir = format!("/proc/self/task/{tid}");
+            let stat = std::fs::read_to_string(format!("{dir}/stat")).unwrap();
+            let state = stat
+                .rsplit(')')
+                .next()
+                .unwrap()
+                .split_whitespace()
+                .next()
+                .unwrap();
+            let wchan = std::fs::read_to_string(format!("{dir}/wchan")).unwrap();
+            if state == "S" && wchan.contains("futex") {
+                break;
+            }
+            assert!(start.elapsed() < HANG, "the blocking read did not park");
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        let (done_tx, done_rx) = std::sync::mpsc::channel();
+        let reader = &reader;
+        s.spawn(move || {
+            let _ = done_tx.send(reader.try_read(&mut [0u8; 4]).map_err(|e| e.kind()));
+        });
+        let got = done_rx.recv_timeout(HANG);
+        // Release the blocking read whatever happened.
+        w.write_all(b"xy").unwrap();
+        assert_eq!(parked.join().unwrap(), 1);
+        assert_eq!(
+            got.expect("try_read waited behind the blocking read"),
+            Err(std::io::ErrorKind::WouldBlock)
+        );
+    });
+}
+
 /// Child: holds the inherited write end; writes one line when told, then
 /// waits to be killed.
 fn child_writer() {
@@ -372,6 +435,7 @@ common::main! {
         a_pending_read_is_completed_by_a_write_of_another_process,
         futures_pending_on_a_sigkilled_peer_complete_with_its_end,
         an_idle_future_on_a_watched_peer_gets_no_short_fallback,
+        a_try_read_does_not_wait_behind_a_blocking_read_of_the_same_handle,
     ],
     children: [child_writer, child_reader],
 }

@@ -23,7 +23,12 @@ impl Conn {
     /// of the pipe is [`ErrorKind::BrokenPipe`].
     pub(crate) fn read_bytes(&self, buf: &mut [u8], nonblocking: bool) -> io::Result<usize> {
         let (rx, _) = self.rx()?;
-        let mut rx = self.locked(rx, HALF_RX);
+        // Nonblocking: never wait behind a blocking read of this handle.
+        let mut rx = if nonblocking {
+            self.try_locked(rx, HALF_RX).ok_or_else(would_block)?
+        } else {
+            self.locked(rx, HALF_RX)
+        };
         let buf = match self.withdrawal_limit(&mut rx, false)? {
             Some(limit) if limit < buf.len() => &mut buf[..limit],
             _ => buf,
@@ -56,7 +61,11 @@ impl Conn {
     /// fits (`complete == false`: MoreData).
     pub(crate) fn read_msg(&self, buf: &mut [u8], nonblocking: bool) -> io::Result<MsgRead> {
         let (rx, _) = self.rx()?;
-        let mut rx = self.locked(rx, HALF_RX);
+        let mut rx = if nonblocking {
+            self.try_locked(rx, HALF_RX).ok_or_else(would_block)?
+        } else {
+            self.locked(rx, HALF_RX)
+        };
         let buf = match self.withdrawal_limit(&mut rx, true)? {
             Some(limit) if limit < buf.len() => &mut buf[..limit],
             _ => buf,

@@ -96,6 +96,28 @@ pub const FALLBACK_SLICE: Duration = Duration::from_millis(50);
 /// ```
 pub const WATCHED_SLICE: Duration = Duration::from_secs(1);
 
+/// How long a bridge thread that saw a word toggled (see
+/// `Shard::back_off_if_toggled`) waits before listing the words again.
+const TOGGLE_BACKOFF: Duration = Duration::from_millis(1);
+
+/// Back-offs taken for toggled words in this process (see
+/// [`toggle_backoffs`]).
+static TOGGLES: AtomicU64 = AtomicU64::new(0);
+
+/// How many times this process's bridge found an armed word changed and
+/// changed back (the wait saw it differ, the next look found every word at
+/// its ticket): a peer toggling a word to keep the bridge busy. Each time
+/// the bridge pauses 1 ms before waiting on the words again, so a toggling
+/// peer costs it at most about a thousand rounds a second.
+///
+/// ```
+/// let before = shmpipe_engine::readiness::toggle_backoffs();
+/// assert!(shmpipe_engine::readiness::toggle_backoffs() >= before);
+/// ```
+pub fn toggle_backoffs() -> u64 {
+    TOGGLES.load(Relaxed)
+}
+
 /// Fallback signals of this process (entries signalled because their
 /// slice ran out, not because a word changed).
 static FALLBACKS: AtomicU64 = AtomicU64::new(0);
@@ -409,7 +431,12 @@ impl Shard {
 
     fn run(self: Arc<Self>) {
         let mut list: Vec<FutexWaitv> = Vec::with_capacity(WORDS_PER_SHARD + 1);
+        // The last wait returned EAGAIN, and the control word it listed.
+        let mut mismatch: Option<u32> = None;
         loop {
+            if let Some(listed) = mismatch.take() {
+                self.back_off_if_toggled(listed);
+            }
             let deadline = {
                 let mut st = locked(&self.state);
                 // The old wait list is no longer in use: unmap what was
@@ -498,6 +525,60 @@ impl Shard {
                 self.fail();
                 return;
             }
+            if r < 0 && errno == Some(libc::EAGAIN) {
+                mismatch = Some(list[0].val as u32);
+            }
+        }
+    }
+
+    /// After a wait that returned `EAGAIN` (some listed word differed from
+    /// its value): if the control word did not move and no entry's word
+    /// differs from its ticket any more, a word went away and back (a notify
+    /// only ever moves a sequence word on; coming back takes 2^32 of
+    /// them): a peer toggling a word to keep this thread busy. Wait on the
+    /// control word alone for [`TOGGLE_BACKOFF`] before listing the words
+    /// again, so such a peer costs the bridge at most one round per back-off
+    /// instead of one per toggle. Entries whose words change meanwhile are
+    /// signalled by the next round (they differ from their tickets then),
+    /// so the back-off delays them by at most that long, and only during
+    /// such an attack; armings and disarmings end it at once (they bump the
+    /// control word).
+    fn back_off_if_toggled(&self, listed: u32) {
+        {
+            let st = locked(&self.state);
+            if self.control.load(Acquire) != listed
+                || st.entries.iter().any(|e| e.tickets.changed())
+            {
+                return;
+            }
+        }
+        TOGGLES.fetch_add(1, Relaxed);
+        let wait = [FutexWaitv {
+            val: u64::from(listed),
+            uaddr: &self.control as *const AtomicU32 as u64,
+            flags: FUTEX2_SIZE_U32,
+            reserved: 0,
+        }];
+        let now = rustix::time::clock_gettime(rustix::time::ClockId::Monotonic);
+        let mut ts = libc::timespec {
+            tv_sec: now.tv_sec,
+            tv_nsec: now.tv_nsec + TOGGLE_BACKOFF.as_nanos() as i64,
+        };
+        if ts.tv_nsec >= 1_000_000_000 {
+            ts.tv_sec += 1;
+            ts.tv_nsec -= 1_000_000_000;
+        }
+        // SAFETY: one initialised `futex_waitv` naming this shard's own
+        // control word (alive as long as `self`), and a live timespec.
+        unsafe {
+            libc::syscall(
+                libc::SYS_futex_waitv,
+                wait.as_ptr(),
+                1u32,
+                0u32,
+                &ts as *const libc::timespec,
+                libc::CLOCK_MONOTONIC,
+            );
         }
     }
 
@@ -545,6 +626,74 @@ mod tests {
         for e in [libc::EPERM, libc::EFAULT, libc::ENOMEM, libc::EINVAL] {
             assert_eq!(outcome(-1, Some(e)), Outcome::Fail(e));
         }
+    }
+
+    /// A word toggled away from its ticket and back, with wakes, makes the
+    /// bridge back off (instead of one round per toggle), and a real
+    /// change afterwards still signals the entry.
+    #[test]
+    fn a_toggled_word_makes_the_bridge_back_off() {
+        use std::sync::atomic::AtomicBool;
+        // A word of our own (the ring's words are read-only in the
+        // announcing end's mapping); the segment only fills the field.
+        static WORD: AtomicU32 = AtomicU32::new(7);
+        let (_tx, rx) = crate::channel(4096).unwrap();
+        let fd = rustix::event::eventfd(0, rustix::event::EventfdFlags::NONBLOCK).unwrap();
+        let target = Arc::new(Target::new(fd));
+        let mut tickets = Tickets::new(Arc::clone(rx.end().segment()));
+        let (addr, value) = (&WORD as *const AtomicU32 as usize, 7);
+        tickets.words[0] = (addr, value);
+        tickets.len = 1;
+        let shard = arm(u64::MAX - 3, Arc::clone(&target), tickets).unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        let toggler = {
+            let stop = Arc::clone(&stop);
+            std::thread::spawn(move || {
+                let word = &WORD;
+                let _ = addr;
+                while !stop.load(Relaxed) {
+                    word.store(value.wrapping_add(1), Release);
+                    crate::sync::futex::wake_all(word);
+                    word.store(value, Release);
+                    crate::sync::futex::wake_all(word);
+                }
+            })
+        };
+        let before = toggle_backoffs();
+        let start = Instant::now();
+        let mut shard = shard;
+        let mut buf = [0u8; 8];
+        while toggle_backoffs() == before {
+            assert!(start.elapsed() < Duration::from_secs(20), "no back-off");
+            // As an owner would: a signal (the rebuild caught the word
+            // away from its ticket) re-arms with the word's current value.
+            if rustix::io::read(&target.fd, &mut buf).is_ok() {
+                disarm(shard, u64::MAX - 3);
+                let mut t = Tickets::new(Arc::clone(rx.end().segment()));
+                t.words[0] = (addr, WORD.load(Acquire));
+                t.len = 1;
+                shard = arm(u64::MAX - 3, Arc::clone(&target), t).unwrap();
+            }
+            std::thread::yield_now();
+        }
+        stop.store(true, Relaxed);
+        toggler.join().unwrap();
+        // A toggle the rebuild caught mid-way signalled the entry: drain it.
+        let _ = rustix::io::read(&target.fd, &mut buf);
+        let still_armed = locked(&shard.state)
+            .entries
+            .iter()
+            .any(|e| e.id == u64::MAX - 3);
+        if still_armed {
+            WORD.fetch_add(2, Release);
+            crate::sync::futex::wake_all(&WORD);
+            let start = Instant::now();
+            while rustix::io::read(&target.fd, &mut buf).is_err() {
+                assert!(start.elapsed() < Duration::from_secs(20), "not signalled");
+                std::thread::yield_now();
+            }
+        }
+        disarm(shard, u64::MAX - 3);
     }
 
     /// A failed shard signals its entries and takes no more: the next

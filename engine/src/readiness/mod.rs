@@ -79,7 +79,7 @@ use rustix::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 use std::io;
 use std::sync::{Arc, Mutex};
 
-pub use bridge::{fallback_signals, FALLBACK_SLICE, WATCHED_SLICE};
+pub use bridge::{fallback_signals, toggle_backoffs, FALLBACK_SLICE, WATCHED_SLICE};
 
 /// The most futex words one arming may name (a ring event and an admission
 /// lock's event, for every operation the engine has; room for one more).

@@ -249,9 +249,17 @@ fn an_idle_future_on_a_watched_peer_gets_no_short_fallback() {
         let (_tx, rx) = shmpipe_engine::channel(4096).unwrap();
         let other = shmpipe_engine::readiness::Readiness::new().unwrap();
         other.arm(rx.announce_read()).unwrap();
-        let other = tokio::io::unix::AsyncFd::new(other).unwrap();
-        other.readable().await.unwrap().retain_ready();
-        assert_eq!(other.get_ref().fallback_signals(), 1);
+        // Blocks the runtime's thread: the parked task need not run.
+        let mut fds = [rustix::event::PollFd::new(
+            &other,
+            rustix::event::PollFlags::IN,
+        )];
+        let hang = rustix::time::Timespec {
+            tv_sec: HANG.as_secs() as _,
+            tv_nsec: 0,
+        };
+        assert_eq!(rustix::event::poll(&mut fds, Some(&hang)).unwrap(), 1);
+        assert_eq!(other.fallback_signals(), 1);
         assert_eq!(
             shmpipe_engine::readiness::fallback_signals() - fallbacks,
             1,

@@ -32,10 +32,72 @@ async fn poll_once<F: Future + Unpin>(f: &mut F) -> Poll<F::Output> {
     poll_fn(|cx| Poll::Ready(Pin::new(&mut *f).poll(cx))).await
 }
 
+/// The tests of this file run one at a time: they share this process's
+/// readiness bridge, and another test's arming kicks it into a rebuild
+/// that would notice a word's change even if its wait missed it, or add
+/// its own fallback signals to the count the kill tests check.
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Spawns `f` as a task and returns once its first poll returned
+/// `Pending` (fails if it completed at once): from then on only a wake-up
+/// of its own polls it again, so what the caller does next (a kill) is
+/// noticed through the readiness bridge, not by a poll the test makes.
+async fn spawn_parked<F>(f: F) -> tokio::task::JoinHandle<F::Output>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let handle = tokio::spawn(async move {
+        let mut f = std::pin::pin!(f);
+        let mut tx = Some(tx);
+        poll_fn(|cx| {
+            let p = f.as_mut().poll(cx);
+            if let Some(tx) = tx.take() {
+                let _ = tx.send(p.is_pending());
+            }
+            p
+        })
+        .await
+    });
+    assert!(rx.await.unwrap(), "completed before it could wait");
+    handle
+}
+
+/// Waits (at most `HANG`) until every readiness bridge thread of this
+/// process sleeps in a futex wait: the last arming's kick woke it, so it
+/// has rebuilt its wait list since, and a word's change reaches it only
+/// through that list (its rebuild cannot pick the change up by chance).
+fn bridge_asleep() {
+    let start = std::time::Instant::now();
+    let asleep = || -> Option<bool> {
+        let mut all = true;
+        for t in std::fs::read_dir("/proc/self/task").ok()? {
+            let dir = t.ok()?.path();
+            if std::fs::read_to_string(dir.join("comm")).ok()?.trim() != "shmpipe-readine" {
+                continue;
+            }
+            let stat = std::fs::read_to_string(dir.join("stat")).ok()?;
+            let state = stat.rsplit(')').next()?.split_whitespace().next()?;
+            let wchan = std::fs::read_to_string(dir.join("wchan")).ok()?;
+            all &= state == "S" && wchan.contains("futex");
+        }
+        Some(all)
+    };
+    while asleep() != Some(true) {
+        assert!(start.elapsed() < HANG, "the bridge did not go to sleep");
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+}
+
 /// SEM-065: a zero-length async read on an empty pipe stays pending, then
 /// completes with 0 bytes when 1 byte arrives, and that byte remains
 /// readable.
 fn sem_065_zero_length_async_read_pends_then_completes_with_zero() {
+    let _serial = serial();
     run(async {
         let (reader, writer) = shmpipe::tokio::pipe().unwrap();
         let mut empty = [0u8; 0];
@@ -53,6 +115,7 @@ fn sem_065_zero_length_async_read_pends_then_completes_with_zero() {
 /// dropped); the next 1-byte write completes the first, and the dropped
 /// read consumed nothing.
 fn sem_143_dropping_the_second_pending_read_leaves_the_byte_to_the_first() {
+    let _serial = serial();
     run(async {
         let (reader, writer) = shmpipe::tokio::pipe().unwrap();
         let (mut b1, mut b2) = ([0u8; 8], [0u8; 8]);
@@ -71,6 +134,7 @@ fn sem_143_dropping_the_second_pending_read_leaves_the_byte_to_the_first() {
 /// SEM-147: an async write to a pipe whose reader is closed fails at its
 /// first poll (no pending state, no later completion).
 fn sem_147_async_write_to_a_closed_pipe_fails_at_once() {
+    let _serial = serial();
     run(async {
         let (reader, mut writer) = shmpipe::tokio::pipe().unwrap();
         drop(reader);
@@ -86,13 +150,19 @@ fn sem_147_async_write_to_a_closed_pipe_fails_at_once() {
 }
 
 /// SEM-119: a pending operation on an end whose last handle is closed
-/// completes as aborted. A pending future borrows its handle, so the last
-/// handle closes only with the future: here a task owns the only read end
-/// and has a read pending; aborting the task (tokio's cancel) completes it
-/// as cancelled (the spec's OperationAborted), the end is closed with it
-/// (the writer's next write fails with NoData), and the read consumed
-/// nothing it could not hand over (nothing was written before the close).
+/// completes as aborted. In Rust the item reduces to this: a pending
+/// future borrows or owns its handle, so the last handle can close only
+/// after (or as) the operation is cancelled: a future that owns it is
+/// dropped with it (here: a task owning the only read end is aborted with
+/// a read pending), and a future that borrows it must end first. No other
+/// handle's close can be "the last" while one pends. The task completes
+/// as cancelled (tokio's OperationAborted); what shmpipe must do, and
+/// what can fail, is close the end with the future and tell the peer at
+/// once: the writer's next write fails with NoData (it would succeed if
+/// the dropped future kept the end or its segment alive), and nothing was
+/// consumed.
 fn sem_119_a_read_pending_when_its_last_handle_closes_completes_aborted() {
+    let _serial = serial();
     run(async {
         let (reader, writer) = shmpipe::tokio::pipe().unwrap();
         let (started_tx, started_rx) = tokio::sync::oneshot::channel();
@@ -116,6 +186,7 @@ fn sem_119_a_read_pending_when_its_last_handle_closes_completes_aborted() {
 /// dropping it leaves the stream as it was: the reader gets the first
 /// write whole and nothing of the dropped one.
 fn dropping_a_pending_write_leaves_nothing_in_the_pipe() {
+    let _serial = serial();
     run(async {
         let (reader, writer) = shmpipe::tokio::pipe().unwrap();
         assert_eq!(writer.try_write(&[1; 4096]).unwrap(), 4096);
@@ -133,6 +204,7 @@ fn dropping_a_pending_write_leaves_nothing_in_the_pipe() {
 /// drains, both tasks on one current-thread runtime: every wake-up in
 /// both directions comes through the readiness bridge.
 fn a_megabyte_crosses_between_two_tasks_of_one_thread() {
+    let _serial = serial();
     run(async {
         let (mut reader, mut writer) = shmpipe::tokio::pipe().unwrap();
         let data: Vec<u8> = (0..1 << 20).map(|i| (i % 251) as u8).collect();
@@ -148,6 +220,7 @@ fn a_megabyte_crosses_between_two_tasks_of_one_thread() {
 /// `from_std` / `into_std`: a blocking end made async and back keeps its
 /// data and its peer.
 fn ends_convert_from_and_into_blocking_ones() {
+    let _serial = serial();
     run(async {
         let (r, mut w) = shmpipe::pipe().unwrap();
         w.write_all(b"before").unwrap();
@@ -157,6 +230,107 @@ fn ends_convert_from_and_into_blocking_ones() {
         let mut r = reader.into_std().unwrap();
         w.write_all(b"after").unwrap();
         assert_eq!(std::io::Read::read(&mut r, &mut buf).unwrap(), 5);
+    });
+}
+
+/// An idle pending read on a live, silent peer costs no fallback signal
+/// while a readiness of an unwatched end, armed after it, is signalled
+/// for its 50 ms slice: the future's end watches its peer (the kill would
+/// change a word), so it gets the 1 s slice, and a thousand idle futures
+/// stay cheap. Before the fix every entry was signalled every 50 ms (and
+/// the twin handle the read announces through did not carry the watch).
+fn an_idle_future_on_a_watched_peer_gets_no_short_fallback() {
+    let _serial = serial();
+    run(async {
+        let (mut reader, writer) = shmpipe::tokio::pipe().unwrap();
+        let fallbacks = shmpipe_engine::readiness::fallback_signals();
+        let read = spawn_parked(async move { reader.read(&mut [0u8; 8]).await }).await;
+        // An engine channel whose peer is not watched: 50 ms.
+        let (_tx, rx) = shmpipe_engine::channel(4096).unwrap();
+        let other = shmpipe_engine::readiness::Readiness::new().unwrap();
+        other.arm(rx.announce_read()).unwrap();
+        // Blocks the runtime's thread: the parked task need not run.
+        let mut fds = [rustix::event::PollFd::new(
+            &other,
+            rustix::event::PollFlags::IN,
+        )];
+        let hang = rustix::time::Timespec {
+            tv_sec: HANG.as_secs() as _,
+            tv_nsec: 0,
+        };
+        assert_eq!(rustix::event::poll(&mut fds, Some(&hang)).unwrap(), 1);
+        assert_eq!(other.fallback_signals(), 1);
+        assert_eq!(
+            shmpipe_engine::readiness::fallback_signals() - fallbacks,
+            1,
+            "the idle future was signalled by the short fallback slice"
+        );
+        assert!(!read.is_finished());
+        read.abort();
+        drop(writer);
+    });
+}
+
+/// A nonblocking read on an async end does not wait behind a blocking read
+/// of the same handle (made through `get_ref` on another thread, parked
+/// for data): `try_read` reports `WouldBlock` while that read stays
+/// parked (its thread seen asleep in a futex wait), instead of waiting for
+/// the handle's half (a tokio worker would stall until data came). The
+/// reviewer's try_blocks probe.
+fn a_try_read_does_not_wait_behind_a_blocking_read_of_the_same_handle() {
+    use std::io::Read as _;
+    let _serial = serial();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let _in_rt = rt.enter();
+    let (r, mut w) = shmpipe::pipe().unwrap();
+    let reader = shmpipe::tokio::PipeReader::from_std(r).unwrap();
+    let blocking: &shmpipe::PipeReader = reader.get_ref();
+    std::thread::scope(|s| {
+        let (tid_tx, tid_rx) = std::sync::mpsc::channel();
+        let parked = s.spawn(move || {
+            tid_tx
+                .send(rustix::thread::gettid().as_raw_nonzero())
+                .unwrap();
+            let mut b = [0u8; 1];
+            let mut h = blocking;
+            h.read(&mut b).unwrap()
+        });
+        let tid = tid_rx.recv().unwrap();
+        // Parked: asleep in a futex wait (the ring's event).
+        let start = std::time::Instant::now();
+        loop {
+            let dir = format!("/proc/self/task/{tid}");
+            let stat = std::fs::read_to_string(format!("{dir}/stat")).unwrap();
+            let state = stat
+                .rsplit(')')
+                .next()
+                .unwrap()
+                .split_whitespace()
+                .next()
+                .unwrap();
+            let wchan = std::fs::read_to_string(format!("{dir}/wchan")).unwrap();
+            if state == "S" && wchan.contains("futex") {
+                break;
+            }
+            assert!(start.elapsed() < HANG, "the blocking read did not park");
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        let (done_tx, done_rx) = std::sync::mpsc::channel();
+        let reader = &reader;
+        s.spawn(move || {
+            let _ = done_tx.send(reader.try_read(&mut [0u8; 4]).map_err(|e| e.kind()));
+        });
+        let got = done_rx.recv_timeout(HANG);
+        // Release the blocking read whatever happened.
+        w.write_all(b"xy").unwrap();
+        assert_eq!(parked.join().unwrap(), 1);
+        assert_eq!(
+            got.expect("try_read waited behind the blocking read"),
+            Err(std::io::ErrorKind::WouldBlock)
+        );
     });
 }
 
@@ -181,6 +355,7 @@ fn child_reader() {
 /// A read pending in this process completes when another process writes:
 /// the cross-process wake-up reaches the bridge's shared futex wait.
 fn a_pending_read_is_completed_by_a_write_of_another_process() {
+    let _serial = serial();
     let (r, w) = PipeBuilder::new().inheritable(true).build().unwrap();
     let mut cmd = child_command("child_writer");
     let token = cmd.inherit_end(&w).unwrap();
@@ -206,9 +381,14 @@ fn a_pending_read_is_completed_by_a_write_of_another_process() {
 
 /// A read and a write future pending on peers in other processes, which
 /// are SIGKILLed: the read ends with the end of the pipe (`Ok(0)` through
-/// `AsyncRead`), the write with NoData. (Noticed through the bridge's
-/// fallback slice until the `watch` mechanism signals it at once.)
+/// `AsyncRead`), the write with NoData. The kill is noticed by the
+/// process's watcher, whose hint changes the announced ring word, which
+/// the bridge waits on: no fallback signal is needed (the counter stays
+/// put; it moves if the future does not watch its peer, or if the bridge
+/// does not wait on the announced words).
 fn futures_pending_on_a_sigkilled_peer_complete_with_its_end() {
+    let _serial = serial();
+    let fallbacks = shmpipe_engine::readiness::fallback_signals();
     // The read side: a child holds the only write end.
     let (r, w) = PipeBuilder::new().inheritable(true).build().unwrap();
     let mut cmd = child_command("child_writer");
@@ -233,19 +413,22 @@ fn futures_pending_on_a_sigkilled_peer_complete_with_its_end() {
         let mut reader = shmpipe::tokio::PipeReader::from_std(r).unwrap();
         let mut writer = shmpipe::tokio::PipeWriter::from_std(w2).unwrap();
         assert_eq!(writer.try_write(&[0; 4096]).unwrap(), 4096);
-        let mut buf = [0u8; 8];
-        let mut read = Box::pin(reader.read(&mut buf));
-        let mut write = Box::pin(writer.write(b"more"));
-        assert!(poll_once(&mut read).await.is_pending());
-        assert!(poll_once(&mut write).await.is_pending());
+        let read = spawn_parked(async move { reader.read(&mut [0u8; 8]).await }).await;
+        let write = spawn_parked(async move { writer.write(b"more").await }).await;
+        bridge_asleep();
         writer_kid.kill().unwrap();
         reader_kid.kill().unwrap();
         writer_kid.wait().unwrap();
         reader_kid.wait().unwrap();
-        assert_eq!(read.await.unwrap(), 0);
-        let e = write.await.unwrap_err();
+        assert_eq!(read.await.unwrap().unwrap(), 0);
+        let e = write.await.unwrap().unwrap_err();
         assert_eq!(Error::kind_of(&e), Some(ErrorKind::NoData), "{e:?}");
     });
+    assert_eq!(
+        shmpipe_engine::readiness::fallback_signals(),
+        fallbacks,
+        "the kill was noticed by the bridge's fallback slice"
+    );
 }
 
 common::main! {
@@ -259,6 +442,8 @@ common::main! {
         ends_convert_from_and_into_blocking_ones,
         a_pending_read_is_completed_by_a_write_of_another_process,
         futures_pending_on_a_sigkilled_peer_complete_with_its_end,
+        an_idle_future_on_a_watched_peer_gets_no_short_fallback,
+        a_try_read_does_not_wait_behind_a_blocking_read_of_the_same_handle,
     ],
     children: [child_writer, child_reader],
 }

@@ -37,9 +37,71 @@ fn message_opts() -> ServerOptions {
     o
 }
 
+/// The tests of this file run one at a time: they share this process's
+/// readiness bridge, and another test's arming kicks it into a rebuild
+/// that would notice a word's change even if its wait missed it, or add
+/// its own fallback signals to the count the kill tests check.
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Spawns `f` as a task and returns once its first poll returned
+/// `Pending` (fails if it completed at once): from then on only a wake-up
+/// of its own polls it again, so what the caller does next (a kill) is
+/// noticed through the readiness bridge, not by a poll the test makes.
+async fn spawn_parked<F>(f: F) -> tokio::task::JoinHandle<F::Output>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let handle = tokio::spawn(async move {
+        let mut f = std::pin::pin!(f);
+        let mut tx = Some(tx);
+        poll_fn(|cx| {
+            let p = f.as_mut().poll(cx);
+            if let Some(tx) = tx.take() {
+                let _ = tx.send(p.is_pending());
+            }
+            p
+        })
+        .await
+    });
+    assert!(rx.await.unwrap(), "completed before it could wait");
+    handle
+}
+
+/// Waits (at most `HANG`) until every readiness bridge thread of this
+/// process sleeps in a futex wait: the last arming's kick woke it, so it
+/// has rebuilt its wait list since, and a word's change reaches it only
+/// through that list (its rebuild cannot pick the change up by chance).
+fn bridge_asleep() {
+    let start = std::time::Instant::now();
+    let asleep = || -> Option<bool> {
+        let mut all = true;
+        for t in std::fs::read_dir("/proc/self/task").ok()? {
+            let dir = t.ok()?.path();
+            if std::fs::read_to_string(dir.join("comm")).ok()?.trim() != "shmpipe-readine" {
+                continue;
+            }
+            let stat = std::fs::read_to_string(dir.join("stat")).ok()?;
+            let state = stat.rsplit(')').next()?.split_whitespace().next()?;
+            let wchan = std::fs::read_to_string(dir.join("wchan")).ok()?;
+            all &= state == "S" && wchan.contains("futex");
+        }
+        Some(all)
+    };
+    while asleep() != Some(true) {
+        assert!(start.elapsed() < HANG, "the bridge did not go to sleep");
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+}
+
 /// SEM-036: an async `connect` on a Listening instance stays pending and
 /// completes with success when a client opens.
 fn sem_036_async_connect_pends_until_a_client_opens() {
+    let _serial = serial();
     run(async {
         let name = unique_name("async-connect");
         let server = NamedPipeServer::create(&ServerOptions::new(), &name).unwrap();
@@ -55,6 +117,7 @@ fn sem_036_async_connect_pends_until_a_client_opens() {
 /// SEM-037: an async `connect` on an instance that already has a client
 /// completes at its first poll with PipeConnected (`Connected::Already`).
 fn sem_037_async_connect_with_a_client_already_there_completes_at_once() {
+    let _serial = serial();
     run(async {
         let name = unique_name("async-connected");
         let server = NamedPipeServer::create(&ServerOptions::new(), &name).unwrap();
@@ -67,10 +130,15 @@ fn sem_037_async_connect_with_a_client_already_there_completes_at_once() {
     });
 }
 
-/// SEM-038: cancelling (dropping) a pending `connect` leaves the instance
-/// Listening: a client then still opens that very instance (the only one)
-/// and the next `connect` reports it.
+/// SEM-038: cancelling a pending `connect` completes it with
+/// OperationAborted. In Rust dropping the future is the cancel (there is
+/// no completion to deliver: the caller that drops it gets nothing back),
+/// so what is checked is its effect on the pipe: the instance stays
+/// Listening (Windows' cancelled `ConnectNamedPipe` leaves it so), a
+/// client then still opens that very instance (the only one), and the
+/// next `connect` reports it as already connected and serves it.
 fn sem_038_a_dropped_connect_leaves_the_instance_listening() {
+    let _serial = serial();
     run(async {
         let name = unique_name("async-connect-drop");
         let mut opts = ServerOptions::new();
@@ -91,6 +159,7 @@ fn sem_038_a_dropped_connect_leaves_the_instance_listening() {
 /// complete independently: the peer's write completes the read while the
 /// write still waits for the quota, and the peer's read then completes it.
 fn sem_146_a_pending_read_and_write_on_one_end_complete_independently() {
+    let _serial = serial();
     run(async {
         let name = unique_name("async-duplex");
         let mut opts = ServerOptions::new();
@@ -115,6 +184,7 @@ fn sem_146_a_pending_read_and_write_on_one_end_complete_independently() {
 /// Dropping a `transact` that waits for its reply cancels only the read:
 /// the request is in the pipe, and the reply goes to the next read.
 fn a_dropped_transact_keeps_its_request_in_the_pipe() {
+    let _serial = serial();
     run(async {
         let name = unique_name("async-transact");
         let server = NamedPipeServer::create(&message_opts(), &name).unwrap();
@@ -137,6 +207,7 @@ fn a_dropped_transact_keeps_its_request_in_the_pipe() {
 /// Disconnecting while an async `connect` of the same instance is pending
 /// from another task ends it with PipeNotConnected.
 fn disconnect_ends_a_pending_connect() {
+    let _serial = serial();
     run(async {
         let name = unique_name("async-connect-cut");
         let server = NamedPipeServer::create(&ServerOptions::new(), &name).unwrap();
@@ -156,6 +227,7 @@ fn disconnect_ends_a_pending_connect() {
 /// then gets its answer once the server disconnected the first client and
 /// listened again.
 fn async_call_waits_for_a_busy_instance_and_gets_its_answer() {
+    let _serial = serial();
     run(async {
         let name = unique_name("async-call-busy");
         let mut opts = message_opts();
@@ -191,6 +263,86 @@ fn async_call_waits_for_a_busy_instance_and_gets_its_answer() {
     });
 }
 
+/// A `connect` future dropped while pending leaves no clone of its waker
+/// behind in the instance (a loop of `timeout(connect)` without clients
+/// stays bounded): the waker's count is back to one after the drop. Before
+/// the fix the instance kept every dropped future's waker until the next
+/// client came.
+fn a_dropped_connect_leaves_no_waker_behind() {
+    let _serial = serial();
+    struct Count;
+    impl std::task::Wake for Count {
+        fn wake(self: std::sync::Arc<Self>) {}
+    }
+    run(async {
+        let name = unique_name("async-connect-drop");
+        let server = NamedPipeServer::create(&ServerOptions::new(), &name).unwrap();
+        // A hundred tasks' wakers (distinct: no dedup can help).
+        let counts: Vec<_> = (0..100).map(|_| std::sync::Arc::new(Count)).collect();
+        for count in &counts {
+            let waker = std::task::Waker::from(std::sync::Arc::clone(count));
+            let mut cx = std::task::Context::from_waker(&waker);
+            let mut connect = Box::pin(server.connect());
+            assert!(connect.as_mut().poll(&mut cx).is_pending());
+            drop(connect);
+        }
+        let kept = counts
+            .iter()
+            .filter(|c| std::sync::Arc::strong_count(c) > 1)
+            .count();
+        assert_eq!(kept, 0, "wakers of dropped connects kept");
+        // Still Listening: a client connects and a fresh connect sees it.
+        let _client = NamedPipeClient::open(&ClientOptions::new(), &name).unwrap();
+        assert_eq!(server.connect().await.unwrap(), Connected::Already);
+    });
+}
+
+/// `wait_available(Forever)` and `call` on a busy pipe, dropped by a
+/// `timeout`: the runtime then shuts down (its drop returns) instead of
+/// waiting for the blocking wait, which the drop cancels. Before the fix
+/// `drop(runtime)` never returned (the reviewer's wait_hang probe).
+fn a_dropped_wait_available_or_call_lets_the_runtime_shut_down() {
+    let _serial = serial();
+    let name = unique_name("async-wait-drop");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let kept = rt.block_on(async {
+        let mut o = ServerOptions::new();
+        o.max_instances(1)
+            .pipe_type(PipeType::Message)
+            .read_mode(ReadMode::Message);
+        let server = NamedPipeServer::create(&o, &name).unwrap();
+        // The only instance is now busy: the waits below wait.
+        let client = ClientOptions::new().open(&name).unwrap();
+        let short = std::time::Duration::from_millis(100);
+        let wait = shmpipe::tokio::wait_available(&name, shmpipe::named::WaitTimeout::Forever);
+        assert!(tokio::time::timeout(short, wait).await.is_err());
+        let mut reply = [0u8; 8];
+        let opts = ClientOptions::new();
+        let call = shmpipe::tokio::call(
+            &opts,
+            &name,
+            b"x",
+            &mut reply,
+            shmpipe::named::WaitTimeout::Forever,
+        );
+        assert!(tokio::time::timeout(short, call).await.is_err());
+        (server, client)
+    });
+    let (done_tx, done_rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        drop(rt);
+        let _ = done_tx.send(());
+    });
+    assert!(
+        done_rx.recv_timeout(HANG).is_ok(),
+        "dropping the runtime waited for the cancelled waits"
+    );
+    drop(kept);
+}
+
 /// Child: a client of the parent's pipe that waits to be killed.
 fn child_client() {
     let _c = ClientOptions::new().open(&env(NAME_ENV)).unwrap();
@@ -201,8 +353,12 @@ fn child_client() {
 
 /// A read and a flush pending on a client process that is SIGKILLed:
 /// both complete with the end of the pipe (`Ok(0)` through `AsyncRead`,
-/// `BrokenPipe` for the flush of unread data).
+/// `BrokenPipe` for the flush of unread data), noticed through the
+/// watcher and the bridge's wait on the announced words, not its fallback
+/// slice (the counter stays put).
 fn futures_pending_on_a_sigkilled_client_complete() {
+    let _serial = serial();
+    let fallbacks = shmpipe_engine::readiness::fallback_signals();
     run(async {
         let name = unique_name("async-killed");
         let mut server = NamedPipeServer::create(&ServerOptions::new(), &name).unwrap();
@@ -210,14 +366,23 @@ fn futures_pending_on_a_sigkilled_client_complete() {
         kid.expect("open");
         server.connect().await.unwrap();
         server.try_write(b"unread").unwrap();
-        let mut buf = [0u8; 8];
-        let mut read = Box::pin(server.read(&mut buf));
-        assert!(poll_once(&mut read).await.is_pending());
+        let read = spawn_parked(async move {
+            let n = server.read(&mut [0u8; 8]).await;
+            (n, server)
+        })
+        .await;
+        bridge_asleep();
         kid.kill();
-        assert_eq!(read.await.unwrap(), 0);
+        let (n, server) = read.await.unwrap();
+        assert_eq!(n.unwrap(), 0);
         let e = server.flush_buffers().await.unwrap_err();
         assert_eq!(Error::kind_of(&e), Some(ErrorKind::BrokenPipe), "{e:?}");
     });
+    assert_eq!(
+        shmpipe_engine::readiness::fallback_signals(),
+        fallbacks,
+        "the kill was noticed by the bridge's fallback slice"
+    );
 }
 
 common::main! {
@@ -230,6 +395,8 @@ common::main! {
         disconnect_ends_a_pending_connect,
         async_call_waits_for_a_busy_instance_and_gets_its_answer,
         futures_pending_on_a_sigkilled_client_complete,
+        a_dropped_connect_leaves_no_waker_behind,
+        a_dropped_wait_available_or_call_lets_the_runtime_shut_down,
     ],
     children: [child_client],
 }

@@ -235,6 +235,37 @@ impl End {
         }
     }
 
+    /// Whether [`End::watch_peer`] registered this end with the process's
+    /// watcher (so a killed peer is noticed at once): false before the
+    /// first call, and where watching failed.
+    ///
+    /// ```
+    /// let (_tx, rx) = shmpipe_engine::channel(4096)?;
+    /// assert!(!rx.end().is_peer_watched());
+    /// rx.end().watch_peer();
+    /// # Ok::<(), shmpipe_engine::Error>(())
+    /// ```
+    pub fn is_peer_watched(&self) -> bool {
+        #[cfg(not(loom))]
+        return self.watch.watching();
+        #[cfg(loom)]
+        false
+    }
+
+    /// How many times the watcher ran its whole series of timed re-checks
+    /// on this end's watch (see [`watch::rechecks`]): for tests of the
+    /// watcher's schedule.
+    ///
+    /// ```
+    /// let (_tx, rx) = shmpipe_engine::channel(4096)?;
+    /// assert_eq!(rx.end().peer_rechecks(), 0); // not watched yet
+    /// # Ok::<(), shmpipe_engine::Error>(())
+    /// ```
+    #[cfg(not(loom))]
+    pub fn peer_rechecks(&self) -> u64 {
+        watch::rechecks(&self.watch)
+    }
+
     #[cfg(not(loom))]
     #[cold]
     fn watch_peer_slow(&self) {

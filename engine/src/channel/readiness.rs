@@ -34,6 +34,7 @@ impl Receiver {
     pub fn announce_read(&self) -> Tickets {
         let ring = self.ring();
         let mut t = Tickets::new(Arc::clone(self.end().segment()));
+        t.peer_watched = self.end().is_peer_watched();
         t.announce(&events(ring).readable);
         t.announce_lock(&ring.control().locks.0.reader.0);
         t
@@ -59,6 +60,7 @@ impl Sender {
     pub fn announce_write(&self) -> Tickets {
         let ring = self.ring();
         let mut t = Tickets::new(Arc::clone(self.end().segment()));
+        t.peer_watched = self.end().is_peer_watched();
         t.announce(&events(ring).writable);
         t.announce_lock(&ring.control().locks.0.writer);
         t

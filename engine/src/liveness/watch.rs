@@ -125,6 +125,23 @@ impl Registration {
     pub fn give_up(&self) {
         self.generation.store(GENERATION.load(Relaxed), Relaxed);
     }
+
+    /// Whether this end is registered with the watcher in this process (its
+    /// peer's close is noticed at once), rather than never tried or tried
+    /// and failed (no inotify instance, `max_user_watches` reached).
+    ///
+    /// ```
+    /// use shmpipe_engine::liveness::watch::Registration;
+    /// assert!(!Registration::new().watching());
+    /// let (_tx, rx) = shmpipe_engine::channel(4096)?;
+    /// rx.end().watch_peer();
+    /// // Registered, unless this system has no inotify to give.
+    /// let _ = rx.end().is_peer_watched();
+    /// # Ok::<(), shmpipe_engine::Error>(())
+    /// ```
+    pub fn watching(&self) -> bool {
+        self.settled() && self.id.load(Relaxed) != 0
+    }
 }
 
 /// One registered end.
@@ -153,6 +170,8 @@ impl Entry {
 struct Watch {
     wd: i32,
     entries: Vec<Entry>,
+    /// Re-check series of this wd run to their end (see [`rechecks`]).
+    rechecks: u64,
 }
 
 /// The process's watcher state, behind the registry lock.
@@ -343,6 +362,7 @@ pub fn register(
             None => st.watches.push(Watch {
                 wd,
                 entries: vec![entry],
+                rechecks: 0,
             }),
         }
         reg.id.store(id, Relaxed);
@@ -381,6 +401,29 @@ pub fn deregister(reg: &Registration) {
     });
 }
 
+/// How many times the watcher ran the whole series of [`RECHECKS`] (up to
+/// the last, 100 ms after the event) on the watch `reg`'s end is on (0 if
+/// it is not registered). Each close event on the watch starts the series
+/// again; another watch's events do not postpone it. For tests of the
+/// watcher's scheduling.
+///
+/// ```
+/// use shmpipe_engine::liveness::watch::{rechecks, Registration};
+/// assert_eq!(rechecks(&Registration::new()), 0);
+/// ```
+pub fn rechecks(reg: &Registration) -> u64 {
+    let id = reg.id.load(Relaxed);
+    if id == 0 || !reg.settled() {
+        return 0;
+    }
+    with(|st| {
+        st.watches
+            .iter()
+            .find(|w| w.entries.iter().any(|e| e.id == id))
+            .map_or(0, |w| w.rechecks)
+    })
+}
+
 /// The process's inotify instance, if it has one (to count its watches in
 /// `/proc/self/fdinfo`: a line `inotify wd:..` per watch).
 ///
@@ -399,17 +442,19 @@ pub fn watcher_fd() -> Option<RawFd> {
 
 /// The watcher thread of generation `generation`: polls `ino`, and checks
 /// the ends of every wd that had events, then again after each of
-/// [`RECHECKS`].
+/// [`RECHECKS`]. Every wd keeps its own schedule: events on one wd restart
+/// that wd's re-checks only, and whatever is due is re-checked in every
+/// iteration, events or not (a wd with a steady stream of events cannot
+/// postpone another's re-checks).
 fn watcher(ino: RawFd, generation: u32) {
     // SAFETY: the registry never closes the instance in this process (only
     // a forked child closes its copy, and this thread does not exist there).
     let ino = unsafe { BorrowedFd::borrow_raw(ino) };
     let mut buf = [MaybeUninit::<u8>::uninit(); 4096];
-    // Wds to check again, which recheck is next, and when it is due.
-    let mut pending: Vec<i32> = Vec::new();
-    let mut step = 0;
-    let mut due: Option<Instant> = None;
+    // Wds to check again: which recheck is next, and when it is due.
+    let mut pending: Vec<(i32, usize, Instant)> = Vec::new();
     loop {
+        let due = pending.iter().map(|&(_, _, d)| d).min();
         let timeout = due.map(|d| {
             let left = d.saturating_duration_since(Instant::now());
             Timespec {
@@ -441,49 +486,56 @@ fn watcher(ino: RawFd, generation: u32) {
             }
         }
         let now = Instant::now();
-        if !wds.is_empty() || overflow {
-            step = 0;
-            due = Some(now + RECHECKS[0]);
-        } else if due.is_some_and(|d| now >= d) {
-            step += 1;
-            due = RECHECKS.get(step).map(|&d| now + d);
-        } else {
-            continue;
-        }
         let stale = with(|st| {
             if st.generation != generation {
                 return true;
             }
+            let restart = |wd: i32, pending: &mut Vec<(i32, usize, Instant)>| {
+                let first = now + RECHECKS[0];
+                match pending.iter_mut().find(|p| p.0 == wd) {
+                    Some(p) => *p = (wd, 0, first),
+                    None => pending.push((wd, 0, first)),
+                }
+            };
             if overflow {
                 st.check_all();
                 for w in &st.watches {
-                    if !pending.contains(&w.wd) {
-                        pending.push(w.wd);
-                    }
+                    restart(w.wd, &mut pending);
                 }
             }
             for &(wd, ignored) in &wds {
                 st.check(wd);
                 if ignored {
                     st.watches.retain(|w| w.wd != wd);
-                } else if !pending.contains(&wd) {
-                    pending.push(wd);
+                } else {
+                    restart(wd, &mut pending);
                 }
             }
             // Removed watches need no more looks.
-            pending.retain(|&wd| st.watches.iter().any(|w| w.wd == wd));
-            if wds.is_empty() && !overflow {
-                for &wd in &pending {
-                    st.check(wd);
+            pending.retain(|&(wd, _, _)| st.watches.iter().any(|w| w.wd == wd));
+            pending.retain_mut(|(wd, step, due)| {
+                if now < *due {
+                    return true;
                 }
-            }
+                st.check(*wd);
+                *step += 1;
+                match RECHECKS.get(*step) {
+                    Some(&d) => {
+                        *due = now + d;
+                        true
+                    }
+                    None => {
+                        if let Some(w) = st.watches.iter_mut().find(|w| w.wd == *wd) {
+                            w.rechecks += 1;
+                        }
+                        false
+                    }
+                }
+            });
             false
         });
         if stale {
             return;
-        }
-        if due.is_none() {
-            pending.clear();
         }
     }
 }

@@ -30,11 +30,13 @@
 //! state change published before the notify that follows it is either seen
 //! by the re-check, or the notify changes a word the bridge waits on.
 //!
-//! The eventfd is also signalled when an entry stays armed for
-//! [`FALLBACK_SLICE`] without any word changing: the owner then re-checks
-//! the peer's liveness, so a peer that is killed (runs no code, leaves no
-//! hint) or that lies (skips its notify) costs at most that long, like a
-//! park slice for a blocking wait.
+//! The eventfd is also signalled when an entry stays armed for its
+//! fallback slice without any word changing: the owner then re-checks the
+//! peer's liveness. The slice is [`FALLBACK_SLICE`] if the end's peer is
+//! not watched (a killed peer runs no code and leaves no hint: this is
+//! when it is noticed), and [`WATCHED_SLICE`] if it is (the watcher's
+//! hint changes an armed word at once; the slice only bounds what a peer
+//! that skips its notify can cost). [`fallback_signals`] counts them.
 //!
 //! # Use with another event loop
 //!
@@ -73,11 +75,11 @@ use crate::segment::Segment;
 use crate::sync::Native;
 use crate::wait::{Event, Ticket};
 use rustix::event::{eventfd, EventfdFlags};
-use rustix::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use rustix::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 use std::io;
 use std::sync::{Arc, Mutex};
 
-pub use bridge::FALLBACK_SLICE;
+pub use bridge::{fallback_signals, toggle_backoffs, FALLBACK_SLICE, WATCHED_SLICE};
 
 /// The most futex words one arming may name (a ring event and an admission
 /// lock's event, for every operation the engine has; room for one more).
@@ -102,6 +104,9 @@ pub struct Tickets {
     /// An admission lock that was free when announcing, so its event was
     /// not announced (see [`Tickets::announce_lock`]).
     unannounced_lock: Option<*const LockWord<Native>>,
+    /// Whether the end's peer was watched when announcing (a killed peer
+    /// then notifies these words): the bridge's fallback slice is longer.
+    pub(crate) peer_watched: bool,
 }
 
 // SAFETY: the raw pointer names a lock word inside `_mapping`, shared
@@ -126,6 +131,7 @@ impl Tickets {
             words: [(0, 0); MAX_WORDS],
             len: 0,
             unannounced_lock: None,
+            peer_watched: false,
         }
     }
 
@@ -151,6 +157,24 @@ impl Tickets {
         let word: *const core::sync::atomic::AtomicU32 = event.seq_word();
         self.words[self.len] = (word as usize, ticket.value());
         self.len += 1;
+    }
+
+    /// Records whether `end`'s peer is watched ([`End::is_peer_watched`]),
+    /// for tickets announced through another handle of the same end (a
+    /// twin made by `try_clone` has a registration of its own): a watched
+    /// peer gets the longer [`WATCHED_SLICE`].
+    ///
+    /// ```
+    /// let (_tx, rx) = shmpipe_engine::channel(4096)?;
+    /// rx.end().watch_peer();
+    /// let mut tickets = rx.announce_read();
+    /// tickets.note_watch(rx.end());
+    /// # Ok::<(), shmpipe_engine::Error>(())
+    /// ```
+    ///
+    /// [`End::is_peer_watched`]: crate::channel::End::is_peer_watched
+    pub fn note_watch(&mut self, end: &crate::channel::End) {
+        self.peer_watched |= end.is_peer_watched();
     }
 
     /// How many words were announced.
@@ -226,7 +250,7 @@ impl Tickets {
 /// ```
 #[derive(Debug)]
 pub struct Readiness {
-    fd: Arc<OwnedFd>,
+    fd: Arc<bridge::Target>,
     id: u64,
     /// The bridge shard this readiness is armed in, if any.
     armed: Mutex<Option<Arc<bridge::Shard>>>,
@@ -244,14 +268,15 @@ impl Readiness {
         let fd = eventfd(0, EventfdFlags::CLOEXEC | EventfdFlags::NONBLOCK)?;
         static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
         Ok(Readiness {
-            fd: Arc::new(fd),
+            fd: Arc::new(bridge::Target::new(fd)),
             id: NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             armed: Mutex::new(None),
         })
     }
 
     /// Arms the bridge: the descriptor becomes readable once some word of
-    /// `tickets` differs from its ticket, or after [`FALLBACK_SLICE`].
+    /// `tickets` differs from its ticket, or after the fallback slice
+    /// ([`FALLBACK_SLICE`], or [`WATCHED_SLICE`] for a watched peer).
     /// Replaces an earlier arming of this readiness. If a word already
     /// moved on, signals at once.
     ///
@@ -308,7 +333,7 @@ impl Readiness {
     /// ```
     pub fn clear(&self) -> io::Result<bool> {
         let mut buf = [0u8; 8];
-        match rustix::io::read(&*self.fd, &mut buf) {
+        match rustix::io::read(&self.fd.fd, &mut buf) {
             Ok(_) => Ok(true),
             Err(rustix::io::Errno::AGAIN) => Ok(false),
             Err(e) => Err(e.into()),
@@ -325,7 +350,20 @@ impl Readiness {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn signal(&self) {
-        bridge::signal(&self.fd);
+        bridge::signal(&self.fd.fd);
+    }
+
+    /// How many times the bridge signalled this readiness for its fallback
+    /// slice (no armed word had changed), as [`fallback_signals`] counts
+    /// for the whole process.
+    ///
+    /// ```
+    /// let ready = shmpipe_engine::readiness::Readiness::new()?;
+    /// assert_eq!(ready.fallback_signals(), 0);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn fallback_signals(&self) -> u64 {
+        self.fd.fallbacks.load(std::sync::atomic::Ordering::Relaxed)
     }
 }
 
@@ -337,12 +375,12 @@ impl Drop for Readiness {
 
 impl AsFd for Readiness {
     fn as_fd(&self) -> BorrowedFd<'_> {
-        self.fd.as_fd()
+        self.fd.fd.as_fd()
     }
 }
 
 impl AsRawFd for Readiness {
     fn as_raw_fd(&self) -> RawFd {
-        self.fd.as_raw_fd()
+        self.fd.fd.as_raw_fd()
     }
 }

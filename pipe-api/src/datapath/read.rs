@@ -4,7 +4,7 @@
 //! write before each read (spec 7.5, see [`super::pending`]), and peek
 //! (spec 4.8), which never waits and never consumes.
 
-use super::{engine, lock, pending, would_block, Conn, MsgRead, HALF_RX};
+use super::{engine, lock, pending, would_block, Conn, MsgRead, SetPolicy, HALF_RX};
 use crate::error::{Error, ErrorKind};
 use crate::info::{PeekInfo, PipeType};
 use shmpipe_engine::{MessageRead, Receiver, RingStorage};
@@ -23,7 +23,12 @@ impl Conn {
     /// of the pipe is [`ErrorKind::BrokenPipe`].
     pub(crate) fn read_bytes(&self, buf: &mut [u8], nonblocking: bool) -> io::Result<usize> {
         let (rx, _) = self.rx()?;
-        let mut rx = self.locked(rx, HALF_RX);
+        // Nonblocking: never wait behind a blocking read of this handle.
+        let mut rx = if nonblocking {
+            self.try_locked(rx, HALF_RX).ok_or_else(would_block)?
+        } else {
+            self.locked(rx, HALF_RX)
+        };
         let buf = match self.withdrawal_limit(&mut rx, false)? {
             Some(limit) if limit < buf.len() => &mut buf[..limit],
             _ => buf,
@@ -56,7 +61,11 @@ impl Conn {
     /// fits (`complete == false`: MoreData).
     pub(crate) fn read_msg(&self, buf: &mut [u8], nonblocking: bool) -> io::Result<MsgRead> {
         let (rx, _) = self.rx()?;
-        let mut rx = self.locked(rx, HALF_RX);
+        let mut rx = if nonblocking {
+            self.try_locked(rx, HALF_RX).ok_or_else(would_block)?
+        } else {
+            self.locked(rx, HALF_RX)
+        };
         let buf = match self.withdrawal_limit(&mut rx, true)? {
             Some(limit) if limit < buf.len() => &mut buf[..limit],
             _ => buf,
@@ -175,5 +184,44 @@ impl HasRecords for Receiver {
             let c = self.ring().control();
             c.tail() != c.head()
         }
+    }
+}
+
+impl Conn {
+    /// [`Conn::locked`] for a nonblocking operation: `None` while another
+    /// thread of this process holds the half (a blocking call on the same
+    /// handle, parked in the engine). The caller reports `WouldBlock`
+    /// rather than waiting behind it (a tokio worker must never wait).
+    ///
+    /// A future that got `WouldBlock` this way announces and arms as for
+    /// any other: the ring's event (and the reader lock's, if the blocking
+    /// call holds it when announcing) wakes it when the peer publishes or
+    /// the lock is released. If the blocking call consumes what arrived
+    /// and leaves part of it, and let go of the reader lock before the
+    /// future announced, nothing notifies when it releases the half: the
+    /// future then waits for the bridge's fallback slice (1 s with the
+    /// peer watched, 50 ms otherwise) before it re-tries. That case needs
+    /// one handle used for a blocking and an async read at once, which
+    /// only the blocking end under `get_ref` allows.
+    fn try_locked<'a, H: SetPolicy>(
+        &self,
+        half: &'a std::sync::Mutex<H>,
+        which: usize,
+    ) -> Option<std::sync::MutexGuard<'a, H>> {
+        use std::sync::TryLockError;
+        let mut h = match half.try_lock() {
+            Ok(h) => h,
+            Err(TryLockError::Poisoned(e)) => e.into_inner(),
+            Err(TryLockError::WouldBlock) => return None,
+        };
+        let generation = self.policy_gen.load(std::sync::atomic::Ordering::Acquire);
+        // Written only under `half`'s lock (as in `locked`).
+        if self.applied[which].load(Relaxed) != generation {
+            if let Some(p) = *lock(&self.policy) {
+                h.set_policy(p);
+            }
+            self.applied[which].store(generation, Relaxed);
+        }
+        Some(h)
     }
 }

@@ -18,14 +18,20 @@ impl Conn {
         // notifies the ring event announced here), not after the bridge's
         // fallback slice.
         self.end.watch_peer();
-        Ok(lock(peek).announce_read())
+        let mut tickets = lock(peek).announce_read();
+        // The peek twin is another handle of the end: the watch is this
+        // one's.
+        tickets.note_watch(&self.end);
+        Ok(tickets)
     }
 
     /// Announces a pending write (or quota or flush wait) of this end (see
     /// `Sender::announce_write`).
     pub(crate) fn announce_write(&self) -> io::Result<Tickets> {
         self.end.watch_peer();
-        Ok(self.waiter()?.announce_write())
+        let mut tickets = self.waiter()?.announce_write();
+        tickets.note_watch(&self.end);
+        Ok(tickets)
     }
 }
 

@@ -1,6 +1,26 @@
 //! Async pipe ends for tokio (feature `tokio`), shaped like tokio's own
 //! Unix types and `tokio::net::windows::named_pipe`.
 //!
+//! **Start here:** the option builders' plain `create` / `open` make the
+//! *blocking* ends. For async ones write
+//! [`ServerOptions::create_async`](crate::named::ServerOptions::create_async)
+//! and [`ClientOptions::open_async`](crate::named::ClientOptions::open_async)
+//! (or [`NamedPipeServer::create`] / [`NamedPipeClient::open`]), and
+//! [`pipe()`] or [`PipeReader::from_std`] for anonymous pipes.
+//!
+//! ```
+//! use shmpipe::named::{ClientOptions, ServerOptions};
+//! # tokio::runtime::Builder::new_current_thread().enable_io().build()?.block_on(async {
+//! let name = format!(r"\\.\pipe\doc-tokio-start-{}", std::process::id());
+//! let server = ServerOptions::new().create_async(&name)?; // not `create`
+//! let client = ClientOptions::new().open_async(&name)?; // not `open`
+//! server.connect().await?;
+//! client.try_write(b"hi")?;
+//! # Ok::<(), std::io::Error>(())
+//! # })?;
+//! # Ok::<(), std::io::Error>(())
+//! ```
+//!
 //! * [`pipe()`], [`PipeReader`], [`PipeWriter`]: anonymous pipes, made
 //!   async from the blocking ends ([`PipeReader::from_std`]) and back.
 //! * [`NamedPipeServer`], [`NamedPipeClient`], [`wait_available`], [`call`]: named

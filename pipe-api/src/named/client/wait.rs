@@ -57,7 +57,21 @@ impl ClientOptions {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn wait_available(&self, name: &str, timeout: WaitTimeout) -> io::Result<()> {
-        wait(name, timeout, &self.trust)
+        wait(name, timeout, &self.trust, None)
+    }
+
+    /// [`ClientOptions::wait_available`] that also ends, with
+    /// `OperationAborted`, as soon as `cancel` becomes readable (the async
+    /// layer's future writes it when dropped, so the blocking thread that
+    /// runs this wait does not outlive the future).
+    #[cfg(feature = "tokio")]
+    pub(crate) fn wait_available_cancellable(
+        &self,
+        name: &str,
+        timeout: WaitTimeout,
+        cancel: std::os::fd::BorrowedFd<'_>,
+    ) -> io::Result<()> {
+        wait(name, timeout, &self.trust, Some(cancel))
     }
 
     /// [`call`] with these options' trust rule and wait policy (the pipe is
@@ -107,7 +121,46 @@ impl ClientOptions {
     }
 }
 
-fn wait(name: &str, timeout: WaitTimeout, trust: &TrustRule) -> io::Result<()> {
+/// Waits until `sock` is readable, for at most `t` (`None`: no limit), or
+/// until `cancel` is readable (`OperationAborted`). Without `cancel`, the
+/// receive's own timeout does the waiting.
+fn await_answer(
+    sock: &std::os::fd::OwnedFd,
+    cancel: Option<std::os::fd::BorrowedFd<'_>>,
+    t: Option<Duration>,
+) -> io::Result<()> {
+    use rustix::event::{poll, PollFd, PollFlags};
+    let Some(cancel) = cancel else {
+        return Ok(());
+    };
+    let deadline = t.map(|t| Instant::now() + t);
+    loop {
+        let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+        let ts = left.map(|l| rustix::time::Timespec {
+            tv_sec: l.as_secs() as _,
+            tv_nsec: l.subsec_nanos() as _,
+        });
+        let mut fds = [
+            PollFd::new(sock, PollFlags::IN),
+            PollFd::from_borrowed_fd(cancel, PollFlags::IN),
+        ];
+        match poll(&mut fds, ts.as_ref()) {
+            Err(rustix::io::Errno::INTR) => continue,
+            Err(e) => return Err(e.into()),
+            Ok(_) if !fds[1].revents().is_empty() => return Err(err(ErrorKind::OperationAborted)),
+            // Readable, hung up or failed: the receive says which.
+            Ok(_) if !fds[0].revents().is_empty() => return Ok(()),
+            Ok(_) => return Err(err(ErrorKind::Timeout)),
+        }
+    }
+}
+
+fn wait(
+    name: &str,
+    timeout: WaitTimeout,
+    trust: &TrustRule,
+    cancel: Option<std::os::fd::BorrowedFd<'_>>,
+) -> io::Result<()> {
     let start = Instant::now();
     let name = PipeName::for_client(name)?;
     let sock = wire::connect(&name.socket_name())?.ok_or_else(|| err(ErrorKind::FileNotFound))?;
@@ -119,6 +172,7 @@ fn wait(name: &str, timeout: WaitTimeout, trust: &TrustRule) -> io::Result<()> {
     req.extend_from_slice(name.key().as_bytes());
     wire::send(sock.as_fd(), &req, None).map_err(|_| err(ErrorKind::FileNotFound))?;
     let mut buf = [0u8; 16];
+    await_answer(&sock, cancel, Some(Duration::from_secs(10)))?;
     let first = wire::recv_timeout(&sock, &mut buf, Some(Duration::from_secs(10)))?;
     let default_ms = match first {
         None => return Err(err(ErrorKind::FileNotFound)),
@@ -138,6 +192,7 @@ fn wait(name: &str, timeout: WaitTimeout, trust: &TrustRule) -> io::Result<()> {
     if remaining == Some(Duration::ZERO) {
         return Err(err(ErrorKind::Timeout));
     }
+    await_answer(&sock, cancel, remaining)?;
     match wire::recv_timeout(&sock, &mut buf, remaining)? {
         None => Err(err(ErrorKind::FileNotFound)),
         Some(_) if buf[0] == wire::RESP_AVAILABLE => Ok(()),

@@ -4,7 +4,7 @@
 //! instance's `Condvar` (woken by [`Instance::wake_async`] where the
 //! `Condvar` is notified).
 
-use super::instance::Phase;
+use super::instance::{Instance, Phase};
 use super::registry::{NameEntry, Slot};
 use super::{err, lock, prepare_in_background, wire, NamedPipeServer};
 use crate::datapath::Conn;
@@ -12,16 +12,37 @@ use crate::error::ErrorKind;
 use crate::info::PipeType;
 use crate::named::options::{Connected, MODE_MESSAGE_READ};
 use std::io;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 use std::task::{Poll, Waker};
 
 /// What one `connect` future remembers between polls: the epoch it
-/// started in, and whether it has waited (a client that attaches after
-/// that is `New`, never `Already`).
-#[derive(Debug, Default)]
+/// started in, whether it has waited (a client that attaches after that
+/// is `New`, never `Already`), and where its waker is registered, which
+/// its drop withdraws (a dropped future's waker is not kept until the next
+/// client: a loop of `timeout(connect)` stays bounded).
+#[derive(Default)]
 pub(crate) struct ConnectProgress {
     epoch: Option<u64>,
     waited: bool,
+    registered: Option<(Arc<Instance>, u64)>,
+}
+
+impl core::fmt::Debug for ConnectProgress {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("ConnectProgress")
+            .field("epoch", &self.epoch)
+            .field("waited", &self.waited)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for ConnectProgress {
+    fn drop(&mut self) {
+        if let Some((inst, key)) = self.registered.take() {
+            inst.deregister_async(key);
+        }
+    }
 }
 
 impl NamedPipeServer {
@@ -103,7 +124,11 @@ impl NamedPipeServer {
                         return Poll::Ready(Err(err(ErrorKind::PipeListening)));
                     }
                     progress.waited = true;
-                    inst.register_async(waker);
+                    static KEYS: AtomicU64 = AtomicU64::new(1);
+                    let (_, key) = progress
+                        .registered
+                        .get_or_insert_with(|| (Arc::clone(inst), KEYS.fetch_add(1, Relaxed)));
+                    inst.register_async(*key, waker);
                     return Poll::Pending;
                 }
             }

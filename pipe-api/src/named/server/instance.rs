@@ -79,7 +79,7 @@ pub(super) struct Instance {
     /// Wakers of pending async `connect`s, woken wherever `cv` is notified
     /// for a state change they wait for (a client attached).
     #[cfg(feature = "tokio")]
-    async_waiters: Mutex<Vec<std::task::Waker>>,
+    async_waiters: Mutex<Vec<(u64, std::task::Waker)>>,
     /// The next connection's segment, made while the instance listens.
     prepared: Mutex<Option<Prepared>>,
     /// Member: the link to the name's owner (`None` in the owner, and for
@@ -129,17 +129,27 @@ impl Instance {
     /// Registers an async `connect`'s waker (called under `st`'s lock, as
     /// a `Condvar` wait is, so no state change in between is missed).
     #[cfg(feature = "tokio")]
-    pub(super) fn register_async(&self, waker: &std::task::Waker) {
+    /// `key` names the future: a later poll replaces its waker, and
+    /// [`Instance::deregister_async`] (its drop) removes it.
+    #[cfg(feature = "tokio")]
+    pub(super) fn register_async(&self, key: u64, waker: &std::task::Waker) {
         let mut w = lock(&self.async_waiters);
-        if !w.iter().any(|x| x.will_wake(waker)) {
-            w.push(waker.clone());
+        match w.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, x)) => x.clone_from(waker),
+            None => w.push((key, waker.clone())),
         }
+    }
+
+    /// Forgets the waker of the async `connect` named `key` (dropped).
+    #[cfg(feature = "tokio")]
+    pub(super) fn deregister_async(&self, key: u64) {
+        lock(&self.async_waiters).retain(|(k, _)| *k != key);
     }
 
     /// Wakes every pending async `connect` (they re-check the state).
     #[cfg(feature = "tokio")]
     pub(super) fn wake_async(&self) {
-        for w in core::mem::take(&mut *lock(&self.async_waiters)) {
+        for (_, w) in core::mem::take(&mut *lock(&self.async_waiters)) {
             w.wake();
         }
     }

@@ -492,9 +492,10 @@ impl NamedPipeClient {
 
 /// [`named::wait_available`], async: the blocking wait (a request to the
 /// name's owner over its socket, answered when an instance listens) runs on
-/// tokio's blocking thread pool, so the runtime's threads never wait. A
-/// dropped future leaves that thread to finish its wait (at most
-/// `timeout`); nothing else depends on it.
+/// tokio's blocking thread pool, so the runtime's threads never wait.
+/// Dropping the future cancels that wait at once (the blocking thread polls
+/// a cancel descriptor the future's drop writes), so a timed-out wait does
+/// not hold the pool's thread, nor keep a runtime from shutting down.
 ///
 /// ```
 /// use shmpipe::named::WaitTimeout;
@@ -507,10 +508,36 @@ impl NamedPipeClient {
 /// # Ok::<(), std::io::Error>(())
 /// ```
 pub async fn wait_available(name: &str, timeout: WaitTimeout) -> io::Result<()> {
-    let name = name.to_owned();
-    tokio::task::spawn_blocking(move || named::wait_available(&name, timeout))
-        .await
-        .map_err(io::Error::other)?
+    wait_cancellable(&ClientOptions::new(), name, timeout).await
+}
+
+/// Runs the blocking wait on tokio's blocking pool with a cancel
+/// descriptor: dropping the future (a `timeout` around it, a `select!`)
+/// writes the descriptor, and the blocking wait, which polls it beside the
+/// owner's socket, returns at once: the pool's thread is not held for the
+/// rest of the wait, and a runtime being dropped does not wait for it.
+async fn wait_cancellable(
+    options: &ClientOptions,
+    name: &str,
+    timeout: WaitTimeout,
+) -> io::Result<()> {
+    use rustix::event::{eventfd, EventfdFlags};
+    use std::os::fd::AsFd;
+    /// Writes the eventfd when the future goes away (or completes).
+    struct CancelOnDrop(std::sync::Arc<std::os::fd::OwnedFd>);
+    impl Drop for CancelOnDrop {
+        fn drop(&mut self) {
+            let _ = rustix::io::write(&*self.0, &1u64.to_ne_bytes());
+        }
+    }
+    let cancel = std::sync::Arc::new(eventfd(0, EventfdFlags::CLOEXEC | EventfdFlags::NONBLOCK)?);
+    let _guard = CancelOnDrop(std::sync::Arc::clone(&cancel));
+    let (options, name) = (options.clone(), name.to_owned());
+    tokio::task::spawn_blocking(move || {
+        options.wait_available_cancellable(&name, timeout, cancel.as_fd())
+    })
+    .await
+    .map_err(io::Error::other)?
 }
 
 /// [`named::ClientOptions::call`], async (Windows' `CallNamedPipe`): opens
@@ -558,10 +585,7 @@ pub async fn call(
             if crate::Error::kind_of(&e) == Some(crate::ErrorKind::PipeBusy)
                 && timeout != WaitTimeout::NoWait =>
         {
-            let (waiting, owned) = (opts.clone(), name.to_owned());
-            tokio::task::spawn_blocking(move || waiting.wait_available(&owned, timeout))
-                .await
-                .map_err(io::Error::other)??;
+            wait_cancellable(&opts, name, timeout).await?;
             NamedPipeClient::open(&opts, name)?
         }
         r => r?,

@@ -231,5 +231,6 @@ impl<B: Backend> Duplex<B> {
 }
 
 mod ends;
+mod options;
 
 pub use ends::{call, wait_available, NamedPipeClient, NamedPipeServer};

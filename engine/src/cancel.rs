@@ -50,13 +50,17 @@ const PENDING: u64 = 0xffff_ffff;
 /// One generation step (the high half).
 const GENERATION: u64 = 1 << 32;
 
-/// A waker run by [`Canceller::cancel`].
-pub type Waker = Arc<dyn Fn() + Send + Sync>;
+/// A waker run by [`Canceller::cancel`]. It returns whether its target
+/// still exists: one that returns `false` is forgotten. (Owners that come
+/// and go under one canceller, such as the connections of a pipe server,
+/// also remove theirs with [`Canceller::remove_waker`].)
+pub type Waker = Arc<dyn Fn() -> bool + Send + Sync>;
 
 struct Inner {
     word: AtomicU64,
-    /// Keyed, so that re-registering the same target replaces its waker.
-    wakers: Mutex<Vec<(usize, Waker)>>,
+    /// Keyed, so that registering the same target again only counts one
+    /// more user of it: (key, users, waker).
+    wakers: Mutex<Vec<(usize, usize, Waker)>>,
 }
 
 /// Cancels the blocked operations of one handle, from any thread (Windows'
@@ -189,9 +193,10 @@ impl Canceller {
         }
     }
 
-    /// Runs `wake` on every cancel, replacing the waker registered under
-    /// `key` (an address identifying what it wakes, so that handles sharing
-    /// a canceller and a target register it once).
+    /// Runs `wake` on every cancel. `key` is an address identifying what it
+    /// wakes: registering a key again counts one more user of the waker
+    /// already there (handles sharing a canceller and a ring), and
+    /// [`Canceller::remove_waker`] drops it with its last user.
     ///
     /// ```
     /// use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
@@ -199,31 +204,47 @@ impl Canceller {
     /// let c = shmpipe_engine::wait::Canceller::new();
     /// let woken = Arc::new(AtomicBool::new(false));
     /// let w = woken.clone();
-    /// c.set_waker(1, Arc::new(move || w.store(true, Relaxed)));
+    /// c.set_waker(1, Arc::new(move || {
+    ///     w.store(true, Relaxed);
+    ///     true // the target lives on
+    /// }));
     /// let _op = c.begin();
     /// c.cancel().unwrap();
     /// assert!(woken.load(Relaxed));
     /// ```
     pub fn set_waker(&self, key: usize, wake: Waker) {
         let mut wakers = self.inner.wakers.lock().unwrap_or_else(|e| e.into_inner());
-        match wakers.iter_mut().find(|(k, _)| *k == key) {
-            Some(slot) => slot.1 = wake,
-            None => wakers.push((key, wake)),
+        match wakers.iter_mut().find(|(k, _, _)| *k == key) {
+            Some(slot) => slot.1 += 1,
+            None => wakers.push((key, 1, wake)),
         }
     }
 
-    /// Removes the waker registered under `key`, if any.
+    /// One user of the waker under `key` is gone; the waker goes with its
+    /// last user.
     ///
     /// ```
+    /// use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
     /// let c = shmpipe_engine::wait::Canceller::new();
-    /// c.set_waker(7, std::sync::Arc::new(|| panic!("removed")));
+    /// let woken = std::sync::Arc::new(AtomicBool::new(false));
+    /// let w = woken.clone();
+    /// c.set_waker(7, std::sync::Arc::new(move || {
+    ///     w.store(true, Relaxed);
+    ///     true
+    /// }));
     /// c.remove_waker(7);
     /// let _op = c.begin();
     /// c.cancel().unwrap();
+    /// assert!(!woken.load(Relaxed));
     /// ```
     pub fn remove_waker(&self, key: usize) {
         let mut wakers = self.inner.wakers.lock().unwrap_or_else(|e| e.into_inner());
-        wakers.retain(|(k, _)| *k != key);
+        if let Some(i) = wakers.iter().position(|(k, _, _)| *k == key) {
+            wakers[i].1 -= 1;
+            if wakers[i].1 == 0 {
+                wakers.swap_remove(i);
+            }
+        }
     }
 
     /// Whether `self` and `other` cancel the same operations.
@@ -236,14 +257,21 @@ impl Canceller {
         Arc::ptr_eq(&self.inner, &other.inner)
     }
 
+    /// Runs every waker, and forgets those whose target is gone.
     fn wake(&self) {
         // Outside the lock: a waker may take other locks (a `Condvar`'s).
-        let wakers: Vec<Waker> = {
+        let wakers: Vec<(usize, Waker)> = {
             let wakers = self.inner.wakers.lock().unwrap_or_else(|e| e.into_inner());
-            wakers.iter().map(|(_, w)| Arc::clone(w)).collect()
+            wakers.iter().map(|(k, _, w)| (*k, Arc::clone(w))).collect()
         };
-        for wake in wakers {
-            wake();
+        let gone: Vec<usize> = wakers
+            .into_iter()
+            .filter(|(_, wake)| !wake())
+            .map(|(key, _)| key)
+            .collect();
+        if !gone.is_empty() {
+            let mut wakers = self.inner.wakers.lock().unwrap_or_else(|e| e.into_inner());
+            wakers.retain(|(k, _, _)| !gone.contains(k));
         }
     }
 }

@@ -171,7 +171,13 @@ fn a_lock_word_wait_is_cancelled() {
     assert!(lock.try_lock(1));
     let c = Canceller::new();
     let l = lock.clone();
-    c.set_waker(0, std::sync::Arc::new(move || l.wake_waiters()));
+    c.set_waker(
+        0,
+        std::sync::Arc::new(move || {
+            l.wake_waiters();
+            true
+        }),
+    );
     let (l, c2) = (lock.clone(), c.clone());
     let r = cancel_while_pending(&c, move || {
         let mut w = Waiter::new(PARK_UNTIL_NOTIFIED, None).cancellable(&c2);

@@ -65,6 +65,7 @@
 #![deny(missing_docs)]
 
 pub mod anonymous;
+mod cancel;
 mod datapath;
 mod error;
 pub mod handoff;
@@ -75,6 +76,7 @@ mod quota;
 pub mod redirect;
 
 pub use anonymous::{pipe, PipeBuilder, PipeReader, PipeWriter};
+pub use cancel::Canceller;
 pub use error::{Error, ErrorKind, PeerRole, UntrustedPeer};
 pub use info::{EndKind, PeekInfo, PipeInfo, PipeState, PipeType, ReadMode, WaitMode};
 pub use inherit::CommandExt;

@@ -122,7 +122,7 @@ pub(super) fn cancel_waker(segment: &Arc<Segment>, ring: usize) -> (usize, Waker
     let segment = Arc::downgrade(segment);
     let waker: Waker = Arc::new(move || {
         let Some(segment) = segment.upgrade() else {
-            return;
+            return false;
         };
         if let Ok(r) = segment.ring(ring) {
             let ev = &r.control().events.0;
@@ -132,6 +132,7 @@ pub(super) fn cancel_waker(segment: &Arc<Segment>, ring: usize) -> (usize, Waker
             locks.writer.wake_waiters();
             locks.reader.0.wake_waiters();
         }
+        true
     });
     (key, waker)
 }

@@ -46,6 +46,8 @@ struct Ctx {
     /// The ring the consumer reads (the same mapping).
     ring: SegmentRing,
     cancel: Canceller,
+    /// The key of this handle's waker on `cancel` (see `cancel_waker`).
+    cancel_key: usize,
     policy: WaitPolicy,
     peer_role: u32,
     seq: u32,
@@ -64,8 +66,8 @@ impl Receiver {
     /// with role `peer_role`.
     pub fn new(end: Arc<End>, ring: usize, peer_role: u32) -> Result<Receiver> {
         let cancel = Canceller::new();
-        let (key, waker) = cancel_waker(end.segment(), ring);
-        cancel.set_waker(key, waker);
+        let (cancel_key, waker) = cancel_waker(end.segment(), ring);
+        cancel.set_waker(cancel_key, waker);
         Ok(Receiver {
             // As for `Sender::new`: resynced under the reader lock.
             // SAFETY: as for `Sender::new`: the consumer reads and frees
@@ -76,6 +78,7 @@ impl Receiver {
                 ring: end.segment().ring(ring)?,
                 end,
                 cancel,
+                cancel_key,
                 policy: WaitPolicy::default(),
                 peer_role,
                 seq: handle_seq(),
@@ -105,7 +108,9 @@ impl Receiver {
 
     /// The end's descriptor, to hand to another process.
     pub fn into_fd(self) -> OwnedFd {
-        End::into_fd(self.cx.end).expect("duplicating a descriptor we own")
+        let end = Arc::clone(&self.cx.end);
+        drop(self);
+        End::into_fd(end).expect("duplicating a descriptor we own")
     }
 
     /// Borrows the end's descriptor.
@@ -166,8 +171,10 @@ impl Receiver {
         if let Ok(ring) = ring_index_of(&self.cx.end, &self.cx.ring) {
             let (key, waker) = cancel_waker(self.cx.end.segment(), ring);
             canceller.set_waker(key, waker);
+            self.cx.cancel.remove_waker(self.cx.cancel_key);
+            self.cx.cancel_key = key;
+            self.cx.cancel = canceller;
         }
-        self.cx.cancel = canceller;
     }
 
     /// Whether the writing end is still open in some process.
@@ -263,6 +270,16 @@ impl Receiver {
                 // cannot be read again), marked unfinished; the next read
                 // reports the cut or the closed peer.
                 Err(Error::PeerClosed | Error::MessageCut) if got > 0 => {
+                    return Ok(MessageRead {
+                        len: got,
+                        end: false,
+                    });
+                }
+                // Cancelled while waiting for the rest of a message whose
+                // start it consumed: that part is delivered unfinished (like
+                // a buffer too small), and the next read continues the
+                // message. A cancelled read never loses consumed bytes.
+                Err(Error::Cancelled) if got > 0 => {
                     return Ok(MessageRead {
                         len: got,
                         end: false,
@@ -457,4 +474,11 @@ fn locked<R>(
     *synced_in = me;
     drop(admitted);
     result.map(Some)
+}
+
+impl Drop for Ctx {
+    /// The handle no longer needs its canceller to wake its ring.
+    fn drop(&mut self) {
+        self.cancel.remove_waker(self.cancel_key);
+    }
 }

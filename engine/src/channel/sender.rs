@@ -65,6 +65,8 @@ pub(super) struct Ctx {
     /// the events and the counters.
     pub(super) ring: SegmentRing,
     cancel: Canceller,
+    /// The key of this handle's waker on `cancel` (see `cancel_waker`).
+    cancel_key: usize,
     policy: WaitPolicy,
     peer_role: u32,
     pub(super) seq: u32,
@@ -83,8 +85,8 @@ impl Sender {
     /// with role `peer_role`.
     pub fn new(end: Arc<End>, ring: usize, peer_role: u32) -> Result<Sender> {
         let cancel = Canceller::new();
-        let (key, waker) = cancel_waker(end.segment(), ring);
-        cancel.set_waker(key, waker);
+        let (cancel_key, waker) = cancel_waker(end.segment(), ring);
+        cancel.set_waker(cancel_key, waker);
         Ok(Sender {
             // Other senders may be publishing right now, so the shared state
             // can only be read consistently under the writer lock: every
@@ -99,6 +101,7 @@ impl Sender {
                 ring: end.segment().ring(ring)?,
                 end,
                 cancel,
+                cancel_key,
                 policy: WaitPolicy::default(),
                 peer_role,
                 seq: handle_seq(),
@@ -131,7 +134,9 @@ impl Sender {
     /// The end's descriptor, to hand to another process. The end stays open
     /// while any copy of it is open.
     pub fn into_fd(self) -> OwnedFd {
-        End::into_fd(self.cx.end).expect("duplicating a descriptor we own")
+        let end = Arc::clone(&self.cx.end);
+        drop(self);
+        End::into_fd(end).expect("duplicating a descriptor we own")
     }
 
     /// Borrows the end's descriptor (for example to let a child inherit it).
@@ -194,8 +199,10 @@ impl Sender {
         if let Ok(ring) = self.ring_index() {
             let (key, waker) = cancel_waker(self.cx.end.segment(), ring);
             canceller.set_waker(key, waker);
+            self.cx.cancel.remove_waker(self.cx.cancel_key);
+            self.cx.cancel_key = key;
+            self.cx.cancel = canceller;
         }
-        self.cx.cancel = canceller;
     }
 
     /// The ring's capacity.
@@ -279,6 +286,31 @@ impl Sender {
         let consumed = || cx.ring.control().consumer.0.consumed.load(Acquire) >= target;
         while !consumed() {
             cx.wait_writable(&mut waiter, consumed)?;
+        }
+        Ok(())
+    }
+
+    /// Waits until `ready()` (it must only load memory) on the ring's
+    /// `writable` event, which the reader notifies whenever it consumes:
+    /// the general form of [`Sender::wait_consumed`] and
+    /// [`Sender::flush_until`], for conditions of the layer above. Ends with
+    /// the same errors (`PeerClosed` only if `ready()` is still false then,
+    /// `Disconnected`, `TimedOut`, `Cancelled`).
+    ///
+    /// ```
+    /// let (mut tx, mut rx) = shmpipe_engine::channel(4096)?;
+    /// tx.write(b"abc")?;
+    /// let t = std::thread::spawn(move || rx.read(&mut [0u8; 8]).map(|_| rx));
+    /// let c = tx.ring();
+    /// tx.wait_until(None, || shmpipe_engine::RingStorage::control(c).consumed() >= 3)?;
+    /// # t.join().unwrap()?;
+    /// # Ok::<(), shmpipe_engine::Error>(())
+    /// ```
+    pub fn wait_until(&self, deadline: Option<Instant>, ready: impl Fn() -> bool) -> Result<()> {
+        let cx = &self.cx;
+        let mut waiter = Waiter::new(cx.policy, deadline).cancellable(&cx.cancel);
+        while !ready() {
+            cx.wait_writable(&mut waiter, &ready)?;
         }
         Ok(())
     }
@@ -577,5 +609,12 @@ impl Ctx {
             Step::TimedOut => Err(Error::TimedOut),
             Step::Cancelled => Err(Error::Cancelled),
         }
+    }
+}
+
+impl Drop for Ctx {
+    /// The handle no longer needs its canceller to wake its ring.
+    fn drop(&mut self) {
+        self.cancel.remove_waker(self.cancel_key);
     }
 }

@@ -113,6 +113,27 @@ fn sem_144_cancelling_an_already_cancelled_read_is_not_found() {
     assert_eq!(&buf[..5], b"after");
 }
 
+/// SEM-143: of two pending reads (here on two handles of the read end, each
+/// with its own canceller), cancelling the second completes it with
+/// OperationAborted, and the next 1-byte write completes the first.
+fn sem_143_cancelling_the_second_of_two_pending_reads() {
+    let (mut first_r, mut w) = shmpipe::pipe().unwrap();
+    let mut second_r = first_r.try_clone().unwrap();
+    let (first_c, second_c) = (first_r.canceller(), second_r.canceller());
+    let first = Pending::start("first read", move || {
+        let mut b = [0u8; 4];
+        first_r.read(&mut b).map(|n| b[..n].to_vec())
+    });
+    wait_pending(&first_c, 1);
+    let second = Pending::start("second read", move || second_r.read(&mut [0u8; 4]));
+    wait_pending(&second_c, 1);
+    second_c.cancel().unwrap();
+    assert_kind(second.finish(), ErrorKind::OperationAborted, "second read");
+    first.assert_pending("nothing written yet");
+    w.write_all(b"x").unwrap();
+    assert_eq!(first.finish().unwrap(), b"x");
+}
+
 /// Says `line` to the parent.
 fn say(line: &str) {
     println!("{MARK}{line}");
@@ -329,6 +350,7 @@ common::main! {
     tests: [
         sem_148_blocking_connect_is_cancelled_but_not_interrupted_by_a_signal,
         sem_144_cancelling_an_already_cancelled_read_is_not_found,
+        sem_143_cancelling_the_second_of_two_pending_reads,
         sem_145_cancelled_write_withdraws_its_unread_rest,
         sem_121_cancelling_the_only_pending_write_releases_a_flush,
         sem_131_cancelled_transact_leaves_its_request_readable,

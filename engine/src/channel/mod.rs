@@ -39,7 +39,7 @@
 //! shared with [`Sender::set_canceller`] / [`Receiver::set_canceller`]);
 //! its blocking operations wait cancellably, and a cancel wakes every futex
 //! word of the half's ring (both events and both admission locks) through
-//! the waker [`cancel_waker`] makes. Those words are shared with the peer:
+//! the waker `cancel_waker` makes. Those words are shared with the peer:
 //! its waiters wake spuriously, re-check and park again.
 
 mod end;

@@ -36,6 +36,12 @@ pub enum Error {
     /// of the message gets this error, never the next message glued on.
     #[error("the message was cut short: its writer died or gave up")]
     MessageCut,
+    /// The operation was cancelled by its handle's
+    /// [`Canceller`](crate::wait::Canceller) while it waited (Windows'
+    /// `ERROR_OPERATION_ABORTED`). Nothing was consumed by a cancelled read;
+    /// what a cancelled write had published stays published.
+    #[error("the operation was cancelled")]
+    Cancelled,
     /// A record larger than the ring can ever hold contiguously.
     #[error("record of {len} bytes exceeds the ring's limit of {max} bytes")]
     TooLarge {
@@ -70,6 +76,8 @@ impl From<Error> for io::Error {
             Error::WrongEnd => io::ErrorKind::PermissionDenied,
             Error::Disconnected => io::ErrorKind::NotConnected,
             Error::TimedOut => io::ErrorKind::TimedOut,
+            // Not `Interrupted`: std's `read_exact` and `write_all` retry it.
+            Error::Cancelled => io::ErrorKind::ConnectionAborted,
             Error::MessageCut => io::ErrorKind::UnexpectedEof,
             Error::TooLarge { .. } | Error::InvalidArgument(_) => io::ErrorKind::InvalidInput,
             Error::Io(_) => {

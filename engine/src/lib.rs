@@ -12,6 +12,8 @@
 //!   [`Consumer`]): zero-copy reserve/commit and read/release, plus copying
 //!   reads and writes in byte-stream and message modes.
 //! * [`wait`]: events (futex words) and the spin-then-park [`WaitPolicy`].
+//! * [`cancel`]: cancelling a handle's blocked operations from another
+//!   thread ([`wait::Canceller`]).
 //! * [`lock`]: the admission lock that turns the ring into an MPSC (and
 //!   multi-reader) ring and survives the death of its holder.
 //! * [`liveness`]: whether the peer end is open anywhere (OFD locks) and
@@ -31,6 +33,7 @@
 //! ```
 #![warn(missing_docs)]
 
+pub mod cancel;
 pub mod channel;
 mod error;
 pub mod heap;

@@ -80,7 +80,10 @@ impl<P: Platform> LockWord<P> {
 
     /// Takes the lock, waiting as `waiter` says. `alive(token)` tells whether
     /// a holder's process still exists; it is asked only after a park slice
-    /// passed without the lock coming free.
+    /// passed without the lock coming free. A waiter made
+    /// [`Waiter::cancellable`] ends the wait with [`Error::Cancelled`] when
+    /// its canceller cancels (the canceller must wake this lock's waiters,
+    /// [`LockWord::wake_waiters`]).
     pub fn lock(
         &self,
         me: u64,
@@ -149,6 +152,7 @@ impl<P: Platform> LockWord<P> {
                         return Ok(Acquired::FromDead);
                     }
                 }
+                Step::Cancelled => return Err(Error::Cancelled),
                 Step::TimedOut => {
                     return if self.try_lock(me) {
                         Ok(Acquired::Clean)

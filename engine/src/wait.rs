@@ -87,7 +87,16 @@
 //! peer is still alive ([`Step::CheckPeer`]), which bounds how long a dead peer
 //! can go unnoticed. Deadlines are absolute ([`Instant`]s), so spurious
 //! wake-ups and signals never stretch a timeout.
+//!
+//! # Cancellation
+//!
+//! A waiter made [`Waiter::cancellable`] by a handle's [`Canceller`]
+//! registers as pending on its first step and ends with [`Step::Cancelled`]
+//! once that canceller cancels: the check runs at every step, and is part
+//! of the park condition, so a parked waiter is woken by the cancel's
+//! notify (see [`cancel`](crate::cancel)). Signals never end a wait.
 
+pub use crate::cancel::{Canceller, NotPending, Pending, Waker};
 use crate::sync::{Atomic32, Platform};
 use core::sync::atomic::Ordering::{Acquire, Relaxed, Release};
 use std::time::{Duration, Instant};
@@ -341,12 +350,20 @@ pub enum Step {
     CheckPeer,
     /// The deadline has passed (re-check once more before giving up).
     TimedOut,
+    /// The waiter's [`Canceller`] cancelled the operation: give up with
+    /// [`Error::Cancelled`](crate::Error::Cancelled), having consumed and
+    /// published nothing more.
+    Cancelled,
 }
 
-/// The state of one blocking wait: where it is in the spin budget, and its
-/// deadline.
+/// The state of one blocking wait: where it is in the spin budget, its
+/// deadline, and the canceller it answers to.
 #[derive(Debug)]
-pub struct Waiter {
+pub struct Waiter<'c> {
+    /// The canceller, and (from the first step on) the registration that
+    /// makes the operation pending.
+    cancel: Option<&'c Canceller>,
+    pending: Option<Pending<'c>>,
     policy: WaitPolicy,
     deadline: Option<Instant>,
     start: Option<Instant>,
@@ -359,10 +376,12 @@ pub struct Waiter {
 /// While spinning forever, check the peer this often.
 const SPIN_PEER_CHECK: Duration = Duration::from_millis(2);
 
-impl Waiter {
+impl Waiter<'static> {
     /// A waiter that gives up at `deadline` (`None`: never).
     pub fn new(policy: WaitPolicy, deadline: Option<Instant>) -> Self {
         Waiter {
+            cancel: None,
+            pending: None,
             policy,
             deadline,
             start: None,
@@ -370,10 +389,61 @@ impl Waiter {
             last_peer_check: None,
         }
     }
+}
+
+impl<'c> Waiter<'c> {
+    /// This waiter, ended by `canceller` (see [`Step::Cancelled`]). Costs
+    /// nothing until the first step: an operation that never waits is
+    /// never pending.
+    ///
+    /// ```
+    /// use shmpipe_engine::wait::{Canceller, Event, Step, WaitPolicy, Waiter};
+    /// let canceller = Canceller::new();
+    /// let event = Event::<shmpipe_engine::sync::Native>::new();
+    /// let mut waiter = Waiter::new(WaitPolicy::park(), None).cancellable(&canceller);
+    /// assert_eq!(waiter.wait(&event, || true), Step::Retry); // now pending
+    /// canceller.cancel().unwrap();
+    /// assert_eq!(waiter.wait(&event, || false), Step::Cancelled);
+    /// ```
+    pub fn cancellable<'d>(self, canceller: &'d Canceller) -> Waiter<'d>
+    where
+        'c: 'd,
+    {
+        Waiter {
+            cancel: Some(canceller),
+            pending: None,
+            policy: self.policy,
+            deadline: self.deadline,
+            start: self.start,
+            spins: self.spins,
+            last_peer_check: self.last_peer_check,
+        }
+    }
+
+    /// Whether this waiter's operation was cancelled (`false` before its
+    /// first step, and for a waiter without a canceller).
+    ///
+    /// ```
+    /// let w = shmpipe_engine::wait::Waiter::new(Default::default(), None);
+    /// assert!(!w.is_cancelled());
+    /// ```
+    #[inline]
+    pub fn is_cancelled(&self) -> bool {
+        self.pending.as_ref().is_some_and(Pending::is_cancelled)
+    }
 
     /// Waits one step for `event`; `ready` re-checks the awaited condition
     /// (it must only read memory). Never blocks longer than one park slice.
     pub fn wait<P: Platform>(&mut self, event: &Event<P>, ready: impl Fn() -> bool) -> Step {
+        if let Some(c) = self.cancel {
+            // Registered once per operation, on its first step; looked at
+            // on every step.
+            if self.pending.get_or_insert_with(|| c.begin()).is_cancelled() {
+                return Step::Cancelled;
+            }
+        }
+        let pending = self.pending.as_ref();
+        let cancelled = || pending.is_some_and(Pending::is_cancelled);
         // Spinning reads the clock only every 64 rounds: a vDSO clock read
         // costs about as much as a cache miss.
         self.spins = self.spins.wrapping_add(1);
@@ -409,6 +479,9 @@ impl Waiter {
                 if ready() {
                     return Step::Retry;
                 }
+                if cancelled() {
+                    return Step::Cancelled;
+                }
                 P::spin_hint();
             }
             return Step::Retry;
@@ -423,10 +496,16 @@ impl Waiter {
             }
             slice = slice.min(d - now);
         }
-        if event.park(Some(slice), &ready) && !slice.is_zero() && ready() {
+        // "Cancelled" is part of the park condition: the canceller publishes
+        // its generation and then notifies this event, so the wake-up cannot
+        // be lost (the notifier side of the handshake above).
+        if event.park(Some(slice), || ready() || cancelled()) && !slice.is_zero() && ready() {
             // Slept the whole slice, and what we waited for is there: most
             // likely a lost wake-up (see `full_slice_waits`).
             FULL_SLICE_WAITS.fetch_add(1, Relaxed);
+        }
+        if cancelled() {
+            return Step::Cancelled;
         }
         // Look at the peer and the deadline at least once per slice, even if
         // something keeps waking us (a lying peer, another reader).

@@ -394,6 +394,7 @@ pub(crate) fn from_engine(e: shmpipe_engine::Error, peer_closed: ErrorKind) -> i
     match e {
         E::PeerClosed => Error::io(peer_closed),
         E::TimedOut => Error::io(ErrorKind::Timeout),
+        E::Cancelled => Error::io(ErrorKind::OperationAborted),
         E::Corrupt(_) | E::Incompatible(_) => {
             Error::with_source(ErrorKind::NoSystemResources, e).into()
         }

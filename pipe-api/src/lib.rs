@@ -68,6 +68,7 @@
 #![deny(missing_docs)]
 
 pub mod anonymous;
+mod cancel;
 mod datapath;
 mod error;
 pub mod handoff;
@@ -80,6 +81,7 @@ pub mod redirect;
 pub mod tokio;
 
 pub use anonymous::{pipe, PipeBuilder, PipeReader, PipeWriter};
+pub use cancel::Canceller;
 pub use error::{Error, ErrorKind, PeerRole, UntrustedPeer};
 pub use info::{EndKind, PeekInfo, PipeInfo, PipeState, PipeType, ReadMode, WaitMode};
 pub use inherit::CommandExt;

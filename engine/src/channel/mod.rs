@@ -36,6 +36,15 @@
 //! * `receiver.rs`: [`Receiver`], reads under the reader lock.
 //! * `readiness.rs`: the announcements an event loop's future makes before
 //!   arming a [`Readiness`](crate::readiness::Readiness).
+//!
+//! # Cancelling
+//!
+//! Each half has a [`Canceller`](crate::wait::Canceller) (its own, or one
+//! shared with [`Sender::set_canceller`] / [`Receiver::set_canceller`]);
+//! its blocking operations wait cancellably, and a cancel wakes every futex
+//! word of the half's ring (both events and both admission locks) through
+//! the waker `cancel_waker` makes. Those words are shared with the peer:
+//! its waiters wake spuriously, re-check and park again.
 
 mod end;
 #[cfg(not(loom))]
@@ -53,8 +62,10 @@ use crate::layout::{HANGUP_READER, HANGUP_WRITER};
 use crate::liveness::EndLock;
 #[cfg(loom)]
 use crate::loom_model::Segment;
+use crate::ring::RingStorage;
 #[cfg(not(loom))]
 use crate::segment::Segment;
+use crate::wait::Waker;
 use crate::Result;
 use rustix::fd::AsFd;
 use std::sync::Arc;
@@ -102,4 +113,32 @@ pub fn channel_with(
         Sender::new(writer, 0, ROLE_READER)?,
         Receiver::new(reader, 0, ROLE_WRITER)?,
     ))
+}
+
+/// The waker a half registers on its canceller: wakes every waiter of ring
+/// `ring` of `segment` (both events, both admission locks), so that a
+/// cancelled operation parked on any of them sees the cancel at once. Keyed
+/// by the ring's control block, so halves sharing a canceller and a ring
+/// register it once. Holds the segment weakly: a canceller outliving its
+/// handles does not keep the mapping.
+pub(super) fn cancel_waker(segment: &Arc<Segment>, ring: usize) -> (usize, Waker) {
+    let key = segment
+        .ring(ring)
+        .map_or(0, |r| core::ptr::from_ref(r.control()) as usize);
+    let segment = Arc::downgrade(segment);
+    let waker: Waker = Arc::new(move || {
+        let Some(segment) = segment.upgrade() else {
+            return false;
+        };
+        if let Ok(r) = segment.ring(ring) {
+            let ev = &r.control().events.0;
+            ev.readable.notify();
+            ev.writable.notify();
+            let locks = &r.control().locks.0;
+            locks.writer.wake_waiters();
+            locks.reader.0.wake_waiters();
+        }
+        true
+    });
+    (key, waker)
 }

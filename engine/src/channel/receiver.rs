@@ -10,9 +10,9 @@
 //! reported by the next read.
 
 use super::end::{check_connected, events, handle_id, handle_seq, ring_index_of, take_hangup, End};
-use super::{ROLE_READER, ROLE_WRITER};
+use super::{cancel_waker, ROLE_READER, ROLE_WRITER};
 use crate::layout::{HANGUP_DISCONNECTED, HANGUP_READER, HANGUP_WRITER};
-use crate::lock::{Admitted, LockWord};
+use crate::lock::LockWord;
 use crate::ring::{Consumer, MessageRead, RingStorage};
 // Under `--cfg loom` (the loom models only) this very code runs on rings
 // of loom memory and the loom platform instead: see `loom_model`.
@@ -24,7 +24,7 @@ use crate::segment::SegmentRing;
 use crate::sync::Native;
 #[cfg(loom)]
 use crate::sync::{Atomic32, Atomic64};
-use crate::wait::{Step, WaitPolicy, Waiter};
+use crate::wait::{Canceller, Step, WaitPolicy, Waiter};
 use crate::{Error, Result};
 use core::sync::atomic::Ordering::{Acquire, Relaxed};
 use rustix::fd::{BorrowedFd, OwnedFd};
@@ -33,13 +33,24 @@ use std::time::Instant;
 
 /// The reading end of a channel.
 pub struct Receiver {
-    end: Arc<End>,
+    cx: Ctx,
     consumer: Consumer<SegmentRing>,
+    /// As `Sender::synced_in`.
+    synced_in: u64,
+}
+
+/// What a receiver's operations read while its consumer is lent to the
+/// holder of the reader lock (disjoint from the consumer, as in `Sender`).
+struct Ctx {
+    end: Arc<End>,
+    /// The ring the consumer reads (the same mapping).
+    ring: SegmentRing,
+    cancel: Canceller,
+    /// The key of this handle's waker on `cancel` (see `cancel_waker`).
+    cancel_key: usize,
     policy: WaitPolicy,
     peer_role: u32,
     seq: u32,
-    /// As `Sender::synced_in`.
-    synced_in: u64,
 }
 
 impl core::fmt::Debug for Receiver {
@@ -54,16 +65,24 @@ impl Receiver {
     /// The reading half of `end` on ring `ring`, whose writer is the end
     /// with role `peer_role`.
     pub fn new(end: Arc<End>, ring: usize, peer_role: u32) -> Result<Receiver> {
+        let cancel = Canceller::new();
+        let (cancel_key, waker) = cancel_waker(end.segment(), ring);
+        cancel.set_waker(cancel_key, waker);
         Ok(Receiver {
             // As for `Sender::new`: resynced under the reader lock.
             // SAFETY: as for `Sender::new`: the consumer reads and frees
-            // records only inside `with_lock`, under the ring's reader lock,
+            // records only inside `locked`, under the ring's reader lock,
             // which every `Receiver` of this ring takes.
             consumer: unsafe { Consumer::new_unsynced(end.segment().ring(ring)?)? },
-            end,
-            policy: WaitPolicy::default(),
-            peer_role,
-            seq: handle_seq(),
+            cx: Ctx {
+                ring: end.segment().ring(ring)?,
+                end,
+                cancel,
+                cancel_key,
+                policy: WaitPolicy::default(),
+                peer_role,
+                seq: handle_seq(),
+            },
             synced_in: 0,
         })
     }
@@ -79,62 +98,111 @@ impl Receiver {
 
     /// The end this half belongs to.
     pub fn end(&self) -> &Arc<End> {
-        &self.end
+        &self.cx.end
     }
 
     /// The ring this end reads (its segment, control block and user words).
     pub fn ring(&self) -> &SegmentRing {
-        self.consumer.storage()
+        &self.cx.ring
     }
 
     /// The end's descriptor, to hand to another process.
     pub fn into_fd(self) -> OwnedFd {
-        End::into_fd(self.end).expect("duplicating a descriptor we own")
+        let end = Arc::clone(&self.cx.end);
+        drop(self);
+        End::into_fd(end).expect("duplicating a descriptor we own")
     }
 
     /// Borrows the end's descriptor.
     pub fn as_fd(&self) -> BorrowedFd<'_> {
-        self.end.fd()
+        self.cx.end.fd()
     }
 
-    /// Another handle to the same end.
+    /// Another handle to the same end, with a canceller of its own (see
+    /// [`Receiver::set_canceller`]).
     pub fn try_clone(&self) -> Result<Receiver> {
-        let ring = ring_index_of(&self.end, self.consumer.storage())?;
-        let mut r = Receiver::new(self.end.try_clone()?, ring, self.peer_role)?;
-        r.policy = self.policy;
+        let ring = ring_index_of(&self.cx.end, &self.cx.ring)?;
+        let mut r = Receiver::new(self.cx.end.try_clone()?, ring, self.cx.peer_role)?;
+        r.cx.policy = self.cx.policy;
         Ok(r)
     }
 
     /// Sets how blocking operations wait.
     pub fn set_wait_policy(&mut self, policy: WaitPolicy) {
-        self.policy = policy;
+        self.cx.policy = policy;
+    }
+
+    /// The canceller of this handle's blocking operations (reads waiting
+    /// for data, and waits for the reader lock): each pending one then
+    /// fails with [`Error::Cancelled`], having consumed nothing.
+    ///
+    /// ```
+    /// let (mut tx, mut rx) = shmpipe_engine::channel(4096)?;
+    /// let canceller = rx.canceller();
+    /// let reader = std::thread::spawn(move || {
+    ///     let r = rx.read(&mut [0u8; 8]);
+    ///     (r, rx)
+    /// });
+    /// while canceller.pending() == 0 {
+    ///     std::thread::yield_now();
+    /// }
+    /// canceller.cancel().unwrap();
+    /// let (r, mut rx) = reader.join().unwrap();
+    /// assert!(matches!(r, Err(shmpipe_engine::Error::Cancelled)));
+    /// tx.write(b"next")?; // the handle reads on
+    /// assert_eq!(rx.read(&mut [0u8; 8])?, 4);
+    /// # Ok::<(), shmpipe_engine::Error>(())
+    /// ```
+    pub fn canceller(&self) -> Canceller {
+        self.cx.cancel.clone()
+    }
+
+    /// Makes `canceller` this handle's canceller (see
+    /// [`Sender::set_canceller`](super::Sender::set_canceller)).
+    ///
+    /// ```
+    /// let (tx, rx) = shmpipe_engine::channel(4096)?;
+    /// let mut rx = rx;
+    /// rx.set_canceller(tx.canceller());
+    /// assert!(rx.canceller().same_as(&tx.canceller()));
+    /// # Ok::<(), shmpipe_engine::Error>(())
+    /// ```
+    pub fn set_canceller(&mut self, canceller: Canceller) {
+        if let Ok(ring) = ring_index_of(&self.cx.end, &self.cx.ring) {
+            let (key, waker) = cancel_waker(self.cx.end.segment(), ring);
+            canceller.set_waker(key, waker);
+            self.cx.cancel.remove_waker(self.cx.cancel_key);
+            self.cx.cancel_key = key;
+            self.cx.cancel = canceller;
+        }
     }
 
     /// Whether the writing end is still open in some process.
     pub fn is_peer_alive(&self) -> Result<bool> {
-        self.end.peer_alive(self.peer_role)
+        self.cx.end.peer_alive(self.cx.peer_role)
     }
 
     /// Unread payload bytes in the channel (every reader's progress
     /// counts, so it is read from shared memory).
     pub fn available(&self) -> u64 {
-        let c = self.consumer.storage().control();
+        let c = self.cx.ring.control();
         let written = c.producer.0.written.load(Acquire);
         written.saturating_sub(c.consumer.0.consumed.load(Acquire))
     }
 
-    fn lock(&self) -> *const LockWord<Native> {
-        &self.consumer.storage().control().locks.0.reader.0
-    }
-
-    /// Runs `f` under the reader lock, waiting for it as `waiter` says.
+    /// Runs `f` under the reader lock, waiting for it (cancellably).
     fn with_lock<R>(
         &mut self,
-        waiter: &mut Waiter,
         f: impl FnOnce(&mut Consumer<SegmentRing>) -> Result<R>,
     ) -> Result<R> {
+        let Receiver {
+            cx,
+            consumer,
+            synced_in,
+        } = self;
+        let mut waiter = Waiter::new(cx.policy, None).cancellable(&cx.cancel);
         // A waiting admission either admits or fails: never `None`.
-        self.locked(Some(waiter), f)?.ok_or(Error::TimedOut)
+        locked(cx, consumer, synced_in, Some(&mut waiter), f)?.ok_or(Error::TimedOut)
     }
 
     /// Runs `f` under the reader lock if it can be had without waiting
@@ -143,87 +211,7 @@ impl Receiver {
         &mut self,
         f: impl FnOnce(&mut Consumer<SegmentRing>) -> Result<R>,
     ) -> Result<Option<R>> {
-        self.locked(None, f)
-    }
-
-    /// Admission, then `f`: with a waiter, waits for the lock as it says;
-    /// without, gives up (`Ok(None)`) while a live handle holds it.
-    fn locked<R>(
-        &mut self,
-        waiter: Option<&mut Waiter>,
-        f: impl FnOnce(&mut Consumer<SegmentRing>) -> Result<R>,
-    ) -> Result<Option<R>> {
-        let storage = self.consumer.storage();
-        check_connected(storage)?;
-        let me = self.end.holder_token()?;
-        // SAFETY: the lock word lives in the segment's mapping, owned by
-        // the `Arc<Segment>` that `self.consumer`'s ring holds; `f` gets
-        // `&mut Consumer` and can at most swap it with another live one (no
-        // `Consumer<SegmentRing>` can be had by value in safe code), so the
-        // ring and its mapping outlive the call.
-        let lock = unsafe { &*self.lock() };
-        let synced = self.synced_in == me;
-        let (end, peer_role) = (&self.end, self.peer_role);
-        let id = handle_id(me, self.seq);
-        // While another reader holds the lock (stopped, perhaps), a cut
-        // connection ends the wait, and so does a writer gone for good once
-        // nothing is left to read. Once the writer is known gone its hint
-        // stays up for the data waits, and is no longer part of the park
-        // condition (it would make the lock wait spin).
-        let hangup = &events(storage).hangup;
-        let writer_gone = core::cell::Cell::new(false);
-        let alive = |t| end.holder_alive(me, t);
-        let Some(waiter) = waiter else {
-            let Some(admitted) = lock.try_admit(me, id, synced, alive) else {
-                return Ok(None);
-            };
-            return self.run_admitted(admitted, me, f).map(Some);
-        };
-        let admitted = lock.admit_watching(
-            me,
-            id,
-            synced,
-            waiter,
-            alive,
-            || {
-                end.watch_peer();
-                let h = hangup.load(Relaxed);
-                h & HANGUP_DISCONNECTED != 0 || (!writer_gone.get() && h & HANGUP_WRITER != 0)
-            },
-            |step| {
-                check_connected(storage)?;
-                let hinted = !writer_gone.get() && take_hangup(storage, HANGUP_WRITER);
-                if (hinted || step == Step::CheckPeer) && !end.peer_alive(peer_role)? {
-                    writer_gone.set(true);
-                    hangup.fetch_or(HANGUP_WRITER, Relaxed);
-                    let c = storage.control();
-                    // Everything the writers published is visible (their
-                    // records came before their descriptors closed).
-                    if !crate::ring::is_committed(storage, c.consumer.0.head.load(Acquire)) {
-                        return Err(Error::PeerClosed);
-                    }
-                }
-                Ok(())
-            },
-        )?;
-        self.run_admitted(admitted, me, f).map(Some)
-    }
-
-    /// Runs `f` for the holder `me` of the reader lock, `admitted`.
-    fn run_admitted<R>(
-        &mut self,
-        admitted: Admitted<'_, Native>,
-        me: u64,
-        f: impl FnOnce(&mut Consumer<SegmentRing>) -> Result<R>,
-    ) -> Result<R> {
-        self.synced_in = 0;
-        if admitted.needs_resync() {
-            self.consumer.resync()?;
-        }
-        let result = f(&mut self.consumer);
-        self.synced_in = me;
-        drop(admitted);
-        result
+        locked(&self.cx, &mut self.consumer, &mut self.synced_in, None, f)
     }
 
     /// Reads in byte-stream mode (see [`Consumer::read_stream`]), waiting
@@ -287,6 +275,16 @@ impl Receiver {
                         end: false,
                     });
                 }
+                // Cancelled while waiting for the rest of a message whose
+                // start it consumed: that part is delivered unfinished (like
+                // a buffer too small), and the next read continues the
+                // message. A cancelled read never loses consumed bytes.
+                Err(Error::Cancelled) if got > 0 => {
+                    return Ok(MessageRead {
+                        len: got,
+                        end: false,
+                    });
+                }
                 Err(e) => return Err(e),
             };
             got += r.len;
@@ -313,8 +311,7 @@ impl Receiver {
     /// # Ok::<(), shmpipe_engine::Error>(())
     /// ```
     pub fn peek(&mut self, buf: &mut [u8]) -> Result<usize> {
-        let mut waiter = Waiter::new(self.policy, None);
-        self.with_lock(&mut waiter, |c| c.peek_stream(buf))
+        self.with_lock(|c| c.peek_stream(buf))
     }
 
     /// Runs `f` with exclusive use of the consumer (zero-copy reads,
@@ -331,8 +328,7 @@ impl Receiver {
         &mut self,
         f: impl FnOnce(&mut Consumer<SegmentRing>) -> Result<R>,
     ) -> Result<R> {
-        let mut waiter = Waiter::new(self.policy, None);
-        self.with_lock(&mut waiter, f)
+        self.with_lock(f)
     }
 
     /// [`Receiver::batch`] without waiting for the lock: `Ok(None)` (and `f`
@@ -358,23 +354,25 @@ impl Receiver {
         deadline: Option<Instant>,
         mut op: impl FnMut(&mut Consumer<SegmentRing>) -> Result<Option<R>>,
     ) -> Result<R> {
-        let mut waiter = Waiter::new(self.policy, deadline);
+        let Receiver {
+            cx,
+            consumer,
+            synced_in,
+        } = self;
+        let mut waiter = Waiter::new(cx.policy, deadline).cancellable(&cx.cancel);
+        let mut with_lock = |waiter: &mut Waiter<'_>| {
+            // A waiting admission either admits or fails: never `None`.
+            locked(cx, consumer, synced_in, Some(waiter), &mut op)?.ok_or(Error::TimedOut)
+        };
+        let s = &cx.ring;
         loop {
-            if let Some(r) = self.with_lock(&mut waiter, &mut op)? {
+            if let Some(r) = with_lock(&mut waiter)? {
                 return Ok(r);
             }
-            let s = self.consumer.storage();
             let mut check = take_hangup(s, HANGUP_WRITER);
             if !check {
-                self.end.watch_peer();
-                let head = self
-                    .consumer
-                    .storage()
-                    .control()
-                    .consumer
-                    .0
-                    .head
-                    .load(Acquire);
+                cx.end.watch_peer();
+                let head = s.control().consumer.0.head.load(Acquire);
                 let ev = events(s);
                 let step = waiter.wait(&ev.readable, || {
                     crate::ring::is_committed(s, head)
@@ -383,24 +381,106 @@ impl Receiver {
                 match step {
                     Step::Retry => {}
                     Step::CheckPeer => check = true,
+                    // Nothing was consumed: the records stay for the next
+                    // read.
+                    Step::Cancelled => return Err(Error::Cancelled),
                     Step::TimedOut => {
-                        return match self.with_lock(&mut waiter, &mut op)? {
+                        return match with_lock(&mut waiter)? {
                             Some(r) => Ok(r),
                             None => Err(Error::TimedOut),
                         }
                     }
                 }
             }
-            if check && !self.is_peer_alive()? {
+            if check && !cx.end.peer_alive(cx.peer_role)? {
                 // Everything published before the last sender closed is
                 // visible now (its records were published before its
                 // descriptor closed): drain, then report the end.
                 events(s).hangup.fetch_or(HANGUP_WRITER, Relaxed);
-                return match self.with_lock(&mut waiter, &mut op)? {
+                return match with_lock(&mut waiter)? {
                     Some(r) => Ok(r),
                     None => Err(Error::PeerClosed),
                 };
             }
         }
+    }
+}
+
+/// Admission, then `f`: with a waiter, waits for the lock as it says;
+/// without, gives up (`Ok(None)`) while a live handle holds it. A function
+/// of the receiver's parts, so that the waiter can borrow the canceller in
+/// `cx` while `f` uses the consumer.
+fn locked<R>(
+    cx: &Ctx,
+    consumer: &mut Consumer<SegmentRing>,
+    synced_in: &mut u64,
+    waiter: Option<&mut Waiter<'_>>,
+    f: impl FnOnce(&mut Consumer<SegmentRing>) -> Result<R>,
+) -> Result<Option<R>> {
+    let storage = &cx.ring;
+    check_connected(storage)?;
+    let me = cx.end.holder_token()?;
+    let lock: &LockWord<Native> = &storage.control().locks.0.reader.0;
+    let synced = *synced_in == me;
+    let (end, peer_role) = (&cx.end, cx.peer_role);
+    let id = handle_id(me, cx.seq);
+    // While another reader holds the lock (stopped, perhaps), a cut
+    // connection ends the wait, and so does a writer gone for good once
+    // nothing is left to read. Once the writer is known gone its hint
+    // stays up for the data waits, and is no longer part of the park
+    // condition (it would make the lock wait spin).
+    let hangup = &events(storage).hangup;
+    let writer_gone = core::cell::Cell::new(false);
+    let alive = |t| end.holder_alive(me, t);
+    let admitted = match waiter {
+        None => {
+            let Some(admitted) = lock.try_admit(me, id, synced, alive) else {
+                return Ok(None);
+            };
+            admitted
+        }
+        Some(waiter) => lock.admit_watching(
+            me,
+            id,
+            synced,
+            waiter,
+            alive,
+            || {
+                end.watch_peer();
+                let h = hangup.load(Relaxed);
+                h & HANGUP_DISCONNECTED != 0 || (!writer_gone.get() && h & HANGUP_WRITER != 0)
+            },
+            |step| {
+                check_connected(storage)?;
+                let hinted = !writer_gone.get() && take_hangup(storage, HANGUP_WRITER);
+                if (hinted || step == Step::CheckPeer) && !end.peer_alive(peer_role)? {
+                    writer_gone.set(true);
+                    hangup.fetch_or(HANGUP_WRITER, Relaxed);
+                    let c = storage.control();
+                    // Everything the writers published is visible (their
+                    // records came before their descriptors closed).
+                    if !crate::ring::is_committed(storage, c.consumer.0.head.load(Acquire)) {
+                        return Err(Error::PeerClosed);
+                    }
+                }
+                Ok(())
+            },
+        )?,
+    };
+    // Unsynced until `f` returns (see `Sender`).
+    *synced_in = 0;
+    if admitted.needs_resync() {
+        consumer.resync()?;
+    }
+    let result = f(consumer);
+    *synced_in = me;
+    drop(admitted);
+    result.map(Some)
+}
+
+impl Drop for Ctx {
+    /// The handle no longer needs its canceller to wake its ring.
+    fn drop(&mut self) {
+        self.cancel.remove_waker(self.cancel_key);
     }
 }

@@ -10,9 +10,9 @@
 //! [`Error::PeerClosed`] (and left as a hint for the end's other senders).
 
 use super::end::{check_connected, events, handle_id, handle_seq, ring_index_of, take_hangup, End};
-use super::{ROLE_READER, ROLE_WRITER};
+use super::{cancel_waker, ROLE_READER, ROLE_WRITER};
 use crate::layout::{HANGUP_DISCONNECTED, HANGUP_READER, HANGUP_WRITER};
-use crate::lock::{Admitted, LockWord};
+use crate::lock::LockWord;
 use crate::ring::{Producer, RingStorage};
 // Under `--cfg loom` (the loom models only) this very code runs on rings
 // of loom memory and the loom platform instead: see `loom_model`.
@@ -24,7 +24,7 @@ use crate::segment::SegmentRing;
 use crate::sync::Native;
 #[cfg(loom)]
 use crate::sync::{Atomic32, Atomic64};
-use crate::wait::{Step, WaitPolicy, Waiter};
+use crate::wait::{Canceller, Step, WaitPolicy, Waiter};
 use crate::{Error, Result};
 use core::sync::atomic::Ordering::{Acquire, Relaxed};
 use rustix::fd::{BorrowedFd, OwnedFd};
@@ -42,13 +42,10 @@ pub struct SendError {
 
 /// The writing end of a channel.
 pub struct Sender {
-    // `end`, `seq` and `lock` are `pub(super)` for the admission tests
-    // (`tests.rs`), which plant this handle's id on the lock.
-    pub(super) end: Arc<End>,
+    // `cx` is `pub(super)` for the admission tests (`tests.rs`), which
+    // plant this handle's id on the lock.
+    pub(super) cx: Ctx,
     producer: Producer<SegmentRing>,
-    policy: WaitPolicy,
-    peer_role: u32,
-    pub(super) seq: u32,
     /// The holder token of the process in which this handle last synced
     /// with the shared state and finished its operation (0: never). Until
     /// then, finding its own id as the last holder proves nothing: a new
@@ -57,6 +54,22 @@ pub struct Sender {
     /// token differs, see [`handle_id`]); and a panic may have cut the last
     /// operation short.
     synced_in: u64,
+}
+
+/// What a sender's operations read while its producer is lent to the
+/// holder of the writer lock: the parts are disjoint, so the lock word and
+/// the canceller can be borrowed across the call that uses the producer.
+pub(super) struct Ctx {
+    pub(super) end: Arc<End>,
+    /// The ring the producer writes (the same mapping), for the lock word,
+    /// the events and the counters.
+    pub(super) ring: SegmentRing,
+    cancel: Canceller,
+    /// The key of this handle's waker on `cancel` (see `cancel_waker`).
+    cancel_key: usize,
+    policy: WaitPolicy,
+    peer_role: u32,
+    pub(super) seq: u32,
 }
 
 impl core::fmt::Debug for Sender {
@@ -71,20 +84,28 @@ impl Sender {
     /// The writing half of `end` on ring `ring`, whose reader is the end
     /// with role `peer_role`.
     pub fn new(end: Arc<End>, ring: usize, peer_role: u32) -> Result<Sender> {
+        let cancel = Canceller::new();
+        let (cancel_key, waker) = cancel_waker(end.segment(), ring);
+        cancel.set_waker(cancel_key, waker);
         Ok(Sender {
             // Other senders may be publishing right now, so the shared state
             // can only be read consistently under the writer lock: every
             // operation resyncs there first.
             // SAFETY: every use of the producer's data area (reservations,
             // grants, copies: `write_locked`, `try_write`, the batches) happens
-            // inside `with_lock`, under the ring's writer lock, which every
+            // inside `locked`, under the ring's writer lock, which every
             // `Sender` of this ring takes; its other uses outside the lock
             // only load shared atomics.
             producer: unsafe { Producer::new_unsynced(end.segment().ring(ring)?)? },
-            end,
-            policy: WaitPolicy::default(),
-            peer_role,
-            seq: handle_seq(),
+            cx: Ctx {
+                ring: end.segment().ring(ring)?,
+                end,
+                cancel,
+                cancel_key,
+                policy: WaitPolicy::default(),
+                peer_role,
+                seq: handle_seq(),
+            },
             synced_in: 0,
         })
     }
@@ -102,41 +123,86 @@ impl Sender {
 
     /// The end this half belongs to.
     pub fn end(&self) -> &Arc<End> {
-        &self.end
+        &self.cx.end
     }
 
     /// The ring this end writes (its segment, control block and user words).
     pub fn ring(&self) -> &SegmentRing {
-        self.producer.storage()
+        &self.cx.ring
     }
 
     /// The end's descriptor, to hand to another process. The end stays open
     /// while any copy of it is open.
     pub fn into_fd(self) -> OwnedFd {
-        End::into_fd(self.end).expect("duplicating a descriptor we own")
+        let end = Arc::clone(&self.cx.end);
+        drop(self);
+        End::into_fd(end).expect("duplicating a descriptor we own")
     }
 
     /// Borrows the end's descriptor (for example to let a child inherit it).
     pub fn as_fd(&self) -> BorrowedFd<'_> {
-        self.end.fd()
+        self.cx.end.fd()
     }
 
     /// Another handle to the same end (the descriptor is duplicated, so it
-    /// shares the end's liveness).
+    /// shares the end's liveness). It has a canceller of its own, like a
+    /// duplicated Windows handle; [`Sender::set_canceller`] shares one.
     pub fn try_clone(&self) -> Result<Sender> {
         let ring = self.ring_index()?;
-        let mut s = Sender::new(self.end.try_clone()?, ring, self.peer_role)?;
-        s.policy = self.policy;
+        let mut s = Sender::new(self.cx.end.try_clone()?, ring, self.cx.peer_role)?;
+        s.cx.policy = self.cx.policy;
         Ok(s)
     }
 
     fn ring_index(&self) -> Result<usize> {
-        ring_index_of(&self.end, self.producer.storage())
+        ring_index_of(&self.cx.end, &self.cx.ring)
     }
 
     /// Sets how blocking operations wait.
     pub fn set_wait_policy(&mut self, policy: WaitPolicy) {
-        self.policy = policy;
+        self.cx.policy = policy;
+    }
+
+    /// The canceller of this handle's blocking operations (writes waiting
+    /// for space or for the writer lock, [`Sender::wait_consumed`],
+    /// flushes): each pending one then fails with [`Error::Cancelled`].
+    ///
+    /// ```
+    /// let (mut tx, mut rx) = shmpipe_engine::channel(4096)?;
+    /// tx.write(&[0; 4000])?; // fills the ring
+    /// let canceller = tx.canceller();
+    /// let writer = std::thread::spawn(move || tx.write(&[1; 4000]));
+    /// while canceller.pending() == 0 {
+    ///     std::thread::yield_now();
+    /// }
+    /// canceller.cancel().unwrap();
+    /// assert!(matches!(writer.join().unwrap(), Err(shmpipe_engine::Error::Cancelled)));
+    /// # drop(rx);
+    /// # Ok::<(), shmpipe_engine::Error>(())
+    /// ```
+    pub fn canceller(&self) -> Canceller {
+        self.cx.cancel.clone()
+    }
+
+    /// Makes `canceller` this handle's canceller (one canceller can serve
+    /// several handles, for example the halves of one pipe end): its
+    /// cancels end this handle's pending operations too.
+    ///
+    /// ```
+    /// let (tx, _rx) = shmpipe_engine::channel(4096)?;
+    /// let mut twin = tx.try_clone()?;
+    /// twin.set_canceller(tx.canceller());
+    /// assert!(twin.canceller().same_as(&tx.canceller()));
+    /// # Ok::<(), shmpipe_engine::Error>(())
+    /// ```
+    pub fn set_canceller(&mut self, canceller: Canceller) {
+        if let Ok(ring) = self.ring_index() {
+            let (key, waker) = cancel_waker(self.cx.end.segment(), ring);
+            canceller.set_waker(key, waker);
+            self.cx.cancel.remove_waker(self.cx.cancel_key);
+            self.cx.cancel_key = key;
+            self.cx.cancel = canceller;
+        }
     }
 
     /// The ring's capacity.
@@ -146,11 +212,7 @@ impl Sender {
 
     /// Whether the reading end is still open in some process.
     pub fn is_peer_alive(&self) -> Result<bool> {
-        self.end.peer_alive(self.peer_role)
-    }
-
-    pub(super) fn lock(&self) -> *const LockWord<Native> {
-        &self.producer.storage().control().locks.0.writer
+        self.cx.is_peer_alive()
     }
 
     /// Writes `data` as one record (or a run of fragments), waiting for space
@@ -176,9 +238,9 @@ impl Sender {
     /// "peer gone during the write" differently).
     pub fn send(&mut self, data: &[u8], deadline: Option<Instant>) -> Result<u64, SendError> {
         let mut published = 0;
-        self.with_lock(deadline, |me, waiter| {
-            me.write_locked(data, waiter, &mut published)?;
-            Ok(me.producer.written())
+        self.with_lock(deadline, |cx, p, waiter| {
+            write_locked(cx, p, data, waiter, &mut published)?;
+            Ok(p.written())
         })
         .map_err(|error| SendError { published, error })
     }
@@ -205,13 +267,13 @@ impl Sender {
         before: impl FnOnce(u64) -> M,
     ) -> Result<(u64, M), SendError> {
         let mut published = 0;
-        self.with_lock(deadline, |me, waiter| {
+        self.with_lock(deadline, |cx, p, waiter| {
             // An earlier holder's open write is ended first: the position
             // read next is where this write's bytes begin.
-            me.end_open_write(waiter)?;
-            let mark = before(me.producer.written());
-            me.write_locked(data, waiter, &mut published)?;
-            Ok((me.producer.written(), mark))
+            end_open_write(cx, p, waiter)?;
+            let mark = before(p.written());
+            write_locked(cx, p, data, waiter, &mut published)?;
+            Ok((p.written(), mark))
         })
         .map_err(|error| SendError { published, error })
     }
@@ -219,11 +281,36 @@ impl Sender {
     /// Waits until the reader has consumed the channel up to payload position
     /// `target` (see [`Sender::send`]).
     pub fn wait_consumed(&self, target: u64, deadline: Option<Instant>) -> Result<()> {
-        let mut waiter = Waiter::new(self.policy, deadline);
-        let s = self.producer.storage();
-        let consumed = || s.control().consumer.0.consumed.load(Acquire) >= target;
+        let cx = &self.cx;
+        let mut waiter = Waiter::new(cx.policy, deadline).cancellable(&cx.cancel);
+        let consumed = || cx.ring.control().consumer.0.consumed.load(Acquire) >= target;
         while !consumed() {
-            self.wait_writable(&mut waiter, consumed)?;
+            cx.wait_writable(&mut waiter, consumed)?;
+        }
+        Ok(())
+    }
+
+    /// Waits until `ready()` (it must only load memory) on the ring's
+    /// `writable` event, which the reader notifies whenever it consumes:
+    /// the general form of [`Sender::wait_consumed`] and
+    /// [`Sender::flush_until`], for conditions of the layer above. Ends with
+    /// the same errors (`PeerClosed` only if `ready()` is still false then,
+    /// `Disconnected`, `TimedOut`, `Cancelled`).
+    ///
+    /// ```
+    /// let (mut tx, mut rx) = shmpipe_engine::channel(4096)?;
+    /// tx.write(b"abc")?;
+    /// let t = std::thread::spawn(move || rx.read(&mut [0u8; 8]).map(|_| rx));
+    /// let c = tx.ring();
+    /// tx.wait_until(None, || shmpipe_engine::RingStorage::control(c).consumed() >= 3)?;
+    /// # t.join().unwrap()?;
+    /// # Ok::<(), shmpipe_engine::Error>(())
+    /// ```
+    pub fn wait_until(&self, deadline: Option<Instant>, ready: impl Fn() -> bool) -> Result<()> {
+        let cx = &self.cx;
+        let mut waiter = Waiter::new(cx.policy, deadline).cancellable(&cx.cancel);
+        while !ready() {
+            cx.wait_writable(&mut waiter, &ready)?;
         }
         Ok(())
     }
@@ -244,11 +331,11 @@ impl Sender {
     /// # Ok::<(), shmpipe_engine::Error>(())
     /// ```
     pub fn try_write(&mut self, data: &[u8]) -> Result<bool> {
-        let pushed = self.try_with_lock(|me| {
-            if !me.producer.try_abort_open_write()? {
+        let pushed = self.try_with_lock(|p| {
+            if !p.try_abort_open_write()? {
                 return Ok(false);
             }
-            me.producer.try_push(data, 0)
+            p.try_push(data, 0)
         })?;
         Ok(pushed.unwrap_or(false))
     }
@@ -267,9 +354,9 @@ impl Sender {
     /// # Ok::<(), shmpipe_engine::Error>(())
     /// ```
     pub fn batch<R>(&mut self, f: impl FnOnce(&mut Producer<SegmentRing>) -> R) -> Result<R> {
-        self.with_lock(None, |me, waiter| {
-            me.end_open_write(waiter)?;
-            Ok(f(&mut me.producer))
+        self.with_lock(None, |cx, p, waiter| {
+            end_open_write(cx, p, waiter)?;
+            Ok(f(p))
         })
     }
 
@@ -287,11 +374,11 @@ impl Sender {
         &mut self,
         f: impl FnOnce(&mut Producer<SegmentRing>) -> R,
     ) -> Result<Option<R>> {
-        let done = self.try_with_lock(|me| {
-            if !me.producer.try_abort_open_write()? {
+        let done = self.try_with_lock(|p| {
+            if !p.try_abort_open_write()? {
                 return Ok(None);
             }
-            Ok(Some(f(&mut me.producer)))
+            Ok(Some(f(p)))
         })?;
         Ok(done.flatten())
     }
@@ -300,208 +387,97 @@ impl Sender {
     fn with_lock<R>(
         &mut self,
         deadline: Option<Instant>,
-        f: impl FnOnce(&mut Self, &mut Waiter) -> Result<R>,
+        f: impl FnOnce(&Ctx, &mut Producer<SegmentRing>, &mut Waiter<'_>) -> Result<R>,
     ) -> Result<R> {
-        let mut waiter = Waiter::new(self.policy, deadline);
         // A waiting admission either admits or fails: never `None`.
-        self.locked(&mut waiter, true, f)?.ok_or(Error::TimedOut)
+        self.locked(deadline, true, f)?.ok_or(Error::TimedOut)
     }
 
     /// Runs `f` under the writer lock if it can be had without waiting
     /// (see [`LockWord::try_admit`]); `Ok(None)` if not.
-    fn try_with_lock<R>(&mut self, f: impl FnOnce(&mut Self) -> Result<R>) -> Result<Option<R>> {
-        let mut waiter = Waiter::new(self.policy, None);
-        self.locked(&mut waiter, false, |me, _| f(me))
+    fn try_with_lock<R>(
+        &mut self,
+        f: impl FnOnce(&mut Producer<SegmentRing>) -> Result<R>,
+    ) -> Result<Option<R>> {
+        self.locked(None, false, |_, p, _| f(p))
     }
 
-    /// Admission, then `f`: with `wait`, waits for the lock as `waiter`
-    /// says; without, gives up (`Ok(None)`) while a live handle holds it.
+    /// Admission, then `f`: with `wait`, waits for the lock (cancellably,
+    /// until `deadline`); without, gives up (`Ok(None)`) while a live handle
+    /// holds it.
     fn locked<R>(
         &mut self,
-        waiter: &mut Waiter,
+        deadline: Option<Instant>,
         wait: bool,
-        f: impl FnOnce(&mut Self, &mut Waiter) -> Result<R>,
+        f: impl FnOnce(&Ctx, &mut Producer<SegmentRing>, &mut Waiter<'_>) -> Result<R>,
     ) -> Result<Option<R>> {
-        let storage = self.producer.storage();
+        // Disjoint borrows: the lock word and the canceller (in `cx`) stay
+        // borrowed while `f` uses the producer.
+        let Sender {
+            cx,
+            producer,
+            synced_in,
+        } = self;
+        let mut waiter = Waiter::new(cx.policy, deadline).cancellable(&cx.cancel);
+        let storage = &cx.ring;
         check_connected(storage)?;
-        if take_hangup(storage, HANGUP_READER) && !self.is_peer_alive()? {
+        if take_hangup(storage, HANGUP_READER) && !cx.is_peer_alive()? {
             // Leave the hint for the other senders of this end.
-            events(self.producer.storage())
-                .hangup
-                .fetch_or(HANGUP_READER, Relaxed);
+            events(storage).hangup.fetch_or(HANGUP_READER, Relaxed);
             return Err(Error::PeerClosed);
         }
-        let me = self.end.holder_token()?;
-        // SAFETY: the lock word lives in the segment's mapping, which is
-        // owned by the `Arc<Segment>` that `self.producer`'s ring holds
-        // (and `self.end` another), not by the producer itself; the raw
-        // pointer only avoids borrowing `self` across `f(self, ..)`. `f`
-        // cannot unmap it: no code here replaces `self.producer`, and user
-        // code in `batch` can at most swap it with another live producer
-        // (no `Producer<SegmentRing>` can be had by value in safe code), so
-        // that ring, and its mapping, still lives after `f`.
-        let lock = unsafe { &*self.lock() };
-        let synced = self.synced_in == me;
-        let (end, peer_role) = (&self.end, self.peer_role);
-        let id = handle_id(me, self.seq);
+        let me = cx.end.holder_token()?;
+        let lock: &LockWord<Native> = &storage.control().locks.0.writer;
+        let synced = *synced_in == me;
+        let (end, peer_role) = (&cx.end, cx.peer_role);
+        let id = handle_id(me, cx.seq);
         // While the lock is held by someone else (stopped, perhaps), a cut
         // connection or a reader gone for good still ends the wait.
         let hangup = &events(storage).hangup;
         let alive = |t| end.holder_alive(me, t);
-        if !wait {
+        let admitted = if !wait {
             let Some(admitted) = lock.try_admit(me, id, synced, alive) else {
                 return Ok(None);
             };
-            return self.run_admitted(admitted, me, waiter, f).map(Some);
-        }
-        let admitted = lock.admit_watching(
-            me,
-            id,
-            synced,
-            waiter,
-            alive,
-            || {
-                end.watch_peer();
-                hangup.load(Relaxed) & (HANGUP_READER | HANGUP_DISCONNECTED) != 0
-            },
-            |step| {
-                check_connected(storage)?;
-                if (take_hangup(storage, HANGUP_READER) || step == Step::CheckPeer)
-                    && !end.peer_alive(peer_role)?
-                {
-                    hangup.fetch_or(HANGUP_READER, Relaxed);
-                    return Err(Error::PeerClosed);
-                }
-                Ok(())
-            },
-        )?;
-        self.run_admitted(admitted, me, waiter, f).map(Some)
-    }
-
-    /// Runs `f` for the holder `me` of the writer lock, `admitted`.
-    fn run_admitted<R>(
-        &mut self,
-        admitted: Admitted<'_, Native>,
-        me: u64,
-        waiter: &mut Waiter,
-        f: impl FnOnce(&mut Self, &mut Waiter) -> Result<R>,
-    ) -> Result<R> {
+            admitted
+        } else {
+            lock.admit_watching(
+                me,
+                id,
+                synced,
+                &mut waiter,
+                alive,
+                || {
+                    end.watch_peer();
+                    hangup.load(Relaxed) & (HANGUP_READER | HANGUP_DISCONNECTED) != 0
+                },
+                |step| {
+                    check_connected(storage)?;
+                    if (take_hangup(storage, HANGUP_READER) || step == Step::CheckPeer)
+                        && !end.peer_alive(peer_role)?
+                    {
+                        hangup.fetch_or(HANGUP_READER, Relaxed);
+                        return Err(Error::PeerClosed);
+                    }
+                    Ok(())
+                },
+            )?
+        };
         // Unsynced until `f` returns: after a failed resync or a panic in
         // `f`, the next acquisition reloads the shared state.
-        self.synced_in = 0;
+        *synced_in = 0;
         if admitted.needs_resync() {
-            self.producer.resync()?;
+            producer.resync()?;
         }
-        let result = f(self, waiter);
-        self.synced_in = me;
+        let result = f(cx, producer, &mut waiter);
+        *synced_in = me;
         drop(admitted);
-        result
-    }
-
-    /// Ends a write a previous holder of the lock left half published.
-    fn end_open_write(&mut self, waiter: &mut Waiter) -> Result<()> {
-        while !self.producer.try_abort_open_write()? {
-            let need = self.producer.space_needed(0, true);
-            self.wait_space(waiter, need)?;
-        }
-        Ok(())
-    }
-
-    fn write_locked(
-        &mut self,
-        data: &[u8],
-        waiter: &mut Waiter,
-        published: &mut usize,
-    ) -> Result<()> {
-        self.end_open_write(waiter)?;
-        if data.len() <= self.producer.max_record() {
-            loop {
-                if let Some(mut g) = self.producer.try_reserve(data.len())? {
-                    g.fill(data);
-                    g.commit(0);
-                    *published = data.len();
-                    return Ok(());
-                }
-                let need = self.producer.space_needed(data.len(), true);
-                self.wait_space(waiter, need)?;
-            }
-        }
-        let mut rest = data;
-        while !rest.is_empty() {
-            match self.producer.try_reserve_up_to(rest.len())? {
-                Some(mut g) => {
-                    let n = g.len();
-                    g.fill(&rest[..n]);
-                    rest = &rest[n..];
-                    g.commit(rest.len() as u64);
-                    *published += n;
-                }
-                None => {
-                    let need = self.producer.space_needed(rest.len(), false);
-                    self.wait_space(waiter, need)?
-                }
-            }
-        }
-        Ok(())
-    }
-
-    fn wait_space(&self, waiter: &mut Waiter, need: u64) -> Result<()> {
-        let p = &self.producer;
-        self.wait_writable(waiter, || p.free_hint() >= need)
-    }
-
-    /// One wait step on the `writable` event until `ready`, a hang-up hint
-    /// or a disconnect; then the liveness and connection checks.
-    fn wait_writable(&self, waiter: &mut Waiter, ready: impl Fn() -> bool) -> Result<()> {
-        self.end.watch_peer();
-        let s = self.producer.storage();
-        let ev = events(s);
-        // The hint is part of the condition: a notify that comes before we
-        // announce ourselves as a sleeper must not cost a whole park slice.
-        let step = waiter.wait(&ev.writable, || {
-            ready() || ev.hangup.load(Relaxed) & (HANGUP_READER | HANGUP_DISCONNECTED) != 0
-        });
-        if take_hangup(s, HANGUP_READER) {
-            let r = self.after_step(Step::CheckPeer);
-            // What we waited for may have happened before the peer left (a
-            // flush whose bytes were all read): that is success.
-            return if r.is_err() && ready() { Ok(()) } else { r };
-        }
-        match self.after_step(step) {
-            Err(Error::PeerClosed) if ready() => Ok(()),
-            r => r,
-        }
-    }
-
-    fn after_step(&self, step: Step) -> Result<()> {
-        check_connected(self.producer.storage())?;
-        match step {
-            Step::Retry => Ok(()),
-            Step::CheckPeer => {
-                if self.is_peer_alive()? {
-                    Ok(())
-                } else {
-                    // Leave the hint, so every later write (of any sender
-                    // of this end) fails at once too.
-                    events(self.producer.storage())
-                        .hangup
-                        .fetch_or(HANGUP_READER, Relaxed);
-                    Err(Error::PeerClosed)
-                }
-            }
-            Step::TimedOut => Err(Error::TimedOut),
-        }
+        result.map(Some)
     }
 
     /// Payload bytes written to the channel so far (by every sender).
     pub fn written(&self) -> u64 {
-        self.producer
-            .storage()
-            .control()
-            .producer
-            .0
-            .written
-            .load(Acquire)
+        self.cx.ring.control().producer.0.written.load(Acquire)
     }
 
     /// Payload bytes the reader has consumed so far.
@@ -520,13 +496,129 @@ impl Sender {
     /// [`Sender::flush`] with a deadline. Waits on ring positions, not byte
     /// counts, so queued empty messages must be read too.
     pub fn flush_until(&self, deadline: Option<Instant>) -> Result<()> {
-        let s = self.producer.storage();
+        let cx = &self.cx;
+        let s = &cx.ring;
         let target = s.control().producer.0.tail.load(Acquire);
-        let mut waiter = Waiter::new(self.policy, deadline);
+        let mut waiter = Waiter::new(cx.policy, deadline).cancellable(&cx.cancel);
         let done = || s.control().consumer.0.head.load(Acquire) >= target;
         while !done() {
-            self.wait_writable(&mut waiter, done)?;
+            cx.wait_writable(&mut waiter, done)?;
         }
         Ok(())
+    }
+}
+
+/// Ends a write a previous holder of the lock left half published.
+fn end_open_write(cx: &Ctx, p: &mut Producer<SegmentRing>, waiter: &mut Waiter<'_>) -> Result<()> {
+    while !p.try_abort_open_write()? {
+        let need = p.space_needed(0, true);
+        wait_space(cx, p, waiter, need)?;
+    }
+    Ok(())
+}
+
+fn write_locked(
+    cx: &Ctx,
+    p: &mut Producer<SegmentRing>,
+    data: &[u8],
+    waiter: &mut Waiter<'_>,
+    published: &mut usize,
+) -> Result<()> {
+    end_open_write(cx, p, waiter)?;
+    if data.len() <= p.max_record() {
+        loop {
+            if let Some(mut g) = p.try_reserve(data.len())? {
+                g.fill(data);
+                g.commit(0);
+                *published = data.len();
+                return Ok(());
+            }
+            let need = p.space_needed(data.len(), true);
+            wait_space(cx, p, waiter, need)?;
+        }
+    }
+    let mut rest = data;
+    while !rest.is_empty() {
+        match p.try_reserve_up_to(rest.len())? {
+            Some(mut g) => {
+                let n = g.len();
+                g.fill(&rest[..n]);
+                rest = &rest[n..];
+                g.commit(rest.len() as u64);
+                *published += n;
+            }
+            None => {
+                let need = p.space_needed(rest.len(), false);
+                wait_space(cx, p, waiter, need)?
+            }
+        }
+    }
+    Ok(())
+}
+
+fn wait_space(
+    cx: &Ctx,
+    p: &Producer<SegmentRing>,
+    waiter: &mut Waiter<'_>,
+    need: u64,
+) -> Result<()> {
+    cx.wait_writable(waiter, || p.free_hint() >= need)
+}
+
+impl Ctx {
+    fn is_peer_alive(&self) -> Result<bool> {
+        self.end.peer_alive(self.peer_role)
+    }
+
+    /// One wait step on the `writable` event until `ready`, a hang-up hint
+    /// or a disconnect; then the liveness and connection checks.
+    fn wait_writable(&self, waiter: &mut Waiter<'_>, ready: impl Fn() -> bool) -> Result<()> {
+        self.end.watch_peer();
+        let s = &self.ring;
+        let ev = events(s);
+        // The hint is part of the condition: a notify that comes before we
+        // announce ourselves as a sleeper must not cost a whole park slice.
+        let step = waiter.wait(&ev.writable, || {
+            ready() || ev.hangup.load(Relaxed) & (HANGUP_READER | HANGUP_DISCONNECTED) != 0
+        });
+        if step == Step::Cancelled {
+            return Err(Error::Cancelled);
+        }
+        if take_hangup(s, HANGUP_READER) {
+            let r = self.after_step(Step::CheckPeer);
+            // What we waited for may have happened before the peer left (a
+            // flush whose bytes were all read): that is success.
+            return if r.is_err() && ready() { Ok(()) } else { r };
+        }
+        match self.after_step(step) {
+            Err(Error::PeerClosed) if ready() => Ok(()),
+            r => r,
+        }
+    }
+
+    fn after_step(&self, step: Step) -> Result<()> {
+        check_connected(&self.ring)?;
+        match step {
+            Step::Retry => Ok(()),
+            Step::CheckPeer => {
+                if self.is_peer_alive()? {
+                    Ok(())
+                } else {
+                    // Leave the hint, so every later write (of any sender
+                    // of this end) fails at once too.
+                    events(&self.ring).hangup.fetch_or(HANGUP_READER, Relaxed);
+                    Err(Error::PeerClosed)
+                }
+            }
+            Step::TimedOut => Err(Error::TimedOut),
+            Step::Cancelled => Err(Error::Cancelled),
+        }
+    }
+}
+
+impl Drop for Ctx {
+    /// The handle no longer needs its canceller to wake its ring.
+    fn drop(&mut self) {
+        self.cancel.remove_waker(self.cancel_key);
     }
 }

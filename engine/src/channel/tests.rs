@@ -3,6 +3,7 @@
 
 use super::end::handle_id;
 use super::*;
+use crate::ring::RingStorage;
 use crate::Result;
 use std::time::Instant;
 
@@ -29,9 +30,8 @@ fn first_acquisition_resyncs_even_when_the_id_matches() {
     let (mut tx, mut rx) = channel(4096).unwrap();
     let mut tx2 = tx.try_clone().unwrap();
     tx.write(b"first").unwrap();
-    // SAFETY: the lock word lives in tx2's mapping, alive here.
-    let lock = unsafe { &*tx2.lock() };
-    lock.mark_holder(handle_id(tx2.end.holder_token().unwrap(), tx2.seq));
+    let lock = &tx2.cx.ring.control().locks.0.writer;
+    lock.mark_holder(handle_id(tx2.cx.end.holder_token().unwrap(), tx2.cx.seq));
     tx2.write_until(b"second", soon()).unwrap();
     assert_eq!(read_all(&mut rx, 11), b"firstsecond");
 }

@@ -163,6 +163,29 @@ impl PipeReader {
         self.0.inheritable = yes;
     }
 
+    /// The canceller of this handle's blocking reads (Windows'
+    /// `CancelIoEx`); each handle, duplicates included, has its own. See
+    /// [`Canceller`](crate::Canceller) for what a cancelled operation
+    /// leaves behind.
+    ///
+    /// ```
+    /// use shmpipe::{Error, ErrorKind};
+    /// use std::io::Read;
+    /// let (mut reader, _writer) = shmpipe::pipe()?;
+    /// let canceller = reader.canceller();
+    /// let t = std::thread::spawn(move || reader.read(&mut [0u8; 8]));
+    /// while canceller.pending() == 0 {
+    ///     std::thread::yield_now(); // until the read waits
+    /// }
+    /// canceller.cancel()?;
+    /// let e = t.join().unwrap().unwrap_err();
+    /// assert_eq!(Error::kind_of(&e), Some(ErrorKind::OperationAborted));
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn canceller(&self) -> crate::Canceller {
+        crate::Canceller(self.0.conn.canceller())
+    }
+
     /// A duplicate handle of the same end (spec 1.6): the end stays open
     /// until every duplicate, in every process, is closed.
     ///

@@ -153,6 +153,31 @@ impl PipeWriter {
         self.0.inheritable = yes;
     }
 
+    /// The canceller of this handle's blocking writes (waiting for the quota) and flushes (Windows'
+    /// `CancelIoEx`); each handle, duplicates included, has its own. See
+    /// [`Canceller`](crate::Canceller) for what a cancelled operation
+    /// leaves behind.
+    ///
+    /// ```
+    /// use shmpipe::{Error, ErrorKind};
+    /// use std::io::Write;
+    /// let (_reader, mut writer) = shmpipe::pipe()?;
+    /// writer.write_all(b"unread")?;
+    /// let canceller = writer.canceller();
+    /// // The flush waits for the reader, which never reads.
+    /// let t = std::thread::spawn(move || writer.flush_buffers());
+    /// while canceller.pending() == 0 {
+    ///     std::thread::yield_now();
+    /// }
+    /// canceller.cancel()?;
+    /// let e = t.join().unwrap().unwrap_err();
+    /// assert_eq!(Error::kind_of(&e), Some(ErrorKind::OperationAborted));
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn canceller(&self) -> crate::Canceller {
+        crate::Canceller(self.0.conn.canceller())
+    }
+
     /// A duplicate handle of the same end.
     ///
     /// ```

@@ -2,7 +2,7 @@
 //! read everything this end wrote) and transact (spec 4.9: one request
 //! message, then the reply).
 
-use super::{engine, Conn, MsgRead, HALF_TX};
+use super::{engine, pending, Conn, MsgRead, HALF_TX};
 use crate::error::{Error, ErrorKind};
 use shmpipe_engine::{RingStorage, Sender};
 use std::io;
@@ -20,16 +20,22 @@ impl Conn {
             return Err(Error::io(ErrorKind::PipeNotConnected));
         }
         if self.peer_gone() {
-            return if self.all_read(&tx) {
+            return if self.all_read(&tx)
+                || pending::unread_all_withdrawn(tx.ring().control(), tx.written())
+            {
                 Ok(())
             } else {
                 Err(Error::io(ErrorKind::BrokenPipe))
             };
         }
-        // The engine's flush succeeds once everything was read, also if the
-        // reader left right after reading; it fails if the reader left
-        // with anything unread.
-        tx.flush().map_err(|e| {
+        // As the engine's flush: succeeds once everything was read, also if
+        // the reader left right after reading; fails if the reader left
+        // with anything unread. Bytes of a cancelled write that were
+        // withdrawn count as read (spec 7.4, SEM-121).
+        let c = tx.ring().control();
+        let (target, written) = (c.tail(), c.written());
+        let done = || c.head() >= target || pending::unread_all_withdrawn(c, written);
+        tx.wait_until(None, done).map_err(|e| {
             self.note_gone(&e);
             engine(e, ErrorKind::BrokenPipe)
         })

@@ -54,6 +54,7 @@ use crate::error::{Error, ErrorKind};
 use crate::info::PipeType;
 use shmpipe_engine::channel::End;
 use shmpipe_engine::layout::UserWord;
+use shmpipe_engine::wait::Canceller;
 use shmpipe_engine::{Receiver, RingStorage, Sender, WaitPolicy};
 use std::io;
 use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
@@ -141,6 +142,8 @@ pub(crate) struct Conn {
     applied: [std::sync::atomic::AtomicU32; 2],
     pub(crate) pipe_type: PipeType,
     quota: u32,
+    /// The handle's canceller, shared by every half (spec 7.4).
+    cancel: Canceller,
 }
 
 impl std::fmt::Debug for Conn {
@@ -164,10 +167,13 @@ impl Conn {
         policy: Option<WaitPolicy>,
     ) -> io::Result<Conn> {
         let map = |e| engine(e, ErrorKind::BrokenPipe);
+        let cancel = Canceller::new();
         let tx = match write {
             Some(ring) => {
                 let mut a = Sender::new(Arc::clone(&end), ring, peer_role).map_err(map)?;
                 let mut b = a.try_clone().map_err(map)?;
+                a.set_canceller(cancel.clone());
+                b.set_canceller(cancel.clone());
                 if let Some(p) = policy {
                     a.set_wait_policy(p);
                     b.set_wait_policy(p);
@@ -180,6 +186,8 @@ impl Conn {
             Some(ring) => {
                 let mut a = Receiver::new(Arc::clone(&end), ring, peer_role).map_err(map)?;
                 let mut b = a.try_clone().map_err(map)?;
+                a.set_canceller(cancel.clone());
+                b.set_canceller(cancel.clone());
                 if let Some(p) = policy {
                     a.set_wait_policy(p);
                     b.set_wait_policy(p);
@@ -207,7 +215,31 @@ impl Conn {
             applied: Default::default(),
             pipe_type,
             quota,
+            cancel,
         })
+    }
+
+    /// The canceller of this handle's blocking operations.
+    pub(crate) fn canceller(&self) -> Canceller {
+        self.cancel.clone()
+    }
+
+    /// Makes `cancel` the canceller of every half (before the connection
+    /// is shared: a server instance's canceller serves all its
+    /// connections).
+    pub(crate) fn set_canceller(&mut self, cancel: Canceller) {
+        if let Some((a, b)) = &mut self.tx {
+            lock(a).set_canceller(cancel.clone());
+            let mut twin = lock(b);
+            if let Some(t) = Arc::get_mut(&mut twin) {
+                t.set_canceller(cancel.clone());
+            }
+        }
+        if let Some((a, b)) = &mut self.rx {
+            lock(a).set_canceller(cancel.clone());
+            lock(b).set_canceller(cancel.clone());
+        }
+        self.cancel = cancel;
     }
 
     /// Sets how blocking operations wait (every half), from the next
@@ -228,6 +260,7 @@ impl Conn {
                 // descriptor is left for it, they keep the old policy.)
                 None => {
                     if let Ok(mut t) = twin.try_clone() {
+                        t.set_canceller(self.cancel.clone());
                         t.set_wait_policy(policy);
                         *twin = Arc::new(t);
                     }

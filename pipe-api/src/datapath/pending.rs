@@ -66,6 +66,18 @@
 //! (the slot outlives every write of the end), so the reader looks at the
 //! mark and the token once more after the kernel's answer.
 //!
+//! **Cancelled writes (spec 7.4, SEM-145).** A claimant whose write is
+//! cancelled ([`PendingMark::withdraw`]) does not release its claim: it
+//! sets the claim's end to what it published and its token to
+//! [`WITHDRAWN`], a value that names no slot. A reader takes such a claim
+//! as it takes a dead one, without asking the kernel: it reads up to the
+//! claim's start, then drops the unread rest and goes on with what
+//! follows (a message-read reader that had part of the message gets
+//! `OperationAborted` for its rest first). One claim at a time: a cancelled
+//! write that held no claim (another pending write held the mark) leaves
+//! its rest readable, as a dead one does. A flush counts withdrawn bytes as
+//! read ([`unread_all_withdrawn`]).
+//!
 //! Everything read here is hostile input: a nonsense end drops nothing; a
 //! word that names no slot ([`token_slot`] bounds it) is no claimant at all,
 //! so it is never judged dead. A claimant killed between its CAS and its
@@ -74,13 +86,13 @@
 
 use crate::error::{Error, ErrorKind};
 use shmpipe_engine::channel::End;
-use shmpipe_engine::layout::RingControl;
+use shmpipe_engine::layout::{RingControl, UserWord};
 use shmpipe_engine::liveness::{slot_held, token_slot};
 use shmpipe_engine::sync::Native;
 use shmpipe_engine::{Receiver, RingStorage};
 use std::io;
 use std::sync::atomic::fence;
-use std::sync::atomic::Ordering::SeqCst;
+use std::sync::atomic::Ordering::{Relaxed, Release, SeqCst};
 
 type Control = RingControl<Native>;
 
@@ -108,6 +120,65 @@ impl<'a> PendingMark<'a> {
     }
 }
 
+/// The token of a withdrawn claim: the low half (1) names no process slot
+/// (`liveness::token_slot`), so no live claimant can hold it.
+pub(crate) const WITHDRAWN: u64 = 1;
+
+impl PendingMark<'_> {
+    /// The write was cancelled with `published` of its bytes published:
+    /// the claim stays, as a withdrawal of `start..start + published` for
+    /// the reader to skip (see the module docs), and the peer's waiters are
+    /// woken (a flush the withdrawal completes, a reader).
+    pub(crate) fn withdraw(self, published: u64) {
+        let start = self.mark - 1;
+        // End first, then the token (Release), as a claim is made: a
+        // reader that sees the token sees this end.
+        self.control
+            .user_word(UserWord::PendingEnd)
+            .store(start.saturating_add(published), Relaxed);
+        self.control
+            .user_word(UserWord::PendingOwner)
+            .store(WITHDRAWN, Release);
+        let control = self.control;
+        core::mem::forget(self);
+        let ev = &control.events.0;
+        ev.writable.notify();
+        ev.readable.notify();
+    }
+}
+
+/// Whether every byte the peer has not read of what this end wrote up to
+/// payload position `written` lies in a withdrawn write (spec 7.4: a flush
+/// that only waits for withdrawn bytes succeeds, SEM-121).
+pub(crate) fn unread_all_withdrawn(control: &Control, written: u64) -> bool {
+    let mark = control.pending_write_mark();
+    if mark == 0 || control.pending_write_owner() != WITHDRAWN {
+        return false;
+    }
+    let end = control.pending_write_end();
+    if control.pending_write_mark() != mark {
+        return false;
+    }
+    mark - 1 <= control.consumed() && end >= written
+}
+
+/// Unread bytes of a withdrawn write: they will never be read, so they no
+/// longer count against the quota of the writes behind them (spec 7.4:
+/// "withdrawing may complete later pending writes"). Bounded by what was
+/// written: hostile words cannot make a write skip more than the queue.
+pub(crate) fn withdrawn_unread(control: &Control) -> u64 {
+    let mark = control.pending_write_mark();
+    if mark == 0 || control.pending_write_owner() != WITHDRAWN {
+        return 0;
+    }
+    let end = control.pending_write_end();
+    if control.pending_write_mark() != mark {
+        return 0;
+    }
+    let (consumed, written) = (control.consumed(), control.written());
+    end.min(written).saturating_sub(consumed.max(mark - 1))
+}
+
 impl Drop for PendingMark<'_> {
     /// The write is no longer pending.
     fn drop(&mut self) {
@@ -129,6 +200,15 @@ pub(crate) fn dead_claim(control: &Control, end: &End) -> Option<DeadClaim> {
     let write_end = control.pending_write_end();
     if control.pending_write_mark() != mark {
         return None; // released or re-claimed meanwhile: look next time
+    }
+    if owner == WITHDRAWN {
+        // A cancelled write: gone as a dead one is, no kernel to ask.
+        return Some(DeadClaim {
+            mark,
+            owner,
+            start: mark - 1,
+            end: write_end,
+        });
     }
     // 0 (a claim in flight) or nonsense: no claimant to judge. `slot_held`
     // alone would call such a word dead.

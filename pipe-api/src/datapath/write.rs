@@ -3,7 +3,7 @@
 //! that may wait for the quota, and the periodic liveness question (see the
 //! parent module on when a killed peer is noticed).
 
-use super::pending::PendingMark;
+use super::pending::{self, PendingMark};
 use super::{coarse_now_ns, engine, Conn, HALF_TX, LIVENESS_AGE_NS, LIVENESS_EVERY};
 use crate::error::{Error, ErrorKind};
 use crate::info::PipeType;
@@ -95,6 +95,9 @@ impl Conn {
             None
         };
         let quota = u64::from(self.quota);
+        // The claim is kept out here, not returned through `send_marked`:
+        // a write cancelled while it publishes must still withdraw it.
+        let claimed = std::cell::RefCell::new(None);
         let claim = |start: u64| {
             let token = token?;
             let end = start.checked_add(n)?;
@@ -103,17 +106,28 @@ impl Conn {
             if end.saturating_sub(consumed) <= quota {
                 return None;
             }
-            PendingMark::claim(control, token, start, end)
+            *claimed.borrow_mut() = PendingMark::claim(control, token, start, end);
+            Some(())
         };
-        let (end, claim) = tx.send_marked(buf, None, claim).map_err(|e| {
-            let kind = if e.published == 0 {
-                ErrorKind::NoData
-            } else {
-                ErrorKind::BrokenPipe
-            };
-            self.note_gone(&e.error);
-            engine(e.error, kind)
-        })?;
+        let sent = tx.send_marked(buf, None, claim);
+        let mut claim = claimed.into_inner();
+        let end = match sent {
+            Ok((end, _)) => end,
+            Err(e) => {
+                if let (shmpipe_engine::Error::Cancelled, Some(claim)) = (&e.error, claim.take()) {
+                    // Spec 7.4: the unread rest of a cancelled write is
+                    // withdrawn (the part not yet published never will be).
+                    claim.withdraw(e.published as u64);
+                }
+                let kind = if e.published == 0 {
+                    ErrorKind::NoData
+                } else {
+                    ErrorKind::BrokenPipe
+                };
+                self.note_gone(&e.error);
+                return Err(engine(e.error, kind));
+            }
+        };
         drop(tx);
         let target = end.saturating_sub(u64::from(self.quota));
         // `consumed` only grows, so any value once read is a lower bound:
@@ -124,7 +138,10 @@ impl Conn {
         }
         let consumed = control.consumed().min(end);
         self.consumed_hint.store(consumed, Relaxed);
-        if consumed >= target {
+        // Bytes of a cancelled write still queued ahead will never be read:
+        // they do not hold this write back (spec 7.4).
+        let withdrawn = |consumed: u64| consumed.saturating_add(pending::withdrawn_unread(control));
+        if consumed >= target || withdrawn(consumed) >= target {
             return Ok(buf.len());
         }
         // Bytes a pending read takes never count against the quota (spec
@@ -142,8 +159,11 @@ impl Conn {
             }
         }
         let waiter = self.waiter()?;
-        let r = waiter.wait_consumed(target, None);
-        drop(claim);
+        let r = waiter.wait_until(None, || withdrawn(control.consumed()) >= target);
+        match (&r, claim) {
+            (Err(shmpipe_engine::Error::Cancelled), Some(claim)) => claim.withdraw(n),
+            (_, claim) => drop(claim),
+        }
         r.map_err(|e| {
             self.note_gone(&e);
             engine(e, ErrorKind::BrokenPipe)

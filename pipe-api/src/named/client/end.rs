@@ -102,6 +102,33 @@ impl NamedPipeClient {
         self.shared.conn.set_wait_policy(policy);
     }
 
+    /// The canceller of this end's blocking operations (Windows'
+    /// `CancelIoEx`): reads, writes, flushes and transacts. Duplicates made
+    /// with [`NamedPipeClient::try_clone`] share it. See
+    /// [`Canceller`](crate::Canceller) for what a cancelled operation
+    /// leaves behind.
+    ///
+    /// ```
+    /// use shmpipe::named::{ClientOptions, ServerOptions};
+    /// use shmpipe::{Error, ErrorKind};
+    /// let name = format!(r"\\.\pipe\doc-client-cancel-{}", std::process::id());
+    /// let _server = ServerOptions::new().create(&name)?;
+    /// let client = std::sync::Arc::new(ClientOptions::new().open(&name)?);
+    /// let canceller = client.canceller();
+    /// let c = client.clone();
+    /// let t = std::thread::spawn(move || c.recv_msg(&mut [0u8; 8]));
+    /// while canceller.pending() == 0 {
+    ///     std::thread::yield_now(); // until the read waits
+    /// }
+    /// canceller.cancel()?;
+    /// let e = t.join().unwrap().unwrap_err();
+    /// assert_eq!(Error::kind_of(&e), Some(ErrorKind::OperationAborted));
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn canceller(&self) -> crate::Canceller {
+        crate::Canceller(self.shared.conn.canceller())
+    }
+
     /// A duplicate handle of this end: the end stays open until both are
     /// closed, and mode changes through one are seen through the other.
     ///

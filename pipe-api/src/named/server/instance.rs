@@ -43,6 +43,7 @@ use crate::quota::ring_capacity;
 use shmpipe_engine::channel::End;
 use shmpipe_engine::layout::{HANGUP_READER, HANGUP_WRITER};
 use shmpipe_engine::liveness::EndLock;
+use shmpipe_engine::wait::Canceller;
 use shmpipe_engine::{Segment, WaitPolicy};
 use std::io;
 use std::os::fd::{AsFd, OwnedFd};
@@ -90,6 +91,9 @@ pub(super) struct Instance {
     pub(super) security: Security,
     /// Member: which processes may own the name this instance joins.
     pub(super) owner_trust: TrustRule,
+    /// The server handle's canceller (spec 7.4): its `connect` waits and
+    /// the operations on each of its connections.
+    pub(super) cancel: Canceller,
 }
 
 impl Instance {
@@ -101,7 +105,7 @@ impl Instance {
         } else {
             o.read_mode
         };
-        Arc::new(Instance {
+        let inst = Arc::new(Instance {
             attrs,
             out_size: o.out_size,
             in_size: o.in_size,
@@ -123,7 +127,25 @@ impl Instance {
             link: Mutex::new(link),
             security: o.security,
             owner_trust: o.owner_trust.clone(),
-        })
+            cancel: Canceller::new(),
+        });
+        // A cancel wakes `connect` (its waits on `cv`). Under `st`, so that
+        // a `connect` that found the operation not cancelled yet is already
+        // waiting when the notify comes. Weak: the canceller lives in the
+        // instance.
+        let weak = Arc::downgrade(&inst);
+        inst.cancel.set_waker(
+            Arc::as_ptr(&inst) as usize,
+            Arc::new(move || {
+                let Some(inst) = weak.upgrade() else {
+                    return false;
+                };
+                drop(lock(&inst.st));
+                inst.cv.notify_all();
+                true
+            }),
+        );
+        inst
     }
 
     /// Registers an async `connect`'s waker (called under `st`'s lock, as
@@ -188,7 +210,7 @@ impl Instance {
         )
         .map_err(e)?;
         let access = dir.server_access();
-        let conn = Conn::new(
+        let mut conn = Conn::new(
             server_end,
             access.write_data.then_some(RING_OUT),
             access.read_data.then_some(RING_IN),
@@ -197,6 +219,7 @@ impl Instance {
             self.out_size,
             *lock(&self.policy),
         )?;
+        conn.set_canceller(self.cancel.clone());
         Ok(Prepared {
             conn,
             client_lock,

@@ -167,11 +167,17 @@ impl NamedPipeServer {
     /// of the listening queue). Errors: `NoData` if the client already left
     /// (disconnect first), `PipeListening` for a nonblocking end with no
     /// client, `PipeNotConnected` if the instance is disconnected meanwhile.
+    ///
+    /// A blocking `connect` is ended by [`NamedPipeServer::canceller`]
+    /// with `OperationAborted`, leaving the instance Listening (spec 7.4),
+    /// never by a signal.
     pub fn connect(&self) -> io::Result<Connected> {
         let inst = &self.inst;
         let mut st = lock(&inst.st);
         let epoch = st.epoch;
         let mut waited = false;
+        // Pending (cancellable) from the first wait on.
+        let mut pending = None;
         loop {
             match st.phase {
                 Phase::Connected => {
@@ -211,11 +217,46 @@ impl NamedPipeServer {
                     if self.nonblocking() {
                         return Err(err(ErrorKind::PipeListening));
                     }
+                    // Checked under `st`: the cancel's waker takes `st`
+                    // before it notifies, so it cannot slip in between this
+                    // check and the wait.
+                    if pending
+                        .get_or_insert_with(|| inst.cancel.begin())
+                        .is_cancelled()
+                    {
+                        return Err(err(ErrorKind::OperationAborted));
+                    }
                     waited = true;
                     st = inst.cv.wait(st).unwrap_or_else(|e| e.into_inner());
                 }
             }
         }
+    }
+
+    /// The canceller of this handle's blocking operations (Windows'
+    /// `CancelIoEx`): a waiting [`NamedPipeServer::connect`], and reads,
+    /// writes, flushes and transacts on its connections. See
+    /// [`Canceller`](crate::Canceller) for what a cancelled operation
+    /// leaves behind.
+    ///
+    /// ```
+    /// use shmpipe::named::ServerOptions;
+    /// use shmpipe::{Error, ErrorKind};
+    /// let name = format!(r"\\.\pipe\doc-server-cancel-{}", std::process::id());
+    /// let server = std::sync::Arc::new(ServerOptions::new().create(&name)?);
+    /// let canceller = server.canceller();
+    /// let s = server.clone();
+    /// let t = std::thread::spawn(move || s.connect());
+    /// while canceller.pending() == 0 {
+    ///     std::thread::yield_now(); // until connect waits
+    /// }
+    /// canceller.cancel()?;
+    /// let e = t.join().unwrap().unwrap_err();
+    /// assert_eq!(Error::kind_of(&e), Some(ErrorKind::OperationAborted));
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn canceller(&self) -> crate::Canceller {
+        crate::Canceller(self.inst.cancel.clone())
     }
 
     /// Cuts the client off (spec 4.12): unread data both ways is discarded,

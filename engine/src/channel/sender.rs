@@ -169,9 +169,9 @@ impl Sender {
     ///
     /// ```
     /// let (mut tx, mut rx) = shmpipe_engine::channel(4096)?;
-    /// tx.write(&[0; 4000])?; // fills the ring
+    /// tx.write(&[0; 3000])?; // the ring is nearly full
     /// let canceller = tx.canceller();
-    /// let writer = std::thread::spawn(move || tx.write(&[1; 4000]));
+    /// let writer = std::thread::spawn(move || tx.write(&[1; 3000]));
     /// while canceller.pending() == 0 {
     ///     std::thread::yield_now();
     /// }

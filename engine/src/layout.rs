@@ -242,6 +242,9 @@ pub const MAX_RINGS: usize = 2;
 pub const MIN_CAPACITY: usize = 256;
 /// Largest ring data area.
 pub const MAX_CAPACITY: usize = 1 << 30;
+// Every capacity the layout allows is one whose laps a commit word tells
+// apart (see `record::MAX_RING_CAPACITY`).
+const _: () = assert!(MAX_CAPACITY <= crate::record::MAX_RING_CAPACITY);
 /// Alignment of ring data areas in a segment.
 pub const PAGE: usize = 4096;
 

@@ -91,9 +91,17 @@ const SLOT_SHIFT: u32 = 34;
 const SLOT_BITS: u32 = 29;
 const SLOT_MASK: u64 = (1 << SLOT_BITS) - 1;
 
-// A record one lap back sits `capacity / ALIGN` slots earlier: that distance
-// must not vanish modulo 2^SLOT_BITS, or its header would pass for ours.
-const _: () = assert!(crate::layout::MAX_CAPACITY / ALIGN < 1 << SLOT_BITS);
+/// The largest ring capacity whose laps a commit word tells apart: a
+/// record one lap back sits `capacity / ALIGN` slots earlier, and that
+/// distance must not vanish modulo 2^SLOT_BITS, or its header would pass
+/// for ours. The layout's `MAX_CAPACITY` is checked against it there (the
+/// format below the layout does not know the layout's limits).
+///
+/// ```
+/// use shmpipe_engine::{layout::MAX_CAPACITY, record::MAX_RING_CAPACITY};
+/// assert!(MAX_CAPACITY <= MAX_RING_CAPACITY);
+/// ```
+pub const MAX_RING_CAPACITY: usize = ALIGN << (SLOT_BITS - 1);
 
 /// The commit word of a record of `len` payload bytes with `flags`,
 /// starting at ring position `pos`.
@@ -215,8 +223,8 @@ mod tests {
         let w = word(h.encode(1 << 20));
         assert_eq!(decode_commit(w, 1 << 20), Ok(Some((7, FLAG_ABORT))));
         // One lap back or ahead, for every capacity, is not this record.
-        let mut cap = crate::layout::MIN_CAPACITY as u64;
-        while cap <= crate::layout::MAX_CAPACITY as u64 {
+        let mut cap = 4 * ALIGN as u64;
+        while cap <= MAX_RING_CAPACITY as u64 {
             assert_eq!(decode_commit(w, (1 << 20) + cap), Ok(None));
             if cap <= 1 << 20 {
                 assert_eq!(decode_commit(w, (1 << 20) - cap), Ok(None));

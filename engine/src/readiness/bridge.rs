@@ -68,6 +68,7 @@
 //! futures 0.2% of a CPU, 1000 idle futures 2.2% (with every entry on
 //! the 50 ms slice and a kick per arming: 3.2% and 59%).
 
+use super::waitv::{outcome, probe, FutexWaitv, Outcome, FUTEX2_SIZE_U32};
 use super::Tickets;
 use rustix::fd::{AsFd, OwnedFd};
 use std::io;
@@ -143,19 +144,6 @@ pub fn fallback_signals() -> u64 {
 
 /// Armed words per shard: `futex_waitv`'s limit (128) less the control word.
 const WORDS_PER_SHARD: usize = 127;
-
-/// `struct futex_waitv` of the kernel ABI.
-#[repr(C)]
-#[derive(Clone, Copy)]
-struct FutexWaitv {
-    val: u64,
-    uaddr: u64,
-    flags: u32,
-    reserved: u32,
-}
-
-/// `FUTEX2_SIZE_U32`; without `FUTEX2_PRIVATE` (128): shared futexes.
-const FUTEX2_SIZE_U32: u32 = 2;
 
 /// What the bridge signals: a readiness's eventfd and its counters.
 pub(super) struct Target {
@@ -366,62 +354,6 @@ pub(super) fn disarm(shard: Arc<Shard>, id: u64) -> bool {
     changed
 }
 
-/// Whether `futex_waitv` can be used: an empty wait list is `EINVAL`
-/// where it exists and is allowed. Anything else is refused: `ENOSYS`
-/// before Linux 5.16, `EPERM` (or any errno) from a seccomp filter, or a
-/// success the kernel never gives; a bridge on such a call would spin or
-/// never wake.
-fn probe() -> io::Result<()> {
-    // SAFETY: a null list of length 0, no timeout: the kernel reads nothing.
-    let r = unsafe {
-        libc::syscall(
-            libc::SYS_futex_waitv,
-            core::ptr::null::<FutexWaitv>(),
-            0u32,
-            0u32,
-            core::ptr::null::<libc::timespec>(),
-            libc::CLOCK_MONOTONIC,
-        )
-    };
-    let errno = io::Error::last_os_error().raw_os_error();
-    probe_verdict(r, errno)
-}
-
-/// [`probe`]'s verdict on the call's result and `errno`.
-fn probe_verdict(r: libc::c_long, errno: Option<i32>) -> io::Result<()> {
-    match (r, errno) {
-        (-1, Some(libc::EINVAL)) => Ok(()),
-        (-1, Some(e)) => Err(io::Error::from_raw_os_error(e)),
-        _ => Err(io::Error::new(
-            io::ErrorKind::Unsupported,
-            "futex_waitv accepted an empty wait list",
-        )),
-    }
-}
-
-/// What a `futex_waitv` return means for the bridge's loop.
-#[derive(Debug, PartialEq, Eq)]
-enum Outcome {
-    /// Woken, a word differed (`EAGAIN`), the deadline passed, or a
-    /// signal interrupted: rebuild and wait again.
-    Again,
-    /// Any other error (`EPERM` from a seccomp filter that let the probe
-    /// through, `EFAULT`, `ENOMEM`, ...): waiting again would fail the same
-    /// way at once, a spin. The shard gives up.
-    Fail(i32),
-}
-
-fn outcome(r: libc::c_long, errno: Option<i32>) -> Outcome {
-    if r >= 0 {
-        return Outcome::Again;
-    }
-    match errno {
-        Some(libc::EAGAIN | libc::ETIMEDOUT | libc::EINTR) => Outcome::Again,
-        Some(e) => Outcome::Fail(e),
-        None => Outcome::Fail(libc::EIO),
-    }
-}
-
 impl Shard {
     /// Makes the thread rebuild its wait list.
     fn kick(&self) {
@@ -604,115 +536,4 @@ impl Shard {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn only_einval_passes_the_probe() {
-        assert!(probe_verdict(-1, Some(libc::EINVAL)).is_ok());
-        for e in [libc::ENOSYS, libc::EPERM, libc::EACCES, libc::EFAULT] {
-            let err = probe_verdict(-1, Some(e)).unwrap_err();
-            assert_eq!(err.raw_os_error(), Some(e));
-        }
-        assert!(probe_verdict(0, Some(0)).is_err());
-    }
-
-    #[test]
-    fn only_wake_timeout_mismatch_and_signal_wait_again() {
-        assert_eq!(outcome(0, None), Outcome::Again);
-        for e in [libc::EAGAIN, libc::ETIMEDOUT, libc::EINTR] {
-            assert_eq!(outcome(-1, Some(e)), Outcome::Again);
-        }
-        for e in [libc::EPERM, libc::EFAULT, libc::ENOMEM, libc::EINVAL] {
-            assert_eq!(outcome(-1, Some(e)), Outcome::Fail(e));
-        }
-    }
-
-    /// A word toggled away from its ticket and back, with wakes, makes the
-    /// bridge back off (instead of one round per toggle), and a real
-    /// change afterwards still signals the entry.
-    #[test]
-    fn a_toggled_word_makes_the_bridge_back_off() {
-        use std::sync::atomic::AtomicBool;
-        // A word of our own (the ring's words are read-only in the
-        // announcing end's mapping); the segment only fills the field.
-        static WORD: AtomicU32 = AtomicU32::new(7);
-        let (_tx, rx) = crate::channel(4096).unwrap();
-        let fd = rustix::event::eventfd(0, rustix::event::EventfdFlags::NONBLOCK).unwrap();
-        let target = Arc::new(Target::new(fd));
-        let mut tickets = Tickets::new(Arc::clone(rx.end().segment()));
-        let (addr, value) = (&WORD as *const AtomicU32 as usize, 7);
-        tickets.words[0] = (addr, value);
-        tickets.len = 1;
-        let shard = arm(u64::MAX - 3, Arc::clone(&target), tickets).unwrap();
-        let stop = Arc::new(AtomicBool::new(false));
-        let toggler = {
-            let stop = Arc::clone(&stop);
-            std::thread::spawn(move || {
-                let word = &WORD;
-                let _ = addr;
-                while !stop.load(Relaxed) {
-                    word.store(value.wrapping_add(1), Release);
-                    crate::sync::futex::wake_all(word);
-                    word.store(value, Release);
-                    crate::sync::futex::wake_all(word);
-                }
-            })
-        };
-        let before = toggle_backoffs();
-        let start = Instant::now();
-        let mut shard = shard;
-        let mut buf = [0u8; 8];
-        while toggle_backoffs() == before {
-            assert!(start.elapsed() < Duration::from_secs(20), "no back-off");
-            // As an owner would: a signal (the rebuild caught the word
-            // away from its ticket) re-arms with the word's current value.
-            if rustix::io::read(&target.fd, &mut buf).is_ok() {
-                disarm(shard, u64::MAX - 3);
-                let mut t = Tickets::new(Arc::clone(rx.end().segment()));
-                t.words[0] = (addr, WORD.load(Acquire));
-                t.len = 1;
-                shard = arm(u64::MAX - 3, Arc::clone(&target), t).unwrap();
-            }
-            std::thread::yield_now();
-        }
-        stop.store(true, Relaxed);
-        toggler.join().unwrap();
-        // A toggle the rebuild caught mid-way signalled the entry: drain it.
-        let _ = rustix::io::read(&target.fd, &mut buf);
-        let still_armed = locked(&shard.state)
-            .entries
-            .iter()
-            .any(|e| e.id == u64::MAX - 3);
-        if still_armed {
-            WORD.fetch_add(2, Release);
-            crate::sync::futex::wake_all(&WORD);
-            let start = Instant::now();
-            while rustix::io::read(&target.fd, &mut buf).is_err() {
-                assert!(start.elapsed() < Duration::from_secs(20), "not signalled");
-                std::thread::yield_now();
-            }
-        }
-        disarm(shard, u64::MAX - 3);
-    }
-
-    /// A failed shard signals its entries and takes no more: the next
-    /// arming goes to another shard.
-    #[test]
-    fn a_failed_shard_signals_its_entries_and_refuses_armings() {
-        let (_tx, rx) = crate::channel(4096).unwrap();
-        let fd = rustix::event::eventfd(0, rustix::event::EventfdFlags::NONBLOCK).unwrap();
-        let target = Arc::new(Target::new(fd));
-        let shard = arm(u64::MAX - 1, Arc::clone(&target), rx.announce_read()).unwrap();
-        shard.fail();
-        let mut buf = [0u8; 8];
-        assert!(
-            rustix::io::read(&target.fd, &mut buf).is_ok(),
-            "not signalled"
-        );
-        let other = arm(u64::MAX - 2, Arc::clone(&target), rx.announce_read()).unwrap();
-        assert!(!Arc::ptr_eq(&shard, &other));
-        assert!(!disarm(shard, u64::MAX - 1));
-        disarm(other, u64::MAX - 2);
-    }
-}
+mod tests;

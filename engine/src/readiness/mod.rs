@@ -69,6 +69,7 @@
 //! [`Sender::announce_write`]: crate::Sender::announce_write
 
 mod bridge;
+mod waitv;
 
 use crate::lock::LockWord;
 use crate::segment::Segment;

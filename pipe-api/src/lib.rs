@@ -76,6 +76,7 @@ mod info;
 pub mod inherit;
 pub mod named;
 mod quota;
+pub mod readiness;
 pub mod redirect;
 #[cfg(feature = "tokio")]
 pub mod tokio;

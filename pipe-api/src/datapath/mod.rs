@@ -46,7 +46,6 @@
 mod flush;
 mod pending;
 mod read;
-#[cfg(feature = "tokio")]
 mod readiness;
 mod write;
 

@@ -1,5 +1,6 @@
 //! Announcing an end's pending operations for the readiness bridge
-//! (`shmpipe_engine::readiness`), for the async layer (`crate::tokio`).
+//! (`shmpipe_engine::readiness`), for the public `announce_*` methods
+//! (`crate::readiness`) and the async layer (`crate::tokio`).
 //!
 //! The announcements use the halves that never wait (the peek twin, the
 //! quota twin), so announcing never queues behind a blocking operation of
@@ -35,6 +36,7 @@ impl Conn {
     }
 }
 
+#[cfg(feature = "tokio")]
 impl Conn {
     /// The end's write quota (the async layer's `writable` test).
     pub(crate) fn quota(&self) -> u32 {

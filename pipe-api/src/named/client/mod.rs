@@ -6,6 +6,7 @@
 #[cfg(feature = "tokio")]
 mod async_hooks;
 mod end;
+mod readiness;
 mod shared;
 mod wait;
 

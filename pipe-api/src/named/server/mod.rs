@@ -73,6 +73,7 @@ mod claim;
 mod instance;
 mod link;
 mod options;
+mod readiness;
 mod registry;
 mod remote;
 mod waiters;

@@ -267,6 +267,77 @@ fn closed_peer_signals() {
     });
 }
 
+/// Each end's tickets name the words its peer's progress changes: not
+/// changed by the announcing end's own retry, changed by the peer's write
+/// (or drain). A deterministic check that the readiness fd is woken by the
+/// pipe, not by the bridge's liveness slice (which would also end a poll).
+fn tickets_name_the_peers_words() {
+    let (mut reader, mut writer) = shmpipe::pipe().unwrap();
+    reader.set_nonblocking(true).unwrap();
+    let t = reader.announce_read().unwrap();
+    assert!(would_block(&reader.read_pipe(&mut [0u8; 8])));
+    assert!(
+        !t.changed(),
+        "anonymous reader: the retry changed its tickets"
+    );
+    writer.write_all(b"x").unwrap();
+    assert!(t.changed(), "anonymous reader: a write left its tickets");
+    reader.read_exact(&mut [0u8; 1]).unwrap();
+
+    writer.set_nonblocking(true).unwrap();
+    assert_eq!(writer.try_write(&[2; 4096]).unwrap(), 4096);
+    let t = writer.announce_write().unwrap();
+    assert_eq!(writer.try_write(&[2; 1]).unwrap(), 0);
+    assert!(
+        !t.changed(),
+        "anonymous writer: the retry changed its tickets"
+    );
+    reader.read_exact(&mut [0u8; 4096]).unwrap();
+    assert!(t.changed(), "anonymous writer: a drain left its tickets");
+
+    let name = unique_name("ready-words");
+    let server = ServerOptions::new().create(&name).unwrap();
+    let client = ClientOptions::new().open(&name).unwrap();
+    server.set_nonblocking(true).unwrap();
+    client.set_nonblocking(true).unwrap();
+    for (who, rd, wr) in [
+        ("server", &server as &dyn Duplex, &client as &dyn Duplex),
+        ("client", &client, &server),
+    ] {
+        let t = rd.announce_read().unwrap();
+        assert!(would_block(&rd.recv(&mut [0u8; 8])));
+        assert!(!t.changed(), "{who} read: the retry changed its tickets");
+        assert_eq!(wr.send(b"y").unwrap(), 1);
+        assert!(t.changed(), "{who} read: the peer's send left its tickets");
+        assert_eq!(rd.recv(&mut [0u8; 8]).unwrap(), 1);
+    }
+}
+
+/// The named ends' calls the test above needs, as one type.
+trait Duplex {
+    fn announce_read(&self) -> io::Result<Tickets>;
+    fn recv(&self, buf: &mut [u8]) -> io::Result<usize>;
+    fn send(&self, data: &[u8]) -> io::Result<usize>;
+}
+
+macro_rules! duplex {
+    ($t:ty) => {
+        impl Duplex for $t {
+            fn announce_read(&self) -> io::Result<Tickets> {
+                <$t>::announce_read(self)
+            }
+            fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
+                self.recv_msg(buf).map(|m| m.len)
+            }
+            fn send(&self, data: &[u8]) -> io::Result<usize> {
+                self.send_msg(data)
+            }
+        }
+    };
+}
+duplex!(shmpipe::named::NamedPipeServer);
+duplex!(shmpipe::named::NamedPipeClient);
+
 common::main! {
     tests: [
         reads_what_a_thread_writes,
@@ -275,6 +346,7 @@ common::main! {
         idle_descriptor_is_not_signalled,
         named_server_reads_via_poll,
         closed_peer_signals,
+        tickets_name_the_peers_words,
     ],
     children: [child_writer],
 }

@@ -1,5 +1,6 @@
 //! Killed and stopped peers across real processes: what a SIGKILLed peer
-//! leaves behind (`killed_peers`), messages cut by a kill or a stop
+//! leaves behind (`killed_peers`) and how soon a blocked end hears of it
+//! (`killed_notice`), messages cut by a kill or a stop
 //! (`cut_messages`), pending writes whose process dies, with duplicated
 //! ends (`anonymous_pending`) and across `fork` without `exec`
 //! (`pending_liveness`).
@@ -15,9 +16,10 @@ mod common;
 
 mod anonymous_pending;
 mod cut_messages;
+mod killed_notice;
 mod killed_peers;
 mod pending_liveness;
 
 common::main! {
-    modules: [anonymous_pending, cut_messages, killed_peers, pending_liveness],
+    modules: [anonymous_pending, cut_messages, killed_notice, killed_peers, pending_liveness],
 }

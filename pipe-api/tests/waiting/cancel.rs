@@ -6,7 +6,7 @@
 //! did not wake its operation hangs, which the hang guards turn into a
 //! failure.
 
-mod common;
+use crate::common;
 
 use common::named::{assert_kind, default_opts, unique_name};
 use common::{child_command, pattern, within, Pending, HANG, TOKEN_ENV};
@@ -346,7 +346,7 @@ fn every_handle_cancels_its_blocking_operations() {
     );
 }
 
-common::main! {
+common::tests! {
     tests: [
         sem_148_blocking_connect_is_cancelled_but_not_interrupted_by_a_signal,
         sem_144_cancelling_an_already_cancelled_read_is_not_found,

@@ -9,7 +9,7 @@
 //! Children are this test binary run again (`child_*` entry points); every
 //! one of them is killed by the parent.
 
-mod common;
+use crate::common;
 
 use common::named::{assert_kind, env, hear, say, unique_name, Kid};
 use common::{child_command, Pending, TOKEN_ENV};
@@ -27,7 +27,7 @@ const PARK_LONG: WaitPolicy = WaitPolicy {
 };
 
 /// Child: holds an inherited write end, never writes, until killed.
-fn child_hold_writer() {
+fn child_notice_hold_writer() {
     let _w = PipeWriter::from_inherited(&env(TOKEN_ENV)).unwrap();
     loop {
         std::thread::park();
@@ -35,7 +35,7 @@ fn child_hold_writer() {
 }
 
 /// Child: holds an inherited read end, never reads, until killed.
-fn child_hold_reader() {
+fn child_notice_hold_reader() {
     let _r = PipeReader::from_inherited(&env(TOKEN_ENV)).unwrap();
     loop {
         std::thread::park();
@@ -43,7 +43,7 @@ fn child_hold_reader() {
 }
 
 /// Child: a client of the parent's pipe that never writes nor reads.
-fn child_client() {
+fn child_notice_client() {
     let _c = ClientOptions::new().open(&env(NAME_ENV)).unwrap();
     say("ready");
     let _ = hear();
@@ -51,7 +51,7 @@ fn child_client() {
 }
 
 /// Child: a server of the pipe that never writes nor reads.
-fn child_server() {
+fn child_notice_server() {
     let server = ServerOptions::new().create(&env(NAME_ENV)).unwrap();
     say("created");
     server.connect().unwrap();
@@ -65,7 +65,7 @@ fn child_server() {
 fn anonymous_read_sees_the_killed_writer() {
     let (mut r, w) = PipeBuilder::new().inheritable(true).build().unwrap();
     r.set_wait_policy(PARK_LONG);
-    let mut cmd = child_command("child_hold_writer");
+    let mut cmd = child_command("child_notice_hold_writer");
     let token = cmd.inherit_end(&w).unwrap();
     let mut child = cmd.env(TOKEN_ENV, token).spawn().unwrap();
     drop(cmd);
@@ -83,7 +83,7 @@ fn anonymous_read_sees_the_killed_writer() {
 fn anonymous_flush_sees_the_killed_reader() {
     let (r, mut w) = PipeBuilder::new().inheritable(true).build().unwrap();
     w.set_wait_policy(PARK_LONG);
-    let mut cmd = child_command("child_hold_reader");
+    let mut cmd = child_command("child_notice_hold_reader");
     let token = cmd.inherit_end(&r).unwrap();
     let mut child = cmd.env(TOKEN_ENV, token).spawn().unwrap();
     drop(cmd);
@@ -108,7 +108,7 @@ fn server_read_sees_the_killed_client() {
         .wait_policy(PARK_LONG)
         .create(&name)
         .unwrap();
-    let mut kid = Kid::spawn("child_client", &[(NAME_ENV, name.clone())]);
+    let mut kid = Kid::spawn("child_notice_client", &[(NAME_ENV, name.clone())]);
     kid.expect("ready");
     server.connect().unwrap();
     let read = Pending::start("server read", move || server.recv_msg(&mut [0u8; 64]));
@@ -121,7 +121,7 @@ fn server_read_sees_the_killed_client() {
 /// SIGKILLed: `BrokenPipe`.
 fn client_read_sees_the_killed_server() {
     let name = unique_name("killed-notice-client");
-    let mut kid = Kid::spawn("child_server", &[(NAME_ENV, name.clone())]);
+    let mut kid = Kid::spawn("child_notice_server", &[(NAME_ENV, name.clone())]);
     kid.expect("created");
     let client = ClientOptions::new()
         .wait_policy(PARK_LONG)
@@ -134,12 +134,12 @@ fn client_read_sees_the_killed_server() {
     assert_kind(read.finish(), ErrorKind::BrokenPipe, "read after the kill");
 }
 
-common::main! {
+common::tests! {
     tests: [
         anonymous_read_sees_the_killed_writer,
         anonymous_flush_sees_the_killed_reader,
         server_read_sees_the_killed_client,
         client_read_sees_the_killed_server,
     ],
-    children: [child_hold_writer, child_hold_reader, child_client, child_server],
+    children: [child_notice_hold_writer, child_notice_hold_reader, child_notice_client, child_notice_server],
 }

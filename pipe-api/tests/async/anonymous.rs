@@ -5,7 +5,7 @@
 //! Children are this test binary run again (`child_*`); each holds an
 //! inherited end.
 
-mod common;
+use crate::common;
 
 use common::named::{env, hear};
 use common::{child_command, HANG, TOKEN_ENV};
@@ -431,7 +431,7 @@ fn futures_pending_on_a_sigkilled_peer_complete_with_its_end() {
     );
 }
 
-common::main! {
+common::tests! {
     tests: [
         sem_065_zero_length_async_read_pends_then_completes_with_zero,
         sem_143_dropping_the_second_pending_read_leaves_the_byte_to_the_first,

@@ -6,7 +6,7 @@
 //! descriptor is not readable while nothing happened; a closed peer
 //! signals it and the retry reports the end of the pipe.
 
-mod common;
+use crate::common;
 
 use common::named::{assert_kind, unique_name};
 use common::{child_command, pattern, wait_child, TOKEN_ENV};
@@ -338,7 +338,7 @@ macro_rules! duplex {
 duplex!(shmpipe::named::NamedPipeServer);
 duplex!(shmpipe::named::NamedPipeClient);
 
-common::main! {
+common::tests! {
     tests: [
         reads_what_a_thread_writes,
         reads_what_a_process_writes,

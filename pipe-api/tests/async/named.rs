@@ -3,7 +3,7 @@
 //! at once on one duplex end, a cancelled `transact`, and futures pending
 //! on a client process that is SIGKILLed.
 
-mod common;
+use crate::common;
 
 use common::named::{env, hear, say, unique_name, Kid};
 use common::HANG;
@@ -385,7 +385,7 @@ fn futures_pending_on_a_sigkilled_client_complete() {
     );
 }
 
-common::main! {
+common::tests! {
     tests: [
         sem_036_async_connect_pends_until_a_client_opens,
         sem_037_async_connect_with_a_client_already_there_completes_at_once,

@@ -1,0 +1,17 @@
+//! Waiting under the caller's control, across real processes: cancelling
+//! blocked calls from another thread (`cancel`, Windows' `CancelIoEx`, spec
+//! 7.4) and readiness descriptors for event loops (`readiness`).
+//!
+//! Children are this test binary run again (`child_*`); each module lists
+//! its tests and children with `common::tests!`, child names unique in the
+//! binary.
+
+#[path = "../common/mod.rs"]
+mod common;
+
+mod cancel;
+mod readiness;
+
+common::main! {
+    modules: [cancel, readiness],
+}

@@ -15,7 +15,9 @@ use std::io;
 /// Each cancelled operation fails with
 /// [`ErrorKind::OperationAborted`] (`ERROR_OPERATION_ABORTED`, 995) within
 /// a futex wake; operations that start waiting after the cancel are not
-/// affected. What a cancelled operation leaves behind (spec 7.4):
+/// affected. A call waiting for another call of the same handle to finish
+/// (a second read of one reader from another thread) is pending too, and
+/// a cancel ends it before it touched anything. What a cancelled operation leaves behind (spec 7.4):
 ///
 /// * a read consumes nothing (a message read that had consumed the start
 ///   of a message whose rest was not written yet returns that part with

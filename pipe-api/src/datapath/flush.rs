@@ -59,7 +59,7 @@ impl Conn {
         }
         {
             let (tx, _) = self.tx()?;
-            let mut tx = self.locked(tx, HALF_TX);
+            let mut tx = self.locked(tx, HALF_TX)?;
             tx.send(request, None).map_err(|e| {
                 let kind = if e.published == 0 {
                     ErrorKind::NoData

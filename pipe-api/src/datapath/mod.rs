@@ -7,11 +7,12 @@
 //! Files: this one holds [`Conn`], its opening, its wait policy and its
 //! view of the peer's liveness; [`write`] the write path, [`read`] the read
 //! path and peek, [`flush`] flush and transact, [`pending`] the
-//! pending-write mark a dead writer's unfinished write is withdrawn by.
+//! pending-write mark a dead writer's unfinished write is withdrawn by,
+//! [`queue`] the cancellable wait of a call for a half another call holds.
 //!
 //! Invariants it keeps:
 //! * One operation at a time per half: a half is used only under its
-//!   mutex; a wait that follows publication (quota, flush) uses a twin
+//!   mutex (a call that must wait for it is pending, and cancellable); a wait that follows publication (quota, flush) uses a twin
 //!   half, so a write pending on the quota never holds up the next write.
 //! * `Ok` from a write means published and within the quota (a pending
 //!   read's share counted, spec 5.3); `Ok` from flush means read by the
@@ -45,6 +46,7 @@
 
 mod flush;
 mod pending;
+mod queue;
 mod read;
 mod readiness;
 mod write;
@@ -143,6 +145,8 @@ pub(crate) struct Conn {
     quota: u32,
     /// The handle's canceller, shared by every half (spec 7.4).
     cancel: Canceller,
+    /// The calls waiting for a half another call holds.
+    queue: Arc<queue::Queue>,
 }
 
 impl std::fmt::Debug for Conn {
@@ -215,6 +219,7 @@ impl Conn {
             pipe_type,
             quota,
             cancel,
+            queue: Arc::default(),
         })
     }
 
@@ -269,9 +274,21 @@ impl Conn {
     }
 
     /// Locks an operation half, first giving it the latest wait policy
-    /// (`which` tells the halves' generations apart).
-    fn locked<'a, H: SetPolicy>(&self, half: &'a Mutex<H>, which: usize) -> MutexGuard<'a, H> {
-        let mut h = lock(half);
+    /// (`which` tells the halves' generations apart). A call that finds it
+    /// held by another call of this handle waits as a pending operation:
+    /// `OperationAborted` if cancelled meanwhile.
+    fn locked<'a, H: SetPolicy>(
+        &'a self,
+        half: &'a Mutex<H>,
+        which: usize,
+    ) -> io::Result<queue::Half<'a, H>> {
+        let mut h = queue::lock_half(half, &self.queue, &self.cancel)?;
+        self.apply_policy(&mut *h, which);
+        Ok(h)
+    }
+
+    /// Gives a locked half the latest wait policy.
+    fn apply_policy<H: SetPolicy + ?Sized>(&self, h: &mut H, which: usize) {
         let generation = self.policy_gen.load(Acquire);
         // Written only under `half`'s lock.
         if self.applied[which].load(Relaxed) != generation {
@@ -280,7 +297,6 @@ impl Conn {
             }
             self.applied[which].store(generation, Relaxed);
         }
-        h
     }
 
     /// Unread bytes queued for this end.

@@ -27,7 +27,7 @@ impl Conn {
         let mut rx = if nonblocking {
             self.try_locked(rx, HALF_RX).ok_or_else(would_block)?
         } else {
-            self.locked(rx, HALF_RX)
+            self.locked(rx, HALF_RX)?
         };
         let buf = match self.withdrawal_limit(&mut rx, false)? {
             Some(limit) if limit < buf.len() => &mut buf[..limit],
@@ -64,7 +64,7 @@ impl Conn {
         let mut rx = if nonblocking {
             self.try_locked(rx, HALF_RX).ok_or_else(would_block)?
         } else {
-            self.locked(rx, HALF_RX)
+            self.locked(rx, HALF_RX)?
         };
         let buf = match self.withdrawal_limit(&mut rx, true)? {
             Some(limit) if limit < buf.len() => &mut buf[..limit],
@@ -204,24 +204,18 @@ impl Conn {
     /// one handle used for a blocking and an async read at once, which
     /// only the blocking end under `get_ref` allows.
     fn try_locked<'a, H: SetPolicy>(
-        &self,
+        &'a self,
         half: &'a std::sync::Mutex<H>,
         which: usize,
-    ) -> Option<std::sync::MutexGuard<'a, H>> {
+    ) -> Option<super::queue::Half<'a, H>> {
         use std::sync::TryLockError;
-        let mut h = match half.try_lock() {
+        let h = match half.try_lock() {
             Ok(h) => h,
             Err(TryLockError::Poisoned(e)) => e.into_inner(),
             Err(TryLockError::WouldBlock) => return None,
         };
-        let generation = self.policy_gen.load(std::sync::atomic::Ordering::Acquire);
-        // Written only under `half`'s lock (as in `locked`).
-        if self.applied[which].load(Relaxed) != generation {
-            if let Some(p) = *lock(&self.policy) {
-                h.set_policy(p);
-            }
-            self.applied[which].store(generation, Relaxed);
-        }
+        let mut h = super::queue::Half::new(h, &self.queue);
+        self.apply_policy(&mut *h, which);
         Some(h)
     }
 }

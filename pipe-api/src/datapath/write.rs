@@ -27,7 +27,7 @@ impl Conn {
     /// (all, or for a nonblocking end possibly fewer, even 0).
     pub(crate) fn write(&self, buf: &[u8], nonblocking: bool) -> io::Result<usize> {
         let (tx, _) = self.tx()?;
-        let mut tx = self.locked(tx, HALF_TX);
+        let mut tx = self.locked(tx, HALF_TX)?;
         let message = self.pipe_type == PipeType::Message;
         // A killed peer leaves no hang-up hint: ask now and then. Plain
         // loads and stores suffice: we hold the `tx` lock.

@@ -1,6 +1,8 @@
 //! Waiting under the caller's control, across real processes: cancelling
 //! blocked calls from another thread (`cancel`, Windows' `CancelIoEx`, spec
-//! 7.4) and readiness descriptors for event loops (`readiness`).
+//! 7.4), including calls queued behind another call of the same handle
+//! (`cancel_queued`), and readiness descriptors for event loops
+//! (`readiness`).
 //!
 //! Children are this test binary run again (`child_*`); each module lists
 //! its tests and children with `common::tests!`, child names unique in the
@@ -10,8 +12,9 @@
 mod common;
 
 mod cancel;
+mod cancel_queued;
 mod readiness;
 
 common::main! {
-    modules: [cancel, readiness],
+    modules: [cancel, cancel_queued, readiness],
 }

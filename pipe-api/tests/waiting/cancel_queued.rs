@@ -8,7 +8,7 @@
 //! call is pending too); a call a cancel did not end hangs, which the hang
 //! guards turn into a failure.
 
-mod common;
+use crate::common;
 
 use common::named::{assert_kind, default_opts, unique_name};
 use common::{pattern, within, Pending, HANG};
@@ -152,7 +152,7 @@ fn named_server_transact_behind_a_blocked_write_is_cancelled() {
     assert_eq!(c.pending(), 0);
 }
 
-common::main! {
+common::tests! {
     tests: [
         two_reads_of_one_read_end_are_both_cancelled,
         two_writes_on_a_full_pipe_are_both_cancelled,

@@ -67,8 +67,10 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-/// The issue's target: a dead peer is noticed within this long.
-pub const TARGET: Duration = Duration::from_millis(10);
+/// The target of issue 11: a dead peer is noticed within this long at p99
+/// (and within 1 ms at p50), blocking and async alike. The table's "<= N ms"
+/// column is the share of rounds within it.
+pub const TARGET: Duration = Duration::from_millis(5);
 /// What the peer writes before it is killed (under the 4096 B quota and the
 /// kernel's `PIPE_BUF`: one write that completes at once).
 pub(crate) const DATA_LEN: usize = 4000;

@@ -257,7 +257,10 @@ pub struct WaitPolicy {
 }
 
 impl WaitPolicy {
-    /// The default park slice: a dead peer is noticed within about this long.
+    /// The default park slice: how long one park lasts before the waiter
+    /// checks its peer and deadline. A killed peer is normally noticed much
+    /// sooner, from the kernel's notice (`liveness::watch`); the slice bounds
+    /// it where that notice cannot be had (no inotify watch) or a peer lies.
     pub const DEFAULT_PARK_SLICE: Duration = Duration::from_millis(4);
 
     /// Spin and never park: the lowest latency, one busy CPU per waiter.

@@ -32,6 +32,8 @@
 //!   the mapping, the hang-up hints it leaves when it closes), and the
 //!   helpers both halves use: the hints themselves and the handle ids on
 //!   the admission locks.
+//! * `half.rs`: what a sender and a receiver keep besides their producer
+//!   or consumer (ring, canceller, wait policy), borrowed apart from it.
 //! * `sender.rs`: [`Sender`], writes under the writer lock.
 //! * `receiver.rs`: [`Receiver`], reads under the reader lock.
 //! * `readiness.rs`: the announcements an event loop's future makes before
@@ -47,6 +49,7 @@
 //! its waiters wake spuriously, re-check and park again.
 
 mod end;
+mod half;
 #[cfg(not(loom))]
 mod readiness;
 mod receiver;

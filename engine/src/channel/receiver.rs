@@ -9,8 +9,9 @@
 //! a message whose writer died part-way comes back unfinished, the cut
 //! reported by the next read.
 
-use super::end::{check_connected, events, handle_id, handle_seq, ring_index_of, take_hangup, End};
-use super::{cancel_waker, ROLE_READER, ROLE_WRITER};
+use super::end::{check_connected, events, handle_id, take_hangup, End};
+use super::half::Ctx;
+use super::{ROLE_READER, ROLE_WRITER};
 use crate::layout::{HANGUP_DISCONNECTED, HANGUP_READER, HANGUP_WRITER};
 use crate::lock::LockWord;
 use crate::ring::{Consumer, MessageRead, RingStorage};
@@ -39,20 +40,6 @@ pub struct Receiver {
     synced_in: u64,
 }
 
-/// What a receiver's operations read while its consumer is lent to the
-/// holder of the reader lock (disjoint from the consumer, as in `Sender`).
-struct Ctx {
-    end: Arc<End>,
-    /// The ring the consumer reads (the same mapping).
-    ring: SegmentRing,
-    cancel: Canceller,
-    /// The key of this handle's waker on `cancel` (see `cancel_waker`).
-    cancel_key: usize,
-    policy: WaitPolicy,
-    peer_role: u32,
-    seq: u32,
-}
-
 impl core::fmt::Debug for Receiver {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("Receiver")
@@ -65,24 +52,14 @@ impl Receiver {
     /// The reading half of `end` on ring `ring`, whose writer is the end
     /// with role `peer_role`.
     pub fn new(end: Arc<End>, ring: usize, peer_role: u32) -> Result<Receiver> {
-        let cancel = Canceller::new();
-        let (cancel_key, waker) = cancel_waker(end.segment(), ring);
-        cancel.set_waker(cancel_key, waker);
+        let cx = Ctx::new(end, ring, peer_role)?;
         Ok(Receiver {
             // As for `Sender::new`: resynced under the reader lock.
             // SAFETY: as for `Sender::new`: the consumer reads and frees
             // records only inside `locked`, under the ring's reader lock,
             // which every `Receiver` of this ring takes.
-            consumer: unsafe { Consumer::new_unsynced(end.segment().ring(ring)?)? },
-            cx: Ctx {
-                ring: end.segment().ring(ring)?,
-                end,
-                cancel,
-                cancel_key,
-                policy: WaitPolicy::default(),
-                peer_role,
-                seq: handle_seq(),
-            },
+            consumer: unsafe { Consumer::new_unsynced(cx.end.segment().ring(ring)?)? },
+            cx,
             synced_in: 0,
         })
     }
@@ -121,7 +98,7 @@ impl Receiver {
     /// Another handle to the same end, with a canceller of its own (see
     /// [`Receiver::set_canceller`]).
     pub fn try_clone(&self) -> Result<Receiver> {
-        let ring = ring_index_of(&self.cx.end, &self.cx.ring)?;
+        let ring = self.cx.ring_index()?;
         let mut r = Receiver::new(self.cx.end.try_clone()?, ring, self.cx.peer_role)?;
         r.cx.policy = self.cx.policy;
         Ok(r)
@@ -168,18 +145,12 @@ impl Receiver {
     /// # Ok::<(), shmpipe_engine::Error>(())
     /// ```
     pub fn set_canceller(&mut self, canceller: Canceller) {
-        if let Ok(ring) = ring_index_of(&self.cx.end, &self.cx.ring) {
-            let (key, waker) = cancel_waker(self.cx.end.segment(), ring);
-            canceller.set_waker(key, waker);
-            self.cx.cancel.remove_waker(self.cx.cancel_key);
-            self.cx.cancel_key = key;
-            self.cx.cancel = canceller;
-        }
+        self.cx.set_canceller(canceller);
     }
 
     /// Whether the writing end is still open in some process.
     pub fn is_peer_alive(&self) -> Result<bool> {
-        self.cx.end.peer_alive(self.cx.peer_role)
+        self.cx.is_peer_alive()
     }
 
     /// Unread payload bytes in the channel (every reader's progress
@@ -476,11 +447,4 @@ fn locked<R>(
     *synced_in = me;
     drop(admitted);
     result.map(Some)
-}
-
-impl Drop for Ctx {
-    /// The handle no longer needs its canceller to wake its ring.
-    fn drop(&mut self) {
-        self.cancel.remove_waker(self.cancel_key);
-    }
 }

@@ -9,8 +9,9 @@
 //! after which a reader gone for good is reported as
 //! [`Error::PeerClosed`] (and left as a hint for the end's other senders).
 
-use super::end::{check_connected, events, handle_id, handle_seq, ring_index_of, take_hangup, End};
-use super::{cancel_waker, ROLE_READER, ROLE_WRITER};
+use super::end::{check_connected, events, handle_id, take_hangup, End};
+use super::half::Ctx;
+use super::{ROLE_READER, ROLE_WRITER};
 use crate::layout::{HANGUP_DISCONNECTED, HANGUP_READER, HANGUP_WRITER};
 use crate::lock::LockWord;
 use crate::ring::{Producer, RingStorage};
@@ -56,22 +57,6 @@ pub struct Sender {
     synced_in: u64,
 }
 
-/// What a sender's operations read while its producer is lent to the
-/// holder of the writer lock: the parts are disjoint, so the lock word and
-/// the canceller can be borrowed across the call that uses the producer.
-pub(super) struct Ctx {
-    pub(super) end: Arc<End>,
-    /// The ring the producer writes (the same mapping), for the lock word,
-    /// the events and the counters.
-    pub(super) ring: SegmentRing,
-    cancel: Canceller,
-    /// The key of this handle's waker on `cancel` (see `cancel_waker`).
-    cancel_key: usize,
-    policy: WaitPolicy,
-    peer_role: u32,
-    pub(super) seq: u32,
-}
-
 impl core::fmt::Debug for Sender {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("Sender")
@@ -84,9 +69,7 @@ impl Sender {
     /// The writing half of `end` on ring `ring`, whose reader is the end
     /// with role `peer_role`.
     pub fn new(end: Arc<End>, ring: usize, peer_role: u32) -> Result<Sender> {
-        let cancel = Canceller::new();
-        let (cancel_key, waker) = cancel_waker(end.segment(), ring);
-        cancel.set_waker(cancel_key, waker);
+        let cx = Ctx::new(end, ring, peer_role)?;
         Ok(Sender {
             // Other senders may be publishing right now, so the shared state
             // can only be read consistently under the writer lock: every
@@ -96,16 +79,8 @@ impl Sender {
             // inside `locked`, under the ring's writer lock, which every
             // `Sender` of this ring takes; its other uses outside the lock
             // only load shared atomics.
-            producer: unsafe { Producer::new_unsynced(end.segment().ring(ring)?)? },
-            cx: Ctx {
-                ring: end.segment().ring(ring)?,
-                end,
-                cancel,
-                cancel_key,
-                policy: WaitPolicy::default(),
-                peer_role,
-                seq: handle_seq(),
-            },
+            producer: unsafe { Producer::new_unsynced(cx.end.segment().ring(ring)?)? },
+            cx,
             synced_in: 0,
         })
     }
@@ -148,14 +123,10 @@ impl Sender {
     /// shares the end's liveness). It has a canceller of its own, like a
     /// duplicated Windows handle; [`Sender::set_canceller`] shares one.
     pub fn try_clone(&self) -> Result<Sender> {
-        let ring = self.ring_index()?;
+        let ring = self.cx.ring_index()?;
         let mut s = Sender::new(self.cx.end.try_clone()?, ring, self.cx.peer_role)?;
         s.cx.policy = self.cx.policy;
         Ok(s)
-    }
-
-    fn ring_index(&self) -> Result<usize> {
-        ring_index_of(&self.cx.end, &self.cx.ring)
     }
 
     /// Sets how blocking operations wait.
@@ -196,13 +167,7 @@ impl Sender {
     /// # Ok::<(), shmpipe_engine::Error>(())
     /// ```
     pub fn set_canceller(&mut self, canceller: Canceller) {
-        if let Ok(ring) = self.ring_index() {
-            let (key, waker) = cancel_waker(self.cx.end.segment(), ring);
-            canceller.set_waker(key, waker);
-            self.cx.cancel.remove_waker(self.cx.cancel_key);
-            self.cx.cancel_key = key;
-            self.cx.cancel = canceller;
-        }
+        self.cx.set_canceller(canceller);
     }
 
     /// The ring's capacity.
@@ -566,10 +531,6 @@ fn wait_space(
 }
 
 impl Ctx {
-    fn is_peer_alive(&self) -> Result<bool> {
-        self.end.peer_alive(self.peer_role)
-    }
-
     /// One wait step on the `writable` event until `ready`, a hang-up hint
     /// or a disconnect; then the liveness and connection checks.
     fn wait_writable(&self, waiter: &mut Waiter<'_>, ready: impl Fn() -> bool) -> Result<()> {
@@ -613,12 +574,5 @@ impl Ctx {
             Step::TimedOut => Err(Error::TimedOut),
             Step::Cancelled => Err(Error::Cancelled),
         }
-    }
-}
-
-impl Drop for Ctx {
-    /// The handle no longer needs its canceller to wake its ring.
-    fn drop(&mut self) {
-        self.cancel.remove_waker(self.cancel_key);
     }
 }

@@ -12,6 +12,7 @@ mod common;
 
 mod anonymous;
 mod named;
+mod support;
 
 common::main! {
     modules: [anonymous, named],

@@ -40,6 +40,7 @@
 //! [`advertised_read`](RingControl::advertised_read) for the pending read;
 //! [`claim_pending_write`](RingControl::claim_pending_write),
 //! [`release_pending_write`](RingControl::release_pending_write),
+//! [`withdraw_pending_write`](RingControl::withdraw_pending_write),
 //! [`clear_pending_write`](RingControl::clear_pending_write) and the three
 //! loads [`pending_write_mark`](RingControl::pending_write_mark),
 //! [`pending_write_owner`](RingControl::pending_write_owner),
@@ -259,6 +260,28 @@ impl<P: Platform> RingControl<P> {
         let _ = self
             .user_word(UserWord::PendingWrite)
             .compare_exchange(mark, 0, Release, Relaxed);
+    }
+
+    /// The claimant's write was cancelled: the claim stays, as a withdrawal
+    /// ending at `end` (what the write published), under the token
+    /// `withdrawn` (a value that names no process slot). The end first
+    /// (Relaxed), then the token (Release), as a claim is made: a reader
+    /// whose Acquire load sees the token sees this end.
+    ///
+    /// ```
+    /// use shmpipe_engine::layout::RingControl;
+    /// let c = RingControl::<shmpipe_engine::sync::Native>::new();
+    /// let mark = c.claim_pending_write(7, 10, 20).unwrap();
+    /// c.withdraw_pending_write(1, 14);
+    /// assert_eq!(
+    ///     (c.pending_write_mark(), c.pending_write_owner(), c.pending_write_end()),
+    ///     (mark, 1, 14)
+    /// );
+    /// ```
+    pub fn withdraw_pending_write(&self, withdrawn: u64, end: u64) {
+        self.user_word(UserWord::PendingEnd).store(end, Relaxed);
+        self.user_word(UserWord::PendingOwner)
+            .store(withdrawn, Release);
     }
 
     /// A reader clears the claim (`mark`, `owner`) it found dead: CAS the

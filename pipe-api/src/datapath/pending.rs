@@ -86,13 +86,13 @@
 
 use crate::error::{Error, ErrorKind};
 use shmpipe_engine::channel::End;
-use shmpipe_engine::layout::{RingControl, UserWord};
+use shmpipe_engine::layout::RingControl;
 use shmpipe_engine::liveness::{slot_held, token_slot};
 use shmpipe_engine::sync::Native;
 use shmpipe_engine::{Receiver, RingStorage};
 use std::io;
 use std::sync::atomic::fence;
-use std::sync::atomic::Ordering::{Relaxed, Release, SeqCst};
+use std::sync::atomic::Ordering::SeqCst;
 
 type Control = RingControl<Native>;
 
@@ -131,14 +131,8 @@ impl PendingMark<'_> {
     /// woken (a flush the withdrawal completes, a reader).
     pub(crate) fn withdraw(self, published: u64) {
         let start = self.mark - 1;
-        // End first, then the token (Release), as a claim is made: a
-        // reader that sees the token sees this end.
         self.control
-            .user_word(UserWord::PendingEnd)
-            .store(start.saturating_add(published), Relaxed);
-        self.control
-            .user_word(UserWord::PendingOwner)
-            .store(WITHDRAWN, Release);
+            .withdraw_pending_write(WITHDRAWN, start.saturating_add(published));
         let control = self.control;
         core::mem::forget(self);
         let ev = &control.events.0;

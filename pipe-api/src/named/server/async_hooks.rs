@@ -5,8 +5,7 @@
 //! `Condvar` is notified).
 
 use super::instance::{Instance, Phase};
-use super::registry::{NameEntry, Slot};
-use super::{err, lock, prepare_in_background, wire, NamedPipeServer};
+use super::{err, lock, NamedPipeServer};
 use crate::datapath::Conn;
 use crate::error::ErrorKind;
 use crate::info::PipeType;
@@ -107,17 +106,8 @@ impl NamedPipeServer {
                     return Poll::Ready(Err(err(ErrorKind::PipeNotConnected)));
                 }
                 Phase::Disconnected => {
-                    st.phase = Phase::Listening;
                     progress.waited = true;
-                    drop(st);
-                    {
-                        let mut inner = lock(&self.name.inner);
-                        inner.listening.push_back(Slot::Local(Arc::clone(inst)));
-                        NameEntry::wake_waiters(&mut inner);
-                    }
-                    prepare_in_background(inst);
-                    inst.report(wire::VERDICT_NONE);
-                    st = lock(&inst.st);
+                    st = self.listen_again(st);
                 }
                 Phase::Listening => {
                     if self.nonblocking() {

@@ -199,20 +199,11 @@ impl NamedPipeServer {
                     return Err(err(ErrorKind::PipeNotConnected));
                 }
                 Phase::Disconnected => {
-                    st.phase = Phase::Listening;
                     // From here on a client may attach at any moment, even
                     // before this call looks again: it came after the call,
                     // so it is a new one, never `Already`.
                     waited = true;
-                    drop(st);
-                    {
-                        let mut inner = lock(&self.name.inner);
-                        inner.listening.push_back(Slot::Local(Arc::clone(inst)));
-                        NameEntry::wake_waiters(&mut inner);
-                    }
-                    prepare_in_background(inst);
-                    inst.report(wire::VERDICT_NONE);
-                    st = lock(&inst.st);
+                    st = self.listen_again(st);
                 }
                 Phase::Listening => {
                     if self.nonblocking() {
@@ -541,3 +532,27 @@ pub(crate) fn set_modes(
 }
 
 byte_io!(NamedPipeServer);
+
+impl NamedPipeServer {
+    /// A disconnected instance listens again (`connect` after
+    /// `disconnect`, blocking or async): it is listed for the name's next
+    /// client, waiting openers are woken, its next segment is prepared.
+    /// Takes and gives back the instance's state lock, which it must not
+    /// hold while it takes the name's.
+    fn listen_again<'a>(
+        &'a self,
+        mut st: MutexGuard<'a, instance::InstState>,
+    ) -> MutexGuard<'a, instance::InstState> {
+        let inst = &self.inst;
+        st.phase = Phase::Listening;
+        drop(st);
+        {
+            let mut inner = lock(&self.name.inner);
+            inner.listening.push_back(Slot::Local(Arc::clone(inst)));
+            NameEntry::wake_waiters(&mut inner);
+        }
+        prepare_in_background(inst);
+        inst.report(wire::VERDICT_NONE);
+        lock(&inst.st)
+    }
+}

@@ -9,6 +9,8 @@
 //! a wake-up that came by the fallback rather than by the bridge's wait on
 //! the word (a word left out of the wait list) fails it.
 
+mod common;
+
 use rustix::event::{poll, PollFd, PollFlags};
 use shmpipe_engine::readiness::Readiness;
 use shmpipe_engine::{channel, Receiver, Sender};
@@ -31,25 +33,7 @@ fn serial() -> std::sync::MutexGuard<'static, ()> {
 /// the thread, so a sleeping thread has rebuilt its wait list since, and
 /// a notify now reaches the bridge only through that list's words.
 fn bridge_asleep() {
-    let start = std::time::Instant::now();
-    let asleep = || -> Option<bool> {
-        let mut all = true;
-        for t in std::fs::read_dir("/proc/self/task").ok()? {
-            let dir = t.ok()?.path();
-            if std::fs::read_to_string(dir.join("comm")).ok()?.trim() != "shmpipe-readine" {
-                continue;
-            }
-            let stat = std::fs::read_to_string(dir.join("stat")).ok()?;
-            let state = stat.rsplit(')').next()?.split_whitespace().next()?;
-            let wchan = std::fs::read_to_string(dir.join("wchan")).ok()?;
-            all &= state == "S" && wchan.contains("futex");
-        }
-        Some(all)
-    };
-    while asleep() != Some(true) {
-        assert!(start.elapsed() < HANG, "the bridge did not go to sleep");
-        std::thread::sleep(Duration::from_millis(1));
-    }
+    common::wait_until_threads_asleep("shmpipe-readine", "futex");
 }
 
 /// Waits (at most `HANG`) for the descriptor to be readable; consumes it.

@@ -403,6 +403,36 @@ pub fn blocked_unless(task: Task, wchan_prefix: &str, mut done: impl FnMut() -> 
     }
 }
 
+/// Waits until every thread of this process named `comm` (its name as
+/// `/proc` shows it: at most 15 bytes) sleeps in a wait whose `wchan`
+/// contains `wchan_part`, all on one look; fails the test after 20 s.
+/// (No such thread at all also counts as all asleep.) The readiness tests
+/// use it to know the bridge threads went back to their futex wait.
+#[track_caller]
+pub fn wait_until_threads_asleep(comm: &str, wchan_part: &str) {
+    let start = Instant::now();
+    let all_asleep = || -> Option<bool> {
+        let mut all = true;
+        for t in std::fs::read_dir("/proc/self/task").ok()? {
+            let dir = t.ok()?.path();
+            if std::fs::read_to_string(dir.join("comm")).ok()?.trim() != comm {
+                continue;
+            }
+            let tid: i32 = dir.file_name()?.to_str()?.parse().ok()?;
+            let (state, wchan) = Task::Thread(tid).look()?;
+            all &= state == 'S' && wchan.contains(wchan_part);
+        }
+        Some(all)
+    };
+    while all_asleep() != Some(true) {
+        assert!(
+            start.elapsed() < BLOCKED_HANG,
+            "the {comm:?} threads did not go to sleep within {BLOCKED_HANG:?}"
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
 /// Waits until thread `tid` of this process sleeps in a futex wait (see
 /// [`blocked_unless`]).
 #[track_caller]

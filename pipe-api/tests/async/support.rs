@@ -61,23 +61,5 @@ where
 /// has rebuilt its wait list since, and a word's change reaches it only
 /// through that list (its rebuild cannot pick the change up by chance).
 pub(crate) fn bridge_asleep() {
-    let start = std::time::Instant::now();
-    let asleep = || -> Option<bool> {
-        let mut all = true;
-        for t in std::fs::read_dir("/proc/self/task").ok()? {
-            let dir = t.ok()?.path();
-            if std::fs::read_to_string(dir.join("comm")).ok()?.trim() != "shmpipe-readine" {
-                continue;
-            }
-            let stat = std::fs::read_to_string(dir.join("stat")).ok()?;
-            let state = stat.rsplit(')').next()?.split_whitespace().next()?;
-            let wchan = std::fs::read_to_string(dir.join("wchan")).ok()?;
-            all &= state == "S" && wchan.contains("futex");
-        }
-        Some(all)
-    };
-    while asleep() != Some(true) {
-        assert!(start.elapsed() < HANG, "the bridge did not go to sleep");
-        std::thread::sleep(std::time::Duration::from_millis(1));
-    }
+    crate::common::wait_until_threads_asleep("shmpipe-readine", "futex");
 }

@@ -50,7 +50,8 @@ pub mod named;
 #[allow(unused_imports)] // Each binary uses its own subset.
 pub use harness::{
     blocked_unless, gettid, is_root, process_state, require, stop_process, wait_until_blocked,
-    wait_until_process_blocked, wait_until_spinning, Task, CHILD_OK, ROLE_ENV,
+    wait_until_process_blocked, wait_until_spinning, wait_until_threads_asleep, Task, CHILD_OK,
+    ROLE_ENV,
 };
 #[allow(unused_imports)] // Binaries without children have no `main!`.
 pub(crate) use harness::{main, tests};

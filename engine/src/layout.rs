@@ -13,7 +13,7 @@ use crate::wait::Event;
 use core::sync::atomic::Ordering::{Acquire, Relaxed};
 
 pub mod user_words;
-pub use user_words::UserWord;
+pub use user_words::{UserWord, PENDING_CLAIMS};
 
 /// Wraps a value so it starts on its own 128-byte boundary.
 #[repr(C, align(128))]
@@ -234,8 +234,10 @@ pub const MAGIC: u64 = u64::from_le_bytes(*b"SHMPIPE\0");
 /// record format, or in what a shared word means (3: admission lock words
 /// hold process-slot tokens, no longer pid and start time; 4: records are
 /// published by a commit word in their header, see [`crate::record`]; the
-/// reader's user words on a line of their own).
-pub const LAYOUT_VERSION: u32 = 4;
+/// reader's user words on a line of their own; 5: four pending-write
+/// claims in the user words instead of one, and a writer that finds none
+/// free publishes nothing until one is).
+pub const LAYOUT_VERSION: u32 = 5;
 /// A segment holds at most this many rings (a duplex pipe needs two).
 pub const MAX_RINGS: usize = 2;
 /// Smallest ring data area.

@@ -213,15 +213,20 @@ impl Sender {
     /// [`Sender::send`], calling `before` under the writer lock with the
     /// payload position where this write starts, before any byte of it is
     /// published; returns the end position and what `before` returned
-    /// (dropped if the write fails). The pipe layer marks a write that may
-    /// pend on its quota there, so that no byte of such a write is ever
-    /// visible to the reader without its mark (spec 5.2, SEM-117).
+    /// (dropped if the write fails). If `before` returns `None`, nothing is
+    /// written and the result is `Ok(None)`: the lock is released and the
+    /// caller may wait and try again. The pipe layer marks a write that may
+    /// pend on its quota there, and declines while another write holds the
+    /// mark, so that no byte of such a write is ever visible to the reader
+    /// without its mark (spec 5.2, 7.4, SEM-117).
     ///
     /// ```
     /// let (mut tx, mut rx) = shmpipe_engine::channel(4096)?;
     /// tx.write(b"abc")?;
-    /// let (end, start) = tx.send_marked(b"de", None, |start| start).unwrap();
+    /// let (end, start) = tx.send_marked(b"de", None, Some).unwrap().unwrap();
     /// assert_eq!((start, end), (3, 5));
+    /// assert!(tx.send_marked(b"fg", None, |_| None::<()>).unwrap().is_none());
+    /// assert_eq!(tx.written(), 5); // declined: nothing written
     /// # let _ = rx;
     /// # Ok::<(), shmpipe_engine::Error>(())
     /// ```
@@ -229,16 +234,18 @@ impl Sender {
         &mut self,
         data: &[u8],
         deadline: Option<Instant>,
-        before: impl FnOnce(u64) -> M,
-    ) -> Result<(u64, M), SendError> {
+        before: impl FnOnce(u64) -> Option<M>,
+    ) -> Result<Option<(u64, M)>, SendError> {
         let mut published = 0;
         self.with_lock(deadline, |cx, p, waiter| {
             // An earlier holder's open write is ended first: the position
             // read next is where this write's bytes begin.
             end_open_write(cx, p, waiter)?;
-            let mark = before(p.written());
+            let Some(mark) = before(p.written()) else {
+                return Ok(None);
+            };
             write_locked(cx, p, data, waiter, &mut published)?;
-            Ok((p.written(), mark))
+            Ok(Some((p.written(), mark)))
         })
         .map_err(|error| SendError { published, error })
     }

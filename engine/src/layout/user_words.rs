@@ -22,14 +22,24 @@
 //! | index | slot ([`UserWord`]) | owner (code) | meaning | who writes | who reads | ordering |
 //! |---|---|---|---|---|---|---|
 //! | 1 | [`WriterMode`](UserWord::WriterMode) | `shmpipe` `anonymous::end` | the write end's modes (bit 1: nonblocking), shared by every duplicate (SEM-027) | any handle of the write end (`set_state`) | any handle of the write end | Relaxed load, `fetch_or`/`fetch_and` (a flag, orders nothing) |
-//! | 3 | [`PendingWrite`](UserWord::PendingWrite) | `shmpipe` data path (`pending`) | the pending-write mark: 1 + the claimed write's start position, 0: no claim | a writer that may pend (claim, release); a reader that found the claimant dead (clear) | readers (`withdrawal_limit`) | claim CAS 0→mark AcqRel (failure Relaxed); release and clear CAS mark→0 Release (failure Relaxed); loads Acquire |
 //! | 4 | [`ClientModes`](UserWord::ClientModes) | `shmpipe` `named::client` | the named client end's modes (nonblocking, message-read), shared by its duplicates; in the ring the client writes | any handle of the client end | any handle of the client end | Relaxed load, `fetch_or`/`fetch_and` |
-//! | 5 | [`PendingOwner`](UserWord::PendingOwner) | `shmpipe` data path (`pending`) | the claimant's process token (`End::holder_token`), 0 while a claim is made or released, 1 (`WITHDRAWN`, names no slot) once the claimant's write was cancelled | the claimant (store token Release after the end; store 0 Relaxed before releasing; on a cancel, store the published end, then 1 Release, and keep the claim); a reader clearing a dead or withdrawn claim (CAS token→0 Relaxed) | readers | load Acquire |
-//! | 6 | [`PendingEnd`](UserWord::PendingEnd) | `shmpipe` data path (`pending`) | end position of the claimed write (of its published part, once withdrawn) | the claimant, before its token | readers, between the two loads of the mark | store Relaxed, load Relaxed (published by the token's Release) |
-//! | 0, 2, 7 | — | — | free | — | — | — |
+//! | 0, 2, 3, 5, 6, 7 | pending claims 0 and 1 ([`PENDING_CLAIMS`]) | `shmpipe` data path (`pending`) | two of the four pending-write claims, see below | | | |
 //! | 8 | [`ReaderMode`](UserWord::ReaderMode) | `shmpipe` `anonymous::end` | the read end's modes, as `WriterMode` | any handle of the read end | any handle of the read end | Relaxed, as above |
 //! | 9 | [`PendingRead`](UserWord::PendingRead) | `shmpipe` data path (`Conn`) | 1 + the buffer size of a read blocked on this ring, 0: none (spec 5.3: a pending read's share never counts against the quota) | the reader, around a blocking read | the writer, on its way to waiting for the quota | store Relaxed (set and cleared), load Acquire |
-//! | 10-15 | — | — | free | — | — | — |
+//! | 10-15 | pending claims 2 and 3 | `shmpipe` data path (`pending`) | the other two claims, see below | | | |
+//!
+//! **Pending-write claims.** [`PENDING_CLAIMS`] claims, each of three
+//! words: `mark`, `owner` and `end` are slots 3, 5, 6 for claim 0; 0, 2, 7
+//! for claim 1; 10, 11, 12 for claim 2; 13, 14, 15 for claim 3. Claims go
+//! wherever words were free: they are written only by writers about to
+//! pend (a slow path) and read by the reader on every read, which only
+//! shares the lines.
+//!
+//! | word | meaning | who writes | who reads | ordering |
+//! |---|---|---|---|---|
+//! | mark | 1 + the claimed write's start position, 0: the claim is free | a writer that may pend (claim, release); a reader or writer that found the claim dead, withdrawn and spent (clear) | readers (`withdrawal_limit`), writers looking for a free claim | claim CAS 0→mark AcqRel (failure Relaxed); release and clear CAS mark→0 Release (failure Relaxed); loads Acquire |
+//! | owner | the claimant's process token (`End::holder_token`), 0 while a claim is made or released, 1 (`WITHDRAWN`, names no slot) once the claimant's write was cancelled | the claimant (store token Release after the end; store 0 Relaxed before releasing; on a cancel, store the published end, then 1 Release, and keep the claim); a clearer (CAS token→0 Relaxed) | readers | load Acquire |
+//! | end | end position of the claimed write (of its published part, once withdrawn) | the claimant, before its token | readers, between the two loads of the mark | store Relaxed, load Relaxed (published by the token's Release) |
 //!
 //! Each access goes through a method of [`RingControl`] that carries its
 //! ordering: [`modes`](RingControl::modes),
@@ -85,14 +95,8 @@ pub enum UserWord {
     WriterMode = 1,
     /// 1 + the buffer size of a blocked read, or 0 (the reader's line).
     PendingRead = 9,
-    /// The pending-write mark: 1 + the claimed write's start, or 0.
-    PendingWrite = 3,
     /// The named client end's modes.
     ClientModes = 4,
-    /// The pending-write claimant's process token, or 0.
-    PendingOwner = 5,
-    /// Where the claimed pending write ends.
-    PendingEnd = 6,
 }
 
 impl UserWord {
@@ -117,7 +121,7 @@ impl<P: Platform> RingControl<P> {
     /// use std::sync::atomic::Ordering::Relaxed;
     ///
     /// let control = RingControl::<Native>::new();
-    /// assert_eq!(control.user_word(UserWord::PendingEnd).load(Relaxed), 0);
+    /// assert_eq!(control.user_word(UserWord::PendingRead).load(Relaxed), 0);
     /// ```
     pub fn user_word(&self, w: UserWord) -> &P::U64 {
         let i = w.index();
@@ -214,142 +218,165 @@ impl<P: Platform> RingControl<P> {
             .saturating_sub(1)
     }
 
-    /// Claims the pending-write mark for the write `start..end` of the
-    /// process with token `token`, if no claim is in place: CAS
-    /// [`UserWord::PendingWrite`] 0 → `start + 1` (AcqRel, failure
-    /// Relaxed), then store the end (Relaxed) and then the token
-    /// (Release). Returns the mark, for [`release_pending_write`].
+    /// The word `field` (0: mark, 1: owner, 2: end) of pending claim
+    /// `slot` (`slot < PENDING_CLAIMS`; see the module docs).
+    fn claim_word(&self, slot: usize, field: usize) -> &P::U64 {
+        let i = CLAIM_WORDS[slot][field];
+        &self.user[i / 8].0[i % 8]
+    }
+
+    /// Claims a free pending claim for the write `start..end` of the
+    /// process with token `token`, trying the claims in order: CAS its mark
+    /// 0 → `start + 1` (AcqRel, failure Relaxed), then store the end
+    /// (Relaxed) and then the token (Release). Returns the claim and its
+    /// mark, for [`release_pending_write`]; `None` if all
+    /// [`PENDING_CLAIMS`] are taken.
     ///
     /// [`release_pending_write`]: RingControl::release_pending_write
     ///
     /// ```
-    /// use shmpipe_engine::layout::RingControl;
+    /// use shmpipe_engine::layout::{RingControl, PENDING_CLAIMS};
     /// let c = RingControl::<shmpipe_engine::sync::Native>::new();
-    /// let mark = c.claim_pending_write(7, 10, 20).unwrap();
-    /// assert!(c.claim_pending_write(8, 30, 40).is_none()); // taken
+    /// let (slot, mark) = c.claim_pending_write(7, 10, 20).unwrap();
     /// assert_eq!(
-    ///     (c.pending_write_mark(), c.pending_write_owner(), c.pending_write_end()),
+    ///     (c.pending_write_mark(slot), c.pending_write_owner(slot), c.pending_write_end(slot)),
     ///     (11, 7, 20)
     /// );
-    /// c.release_pending_write(mark);
-    /// assert_eq!((c.pending_write_mark(), c.pending_write_owner()), (0, 0));
+    /// for i in 1..PENDING_CLAIMS as u64 {
+    ///     assert!(c.claim_pending_write(8, 20 * i, 20 * i + 20).is_some());
+    /// }
+    /// assert!(c.claim_pending_write(9, 100, 120).is_none()); // all taken
+    /// c.release_pending_write(slot, mark);
+    /// assert_eq!((c.pending_write_mark(slot), c.pending_write_owner(slot)), (0, 0));
     /// ```
-    pub fn claim_pending_write(&self, token: u64, start: u64, end: u64) -> Option<u64> {
+    pub fn claim_pending_write(&self, token: u64, start: u64, end: u64) -> Option<(usize, u64)> {
         let mark = start.checked_add(1)?;
-        self.user_word(UserWord::PendingWrite)
-            .compare_exchange(0, mark, AcqRel, Relaxed)
-            .ok()?;
-        self.user_word(UserWord::PendingEnd).store(end, Relaxed);
-        self.user_word(UserWord::PendingOwner).store(token, Release);
-        Some(mark)
+        let slot = (0..PENDING_CLAIMS).find(|&slot| {
+            self.claim_word(slot, MARK)
+                .compare_exchange(0, mark, AcqRel, Relaxed)
+                .is_ok()
+        })?;
+        self.claim_word(slot, END).store(end, Relaxed);
+        self.claim_word(slot, OWNER).store(token, Release);
+        Some((slot, mark))
     }
 
-    /// The claimant releases its claim `mark`: token to 0 (Relaxed), then
-    /// CAS the mark `mark` → 0 (Release, failure Relaxed; it fails only if
-    /// the claim was cleared as dead or the word scribbled on).
+    /// The claimant releases its claim (`slot`, `mark`): token to 0
+    /// (Relaxed), then CAS the mark `mark` → 0 (Release, failure Relaxed;
+    /// it fails only if the claim was cleared as dead or the word scribbled
+    /// on).
     ///
     /// ```
     /// use shmpipe_engine::layout::RingControl;
     /// let c = RingControl::<shmpipe_engine::sync::Native>::new();
-    /// let mark = c.claim_pending_write(1, 0, 5).unwrap();
-    /// c.release_pending_write(mark);
-    /// assert!(c.claim_pending_write(2, 5, 9).is_some());
+    /// let (slot, mark) = c.claim_pending_write(1, 0, 5).unwrap();
+    /// c.release_pending_write(slot, mark);
+    /// assert_eq!(c.claim_pending_write(2, 5, 9).unwrap().0, slot);
     /// ```
-    pub fn release_pending_write(&self, mark: u64) {
-        self.user_word(UserWord::PendingOwner).store(0, Relaxed);
+    pub fn release_pending_write(&self, slot: usize, mark: u64) {
+        self.claim_word(slot, OWNER).store(0, Relaxed);
         let _ = self
-            .user_word(UserWord::PendingWrite)
+            .claim_word(slot, MARK)
             .compare_exchange(mark, 0, Release, Relaxed);
     }
 
-    /// The claimant's write was cancelled: the claim stays, as a withdrawal
-    /// ending at `end` (what the write published), under the token
-    /// `withdrawn` (a value that names no process slot). The end first
-    /// (Relaxed), then the token (Release), as a claim is made: a reader
-    /// whose Acquire load sees the token sees this end.
+    /// The claimant's write was cancelled: claim `slot` stays, as a
+    /// withdrawal ending at `end` (what the write published), under the
+    /// token `withdrawn` (a value that names no process slot). The end
+    /// first (Relaxed), then the token (Release), as a claim is made: a
+    /// reader whose Acquire load sees the token sees this end.
     ///
     /// ```
     /// use shmpipe_engine::layout::RingControl;
     /// let c = RingControl::<shmpipe_engine::sync::Native>::new();
-    /// let mark = c.claim_pending_write(7, 10, 20).unwrap();
-    /// c.withdraw_pending_write(1, 14);
+    /// let (slot, mark) = c.claim_pending_write(7, 10, 20).unwrap();
+    /// c.withdraw_pending_write(slot, 1, 14);
     /// assert_eq!(
-    ///     (c.pending_write_mark(), c.pending_write_owner(), c.pending_write_end()),
+    ///     (c.pending_write_mark(slot), c.pending_write_owner(slot), c.pending_write_end(slot)),
     ///     (mark, 1, 14)
     /// );
     /// ```
-    pub fn withdraw_pending_write(&self, withdrawn: u64, end: u64) {
-        self.user_word(UserWord::PendingEnd).store(end, Relaxed);
-        self.user_word(UserWord::PendingOwner)
-            .store(withdrawn, Release);
+    pub fn withdraw_pending_write(&self, slot: usize, withdrawn: u64, end: u64) {
+        self.claim_word(slot, END).store(end, Relaxed);
+        self.claim_word(slot, OWNER).store(withdrawn, Release);
     }
 
-    /// A reader clears the claim (`mark`, `owner`) it found dead: CAS the
-    /// token `owner` → 0 (Relaxed), then the mark `mark` → 0 (Release,
-    /// failure Relaxed); each only if still that claim's (another reader
-    /// may have cleared it and a new claimant taken the mark since).
+    /// Clears claim `slot` (`mark`, `owner`), found dead or withdrawn and
+    /// passed: CAS the token `owner` → 0 (Relaxed), then the mark `mark` →
+    /// 0 (Release, failure Relaxed); each only if still that claim's
+    /// (another reader may have cleared it and a new claimant taken the
+    /// claim since).
     ///
     /// ```
     /// use shmpipe_engine::layout::RingControl;
     /// let c = RingControl::<shmpipe_engine::sync::Native>::new();
-    /// let mark = c.claim_pending_write(3, 0, 5).unwrap();
-    /// c.clear_pending_write(mark, 3);
-    /// assert_eq!((c.pending_write_mark(), c.pending_write_owner()), (0, 0));
+    /// let (slot, mark) = c.claim_pending_write(3, 0, 5).unwrap();
+    /// c.clear_pending_write(slot, mark, 3);
+    /// assert_eq!((c.pending_write_mark(slot), c.pending_write_owner(slot)), (0, 0));
     /// ```
-    pub fn clear_pending_write(&self, mark: u64, owner: u64) {
+    pub fn clear_pending_write(&self, slot: usize, mark: u64, owner: u64) {
         let _ = self
-            .user_word(UserWord::PendingOwner)
+            .claim_word(slot, OWNER)
             .compare_exchange(owner, 0, Relaxed, Relaxed);
         let _ = self
-            .user_word(UserWord::PendingWrite)
+            .claim_word(slot, MARK)
             .compare_exchange(mark, 0, Release, Relaxed);
     }
 
-    /// The pending-write mark: 1 + the claimed write's start, 0 for none
+    /// Claim `slot`'s mark: 1 + the claimed write's start, 0 for none
     /// (Acquire).
     ///
     /// ```
     /// use shmpipe_engine::layout::RingControl;
     /// let c = RingControl::<shmpipe_engine::sync::Native>::new();
-    /// assert_eq!(c.pending_write_mark(), 0);
+    /// assert_eq!(c.pending_write_mark(0), 0);
     /// ```
-    pub fn pending_write_mark(&self) -> u64 {
-        self.user_word(UserWord::PendingWrite).load(Acquire)
+    pub fn pending_write_mark(&self, slot: usize) -> u64 {
+        self.claim_word(slot, MARK).load(Acquire)
     }
 
-    /// The claimant's process token, 0 while a claim is made or released
+    /// Claim `slot`'s process token, 0 while a claim is made or released
     /// (Acquire).
     ///
     /// ```
     /// use shmpipe_engine::layout::RingControl;
     /// let c = RingControl::<shmpipe_engine::sync::Native>::new();
-    /// assert_eq!(c.pending_write_owner(), 0);
+    /// assert_eq!(c.pending_write_owner(3), 0);
     /// ```
-    pub fn pending_write_owner(&self) -> u64 {
-        self.user_word(UserWord::PendingOwner).load(Acquire)
+    pub fn pending_write_owner(&self, slot: usize) -> u64 {
+        self.claim_word(slot, OWNER).load(Acquire)
     }
 
-    /// Where the claimed write ends (Relaxed: read between two loads of the
-    /// mark and published by the token's Release; unchecked shared data).
+    /// Where claim `slot`'s write ends (Relaxed: read between two loads of
+    /// the mark and published by the token's Release; unchecked shared
+    /// data).
     ///
     /// ```
     /// use shmpipe_engine::layout::RingControl;
     /// let c = RingControl::<shmpipe_engine::sync::Native>::new();
-    /// assert_eq!(c.pending_write_end(), 0);
+    /// assert_eq!(c.pending_write_end(1), 0);
     /// ```
-    pub fn pending_write_end(&self) -> u64 {
-        self.user_word(UserWord::PendingEnd).load(Relaxed)
+    pub fn pending_write_end(&self, slot: usize) -> u64 {
+        self.claim_word(slot, END).load(Relaxed)
     }
 }
+
+/// How many writes may be claimed as pending on one ring at once (spec
+/// 5.2, 7.4, 7.5): a further write that may pend waits for a claim before
+/// publishing anything (the pipe layer's `wait_for_mark`).
+pub const PENDING_CLAIMS: usize = 4;
+const MARK: usize = 0;
+const OWNER: usize = 1;
+const END: usize = 2;
+/// The user slots of each claim's mark, owner and end (module docs).
+const CLAIM_WORDS: [[usize; 3]; PENDING_CLAIMS] =
+    [[3, 5, 6], [0, 2, 7], [10, 11, 12], [13, 14, 15]];
 
 // Every slot fits its line: the writer's words on line 0, the reader's on
 // line 1.
 const _: () = {
     assert!(UserWord::WriterMode.index() < 8);
-    assert!(UserWord::PendingWrite.index() < 8);
     assert!(UserWord::ClientModes.index() < 8);
-    assert!(UserWord::PendingOwner.index() < 8);
-    assert!(UserWord::PendingEnd.index() < 8);
     assert!(UserWord::ReaderMode.index() / 8 == 1);
     assert!(UserWord::PendingRead.index() / 8 == 1);
 };
@@ -367,13 +394,7 @@ mod tests {
         let c = RingControl::<Native>::new();
         let block = |w: UserWord| (c.user_word(w) as *const _ as usize) / 128;
         let reader = [UserWord::ReaderMode, UserWord::PendingRead];
-        let writer = [
-            UserWord::WriterMode,
-            UserWord::ClientModes,
-            UserWord::PendingWrite,
-            UserWord::PendingOwner,
-            UserWord::PendingEnd,
-        ];
+        let writer = [UserWord::WriterMode, UserWord::ClientModes];
         for r in reader {
             for w in writer {
                 assert_ne!(block(r), block(w), "{r:?} and {w:?} share a line pair");
@@ -385,5 +406,27 @@ mod tests {
         for w in reader.into_iter().chain(writer) {
             assert!(block(w) != producer && block(w) != consumer);
         }
+    }
+
+    /// Every user slot has one job: the claims' words and the named slots
+    /// are all different, and all 16 are in use.
+    #[test]
+    fn claims_and_named_slots_never_overlap() {
+        let mut used = [false; 16];
+        let named = [
+            UserWord::ReaderMode,
+            UserWord::WriterMode,
+            UserWord::PendingRead,
+            UserWord::ClientModes,
+        ];
+        for i in named
+            .iter()
+            .map(|w| w.index())
+            .chain(CLAIM_WORDS.iter().flatten().copied())
+        {
+            assert!(!used[i], "slot {i} has two jobs");
+            used[i] = true;
+        }
+        assert!(used.iter().all(|&u| u));
     }
 }

@@ -18,8 +18,11 @@
 //! any of its bytes is published (`Sender::send_marked`): a kill right
 //! after the first byte becomes visible must already find the claim, or the
 //! rest would stay readable. A write that may pend while another holds the
-//! mark is not marked (if its process dies, its rest stays readable: the
-//! safe side of the rule). A claimant killed while it was still publishing
+//! mark publishes nothing: it declines, waits (cancellably) until the mark
+//! is free, and tries again (`Conn::wait_for_mark`); so every pending write
+//! is marked, however many pend on one ring. A writer that cannot be named
+//! (no process slot) goes unmarked: if its process dies, its rest stays
+//! readable, the safe side of the rule. A claimant killed while it was still publishing
 //! leaves a claim whose end lies past what was published: nothing is
 //! dropped for it (the reader gets the published part of a cut message,
 //! see `Conn::read_msg`).
@@ -73,10 +76,11 @@
 //! as it takes a dead one, without asking the kernel: it reads up to the
 //! claim's start, then drops the unread rest and goes on with what
 //! follows (a message-read reader that had part of the message gets
-//! `OperationAborted` for its rest first). One claim at a time: a cancelled
-//! write that held no claim (another pending write held the mark) leaves
-//! its rest readable, as a dead one does. A flush counts withdrawn bytes as
-//! read ([`unread_all_withdrawn`]).
+//! `OperationAborted` for its rest first). A withdrawn or dead claim none
+//! of whose bytes is left unread is cleared by the next write that needs
+//! the mark ([`clear_spent_claim`]), since a reader asleep on an empty ring
+//! never would. A flush counts withdrawn bytes as read
+//! ([`unread_all_withdrawn`]).
 //!
 //! Everything read here is hostile input: a nonsense end drops nothing; a
 //! word that names no slot ([`token_slot`] bounds it) is no claimant at all,
@@ -86,7 +90,7 @@
 
 use crate::error::{Error, ErrorKind};
 use shmpipe_engine::channel::End;
-use shmpipe_engine::layout::RingControl;
+use shmpipe_engine::layout::{RingControl, PENDING_CLAIMS};
 use shmpipe_engine::liveness::{slot_held, token_slot};
 use shmpipe_engine::sync::Native;
 use shmpipe_engine::{Receiver, RingStorage};
@@ -96,27 +100,32 @@ use std::sync::atomic::Ordering::SeqCst;
 
 type Control = RingControl<Native>;
 
-/// A claim this process holds on the mark, released when dropped: when the
-/// write completes, fails, or the wait it covers unwinds. That is what lets
-/// a process token stand for the write: a claim left behind by a live
+/// A claim this process holds, released when dropped: when the write
+/// completes, fails, or the wait it covers unwinds. That is what lets a
+/// process token stand for the write: a claim left behind by a live
 /// process would look alive until the process died, and then a write that
 /// was long over would be withdrawn.
 pub(crate) struct PendingMark<'a> {
     control: &'a Control,
+    slot: usize,
     mark: u64,
 }
 
 impl<'a> PendingMark<'a> {
-    /// Claims the mark for the write `start..end` of the process whose
-    /// token ([`End::holder_token`]) is `token`, if no other write holds it.
+    /// Claims a free claim for the write `start..end` of the process whose
+    /// token ([`End::holder_token`]) is `token`; `None` if all are taken.
     pub(crate) fn claim(
         control: &'a Control,
         token: u64,
         start: u64,
         end: u64,
     ) -> Option<PendingMark<'a>> {
-        let mark = control.claim_pending_write(token, start, end)?;
-        Some(PendingMark { control, mark })
+        let (slot, mark) = control.claim_pending_write(token, start, end)?;
+        Some(PendingMark {
+            control,
+            slot,
+            mark,
+        })
     }
 }
 
@@ -132,7 +141,7 @@ impl PendingMark<'_> {
     pub(crate) fn withdraw(self, published: u64) {
         let start = self.mark - 1;
         self.control
-            .withdraw_pending_write(WITHDRAWN, start.saturating_add(published));
+            .withdraw_pending_write(self.slot, WITHDRAWN, start.saturating_add(published));
         let control = self.control;
         core::mem::forget(self);
         let ev = &control.events.0;
@@ -141,77 +150,168 @@ impl PendingMark<'_> {
     }
 }
 
-/// Whether every byte the peer has not read of what this end wrote up to
-/// payload position `written` lies in a withdrawn write (spec 7.4: a flush
-/// that only waits for withdrawn bytes succeeds, SEM-121).
-pub(crate) fn unread_all_withdrawn(control: &Control, written: u64) -> bool {
-    let mark = control.pending_write_mark();
-    if mark == 0 || control.pending_write_owner() != WITHDRAWN {
-        return false;
-    }
-    let end = control.pending_write_end();
-    if control.pending_write_mark() != mark {
-        return false;
-    }
-    mark - 1 <= control.consumed() && end >= written
-}
-
-/// Unread bytes of a withdrawn write: they will never be read, so they no
-/// longer count against the quota of the writes behind them (spec 7.4:
-/// "withdrawing may complete later pending writes"). Bounded by what was
-/// written: hostile words cannot make a write skip more than the queue.
-pub(crate) fn withdrawn_unread(control: &Control) -> u64 {
-    let mark = control.pending_write_mark();
-    if mark == 0 || control.pending_write_owner() != WITHDRAWN {
-        return 0;
-    }
-    let end = control.pending_write_end();
-    if control.pending_write_mark() != mark {
-        return 0;
-    }
-    let (consumed, written) = (control.consumed(), control.written());
-    end.min(written).saturating_sub(consumed.max(mark - 1))
-}
-
 impl Drop for PendingMark<'_> {
     /// The write is no longer pending.
     fn drop(&mut self) {
         // The mark's CAS fails only if a reader already judged the claim
         // dead, which this process's live slot rules out, or if the peer
         // scribbled on the word.
-        self.control.release_pending_write(self.mark);
+        self.control.release_pending_write(self.slot, self.mark);
+        // A write of another handle may wait for a claim (`wait_for_mark`).
+        self.control.events.0.writable.notify();
     }
 }
 
-/// The claimed write, if there is one and its process is gone (the reading
-/// side's look at the mark). Asks the kernel only while a claim is in place.
-pub(crate) fn dead_claim(control: &Control, end: &End) -> Option<DeadClaim> {
-    let mark = control.pending_write_mark();
-    if mark == 0 {
-        return None;
-    }
-    let owner = control.pending_write_owner();
-    let write_end = control.pending_write_end();
-    if control.pending_write_mark() != mark {
-        return None; // released or re-claimed meanwhile: look next time
-    }
-    if owner == WITHDRAWN {
-        // A cancelled write: gone as a dead one is, no kernel to ask.
-        return Some(DeadClaim {
+/// One claim as read from the ring: hostile data, consistent only in that
+/// its mark did not change while its owner and end were loaded.
+#[derive(Clone, Copy)]
+pub(crate) struct Claim {
+    slot: usize,
+    mark: u64,
+    owner: u64,
+    /// Where the claimed write starts and ends (payload positions; `end`
+    /// is unchecked shared data).
+    pub(crate) start: u64,
+    pub(crate) end: u64,
+}
+
+impl Claim {
+    /// Loads claim `slot`: the mark, the token (Acquire) and the end, then
+    /// the mark again. Positions only grow, so an unchanged mark is the
+    /// same claim, and the token read is that claim's (an older claim's
+    /// token was zeroed before its mark was released).
+    fn load(control: &Control, slot: usize) -> Option<Claim> {
+        let mark = control.pending_write_mark(slot);
+        if mark == 0 {
+            return None;
+        }
+        let owner = control.pending_write_owner(slot);
+        let end = control.pending_write_end(slot);
+        if control.pending_write_mark(slot) != mark {
+            return None; // released or re-claimed meanwhile: look next time
+        }
+        Some(Claim {
+            slot,
             mark,
             owner,
             start: mark - 1,
-            end: write_end,
+            end,
+        })
+    }
+
+    /// Frees the claim for the next pending write, if it is still this one
+    /// (another reader may have cleared it and a new claimant taken it).
+    pub(crate) fn clear(&self, control: &Control) {
+        control.clear_pending_write(self.slot, self.mark, self.owner);
+        // A write of another handle may wait for a claim (`wait_for_mark`).
+        control.events.0.writable.notify();
+    }
+}
+
+/// The claims in place (each loaded as [`Claim::load`] does).
+fn claims(control: &Control) -> impl Iterator<Item = Claim> + '_ {
+    (0..PENDING_CLAIMS).filter_map(|slot| Claim::load(control, slot))
+}
+
+/// The withdrawn claims in place.
+fn withdrawn(control: &Control) -> impl Iterator<Item = Claim> + '_ {
+    claims(control).filter(|c| c.owner == WITHDRAWN)
+}
+
+/// Whether a claim is free now.
+pub(crate) fn claim_free(control: &Control) -> bool {
+    (0..PENDING_CLAIMS).any(|slot| control.pending_write_mark(slot) == 0)
+}
+
+/// Whether some taken claim will be freed by someone: its owner is a
+/// process slot (released when the write ends, cleared when the process
+/// is found dead) or it is withdrawn (cleared once passed). A claim whose
+/// token is 0 or names no slot is either being made (for a few
+/// instructions) or was left by a claimant killed between its CAS and its
+/// token store, or scribbled by the peer: nobody can judge it, so a write
+/// that found every claim taken by such words goes unmarked (the safe
+/// side) instead of waiting for a claim that may never come.
+pub(crate) fn claims_judgeable(control: &Control) -> bool {
+    claims(control).any(|c| c.owner == WITHDRAWN || token_slot(c.owner).is_some())
+}
+
+/// Whether every byte the peer has not read of what this end wrote up to
+/// payload position `written` lies in a withdrawn write (spec 7.4: a flush
+/// that only waits for withdrawn bytes succeeds, SEM-121).
+pub(crate) fn unread_all_withdrawn(control: &Control, written: u64) -> bool {
+    let mut ranges = [(0u64, 0u64); PENDING_CLAIMS];
+    let mut n = 0;
+    for c in withdrawn(control) {
+        ranges[n] = (c.start, c.end);
+        n += 1;
+    }
+    if n == 0 {
+        return false; // nothing withdrawn (unread empty messages count too)
+    }
+    // Claims first, then `consumed`: a claim cleared in between had its
+    // bytes dropped, which moves `consumed` past them.
+    let ranges = &mut ranges[..n];
+    ranges.sort_unstable();
+    let mut covered = control.consumed();
+    for &(start, end) in ranges.iter() {
+        if start <= covered {
+            covered = covered.max(end);
+        }
+    }
+    covered >= written
+}
+
+/// Unread bytes of withdrawn writes: they will never be read, so they no
+/// longer count against the quota of the writes behind them (spec 7.4:
+/// "withdrawing may complete later pending writes"). Bounded by what is
+/// unread: hostile words cannot make a write skip more than the queue.
+pub(crate) fn withdrawn_unread(control: &Control) -> u64 {
+    let mut ranges = [None; PENDING_CLAIMS];
+    for (r, c) in ranges.iter_mut().zip(withdrawn(control)) {
+        *r = Some((c.start, c.end));
+    }
+    if ranges[0].is_none() {
+        return 0;
+    }
+    let (consumed, written) = (control.consumed(), control.written());
+    let sum = ranges
+        .into_iter()
+        .flatten()
+        .fold(0u64, |sum, (start, end)| {
+            sum.saturating_add(end.min(written).saturating_sub(consumed.max(start)))
         });
+    sum.min(written.saturating_sub(consumed))
+}
+
+/// Whether a write ending at payload position `end` would pend on `quota`
+/// now: its bytes and those unread ahead of it exceed the quota, not
+/// counting bytes of a withdrawn write, which will never be read. `consumed`
+/// only grows, and bytes once withdrawn stay so until the reader passes
+/// them, so a write that would not pend now never will.
+pub(crate) fn may_pend(control: &Control, end: u64, quota: u64) -> bool {
+    end.saturating_sub(control.consumed())
+        .saturating_sub(withdrawn_unread(control))
+        > quota
+}
+
+/// Whether claim `c` belongs to a write that is withdrawn or whose process
+/// is gone (the reading side's look). Asks the kernel only for a claim
+/// whose owner names a process slot.
+fn is_dead(control: &Control, end: &End, c: &Claim) -> bool {
+    if c.owner == WITHDRAWN {
+        // A cancelled write: gone as a dead one is, no kernel to ask.
+        return true;
     }
     // 0 (a claim in flight) or nonsense: no claimant to judge. `slot_held`
     // alone would call such a word dead.
-    token_slot(owner)?;
+    if token_slot(c.owner).is_none() {
+        return false;
+    }
     // Through the end's own descriptor: no process slot is made for a
     // reader, and every slot, this process's included, is seen (a slot
     // lives on a description of its own).
-    if slot_held(end.fd(), owner) {
-        return None;
+    if slot_held(end.fd(), c.owner) {
+        return false;
     }
     // The slot is free, but maybe only because a live claimant released
     // its claim and then closed its last handle of the end (or exited)
@@ -219,42 +319,56 @@ pub(crate) fn dead_claim(control: &Control, end: &End) -> Option<DeadClaim> {
     // go, so the claim is still in place only if the claimant died holding
     // it.
     fence(SeqCst);
-    if control.pending_write_mark() != mark || control.pending_write_owner() != owner {
-        return None;
+    control.pending_write_mark(c.slot) == c.mark && control.pending_write_owner(c.slot) == c.owner
+}
+
+/// The claims whose write is withdrawn or whose process is gone.
+fn dead_claims<'a>(control: &'a Control, end: &'a End) -> impl Iterator<Item = Claim> + 'a {
+    claims(control).filter(move |c| is_dead(control, end, c))
+}
+
+/// The first (by position) claim whose write is withdrawn or whose process
+/// is gone: the one a reader meets first.
+pub(crate) fn dead_claim(control: &Control, end: &End) -> Option<Claim> {
+    dead_claims(control, end).min_by_key(|c| c.start)
+}
+
+/// Whether `c`, a dead or withdrawn claim, has none of its bytes left
+/// unread: it protects nothing, and only a reader passing it would clear
+/// it, which a reader asleep on an empty ring never does. Everything the
+/// dead write published lies below `written` read after its death was
+/// confirmed, so `consumed` at or past the smaller of the claim's end and
+/// that `written` proves it all read (hostile words can only make this
+/// clear a claim early: that decides whether bytes are dropped, never
+/// memory safety).
+fn is_spent(control: &Control, c: &Claim) -> bool {
+    let written = control.written();
+    control.consumed() >= c.end.min(written)
+}
+
+/// Whether some claim is [spent](is_spent).
+pub(crate) fn spent_claim(control: &Control, end: &End) -> bool {
+    dead_claims(control, end).any(|c| is_spent(control, &c))
+}
+
+/// Clears every [spent](is_spent) claim; returns whether there was one.
+pub(crate) fn clear_spent_claim(control: &Control, end: &End) -> bool {
+    let mut cleared = false;
+    for c in dead_claims(control, end) {
+        if is_spent(control, &c) {
+            c.clear(control);
+            cleared = true;
+        }
     }
-    Some(DeadClaim {
-        mark,
-        owner,
-        start: mark - 1,
-        end: write_end,
-    })
+    cleared
 }
 
-/// A claim whose process is gone.
-pub(crate) struct DeadClaim {
-    mark: u64,
-    owner: u64,
-    /// Where the dead write starts and ends (payload positions; `end` is
-    /// unchecked shared data).
-    pub(crate) start: u64,
-    pub(crate) end: u64,
-}
-
-impl DeadClaim {
-    /// Frees the mark for the next pending write.
-    pub(crate) fn clear(&self, control: &Control) {
-        // Only this claim's token: another reader may have cleared it and a
-        // new claimant taken the mark since.
-        control.clear_pending_write(self.mark, self.owner);
-    }
-}
-
-/// Spec 7.5 (SEM-117): if the write that holds the pending-write mark
-/// belongs to a process that is gone, the unread rest of that write
-/// disappears. Returns how many bytes may be read before that write's
-/// start (`Some`), or `None` for no limit; drops the rest once the
-/// reader stands inside it. Costs one liveness question per read while
-/// a claimed write is pending, nothing otherwise.
+/// Spec 7.5 (SEM-117) and 7.4 (SEM-145): if a claimed write belongs to a
+/// process that is gone, or was cancelled, the unread rest of that write
+/// disappears. Returns how many bytes may be read before the first such
+/// write's start (`Some`), or `None` for no limit; drops the rest of each
+/// such write the reader stands in. Costs one liveness question per read
+/// and claimed write while writes are pending, nothing otherwise.
 ///
 /// With `cut_is_error` (a message-read mode read), a message of which the
 /// reader already got a part (with `complete == false`) was cut: after
@@ -267,43 +381,55 @@ pub(crate) fn withdrawal_limit(
     end: &End,
     cut_is_error: bool,
 ) -> io::Result<Option<usize>> {
-    let control = rx.ring().control();
-    let Some(dead) = dead_claim(control, end) else {
-        return Ok(None);
-    };
-    let consumed = control.consumed();
-    if consumed < dead.start {
-        let left = dead.start - consumed;
-        return Ok(Some(usize::try_from(left).unwrap_or(usize::MAX)));
+    let mut cut = false;
+    let mut limit = None;
+    // Each pass clears a claim; hostile words that survive their clear
+    // cannot keep the reader here.
+    for _ in 0..=PENDING_CLAIMS {
+        let control = rx.ring().control();
+        let Some(dead) = dead_claim(control, end) else {
+            break;
+        };
+        let consumed = control.consumed();
+        if consumed < dead.start {
+            let left = dead.start - consumed;
+            limit = Some(usize::try_from(left).unwrap_or(usize::MAX));
+            break;
+        }
+        dead.clear(control);
+        cut |= drop_rest(rx, &dead)?;
     }
-    dead.clear(control);
-    let mut scratch = [0u8; 4096];
-    let dropped = rx
-        .batch(|c| {
-            // Under the reader lock: another reader may have dropped part or
-            // all of it already. Hostile or stale numbers drop nothing: the
-            // rest must lie within what was published.
-            let written = c.storage().control().written();
-            let mut left = if dead.end <= written {
-                dead.end.saturating_sub(c.consumed())
-            } else {
-                0
-            };
-            // Part of the write was read already (by any reader of the
-            // end): the message was cut for the reader.
-            let cut = left > 0 && c.consumed() > dead.start;
-            while left > 0 {
-                let n = left.min(scratch.len() as u64) as usize;
-                match c.read_stream(&mut scratch[..n])? {
-                    Some(got) if got > 0 => left -= got as u64,
-                    _ => break,
-                }
-            }
-            Ok(cut)
-        })
-        .map_err(|e| super::engine(e, ErrorKind::BrokenPipe))?;
-    if dropped && cut_is_error {
+    if cut && cut_is_error {
         return Err(Error::io(ErrorKind::OperationAborted));
     }
-    Ok(None)
+    Ok(limit)
+}
+
+/// Drops the unread rest of the dead write `dead`, which the reader stands
+/// in; returns whether the reader had read part of it (a cut message).
+fn drop_rest(rx: &mut Receiver, dead: &Claim) -> io::Result<bool> {
+    let mut scratch = [0u8; 4096];
+    rx.batch(|c| {
+        // Under the reader lock: another reader may have dropped part or
+        // all of it already. Hostile or stale numbers drop nothing: the
+        // rest must lie within what was published.
+        let written = c.storage().control().written();
+        let mut left = if dead.end <= written {
+            dead.end.saturating_sub(c.consumed())
+        } else {
+            0
+        };
+        // Part of the write was read already (by any reader of the end):
+        // the message was cut for the reader.
+        let cut = left > 0 && c.consumed() > dead.start;
+        while left > 0 {
+            let n = left.min(scratch.len() as u64) as usize;
+            match c.read_stream(&mut scratch[..n])? {
+                Some(got) if got > 0 => left -= got as u64,
+                _ => break,
+            }
+        }
+        Ok(cut)
+    })
+    .map_err(|e| super::engine(e, ErrorKind::BrokenPipe))
 }

@@ -95,37 +95,50 @@ impl Conn {
             None
         };
         let quota = u64::from(self.quota);
-        // The claim is kept out here, not returned through `send_marked`:
-        // a write cancelled while it publishes must still withdraw it.
-        let claimed = std::cell::RefCell::new(None);
-        let claim = |start: u64| {
-            let token = token?;
-            let end = start.checked_add(n)?;
-            let consumed = control.consumed();
-            // It cannot pend if it fits now: `consumed` only grows.
-            if end.saturating_sub(consumed) <= quota {
-                return None;
-            }
-            *claimed.borrow_mut() = PendingMark::claim(control, token, start, end);
-            Some(())
-        };
-        let sent = tx.send_marked(buf, None, claim);
-        let mut claim = claimed.into_inner();
-        let end = match sent {
-            Ok((end, _)) => end,
-            Err(e) => {
-                if let (shmpipe_engine::Error::Cancelled, Some(claim)) = (&e.error, claim.take()) {
-                    // Spec 7.4: the unread rest of a cancelled write is
-                    // withdrawn (the part not yet published never will be).
-                    claim.withdraw(e.published as u64);
-                }
-                let kind = if e.published == 0 {
-                    ErrorKind::NoData
-                } else {
-                    ErrorKind::BrokenPipe
+        let (end, claim) = loop {
+            // The claim is kept out here, not returned through
+            // `send_marked`: a write cancelled while it publishes must
+            // still withdraw it.
+            let claimed = std::cell::RefCell::new(None);
+            let decide = |start: u64| {
+                let (Some(token), Some(end)) = (token, start.checked_add(n)) else {
+                    return Some(()); // unmarked: the safe side
                 };
-                self.note_gone(&e.error);
-                return Err(engine(e.error, kind));
+                if !pending::may_pend(control, end, quota) {
+                    return Some(());
+                }
+                match PendingMark::claim(control, token, start, end) {
+                    Some(mark) => *claimed.borrow_mut() = Some(mark),
+                    // Every claim is another write's: decline, publish
+                    // nothing, and wait for one (unless none of them can
+                    // ever be freed: then unmarked, the safe side).
+                    None if pending::claims_judgeable(control) => return None,
+                    None => {}
+                }
+                Some(())
+            };
+            let sent = tx.send_marked(buf, None, decide);
+            let mut claim = claimed.into_inner();
+            match sent {
+                Ok(Some((end, ()))) => break (end, claim),
+                Ok(None) => self.wait_for_mark(n)?,
+                Err(e) => {
+                    if let (shmpipe_engine::Error::Cancelled, Some(claim)) =
+                        (&e.error, claim.take())
+                    {
+                        // Spec 7.4: the unread rest of a cancelled write is
+                        // withdrawn (the part not yet published never will
+                        // be).
+                        claim.withdraw(e.published as u64);
+                    }
+                    let kind = if e.published == 0 {
+                        ErrorKind::NoData
+                    } else {
+                        ErrorKind::BrokenPipe
+                    };
+                    self.note_gone(&e.error);
+                    return Err(engine(e.error, kind));
+                }
             }
         };
         drop(tx);
@@ -169,6 +182,45 @@ impl Conn {
             engine(e, ErrorKind::BrokenPipe)
         })?;
         Ok(buf.len())
+    }
+
+    /// A write of `n` bytes that may pend found the pending-write mark
+    /// taken by another pending write: waits, cancellably, until the mark
+    /// is free, the write would no longer pend, or the claim holding it is
+    /// spent (a withdrawn or dead write none of whose bytes is left unread,
+    /// which is then cleared here: a reader asleep on an empty ring would
+    /// never clear it). Nothing of the write is published meanwhile, so a
+    /// cancel or a peer's close leaves nothing behind. The caller keeps its
+    /// half locked: writes issued after this one on the handle stay after
+    /// it.
+    ///
+    /// Waiting, rather than publishing unmarked, is what makes every pending
+    /// write withdrawable (spec 7.4) and droppable when its process dies
+    /// (7.5), however many pend at once on one ring. Its cost: the reader
+    /// sees this write's bytes only once the writes pending ahead of it
+    /// complete, which they do as soon as the reader has taken all but a
+    /// quota of them.
+    fn wait_for_mark(&self, n: u64) -> io::Result<()> {
+        let control = self.words.control();
+        let quota = u64::from(self.quota);
+        loop {
+            if pending::clear_spent_claim(control, &self.end) {
+                return Ok(());
+            }
+            let waiter = self.waiter()?;
+            let free = || {
+                pending::claim_free(control)
+                    || !pending::may_pend(control, control.written().saturating_add(n), quota)
+                    || pending::spent_claim(control, &self.end)
+            };
+            if let Err(e) = waiter.wait_until(None, free) {
+                self.note_gone(&e);
+                return Err(engine(e, ErrorKind::NoData));
+            }
+            if !pending::spent_claim(control, &self.end) {
+                return Ok(());
+            }
+        }
     }
 
     fn write_nonblocking(&self, tx: &mut Sender, buf: &[u8], message: bool) -> io::Result<usize> {

@@ -1,5 +1,6 @@
-//! The pending-write mark: what a reader needs to make the unread rest of a
-//! dead process's pending write disappear (spec 5.2, 7.5, SEM-117).
+//! The pending-write claims: what a reader needs to make the unread rest
+//! of a dead process's, or a cancelled, pending write disappear (spec 5.2,
+//! 7.4, 7.5, SEM-117, SEM-145).
 //!
 //! A write that has not completed (it waits for the quota, or is still
 //! publishing a write larger than the ring) is *pending*. If its process
@@ -9,20 +10,22 @@
 //! is delivered. So the reader must know where the write lies and whether
 //! *its process* is still alive.
 //!
-//! Three user words of the ring hold one claim at a time:
-//! [`UserWord::PendingWrite`] = 1 + the write's start position (0: no
-//! claim), [`UserWord::PendingEnd`] = its end position, and
-//! [`UserWord::PendingOwner`] = the
-//! claimant's *process token* (0 while a claim is being made or released).
-//! A write that may pend claims the mark under the writer lock, *before*
+//! The ring's user words hold [`PENDING_CLAIMS`] (four) claims of three
+//! words each (the table in `shmpipe_engine::layout::user_words`): the
+//! *mark* = 1 + the write's start position (0: the claim is free), the
+//! *end* position, and the *owner* = the claimant's *process token* (0
+//! while a claim is being made or released).
+//! A write that may pend takes a claim under the writer lock, *before*
 //! any of its bytes is published (`Sender::send_marked`): a kill right
 //! after the first byte becomes visible must already find the claim, or the
-//! rest would stay readable. A write that may pend while another holds the
-//! mark publishes nothing: it declines, waits (cancellably) until the mark
-//! is free, and tries again (`Conn::wait_for_mark`); so every pending write
-//! is marked, however many pend on one ring. A writer that cannot be named
-//! (no process slot) goes unmarked: if its process dies, its rest stays
-//! readable, the safe side of the rule. A claimant killed while it was still publishing
+//! rest would stay readable. A write that may pend while all claims are
+//! taken publishes nothing: it declines, waits (cancellably) until one is
+//! free, and tries again (`Conn::wait_for_mark`); so every pending write
+//! is claimed, however many pend on one ring (the spec's worked example
+//! of 5.2 has two pending and readable at once, hence more than one
+//! claim). A writer that cannot be named (no process slot) goes unmarked:
+//! if its process dies, its rest stays readable, the safe side of the
+//! rule. A claimant killed while it was still publishing
 //! leaves a claim whose end lies past what was published: nothing is
 //! dropped for it (the reader gets the published part of a cut message,
 //! see `Conn::read_msg`).
@@ -78,15 +81,19 @@
 //! follows (a message-read reader that had part of the message gets
 //! `OperationAborted` for its rest first). A withdrawn or dead claim none
 //! of whose bytes is left unread is cleared by the next write that needs
-//! the mark ([`clear_spent_claim`]), since a reader asleep on an empty ring
-//! never would. A flush counts withdrawn bytes as read
+//! a claim ([`clear_spent_claim`]), since a reader asleep on an empty ring
+//! never would. A reader meets the claims in position order: it reads up
+//! to the first dead or withdrawn one, drops its rest, and goes on to the
+//! next. A flush counts withdrawn bytes as read
 //! ([`unread_all_withdrawn`]).
 //!
 //! Everything read here is hostile input: a nonsense end drops nothing; a
 //! word that names no slot ([`token_slot`] bounds it) is no claimant at all,
 //! so it is never judged dead. A claimant killed between its CAS and its
-//! token store leaves the mark taken with token 0 for good: later pending
-//! writes go unmarked, again the safe side.
+//! token store leaves that claim taken with token 0 for good; if every
+//! claim is taken by such words, later pending writes go unmarked
+//! ([`claims_judgeable`]), again the safe side, rather than wait for a
+//! claim nobody will free.
 
 use crate::error::{Error, ErrorKind};
 use shmpipe_engine::channel::End;

@@ -26,9 +26,16 @@
 //! claim). A writer that cannot be named (no process slot) goes unmarked:
 //! if its process dies, its rest stays readable, the safe side of the
 //! rule. A claimant killed while it was still publishing
-//! leaves a claim whose end lies past what was published: nothing is
-//! dropped for it (the reader gets the published part of a cut message,
-//! see `Conn::read_msg`).
+//! leaves a claim whose end lies past what was published: while it does,
+//! nothing is dropped for it (the reader gets the published part of a cut
+//! message, see `Conn::read_msg`). Later writes may carry the ring past
+//! that end; so a drop never trusts the claimed end alone: it reads the
+//! dead write's records as one message and stops at its last fragment or
+//! at the abort marker that ends a cut write, whichever comes first.
+//! (Left open: a reader that looked at the claims just before the
+//! claimant died, and then read through the cut part and into a later
+//! write in the same read, can meet the dead claim on its next read
+//! standing in that later write.)
 //!
 //! **One liveness mechanism.** The claimant is named exactly as an
 //! admission-lock holder is: by its process slot on the segment
@@ -429,11 +436,17 @@ fn drop_rest(rx: &mut Receiver, dead: &Claim) -> io::Result<bool> {
         // Part of the write was read already (by any reader of the end):
         // the message was cut for the reader.
         let cut = left > 0 && c.consumed() > dead.start;
+        // Message reads: the drop ends with the dead write's own records,
+        // at its last fragment or at the abort marker a later writer put
+        // after the part a writer killed mid-publish left. The claim's end
+        // is where the write *would* have ended: once later writes carry
+        // the ring past it, bytes up to it are theirs, not the dead one's.
         while left > 0 {
             let n = left.min(scratch.len() as u64) as usize;
-            match c.read_stream(&mut scratch[..n])? {
-                Some(got) if got > 0 => left -= got as u64,
-                _ => break,
+            match c.read_message(&mut scratch[..n]) {
+                Ok(Some(m)) if !m.end && m.len > 0 => left -= m.len as u64,
+                Ok(_) | Err(shmpipe_engine::Error::MessageCut) => break,
+                Err(e) => return Err(e),
             }
         }
         Ok(cut)

@@ -1,10 +1,9 @@
 //! Several writes pending on one ring at once, from different handles (spec
-//! 5.2, 7.4, 7.5): each is withdrawn when cancelled and dropped when its
-//! process dies, whichever of them pends first; and a dead write that left
-//! nothing unread never holds up the next pending write.
+//! 5.2, 7.4): each is withdrawn when cancelled, whichever of them pends
+//! first. (Their processes dying: `liveness/pending_claims.rs`.)
 //!
 //! An earlier version marked only the first pending write: a second one,
-//! cancelled or killed, left its unread rest readable. Now a ring has four
+//! cancelled, left its unread rest readable. Now a ring has four
 //! claims, and a write that finds none free publishes nothing until one is. Tests act on observed state
 //! (a canceller's count, a thread asleep in the kernel, bytes queued), never
 //! after a sleep.
@@ -141,127 +140,6 @@ fn sem_145_the_second_of_two_pending_writes_is_withdrawn_when_cancelled() {
     );
 }
 
-/// Child: one write far larger than the ring, still publishing when the
-/// parent kills it.
-fn child_publish_big() {
-    let token = std::env::var(TOKEN_ENV).unwrap();
-    let mut w = PipeWriter::from_inherited(&token).unwrap();
-    let _ = w.write(&pattern(50_000, 2));
-    std::process::exit(3); // never reached: the parent kills us first
-}
-
-/// A writer killed while publishing a write larger than the ring leaves
-/// its claim on the mark; once the reader has read everything it published
-/// and sleeps on the empty ring, nobody reads past the claim to clear it.
-/// The next write that may pend (here the parent's, through its own copy
-/// of the end) must clear it itself, not wait for the mark forever, and is
-/// read whole after the dead write's published part.
-fn a_killed_writer_that_left_nothing_unread_does_not_hold_up_the_next_pending_write() {
-    let (mut r, mut w) = PipeBuilder::new()
-        .buffer_size(QUOTA)
-        .inheritable(true)
-        .build()
-        .unwrap();
-    let mut cmd = child_command("child_publish_big");
-    let token = cmd.inherit_end(&w).unwrap();
-    let mut child = cmd.env(TOKEN_ENV, token).spawn().unwrap();
-    drop(cmd);
-    // Read some of the big write, then stop the writer and drain what it
-    // published: the reader then sleeps on an empty ring.
-    let mut got = vec![0u8; 3000];
-    r.read_exact(&mut got).unwrap();
-    let pid = rustix::process::Pid::from_raw(child.id() as i32).unwrap();
-    rustix::process::kill_process(pid, rustix::process::Signal::STOP).unwrap();
-    // Stopped for sure (the signal lands asynchronously): then nothing more
-    // is published, and what was is drained below.
-    let start = Instant::now();
-    while common::process_state(child.id()) != Some('T') {
-        assert!(start.elapsed() < HANG, "the writer never stopped");
-        std::thread::yield_now();
-    }
-    loop {
-        let left = r.peek(None).unwrap().total_available as usize;
-        if left == 0 {
-            break;
-        }
-        let at = got.len();
-        got.resize(at + left, 0);
-        r.read_exact(&mut got[at..]).unwrap();
-    }
-    let read = Pending::start("read on the empty ring", move || {
-        let mut v = Vec::new();
-        r.read_to_end(&mut v).map(|_| v)
-    });
-    read.assert_pending("nothing is unread");
-    child.kill().unwrap();
-    child.wait().unwrap();
-    let after = pattern(2000, 5); // more than the quota: it may pend
-    w.write_all(&after).unwrap();
-    drop(w);
-    let rest = read.finish().unwrap();
-    assert!(
-        got[..] == pattern(50_000, 2)[..got.len()],
-        "the dead write's part"
-    );
-    assert_eq!(rest.len(), after.len(), "the next write arrived whole");
-    assert!(rest == after, "the next write arrived corrupted");
-}
-
-/// Child: a write of [`SECOND`] bytes that pends behind the parent's
-/// pending write until the parent kills us.
-fn child_second_pending_write() {
-    let token = std::env::var(TOKEN_ENV).unwrap();
-    let mut w = PipeWriter::from_inherited(&token).unwrap();
-    let _ = w.write(&pattern(SECOND, 9));
-    std::process::exit(3); // never reached: the parent kills us first
-}
-
-/// SEM-117 with two pending writes: the second, whose process is killed,
-/// vanishes whole, while the first (the parent's, alive) is delivered
-/// whole, and so is the parent's next write.
-fn sem_117_the_second_of_two_pending_writes_vanishes_when_its_process_dies() {
-    let (mut r, w) = PipeBuilder::new()
-        .buffer_size(QUOTA)
-        .inheritable(true)
-        .build()
-        .unwrap();
-    let mut w2 = w.try_clone().unwrap();
-    let c = w2.canceller();
-    let first = Pending::start("first write", move || w2.write_all(&pattern(FIRST, 7)));
-    wait_pending(&c, 1);
-    let mut cmd = child_command("child_second_pending_write");
-    let token = cmd.inherit_end(&w).unwrap();
-    let mut child = cmd.env(TOKEN_ENV, token).spawn().unwrap();
-    drop(cmd);
-    wait_queued(&r, (FIRST + SECOND) as u64); // both published, both pend
-    child.kill().unwrap();
-    child.wait().unwrap();
-    let mut got = vec![0u8; FIRST];
-    r.read_exact(&mut got).unwrap();
-    assert!(
-        got == pattern(FIRST, 7),
-        "the first write arrived corrupted"
-    );
-    first.finish().unwrap();
-    // The dead rest still fills the quota until the reader passes it: the
-    // next write pends meanwhile.
-    let next = Pending::start("the next write", move || {
-        let mut w = w;
-        w.write_all(NEXT)
-    });
-    let rest = within("reading to the end", move || {
-        let mut v = Vec::new();
-        r.read_to_end(&mut v).unwrap();
-        v
-    });
-    next.finish().unwrap();
-    assert_eq!(
-        String::from_utf8_lossy(&rest),
-        String::from_utf8_lossy(NEXT),
-        "the dead second write must vanish whole"
-    );
-}
-
 /// One write more than the ring has claims (`PENDING_CLAIMS`, 4): the
 /// last publishes nothing while all four claims are taken, so cancelling it
 /// leaves nothing behind; the four are read whole, in issue order.
@@ -321,13 +199,7 @@ fn a_write_beyond_the_claims_publishes_nothing_until_one_is_free() {
 common::tests! {
     tests: [
         sem_145_the_second_of_two_pending_writes_is_withdrawn_when_cancelled,
-        a_killed_writer_that_left_nothing_unread_does_not_hold_up_the_next_pending_write,
-        sem_117_the_second_of_two_pending_writes_vanishes_when_its_process_dies,
         a_write_beyond_the_claims_publishes_nothing_until_one_is_free,
     ],
-    children: [
-        child_two_pending_writes,
-        child_publish_big,
-        child_second_pending_write,
-    ],
+    children: [child_two_pending_writes],
 }

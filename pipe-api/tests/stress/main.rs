@@ -20,7 +20,8 @@ mod common;
 
 mod abuse;
 mod kill_storm;
+mod scale;
 
 common::main! {
-    modules: [abuse, kill_storm],
+    modules: [abuse, kill_storm, scale],
 }

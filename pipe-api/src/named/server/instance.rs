@@ -236,7 +236,11 @@ impl Instance {
         }
         if let Ok(p) = self.prepare() {
             let mut slot = lock(&self.prepared);
-            if slot.is_none() {
+            // Kept only for an instance still listening: `attach` empties
+            // the slot after the instance stops listening, so a segment
+            // finished after that would otherwise hold its memory and
+            // descriptors for the whole connection.
+            if slot.is_none() && self.is_listening() {
                 *slot = Some(p);
             }
         }
@@ -307,6 +311,8 @@ impl Instance {
             st.client = Some(client);
         }
         claimed();
+        // A segment the preparer finished meanwhile serves nobody now.
+        drop(lock(&self.prepared).take());
         // A client of another uid reopens the segment by path: it must be
         // allowed to (the memfd is owner-only until then).
         let _ = Segment::share_with(client_lock.fd(), client_uid);

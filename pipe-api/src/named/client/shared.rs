@@ -37,19 +37,21 @@ pub(super) struct Shared {
 
 impl Shared {
     /// The client end behind `fd` (received from the server, or from
-    /// another process holding the end).
+    /// another process holding the end), mapped through `map` when the
+    /// server sent a mapping descriptor with it (else through a reopen).
     pub(super) fn attach(
         fd: std::os::fd::OwnedFd,
+        map: Option<std::os::fd::OwnedFd>,
         info: Instance,
         access: Access,
         opener: u32,
         policy: Option<WaitPolicy>,
     ) -> io::Result<Shared> {
-        let end = End::attach(
-            fd,
-            ROLE_CLIENT,
-            &[(RING_OUT, HANGUP_READER), (RING_IN, HANGUP_WRITER)],
-        )
+        let hangups = [(RING_OUT, HANGUP_READER), (RING_IN, HANGUP_WRITER)];
+        let end = match map {
+            Some(map) => End::attach_with_mapping(fd, map, ROLE_CLIENT, &hangups),
+            None => End::attach(fd, ROLE_CLIENT, &hangups),
+        }
         .map_err(crate::named::conn_engine_error)?;
         let conn = Conn::new(
             end,

@@ -201,14 +201,25 @@ impl Instance {
         let (segment, fd) = Segment::create(&[out_cap, in_cap], 0, [0; 8]).map_err(e)?;
         let server_lock = EndLock::acquire(fd.as_fd(), ROLE_SERVER)?;
         let client_lock = EndLock::acquire(fd.as_fd(), ROLE_CLIENT)?;
-        drop(fd);
-        let server_end = End::new(
+        // The description the client maps the segment through (one that
+        // holds no lock, and is not the one our own mapping holds, which a
+        // client could otherwise lock through): sent with its end, so that
+        // the client reopens nothing.
+        let client_map = shmpipe_engine::liveness::reopen(fd.as_fd())?;
+        // The creation descriptor holds no lock: it serves as the probe
+        // (no reopen for the role check).
+        let server_end = End::new_probed(
             server_lock,
             segment,
             ROLE_SERVER,
             &[(RING_OUT, HANGUP_WRITER), (RING_IN, HANGUP_READER)],
+            fd.as_fd(),
         )
         .map_err(e)?;
+        drop(fd);
+        // This process's slot on the segment (a reopen), made now rather
+        // than by the connection's first read or write.
+        server_end.holder_token().map_err(e)?;
         let access = dir.server_access();
         let mut conn = Conn::new(
             server_end,
@@ -223,6 +234,7 @@ impl Instance {
         Ok(Prepared {
             conn,
             client_lock,
+            client_map,
             _counted: PreparedCount::new(),
         })
     }
@@ -262,6 +274,7 @@ impl Instance {
         let Prepared {
             conn,
             client_lock,
+            client_map,
             _counted,
         } = match ready {
             Some(p) => p,
@@ -296,6 +309,7 @@ impl Instance {
                     *slot = Some(Prepared {
                         conn,
                         client_lock,
+                        client_map,
                         _counted,
                     });
                 }
@@ -313,8 +327,9 @@ impl Instance {
         claimed();
         // A segment the preparer finished meanwhile serves nobody now.
         drop(lock(&self.prepared).take());
-        // A client of another uid reopens the segment by path: it must be
-        // allowed to (the memfd is owner-only until then).
+        // A client of another uid reopens the segment by path for its
+        // process slot: it must be allowed to (the memfd is owner-only
+        // until then).
         let _ = Segment::share_with(client_lock.fd(), client_uid);
         // After the state change: once the client has its end it may act at
         // once, and it must find the instance Connected. If the send fails,
@@ -323,9 +338,15 @@ impl Instance {
         // tells the client that our copy of its descriptor is closed (its
         // end closes when it closes it).
         // With our credentials: the client judges who serves it by them.
-        let sent = trust::send_as_self(sock.as_fd(), &reply, Some(client_lock.fd()));
-        drop(client_lock);
-        let done = sent.and_then(|()| trust::send_as_self(sock.as_fd(), &[wire::RESP_DONE], None));
+        let me = trust::self_credentials();
+        let sent = trust::send_as(
+            sock.as_fd(),
+            &reply,
+            &[client_lock.fd(), client_map.as_fd()],
+            me,
+        );
+        drop((client_lock, client_map));
+        let done = sent.and_then(|()| trust::send_as(sock.as_fd(), &[wire::RESP_DONE], &[], me));
         // Woken last: a `connect` waiting on this thread's CPU must not
         // delay the client's answer.
         self.cv.notify_all();
@@ -378,6 +399,8 @@ pub(super) fn prepare_in_background(inst: &Arc<Instance>) {
 struct Prepared {
     conn: Conn,
     client_lock: EndLock,
+    /// The client's mapping descriptor (see `prepare`).
+    client_map: OwnedFd,
     _counted: PreparedCount,
 }
 

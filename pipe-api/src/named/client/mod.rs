@@ -290,8 +290,10 @@ impl ClientOptions {
         // --- end: retry while the name changes hands ---
         let p = &buf[..n];
         match (p.first(), fd, map) {
-            // The end, and the description to map it through.
-            (Some(&wire::RESP_OPENED), Some(fd), Some(map)) => {
+            // The end, and the description to map it through (a server
+            // of an earlier version sends none: the end is then mapped
+            // through a reopen, as before).
+            (Some(&wire::RESP_OPENED), Some(fd), map) => {
                 let opened = wire::Opened::decode(p)?;
                 // Who sent the segment: the owner, or the member it
                 // forwarded us to (not our socket's peer, then). Judged
@@ -319,7 +321,7 @@ impl ClientOptions {
                 // Attached while the server finishes (the DONE below is
                 // usually there by the time this is done).
                 let shared =
-                    Shared::attach(fd, Some(map), info, access, std::process::id(), self.policy)?;
+                    Shared::attach(fd, map, info, access, std::process::id(), self.policy)?;
                 // Do not return before the server has let go of its copy of
                 // our end's descriptor, so that our end closes when we close
                 // it: whatever follows our return (a close included) must

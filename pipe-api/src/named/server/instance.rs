@@ -359,12 +359,13 @@ impl Instance {
 /// Has the instance's next segment made by the process's preparer thread.
 ///
 /// Why a thread, and a low-priority one: making a segment costs tens of µs
-/// (`Segment::create` allocates the rings; two role locks), too much for
+/// (`Segment::create` allocates the rings; four reopens: two role locks,
+/// the client's mapping descriptor, this process's slot), too much for
 /// `create` or `connect`, which `PipeListener::accept` calls between a
 /// client's arrival and its first request. At nice 19 the preparer takes
 /// idle CPU only: whoever the work would delay preempts it. If a client
 /// comes before the segment is ready, `attach` makes one itself, and the
-/// late one serves the connection after.
+/// late one is dropped (see `prepare_ahead`).
 pub(super) fn prepare_in_background(inst: &Arc<Instance>) {
     static JOBS: OnceLock<Mutex<std::sync::mpsc::Sender<Weak<Instance>>>> = OnceLock::new();
     let jobs = JOBS.get_or_init(|| {

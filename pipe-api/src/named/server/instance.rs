@@ -216,6 +216,8 @@ impl Instance {
             fd.as_fd(),
         )
         .map_err(e)?;
+        // Who owns the memfd (whether a client must be let in, `attach`).
+        let owner = rustix::fs::fstat(&fd)?.st_uid;
         drop(fd);
         // This process's slot on the segment (a reopen), made now rather
         // than by the connection's first read or write.
@@ -235,6 +237,7 @@ impl Instance {
             conn,
             client_lock,
             client_map,
+            owner,
             _counted: PreparedCount::new(),
         })
     }
@@ -275,6 +278,7 @@ impl Instance {
             conn,
             client_lock,
             client_map,
+            owner,
             _counted,
         } = match ready {
             Some(p) => p,
@@ -287,6 +291,8 @@ impl Instance {
             .min(u128::from(u32::MAX)) as u32;
         // The client learns the server's pid from its socket's peer, unless
         // the connection was forwarded to us by the name's owner.
+        // Our pid and effective ids, asked once for OPENED and DONE.
+        let me = trust::self_credentials();
         let reply = wire::Opened {
             pipe_type: self.attrs.pipe_type,
             direction: self.attrs.direction,
@@ -295,7 +301,7 @@ impl Instance {
             out_size: self.out_size,
             in_size: self.in_size,
             default_timeout_ms: timeout,
-            server_pid: std::process::id(),
+            server_pid: me.pid.as_raw_nonzero().get() as u32,
             server_sid: wire::session_id(),
         }
         .encode();
@@ -310,6 +316,7 @@ impl Instance {
                         conn,
                         client_lock,
                         client_map,
+                        owner,
                         _counted,
                     });
                 }
@@ -330,7 +337,9 @@ impl Instance {
         // A client of another uid reopens the segment by path for its
         // process slot: it must be allowed to (the memfd is owner-only
         // until then).
-        let _ = Segment::share_with(client_lock.fd(), client_uid);
+        if client_uid != 0 && client_uid != owner {
+            let _ = Segment::share_with(client_lock.fd(), client_uid);
+        }
         // After the state change: once the client has its end it may act at
         // once, and it must find the instance Connected. If the send fails,
         // the client end's descriptor closes with `client_lock`, and the
@@ -338,7 +347,6 @@ impl Instance {
         // tells the client that our copy of its descriptor is closed (its
         // end closes when it closes it).
         // With our credentials: the client judges who serves it by them.
-        let me = trust::self_credentials();
         let sent = trust::send_as(
             sock.as_fd(),
             &reply,
@@ -402,6 +410,8 @@ struct Prepared {
     client_lock: EndLock,
     /// The client's mapping descriptor (see `prepare`).
     client_map: OwnedFd,
+    /// The memfd's owner uid.
+    owner: u32,
     _counted: PreparedCount,
 }
 

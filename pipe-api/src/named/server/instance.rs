@@ -289,10 +289,10 @@ impl Instance {
             .default_timeout
             .as_millis()
             .min(u128::from(u32::MAX)) as u32;
-        // The client learns the server's pid from its socket's peer, unless
-        // the connection was forwarded to us by the name's owner.
         // Our pid and effective ids, asked once for OPENED and DONE.
         let me = trust::self_credentials();
+        // The client learns the server's pid from its socket's peer, unless
+        // the connection was forwarded to us by the name's owner.
         let reply = wire::Opened {
             pipe_type: self.attrs.pipe_type,
             direction: self.attrs.direction,
@@ -332,8 +332,9 @@ impl Instance {
             st.client = Some(client);
         }
         claimed();
-        // A segment the preparer finished meanwhile serves nobody now.
-        drop(lock(&self.prepared).take());
+        // A segment the preparer finished meanwhile serves nobody now
+        // (dropped once the client has its answer).
+        let stale = lock(&self.prepared).take();
         // A client of another uid reopens the segment by path for its
         // process slot: it must be allowed to (the memfd is owner-only
         // until then).
@@ -360,6 +361,7 @@ impl Instance {
         self.cv.notify_all();
         #[cfg(feature = "tokio")]
         self.wake_async();
+        drop(stale);
         done
     }
 }

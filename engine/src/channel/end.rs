@@ -110,7 +110,7 @@ impl End {
         if !lock.holds_role(role)? {
             return Err(Error::WrongEnd);
         }
-        End::checked(lock, segment, role, hangups)
+        End::checked(lock, segment, role, hangups, ProcessSlot::new())
     }
 
     /// [`End::new`], asking whether `lock` holds `role` through `probe`
@@ -137,13 +137,20 @@ impl End {
         hangups: &[(usize, u32)],
         probe: BorrowedFd<'_>,
     ) -> Result<Arc<End>> {
+        End::probe(&lock, role, probe)?;
+        End::checked(lock, segment, role, hangups, ProcessSlot::new())
+    }
+
+    /// `Ok` if `lock` holds `role`, asked through `probe` (see
+    /// [`End::new_probed`]).
+    fn probe(lock: &EndLock, role: u32, probe: BorrowedFd<'_>) -> Result<()> {
         // Not held through any other description (its own lock is invisible
         // through its own), but seen held through the probe: this one
         // holds it. A probe that is the end's own description sees nothing.
         if lock.peer_alive(role)? || !crate::liveness::peer_alive(probe, role)? {
             return Err(Error::WrongEnd);
         }
-        End::checked(lock, segment, role, hangups)
+        Ok(())
     }
 
     fn checked(
@@ -151,6 +158,7 @@ impl End {
         segment: Arc<Segment>,
         role: u32,
         hangups: &[(usize, u32)],
+        slot: ProcessSlot,
     ) -> Result<Arc<End>> {
         for &(ring, _) in hangups {
             if ring >= segment.ring_count() {
@@ -162,7 +170,7 @@ impl End {
             segment,
             role,
             hangups: hangups.to_vec(),
-            slot: Arc::new(ProcessSlot::new()),
+            slot: Arc::new(slot),
             #[cfg(not(loom))]
             watch: Registration::new(),
         }))
@@ -177,12 +185,18 @@ impl End {
 
     /// [`End::attach`] for an end received together with `map`, a second
     /// descriptor of the same segment that its sender made to be mapped
-    /// (an open file description holding no lock): nothing is reopened
-    /// through `/proc/self/fd`. Both are hostile input: `map` must be a
-    /// sealed memfd of the same file as `fd` ([`Segment::attach_mapping`]),
-    /// and `fd` must hold `role`'s lock, asked through `map` (so `map`
-    /// cannot be the end's own description, whose mapping would keep the
-    /// end open after it closed).
+    /// (an open file description holding no lock), and optionally `slot`,
+    /// a third made for this process's slot on the segment
+    /// ([`ProcessSlot::token_with`]): nothing is reopened through
+    /// `/proc/self/fd`, now or at the first read or write. All are hostile
+    /// input: `map` must be a sealed memfd of the same file as `fd`
+    /// ([`Segment::attach_mapping`]); `fd` must hold `role`'s lock, asked
+    /// through `map` (so `map` cannot be the end's own description, whose
+    /// mapping would keep the end open after it closed); `slot` must be of
+    /// the same file, and the slot lock taken through it must be seen
+    /// through both `fd` and `map` (so it is neither: a slot lock on the
+    /// end's description would outlive this process in every holder of the
+    /// end, one on the mapping's in a forked child's mapping).
     ///
     /// ```
     /// use shmpipe_engine::channel::{End, ROLE_READER};
@@ -190,20 +204,38 @@ impl End {
     /// use std::os::fd::AsFd;
     /// let (_seg, fd) = shmpipe_engine::Segment::create(&[4096], 0, [0; 8])?;
     /// let lock = EndLock::acquire(fd.as_fd(), ROLE_READER)?;
-    /// let map = reopen(fd.as_fd())?;
-    /// let end = End::attach_with_mapping(lock.into_fd(), map, ROLE_READER, &[])?;
+    /// let (map, slot) = (reopen(fd.as_fd())?, reopen(fd.as_fd())?);
+    /// let end = End::attach_with_mapping(lock.into_fd(), map, Some(slot), ROLE_READER, &[])?;
     /// assert_eq!(end.role(), ROLE_READER);
+    /// end.holder_token()?; // made already
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     #[cfg(not(loom))]
     pub fn attach_with_mapping(
         fd: OwnedFd,
         map: OwnedFd,
+        slot: Option<OwnedFd>,
         role: u32,
         hangups: &[(usize, u32)],
     ) -> Result<Arc<End>> {
         let segment = Segment::attach_mapping(fd.as_fd(), map.as_fd())?;
-        End::new_probed(EndLock::from_fd(fd), segment, role, hangups, map.as_fd())
+        let lock = EndLock::from_fd(fd);
+        End::probe(&lock, role, map.as_fd())?;
+        let process_slot = ProcessSlot::new();
+        if let Some(slot) = slot {
+            let (a, b) = (rustix::fs::fstat(lock.fd())?, rustix::fs::fstat(&slot)?);
+            if (a.st_dev, a.st_ino) != (b.st_dev, b.st_ino) {
+                return Err(Error::Corrupt("slot descriptor is of another file"));
+            }
+            let token = process_slot.token_with(slot)?;
+            if !slot_held(lock.fd(), token) || !slot_held(map.as_fd(), token) {
+                // Dropping `process_slot` closes it and frees the byte.
+                return Err(Error::Corrupt(
+                    "slot descriptor is the end's or the mapping's",
+                ));
+            }
+        }
+        End::checked(lock, segment, role, hangups, process_slot)
     }
 
     fn lock(&self) -> &EndLock {
@@ -441,7 +473,7 @@ mod tests {
         let (_seg, fd) = Segment::create(&[4096], 0, [0; 8]).unwrap();
         let reader = || EndLock::acquire(fd.as_fd(), ROLE_READER).unwrap().into_fd();
         let hangups = [(0, HANGUP_READER)];
-        let attach = |end, map| End::attach_with_mapping(end, map, ROLE_READER, &hangups);
+        let attach = |end, map| End::attach_with_mapping(end, map, None, ROLE_READER, &hangups);
 
         let (_other, other_fd) = Segment::create(&[4096], 0, [0; 8]).unwrap();
         let e = attach(reader(), other_fd).unwrap_err();
@@ -466,5 +498,42 @@ mod tests {
 
         let end = attach(reader(), reopen(fd.as_fd()).unwrap()).unwrap();
         assert_eq!(end.role(), ROLE_READER);
+    }
+
+    /// A slot descriptor comes from another process too: one of another
+    /// file, the end's own description or the mapping's are refused (a
+    /// slot lock there would outlive this process); a fresh description
+    /// becomes the end's slot.
+    #[test]
+    fn a_received_slot_descriptor_is_checked() {
+        let (_seg, fd) = Segment::create(&[4096], 0, [0; 8]).unwrap();
+        let fresh = || reopen(fd.as_fd()).unwrap();
+        let hangups = [(0, HANGUP_READER)];
+        let attach = |slot: &dyn Fn(&OwnedFd, &OwnedFd) -> OwnedFd| {
+            let end = EndLock::acquire(fd.as_fd(), ROLE_READER).unwrap().into_fd();
+            let map = fresh();
+            let slot = slot(&end, &map);
+            End::attach_with_mapping(end, map, Some(slot), ROLE_READER, &hangups)
+        };
+        let (_other, other_fd) = Segment::create(&[4096], 0, [0; 8]).unwrap();
+        for (what, r) in [
+            (
+                "another file",
+                attach(&|_, _| rustix::io::dup(&other_fd).unwrap()),
+            ),
+            (
+                "the end's description",
+                attach(&|e, _| rustix::io::dup(e).unwrap()),
+            ),
+            ("the mapping's", attach(&|_, m| rustix::io::dup(m).unwrap())),
+        ] {
+            let e = r.unwrap_err();
+            assert!(matches!(e, Error::Corrupt(_)), "{what}: {e:?}");
+        }
+        let end = attach(&|_, _| fresh()).unwrap();
+        let me = end.holder_token().unwrap();
+        assert!(slot_held(fd.as_fd(), me));
+        drop(end);
+        assert!(!slot_held(fd.as_fd(), me), "the slot goes with the end");
     }
 }

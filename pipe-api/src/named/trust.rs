@@ -76,13 +76,15 @@ pub(crate) struct Sender {
     pub(crate) gid: u32,
 }
 
-/// A received packet: its length, the first two descriptors that came
+/// A received packet: its length, the first three descriptors that came
 /// with it (any others are closed), and who sent it (if the kernel said).
 pub(crate) struct Packet {
     pub(crate) len: usize,
     pub(crate) fd: Option<OwnedFd>,
-    /// The second descriptor (`OPENED` carries the end and its mapping's).
+    /// The second and third descriptors (`OPENED` carries the end, its
+    /// mapping's and the client's slot's).
     pub(crate) fd2: Option<OwnedFd>,
+    pub(crate) fd3: Option<OwnedFd>,
     pub(crate) sender: Option<Sender>,
 }
 
@@ -96,7 +98,7 @@ pub(crate) fn self_credentials() -> UCred {
     }
 }
 
-/// Sends one packet, with descriptors (at most two), stating `me` (this
+/// Sends one packet, with descriptors (at most three), stating `me` (this
 /// process's effective uid and gid, [`self_credentials`]) as its
 /// credentials (without them, the kernel would attach the real ones;
 /// `SO_PEERCRED` and the owner uid shown everywhere else are the effective
@@ -226,6 +228,7 @@ pub(crate) fn recv_with_sender_as_set(
         len: n,
         fd: fds.next(),
         fd2: fds.next(),
+        fd3: fds.next(),
         sender,
     }))
 }

@@ -156,7 +156,7 @@ fn forge_opened(full: &str, fds: Vec<std::os::fd::OwnedFd>) -> std::thread::Join
         };
         let send = |bytes: &[u8], fds: &[std::os::fd::BorrowedFd<'_>]| {
             let mut space = [std::mem::MaybeUninit::uninit();
-                rustix::cmsg_space!(ScmRights(2), ScmCredentials(1))];
+                rustix::cmsg_space!(ScmRights(3), ScmCredentials(1))];
             let mut control = SendAncillaryBuffer::new(&mut space);
             if !fds.is_empty() {
                 assert!(control.push(SendAncillaryMessage::ScmRights(fds)));
@@ -179,11 +179,12 @@ fn forge_opened(full: &str, fds: Vec<std::os::fd::OwnedFd>) -> std::thread::Join
     })
 }
 
-/// Issue 12: the segment's mapping descriptor now travels with the end in
-/// OPENED, and is as hostile as the rest: a descriptor of another memfd,
-/// or the end's own description (whose mapping would keep the end open
-/// after the client closed it), makes `open` fail, with an error and no
-/// mapping; the same forged server with a fresh description of the end's
+/// Issue 12: the segment's mapping descriptor (and the one for the
+/// client's process slot) now travel with the end in OPENED, and are as
+/// hostile as the rest: a descriptor of another memfd, or the end's own
+/// description (whose mapping would keep the end open after the client
+/// closed it; a slot lock on it would outlive the client), makes `open`
+/// fail, with an error and no mapping; the same forged server with a fresh description of the end's
 /// file is accepted (so the refusals are the checks, not the forgery), and
 /// so is one that sends none (an earlier version's server). With the
 /// role check asked through a reopen instead of through the received
@@ -197,7 +198,7 @@ fn a_forged_mapping_descriptor_is_refused() {
     let segment = || Segment::create(&[64 << 10, 64 << 10], 0, [0; 8]).unwrap().1;
     /// What the forged server sends with OPENED.
     type Fds = Box<dyn Fn() -> Vec<std::os::fd::OwnedFd>>;
-    let cases: [(&str, Fds, bool); 4] = [
+    let cases: [(&str, Fds, bool); 6] = [
         (
             "another memfd",
             Box::new(move || {
@@ -223,6 +224,26 @@ fn a_forged_mapping_descriptor_is_refused() {
                 let fd = segment();
                 let end = EndLock::acquire(fd.as_fd(), ROLE_CLIENT).unwrap().into_fd();
                 vec![end, reopen(fd.as_fd()).unwrap()]
+            }),
+            true,
+        ),
+        (
+            "a slot descriptor that is the end's own description",
+            Box::new(move || {
+                let fd = segment();
+                let end = EndLock::acquire(fd.as_fd(), ROLE_CLIENT).unwrap().into_fd();
+                let own = rustix::io::dup(&end).unwrap();
+                vec![end, reopen(fd.as_fd()).unwrap(), own]
+            }),
+            false,
+        ),
+        (
+            "fresh mapping and slot descriptions",
+            Box::new(move || {
+                let fd = segment();
+                let end = EndLock::acquire(fd.as_fd(), ROLE_CLIENT).unwrap().into_fd();
+                let (map, slot) = (reopen(fd.as_fd()).unwrap(), reopen(fd.as_fd()).unwrap());
+                vec![end, map, slot]
             }),
             true,
         ),

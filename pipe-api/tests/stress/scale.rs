@@ -152,8 +152,9 @@ fn pass_a_byte((r, w): &(PipeReader, PipeWriter), buf: &mut [u8]) {
 /// Now every half shares the end's one descriptor: a connected end holds
 /// exactly one descriptor, and one more, its process slot (the private
 /// description whose lock names this process on the admission locks, see
-/// `shmpipe_engine::liveness`), from its first read or write on (a named
-/// server end makes it with its segment, before the client comes).
+/// `shmpipe_engine::liveness`), from its first read or write on (named
+/// ends have it from the start: the server makes its own with the segment,
+/// and the client's comes with its end).
 fn a_connected_end_holds_one_descriptor() {
     const N: usize = 20;
     let mut kid = Kid::spawn(
@@ -172,10 +173,11 @@ fn a_connected_end_holds_one_descriptor() {
     // Two ends per pipe, two per named connection (both in the child).
     let (opened, used) = counts(kid.listen(), "anonymous");
     assert_eq!((opened, used), (2 * N, 4 * N), "anonymous pipes");
-    // The server makes its slot with the segment (ahead of the client):
-    // 3 per connection once open, 4 after a call.
+    // Both sides' slots are made with the connection (the server's with
+    // the segment, the client's from the description the server sent):
+    // 4 per connection once open, and still 4 after a call.
     let (opened, used) = counts(kid.listen(), "named");
-    assert_eq!((opened, used), (3 * N, 4 * N), "named connections");
+    assert_eq!((opened, used), (4 * N, 4 * N), "named connections");
     kid.finish();
 }
 

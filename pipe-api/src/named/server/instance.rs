@@ -206,6 +206,9 @@ impl Instance {
         // client could otherwise lock through): sent with its end, so that
         // the client reopens nothing.
         let client_map = shmpipe_engine::liveness::reopen(fd.as_fd())?;
+        // And the one its process slot locks through: the client's first
+        // read or write reopens nothing either.
+        let client_slot = shmpipe_engine::liveness::reopen(fd.as_fd())?;
         // The creation descriptor holds no lock: it serves as the probe
         // (no reopen for the role check).
         let server_end = End::new_probed(
@@ -237,6 +240,7 @@ impl Instance {
             conn,
             client_lock,
             client_map,
+            client_slot,
             owner,
             _counted: PreparedCount::new(),
         })
@@ -278,6 +282,7 @@ impl Instance {
             conn,
             client_lock,
             client_map,
+            client_slot,
             owner,
             _counted,
         } = match ready {
@@ -316,6 +321,7 @@ impl Instance {
                         conn,
                         client_lock,
                         client_map,
+                        client_slot,
                         owner,
                         _counted,
                     });
@@ -335,9 +341,10 @@ impl Instance {
         // A segment the preparer finished meanwhile serves nobody now
         // (dropped once the client has its answer).
         let stale = lock(&self.prepared).take();
-        // A client of another uid reopens the segment by path for its
-        // process slot: it must be allowed to (the memfd is owner-only
-        // until then).
+        // A client of another uid reopens the segment by path for the
+        // process slot of a child it forks, or of a process it passes its
+        // end to: it must be allowed to (the memfd is owner-only until
+        // then).
         if client_uid != 0 && client_uid != owner {
             let _ = Segment::share_with(client_lock.fd(), client_uid);
         }
@@ -351,10 +358,10 @@ impl Instance {
         let sent = trust::send_as(
             sock.as_fd(),
             &reply,
-            &[client_lock.fd(), client_map.as_fd()],
+            &[client_lock.fd(), client_map.as_fd(), client_slot.as_fd()],
             me,
         );
-        drop((client_lock, client_map));
+        drop((client_lock, client_map, client_slot));
         let done = sent.and_then(|()| trust::send_as(sock.as_fd(), &[wire::RESP_DONE], &[], me));
         // Woken last: a `connect` waiting on this thread's CPU must not
         // delay the client's answer.
@@ -369,9 +376,9 @@ impl Instance {
 /// Has the instance's next segment made by the process's preparer thread.
 ///
 /// Why a thread, and a low-priority one: making a segment costs tens of µs
-/// (`Segment::create` allocates the rings; four reopens: two role locks,
-/// the client's mapping descriptor, this process's slot), too much for
-/// `create` or `connect`, which `PipeListener::accept` calls between a
+/// (`Segment::create` allocates the rings; five reopens: two role locks,
+/// the client's mapping and slot descriptors, this process's slot), too
+/// much for `create` or `connect`, which `PipeListener::accept` calls between a
 /// client's arrival and its first request. At nice 19 the preparer takes
 /// idle CPU only: whoever the work would delay preempts it. If a client
 /// comes before the segment is ready, `attach` makes one itself, and the
@@ -410,8 +417,9 @@ pub(super) fn prepare_in_background(inst: &Arc<Instance>) {
 struct Prepared {
     conn: Conn,
     client_lock: EndLock,
-    /// The client's mapping descriptor (see `prepare`).
+    /// The client's mapping and slot descriptors (see `prepare`).
     client_map: OwnedFd,
+    client_slot: OwnedFd,
     /// The memfd's owner uid.
     owner: u32,
     _counted: PreparedCount,

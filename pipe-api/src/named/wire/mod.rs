@@ -5,8 +5,9 @@
 //! Requests (client → server), one packet each:
 //!
 //! ```text
-//! OPEN   [1][access: u8][key: UTF-8]      open an instance (reply: OPENED + the end's and the
-//!                                         mapping's descriptors, or ERROR)
+//! OPEN   [1][access: u8][key: UTF-8]      open an instance (reply: OPENED + the end's, the
+//!                                         mapping's and the client's slot's descriptors,
+//!                                         or ERROR)
 //! WAIT   [2][key]                         reply AVAILABLE when an instance is Listening
 //!                                         (first STATE with the default timeout if it
 //!                                         has to wait; ERROR NoSystemResources when
@@ -235,8 +236,8 @@ pub(crate) fn send(
     send_with(sock, bytes, fds, None)
 }
 
-/// Sends one packet with up to two descriptors (`SCM_RIGHTS`: an end and
-/// its mapping descriptor, see `OPENED`) and optional credentials
+/// Sends one packet with up to three descriptors (`SCM_RIGHTS`: an end,
+/// its mapping and slot descriptors, see `OPENED`) and optional credentials
 /// (`SCM_CREDENTIALS`, see `trust::send_as`).
 pub(crate) fn send_with(
     sock: BorrowedFd<'_>,
@@ -244,7 +245,7 @@ pub(crate) fn send_with(
     fds: &[BorrowedFd<'_>],
     creds: Option<UCred>,
 ) -> io::Result<()> {
-    let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(2), ScmCredentials(1))];
+    let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(3), ScmCredentials(1))];
     let mut control = SendAncillaryBuffer::new(&mut space);
     if !fds.is_empty() && !control.push(SendAncillaryMessage::ScmRights(fds)) {
         return Err(io::Error::other("control buffer too small"));

@@ -122,12 +122,21 @@ impl Segment {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn attach_mapping(end: BorrowedFd<'_>, map: BorrowedFd<'_>) -> Result<Arc<Segment>> {
+        Ok(Self::attach_mapping_of(end, map)?.0)
+    }
+
+    /// [`Segment::attach_mapping`], also returning the file's device and
+    /// inode (to check further descriptors against).
+    pub(crate) fn attach_mapping_of(
+        end: BorrowedFd<'_>,
+        map: BorrowedFd<'_>,
+    ) -> Result<(Arc<Segment>, (u64, u64))> {
         let (size, b) = checked_size(map)?;
         let a = rustix::fs::fstat(end)?;
         if (a.st_dev, a.st_ino) != (b.st_dev, b.st_ino) {
             return Err(Error::Corrupt("mapping descriptor is of another file"));
         }
-        Self::map_checked(map, size)
+        Ok((Self::map_checked(map, size)?, (a.st_dev, a.st_ino)))
     }
 
     /// Maps `size` bytes (checked by [`checked_size`]) of `map_fd` and

@@ -218,13 +218,13 @@ impl End {
         role: u32,
         hangups: &[(usize, u32)],
     ) -> Result<Arc<End>> {
-        let segment = Segment::attach_mapping(fd.as_fd(), map.as_fd())?;
+        let (segment, file) = Segment::attach_mapping_of(fd.as_fd(), map.as_fd())?;
         let lock = EndLock::from_fd(fd);
         End::probe(&lock, role, map.as_fd())?;
         let process_slot = ProcessSlot::new();
         if let Some(slot) = slot {
-            let (a, b) = (rustix::fs::fstat(lock.fd())?, rustix::fs::fstat(&slot)?);
-            if (a.st_dev, a.st_ino) != (b.st_dev, b.st_ino) {
+            let st = rustix::fs::fstat(&slot)?;
+            if (st.st_dev, st.st_ino) != file {
                 return Err(Error::Corrupt("slot descriptor is of another file"));
             }
             let token = process_slot.token_with(slot)?;

@@ -14,6 +14,9 @@
 //!   connect + first round trip.
 //! * [`liveness`]: how long a blocked pipe end takes to learn that its peer
 //!   process was SIGKILLed (`shmpipe bench --only kill`).
+//! * [`scale`]: resident memory and descriptors per connected named-pipe
+//!   instance, both sides, at 1, 100 and 1000 instances (`shmpipe bench
+//!   --full`, `--only scale`).
 //! * [`peer`]: the child process on the other end, started by re-executing
 //!   the current binary, the control protocol that drives it, and its
 //!   roles: the far side of a transport ([`Peer`]), the server of
@@ -43,6 +46,7 @@ pub mod pipes;
 pub mod plot;
 pub mod policy;
 pub mod rng;
+pub mod scale;
 pub mod shm;
 pub mod stats;
 pub mod suite;

@@ -11,6 +11,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 use shmpipe_benches::connect::ConnectReport;
 use shmpipe_benches::liveness::{self, Case, KillReport};
+use shmpipe_benches::scale::{self, ScaleReport};
 use shmpipe_benches::suite::{self, Config, Mode, Report, TransportReport, OFFSETS, SIZES};
 use shmpipe_benches::transport::human_bytes;
 use shmpipe_benches::{plot, Kind, Options, Policy, Target};
@@ -39,7 +40,9 @@ pub struct BenchArgs {
     buffer_kib: usize,
     /// Only these transports (comma-separated; default: all); `connect`
     /// stands for the connection set-up measurement, `kill` for how fast a
-    /// blocked pipe end notices that its peer process was killed
+    /// blocked pipe end notices that its peer process was killed, `scale`
+    /// for the memory and descriptors of each connected instance (part of
+    /// --full)
     #[arg(long, value_name = "NAMES", value_delimiter = ',')]
     only: Vec<String>,
     /// A few iterations of every measurement: checks that everything works,
@@ -52,6 +55,8 @@ pub struct BenchArgs {
 const CONNECT: &str = "connect";
 /// The `--only` name of the killed-peer measurement.
 const KILL: &str = "kill";
+/// The `--only` name of the per-instance cost measurement (part of `--full`).
+const SCALE: &str = "scale";
 
 fn invalid(msg: String) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidInput, msg)
@@ -82,13 +87,14 @@ fn config(args: &BenchArgs) -> io::Result<Config> {
                 connect = true;
                 continue;
             }
-            if name == KILL {
-                continue; // see `wants_kill`
+            if name == KILL || name == SCALE {
+                continue; // see `wants_kill`, `wants_scale`
             }
             let k = Kind::from_name(name).ok_or_else(|| {
                 let mut all: Vec<_> = Kind::ALL.iter().map(|k| k.name()).collect();
                 all.push(CONNECT);
                 all.push(KILL);
+                all.push(SCALE);
                 invalid(format!(
                     "unknown transport {name:?} (known: {})",
                     all.join(", ")
@@ -122,13 +128,19 @@ fn wants_kill(args: &BenchArgs) -> bool {
     args.only.is_empty() || args.only.iter().any(|n| n.trim() == KILL)
 }
 
-/// What `--json` writes: the suite's report with the killed-peer results
-/// beside it.
+/// Whether the per-instance cost measurement runs: in `--full`, or named.
+fn wants_scale(args: &BenchArgs) -> bool {
+    (args.full && args.only.is_empty()) || args.only.iter().any(|n| n.trim() == SCALE)
+}
+
+/// What `--json` writes: the suite's report with the killed-peer and
+/// per-instance results beside it.
 #[derive(Serialize)]
 struct JsonReport<'a> {
     #[serde(flatten)]
     report: &'a Report,
     kill: Option<&'a KillReport>,
+    scale: Option<&'a ScaleReport>,
 }
 
 /// Runs `shmpipe bench`.
@@ -175,12 +187,21 @@ pub fn run(args: &BenchArgs) -> io::Result<()> {
     });
     bar.finish_and_clear();
     let (report, kill) = report?;
+    let scale = if wants_scale(args) {
+        Some(scale::run()?)
+    } else {
+        None
+    };
     print!("{}", render(&report, kill.as_ref()));
+    if let Some(s) = &scale {
+        print!("\n{}", s.table());
+    }
     if let Some((file, path)) = json {
         let mut w = BufWriter::new(file);
         let doc = JsonReport {
             report: &report,
             kill: kill.as_ref(),
+            scale: scale.as_ref(),
         };
         serde_json::to_writer_pretty(&mut w, &doc)
             .map_err(io::Error::from)

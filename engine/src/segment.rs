@@ -9,9 +9,12 @@
 //! `mmap(MAP_SHARED)` via `memmap2::MmapRaw` (raw pointers only: peers write
 //! the memory concurrently, so no `&[u8]` to it is ever formed).
 //!
-//! Attach: refuse a descriptor that is not sealed against shrinking, map it,
-//! copy the header into process memory, validate it ([`SegmentHeader::validate`])
-//! and never read the shared copy again.
+//! Attach: refuse a descriptor that is not sealed against shrinking, map it
+//! (through a fresh open file description that holds no lock: a reopen via
+//! `/proc/self/fd`, or one its sender made for the purpose and sent along,
+//! [`Segment::attach_mapping`]), copy the header into process memory,
+//! validate it ([`SegmentHeader::validate`]) and never read the shared copy
+//! again.
 //!
 //! The memfd has no name in any filesystem: it travels by descriptor
 //! (inheritance, `SCM_RIGHTS`) and disappears with its last descriptor and
@@ -19,9 +22,9 @@
 //!
 //! Its mode is 0600: a process of another uid that gets at it through
 //! `/proc/PID/fd` (which already takes ptrace rights over a holder) still
-//! cannot open it. Every attacher reopens the memfd through
-//! `/proc/self/fd` (a fresh open file description, see `liveness`), which
-//! checks that mode: a process of another uid that is given an end on
+//! cannot open it. Reopening the memfd through `/proc/self/fd` (a fresh
+//! open file description, see `liveness`: [`Segment::attach`], a process
+//! slot) checks that mode: a process of another uid that is given an end on
 //! purpose needs [`Segment::share_with`] first.
 
 use crate::layout::{RingControl, SegmentHeader, HEADER_SIZE, MAX_CAPACITY, MAX_RINGS};
@@ -30,7 +33,7 @@ use crate::sync::Native;
 use crate::{Error, Result};
 use core::ptr::NonNull;
 use memmap2::{MmapOptions, MmapRaw};
-use rustix::fd::{BorrowedFd, OwnedFd};
+use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
 use rustix::fs::{FallocateFlags, MemfdFlags, SealFlags};
 use std::sync::Arc;
 
@@ -87,29 +90,61 @@ impl Segment {
 
     /// Maps the segment behind `fd` and validates it.
     pub fn attach(fd: BorrowedFd<'_>) -> Result<Arc<Segment>> {
-        let seals =
-            rustix::fs::fcntl_get_seals(fd).map_err(|_| Error::Corrupt("not a sealed memfd"))?;
-        if !seals.contains(REQUIRED_SEALS) {
-            return Err(Error::Corrupt("segment is not sealed against resizing"));
-        }
-        // Both ends write the rings: a segment sealed against writing could
-        // never be mapped writable (the mmap would fail with a bare EPERM).
-        if seals.intersects(SealFlags::WRITE | SealFlags::FUTURE_WRITE) {
-            return Err(Error::Corrupt("segment is sealed against writing"));
-        }
-        let size = rustix::fs::fstat(fd)?.st_size;
-        let max = (HEADER_SIZE + MAX_RINGS * (2 * MAX_CAPACITY)) as i64;
-        if size < HEADER_SIZE as i64 || size > max {
-            return Err(Error::Corrupt("segment size out of range"));
-        }
+        let (size, _) = checked_size(fd)?;
         // Map through a fresh open file description that holds no locks: a
         // mapping keeps its file description alive, and mapping through an
         // end's own descriptor would keep that end's liveness lock held after
         // the end closed, for as long as anything in this process still
         // mapped the segment.
         let map_fd = crate::liveness::reopen(fd)?;
-        let map = MmapOptions::new().len(size as usize).map_raw(&map_fd)?;
-        drop(map_fd);
+        Self::map_checked(map_fd.as_fd(), size)
+    }
+
+    /// Maps the segment behind `end` through `map`, another open file
+    /// description of the same memfd that its sender made to be mapped
+    /// (one that holds no liveness lock: see [`Segment::attach`]), so that
+    /// attaching costs no reopen through `/proc/self/fd`. Both came from
+    /// another process and are hostile: `map` must be a memfd sealed as
+    /// [`Segment::attach`] requires, of the same file as `end` (same device
+    /// and inode), and the header is validated as there. Whether `map`
+    /// holds a lock is the caller's to check (see
+    /// [`End::attach_with_mapping`](crate::channel::End::attach_with_mapping)).
+    ///
+    /// ```
+    /// use shmpipe_engine::Segment;
+    /// use std::os::fd::AsFd;
+    /// let (_seg, fd) = Segment::create(&[64 * 1024], 0, [0; 8])?;
+    /// let map = shmpipe_engine::liveness::reopen(fd.as_fd())?;
+    /// let again = Segment::attach_mapping(fd.as_fd(), map.as_fd())?;
+    /// assert_eq!(again.ring_count(), 1);
+    /// let (_other, other_fd) = Segment::create(&[64 * 1024], 0, [0; 8])?;
+    /// assert!(Segment::attach_mapping(fd.as_fd(), other_fd.as_fd()).is_err());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn attach_mapping(end: BorrowedFd<'_>, map: BorrowedFd<'_>) -> Result<Arc<Segment>> {
+        Ok(Self::attach_mapping_of(end, map)?.0)
+    }
+
+    /// [`Segment::attach_mapping`], also returning the file's device and
+    /// inode (to check further descriptors against).
+    pub(crate) fn attach_mapping_of(
+        end: BorrowedFd<'_>,
+        map: BorrowedFd<'_>,
+    ) -> Result<(Arc<Segment>, (u64, u64))> {
+        let (size, b) = checked_size(map)?;
+        let a = rustix::fs::fstat(end)?;
+        if (a.st_dev, a.st_ino) != (b.st_dev, b.st_ino) {
+            return Err(Error::Corrupt("mapping descriptor is of another file"));
+        }
+        Ok((Self::map_checked(map, size)?, (a.st_dev, a.st_ino)))
+    }
+
+    /// Maps `size` bytes (checked by [`checked_size`]) of `map_fd` and
+    /// validates the header.
+    fn map_checked(map_fd: BorrowedFd<'_>, size: i64) -> Result<Arc<Segment>> {
+        let map = MmapOptions::new()
+            .len(size as usize)
+            .map_raw(std::os::fd::AsRawFd::as_raw_fd(&map_fd))?;
         // SAFETY: the mapping holds at least HEADER_SIZE bytes and is page
         // aligned. A volatile read takes one snapshot that is validated
         // before use; the header type is plain integers, so any bytes are a
@@ -202,6 +237,30 @@ impl Segment {
             _segment: Arc::clone(self),
         })
     }
+}
+
+/// The size of the segment behind `fd`, a descriptor from elsewhere: it
+/// must be a memfd sealed against resizing (so nobody can truncate it under
+/// a mapping) but not against writing, of a size a segment can have. With
+/// its `fstat`.
+fn checked_size(fd: BorrowedFd<'_>) -> Result<(i64, rustix::fs::Stat)> {
+    let seals =
+        rustix::fs::fcntl_get_seals(fd).map_err(|_| Error::Corrupt("not a sealed memfd"))?;
+    if !seals.contains(REQUIRED_SEALS) {
+        return Err(Error::Corrupt("segment is not sealed against resizing"));
+    }
+    // Both ends write the rings: a segment sealed against writing could
+    // never be mapped writable (the mmap would fail with a bare EPERM).
+    if seals.intersects(SealFlags::WRITE | SealFlags::FUTURE_WRITE) {
+        return Err(Error::Corrupt("segment is sealed against writing"));
+    }
+    let st = rustix::fs::fstat(fd)?;
+    let size = st.st_size;
+    let max = (HEADER_SIZE + MAX_RINGS * (2 * MAX_CAPACITY)) as i64;
+    if size < HEADER_SIZE as i64 || size > max {
+        return Err(Error::Corrupt("segment size out of range"));
+    }
+    Ok((size, st))
 }
 
 fn create_memfd() -> Result<OwnedFd> {

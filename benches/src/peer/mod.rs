@@ -41,9 +41,11 @@ use rustix::fd::{AsFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::io;
 use std::os::unix::net::UnixStream;
 
-/// If this process was started as a peer (see [`PEER_ENV`]), serves the
-/// parent and exits; otherwise returns at once. Call it first in `main`.
+/// If this process was started as a peer (see [`PEER_ENV`]), or as the
+/// server of a [`scale`](crate::scale) round, serves the parent and exits;
+/// otherwise returns at once. Call it first in `main`.
 pub fn run_if_peer() {
+    crate::scale::run_if_server();
     let Ok(spec) = std::env::var(PEER_ENV) else {
         return;
     };

@@ -110,6 +110,56 @@ impl End {
         if !lock.holds_role(role)? {
             return Err(Error::WrongEnd);
         }
+        End::checked(lock, segment, role, hangups, ProcessSlot::new())
+    }
+
+    /// [`End::new`], asking whether `lock` holds `role` through `probe`
+    /// (another open file description of the segment's memfd, one that
+    /// holds no lock of `role`: its creation descriptor, say) instead of
+    /// through a reopen of the memfd (≈ 8 µs).
+    ///
+    /// ```
+    /// use shmpipe_engine::channel::{End, ROLE_READER, ROLE_WRITER};
+    /// use shmpipe_engine::liveness::EndLock;
+    /// use std::os::fd::AsFd;
+    /// let (seg, fd) = shmpipe_engine::Segment::create(&[4096], 0, [0; 8])?;
+    /// let lock = EndLock::acquire(fd.as_fd(), ROLE_READER)?;
+    /// let wrong = EndLock::acquire(fd.as_fd(), ROLE_WRITER)?;
+    /// assert!(End::new_probed(wrong, seg.clone(), ROLE_READER, &[], fd.as_fd()).is_err());
+    /// let end = End::new_probed(lock, seg, ROLE_READER, &[], fd.as_fd())?;
+    /// assert_eq!(end.role(), ROLE_READER);
+    /// # Ok::<(), shmpipe_engine::Error>(())
+    /// ```
+    pub fn new_probed(
+        lock: EndLock,
+        segment: Arc<Segment>,
+        role: u32,
+        hangups: &[(usize, u32)],
+        probe: BorrowedFd<'_>,
+    ) -> Result<Arc<End>> {
+        End::probe(&lock, role, probe)?;
+        End::checked(lock, segment, role, hangups, ProcessSlot::new())
+    }
+
+    /// `Ok` if `lock` holds `role`, asked through `probe` (see
+    /// [`End::new_probed`]).
+    fn probe(lock: &EndLock, role: u32, probe: BorrowedFd<'_>) -> Result<()> {
+        // Not held through any other description (its own lock is invisible
+        // through its own), but seen held through the probe: this one
+        // holds it. A probe that is the end's own description sees nothing.
+        if lock.peer_alive(role)? || !crate::liveness::peer_alive(probe, role)? {
+            return Err(Error::WrongEnd);
+        }
+        Ok(())
+    }
+
+    fn checked(
+        lock: EndLock,
+        segment: Arc<Segment>,
+        role: u32,
+        hangups: &[(usize, u32)],
+        slot: ProcessSlot,
+    ) -> Result<Arc<End>> {
         for &(ring, _) in hangups {
             if ring >= segment.ring_count() {
                 return Err(Error::InvalidArgument("no such ring in this segment"));
@@ -120,7 +170,7 @@ impl End {
             segment,
             role,
             hangups: hangups.to_vec(),
-            slot: Arc::new(ProcessSlot::new()),
+            slot: Arc::new(slot),
             #[cfg(not(loom))]
             watch: Registration::new(),
         }))
@@ -131,6 +181,61 @@ impl End {
     pub fn attach(fd: OwnedFd, role: u32, hangups: &[(usize, u32)]) -> Result<Arc<End>> {
         let segment = Segment::attach(fd.as_fd())?;
         End::new(EndLock::from_fd(fd), segment, role, hangups)
+    }
+
+    /// [`End::attach`] for an end received together with `map`, a second
+    /// descriptor of the same segment that its sender made to be mapped
+    /// (an open file description holding no lock), and optionally `slot`,
+    /// a third made for this process's slot on the segment
+    /// ([`ProcessSlot::token_with`]): nothing is reopened through
+    /// `/proc/self/fd`, now or at the first read or write. All are hostile
+    /// input: `map` must be a sealed memfd of the same file as `fd`
+    /// ([`Segment::attach_mapping`]); `fd` must hold `role`'s lock, asked
+    /// through `map` (so `map` cannot be the end's own description, whose
+    /// mapping would keep the end open after it closed); `slot` must be of
+    /// the same file, and the slot lock taken through it must be seen
+    /// through both `fd` and `map` (so it is neither: a slot lock on the
+    /// end's description would outlive this process in every holder of the
+    /// end, one on the mapping's in a forked child's mapping).
+    ///
+    /// ```
+    /// use shmpipe_engine::channel::{End, ROLE_READER};
+    /// use shmpipe_engine::liveness::{reopen, EndLock};
+    /// use std::os::fd::AsFd;
+    /// let (_seg, fd) = shmpipe_engine::Segment::create(&[4096], 0, [0; 8])?;
+    /// let lock = EndLock::acquire(fd.as_fd(), ROLE_READER)?;
+    /// let (map, slot) = (reopen(fd.as_fd())?, reopen(fd.as_fd())?);
+    /// let end = End::attach_with_mapping(lock.into_fd(), map, Some(slot), ROLE_READER, &[])?;
+    /// assert_eq!(end.role(), ROLE_READER);
+    /// end.holder_token()?; // made already
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[cfg(not(loom))]
+    pub fn attach_with_mapping(
+        fd: OwnedFd,
+        map: OwnedFd,
+        slot: Option<OwnedFd>,
+        role: u32,
+        hangups: &[(usize, u32)],
+    ) -> Result<Arc<End>> {
+        let (segment, file) = Segment::attach_mapping_of(fd.as_fd(), map.as_fd())?;
+        let lock = EndLock::from_fd(fd);
+        End::probe(&lock, role, map.as_fd())?;
+        let process_slot = ProcessSlot::new();
+        if let Some(slot) = slot {
+            let st = rustix::fs::fstat(&slot)?;
+            if (st.st_dev, st.st_ino) != file {
+                return Err(Error::Corrupt("slot descriptor is of another file"));
+            }
+            let token = process_slot.token_with(slot)?;
+            if !slot_held(lock.fd(), token) || !slot_held(map.as_fd(), token) {
+                // Dropping `process_slot` closes it and frees the byte.
+                return Err(Error::Corrupt(
+                    "slot descriptor is the end's or the mapping's",
+                ));
+            }
+        }
+        End::checked(lock, segment, role, hangups, process_slot)
     }
 
     fn lock(&self) -> &EndLock {
@@ -351,4 +456,84 @@ pub(super) fn ring_index_of(end: &End, ring: &SegmentRing) -> Result<usize> {
                 .is_ok_and(|r| core::ptr::eq(r.control(), target))
         })
         .ok_or(Error::InvalidArgument("ring not in this end's segment"))
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use crate::channel::{ROLE_READER, ROLE_WRITER};
+    use crate::liveness::reopen;
+
+    /// A mapping descriptor comes from another process: one of another
+    /// file, the end's own description (whose mapping would keep the end
+    /// open), a memfd not sealed as a segment is, or an end of the other
+    /// role, are all refused, with an error and nothing mapped.
+    #[test]
+    fn a_received_mapping_descriptor_is_checked() {
+        let (_seg, fd) = Segment::create(&[4096], 0, [0; 8]).unwrap();
+        let reader = || EndLock::acquire(fd.as_fd(), ROLE_READER).unwrap().into_fd();
+        let hangups = [(0, HANGUP_READER)];
+        let attach = |end, map| End::attach_with_mapping(end, map, None, ROLE_READER, &hangups);
+
+        let (_other, other_fd) = Segment::create(&[4096], 0, [0; 8]).unwrap();
+        let e = attach(reader(), other_fd).unwrap_err();
+        assert!(matches!(e, Error::Corrupt(_)), "another file: {e:?}");
+
+        let end = reader();
+        let own = rustix::io::dup(&end).unwrap();
+        let e = attach(end, own).unwrap_err();
+        assert!(
+            matches!(e, Error::WrongEnd),
+            "the end's own description: {e:?}"
+        );
+
+        let unsealed = rustix::fs::memfd_create("x", rustix::fs::MemfdFlags::CLOEXEC).unwrap();
+        rustix::fs::ftruncate(&unsealed, 8192).unwrap();
+        let e = attach(reader(), unsealed).unwrap_err();
+        assert!(matches!(e, Error::Corrupt(_)), "an unsealed memfd: {e:?}");
+
+        let writer = EndLock::acquire(fd.as_fd(), ROLE_WRITER).unwrap().into_fd();
+        let e = attach(writer, reopen(fd.as_fd()).unwrap()).unwrap_err();
+        assert!(matches!(e, Error::WrongEnd), "the other role: {e:?}");
+
+        let end = attach(reader(), reopen(fd.as_fd()).unwrap()).unwrap();
+        assert_eq!(end.role(), ROLE_READER);
+    }
+
+    /// A slot descriptor comes from another process too: one of another
+    /// file, the end's own description or the mapping's are refused (a
+    /// slot lock there would outlive this process); a fresh description
+    /// becomes the end's slot.
+    #[test]
+    fn a_received_slot_descriptor_is_checked() {
+        let (_seg, fd) = Segment::create(&[4096], 0, [0; 8]).unwrap();
+        let fresh = || reopen(fd.as_fd()).unwrap();
+        let hangups = [(0, HANGUP_READER)];
+        let attach = |slot: &dyn Fn(&OwnedFd, &OwnedFd) -> OwnedFd| {
+            let end = EndLock::acquire(fd.as_fd(), ROLE_READER).unwrap().into_fd();
+            let map = fresh();
+            let slot = slot(&end, &map);
+            End::attach_with_mapping(end, map, Some(slot), ROLE_READER, &hangups)
+        };
+        let (_other, other_fd) = Segment::create(&[4096], 0, [0; 8]).unwrap();
+        for (what, r) in [
+            (
+                "another file",
+                attach(&|_, _| rustix::io::dup(&other_fd).unwrap()),
+            ),
+            (
+                "the end's description",
+                attach(&|e, _| rustix::io::dup(e).unwrap()),
+            ),
+            ("the mapping's", attach(&|_, m| rustix::io::dup(m).unwrap())),
+        ] {
+            let e = r.unwrap_err();
+            assert!(matches!(e, Error::Corrupt(_)), "{what}: {e:?}");
+        }
+        let end = attach(&|_, _| fresh()).unwrap();
+        let me = end.holder_token().unwrap();
+        assert!(slot_held(fd.as_fd(), me));
+        drop(end);
+        assert!(!slot_held(fd.as_fd(), me), "the slot goes with the end");
+    }
 }

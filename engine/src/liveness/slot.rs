@@ -5,7 +5,8 @@
 //! engine; a pending-write claimant, in the pipe layer) takes an exclusive
 //! OFD lock on one byte of the slot range of the segment's memfd, through an
 //! open file description *private to the process* (a reopen of the memfd via
-//! `/proc/self/fd`). Its name, the *token*, is `nonce << 32 | slot`. Anyone
+//! `/proc/self/fd`, or one the segment's creator made for it and sent,
+//! [`ProcessSlot::token_with`]). Its name, the *token*, is `nonce << 32 | slot`. Anyone
 //! holding any other descriptor of the memfd asks the kernel whether the slot
 //! is still locked ([`slot_held`], `F_OFD_GETLK`). The kernel drops the lock
 //! when the description's last reference goes, which for a private
@@ -40,7 +41,7 @@
 //! waiter's liveness check and its compare-exchange on the lock word.
 
 use super::{ofd_lock, reopen};
-use rustix::fd::{BorrowedFd, RawFd};
+use rustix::fd::{BorrowedFd, OwnedFd, RawFd};
 use std::io;
 use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -155,11 +156,39 @@ impl ProcessSlot {
         if t != 0 {
             return Ok(t);
         }
-        self.make(file)
+        self.make(|| reopen(file))
+    }
+
+    /// [`ProcessSlot::token`] with `private`, a fresh open file description
+    /// of the segment's memfd made for this purpose by the process that
+    /// sent it (and closed there), instead of a reopen through
+    /// `/proc/self/fd`. Dropped if this process already has its slot.
+    ///
+    /// A fork between receiving `private` and this call leaves the child a
+    /// copy of it, which keeps the slot looking held while that child lives
+    /// without exec (the safe side, as for a child of a raw `clone`); a
+    /// reopen happens under the fork handlers' lock instead.
+    ///
+    /// ```
+    /// use shmpipe_engine::liveness::{reopen, slot_held, ProcessSlot};
+    /// use std::os::fd::AsFd;
+    /// let (_seg, fd) = shmpipe_engine::Segment::create(&[4096], 0, [0; 8])?;
+    /// let slot = ProcessSlot::new();
+    /// let me = slot.token_with(reopen(fd.as_fd())?)?;
+    /// assert!(slot_held(fd.as_fd(), me));
+    /// assert_eq!(slot.token(fd.as_fd())?, me); // made: no reopen
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn token_with(&self, private: OwnedFd) -> io::Result<u64> {
+        let t = self.cell.token.load(Ordering::Acquire);
+        if t != 0 {
+            return Ok(t);
+        }
+        self.make(|| Ok(private))
     }
 
     #[cold]
-    fn make(&self, file: BorrowedFd<'_>) -> io::Result<u64> {
+    fn make(&self, open: impl FnOnce() -> io::Result<OwnedFd>) -> io::Result<u64> {
         // Under the registry lock: a fork cannot happen between the open
         // and the registration (the prepare handler takes the same lock).
         registry::with(|cells| {
@@ -167,7 +196,7 @@ impl ProcessSlot {
             if t != 0 {
                 return Ok(t);
             }
-            let fd = reopen(file)?;
+            let fd = open()?;
             let mut seed = random_u64();
             let mut slot = None;
             for _ in 0..64 {

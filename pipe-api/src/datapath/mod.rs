@@ -133,6 +133,8 @@ pub(crate) struct Conn {
     /// locked only to take a reference, so that a new wait policy can
     /// replace it while waits are in progress (they finish with the old).
     tx: Option<(Mutex<Sender>, Mutex<Arc<Sender>>)>,
+    /// The ring the writing half writes (for a new twin).
+    write_ring: usize,
     /// Reading half and a twin for peek (peek never waits).
     rx: Option<(Mutex<Receiver>, Mutex<Receiver>)>,
     /// The policy set after creation ([`Conn::set_wait_policy`]), bumped
@@ -173,8 +175,10 @@ impl Conn {
         let cancel = Canceller::new();
         let tx = match write {
             Some(ring) => {
+                // Both halves share the end (one descriptor for the whole
+                // end, not one per half: `try_clone` would `dup` it).
                 let mut a = Sender::new(Arc::clone(&end), ring, peer_role).map_err(map)?;
-                let mut b = a.try_clone().map_err(map)?;
+                let mut b = Sender::new(Arc::clone(&end), ring, peer_role).map_err(map)?;
                 a.set_canceller(cancel.clone());
                 b.set_canceller(cancel.clone());
                 if let Some(p) = policy {
@@ -188,7 +192,7 @@ impl Conn {
         let rx = match read {
             Some(ring) => {
                 let mut a = Receiver::new(Arc::clone(&end), ring, peer_role).map_err(map)?;
-                let mut b = a.try_clone().map_err(map)?;
+                let mut b = Receiver::new(Arc::clone(&end), ring, peer_role).map_err(map)?;
                 a.set_canceller(cancel.clone());
                 b.set_canceller(cancel.clone());
                 if let Some(p) = policy {
@@ -212,6 +216,7 @@ impl Conn {
             consumed_hint: std::sync::atomic::AtomicU64::new(0),
             gone: std::sync::atomic::AtomicBool::new(false),
             tx,
+            write_ring: write.unwrap_or(0),
             rx,
             policy: Mutex::new(None),
             policy_gen: std::sync::atomic::AtomicU32::new(0),
@@ -260,10 +265,12 @@ impl Conn {
             let mut twin = lock(b);
             match Arc::get_mut(&mut twin) {
                 Some(t) => t.set_wait_policy(policy),
-                // A wait holds the twin: later waits get a new one. (If no
-                // descriptor is left for it, they keep the old policy.)
+                // A wait holds the twin: later waits get a new one, on the
+                // same end (no descriptor of its own).
                 None => {
-                    if let Ok(mut t) = twin.try_clone() {
+                    let twin_of =
+                        Sender::new(Arc::clone(&self.end), self.write_ring, self.peer_role);
+                    if let Ok(mut t) = twin_of {
                         t.set_canceller(self.cancel.clone());
                         t.set_wait_policy(policy);
                         *twin = Arc::new(t);

@@ -76,29 +76,40 @@ pub(crate) struct Sender {
     pub(crate) gid: u32,
 }
 
-/// A received packet: its length, the first descriptor that came with it,
-/// and who sent it (if the kernel said).
+/// A received packet: its length, the first three descriptors that came
+/// with it (any others are closed), and who sent it (if the kernel said).
 pub(crate) struct Packet {
     pub(crate) len: usize,
     pub(crate) fd: Option<OwnedFd>,
+    /// The second and third descriptors (`OPENED` carries the end, its
+    /// mapping's and the client's slot's).
+    pub(crate) fd2: Option<OwnedFd>,
+    pub(crate) fd3: Option<OwnedFd>,
     pub(crate) sender: Option<Sender>,
 }
 
-/// Sends one packet, with an optional descriptor, stating this process's
-/// effective uid and gid as its credentials (without them, the kernel would
-/// attach the real ones; `SO_PEERCRED` and the owner uid shown everywhere
-/// else are the effective ones).
-pub(crate) fn send_as_self(
-    sock: BorrowedFd<'_>,
-    bytes: &[u8],
-    fd: Option<BorrowedFd<'_>>,
-) -> io::Result<()> {
-    let me = UCred {
+/// This process's pid and effective uid and gid, for [`send_as`] (three
+/// system calls: a sender of several packets asks once).
+pub(crate) fn self_credentials() -> UCred {
+    UCred {
         pid: rustix::process::getpid(),
         uid: rustix::process::geteuid(),
         gid: rustix::process::getegid(),
-    };
-    wire::send_with(sock, bytes, fd, Some(me))
+    }
+}
+
+/// Sends one packet, with descriptors (at most three), stating `me` (this
+/// process's effective uid and gid, [`self_credentials`]) as its
+/// credentials (without them, the kernel would attach the real ones;
+/// `SO_PEERCRED` and the owner uid shown everywhere else are the effective
+/// ones).
+pub(crate) fn send_as(
+    sock: BorrowedFd<'_>,
+    bytes: &[u8],
+    fds: &[BorrowedFd<'_>],
+    me: UCred,
+) -> io::Result<()> {
+    wire::send_with(sock, bytes, fds, Some(me))
 }
 
 /// Receives one packet (waiting up to `t`, `None`: forever) with its
@@ -115,6 +126,15 @@ pub(crate) fn recv_with_sender(
     t: Option<Duration>,
 ) -> io::Result<Option<Packet>> {
     wire::set_recv_timeout(sock.as_fd(), t)?;
+    recv_with_sender_as_set(sock, buf)
+}
+
+/// [`recv_with_sender`] with the socket's receive timeout as it is (the
+/// second packet of an exchange, when the first set it).
+pub(crate) fn recv_with_sender_as_set(
+    sock: &OwnedFd,
+    buf: &mut [u8],
+) -> io::Result<Option<Packet>> {
     // Room for a few descriptors and one set of credentials; a hostile
     // sender's extra descriptors are cut off (MSG_CTRUNC), and the kernel
     // closes those that did not fit.
@@ -203,9 +223,12 @@ pub(crate) fn recv_with_sender(
     if n == 0 {
         return Ok(None);
     }
+    let mut fds = fds.into_iter();
     Ok(Some(Packet {
         len: n,
-        fd: fds.into_iter().next(),
+        fd: fds.next(),
+        fd2: fds.next(),
+        fd3: fds.next(),
         sender,
     }))
 }
@@ -336,7 +359,7 @@ mod tests {
         )
         .unwrap();
         rustix::net::sockopt::set_socket_passcred(&b, true).unwrap();
-        send_as_self(a.as_fd(), b"x", Some(a.as_fd())).unwrap();
+        send_as(a.as_fd(), b"x", &[a.as_fd()], self_credentials()).unwrap();
         let mut buf = [0u8; 8];
         let p = recv_with_sender(&b, &mut buf, Some(Duration::from_secs(5)))
             .unwrap()

@@ -123,3 +123,145 @@ fn garbage_on_the_rendezvous_socket_is_dropped() {
     assert_eq!(server.connect().unwrap(), Connected::Already);
     assert_data_flows(&server, &client, "after garbage");
 }
+
+// ------------------------------------------- a forged OPENED
+
+/// Plays a server of `full` for one client: answers its OPEN with a
+/// well-formed OPENED (a duplex byte pipe, this process's credentials)
+/// carrying `fds`, then DONE.
+fn forge_opened(full: &str, fds: Vec<std::os::fd::OwnedFd>) -> std::thread::JoinHandle<()> {
+    use rustix::net::{
+        AddressFamily, SendAncillaryBuffer, SendAncillaryMessage, SendFlags, SocketAddrUnix,
+        SocketFlags, SocketType, UCred,
+    };
+    use std::os::fd::AsFd;
+    let l = rustix::net::socket_with(
+        AddressFamily::UNIX,
+        SocketType::SEQPACKET,
+        SocketFlags::CLOEXEC,
+        None,
+    )
+    .unwrap();
+    let addr = SocketAddrUnix::new_abstract_name(socket_name(full).as_bytes()).unwrap();
+    rustix::net::bind(&l, &addr).unwrap();
+    rustix::net::listen(&l, 4).unwrap();
+    std::thread::spawn(move || {
+        let conn = rustix::net::accept(&l).unwrap();
+        let mut req = [0u8; 1024];
+        rustix::net::recv(&conn, &mut req, rustix::net::RecvFlags::empty()).unwrap();
+        let me = UCred {
+            pid: rustix::process::getpid(),
+            uid: rustix::process::geteuid(),
+            gid: rustix::process::getegid(),
+        };
+        let send = |bytes: &[u8], fds: &[std::os::fd::BorrowedFd<'_>]| {
+            let mut space = [std::mem::MaybeUninit::uninit();
+                rustix::cmsg_space!(ScmRights(3), ScmCredentials(1))];
+            let mut control = SendAncillaryBuffer::new(&mut space);
+            if !fds.is_empty() {
+                assert!(control.push(SendAncillaryMessage::ScmRights(fds)));
+            }
+            assert!(control.push(SendAncillaryMessage::ScmCredentials(me)));
+            let iov = [std::io::IoSlice::new(bytes)];
+            // The client may have hung up already (it refused the OPENED).
+            let _ = rustix::net::sendmsg(&conn, &iov, &mut control, SendFlags::NOSIGNAL);
+        };
+        // OPENED: byte pipe, duplex, 1 instance, no flags; 4 KiB quotas,
+        // 50 ms timeout, our pid, session 0.
+        let mut opened = vec![0x81, 0, 3, 1, 0];
+        for w in [4096u32, 4096, 50, std::process::id(), 0] {
+            opened.extend_from_slice(&w.to_le_bytes());
+        }
+        let borrowed: Vec<_> = fds.iter().map(|f| f.as_fd()).collect();
+        send(&opened, &borrowed);
+        drop(fds);
+        send(&[0x86], &[]);
+    })
+}
+
+/// Issue 12: the segment's mapping descriptor (and the one for the
+/// client's process slot) now travel with the end in OPENED, and are as
+/// hostile as the rest: a descriptor of another memfd, or the end's own
+/// description (whose mapping would keep the end open after the client
+/// closed it; a slot lock on it would outlive the client), makes `open`
+/// fail, with an error and no mapping; the same forged server with a fresh description of the end's
+/// file is accepted (so the refusals are the checks, not the forgery), and
+/// so is one that sends none (an earlier version's server). With the
+/// role check asked through a reopen instead of through the received
+/// descriptor, the end's own description was accepted (checked by hand).
+#[test]
+fn a_forged_mapping_descriptor_is_refused() {
+    use shmpipe_engine::liveness::{reopen, EndLock};
+    use shmpipe_engine::Segment;
+    use std::os::fd::AsFd;
+    const ROLE_CLIENT: u32 = 1;
+    let segment = || Segment::create(&[64 << 10, 64 << 10], 0, [0; 8]).unwrap().1;
+    /// What the forged server sends with OPENED.
+    type Fds = Box<dyn Fn() -> Vec<std::os::fd::OwnedFd>>;
+    let cases: [(&str, Fds, bool); 6] = [
+        (
+            "another memfd",
+            Box::new(move || {
+                let fd = segment();
+                let end = EndLock::acquire(fd.as_fd(), ROLE_CLIENT).unwrap().into_fd();
+                vec![end, segment()]
+            }),
+            false,
+        ),
+        (
+            "the end's own description",
+            Box::new(move || {
+                let fd = segment();
+                let end = EndLock::acquire(fd.as_fd(), ROLE_CLIENT).unwrap().into_fd();
+                let own = rustix::io::dup(&end).unwrap();
+                vec![end, own]
+            }),
+            false,
+        ),
+        (
+            "a fresh description of the end's file",
+            Box::new(move || {
+                let fd = segment();
+                let end = EndLock::acquire(fd.as_fd(), ROLE_CLIENT).unwrap().into_fd();
+                vec![end, reopen(fd.as_fd()).unwrap()]
+            }),
+            true,
+        ),
+        (
+            "a slot descriptor that is the end's own description",
+            Box::new(move || {
+                let fd = segment();
+                let end = EndLock::acquire(fd.as_fd(), ROLE_CLIENT).unwrap().into_fd();
+                let own = rustix::io::dup(&end).unwrap();
+                vec![end, reopen(fd.as_fd()).unwrap(), own]
+            }),
+            false,
+        ),
+        (
+            "fresh mapping and slot descriptions",
+            Box::new(move || {
+                let fd = segment();
+                let end = EndLock::acquire(fd.as_fd(), ROLE_CLIENT).unwrap().into_fd();
+                let (map, slot) = (reopen(fd.as_fd()).unwrap(), reopen(fd.as_fd()).unwrap());
+                vec![end, map, slot]
+            }),
+            true,
+        ),
+        (
+            // A server of an earlier version: the client reopens the end.
+            "no mapping descriptor",
+            Box::new(move || {
+                let fd = segment();
+                vec![EndLock::acquire(fd.as_fd(), ROLE_CLIENT).unwrap().into_fd()]
+            }),
+            true,
+        ),
+    ];
+    for (what, fds, accepted) in cases {
+        let name = unique_name("forged-mapping");
+        let server = forge_opened(&name, fds());
+        let r = shmpipe::named::ClientOptions::new().open(&name);
+        assert_eq!(r.is_ok(), accepted, "{what}: {r:?}");
+        server.join().unwrap();
+    }
+}

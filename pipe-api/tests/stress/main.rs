@@ -1,7 +1,9 @@
 //! Long runs under pressure, across real processes: the kill storm
 //! (`kill_storm`: clients and servers SIGKILLed at random while messages
-//! flow) and a server process under abuse (`abuse`: out of descriptors,
-//! members that never answer).
+//! flow), a server process under abuse (`abuse`: out of descriptors,
+//! members that never answer), and scale (`scale`: descriptors per end,
+//! ring memory of listening instances, a thousand connected instances of
+//! one name; 10 000 by hand).
 //!
 //! One binary so that their long waits overlap: `abuse`'s silent-member
 //! test spends about ten seconds waiting for forwarded opens to give up,
@@ -20,7 +22,8 @@ mod common;
 
 mod abuse;
 mod kill_storm;
+mod scale;
 
 common::main! {
-    modules: [abuse, kill_storm],
+    modules: [abuse, kill_storm, scale],
 }

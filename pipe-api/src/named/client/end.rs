@@ -201,8 +201,8 @@ impl NamedPipeClient {
             return Err(crate::handoff::wrong_tag());
         }
         let (info, access, opener) = Shared::parse(&description)?;
-        let shared =
-            Shared::attach(fd, info, access, opener, None).map_err(crate::handoff::attach_error)?;
+        let shared = Shared::attach(fd, None, info, access, opener, None)
+            .map_err(crate::handoff::attach_error)?;
         Ok(NamedPipeClient {
             shared: Arc::new(shared),
         })

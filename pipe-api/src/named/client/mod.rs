@@ -247,7 +247,7 @@ impl ClientOptions {
         // moment ago: it died, and another process with instances of the
         // name may be taking it over. Look again, briefly.
         let mut retries = 0;
-        let (sock, n, fd, sender) = loop {
+        let (sock, n, fd, map, slot, sender) = loop {
             let again = retries > 0 && retries < OPEN_RETRIES;
             // Credentials are asked for before the connection exists, so
             // that every reply comes with the kernel's account of who sent
@@ -273,7 +273,7 @@ impl ClientOptions {
             req.extend_from_slice(name.key().as_bytes());
             wire::send(sock.as_fd(), &req, None).map_err(|_| err(ErrorKind::FileNotFound))?;
             match trust::recv_with_sender(&sock, &mut buf, Some(Duration::from_secs(10))) {
-                Ok(Some(p)) => break (sock, p.len, p.fd, p.sender),
+                Ok(Some(p)) => break (sock, p.len, p.fd, p.fd2, p.fd3, p.sender),
                 Ok(None) if retries < OPEN_RETRIES => {}
                 Err(e) if e.raw_os_error() == Some(libc::ECONNRESET) && retries < OPEN_RETRIES => {}
                 // Hung up on, again and again: whoever had the name is
@@ -289,8 +289,11 @@ impl ClientOptions {
         };
         // --- end: retry while the name changes hands ---
         let p = &buf[..n];
-        match (p.first(), fd) {
-            (Some(&wire::RESP_OPENED), Some(fd)) => {
+        match (p.first(), fd, map) {
+            // The end, and the descriptions to map it through and to make
+            // our process slot with (a server of an earlier version sends
+            // neither or no slot: we then reopen the end, as before).
+            (Some(&wire::RESP_OPENED), Some(fd), map) => {
                 let opened = wire::Opened::decode(p)?;
                 // Who sent the segment: the owner, or the member it
                 // forwarded us to (not our socket's peer, then). Judged
@@ -317,7 +320,9 @@ impl ClientOptions {
                 };
                 // Attached while the server finishes (the DONE below is
                 // usually there by the time this is done).
-                let shared = Shared::attach(fd, info, access, std::process::id(), self.policy)?;
+                let given = map.map(|m| (m, slot));
+                let shared =
+                    Shared::attach(fd, given, info, access, std::process::id(), self.policy)?;
                 // Do not return before the server has let go of its copy of
                 // our end's descriptor, so that our end closes when we close
                 // it: whatever follows our return (a close included) must
@@ -325,10 +330,13 @@ impl ClientOptions {
                 // From the process that sent the segment, not from another
                 // that holds the same connection (a forwarding owner).
                 let mut done = [0u8; 8];
-                match trust::recv_with_sender(&sock, &mut done, Some(Duration::from_secs(10)))? {
+                // (The receive timeout is still the one set for OPENED.)
+                match trust::recv_with_sender_as_set(&sock, &mut done)? {
                     Some(trust::Packet {
                         len: 1,
                         fd: None,
+                        fd2: None,
+                        fd3: None,
                         sender: Some(s),
                     }) if done[0] == wire::RESP_DONE && s == server => {}
                     _ => return Err(wire::bad_packet()),
@@ -337,7 +345,7 @@ impl ClientOptions {
                     shared: Arc::new(shared),
                 })
             }
-            (Some(&wire::RESP_ERROR), _) => Err(wire::decode_error(p)),
+            (Some(&wire::RESP_ERROR), ..) => Err(wire::decode_error(p)),
             _ => Err(wire::bad_packet()),
         }
     }

@@ -37,19 +37,22 @@ pub(super) struct Shared {
 
 impl Shared {
     /// The client end behind `fd` (received from the server, or from
-    /// another process holding the end).
+    /// another process holding the end), mapped through the first of
+    /// `given` and with this process's slot made through the second when
+    /// the server sent them with it (else through reopens).
     pub(super) fn attach(
         fd: std::os::fd::OwnedFd,
+        given: Option<(std::os::fd::OwnedFd, Option<std::os::fd::OwnedFd>)>,
         info: Instance,
         access: Access,
         opener: u32,
         policy: Option<WaitPolicy>,
     ) -> io::Result<Shared> {
-        let end = End::attach(
-            fd,
-            ROLE_CLIENT,
-            &[(RING_OUT, HANGUP_READER), (RING_IN, HANGUP_WRITER)],
-        )
+        let hangups = [(RING_OUT, HANGUP_READER), (RING_IN, HANGUP_WRITER)];
+        let end = match given {
+            Some((map, slot)) => End::attach_with_mapping(fd, map, slot, ROLE_CLIENT, &hangups),
+            None => End::attach(fd, ROLE_CLIENT, &hangups),
+        }
         .map_err(crate::named::conn_engine_error)?;
         let conn = Conn::new(
             end,

@@ -201,14 +201,30 @@ impl Instance {
         let (segment, fd) = Segment::create(&[out_cap, in_cap], 0, [0; 8]).map_err(e)?;
         let server_lock = EndLock::acquire(fd.as_fd(), ROLE_SERVER)?;
         let client_lock = EndLock::acquire(fd.as_fd(), ROLE_CLIENT)?;
-        drop(fd);
-        let server_end = End::new(
+        // The description the client maps the segment through (one that
+        // holds no lock, and is not the one our own mapping holds, which a
+        // client could otherwise lock through): sent with its end, so that
+        // the client reopens nothing.
+        let client_map = shmpipe_engine::liveness::reopen(fd.as_fd())?;
+        // And the one its process slot locks through: the client's first
+        // read or write reopens nothing either.
+        let client_slot = shmpipe_engine::liveness::reopen(fd.as_fd())?;
+        // The creation descriptor holds no lock: it serves as the probe
+        // (no reopen for the role check).
+        let server_end = End::new_probed(
             server_lock,
             segment,
             ROLE_SERVER,
             &[(RING_OUT, HANGUP_WRITER), (RING_IN, HANGUP_READER)],
+            fd.as_fd(),
         )
         .map_err(e)?;
+        // Who owns the memfd (whether a client must be let in, `attach`).
+        let owner = rustix::fs::fstat(&fd)?.st_uid;
+        drop(fd);
+        // This process's slot on the segment (a reopen), made now rather
+        // than by the connection's first read or write.
+        server_end.holder_token().map_err(e)?;
         let access = dir.server_access();
         let mut conn = Conn::new(
             server_end,
@@ -223,6 +239,9 @@ impl Instance {
         Ok(Prepared {
             conn,
             client_lock,
+            client_map,
+            client_slot,
+            owner,
             _counted: PreparedCount::new(),
         })
     }
@@ -236,7 +255,11 @@ impl Instance {
         }
         if let Ok(p) = self.prepare() {
             let mut slot = lock(&self.prepared);
-            if slot.is_none() {
+            // Kept only for an instance still listening: `attach` empties
+            // the slot after the instance stops listening, so a segment
+            // finished after that would otherwise hold its memory and
+            // descriptors for the whole connection.
+            if slot.is_none() && self.is_listening() {
                 *slot = Some(p);
             }
         }
@@ -258,6 +281,9 @@ impl Instance {
         let Prepared {
             conn,
             client_lock,
+            client_map,
+            client_slot,
+            owner,
             _counted,
         } = match ready {
             Some(p) => p,
@@ -268,6 +294,8 @@ impl Instance {
             .default_timeout
             .as_millis()
             .min(u128::from(u32::MAX)) as u32;
+        // Our pid and effective ids, asked once for OPENED and DONE.
+        let me = trust::self_credentials();
         // The client learns the server's pid from its socket's peer, unless
         // the connection was forwarded to us by the name's owner.
         let reply = wire::Opened {
@@ -278,7 +306,7 @@ impl Instance {
             out_size: self.out_size,
             in_size: self.in_size,
             default_timeout_ms: timeout,
-            server_pid: std::process::id(),
+            server_pid: me.pid.as_raw_nonzero().get() as u32,
             server_sid: wire::session_id(),
         }
         .encode();
@@ -292,6 +320,9 @@ impl Instance {
                     *slot = Some(Prepared {
                         conn,
                         client_lock,
+                        client_map,
+                        client_slot,
+                        owner,
                         _counted,
                     });
                 }
@@ -307,9 +338,16 @@ impl Instance {
             st.client = Some(client);
         }
         claimed();
-        // A client of another uid reopens the segment by path: it must be
-        // allowed to (the memfd is owner-only until then).
-        let _ = Segment::share_with(client_lock.fd(), client_uid);
+        // A segment the preparer finished meanwhile serves nobody now
+        // (dropped once the client has its answer).
+        let stale = lock(&self.prepared).take();
+        // A client of another uid reopens the segment by path for the
+        // process slot of a child it forks, or of a process it passes its
+        // end to: it must be allowed to (the memfd is owner-only until
+        // then).
+        if client_uid != 0 && client_uid != owner {
+            let _ = Segment::share_with(client_lock.fd(), client_uid);
+        }
         // After the state change: once the client has its end it may act at
         // once, and it must find the instance Connected. If the send fails,
         // the client end's descriptor closes with `client_lock`, and the
@@ -317,14 +355,20 @@ impl Instance {
         // tells the client that our copy of its descriptor is closed (its
         // end closes when it closes it).
         // With our credentials: the client judges who serves it by them.
-        let sent = trust::send_as_self(sock.as_fd(), &reply, Some(client_lock.fd()));
-        drop(client_lock);
-        let done = sent.and_then(|()| trust::send_as_self(sock.as_fd(), &[wire::RESP_DONE], None));
+        let sent = trust::send_as(
+            sock.as_fd(),
+            &reply,
+            &[client_lock.fd(), client_map.as_fd(), client_slot.as_fd()],
+            me,
+        );
+        drop((client_lock, client_map, client_slot));
+        let done = sent.and_then(|()| trust::send_as(sock.as_fd(), &[wire::RESP_DONE], &[], me));
         // Woken last: a `connect` waiting on this thread's CPU must not
         // delay the client's answer.
         self.cv.notify_all();
         #[cfg(feature = "tokio")]
         self.wake_async();
+        drop(stale);
         done
     }
 }
@@ -332,12 +376,13 @@ impl Instance {
 /// Has the instance's next segment made by the process's preparer thread.
 ///
 /// Why a thread, and a low-priority one: making a segment costs tens of µs
-/// (`Segment::create` allocates the rings; two role locks), too much for
-/// `create` or `connect`, which `PipeListener::accept` calls between a
+/// (`Segment::create` allocates the rings; five reopens: two role locks,
+/// the client's mapping and slot descriptors, this process's slot), too
+/// much for `create` or `connect`, which `PipeListener::accept` calls between a
 /// client's arrival and its first request. At nice 19 the preparer takes
 /// idle CPU only: whoever the work would delay preempts it. If a client
 /// comes before the segment is ready, `attach` makes one itself, and the
-/// late one serves the connection after.
+/// late one is dropped (see `prepare_ahead`).
 pub(super) fn prepare_in_background(inst: &Arc<Instance>) {
     static JOBS: OnceLock<Mutex<std::sync::mpsc::Sender<Weak<Instance>>>> = OnceLock::new();
     let jobs = JOBS.get_or_init(|| {
@@ -372,6 +417,11 @@ pub(super) fn prepare_in_background(inst: &Arc<Instance>) {
 struct Prepared {
     conn: Conn,
     client_lock: EndLock,
+    /// The client's mapping and slot descriptors (see `prepare`).
+    client_map: OwnedFd,
+    client_slot: OwnedFd,
+    /// The memfd's owner uid.
+    owner: u32,
     _counted: PreparedCount,
 }
 

@@ -5,7 +5,9 @@
 //! Requests (client → server), one packet each:
 //!
 //! ```text
-//! OPEN   [1][access: u8][key: UTF-8]      open an instance (reply: OPENED + segment fd, or ERROR)
+//! OPEN   [1][access: u8][key: UTF-8]      open an instance (reply: OPENED + the end's, the
+//!                                         mapping's and the client's slot's descriptors,
+//!                                         or ERROR)
 //! WAIT   [2][key]                         reply AVAILABLE when an instance is Listening
 //!                                         (first STATE with the default timeout if it
 //!                                         has to wait; ERROR NoSystemResources when
@@ -227,25 +229,26 @@ pub(crate) fn send(
     bytes: &[u8],
     fd: Option<BorrowedFd<'_>>,
 ) -> io::Result<()> {
-    send_with(sock, bytes, fd, None)
+    let fds: &[BorrowedFd<'_>] = match &fd {
+        Some(fd) => core::slice::from_ref(fd),
+        None => &[],
+    };
+    send_with(sock, bytes, fds, None)
 }
 
-/// Sends one packet with an optional descriptor (`SCM_RIGHTS`) and
-/// optional credentials (`SCM_CREDENTIALS`, see `trust::send_as_self`).
+/// Sends one packet with up to three descriptors (`SCM_RIGHTS`: an end,
+/// its mapping and slot descriptors, see `OPENED`) and optional credentials
+/// (`SCM_CREDENTIALS`, see `trust::send_as`).
 pub(crate) fn send_with(
     sock: BorrowedFd<'_>,
     bytes: &[u8],
-    fd: Option<BorrowedFd<'_>>,
+    fds: &[BorrowedFd<'_>],
     creds: Option<UCred>,
 ) -> io::Result<()> {
-    let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1), ScmCredentials(1))];
+    let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(3), ScmCredentials(1))];
     let mut control = SendAncillaryBuffer::new(&mut space);
-    let fds;
-    if let Some(fd) = fd {
-        fds = [fd];
-        if !control.push(SendAncillaryMessage::ScmRights(&fds)) {
-            return Err(io::Error::other("control buffer too small"));
-        }
+    if !fds.is_empty() && !control.push(SendAncillaryMessage::ScmRights(fds)) {
+        return Err(io::Error::other("control buffer too small"));
     }
     if let Some(creds) = creds {
         if !control.push(SendAncillaryMessage::ScmCredentials(creds)) {

@@ -72,7 +72,7 @@ pub struct ZeroCopyRow {
 
 /// The sending side of one pipe.
 enum Sender {
-    Anon(PipeWriter),
+    Anon(Box<PipeWriter>),
     Named(NamedPipeServer),
 }
 
@@ -142,7 +142,7 @@ fn open(pipe: &str, cpu: Option<usize>) -> io::Result<(Sender, Process)> {
     if pipe == "anon" {
         let (r, w) = PipeBuilder::new().buffer_size(QUOTA).build()?;
         let peer = Process::spawn(ROLE, vec![r.into_fd()], &["anon".into()], cpu)?;
-        return Ok((Sender::Anon(w), peer));
+        return Ok((Sender::Anon(Box::new(w)), peer));
     }
     let name = format!(r"\\.\pipe\shmpipe-bench-zc-{}", std::process::id());
     let server = ServerOptions::new()
@@ -231,7 +231,7 @@ fn measure(
 
 /// The receiving side of one pipe, in the peer.
 enum Receiver {
-    Anon(PipeReader),
+    Anon(Box<PipeReader>),
     Named(shmpipe::named::NamedPipeClient),
 }
 
@@ -299,7 +299,7 @@ pub(crate) fn serve(
     let rx = match (args.first().map(String::as_str), args.get(1)) {
         (Some("anon"), None) => {
             let [fd] = crate::link::take::<1>(fds)?;
-            Receiver::Anon(PipeReader::from_fd(fd)?)
+            Receiver::Anon(Box::new(PipeReader::from_fd(fd)?))
         }
         (Some("named"), Some(name)) => {
             let c = ClientOptions::new().open(name)?;

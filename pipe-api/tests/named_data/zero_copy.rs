@@ -124,7 +124,7 @@ fn zero_copy_writer_killed_while_pending_loses_the_unread_rest() {
     assert_eq!(first, 100);
     kill(child);
     // What was read stays read; the unread rest went with its writer.
-    let (s, r) = within("read after the kill", move || {
+    let (_s, r) = within("read after the kill", move || {
         let r = s.read_with(|b| b.len());
         (s, r)
     });

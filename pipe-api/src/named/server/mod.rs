@@ -375,7 +375,7 @@ impl NamedPipeServer {
     ///
     /// A message written by a copying write larger than the largest
     /// zero-copy write arrives in fragments and is not one slice: it fails
-    /// with [`ErrorKind::InvalidParameter`](crate::ErrorKind::InvalidParameter),
+    /// with [`ErrorKind::InvalidParameter`],
     /// consumes nothing, and is read with [`recv_msg`]. Errors, waiting
     /// and the hostile-writer rule (the slice is memory the writing
     /// process can still change) are those of [`recv_msg`] and

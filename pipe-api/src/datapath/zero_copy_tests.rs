@@ -153,12 +153,15 @@ fn a_cancelled_write_pending_on_the_quota_is_withdrawn() {
     canceller.cancel().unwrap();
     let e = t.join().unwrap().unwrap_err();
     assert_eq!(kind(&e), Some(ErrorKind::OperationAborted));
-    w.write_with(5, |b| b.copy_from_slice(b"after")).unwrap();
+    // On a thread: were the write not withdrawn, this one would pend on
+    // the quota behind it, and the read below would get the old bytes.
+    let after = std::thread::spawn(move || w.write_with(5, |b| b.copy_from_slice(b"after")));
     // The withdrawn write's unread bytes vanish: the next read is "after".
     assert_eq!(
         r.read_with(|s| if s == b"after" { 5 } else { 0 }).unwrap(),
         5
     );
+    after.join().unwrap().unwrap();
 }
 
 #[test]

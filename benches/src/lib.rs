@@ -12,6 +12,8 @@
 //!   registry.
 //! * [`connect`]: named-pipe open + first round trip against Unix socket
 //!   connect + first round trip.
+//! * [`zero_copy`]: the pipes' zero-copy API against their copy API
+//!   (`shmpipe bench --only zero-copy`).
 //! * [`liveness`]: how long a blocked pipe end takes to learn that its peer
 //!   process was SIGKILLed (`shmpipe bench --only kill`).
 //! * [`scale`]: resident memory and descriptors per connected named-pipe
@@ -51,6 +53,7 @@ pub mod shm;
 pub mod stats;
 pub mod suite;
 pub mod transport;
+pub mod zero_copy;
 
 pub use connect::{ConnectPeer, Target};
 pub use link::{Link, Options};

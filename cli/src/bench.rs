@@ -14,6 +14,7 @@ use shmpipe_benches::liveness::{self, Case, KillReport};
 use shmpipe_benches::scale::{self, ScaleReport};
 use shmpipe_benches::suite::{self, Config, Mode, Report, TransportReport, OFFSETS, SIZES};
 use shmpipe_benches::transport::human_bytes;
+use shmpipe_benches::zero_copy::{self, ZeroCopyRow};
 use shmpipe_benches::{plot, Kind, Options, Policy, Target};
 use std::fmt::Write as _;
 use std::fs::File;
@@ -42,7 +43,8 @@ pub struct BenchArgs {
     /// stands for the connection set-up measurement, `kill` for how fast a
     /// blocked pipe end notices that its peer process was killed, `scale`
     /// for the memory and descriptors of each connected instance (part of
-    /// --full)
+    /// --full), `zero-copy` for the pipes' zero-copy API against their copy
+    /// API
     #[arg(long, value_name = "NAMES", value_delimiter = ',')]
     only: Vec<String>,
     /// A few iterations of every measurement: checks that everything works,
@@ -57,6 +59,8 @@ const CONNECT: &str = "connect";
 const KILL: &str = "kill";
 /// The `--only` name of the per-instance cost measurement (part of `--full`).
 const SCALE: &str = "scale";
+/// The `--only` name of the zero-copy measurement.
+const ZERO_COPY: &str = shmpipe_benches::zero_copy::ROLE;
 
 fn invalid(msg: String) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidInput, msg)
@@ -87,14 +91,15 @@ fn config(args: &BenchArgs) -> io::Result<Config> {
                 connect = true;
                 continue;
             }
-            if name == KILL || name == SCALE {
-                continue; // see `wants_kill`, `wants_scale`
+            if name == KILL || name == SCALE || name == ZERO_COPY {
+                continue; // see `wants_kill`, `wants_scale`, `wants`
             }
             let k = Kind::from_name(name).ok_or_else(|| {
                 let mut all: Vec<_> = Kind::ALL.iter().map(|k| k.name()).collect();
                 all.push(CONNECT);
                 all.push(KILL);
                 all.push(SCALE);
+                all.push(ZERO_COPY);
                 invalid(format!(
                     "unknown transport {name:?} (known: {})",
                     all.join(", ")
@@ -125,7 +130,12 @@ fn config(args: &BenchArgs) -> io::Result<Config> {
 /// Whether the killed-peer measurement runs (it is not part of the suite's
 /// `Config`).
 fn wants_kill(args: &BenchArgs) -> bool {
-    args.only.is_empty() || args.only.iter().any(|n| n.trim() == KILL)
+    wants(args, KILL)
+}
+
+/// Whether the measurement `--only` calls `name` runs.
+fn wants(args: &BenchArgs, name: &str) -> bool {
+    args.only.is_empty() || args.only.iter().any(|n| n.trim() == name)
 }
 
 /// Whether the per-instance cost measurement runs: in `--full`, or named.
@@ -141,6 +151,7 @@ struct JsonReport<'a> {
     report: &'a Report,
     kill: Option<&'a KillReport>,
     scale: Option<&'a ScaleReport>,
+    zero_copy: Option<&'a [ZeroCopyRow]>,
 }
 
 /// Runs `shmpipe bench`.
@@ -185,14 +196,28 @@ pub fn run(args: &BenchArgs) -> io::Result<()> {
         report.seconds += started.elapsed().as_secs_f64();
         Ok((report, Some(k)))
     });
+    let report = report.and_then(|(mut report, kill)| {
+        if !wants(args, ZERO_COPY) {
+            return Ok((report, kill, None));
+        }
+        let started = std::time::Instant::now();
+        let rows = zero_copy::run(config.mode, report.placement.child_cpu, &mut |_, label| {
+            bar.set_message(label.to_owned())
+        })?;
+        report.seconds += started.elapsed().as_secs_f64();
+        Ok((report, kill, Some(rows)))
+    });
     bar.finish_and_clear();
-    let (report, kill) = report?;
+    let (report, kill, zc) = report?;
     let scale = if wants_scale(args) {
         Some(scale::run()?)
     } else {
         None
     };
     print!("{}", render(&report, kill.as_ref()));
+    if let Some(rows) = &zc {
+        print!("{}", zero_copy::render(rows));
+    }
     if let Some(s) = &scale {
         print!("\n{}", s.table());
     }
@@ -202,6 +227,7 @@ pub fn run(args: &BenchArgs) -> io::Result<()> {
             report: &report,
             kill: kill.as_ref(),
             scale: scale.as_ref(),
+            zero_copy: zc.as_deref(),
         };
         serde_json::to_writer_pretty(&mut w, &doc)
             .map_err(io::Error::from)

@@ -120,3 +120,8 @@ pub struct GuideAsyncDoctests;
 #[doc = include_str!("../../docs/guide/named-pipes.md")]
 #[cfg(doctest)]
 pub struct GuideNamedDoctests;
+
+/// The zero-copy guide's examples, compiled and run as doctests.
+#[doc = include_str!("../../docs/guide/zero-copy.md")]
+#[cfg(doctest)]
+pub struct GuideZeroCopyDoctests;

@@ -69,6 +69,8 @@ enum Role {
     /// The holder of a pipe end, killed by the killed-peer measurement
     /// ([`crate::liveness`]).
     Kill,
+    /// The receiver of the zero-copy measurement ([`crate::zero_copy`]).
+    ZeroCopy,
 }
 
 struct Spec {
@@ -88,6 +90,7 @@ fn parse_spec(spec: &str) -> Option<Spec> {
         match k {
             "kind" if v == CONNECT_ROLE => role = Some(Role::Connect),
             "kind" if v == KILL_ROLE => role = Some(Role::Kill),
+            "kind" if v == crate::zero_copy::ROLE => role = Some(Role::ZeroCopy),
             "kind" => role = Kind::from_name(v).map(Role::Link),
             "fds" => fds = v.parse().ok().filter(|&n: &usize| n <= 8),
             "args" => args = v.parse().ok().filter(|&n: &usize| n <= 8),
@@ -140,6 +143,7 @@ fn peer_main(spec: &str) -> io::Result<()> {
             Role::Link(kind) => link::serve(&mut ctl, kind, fds, args, spec.cpu),
             Role::Connect => crate::connect::serve(&mut ctl, &args, spec.cpu),
             Role::Kill => kill::serve(&mut ctl, fds, &args, spec.cpu),
+            Role::ZeroCopy => crate::zero_copy::serve(&mut ctl, fds, &args, spec.cpu),
         }
     })();
     match r {

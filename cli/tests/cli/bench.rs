@@ -446,3 +446,42 @@ fn bench_only_kill_runs_every_case_blocking_and_async() {
         assert!((ratio - expected).abs() <= 1e-9 * expected, "{c}");
     }
 }
+
+/// The zero-copy measurement alone: both pipes at both sizes, each row
+/// with the copy and the zero-copy API's GB/s and their ratio, printed and
+/// in the JSON (the peer checks every message, so a run that moved wrong
+/// bytes fails).
+#[test]
+fn bench_only_zero_copy_compares_both_apis_per_pipe_and_size() {
+    let json_path = tmp("zero-copy.json");
+    let stdout = bench_ok(&[
+        "--smoke",
+        "--only",
+        "zero-copy",
+        "--json",
+        json_path.to_str().unwrap(),
+    ]);
+    assert!(stdout.contains("zero copy vs copy API"), "{stdout}");
+    let v: Value =
+        serde_json::from_str(&std::fs::read_to_string(&json_path).expect("JSON written"))
+            .expect("valid JSON");
+    std::fs::remove_file(&json_path).ok();
+    let rows = v["zero_copy"].as_array().expect("zero_copy rows");
+    let want = [
+        ("anon", 64 << 10),
+        ("anon", 1 << 20),
+        ("named-msg", 64 << 10),
+        ("named-msg", 1 << 20),
+    ];
+    assert_eq!(rows.len(), want.len(), "{v}");
+    for (r, (pipe, size)) in rows.iter().zip(want) {
+        assert_eq!(r["pipe"], pipe, "{r}");
+        assert_eq!(r["size"], size, "{r}");
+        let copy = r["copy_gb_per_s"].as_f64().expect("copy GB/s");
+        let zero = r["zero_copy_gb_per_s"].as_f64().expect("zero-copy GB/s");
+        let ratio = r["ratio"].as_f64().expect("ratio");
+        assert!(copy > 0.0 && zero > 0.0, "{r}");
+        assert!((ratio - zero / copy).abs() <= 1e-9 * ratio, "{r}");
+    }
+    assert!(v["transports"].as_array().is_some_and(|t| t.is_empty()));
+}

@@ -549,9 +549,15 @@ impl<S: DirectStorage> ReadGrant<'_, S> {
             .storage
             .data_ptr()
             .expect("DirectStorage has a data pointer");
-        // SAFETY: the record lies inside the buffer (checked by `record_at`)
-        // and is published and unfreed, so the producer does not write it
-        // while this shared borrow lives.
+        // SAFETY: the record lies inside the buffer (checked by `record_at`;
+        // `at` and `len` are validated locals), the mapping outlives the
+        // borrow of the consumer, every byte is initialised and any value
+        // is a valid `u8`, and no handle of this process writes a
+        // published, unfreed record (the reader lock keeps other consumers
+        // from freeing it). A correct producer does not write it either; a
+        // hostile process can, outside this process's view: that changes
+        // the values read through the slice, never its extent (documented
+        // above, and in `docs/guide/zero-copy.md` for the pipes).
         unsafe { core::slice::from_raw_parts(base.as_ptr().add(at), len) }
     }
 

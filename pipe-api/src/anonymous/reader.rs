@@ -47,6 +47,45 @@ impl PipeReader {
         self.0.conn.read_bytes(buf, self.0.is_nonblocking())
     }
 
+    /// Reads in place (zero copy), like [`std::io::BufRead::fill_buf`] and
+    /// [`consume`](std::io::BufRead::consume) in one call: `look` gets the
+    /// unread bytes of the next write in the pipe's shared ring (at least
+    /// one byte, or an empty slice for a zero-length write) and returns how
+    /// many of them it consumed (more than it got counts as all). Returns
+    /// that count. Waits for data in blocking mode; the end of the pipe is
+    /// [`ErrorKind::BrokenPipe`](crate::ErrorKind::BrokenPipe), nothing
+    /// queued in nonblocking mode [`io::ErrorKind::WouldBlock`].
+    ///
+    /// * The slice never spans two writes: a write is consumed by one or
+    ///   more calls, as `look` decides.
+    /// * `look` runs under the pipe's reader lock: keep it short, and do
+    ///   not use this end from inside it. If it panics, nothing is
+    ///   consumed.
+    /// * **The slice is memory the writing process can still change.** A
+    ///   well-behaved writer never touches it; a hostile one can change its
+    ///   bytes while `look` runs. That changes values only (this crate took
+    ///   every length and position from checked copies before making the
+    ///   slice, and never reads the bytes itself), but two reads of the
+    ///   same byte may disagree: validate what you copied out, not the
+    ///   slice in place (see the guide, "Zero copy").
+    ///
+    /// ```
+    /// use std::io::Write;
+    /// let (r, mut w) = shmpipe::pipe()?;
+    /// w.write_all(b"hello")?;
+    /// let mut seen = Vec::new();
+    /// let n = r.read_with(|bytes| {
+    ///     seen.extend_from_slice(&bytes[..2]);
+    ///     2 // consume "he"; "llo" stays queued
+    /// })?;
+    /// assert_eq!((n, &seen[..]), (2, &b"he"[..]));
+    /// assert_eq!(r.read_with(|bytes| bytes.len())?, 3);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn read_with(&self, look: impl FnOnce(&[u8]) -> usize) -> io::Result<usize> {
+        self.0.conn.read_with(self.0.is_nonblocking(), look)
+    }
+
     /// Copies queued bytes into `buf` without consuming them and reports
     /// what is queued; never waits (spec 4.8). `None` asks only for the
     /// counts.

@@ -49,6 +49,48 @@ impl PipeWriter {
         self.0.conn.write(buf, self.0.is_nonblocking())
     }
 
+    /// Writes `len` bytes in place (zero copy): `fill` gets the reserved
+    /// room in the pipe's shared ring and writes the bytes there; when it
+    /// returns they are published as one write, which then completes like
+    /// [`PipeWriter::try_write`] (spec 5.2: in blocking mode `Ok` once at
+    /// most the quota's worth of bytes is unread). Returns what `fill`
+    /// returned.
+    ///
+    /// * `len` up to the pipe's buffer size is always accepted (the limit
+    ///   is half the ring less 64 bytes); a larger one fails with
+    ///   [`ErrorKind::InvalidParameter`](crate::ErrorKind::InvalidParameter)
+    ///   before `fill` runs: a zero-copy write is never fragmented.
+    /// * Waiting for room happens before `fill` runs: cancelled there
+    ///   ([`Canceller`](crate::Canceller)) or with the reader gone, nothing
+    ///   was written and `fill` never ran. Cancelled while it waits for the
+    ///   quota, the write is withdrawn as a copy write is (spec 7.4).
+    /// * `fill` runs under the pipe's writer lock: other writers of this
+    ///   pipe wait meanwhile, so keep it short, and do not use this end
+    ///   from inside it. If it panics, nothing is published.
+    /// * Nonblocking mode: if the write does not fit the quota and the ring
+    ///   now, fails with [`io::ErrorKind::WouldBlock`] and `fill` does not
+    ///   run.
+    /// * The room is memory the reading process can also write: bytes read
+    ///   back from it are not necessarily the bytes written (see the guide,
+    ///   "Zero copy").
+    ///
+    /// ```
+    /// use std::io::Read;
+    /// let (mut r, w) = shmpipe::pipe()?;
+    /// let n = w.write_with(5, |buf| {
+    ///     buf.copy_from_slice(b"hello");
+    ///     buf.len()
+    /// })?;
+    /// assert_eq!(n, 5);
+    /// let mut got = [0u8; 5];
+    /// r.read_exact(&mut got)?;
+    /// assert_eq!(&got, b"hello");
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn write_with<R>(&self, len: usize, fill: impl FnOnce(&mut [u8]) -> R) -> io::Result<R> {
+        self.0.conn.write_with(len, self.0.is_nonblocking(), fill)
+    }
+
     /// Waits until the reader has read every byte written to this end
     /// (Windows' `FlushFileBuffers`, spec 4.11). Returns at once when nothing
     /// is unread. `Ok` always means "read": if the read end is gone (closed

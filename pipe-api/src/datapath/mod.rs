@@ -50,6 +50,7 @@ mod queue;
 mod read;
 mod readiness;
 mod write;
+mod zero_copy;
 
 use crate::error::{Error, ErrorKind};
 use crate::info::PipeType;

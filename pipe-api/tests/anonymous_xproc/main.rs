@@ -13,7 +13,8 @@ mod common;
 
 mod ends_across_processes;
 mod redirect;
+mod zero_copy;
 
 common::main! {
-    modules: [ends_across_processes, redirect],
+    modules: [ends_across_processes, redirect, zero_copy],
 }

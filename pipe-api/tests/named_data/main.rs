@@ -38,7 +38,8 @@ mod quota;
 mod samples;
 mod support;
 mod transact;
+mod zero_copy;
 
 common::main! {
-    modules: [byte_mode, disconnect, flush, message_mode, peek, quota, samples, transact],
+    modules: [byte_mode, disconnect, flush, message_mode, peek, quota, samples, transact, zero_copy],
 }

@@ -260,6 +260,75 @@ impl NamedPipeClient {
         }
     }
 
+    /// Writes one write of `len` bytes in place (zero copy; a message on a
+    /// message pipe); see
+    /// [`NamedPipeServer::send_msg_with`](crate::named::NamedPipeServer::send_msg_with).
+    ///
+    /// ```
+    /// use shmpipe::named::{ClientOptions, ServerOptions};
+    /// use shmpipe::{PipeType, ReadMode};
+    /// let name = format!(r"\\.\pipe\doc-client-send-with-{}", std::process::id());
+    /// let server = ServerOptions::new()
+    ///     .pipe_type(PipeType::Message)
+    ///     .read_mode(ReadMode::Message)
+    ///     .create(&name)?;
+    /// let client = ClientOptions::new().open(&name)?;
+    /// client.send_msg_with(3, |buf| buf.copy_from_slice(b"one"))?;
+    /// let mut buf = [0u8; 8];
+    /// let m = server.recv_msg(&mut buf)?;
+    /// assert_eq!((&buf[..m.len], m.complete), (&b"one"[..], true));
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn send_msg_with<R>(&self, len: usize, fill: impl FnOnce(&mut [u8]) -> R) -> io::Result<R> {
+        self.need(self.shared.access.write_data)?;
+        self.live_conn()?.write_with(len, self.nonblocking(), fill)
+    }
+
+    /// Reads one message (message-read mode) or the bytes of one write
+    /// (byte-read mode) in place (zero copy); see
+    /// [`NamedPipeServer::recv_msg_with`](crate::named::NamedPipeServer::recv_msg_with).
+    ///
+    /// ```
+    /// use shmpipe::named::{ClientOptions, ServerOptions};
+    /// use shmpipe::{PipeType, ReadMode};
+    /// let name = format!(r"\\.\pipe\doc-client-recv-with-{}", std::process::id());
+    /// let server = ServerOptions::new().pipe_type(PipeType::Message).create(&name)?;
+    /// let client = ClientOptions::new().open(&name)?;
+    /// client.set_read_mode(ReadMode::Message)?;
+    /// server.send_msg(b"hello")?;
+    /// let sum = client.recv_msg_with(|msg| msg.iter().map(|&b| u32::from(b)).sum::<u32>())?;
+    /// assert_eq!(sum, b"hello".iter().map(|&b| u32::from(b)).sum());
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn recv_msg_with<R>(&self, look: impl FnOnce(&[u8]) -> R) -> io::Result<R> {
+        self.need(self.shared.access.read_data)?;
+        let conn = self.live_conn()?;
+        if self.modes() & MESSAGE_READ != 0 {
+            conn.read_msg_with(self.nonblocking(), look)
+        } else {
+            conn.read_whole_with(self.nonblocking(), look)
+        }
+    }
+
+    /// Reads bytes in place (zero copy), whatever the read mode; see
+    /// [`NamedPipeServer::read_with`](crate::named::NamedPipeServer::read_with).
+    ///
+    /// ```
+    /// use shmpipe::named::{ClientOptions, ServerOptions};
+    /// let name = format!(r"\\.\pipe\doc-client-read-with-{}", std::process::id());
+    /// let server = ServerOptions::new().create(&name)?;
+    /// let client = ClientOptions::new().open(&name)?;
+    /// server.send_msg(b"abc")?;
+    /// let mut copy = Vec::new();
+    /// assert_eq!(client.read_with(|bytes| { copy.extend_from_slice(bytes); bytes.len() })?, 3);
+    /// assert_eq!(copy, b"abc");
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn read_with(&self, look: impl FnOnce(&[u8]) -> usize) -> io::Result<usize> {
+        self.need(self.shared.access.read_data)?;
+        self.live_conn()?.read_with(self.nonblocking(), look)
+    }
+
     /// Peeks (spec 4.8).
     ///
     /// ```

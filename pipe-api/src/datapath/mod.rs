@@ -8,7 +8,8 @@
 //! view of the peer's liveness; [`write`] the write path, [`read`] the read
 //! path and peek, [`flush`] flush and transact, [`pending`] the
 //! pending-write mark a dead writer's unfinished write is withdrawn by,
-//! [`queue`] the cancellable wait of a call for a half another call holds.
+//! [`queue`] the cancellable wait of a call for a half another call holds,
+//! [`zero_copy`] writes and reads through the ring's own memory.
 //!
 //! Invariants it keeps:
 //! * One operation at a time per half: a half is used only under its

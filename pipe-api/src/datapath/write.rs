@@ -200,7 +200,7 @@ impl Conn {
     /// sees this write's bytes only once the writes pending ahead of it
     /// complete, which they do as soon as the reader has taken all but a
     /// quota of them.
-    fn wait_for_mark(&self, n: u64) -> io::Result<()> {
+    pub(super) fn wait_for_mark(&self, n: u64) -> io::Result<()> {
         let control = self.words.control();
         let quota = u64::from(self.quota);
         loop {

@@ -180,6 +180,19 @@ impl Conn {
         } else {
             None
         };
+        // A write that may pend while every claim is taken publishes
+        // nothing until one is free (as a copy write does; see
+        // `Conn::wait_for_mark`). Asked before the fill, since a filled
+        // record cannot wait unpublished: a claim taken by another write
+        // between here and the commit leaves this one unmarked (the safe
+        // side), a race of a few instructions.
+        if token.is_some()
+            && !pending::claim_free(control)
+            && pending::claims_judgeable(control)
+            && pending::may_pend(control, tx.written().saturating_add(n), quota)
+        {
+            self.wait_for_mark(n)?;
+        }
         let mut f = Some(f);
         let mut claim = None;
         let end = loop {
@@ -199,7 +212,7 @@ impl Conn {
                 let end = start.wrapping_add(n);
                 // It cannot pend if it fits now: `consumed` only grows.
                 if let Some(token) = token {
-                    if end.saturating_sub(control.consumed()) > quota {
+                    if pending::may_pend(control, end, quota) {
                         claim = PendingMark::claim(control, token, start, end);
                     }
                 }

@@ -144,6 +144,16 @@ fn sem_145_the_second_of_two_pending_writes_is_withdrawn_when_cancelled() {
 /// last publishes nothing while all four claims are taken, so cancelling it
 /// leaves nothing behind; the four are read whole, in issue order.
 fn a_write_beyond_the_claims_publishes_nothing_until_one_is_free() {
+    beyond_the_claims(false);
+}
+
+/// The same with a zero-copy write (`write_with`) beyond the claims: its
+/// fill closure never runs.
+fn a_zero_copy_write_beyond_the_claims_publishes_nothing_until_one_is_free() {
+    beyond_the_claims(true);
+}
+
+fn beyond_the_claims(zero_copy_last: bool) {
     const CLAIMS: usize = 4;
     let (mut r, w) = PipeBuilder::new().buffer_size(QUOTA).build().unwrap();
     let mut writes = Vec::new();
@@ -151,7 +161,14 @@ fn a_write_beyond_the_claims_publishes_nothing_until_one_is_free() {
         let mut h = w.try_clone().unwrap();
         let c = h.canceller();
         let data = pattern(FIRST, i as u8);
-        let write = Pending::start("write", move || h.write(&data));
+        let write = if zero_copy_last && i == CLAIMS {
+            Pending::start("zero-copy write", move || {
+                h.write_with(FIRST, |buf| buf.copy_from_slice(&data))
+                    .map(|()| FIRST)
+            })
+        } else {
+            Pending::start("write", move || h.write(&data))
+        };
         wait_pending(&c, 1);
         writes.push((write, c));
     }
@@ -200,6 +217,7 @@ common::tests! {
     tests: [
         sem_145_the_second_of_two_pending_writes_is_withdrawn_when_cancelled,
         a_write_beyond_the_claims_publishes_nothing_until_one_is_free,
+        a_zero_copy_write_beyond_the_claims_publishes_nothing_until_one_is_free,
     ],
     children: [child_two_pending_writes],
 }

@@ -20,30 +20,25 @@
 //!
 //! The binary re-executes itself as the peer (see `shmpipe_benches::peer`),
 //! so `main` first checks whether it is one. `cargo test --benches` runs
-//! every member once with one iteration.
+//! every member once with one iteration. The rows of the performance
+//! targets (issue 12), each a small group of its own, are in
+//! `benches/targets.rs`.
 
+mod common;
+
+use common::Setup;
 use criterion::{Criterion, SamplingMode, Throughput};
 use shmpipe_benches::suite::{OFFSETS, SIZES};
 use shmpipe_benches::transport::human_bytes;
-use shmpipe_benches::{affinity, ConnectPeer, Kind, Options, Peer, Target};
+use shmpipe_benches::{ConnectPeer, Kind, Target};
 use std::time::Duration;
-
-struct Setup {
-    opts: Options,
-    child_cpu: Option<usize>,
-}
-
-fn spawn(kind: Kind, setup: &Setup) -> Peer {
-    Peer::spawn(kind, &setup.opts, setup.child_cpu)
-        .unwrap_or_else(|e| panic!("{}: cannot start the peer: {e}", kind.name()))
-}
 
 fn roundtrip(c: &mut Criterion, setup: &Setup) {
     let mut g = c.benchmark_group("roundtrip_64B");
     g.warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(3));
     for kind in Kind::ALL {
-        let mut peer = spawn(kind, setup);
+        let mut peer = setup.spawn(kind);
         for &policy in kind.policies() {
             peer.set_policy(policy).expect("set the wait policy");
             let id = format!("{}/{}", kind.name(), policy.name());
@@ -74,7 +69,7 @@ fn stream(c: &mut Criterion, setup: &Setup, size: usize) {
         Throughput::Bytes(size as u64)
     });
     for kind in Kind::ALL.into_iter().filter(|k| k.streams()) {
-        let mut peer = spawn(kind, setup);
+        let mut peer = setup.spawn(kind);
         let policy = kind.stream_policy();
         peer.set_policy(policy).expect("set the wait policy");
         for offset in OFFSETS {
@@ -117,15 +112,7 @@ fn connect_rtt(c: &mut Criterion, setup: &Setup) {
 
 fn main() {
     shmpipe_benches::run_if_peer();
-    let placement = affinity::place(true);
-    match (placement.parent_cpu, placement.child_cpu) {
-        (Some(p), Some(c)) => eprintln!("pinned: benchmark on CPU {p}, peers on CPU {c}"),
-        _ => eprintln!("not pinned (fewer than two usable CPUs, or refused)"),
-    }
-    let setup = Setup {
-        opts: Options::default(),
-        child_cpu: placement.child_cpu,
-    };
+    let setup = Setup::place();
     let mut c = Criterion::default().configure_from_args();
     roundtrip(&mut c, &setup);
     for size in SIZES {

@@ -434,6 +434,7 @@ mod tests {
                         msgs_per_s: 1e6 / (1 + offset) as f64,
                         gb_per_s: 1e6 * size as f64 / 1e9,
                         ratio_to_pipe: None,
+                        ratio_to_aligned: None,
                         slice_waits: None,
                     })
                 })

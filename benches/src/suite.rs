@@ -303,13 +303,20 @@ struct Batches {
     slice_waits: Option<SliceWaits>,
 }
 
+impl Batches {
+    fn add_waits(&mut self, waits: Option<SliceWaits>) {
+        self.slice_waits = match (self.slice_waits, waits) {
+            (Some(a), Some(w)) => Some(a.add(w)),
+            (a, w) => a.or(w),
+        };
+    }
+}
+
 /// Streaming throughput at `size` for each of `offsets`, about the mode's
 /// budget each, in batches that alternate between the offsets (aligned,
-/// +16, aligned, ...), each reporting the median of its own batches. This
-/// VM's speed drifts 2-4x between minutes; measured one after the other,
-/// an aligned and an offset run can land on either side of such a drift
-/// and their ratio says nothing (it was 0.1-1.0x from run to run, and
-/// above 1 in some). Alternating puts the drift on both alike.
+/// +16, aligned, ...), each reporting the median of its own batches; then,
+/// for every offset after the first, its [`StreamResult::ratio_to_aligned`]
+/// from short batches run in pairs ([`measure_ratios`]).
 pub fn measure_streams(
     peer: &mut Peer,
     size: usize,
@@ -345,22 +352,24 @@ pub fn measure_streams(
             b.rates.push(b.n as f64 / d.as_secs_f64());
             b.messages += b.n;
             b.seconds += d.as_secs_f64();
-            b.slice_waits = match (b.slice_waits, waits) {
-                (Some(a), Some(w)) => Some(SliceWaits {
-                    bench: a.bench + w.bench,
-                    peer: a.peer + w.peer,
-                }),
-                (a, w) => a.or(w),
-            };
+            b.add_waits(waits);
         }
         let batches = all[0].rates.len();
         if mode == Mode::Smoke || (batches >= 3 && start.elapsed() >= budget) {
             break;
         }
     }
+    let mut ratios = vec![None; offsets.len()];
+    if offsets.len() > 1 {
+        let counter = SliceWaitCounter::start(peer, policy)?;
+        ratios = measure_ratios(peer, size, offsets, mode)?;
+        let waits = counter.finish(peer)?;
+        all.last_mut().expect("two offsets").add_waits(waits);
+    }
     Ok(all
         .into_iter()
-        .map(|mut b| {
+        .zip(ratios)
+        .map(|(mut b, ratio_to_aligned)| {
             let batches = b.rates.len();
             let msgs_per_s = stats::median(&mut b.rates).expect("at least one batch ran");
             StreamResult {
@@ -374,10 +383,87 @@ pub fn measure_streams(
                 msgs_per_s,
                 gb_per_s: msgs_per_s * size as f64 / 1e9,
                 ratio_to_pipe: None,
+                ratio_to_aligned,
                 slice_waits: b.slice_waits,
             }
         })
         .collect())
+}
+
+/// The length of one batch of the paired ratio runs.
+const PAIR_BATCH: Duration = Duration::from_millis(1);
+/// Rounds of the paired ratio runs at the least (the time bound aside).
+const MIN_PAIR_ROUNDS: usize = 15;
+
+/// The throughput at each of `offsets` divided by the throughput at the
+/// first, as the median over rounds of one short batch per offset, the
+/// rounds alternating the order (aligned, +16; +16, aligned; ...); `None`
+/// for the first offset.
+///
+/// The rows' batches are too long for this ratio: this VM's speed drifts
+/// 2-4x between minutes and, with more runnable threads than CPUs, other
+/// processes take a CPU for milliseconds at a time, so a batch of tens of
+/// milliseconds is rarely undisturbed (its rate ran from a fifth to the
+/// whole of the undisturbed rate), and a ratio of two such medians moved
+/// 0.6-2.0x between runs while the copies themselves ran at 0.9-1.2x.
+/// Batches of a millisecond mostly run undisturbed, the two of a round
+/// run back to back (a drift touches both alike, and the alternating order
+/// cancels one within the round), and the median discards the rounds a
+/// preemption hit.
+pub fn measure_ratios(
+    peer: &mut Peer,
+    size: usize,
+    offsets: &[usize],
+    mode: Mode,
+) -> io::Result<Vec<Option<f64>>> {
+    let (n, budget) = if mode == Mode::Smoke {
+        (SMOKE_MESSAGES, Duration::ZERO)
+    } else {
+        // The median of three, so that one calibration a preemption
+        // stretched does not shrink every batch to a message or two.
+        let mut n = [0; 3];
+        for n in &mut n {
+            *n = calibrate(peer, size, offsets[0], PAIR_BATCH, PAIR_BATCH * 20)?;
+        }
+        n.sort_unstable();
+        (n[1], mode.stream_budget() / 2)
+    };
+    let mut rates = vec![Vec::new(); offsets.len()];
+    let start = Instant::now();
+    for round in 0.. {
+        let mut order: Vec<usize> = (0..offsets.len()).collect();
+        if round % 2 == 1 {
+            order.reverse();
+        }
+        for i in order {
+            let d = peer.stream(size, offsets[i], n)?;
+            rates[i].push(n as f64 / d.as_secs_f64());
+        }
+        let (rounds, elapsed) = (round + 1, start.elapsed());
+        if mode == Mode::Smoke
+            || (rounds >= MIN_PAIR_ROUNDS && elapsed >= budget)
+            || elapsed >= budget * 4
+        {
+            break;
+        }
+    }
+    Ok(rates
+        .iter()
+        .enumerate()
+        .map(|(i, r)| (i > 0).then(|| median_ratio(r, &rates[0])).flatten())
+        .collect())
+}
+
+/// The median over rounds of `rates[i] / base[i]` (rounds where `base`
+/// has a positive rate); `None` without any.
+fn median_ratio(rates: &[f64], base: &[f64]) -> Option<f64> {
+    let mut ratios: Vec<f64> = rates
+        .iter()
+        .zip(base)
+        .filter(|(_, &b)| b > 0.0)
+        .map(|(&r, &b)| r / b)
+        .collect();
+    stats::median(&mut ratios)
 }
 
 #[cfg(test)]
@@ -408,6 +494,7 @@ mod tests {
             msgs_per_s: 1.0,
             gb_per_s: 0.0,
             ratio_to_pipe: None,
+            ratio_to_aligned: None,
             slice_waits,
         }
     }
@@ -445,5 +532,20 @@ mod tests {
         // reads as no waits rather than overflowing.
         let lying = SliceWaits { bench: 6, peer: 0 };
         assert_eq!(lying.since(before), SliceWaits { bench: 1, peer: 0 });
+    }
+
+    #[test]
+    fn the_ratio_to_aligned_pairs_batches_of_the_same_round() {
+        // The machine slows down 4x half-way: the ratio of the offsets'
+        // medians would say 0.25 or 4, the rounds say 0.9 throughout.
+        let aligned = [100.0, 100.0, 100.0, 25.0, 25.0, 25.0];
+        let offset = [90.0, 90.0, 22.5, 22.5, 22.5, 22.5];
+        let r = median_ratio(&offset, &aligned[..]).unwrap();
+        assert!((r - 0.9).abs() < 1e-9, "{r}");
+        // One round that a preemption hit does not move it.
+        let r = median_ratio(&[90.0, 9.0, 90.0], &[100.0; 3]).unwrap();
+        assert!((r - 0.9).abs() < 1e-9, "{r}");
+        assert_eq!(median_ratio(&[], &[]), None);
+        assert_eq!(median_ratio(&[1.0], &[0.0]), None);
     }
 }

@@ -281,7 +281,10 @@ fn stream_cell(t: &TransportReport, size: usize, offset: usize) -> String {
         Some(r) if size == 64 => {
             format!("{:.2} M{}", r.msgs_per_s / 1e6, ratio(r.ratio_to_pipe))
         }
-        Some(r) => format!("{:.2}{}", r.gb_per_s, ratio(r.ratio_to_pipe)),
+        Some(r) => match r.ratio_to_aligned {
+            Some(a) => format!("{:.2}{} {a:.2}a", r.gb_per_s, ratio(r.ratio_to_pipe)),
+            None => format!("{:.2}{}", r.gb_per_s, ratio(r.ratio_to_pipe)),
+        },
     }
 }
 
@@ -424,7 +427,8 @@ fn render(report: &Report, kill: Option<&KillReport>) -> String {
          ({}), and plain blocking system calls for the kernel transports.\n\
          Throughput: one way, every message checked by the receiver, median of timed batches,\n\
          default wait policy; (Nx) = ratio to the kernel pipe in this run. +16 B buffers: both\n\
-         user buffers start 16 bytes past a 64-byte boundary.\n\
+         user buffers start 16 bytes past a 64-byte boundary; Na = ratio to aligned: median over\n\
+         rounds of two 1 ms batches, aligned and +16 B, run back to back.\n\
          slice waits: hand-offs that slept a whole park slice although what they waited for had\n\
          arrived (a lost wake-up), in the benchmark / peer process, over the default-policy round\n\
          trips and every throughput run; should be 0 (a few can come from scheduling on a machine\n\

@@ -122,7 +122,14 @@ pub struct StreamResult {
     /// Throughput divided by the kernel pipe's at the same size and offset,
     /// measured in the same run.
     pub ratio_to_pipe: Option<f64>,
-    /// Hand-offs that waited a full park slice (runs that can park only).
+    /// For an offset other than 0: throughput divided by the aligned
+    /// throughput, as the median over rounds of two short batches run back
+    /// to back (see [`measure_ratios`](crate::suite::measure_ratios)), not
+    /// the ratio of the two `msgs_per_s`; `None` for the aligned result and
+    /// for an offset measured alone.
+    pub ratio_to_aligned: Option<f64>,
+    /// Hand-offs that waited a full park slice (runs that can park only);
+    /// the last offset's count includes the batches of the ratio runs.
     pub slice_waits: Option<SliceWaits>,
 }
 

@@ -243,8 +243,13 @@ pub fn measure_rtt(peer: &mut Peer, policy: Policy, mode: Mode) -> io::Result<Rt
         let per = spent.as_secs_f64() / n.max(1) as f64;
         let chunk = ((budget / CHUNK_SHARE).as_secs_f64() / per.max(1e-9)) as u64;
         let chunk = chunk.clamp(100, 1_000_000);
-        while start.elapsed() < budget && samples.len() < MAX_SAMPLES {
+        // At least one chunk: a warm-up slowed past the whole budget (a
+        // loaded machine) must still leave samples to summarize.
+        loop {
             peer.roundtrip(chunk, Some(&mut samples))?;
+            if start.elapsed() >= budget || samples.len() >= MAX_SAMPLES {
+                break;
+            }
         }
     }
     let slice_waits = counter.finish(peer)?;

@@ -12,6 +12,8 @@
 //!   registry.
 //! * [`connect`]: named-pipe open + first round trip against Unix socket
 //!   connect + first round trip.
+//! * [`asyncio`]: the async rows, shmpipe's tokio ends next to tokio's
+//!   `UnixStream` and pipe (`shmpipe bench --only async`).
 //! * [`liveness`]: how long a blocked pipe end takes to learn that its peer
 //!   process was SIGKILLed (`shmpipe bench --only kill`).
 //! * [`peer`]: the child process on the other end, started by re-executing
@@ -30,6 +32,7 @@
 #![warn(missing_docs)]
 
 pub mod affinity;
+pub mod asyncio;
 pub mod connect;
 pub mod floor;
 pub mod kernel;

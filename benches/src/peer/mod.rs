@@ -67,6 +67,8 @@ enum Role {
     /// The holder of a pipe end, killed by the killed-peer measurement
     /// ([`crate::liveness`]).
     Kill,
+    /// The far side of an async transport ([`crate::asyncio`]).
+    Async,
 }
 
 struct Spec {
@@ -86,6 +88,7 @@ fn parse_spec(spec: &str) -> Option<Spec> {
         match k {
             "kind" if v == CONNECT_ROLE => role = Some(Role::Connect),
             "kind" if v == KILL_ROLE => role = Some(Role::Kill),
+            "kind" if v == crate::asyncio::ASYNC_ROLE => role = Some(Role::Async),
             "kind" => role = Kind::from_name(v).map(Role::Link),
             "fds" => fds = v.parse().ok().filter(|&n: &usize| n <= 8),
             "args" => args = v.parse().ok().filter(|&n: &usize| n <= 8),
@@ -138,6 +141,7 @@ fn peer_main(spec: &str) -> io::Result<()> {
             Role::Link(kind) => link::serve(&mut ctl, kind, fds, args, spec.cpu),
             Role::Connect => crate::connect::serve(&mut ctl, &args, spec.cpu),
             Role::Kill => kill::serve(&mut ctl, fds, &args, spec.cpu),
+            Role::Async => crate::asyncio::peer::serve(&mut ctl, fds, &args, spec.cpu),
         }
     })();
     match r {

@@ -111,7 +111,9 @@ impl AsyncKind {
             AsyncKind::NamedMsg => {
                 "shmpipe::tokio named pipe, message mode (send_msg / recv_msg), one message each"
             }
-            AsyncKind::Anon => "shmpipe::tokio anonymous pipes, one each way (write_all / read_exact)",
+            AsyncKind::Anon => {
+                "shmpipe::tokio anonymous pipes, one each way (write_all / read_exact)"
+            }
             AsyncKind::UnixStream => "tokio::net::UnixStream over a socket pair",
             AsyncKind::Pipe => "tokio::net::unix::pipe Sender / Receiver over two kernel pipes",
         }
@@ -340,7 +342,11 @@ pub fn run(
     progress(0, "async: round trips, tokio current-thread runtimes");
     if mode == Mode::Smoke {
         for s in &mut sides {
-            with_context(s.roundtrips(&rt, SMOKE_ROUND_TRIPS, true), s.kind, "round trips")?;
+            with_context(
+                s.roundtrips(&rt, SMOKE_ROUND_TRIPS, true),
+                s.kind,
+                "round trips",
+            )?;
         }
     } else {
         let slice = mode.rtt_budget() / ROUNDS;
@@ -405,7 +411,9 @@ pub fn run(
             rtt_p99_to_unix: None,
             msgs_to_unix: None,
         });
-        let Side { kind, end, process, .. } = s;
+        let Side {
+            kind, end, process, ..
+        } = s;
         drop(end);
         with_context(process.quit().map(drop), kind, "stopping the peer")?;
     }
@@ -417,10 +425,7 @@ pub fn run(
 }
 
 fn fill_ratios(rows: &mut [AsyncRow]) {
-    let Some(unix) = rows
-        .iter()
-        .find(|r| r.name == AsyncKind::UnixStream.name())
-    else {
+    let Some(unix) = rows.iter().find(|r| r.name == AsyncKind::UnixStream.name()) else {
         return;
     };
     let (p50, p99, msgs) = (

@@ -186,9 +186,12 @@ pub fn run(config: &Config, progress: &mut dyn FnMut(usize, &str)) -> io::Result
     };
     let asyncio = if config.asyncio {
         let first = step + usize::from(config.connect);
-        let r = asyncio::run(&config.transport, placement.child_cpu, config.mode, &mut |i, l| {
-            progress(first + i, l)
-        });
+        let r = asyncio::run(
+            &config.transport,
+            placement.child_cpu,
+            config.mode,
+            &mut |i, l| progress(first + i, l),
+        );
         Some(with_context(r, "async rows")?)
     } else {
         None
@@ -196,7 +199,9 @@ pub fn run(config: &Config, progress: &mut dyn FnMut(usize, &str)) -> io::Result
     let pinned = placement.parent_cpu.is_some()
         && transports.iter().all(|t| t.child_pinned)
         && connect.as_ref().is_none_or(|c| c.child_pinned)
-        && asyncio.as_ref().is_none_or(|a| a.rows.iter().all(|r| r.child_pinned));
+        && asyncio
+            .as_ref()
+            .is_none_or(|a| a.rows.iter().all(|r| r.child_pinned));
     Ok(Report {
         machine,
         placement: PlacementReport {

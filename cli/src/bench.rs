@@ -456,7 +456,14 @@ fn render_async(out: &mut String, a: &AsyncReport) {
         "Async (tokio): 64 B round trip, us, and one-way 64 B messages/s; x = ratio to tokio-unix-stream"
     );
     let head = [
-        "", "p50", "p99", "p99.9", "64 B msg/s", "RTT p50 x", "RTT p99 x", "msg/s x",
+        "",
+        "p50",
+        "p99",
+        "p99.9",
+        "64 B msg/s",
+        "RTT p50 x",
+        "RTT p99 x",
+        "msg/s x",
     ];
     let line = |c: [&str; 8]| {
         format!(

@@ -10,6 +10,8 @@
 //!   [`crate::connect`].
 //! * [`KILL_ROLE`], `kill.rs`: the holder of one pipe end, which the
 //!   killed-peer measurement ([`crate::liveness`]) SIGKILLs.
+//! * [`ASYNC_ROLE`](crate::asyncio::ASYNC_ROLE): the far side of an async
+//!   transport, on a tokio runtime (`asyncio/peer.rs`).
 //!
 //! Every role starts the same way and shares the control socket: the child
 //! rebuilds what it was handed, then says hello (or reports why not); every
@@ -176,6 +178,8 @@ mod tests {
         assert_eq!(s.role, Role::Connect);
         let s = parse_spec("kind=kill;fds=1;args=2;cpu=3").unwrap();
         assert_eq!((s.role, s.fds, s.args, s.cpu), (Role::Kill, 1, 2, Some(3)));
+        let s = parse_spec("kind=async;fds=2;args=1;cpu=none").unwrap();
+        assert_eq!((s.role, s.fds, s.args), (Role::Async, 2, 1));
         assert!(parse_spec("kind=nope;fds=1;args=0;cpu=none").is_none());
         assert!(parse_spec("kind=pipe;fds=99;args=0;cpu=none").is_none());
         assert!(parse_spec("kind=pipe;fds=2;args=0").is_none());

@@ -14,6 +14,8 @@
 //!   connect + first round trip.
 //! * [`zero_copy`]: the pipes' zero-copy API against their copy API
 //!   (`shmpipe bench --only zero-copy`).
+//! * [`asyncio`]: the async rows, shmpipe's tokio ends next to tokio's
+//!   `UnixStream` and pipe (`shmpipe bench --only async`).
 //! * [`liveness`]: how long a blocked pipe end takes to learn that its peer
 //!   process was SIGKILLed (`shmpipe bench --only kill`).
 //! * [`scale`]: resident memory and descriptors per connected named-pipe
@@ -35,6 +37,7 @@
 #![warn(missing_docs)]
 
 pub mod affinity;
+pub mod asyncio;
 pub mod connect;
 pub mod floor;
 pub mod kernel;

@@ -8,7 +8,9 @@
 //!   64 KiB and 1 MiB, one row per transport with a bar for 64-byte-aligned
 //!   buffers and a lighter one for buffers 16 bytes past a boundary;
 //! * connection set-up, if measured: named-pipe open against Unix socket
-//!   connect, each with its first round trip (p50, p99 whisker).
+//!   connect, each with its first round trip (p50, p99 whisker);
+//! * the async rows, if measured: round trip (p50, p99 whisker) and 64 B
+//!   messages/s of shmpipe's tokio ends and tokio's own, side by side.
 //!
 //! Colours follow the transport's [`Family`]. Only plotters' SVG backend is
 //! used: text goes into the SVG as `<text>` elements that the viewer lays
@@ -291,6 +293,29 @@ fn connect_rows(c: &ConnectReport) -> Vec<Row> {
         .collect()
 }
 
+/// Title of the async round-trip chart.
+pub const ASYNC_RTT_TITLE: &str = "Async (tokio), round trip 64 B: p50 (bar) and p99 (whisker), us";
+/// Title of the async throughput chart.
+pub const ASYNC_MSGS_TITLE: &str = "Async (tokio), 64 B messages: millions of messages/s";
+
+/// The async rows' round trips and throughputs.
+fn async_rows(a: &crate::asyncio::AsyncReport) -> (Vec<Row>, Vec<Row>) {
+    let row = |r: &crate::asyncio::AsyncRow, value, whisker| Row {
+        label: r.name.to_owned(),
+        bars: vec![Bar {
+            value,
+            whisker,
+            color: family_color(r.family),
+        }],
+    };
+    let rtt = a.rows.iter().map(|r| {
+        let us = |ns: u64| ns as f64 / 1e3;
+        row(r, us(r.rtt.p50_ns), Some(us(r.rtt.p99_ns)))
+    });
+    let msgs = a.rows.iter().map(|r| row(r, r.msgs_per_s / 1e6, None));
+    (rtt.collect(), msgs.collect())
+}
+
 fn chart_height(rows: usize) -> u32 {
     CHART_CHROME + ROW_HEIGHT * rows.max(1) as u32
 }
@@ -339,7 +364,9 @@ pub fn svg(report: &Report) -> io::Result<String> {
     let lat_h = chart_height(latency.len());
     let thr_h = chart_height(throughput.iter().map(Vec::len).max().unwrap_or(1));
     let conn_h = connect.as_ref().map_or(0, |r| chart_height(r.len()));
-    let height = TITLE_HEIGHT + lat_h + 2 * thr_h + conn_h;
+    let asyncio = report.asyncio.as_ref().map(async_rows);
+    let async_h = asyncio.as_ref().map_or(0, |(r, _)| chart_height(r.len()));
+    let height = TITLE_HEIGHT + lat_h + 2 * thr_h + conn_h + async_h;
     let mut out = String::new();
     let drawn = (|| -> DrawResult<()> {
         let root = SVGBackend::with_string(&mut out, (WIDTH, height)).into_drawing_area();
@@ -358,8 +385,14 @@ pub fn svg(report: &Report) -> io::Result<String> {
             let unit = if size == SIZES[0] { "M msgs/s" } else { "GB/s" };
             hbars(cell, &throughput_title(size), unit, rows, Scale::Linear)?;
         }
+        let (conn, asy) = conn.split_vertically(conn_h);
         if let Some(rows) = &connect {
             hbars(&conn, CONNECT_TITLE, "us", rows, Scale::Linear)?;
+        }
+        if let Some((rtt, msgs)) = &asyncio {
+            let (left, right) = asy.split_horizontally(WIDTH / 2);
+            hbars(&left, ASYNC_RTT_TITLE, "us", rtt, Scale::Linear)?;
+            hbars(&right, ASYNC_MSGS_TITLE, "M msgs/s", msgs, Scale::Linear)?;
         }
         root.present()?;
         Ok(())
@@ -415,6 +448,7 @@ mod tests {
             seconds: 1.0,
             transports,
             connect: None,
+            asyncio: None,
         }
     }
 

@@ -7,6 +7,7 @@
 mod report;
 
 use crate::affinity;
+use crate::asyncio;
 use crate::connect;
 use crate::link::{human_bytes, Options};
 use crate::machine;
@@ -34,7 +35,7 @@ const SMOKE_ROUND_TRIPS: u64 = 64;
 const SMOKE_MESSAGES: u64 = 3;
 
 impl Mode {
-    fn rtt_budget(self) -> Duration {
+    pub(crate) fn rtt_budget(self) -> Duration {
         match self {
             Mode::Smoke => Duration::ZERO,
             Mode::Quick => Duration::from_millis(800),
@@ -42,7 +43,7 @@ impl Mode {
         }
     }
 
-    fn stream_budget(self) -> Duration {
+    pub(crate) fn stream_budget(self) -> Duration {
         match self {
             Mode::Smoke => Duration::ZERO,
             Mode::Quick => Duration::from_millis(500),
@@ -73,6 +74,8 @@ pub struct Config {
     pub kinds: Vec<Kind>,
     /// Also measure connection set-up (named pipe against Unix socket).
     pub connect: bool,
+    /// Also run the async rows ([`crate::asyncio`]).
+    pub asyncio: bool,
 }
 
 impl Config {
@@ -84,6 +87,7 @@ impl Config {
             transport: Options::default(),
             kinds: Kind::ALL.to_vec(),
             connect: true,
+            asyncio: true,
         }
     }
 
@@ -94,7 +98,7 @@ impl Config {
             .iter()
             .map(|k| k.policies().len() + usize::from(k.streams()) * SIZES.len() * OFFSETS.len())
             .sum();
-        transports + usize::from(self.connect)
+        transports + usize::from(self.connect) + usize::from(self.asyncio) * asyncio::STEPS
     }
 }
 
@@ -180,9 +184,24 @@ pub fn run(config: &Config, progress: &mut dyn FnMut(usize, &str)) -> io::Result
     } else {
         None
     };
+    let asyncio = if config.asyncio {
+        let first = step + usize::from(config.connect);
+        let r = asyncio::run(
+            &config.transport,
+            placement.child_cpu,
+            config.mode,
+            &mut |i, l| progress(first + i, l),
+        );
+        Some(with_context(r, "async rows")?)
+    } else {
+        None
+    };
     let pinned = placement.parent_cpu.is_some()
         && transports.iter().all(|t| t.child_pinned)
-        && connect.as_ref().is_none_or(|c| c.child_pinned);
+        && connect.as_ref().is_none_or(|c| c.child_pinned)
+        && asyncio
+            .as_ref()
+            .is_none_or(|a| a.rows.iter().all(|r| r.child_pinned));
     Ok(Report {
         machine,
         placement: PlacementReport {
@@ -197,6 +216,7 @@ pub fn run(config: &Config, progress: &mut dyn FnMut(usize, &str)) -> io::Result
         seconds: started.elapsed().as_secs_f64(),
         transports,
         connect,
+        asyncio,
     })
 }
 

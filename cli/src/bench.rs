@@ -9,6 +9,7 @@
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
+use shmpipe_benches::asyncio::{self, AsyncKind, AsyncReport};
 use shmpipe_benches::connect::ConnectReport;
 use shmpipe_benches::liveness::{self, Case, KillReport};
 use shmpipe_benches::scale::{self, ScaleReport};
@@ -44,7 +45,7 @@ pub struct BenchArgs {
     /// blocked pipe end notices that its peer process was killed, `scale`
     /// for the memory and descriptors of each connected instance (part of
     /// --full), `zero-copy` for the pipes' zero-copy API against their copy
-    /// API
+    /// API, `async` for the tokio rows
     #[arg(long, value_name = "NAMES", value_delimiter = ',')]
     only: Vec<String>,
     /// A few iterations of every measurement: checks that everything works,
@@ -61,6 +62,8 @@ const KILL: &str = "kill";
 const SCALE: &str = "scale";
 /// The `--only` name of the zero-copy measurement.
 const ZERO_COPY: &str = shmpipe_benches::zero_copy::ROLE;
+/// The `--only` name of the async rows.
+const ASYNC: &str = "async";
 
 fn invalid(msg: String) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidInput, msg)
@@ -80,6 +83,7 @@ fn config(args: &BenchArgs) -> io::Result<Config> {
             "--buffer-kib must be a power of two from 4 to 65536, not {kib}"
         )));
     }
+    let asyncio = args.only.is_empty() || args.only.iter().any(|n| n.trim() == ASYNC);
     let (kinds, connect) = if args.only.is_empty() {
         (Kind::ALL.to_vec(), true)
     } else {
@@ -91,7 +95,7 @@ fn config(args: &BenchArgs) -> io::Result<Config> {
                 connect = true;
                 continue;
             }
-            if name == KILL || name == SCALE || name == ZERO_COPY {
+            if name == KILL || name == SCALE || name == ZERO_COPY || name == ASYNC {
                 continue; // see `wants_kill`, `wants_scale`, `wants`
             }
             let k = Kind::from_name(name).ok_or_else(|| {
@@ -100,6 +104,7 @@ fn config(args: &BenchArgs) -> io::Result<Config> {
                 all.push(KILL);
                 all.push(SCALE);
                 all.push(ZERO_COPY);
+                all.push(ASYNC);
                 invalid(format!(
                     "unknown transport {name:?} (known: {})",
                     all.join(", ")
@@ -124,6 +129,7 @@ fn config(args: &BenchArgs) -> io::Result<Config> {
         },
         kinds,
         connect,
+        asyncio,
     })
 }
 
@@ -328,6 +334,10 @@ fn render(report: &Report, kill: Option<&KillReport>) -> String {
             out.push('\n');
             render_connect(&mut out, c);
         }
+        if let Some(a) = &report.asyncio {
+            out.push('\n');
+            render_async(&mut out, a);
+        }
         if let Some(k) = kill {
             out.push('\n');
             render_kill(&mut out, k);
@@ -439,6 +449,10 @@ fn render(report: &Report, kill: Option<&KillReport>) -> String {
         out.push('\n');
         render_connect(&mut out, c);
     }
+    if let Some(a) = &report.asyncio {
+        out.push('\n');
+        render_async(&mut out, a);
+    }
     if let Some(k) = kill {
         out.push('\n');
         render_kill(&mut out, k);
@@ -480,6 +494,55 @@ fn render_connect(out: &mut String, c: &ConnectReport) {
         let _ = writeln!(out, "{}: {}", t.name(), t.describe());
     }
     let _ = writeln!(out, "named-pipe wait policy: {}", c.wait);
+}
+
+/// The async section.
+fn render_async(out: &mut String, a: &AsyncReport) {
+    let _ = writeln!(
+        out,
+        "Async (tokio): 64 B round trip, us, and one-way 64 B messages/s; x = ratio to tokio-unix-stream"
+    );
+    let head = [
+        "",
+        "p50",
+        "p99",
+        "p99.9",
+        "64 B msg/s",
+        "RTT p50 x",
+        "RTT p99 x",
+        "msg/s x",
+    ];
+    let line = |c: [&str; 8]| {
+        format!(
+            "{:<17}  {:>7}  {:>7}  {:>7}  {:>10}  {:>9}  {:>9}  {:>7}",
+            c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]
+        )
+    };
+    let _ = writeln!(out, "{}", line(head));
+    let x = |r: Option<f64>| r.map_or_else(|| "-".to_owned(), |v| format!("{v:.2}x"));
+    for r in &a.rows {
+        let cells = [
+            r.name.to_owned(),
+            micros(r.rtt.p50_ns),
+            micros(r.rtt.p99_ns),
+            micros(r.rtt.p999_ns),
+            format!("{:.2} M", r.msgs_per_s / 1e6),
+            x(r.rtt_p50_to_unix),
+            x(r.rtt_p99_to_unix),
+            x(r.msgs_to_unix),
+        ];
+        let _ = writeln!(out, "{}", line(cells.each_ref().map(String::as_str)));
+    }
+    for k in AsyncKind::ALL {
+        let _ = writeln!(out, "{}: {}", k.name(), k.describe());
+    }
+    let _ = writeln!(
+        out,
+        "Targets for the shmpipe rows: RTT p50 <= {:.2}x, msg/s >= {:.0}x. Runtime: {}.",
+        asyncio::RTT_TARGET,
+        asyncio::MSGS_TARGET,
+        a.runtime
+    );
 }
 
 /// The killed-peer section.

@@ -10,6 +10,8 @@
 //!   [`crate::connect`].
 //! * [`KILL_ROLE`], `kill.rs`: the holder of one pipe end, which the
 //!   killed-peer measurement ([`crate::liveness`]) SIGKILLs.
+//! * [`ASYNC_ROLE`](crate::asyncio::ASYNC_ROLE): the far side of an async
+//!   transport, on a tokio runtime (`asyncio/peer.rs`).
 //!
 //! Every role starts the same way and shares the control socket: the child
 //! rebuilds what it was handed, then says hello (or reports why not); every
@@ -71,6 +73,8 @@ enum Role {
     Kill,
     /// The receiver of the zero-copy measurement ([`crate::zero_copy`]).
     ZeroCopy,
+    /// The far side of an async transport ([`crate::asyncio`]).
+    Async,
 }
 
 struct Spec {
@@ -91,6 +95,7 @@ fn parse_spec(spec: &str) -> Option<Spec> {
             "kind" if v == CONNECT_ROLE => role = Some(Role::Connect),
             "kind" if v == KILL_ROLE => role = Some(Role::Kill),
             "kind" if v == crate::zero_copy::ROLE => role = Some(Role::ZeroCopy),
+            "kind" if v == crate::asyncio::ASYNC_ROLE => role = Some(Role::Async),
             "kind" => role = Kind::from_name(v).map(Role::Link),
             "fds" => fds = v.parse().ok().filter(|&n: &usize| n <= 8),
             "args" => args = v.parse().ok().filter(|&n: &usize| n <= 8),
@@ -144,6 +149,7 @@ fn peer_main(spec: &str) -> io::Result<()> {
             Role::Connect => crate::connect::serve(&mut ctl, &args, spec.cpu),
             Role::Kill => kill::serve(&mut ctl, fds, &args, spec.cpu),
             Role::ZeroCopy => crate::zero_copy::serve(&mut ctl, fds, &args, spec.cpu),
+            Role::Async => crate::asyncio::peer::serve(&mut ctl, fds, &args, spec.cpu),
         }
     })();
     match r {
@@ -178,6 +184,8 @@ mod tests {
         assert_eq!(s.role, Role::Connect);
         let s = parse_spec("kind=kill;fds=1;args=2;cpu=3").unwrap();
         assert_eq!((s.role, s.fds, s.args, s.cpu), (Role::Kill, 1, 2, Some(3)));
+        let s = parse_spec("kind=async;fds=2;args=1;cpu=none").unwrap();
+        assert_eq!((s.role, s.fds, s.args), (Role::Async, 2, 1));
         assert!(parse_spec("kind=nope;fds=1;args=0;cpu=none").is_none());
         assert!(parse_spec("kind=pipe;fds=99;args=0;cpu=none").is_none());
         assert!(parse_spec("kind=pipe;fds=2;args=0").is_none());

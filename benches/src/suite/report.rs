@@ -218,6 +218,8 @@ pub struct Report {
     pub transports: Vec<TransportReport>,
     /// Connection set-up, if measured.
     pub connect: Option<ConnectReport>,
+    /// The async rows, if measured.
+    pub asyncio: Option<crate::asyncio::AsyncReport>,
 }
 
 impl Report {

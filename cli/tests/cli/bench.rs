@@ -34,7 +34,7 @@ fn shmpipe(args: &[&str]) -> Output {
 }
 
 /// Runs a benchmark that must succeed; returns its standard output.
-fn bench_ok(args: &[&str]) -> String {
+pub(super) fn bench_ok(args: &[&str]) -> String {
     let mut all = vec!["bench"];
     all.extend_from_slice(args);
     let out = shmpipe(&all);
@@ -47,13 +47,13 @@ fn bench_ok(args: &[&str]) -> String {
     stdout
 }
 
-fn tmp(name: &str) -> PathBuf {
+pub(super) fn tmp(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("{name}-{}", std::process::id()))
 }
 
 /// First words of the table's body: the lines between the rule under the
 /// header and the blank line after the table.
-fn table_rows(stdout: &str) -> Vec<&str> {
+pub(super) fn table_rows(stdout: &str) -> Vec<&str> {
     stdout
         .lines()
         .skip_while(|l| !l.starts_with("---"))
@@ -357,7 +357,7 @@ fn bench_plot_draws_every_transport() {
 }
 
 /// The contents of the SVG's `<text>` elements, trimmed.
-fn svg_texts(doc: &str) -> Vec<String> {
+pub(super) fn svg_texts(doc: &str) -> Vec<String> {
     doc.split("<text")
         .skip(1)
         .filter_map(|t| {

@@ -2,7 +2,8 @@
 //! reactor, and the loop every async operation runs (the protocol of
 //! `shmpipe_engine::readiness`): try the nonblocking operation; on
 //! `WouldBlock` announce, try again, arm the bridge, and wait for the
-//! eventfd; when it is readable, clear it and start over.
+//! eventfd; when it is readable, try once more, and only if that still
+//! says `WouldBlock` clear it and start over.
 //!
 //! Nothing is consumed or published except inside a successful try, so a
 //! future dropped while it waits has done nothing (reads consume nothing;
@@ -85,6 +86,21 @@ impl Half {
             }
             self.fd.get_ref().arm(tickets)?;
             let mut guard = self.fd.readable().await?;
+            // Woken: try before consuming the signal, as `poll_op` does when
+            // it is polled again (and as tokio's own types clear readiness
+            // only after an attempt said `WouldBlock`). A signal left over
+            // makes the next wait find the eventfd ready and try once more
+            // right after arming, which is a few microseconds after its
+            // first try: in a request/reply exchange the reply has usually
+            // arrived by then, and the task does not sleep. Consuming the
+            // signal first put every wait to sleep in `epoll_wait`, and a
+            // message-mode round trip in `shmpipe bench --only async` took
+            // 30-40 us instead of about 1 us (docs/performance.md). An idle
+            // wait still sleeps after that one extra round.
+            let r = op();
+            if !is_would_block(&r) {
+                return r;
+            }
             self.fd.get_ref().clear()?;
             guard.clear_ready();
         }

@@ -78,6 +78,8 @@ pub mod named;
 mod quota;
 pub mod readiness;
 pub mod redirect;
+#[cfg(feature = "remote")]
+pub mod remote;
 #[cfg(feature = "tokio")]
 pub mod tokio;
 

@@ -1,0 +1,177 @@
+//! Copies one pipe end to and from one QUIC stream, on both sides (the
+//! gateway's local client end; the client's private segment). Two threads
+//! per pipe end: one reads the pipe and writes frames, one reads frames and
+//! writes the pipe. Whichever learns first that the instance is over (the
+//! stream ended, was reset, its connection died, or the pipe refused a
+//! write) stops the other and lets the pipe end go, so a peer blocked on it
+//! sees the pipe broken.
+
+use super::frame::{Frame, FrameError, HEADER, MAX_PAYLOAD};
+use std::io;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::Duration;
+use tokio::runtime::Handle;
+
+/// A message longer than this, sent in parts, resets the stream: its
+/// parts are held in memory until the last one comes.
+pub(crate) const MAX_MESSAGE: usize = 64 << 20;
+
+/// The pipe end a bridge serves.
+pub(crate) trait PipeSide: Send + Sync + 'static {
+    /// Whether it is a message pipe (parts of a message are collected and
+    /// written as one message).
+    fn message(&self) -> bool;
+    /// Reads what the local peer wrote: `(len, complete)`; the end of the
+    /// pipe is an error.
+    fn recv(&self, buf: &mut [u8]) -> io::Result<(usize, bool)>;
+    /// Writes one message (or bytes) whole.
+    fn send(&self, data: &[u8]) -> io::Result<()>;
+    /// Ends a blocked `recv` now (returns whether one was pending).
+    fn cancel(&self) -> bool;
+}
+
+/// Reads one frame from `recv`; `Ok(None)` at a clean end of the stream
+/// (between frames).
+pub(crate) async fn read_frame(recv: &mut quinn::RecvStream) -> io::Result<Option<Frame>> {
+    let mut h = [0u8; HEADER];
+    match recv.read_exact(&mut h).await {
+        Ok(()) => {}
+        Err(quinn::ReadExactError::FinishedEarly(0)) => return Ok(None),
+        Err(e) => return Err(io::Error::new(io::ErrorKind::BrokenPipe, e)),
+    }
+    let (t, len) = Frame::header(&h).map_err(invalid)?;
+    let mut p = vec![0u8; len];
+    recv.read_exact(&mut p)
+        .await
+        .map_err(|e| io::Error::new(io::ErrorKind::BrokenPipe, e))?;
+    Frame::parse(t, p).map(Some).map_err(invalid)
+}
+
+fn invalid(e: FrameError) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, e)
+}
+
+/// Writes one frame to `send`.
+pub(crate) async fn write_frame(send: &mut quinn::SendStream, f: &Frame) -> io::Result<()> {
+    send.write_all(&f.encode())
+        .await
+        .map_err(|e| io::Error::new(io::ErrorKind::BrokenPipe, e))
+}
+
+/// Whether the pipe-reading thread is still running.
+struct Running {
+    running: Mutex<bool>,
+    cv: Condvar,
+}
+
+/// Starts the two threads that join `pipe` and the stream; they end when
+/// the instance is over.
+pub(crate) fn start<P: PipeSide>(
+    handle: Handle,
+    pipe: Arc<P>,
+    send: quinn::SendStream,
+    recv: quinn::RecvStream,
+) -> io::Result<()> {
+    let stopping = Arc::new(AtomicBool::new(false));
+    let running = Arc::new(Running {
+        running: Mutex::new(true),
+        cv: Condvar::new(),
+    });
+    let (p, s, r, h) = (
+        Arc::clone(&pipe),
+        Arc::clone(&stopping),
+        Arc::clone(&running),
+        handle.clone(),
+    );
+    std::thread::Builder::new()
+        .name("shmpipe-remote-out".into())
+        .spawn(move || {
+            pipe_to_stream(&h, &*p, send, &s);
+            drop(p);
+            *r.running.lock().unwrap_or_else(|e| e.into_inner()) = false;
+            r.cv.notify_all();
+        })?;
+    std::thread::Builder::new()
+        .name("shmpipe-remote-in".into())
+        .spawn(move || {
+            stream_to_pipe(&handle, &*pipe, recv);
+            // The instance is over: the other thread lets go too.
+            stopping.store(true, Ordering::SeqCst);
+            let mut r = running.running.lock().unwrap_or_else(|e| e.into_inner());
+            while *r {
+                // A cancel finds only a read that is waiting now; one about
+                // to wait is caught by the next round (it checks
+                // `stopping` before each read).
+                pipe.cancel();
+                r = running
+                    .cv
+                    .wait_timeout(r, Duration::from_millis(5))
+                    .unwrap_or_else(|e| e.into_inner())
+                    .0;
+            }
+        })?;
+    Ok(())
+}
+
+fn pipe_to_stream(h: &Handle, pipe: &dyn PipeSide, mut send: quinn::SendStream, stop: &AtomicBool) {
+    let mut buf = vec![0u8; 64 << 10];
+    while !stop.load(Ordering::SeqCst) {
+        let (n, complete) = match pipe.recv(&mut buf) {
+            Ok(r) => r,
+            // The local end closed (or cannot read at all): the peer hears
+            // the end of the stream.
+            Err(_) => break,
+        };
+        if stop.load(Ordering::SeqCst) {
+            break;
+        }
+        let f = if complete {
+            Frame::Data(buf[..n].to_vec())
+        } else {
+            Frame::More(buf[..n].to_vec())
+        };
+        debug_assert!(n <= MAX_PAYLOAD);
+        if h.block_on(write_frame(&mut send, &f)).is_err() {
+            return;
+        }
+    }
+    let _ = send.finish();
+}
+
+fn stream_to_pipe(h: &Handle, pipe: &dyn PipeSide, mut recv: quinn::RecvStream) {
+    let mut partial: Vec<u8> = Vec::new();
+    loop {
+        let frame = match h.block_on(read_frame(&mut recv)) {
+            Ok(Some(f)) => f,
+            Ok(None) | Err(_) => return,
+        };
+        let ok = match frame {
+            Frame::More(d) if pipe.message() => {
+                if partial.len() + d.len() > MAX_MESSAGE {
+                    let _ = recv.stop(quinn::VarInt::from_u32(1));
+                    return;
+                }
+                partial.extend_from_slice(&d);
+                Ok(())
+            }
+            Frame::Data(d) if pipe.message() => {
+                if partial.is_empty() {
+                    pipe.send(&d)
+                } else {
+                    partial.extend_from_slice(&d);
+                    let r = pipe.send(&partial);
+                    partial.clear();
+                    r
+                }
+            }
+            Frame::More(d) | Frame::Data(d) => pipe.send(&d),
+            // Only data flows once the pipe is open.
+            _ => Err(io::Error::from(io::ErrorKind::InvalidData)),
+        };
+        if ok.is_err() {
+            let _ = recv.stop(quinn::VarInt::from_u32(1));
+            return;
+        }
+    }
+}

@@ -1,0 +1,252 @@
+//! The gateway: exports this machine's named pipes to remote clients that
+//! present a certificate its configuration maps to a local identity.
+//!
+//! Each remote open is a local open made from a thread that switched its
+//! own credentials (raw per-thread syscalls: the gateway's other threads
+//! stay root) to the mapped uid, gid and groups plus
+//! [`REMOTE_MARKER_GID`]: the pipe's server judges the kernel's account of
+//! that thread exactly as for a local client, and knows it is remote.
+
+use super::bridge::{self, PipeSide};
+use super::config::{GatewayConfig, Mapping};
+use super::frame::Frame;
+use super::tls;
+use crate::error::{Error, ErrorKind};
+use crate::info::{PipeType, ReadMode};
+use crate::named::client::describe_opened;
+use crate::named::{Access, ClientOptions, NamedPipeClient, REMOTE_MARKER_GID};
+use rustix::process::{Gid, Uid};
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The application close code of a connection whose certificate chains to
+/// the client CA but is not in the gateway's map.
+pub const CLOSE_UNKNOWN_CERT: quinn::VarInt = quinn::VarInt::from_u32(0x5350_0001);
+
+/// How long a new stream may take to send its `OPEN`.
+const OPEN_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A gateway bound to its UDP address.
+///
+/// ```no_run
+/// use shmpipe::remote::{Gateway, GatewayConfig};
+/// let config = GatewayConfig::load("/etc/shmpipe/gateway.toml".as_ref())?;
+/// let gateway = Gateway::bind(config)?;
+/// println!("listening on {}", gateway.local_addr()?);
+/// gateway.run()?; // serves until the process ends
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub struct Gateway {
+    rt: tokio::runtime::Runtime,
+    endpoint: quinn::Endpoint,
+    config: Arc<GatewayConfig>,
+}
+
+impl std::fmt::Debug for Gateway {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Gateway")
+            .field("listen", &self.endpoint.local_addr().ok())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Gateway {
+    /// Loads the certificates and binds `config.listen`.
+    ///
+    /// ```no_run
+    /// # let config: shmpipe::remote::GatewayConfig = unimplemented!();
+    /// let gateway = shmpipe::remote::Gateway::bind(config)?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn bind(config: GatewayConfig) -> io::Result<Gateway> {
+        for m in &config.clients {
+            if m.uid == u32::MAX || m.gid == u32::MAX || m.groups.contains(&u32::MAX) {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    "a mapping names the id -1",
+                ));
+            }
+        }
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("shmpipe-gateway")
+            .enable_all()
+            .build()?;
+        let sc = tls::server_config(
+            &config.cert,
+            &config.key,
+            &config.client_ca,
+            config.idle_timeout(),
+        )?;
+        let endpoint = {
+            let _in_runtime = rt.enter();
+            quinn::Endpoint::server(sc, config.listen)?
+        };
+        Ok(Gateway {
+            rt,
+            endpoint,
+            config: Arc::new(config),
+        })
+    }
+
+    /// The address it listens on (with the port the system chose for 0).
+    ///
+    /// ```no_run
+    /// # let gateway: shmpipe::remote::Gateway = unimplemented!();
+    /// let port = gateway.local_addr()?.port();
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.endpoint.local_addr()
+    }
+
+    /// Serves remote clients until the endpoint is closed.
+    ///
+    /// ```no_run
+    /// # let gateway: shmpipe::remote::Gateway = unimplemented!();
+    /// gateway.run()?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn run(&self) -> io::Result<()> {
+        self.rt.block_on(async {
+            while let Some(incoming) = self.endpoint.accept().await {
+                tokio::spawn(serve_connection(incoming, Arc::clone(&self.config)));
+            }
+            Ok(())
+        })
+    }
+}
+
+/// Who the connection's (verified) certificate is here.
+fn identity(conn: &quinn::Connection, config: &GatewayConfig) -> Option<Mapping> {
+    let any = conn.peer_identity()?;
+    let certs = any
+        .downcast::<Vec<rustls::pki_types::CertificateDer<'static>>>()
+        .ok()?;
+    let leaf = certs.first()?;
+    config.mapping(&tls::fingerprint(leaf)).cloned()
+}
+
+async fn serve_connection(incoming: quinn::Incoming, config: Arc<GatewayConfig>) {
+    // A handshake that fails (no certificate, another CA) ends here.
+    let Ok(conn) = incoming.await else { return };
+    let Some(who) = identity(&conn, &config) else {
+        conn.close(CLOSE_UNKNOWN_CERT, b"certificate not mapped");
+        return;
+    };
+    let who = Arc::new(who);
+    while let Ok((send, recv)) = conn.accept_bi().await {
+        tokio::spawn(serve_stream(send, recv, Arc::clone(&who)));
+    }
+}
+
+async fn serve_stream(mut send: quinn::SendStream, mut recv: quinn::RecvStream, who: Arc<Mapping>) {
+    let refuse = quinn::VarInt::from_u32(2);
+    let (access, name) =
+        match tokio::time::timeout(OPEN_REQUEST_TIMEOUT, bridge::read_frame(&mut recv)).await {
+            Ok(Ok(Some(Frame::Open { access, name }))) => (access, name),
+            // Garbage, anything else first, or nothing in time.
+            _ => {
+                let _ = send.reset(refuse);
+                let _ = recv.stop(refuse);
+                return;
+            }
+        };
+    let Some(access) = Access::from_u8(access) else {
+        let _ = send.reset(refuse);
+        return;
+    };
+    let full = format!(r"\\.\pipe\{name}");
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let who2 = Arc::clone(&who);
+    let spawned = std::thread::Builder::new()
+        .name("shmpipe-gateway-open".into())
+        .spawn(move || {
+            let _ = tx.send(open_as(&who2, &full, access));
+        });
+    let opened = match spawned {
+        Ok(_) => rx
+            .await
+            .unwrap_or_else(|_| Err(Error::io(ErrorKind::BrokenPipe))),
+        Err(e) => Err(e),
+    };
+    let client = match opened {
+        Ok(c) => c,
+        Err(e) => {
+            let kind = Error::kind_of(&e).unwrap_or(ErrorKind::BrokenPipe);
+            let _ = bridge::write_frame(&mut send, &Frame::Error(kind)).await;
+            let _ = send.finish();
+            return;
+        }
+    };
+    let reply = Frame::Opened(describe_opened(&client));
+    if bridge::write_frame(&mut send, &reply).await.is_err() {
+        return;
+    }
+    let message = reply_is_message(&reply);
+    let side = Arc::new(LocalEnd { client, message });
+    let _ = bridge::start(tokio::runtime::Handle::current(), side, send, recv);
+}
+
+fn reply_is_message(f: &Frame) -> bool {
+    matches!(f, Frame::Opened(o) if o.pipe_type == PipeType::Message)
+}
+
+/// Opens `full` as the mapped identity, marked remote: on this (fresh)
+/// thread only, whose credentials are switched for good before the open.
+/// If any switch fails nothing is opened: never as the gateway itself.
+fn open_as(who: &Mapping, full: &str, mut access: Access) -> io::Result<NamedPipeClient> {
+    let denied =
+        |why: String| -> io::Error { Error::with_source(ErrorKind::AccessDenied, why).into() };
+    let mut groups: Vec<Gid> = who.groups.iter().map(|&g| Gid::from_raw(g)).collect();
+    groups.push(Gid::from_raw(REMOTE_MARKER_GID));
+    let gid = Gid::from_raw(who.gid);
+    let uid = Uid::from_raw(who.uid);
+    rustix::thread::set_thread_groups(&groups)
+        .map_err(|e| denied(format!("gateway cannot set groups: {e}")))?;
+    rustix::thread::set_thread_res_gid(gid, gid, gid)
+        .map_err(|e| denied(format!("gateway cannot set gid: {e}")))?;
+    rustix::thread::set_thread_res_uid(uid, uid, uid)
+        .map_err(|e| denied(format!("gateway cannot set uid: {e}")))?;
+    // The gateway's end reads messages whole and needs no more rights from
+    // the server than data access (attributes are never judged).
+    access.read_attributes = true;
+    access.write_attributes = true;
+    let client = ClientOptions::new().access(access).open(full)?;
+    if client.info()?.pipe_type == PipeType::Message {
+        client.set_read_mode(ReadMode::Message)?;
+    }
+    Ok(client)
+}
+
+/// The gateway's end of the local pipe.
+struct LocalEnd {
+    client: NamedPipeClient,
+    message: bool,
+}
+
+impl PipeSide for LocalEnd {
+    fn message(&self) -> bool {
+        self.message
+    }
+
+    fn recv(&self, buf: &mut [u8]) -> io::Result<(usize, bool)> {
+        self.client.recv_msg(buf).map(|m| (m.len, m.complete))
+    }
+
+    fn send(&self, mut data: &[u8]) -> io::Result<()> {
+        loop {
+            let n = self.client.send_msg(data)?;
+            data = &data[n.min(data.len())..];
+            if data.is_empty() {
+                return Ok(());
+            }
+        }
+    }
+
+    fn cancel(&self) -> bool {
+        self.client.canceller().cancel().is_ok()
+    }
+}

@@ -134,6 +134,8 @@ pub fn init(
         &mut files,
     )?;
 
+    // Absolute, so the snippets work wherever they are saved.
+    let dir = dir.canonicalize()?;
     let d = dir.display();
     let gateway_toml = format!(
         "listen = \"0.0.0.0:{port}\"\ncert = \"{d}/gateway.pem\"\nkey = \"{d}/gateway.key\"\n\

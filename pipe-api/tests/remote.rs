@@ -19,7 +19,7 @@ mod common;
 
 use common::named::{assert_kind, hear, say, unique_name, Kid, NOBODY};
 use common::{is_root, require, Pending};
-use shmpipe::named::{ClientOptions, ServerOptions};
+use shmpipe::named::{ClientOptions, ServerOptions, WaitTimeout};
 use shmpipe::remote::{Gateway, GatewayConfig};
 use shmpipe::{ErrorKind, PipeType, ReadMode};
 use std::io::{Read, Write};
@@ -204,6 +204,52 @@ fn message_round_trip_and_transact() {
     let mut reply = [0u8; 16];
     let m = client.transact(b"request", &mut reply).unwrap();
     assert_eq!((&reply[..m.len], m.complete), (&b"reply"[..], true));
+    replier.join().unwrap();
+}
+
+/// The tokio layer's open, and the blocking `call`, reach remote names
+/// too.
+fn async_open_and_call() {
+    if !ready("async_open_and_call") {
+        return;
+    }
+    let name = unique_name("remote-async");
+    let mut o = ServerOptions::new();
+    o.pipe_type(PipeType::Message)
+        .read_mode(ReadMode::Message)
+        .max_instances(2);
+    let first = o.create(&name).unwrap();
+    let second = o.create(&name).unwrap();
+    let far = remote("gw", &name);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let client = rt.block_on(async {
+        let c = shmpipe::tokio::NamedPipeClient::open(&ClientOptions::new(), &far).unwrap();
+        c.send_msg(b"async").await.unwrap();
+        c
+    });
+    let mut buf = [0u8; 16];
+    let m = first.recv_msg(&mut buf).unwrap();
+    assert_eq!(&buf[..m.len], b"async");
+    first.send_msg(b"back").unwrap();
+    rt.block_on(async {
+        let m = client.recv_msg(&mut buf).await.unwrap();
+        assert_eq!(&buf[..m.len], b"back");
+    });
+    let replier = std::thread::spawn(move || {
+        second.connect().unwrap();
+        let mut b = [0u8; 16];
+        let m = second.recv_msg(&mut b).unwrap();
+        assert_eq!(&b[..m.len], b"question");
+        second.send_msg(b"answer").unwrap();
+        second
+    });
+    let m = ClientOptions::new()
+        .call(&far, b"question", &mut buf, WaitTimeout::Default)
+        .unwrap();
+    assert_eq!(&buf[..m.len], b"answer");
     replier.join().unwrap();
 }
 
@@ -403,6 +449,7 @@ fn main() -> std::process::ExitCode {
     let t = |n: &str, f: fn()| common::harness::trial(n, f);
     let code = common::harness::run(
         vec![
+            t("async_open_and_call", async_open_and_call),
             t("byte_round_trip", byte_round_trip),
             t(
                 "certificate_of_another_ca_refused",

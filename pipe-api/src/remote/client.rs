@@ -32,16 +32,19 @@ use std::time::Duration;
 const OPEN_REPLY_TIMEOUT: Duration = Duration::from_secs(15);
 
 fn runtime() -> io::Result<&'static tokio::runtime::Runtime> {
-    static RT: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
-    if let Some(rt) = RT.get() {
-        return Ok(rt);
-    }
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .thread_name("shmpipe-remote")
-        .enable_all()
-        .build()?;
-    Ok(RT.get_or_init(|| rt))
+    // Built once, inside `get_or_init`: a runtime built by a thread that
+    // lost the race would be dropped, which panics in async code.
+    static RT: OnceLock<Result<tokio::runtime::Runtime, String>> = OnceLock::new();
+    RT.get_or_init(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("shmpipe-remote")
+            .enable_all()
+            .build()
+            .map_err(|e| e.to_string())
+    })
+    .as_ref()
+    .map_err(|e| io::Error::other(format!("remote runtime: {e}")))
 }
 
 fn bad_net_path(why: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> io::Error {
@@ -153,32 +156,43 @@ pub(crate) fn open(
         .next()
         .ok_or_else(|| bad_net_path("the host's address resolves to nothing"))?;
     let rt = runtime()?;
-    let (send, recv, opened) = rt.block_on(async {
-        let conn = connection(&host, &h, addr).await?;
-        let (mut send, mut recv) = conn.open_bi().await.map_err(refused)?;
-        let req = Frame::Open {
-            access: access.to_u8(),
-            name: name.as_str().to_owned(),
-        };
-        bridge::write_frame(&mut send, &req).await?;
-        let reply = tokio::time::timeout(OPEN_REPLY_TIMEOUT, bridge::read_frame(&mut recv))
-            .await
-            .map_err(|_| bad_net_path("the gateway did not answer the open"))?;
-        match reply {
-            Ok(Some(Frame::Opened(o))) => Ok((send, recv, o)),
-            Ok(Some(Frame::Error(kind))) => Err(Error::io(kind)),
-            // A connection closed while we asked: refused, or gone.
-            Err(e) => match conn.close_reason() {
-                Some(c) => Err(refused(c)),
-                None => Err(Error::with_source(ErrorKind::BrokenPipe, e).into()),
-            },
-            Ok(_) => Err(Error::with_source(
-                ErrorKind::BrokenPipe,
-                "the gateway answered the open with something else",
-            )
-            .into()),
-        }
-    })?;
+    let work = || {
+        rt.block_on(async {
+            let conn = connection(&host, &h, addr).await?;
+            let (mut send, mut recv) = conn.open_bi().await.map_err(refused)?;
+            let req = Frame::Open {
+                access: access.to_u8(),
+                name: name.as_str().to_owned(),
+            };
+            bridge::write_frame(&mut send, &req).await?;
+            let reply = tokio::time::timeout(OPEN_REPLY_TIMEOUT, bridge::read_frame(&mut recv))
+                .await
+                .map_err(|_| bad_net_path("the gateway did not answer the open"))?;
+            match reply {
+                Ok(Some(Frame::Opened(o))) => Ok((send, recv, o)),
+                Ok(Some(Frame::Error(kind))) => Err(Error::io(kind)),
+                // A connection closed while we asked: refused, or gone.
+                Err(e) => match conn.close_reason() {
+                    Some(c) => Err(refused(c)),
+                    None => Err(Error::with_source(ErrorKind::BrokenPipe, e).into()),
+                },
+                Ok(_) => Err(Error::with_source(
+                    ErrorKind::BrokenPipe,
+                    "the gateway answered the open with something else",
+                )
+                .into()),
+            }
+        })
+    };
+    // Called from async code (the tokio layer's `open`), this thread may
+    // not block on another runtime: a helper thread does, for the bounded
+    // time the open takes (as a local open blocks on its handshake).
+    let (send, recv, opened) = if tokio::runtime::Handle::try_current().is_ok() {
+        std::thread::scope(|s| s.spawn(work).join())
+            .map_err(|_| io::Error::other("remote open panicked"))??
+    } else {
+        work()?
+    };
     let (server, fd) = private_segment(&opened, policy)?;
     let client = attach_private(fd, full.to_owned(), &opened, access, policy)?;
     bridge::start(rt.handle().clone(), Arc::new(server), send, recv)?;

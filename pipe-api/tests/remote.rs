@@ -25,6 +25,7 @@ use shmpipe::{ErrorKind, PipeType, ReadMode};
 use std::io::{Read, Write};
 use std::path::PathBuf;
 use std::sync::{Mutex, OnceLock};
+use std::time::Duration;
 
 /// The gateways and files every test shares.
 struct Fixture {
@@ -253,6 +254,40 @@ fn async_open_and_call() {
     replier.join().unwrap();
 }
 
+/// `wait_available` through the gateway: Timeout while the only instance
+/// is busy, success once it listens again, FileNotFound for no pipe.
+fn wait_available_while_busy() {
+    if !ready("wait_available_while_busy") {
+        return;
+    }
+    let name = unique_name("remote-wait");
+    let far = remote("gw", &name);
+    let server = ServerOptions::new().max_instances(1).create(&name).unwrap();
+    let client = ClientOptions::new().open(&far).unwrap();
+    assert_kind(
+        shmpipe::named::wait_available(&far, WaitTimeout::Duration(Duration::from_millis(200))),
+        ErrorKind::Timeout,
+        "wait on a busy pipe",
+    );
+    let far2 = far.clone();
+    let wait = Pending::start("remote wait", move || {
+        shmpipe::named::wait_available(&far2, WaitTimeout::Forever)
+    });
+    wait.assert_pending("the only instance is busy");
+    drop(client);
+    server.disconnect().unwrap();
+    let listener = std::thread::spawn(move || server.connect().map(|_| server));
+    wait.finish().unwrap();
+    // The wait reserved nothing; an open takes the instance.
+    let _client = ClientOptions::new().open(&far).unwrap();
+    listener.join().unwrap().unwrap();
+    assert_kind(
+        shmpipe::named::wait_available(&remote("gw", &unique_name("none")), WaitTimeout::Default),
+        ErrorKind::FileNotFound,
+        "wait for a pipe nobody serves",
+    );
+}
+
 /// What the server wrote before it closed arrives; then the pipe is
 /// broken for the remote client.
 fn server_close_after_data() {
@@ -446,34 +481,25 @@ fn main() -> std::process::ExitCode {
     // SAFETY: `main` has not started any thread yet; nothing reads the
     // environment concurrently.
     unsafe { std::env::set_var(shmpipe::remote::CLIENT_CONFIG_ENV, config_path()) };
-    let t = |n: &str, f: fn()| common::harness::trial(n, f);
+    // Every test, by name (as `common::main!` lists them).
+    macro_rules! trials {
+        ($($test:ident),* $(,)?) => {
+            vec![$(common::harness::trial(stringify!($test), $test)),*]
+        };
+    }
     let code = common::harness::run(
-        vec![
-            t("async_open_and_call", async_open_and_call),
-            t("byte_round_trip", byte_round_trip),
-            t(
-                "certificate_of_another_ca_refused",
-                certificate_of_another_ca_refused,
-            ),
-            t("gateway_killed_during_read", gateway_killed_during_read),
-            t(
-                "mapped_uid_judged_by_security",
-                mapped_uid_judged_by_security,
-            ),
-            t(
-                "message_round_trip_and_transact",
-                message_round_trip_and_transact,
-            ),
-            t(
-                "no_client_certificate_refused",
-                no_client_certificate_refused,
-            ),
-            t("reject_remote_clients", reject_remote_clients),
-            t("server_close_after_data", server_close_after_data),
-            t(
-                "unknown_and_unreachable_hosts",
-                unknown_and_unreachable_hosts,
-            ),
+        trials![
+            async_open_and_call,
+            byte_round_trip,
+            certificate_of_another_ca_refused,
+            gateway_killed_during_read,
+            mapped_uid_judged_by_security,
+            message_round_trip_and_transact,
+            no_client_certificate_refused,
+            reject_remote_clients,
+            server_close_after_data,
+            unknown_and_unreachable_hosts,
+            wait_available_while_busy,
         ],
         &[("child_gateway", child_gateway as fn())],
     );

@@ -14,7 +14,7 @@ use crate::datapath::{Conn, RING_IN, RING_OUT, ROLE_CLIENT, ROLE_SERVER};
 use crate::error::{Error, ErrorKind};
 use crate::info::PipeType;
 use crate::named::client::{attach_private, NamedPipeClient};
-use crate::named::{Access, PipeName};
+use crate::named::{Access, PipeName, WaitTimeout};
 use crate::quota::ring_capacity;
 use shmpipe_engine::channel::End;
 use shmpipe_engine::layout::{HANGUP_READER, HANGUP_WRITER};
@@ -143,60 +143,116 @@ pub(crate) fn open(
     access: Access,
     policy: Option<WaitPolicy>,
 ) -> io::Result<NamedPipeClient> {
-    let (host, name) = PipeName::for_remote(full)?;
-    let path = ClientConfig::path().ok_or_else(|| bad_net_path("no remote.toml"))?;
-    let config = ClientConfig::load(&path)?;
-    let h = config
-        .host(&host)
-        .ok_or_else(|| bad_net_path(format!("{host} is not in {}", path.display())))?
-        .clone();
-    let addr = (h.address.as_str(), h.port)
-        .to_socket_addrs()
-        .map_err(bad_net_path)?
-        .next()
-        .ok_or_else(|| bad_net_path("the host's address resolves to nothing"))?;
-    let rt = runtime()?;
-    let work = || {
-        rt.block_on(async {
-            let conn = connection(&host, &h, addr).await?;
-            let (mut send, mut recv) = conn.open_bi().await.map_err(refused)?;
-            let req = Frame::Open {
-                access: access.to_u8(),
-                name: name.as_str().to_owned(),
-            };
-            bridge::write_frame(&mut send, &req).await?;
-            let reply = tokio::time::timeout(OPEN_REPLY_TIMEOUT, bridge::read_frame(&mut recv))
-                .await
-                .map_err(|_| bad_net_path("the gateway did not answer the open"))?;
-            match reply {
-                Ok(Some(Frame::Opened(o))) => Ok((send, recv, o)),
-                Ok(Some(Frame::Error(kind))) => Err(Error::io(kind)),
-                // A connection closed while we asked: refused, or gone.
-                Err(e) => match conn.close_reason() {
-                    Some(c) => Err(refused(c)),
-                    None => Err(Error::with_source(ErrorKind::BrokenPipe, e).into()),
-                },
-                Ok(_) => Err(Error::with_source(
-                    ErrorKind::BrokenPipe,
-                    "the gateway answered the open with something else",
-                )
-                .into()),
-            }
-        })
+    let target = Target::of(full)?;
+    let req = Frame::Open {
+        access: access.to_u8(),
+        name: target.name.as_str().to_owned(),
     };
-    // Called from async code (the tokio layer's `open`), this thread may
-    // not block on another runtime: a helper thread does, for the bounded
-    // time the open takes (as a local open blocks on its handshake).
-    let (send, recv, opened) = if tokio::runtime::Handle::try_current().is_ok() {
-        std::thread::scope(|s| s.spawn(work).join())
-            .map_err(|_| io::Error::other("remote open panicked"))??
-    } else {
-        work()?
+    let (send, recv, reply) = target.ask(req, Some(OPEN_REPLY_TIMEOUT))?;
+    let opened = match reply {
+        Frame::Opened(o) => o,
+        Frame::Error(kind) => return Err(Error::io(kind)),
+        _ => return Err(unexpected()),
     };
     let (server, fd) = private_segment(&opened, policy)?;
     let client = attach_private(fd, full.to_owned(), &opened, access, policy)?;
-    bridge::start(rt.handle().clone(), Arc::new(server), send, recv)?;
+    bridge::start(runtime()?.handle().clone(), Arc::new(server), send, recv)?;
     Ok(client)
+}
+
+/// `wait_available(r"\\host\pipe\name")`: the gateway waits for an
+/// instance as the mapped identity. No time limit of its own: a gateway
+/// that dies ends the wait within the connection's idle timeout.
+pub(crate) fn wait(full: &str, timeout: WaitTimeout) -> io::Result<()> {
+    let target = Target::of(full)?;
+    let req = Frame::Wait {
+        timeout,
+        name: target.name.as_str().to_owned(),
+    };
+    match target.ask(req, None)?.2 {
+        Frame::Waited => Ok(()),
+        Frame::Error(kind) => Err(Error::io(kind)),
+        _ => Err(unexpected()),
+    }
+}
+
+fn unexpected() -> io::Error {
+    Error::with_source(
+        ErrorKind::BrokenPipe,
+        "the gateway answered with something else",
+    )
+    .into()
+}
+
+/// A remote name and where its host is.
+struct Target {
+    host: String,
+    name: PipeName,
+    config: HostConfig,
+    addr: SocketAddr,
+}
+
+impl Target {
+    fn of(full: &str) -> io::Result<Target> {
+        let (host, name) = PipeName::for_remote(full)?;
+        let path = ClientConfig::path().ok_or_else(|| bad_net_path("no remote.toml"))?;
+        let all = ClientConfig::load(&path)?;
+        let config = all
+            .host(&host)
+            .ok_or_else(|| bad_net_path(format!("{host} is not in {}", path.display())))?
+            .clone();
+        let addr = (config.address.as_str(), config.port)
+            .to_socket_addrs()
+            .map_err(bad_net_path)?
+            .next()
+            .ok_or_else(|| bad_net_path("the host's address resolves to nothing"))?;
+        Ok(Target {
+            host,
+            name,
+            config,
+            addr,
+        })
+    }
+
+    /// Sends `req` on a new stream and reads the gateway's first frame.
+    fn ask(
+        &self,
+        req: Frame,
+        limit: Option<Duration>,
+    ) -> io::Result<(quinn::SendStream, quinn::RecvStream, Frame)> {
+        let rt = runtime()?;
+        let work = || {
+            rt.block_on(async {
+                let conn = connection(&self.host, &self.config, self.addr).await?;
+                let (mut send, mut recv) = conn.open_bi().await.map_err(refused)?;
+                bridge::write_frame(&mut send, &req).await?;
+                let reply = match limit {
+                    Some(t) => tokio::time::timeout(t, bridge::read_frame(&mut recv))
+                        .await
+                        .map_err(|_| bad_net_path("the gateway did not answer"))?,
+                    None => bridge::read_frame(&mut recv).await,
+                };
+                match reply {
+                    Ok(Some(f)) => Ok((send, recv, f)),
+                    Ok(None) => Err(unexpected()),
+                    // A connection closed while we asked: refused, or gone.
+                    Err(e) => match conn.close_reason() {
+                        Some(c) => Err(refused(c)),
+                        None => Err(Error::with_source(ErrorKind::BrokenPipe, e).into()),
+                    },
+                }
+            })
+        };
+        // Called from async code (the tokio layer), this thread may not
+        // block on another runtime: a helper thread does, for the time the
+        // request takes (as a local open blocks on its handshake).
+        if tokio::runtime::Handle::try_current().is_ok() {
+            std::thread::scope(|s| s.spawn(work).join())
+                .map_err(|_| io::Error::other("remote request panicked"))?
+        } else {
+            work()
+        }
+    }
 }
 
 /// The server end of a fresh segment shaped as the remote instance, and

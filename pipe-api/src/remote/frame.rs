@@ -6,7 +6,7 @@
 
 use crate::error::ErrorKind;
 use crate::info::PipeType;
-use crate::named::Direction;
+use crate::named::{Direction, WaitTimeout};
 use std::fmt;
 
 /// The largest payload of one frame. Messages longer than this travel as
@@ -25,6 +25,9 @@ const T_OPENED: u8 = 2;
 const T_ERROR: u8 = 3;
 const T_DATA: u8 = 4;
 const T_MORE: u8 = 5;
+const T_WAIT: u8 = 6;
+const T_WAITED: u8 = 7;
+const T_LAST: u8 = T_WAITED;
 const OPENED_LEN: usize = 2 + 4 * 7;
 
 /// What the gateway tells the client about the instance it opened.
@@ -87,6 +90,15 @@ pub enum Frame {
     Data(Vec<u8>),
     /// A part of a message; more of it follows.
     More(Vec<u8>),
+    /// Client → gateway: wait until an instance of `name` listens.
+    Wait {
+        /// How long.
+        timeout: WaitTimeout,
+        /// The `<name>` part of `\\host\pipe\<name>`.
+        name: String,
+    },
+    /// Gateway → client: the wait succeeded.
+    Waited,
 }
 
 /// Why bytes are not a frame.
@@ -159,6 +171,19 @@ impl Frame {
             Frame::Error(k) => (T_ERROR, k.code().to_le_bytes().to_vec()),
             Frame::Data(d) => (T_DATA, d.clone()),
             Frame::More(d) => (T_MORE, d.clone()),
+            Frame::Wait { timeout, name } => {
+                let (mode, ms) = match timeout {
+                    WaitTimeout::Default => (0u8, 0u32),
+                    WaitTimeout::NoWait => (1, 0),
+                    WaitTimeout::Forever => (2, 0),
+                    WaitTimeout::Duration(d) => (3, d.as_millis().min(u128::from(u32::MAX)) as u32),
+                };
+                let mut p = vec![VERSION, mode];
+                p.extend_from_slice(&ms.to_le_bytes());
+                p.extend_from_slice(name.as_bytes());
+                (T_WAIT, p)
+            }
+            Frame::Waited => (T_WAITED, Vec::new()),
         };
         let mut out = Vec::with_capacity(HEADER + payload.len());
         out.push(t);
@@ -177,7 +202,7 @@ impl Frame {
     /// ```
     pub fn header(h: &[u8; HEADER]) -> Result<(u8, usize), FrameError> {
         let t = h[0];
-        if !(T_OPEN..=T_MORE).contains(&t) {
+        if !(T_OPEN..=T_LAST).contains(&t) {
             return Err(FrameError::UnknownType(t));
         }
         let len = u32::from_le_bytes([h[1], h[2], h[3], h[4]]);
@@ -246,6 +271,28 @@ impl Frame {
             }
             T_DATA => Ok(Frame::Data(p)),
             T_MORE => Ok(Frame::More(p)),
+            T_WAIT => {
+                let [version, mode, w0, w1, w2, w3, name @ ..] = &p[..] else {
+                    return Err(bad);
+                };
+                let ms = u32::from_le_bytes([*w0, *w1, *w2, *w3]);
+                let timeout = match (mode, ms) {
+                    (0, 0) => WaitTimeout::Default,
+                    (1, 0) => WaitTimeout::NoWait,
+                    (2, 0) => WaitTimeout::Forever,
+                    (3, ms) => WaitTimeout::Duration(std::time::Duration::from_millis(ms.into())),
+                    _ => return Err(bad),
+                };
+                if *version != VERSION || name.is_empty() || name.len() > MAX_NAME {
+                    return Err(bad);
+                }
+                let name = std::str::from_utf8(name).map_err(|_| bad)?;
+                Ok(Frame::Wait {
+                    timeout,
+                    name: name.to_owned(),
+                })
+            }
+            T_WAITED if p.is_empty() => Ok(Frame::Waited),
             t => Err(FrameError::UnknownType(t)),
         }
     }
@@ -266,7 +313,7 @@ impl Frame {
         let Some(h) = buf.first_chunk::<HEADER>() else {
             // An unknown type is refused as soon as it is seen.
             if let Some(&t) = buf.first() {
-                if !(T_OPEN..=T_MORE).contains(&t) {
+                if !(T_OPEN..=T_LAST).contains(&t) {
                     return Err(FrameError::UnknownType(t));
                 }
             }
@@ -305,6 +352,15 @@ mod tests {
             Frame::Error(ErrorKind::PipeBusy),
             Frame::Data(vec![0; 100]),
             Frame::More(vec![]),
+            Frame::Wait {
+                timeout: WaitTimeout::Duration(std::time::Duration::from_millis(1500)),
+                name: "w".into(),
+            },
+            Frame::Wait {
+                timeout: WaitTimeout::Forever,
+                name: "w".into(),
+            },
+            Frame::Waited,
         ];
         for f in frames {
             let b = f.encode();
@@ -327,6 +383,19 @@ mod tests {
         assert!(open(VERSION, &[0xff]).is_err(), "not UTF-8");
         assert!(open(VERSION, &[b'x'; MAX_NAME + 1]).is_err(), "too long");
         assert!(Frame::parse(T_ERROR, 4u32.to_le_bytes().to_vec()).is_err());
+        assert!(
+            Frame::parse(T_WAITED, vec![0]).is_err(),
+            "WAITED carries nothing"
+        );
+        let wait = |mode: u8, ms: u32| {
+            let mut p = vec![VERSION, mode];
+            p.extend_from_slice(&ms.to_le_bytes());
+            p.push(b'x');
+            Frame::parse(T_WAIT, p)
+        };
+        assert!(wait(3, 7).is_ok());
+        assert!(wait(0, 1).is_err(), "Default with a duration");
+        assert!(wait(4, 0).is_err(), "unknown mode");
         let mut opened = Frame::Opened(Opened {
             pipe_type: PipeType::Byte,
             direction: Direction::Duplex,

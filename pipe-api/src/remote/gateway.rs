@@ -143,36 +143,31 @@ async fn serve_connection(incoming: quinn::Incoming, config: Arc<GatewayConfig>)
 }
 
 async fn serve_stream(mut send: quinn::SendStream, mut recv: quinn::RecvStream, who: Arc<Mapping>) {
-    let refuse = quinn::VarInt::from_u32(2);
-    let (access, name) =
-        match tokio::time::timeout(OPEN_REQUEST_TIMEOUT, bridge::read_frame(&mut recv)).await {
-            Ok(Ok(Some(Frame::Open { access, name }))) => (access, name),
-            // Garbage, anything else first, or nothing in time.
-            _ => {
-                let _ = send.reset(refuse);
-                let _ = recv.stop(refuse);
-                return;
-            }
-        };
-    let Some(access) = Access::from_u8(access) else {
-        let _ = send.reset(refuse);
-        return;
+    let first = tokio::time::timeout(OPEN_REQUEST_TIMEOUT, bridge::read_frame(&mut recv)).await;
+    let (access, name) = match first {
+        Ok(Ok(Some(Frame::Open { access, name }))) => match Access::from_u8(access) {
+            Some(a) => (a, name),
+            None => return refuse_stream(send, recv),
+        },
+        Ok(Ok(Some(Frame::Wait { timeout, name }))) => {
+            let full = format!(r"\\.\pipe\{name}");
+            let waited = as_mapped(&who, move || {
+                ClientOptions::new().wait_available(&full, timeout)
+            })
+            .await;
+            let reply = match waited {
+                Ok(()) => Frame::Waited,
+                Err(e) => Frame::Error(Error::kind_of(&e).unwrap_or(ErrorKind::BrokenPipe)),
+            };
+            let _ = bridge::write_frame(&mut send, &reply).await;
+            let _ = send.finish();
+            return;
+        }
+        // Garbage, anything else first, or nothing in time.
+        _ => return refuse_stream(send, recv),
     };
     let full = format!(r"\\.\pipe\{name}");
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    let who2 = Arc::clone(&who);
-    let spawned = std::thread::Builder::new()
-        .name("shmpipe-gateway-open".into())
-        .spawn(move || {
-            let _ = tx.send(open_as(&who2, &full, access));
-        });
-    let opened = match spawned {
-        Ok(_) => rx
-            .await
-            .unwrap_or_else(|_| Err(Error::io(ErrorKind::BrokenPipe))),
-        Err(e) => Err(e),
-    };
-    let client = match opened {
+    let client = match as_mapped(&who, move || open_local(&full, access)).await {
         Ok(c) => c,
         Err(e) => {
             let kind = Error::kind_of(&e).unwrap_or(ErrorKind::BrokenPipe);
@@ -194,10 +189,35 @@ fn reply_is_message(f: &Frame) -> bool {
     matches!(f, Frame::Opened(o) if o.pipe_type == PipeType::Message)
 }
 
-/// Opens `full` as the mapped identity, marked remote: on this (fresh)
-/// thread only, whose credentials are switched for good before the open.
-/// If any switch fails nothing is opened: never as the gateway itself.
-fn open_as(who: &Mapping, full: &str, mut access: Access) -> io::Result<NamedPipeClient> {
+fn refuse_stream(mut send: quinn::SendStream, mut recv: quinn::RecvStream) {
+    let refuse = quinn::VarInt::from_u32(2);
+    let _ = send.reset(refuse);
+    let _ = recv.stop(refuse);
+}
+
+/// Runs `f` as the mapped identity, marked remote, on a fresh thread whose
+/// credentials are switched for good before `f` runs (see
+/// [`switch_thread_credentials`]).
+async fn as_mapped<T: Send + 'static>(
+    who: &Arc<Mapping>,
+    f: impl FnOnce() -> io::Result<T> + Send + 'static,
+) -> io::Result<T> {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let who = Arc::clone(who);
+    std::thread::Builder::new()
+        .name("shmpipe-gateway-as".into())
+        .spawn(move || {
+            let _ = tx.send(switch_thread_credentials(&who).and_then(|()| f()));
+        })?;
+    rx.await
+        .unwrap_or_else(|_| Err(Error::io(ErrorKind::BrokenPipe)))
+}
+
+/// Switches this thread's (only this thread's: raw per-thread syscalls)
+/// groups, gid and uid to the mapping's, plus the remote marker group.
+/// If any switch fails the caller does nothing: never act as the gateway
+/// itself.
+fn switch_thread_credentials(who: &Mapping) -> io::Result<()> {
     let denied =
         |why: String| -> io::Error { Error::with_source(ErrorKind::AccessDenied, why).into() };
     let mut groups: Vec<Gid> = who.groups.iter().map(|&g| Gid::from_raw(g)).collect();
@@ -210,6 +230,11 @@ fn open_as(who: &Mapping, full: &str, mut access: Access) -> io::Result<NamedPip
         .map_err(|e| denied(format!("gateway cannot set gid: {e}")))?;
     rustix::thread::set_thread_res_uid(uid, uid, uid)
         .map_err(|e| denied(format!("gateway cannot set uid: {e}")))?;
+    Ok(())
+}
+
+/// Opens `full` as a local client (on a thread with the mapped identity).
+fn open_local(full: &str, mut access: Access) -> io::Result<NamedPipeClient> {
     // The gateway's end reads messages whole and needs no more rights from
     // the server than data access (attributes are never judged).
     access.read_attributes = true;

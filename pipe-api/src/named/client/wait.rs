@@ -162,7 +162,17 @@ fn wait(
     cancel: Option<std::os::fd::BorrowedFd<'_>>,
 ) -> io::Result<()> {
     let start = Instant::now();
-    let name = PipeName::for_client(name)?;
+    let name = match PipeName::for_client(name) {
+        Ok(n) => n,
+        // Another machine's pipe: its gateway waits (`cancel` is not
+        // honoured there yet; the gateway's liveness bounds the wait).
+        #[cfg(feature = "remote")]
+        Err(e) if Error::kind_of(&e) == Some(ErrorKind::BadNetPath) => {
+            let _ = cancel;
+            return crate::remote::client::wait(name, timeout);
+        }
+        Err(e) => return Err(e),
+    };
     let sock = wire::connect(&name.socket_name())?.ok_or_else(|| err(ErrorKind::FileNotFound))?;
     // The process listening on the name's socket answers: the kernel says
     // who it is before we ask anything.

@@ -61,6 +61,8 @@ fn transport(idle: Duration) -> io::Result<Arc<quinn::TransportConfig>> {
     // Several keep-alives per idle period: one lost packet must not end a
     // healthy connection.
     t.keep_alive_interval(Some(idle / 3));
+    // One stream per pipe instance: as many as a busy name may have.
+    t.max_concurrent_bidi_streams(quinn::VarInt::from_u32(1024));
     Ok(Arc::new(t))
 }
 

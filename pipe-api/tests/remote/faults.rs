@@ -1,0 +1,102 @@
+//! Peers that die: every blocked call ends (BrokenPipe or
+//! PipeNotConnected) within the idle timeout, never hangs.
+
+use crate::common::named::{hear, say, unique_name, Kid};
+use crate::common::Pending;
+use crate::{ready, remote};
+use shmpipe::named::{ClientOptions, ServerOptions};
+use shmpipe::ErrorKind;
+
+/// SIGKILL of the gateway while a remote read is blocked: the read fails
+/// (BrokenPipe or PipeNotConnected) once the idle timeout passed, never
+/// hangs.
+fn gateway_killed_during_read() {
+    if !ready("gateway_killed_during_read") {
+        return;
+    }
+    let name = unique_name("remote-kill");
+    let _server = ServerOptions::new().create(&name).unwrap();
+    let client = ClientOptions::new().open(&remote("killme", &name)).unwrap();
+    let read = Pending::start("remote read", move || client.recv_msg(&mut [0u8; 8]));
+    read.assert_pending("nothing was written");
+    crate::fixture().killme.lock().unwrap().kill();
+    let r = read.finish();
+    match r {
+        Err(e) => assert!(
+            matches!(
+                shmpipe::Error::kind_of(&e),
+                Some(ErrorKind::BrokenPipe | ErrorKind::PipeNotConnected)
+            ),
+            "read ended with {e:?}"
+        ),
+        Ok(m) => panic!("read returned {m:?} from a dead gateway"),
+    }
+}
+
+fn broken(r: std::io::Result<impl std::fmt::Debug>, what: &str) {
+    match r {
+        Err(e) => assert!(
+            matches!(
+                shmpipe::Error::kind_of(&e),
+                Some(ErrorKind::BrokenPipe | ErrorKind::PipeNotConnected)
+            ),
+            "{what}: ended with {e:?}"
+        ),
+        Ok(v) => panic!("{what}: returned {v:?}"),
+    }
+}
+
+/// A remote client: opens `\\gw\pipe\<PIPE>`, says `open`, then holds
+/// the end until it is killed.
+fn child_remote_client() {
+    let name = crate::common::named::env("PIPE");
+    let _client = ClientOptions::new().open(&remote("gw", &name)).unwrap();
+    say("open");
+    while hear().is_some() {}
+}
+
+/// A local server of `<PIPE>`: says `ready`, then serves until killed.
+fn child_local_server() {
+    let name = crate::common::named::env("PIPE");
+    let _server = ServerOptions::new().create(&name).unwrap();
+    say("ready");
+    while hear().is_some() {}
+}
+
+/// SIGKILL of the remote client while the local server's read is
+/// blocked: the read fails once the gateway's idle timeout passed.
+fn remote_client_killed_during_read() {
+    if !ready("remote_client_killed_during_read") {
+        return;
+    }
+    let name = unique_name("remote-client-kill");
+    let server = ServerOptions::new().create(&name).unwrap();
+    let mut kid = Kid::spawn("child_remote_client", &[("PIPE", name.clone())]);
+    kid.expect("open");
+    assert!(server.client_is_remote().unwrap());
+    let read = Pending::start("server read", move || server.recv_msg(&mut [0u8; 8]));
+    read.assert_pending("the remote client wrote nothing");
+    kid.kill();
+    broken(read.finish(), "server read after the remote client died");
+}
+
+/// SIGKILL of the local server while the remote client's read is blocked:
+/// the gateway's end breaks, and so does the remote client's.
+fn local_server_killed_during_read() {
+    if !ready("local_server_killed_during_read") {
+        return;
+    }
+    let name = unique_name("remote-server-kill");
+    let mut kid = Kid::spawn("child_local_server", &[("PIPE", name.clone())]);
+    kid.expect("ready");
+    let client = ClientOptions::new().open(&remote("gw", &name)).unwrap();
+    let read = Pending::start("remote read", move || client.recv_msg(&mut [0u8; 8]));
+    read.assert_pending("the server wrote nothing");
+    kid.kill();
+    broken(read.finish(), "remote read after the server died");
+}
+
+crate::common::tests! {
+    tests: [gateway_killed_during_read, remote_client_killed_during_read, local_server_killed_during_read],
+    children: [child_remote_client, child_local_server],
+}

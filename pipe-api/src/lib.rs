@@ -118,6 +118,11 @@ pub struct GuideAnonymousDoctests;
 #[cfg(all(doctest, feature = "tokio"))]
 pub struct GuideAsyncDoctests;
 
+/// The remote-pipe guide's examples, compiled as doctests.
+#[doc = include_str!("../../docs/guide/remote.md")]
+#[cfg(all(doctest, feature = "remote"))]
+pub struct GuideRemoteDoctests;
+
 /// The named-pipe guide's examples, compiled and run as doctests.
 #[doc = include_str!("../../docs/guide/named-pipes.md")]
 #[cfg(doctest)]

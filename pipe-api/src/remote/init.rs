@@ -142,9 +142,16 @@ pub fn init(
          client_ca = \"{d}/ca.pem\"\n\n[[clients]]\nname = \"client\"\n\
          fingerprint = \"{fingerprint}\"\nuid = {uid}\ngid = {gid}\ngroups = []\n"
     );
+    // The gateway's certificate must carry the name the client checks.
+    let server_name = match names.first() {
+        Some(first) if !names.iter().any(|n| n == host) => {
+            format!("server_name = \"{first}\"\n")
+        }
+        _ => String::new(),
+    };
     let remote_toml = format!(
-        "[hosts.\"{host}\"]\naddress = \"{host}\"\nport = {port}\nca = \"{d}/ca.pem\"\n\
-         cert = \"{d}/client.pem\"\nkey = \"{d}/client.key\"\n"
+        "[hosts.\"{host}\"]\naddress = \"{host}\"\nport = {port}\n{server_name}\
+         ca = \"{d}/ca.pem\"\ncert = \"{d}/client.pem\"\nkey = \"{d}/client.key\"\n"
     );
     Ok(Initialised {
         files,

@@ -59,58 +59,102 @@ pub(crate) async fn write_frame(send: &mut quinn::SendStream, f: &Frame) -> io::
         .map_err(|e| io::Error::new(io::ErrorKind::BrokenPipe, e))
 }
 
-/// Whether the pipe-reading thread is still running.
-struct Running {
-    running: Mutex<bool>,
+/// What the two threads and the connection's watcher share.
+struct State {
+    /// Set once the instance is over: the threads stop at their next look.
+    stopping: AtomicBool,
+    /// How many of the two threads still run.
+    running: Mutex<u8>,
     cv: Condvar,
+    /// Tells the watcher both threads are done.
+    done: Mutex<Option<tokio::sync::oneshot::Sender<()>>>,
 }
 
-/// Starts the two threads that join `pipe` and the stream; they end when
-/// the instance is over.
+impl State {
+    fn lock(&self) -> std::sync::MutexGuard<'_, u8> {
+        self.running.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A thread is done.
+    fn exit(&self) {
+        let mut r = self.lock();
+        *r -= 1;
+        if *r == 0 {
+            if let Some(tx) = self.done.lock().unwrap_or_else(|e| e.into_inner()).take() {
+                let _ = tx.send(());
+            }
+        }
+        self.cv.notify_all();
+    }
+
+    /// Ends the instance: both threads stop, whatever they wait for on the
+    /// pipe (a cancel ends a blocked read or write of the end), and this
+    /// returns once they have.
+    fn stop_all(&self, pipe: &dyn PipeSide) {
+        self.stopping.store(true, Ordering::SeqCst);
+        let mut r = self.lock();
+        while *r > 0 {
+            // A cancel finds only an operation waiting now; one about to
+            // wait is caught by the next round (each thread checks
+            // `stopping` before each operation).
+            pipe.cancel();
+            r = self
+                .cv
+                .wait_timeout(r, Duration::from_millis(5))
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+    }
+}
+
+/// Starts the two threads that join `pipe` and the stream of `conn`; they
+/// end when the instance is over: the stream ended or was reset, the pipe
+/// refused a write, or the connection died (a watcher on the runtime then
+/// stops both, even if both wait on the pipe).
 pub(crate) fn start<P: PipeSide>(
     handle: Handle,
     pipe: Arc<P>,
+    conn: quinn::Connection,
     send: quinn::SendStream,
     recv: quinn::RecvStream,
 ) -> io::Result<()> {
-    let stopping = Arc::new(AtomicBool::new(false));
-    let running = Arc::new(Running {
-        running: Mutex::new(true),
+    let (done_tx, done_rx) = tokio::sync::oneshot::channel();
+    let state = Arc::new(State {
+        stopping: AtomicBool::new(false),
+        running: Mutex::new(2),
         cv: Condvar::new(),
+        done: Mutex::new(Some(done_tx)),
     });
-    let (p, s, r, h) = (
-        Arc::clone(&pipe),
-        Arc::clone(&stopping),
-        Arc::clone(&running),
-        handle.clone(),
-    );
+    let (p, st, h) = (Arc::clone(&pipe), Arc::clone(&state), handle.clone());
     std::thread::Builder::new()
         .name("shmpipe-remote-out".into())
         .spawn(move || {
-            pipe_to_stream(&h, &*p, send, &s);
+            pipe_to_stream(&h, &*p, send, &st.stopping);
             drop(p);
-            *r.running.lock().unwrap_or_else(|e| e.into_inner()) = false;
-            r.cv.notify_all();
+            st.exit();
         })?;
-    std::thread::Builder::new()
+    let (p, st, h) = (Arc::clone(&pipe), Arc::clone(&state), handle.clone());
+    let started = std::thread::Builder::new()
         .name("shmpipe-remote-in".into())
         .spawn(move || {
-            stream_to_pipe(&handle, &*pipe, recv);
+            stream_to_pipe(&h, &*p, recv, &st.stopping);
+            st.exit();
             // The instance is over: the other thread lets go too.
-            stopping.store(true, Ordering::SeqCst);
-            let mut r = running.running.lock().unwrap_or_else(|e| e.into_inner());
-            while *r {
-                // A cancel finds only a read that is waiting now; one about
-                // to wait is caught by the next round (it checks
-                // `stopping` before each read).
-                pipe.cancel();
-                r = running
-                    .cv
-                    .wait_timeout(r, Duration::from_millis(5))
-                    .unwrap_or_else(|e| e.into_inner())
-                    .0;
+            st.stop_all(&*p);
+        });
+    if let Err(e) = started {
+        state.exit();
+        state.stop_all(&*pipe);
+        return Err(e);
+    }
+    handle.spawn(async move {
+        tokio::select! {
+            _ = conn.closed() => {
+                let _ = tokio::task::spawn_blocking(move || state.stop_all(&*pipe)).await;
             }
-        })?;
+            _ = done_rx => {}
+        }
+    });
     Ok(())
 }
 
@@ -139,9 +183,9 @@ fn pipe_to_stream(h: &Handle, pipe: &dyn PipeSide, mut send: quinn::SendStream, 
     let _ = send.finish();
 }
 
-fn stream_to_pipe(h: &Handle, pipe: &dyn PipeSide, mut recv: quinn::RecvStream) {
+fn stream_to_pipe(h: &Handle, pipe: &dyn PipeSide, mut recv: quinn::RecvStream, stop: &AtomicBool) {
     let mut partial: Vec<u8> = Vec::new();
-    loop {
+    while !stop.load(Ordering::SeqCst) {
         let frame = match h.block_on(read_frame(&mut recv)) {
             Ok(Some(f)) => f,
             Ok(None) | Err(_) => return,

@@ -148,7 +148,7 @@ pub(crate) fn open(
         access: access.to_u8(),
         name: target.name.as_str().to_owned(),
     };
-    let (send, recv, reply) = target.ask(req, Some(OPEN_REPLY_TIMEOUT))?;
+    let (conn, send, recv, reply) = target.ask(req, Some(OPEN_REPLY_TIMEOUT))?;
     let opened = match reply {
         Frame::Opened(o) => o,
         Frame::Error(kind) => return Err(Error::io(kind)),
@@ -156,7 +156,13 @@ pub(crate) fn open(
     };
     let (server, fd) = private_segment(&opened, policy)?;
     let client = attach_private(fd, full.to_owned(), &opened, access, policy)?;
-    bridge::start(runtime()?.handle().clone(), Arc::new(server), send, recv)?;
+    bridge::start(
+        runtime()?.handle().clone(),
+        Arc::new(server),
+        conn,
+        send,
+        recv,
+    )?;
     Ok(client)
 }
 
@@ -169,7 +175,7 @@ pub(crate) fn wait(full: &str, timeout: WaitTimeout) -> io::Result<()> {
         timeout,
         name: target.name.as_str().to_owned(),
     };
-    match target.ask(req, None)?.2 {
+    match target.ask(req, None)?.3 {
         Frame::Waited => Ok(()),
         Frame::Error(kind) => Err(Error::io(kind)),
         _ => Err(unexpected()),
@@ -219,7 +225,12 @@ impl Target {
         &self,
         req: Frame,
         limit: Option<Duration>,
-    ) -> io::Result<(quinn::SendStream, quinn::RecvStream, Frame)> {
+    ) -> io::Result<(
+        quinn::Connection,
+        quinn::SendStream,
+        quinn::RecvStream,
+        Frame,
+    )> {
         let rt = runtime()?;
         let work = || {
             rt.block_on(async {
@@ -233,7 +244,7 @@ impl Target {
                     None => bridge::read_frame(&mut recv).await,
                 };
                 match reply {
-                    Ok(Some(f)) => Ok((send, recv, f)),
+                    Ok(Some(f)) => Ok((conn, send, recv, f)),
                     Ok(None) => Err(unexpected()),
                     // A connection closed while we asked: refused, or gone.
                     Err(e) => match conn.close_reason() {

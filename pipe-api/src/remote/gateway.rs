@@ -138,11 +138,16 @@ async fn serve_connection(incoming: quinn::Incoming, config: Arc<GatewayConfig>)
     };
     let who = Arc::new(who);
     while let Ok((send, recv)) = conn.accept_bi().await {
-        tokio::spawn(serve_stream(send, recv, Arc::clone(&who)));
+        tokio::spawn(serve_stream(conn.clone(), send, recv, Arc::clone(&who)));
     }
 }
 
-async fn serve_stream(mut send: quinn::SendStream, mut recv: quinn::RecvStream, who: Arc<Mapping>) {
+async fn serve_stream(
+    conn: quinn::Connection,
+    mut send: quinn::SendStream,
+    mut recv: quinn::RecvStream,
+    who: Arc<Mapping>,
+) {
     let first = tokio::time::timeout(OPEN_REQUEST_TIMEOUT, bridge::read_frame(&mut recv)).await;
     let (access, name) = match first {
         Ok(Ok(Some(Frame::Open { access, name }))) => match Access::from_u8(access) {
@@ -182,7 +187,7 @@ async fn serve_stream(mut send: quinn::SendStream, mut recv: quinn::RecvStream, 
     }
     let message = reply_is_message(&reply);
     let side = Arc::new(LocalEnd { client, message });
-    let _ = bridge::start(tokio::runtime::Handle::current(), side, send, recv);
+    let _ = bridge::start(tokio::runtime::Handle::current(), side, conn, send, recv);
 }
 
 fn reply_is_message(f: &Frame) -> bool {

@@ -96,7 +96,67 @@ fn local_server_killed_during_read() {
     broken(read.finish(), "remote read after the server died");
 }
 
+/// A remote client that writes far more than the pipe holds: opens
+/// `\\gw\pipe\<PIPE>`, says `open`, keeps writing until it is killed.
+fn child_remote_writer() {
+    let name = crate::common::named::env("PIPE");
+    let client = ClientOptions::new().open(&remote("gw", &name)).unwrap();
+    std::thread::spawn(move || {
+        let chunk = vec![7u8; 64 << 10];
+        while client.send_msg(&chunk).is_ok() {}
+    });
+    say("open");
+    while hear().is_some() {}
+}
+
+/// The remote client dies while the gateway is blocked writing into a
+/// full pipe the server does not read, and the server then writes more
+/// than its quota: the write fails (the gateway let go of the end when the
+/// connection died), never hangs: once the transport's window is full
+/// nothing else would read the pipe.
+fn remote_client_killed_while_the_gateway_waits_on_the_pipe() {
+    if !ready("remote_client_killed_while_the_gateway_waits_on_the_pipe") {
+        return;
+    }
+    let name = unique_name("remote-writer-kill");
+    let server = ServerOptions::new()
+        .quotas(4096, 4096)
+        .create(&name)
+        .unwrap();
+    let mut kid = Kid::spawn("child_remote_writer", &[("PIPE", name.clone())]);
+    kid.expect("open");
+    // The pipe is full (its quota unread): the gateway's next write waits.
+    let start = std::time::Instant::now();
+    while server.peek(None).unwrap().total_available < 4096 {
+        assert!(
+            start.elapsed() < crate::common::HANG,
+            "the pipe never filled"
+        );
+        std::thread::yield_now();
+    }
+    kid.kill();
+    // Written until a write fails: what the transport's window holds is
+    // accepted first (the quota covers the local pipe only).
+    let write = Pending::start("server writes", move || {
+        let chunk = vec![1u8; 64 << 10];
+        loop {
+            server.send_msg(&chunk)?;
+        }
+    });
+    let r: std::io::Result<()> = write.finish();
+    match r {
+        Err(e) => assert!(
+            matches!(
+                shmpipe::Error::kind_of(&e),
+                Some(ErrorKind::BrokenPipe | ErrorKind::NoData | ErrorKind::PipeNotConnected)
+            ),
+            "server write ended with {e:?}"
+        ),
+        Ok(()) => unreachable!(),
+    }
+}
+
 crate::common::tests! {
-    tests: [gateway_killed_during_read, remote_client_killed_during_read, local_server_killed_during_read],
-    children: [child_remote_client, child_local_server],
+    tests: [remote_client_killed_while_the_gateway_waits_on_the_pipe, gateway_killed_during_read, remote_client_killed_during_read, local_server_killed_during_read],
+    children: [child_remote_writer, child_remote_client, child_local_server],
 }

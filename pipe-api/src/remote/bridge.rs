@@ -129,9 +129,13 @@ pub(crate) fn start<P: PipeSide>(
     std::thread::Builder::new()
         .name("shmpipe-remote-out".into())
         .spawn(move || {
-            pipe_to_stream(&h, &*p, send, &st.stopping);
-            drop(p);
+            let failed = pipe_to_stream(&h, &*p, send, &st.stopping);
             st.exit();
+            // The peer will not read what we send: the other thread may
+            // wait on the pipe for good (a full pipe nobody reads).
+            if failed {
+                st.stop_all(&*p);
+            }
         })?;
     let (p, st, h) = (Arc::clone(&pipe), Arc::clone(&state), handle.clone());
     let started = std::thread::Builder::new()
@@ -158,7 +162,14 @@ pub(crate) fn start<P: PipeSide>(
     Ok(())
 }
 
-fn pipe_to_stream(h: &Handle, pipe: &dyn PipeSide, mut send: quinn::SendStream, stop: &AtomicBool) {
+/// Returns `true` if the stream failed (the peer stopped reading it, or the
+/// connection died): the instance is over.
+fn pipe_to_stream(
+    h: &Handle,
+    pipe: &dyn PipeSide,
+    mut send: quinn::SendStream,
+    stop: &AtomicBool,
+) -> bool {
     let mut buf = vec![0u8; 64 << 10];
     while !stop.load(Ordering::SeqCst) {
         let (n, complete) = match pipe.recv(&mut buf) {
@@ -177,10 +188,11 @@ fn pipe_to_stream(h: &Handle, pipe: &dyn PipeSide, mut send: quinn::SendStream, 
         };
         debug_assert!(n <= MAX_PAYLOAD);
         if h.block_on(write_frame(&mut send, &f)).is_err() {
-            return;
+            return true;
         }
     }
     let _ = send.finish();
+    false
 }
 
 fn stream_to_pipe(h: &Handle, pipe: &dyn PipeSide, mut recv: quinn::RecvStream, stop: &AtomicBool) {

@@ -156,7 +156,69 @@ fn remote_client_killed_while_the_gateway_waits_on_the_pipe() {
     }
 }
 
+/// A remote client that writes 512 KiB (far more than the pipe holds),
+/// says `written`, closes its end when told `close`, says `closed`, and
+/// keeps its connection until its stdin closes.
+fn child_remote_closer() {
+    let name = crate::common::named::env("PIPE");
+    let client = ClientOptions::new().open(&remote("gw", &name)).unwrap();
+    let chunk = vec![7u8; 64 << 10];
+    for _ in 0..8 {
+        client.send_msg(&chunk).unwrap();
+    }
+    say("written");
+    assert_eq!(hear().as_deref(), Some("close"));
+    drop(client);
+    say("closed");
+    while hear().is_some() {}
+}
+
+/// The remote client closes its end (its connection stays) while the
+/// gateway is blocked writing into a full pipe the server does not read;
+/// the server then writes until a write fails, which it must: the gateway
+/// lets go of the end once the client stopped reading the stream.
+fn remote_client_closes_while_the_gateway_waits_on_the_pipe() {
+    if !ready("remote_client_closes_while_the_gateway_waits_on_the_pipe") {
+        return;
+    }
+    let name = unique_name("remote-closer");
+    let server = ServerOptions::new()
+        .quotas(4096, 4096)
+        .create(&name)
+        .unwrap();
+    let mut kid = Kid::spawn("child_remote_closer", &[("PIPE", name.clone())]);
+    kid.expect("written");
+    let start = std::time::Instant::now();
+    while server.peek(None).unwrap().total_available < 4096 {
+        assert!(
+            start.elapsed() < crate::common::HANG,
+            "the pipe never filled"
+        );
+        std::thread::yield_now();
+    }
+    kid.tell("close");
+    kid.expect("closed");
+    let write = Pending::start("server writes", move || {
+        let chunk = vec![1u8; 64 << 10];
+        loop {
+            server.send_msg(&chunk)?;
+        }
+    });
+    let r: std::io::Result<()> = write.finish();
+    match r {
+        Err(e) => assert!(
+            matches!(
+                shmpipe::Error::kind_of(&e),
+                Some(ErrorKind::BrokenPipe | ErrorKind::NoData | ErrorKind::PipeNotConnected)
+            ),
+            "server write ended with {e:?}"
+        ),
+        Ok(()) => unreachable!(),
+    }
+    kid.finish();
+}
+
 crate::common::tests! {
-    tests: [remote_client_killed_while_the_gateway_waits_on_the_pipe, gateway_killed_during_read, remote_client_killed_during_read, local_server_killed_during_read],
-    children: [child_remote_writer, child_remote_client, child_local_server],
+    tests: [remote_client_closes_while_the_gateway_waits_on_the_pipe, remote_client_killed_while_the_gateway_waits_on_the_pipe, gateway_killed_during_read, remote_client_killed_during_read, local_server_killed_during_read],
+    children: [child_remote_closer, child_remote_writer, child_remote_client, child_local_server],
 }

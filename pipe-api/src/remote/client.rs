@@ -88,8 +88,16 @@ async fn connection(host: &str, h: &HostConfig, addr: SocketAddr) -> io::Result<
             }
         }
     };
+    let gateway = match (&h.ca, &h.pin) {
+        (Some(ca), _) => tls::GatewayTrust::Ca(ca),
+        (None, Some(pin)) => tls::GatewayTrust::Pin(
+            super::config::normalise_fingerprint(pin)
+                .ok_or_else(|| bad_net_path("bad pin in remote.toml"))?,
+        ),
+        (None, None) => return Err(bad_net_path("no ca or pin in remote.toml")),
+    };
     let cfg = tls::client_config(
-        &h.ca,
+        gateway,
         &h.cert,
         &h.key,
         Duration::from_millis(h.idle_timeout_ms.max(1)),

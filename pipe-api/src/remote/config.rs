@@ -157,7 +157,7 @@ impl GatewayConfig {
 }
 
 /// A fingerprint's bytes, from hex with optional colons.
-fn normalise_fingerprint(s: &str) -> Option<Vec<u8>> {
+pub(crate) fn normalise_fingerprint(s: &str) -> Option<Vec<u8>> {
     let hex: Vec<u8> = s.bytes().filter(|&b| b != b':').collect();
     if hex.is_empty() || hex.len() % 2 != 0 || !hex.iter().all(u8::is_ascii_hexdigit) {
         return None;
@@ -178,6 +178,7 @@ fn normalise_fingerprint(s: &str) -> Option<Vec<u8>> {
 ///     key = "client.key"
 /// "#).unwrap();
 /// assert_eq!(h.server_name, None); // the host's name in the pipe name
+/// assert!(h.pin.is_none());
 /// ```
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -190,8 +191,14 @@ pub struct HostConfig {
     /// part of the pipe name).
     #[serde(default)]
     pub server_name: Option<String>,
-    /// The CA the gateway's certificate must chain to (PEM).
-    pub ca: PathBuf,
+    /// The CA the gateway's certificate must chain to (PEM); or `pin`.
+    #[serde(default)]
+    pub ca: Option<PathBuf>,
+    /// Instead of `ca`: the SHA-256 of the gateway's certificate (hex,
+    /// colons allowed). Exactly that certificate is accepted, whatever its
+    /// names and validity.
+    #[serde(default)]
+    pub pin: Option<String>,
     /// This client's certificate chain (PEM).
     pub cert: PathBuf,
     /// Its private key (PEM).
@@ -260,9 +267,18 @@ impl ClientConfig {
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(ClientConfig::default()),
             r => r?,
         };
-        for h in c.hosts.values_mut() {
-            for p in [&mut h.ca, &mut h.cert, &mut h.key] {
+        for (name, h) in c.hosts.iter_mut() {
+            for p in [&mut h.cert, &mut h.key] {
                 resolve(path, p);
+            }
+            if let Some(ca) = &mut h.ca {
+                resolve(path, ca);
+            }
+            match (&h.ca, &h.pin) {
+                (Some(_), None) => {}
+                (None, Some(pin)) if normalise_fingerprint(pin).is_some() => {}
+                (None, Some(pin)) => return Err(bad(path, format!("{name}: bad pin {pin:?}"))),
+                _ => return Err(bad(path, format!("{name}: give either ca or pin"))),
             }
         }
         Ok(c)
@@ -285,6 +301,32 @@ impl ClientConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_host_gives_exactly_one_of_ca_and_pin() {
+        let dir = std::env::temp_dir().join(format!("shmpipe-config-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("remote.toml");
+        let host = |extra: &str| {
+            format!("[hosts.h]\naddress = \"a\"\nport = 1\ncert = \"c\"\nkey = \"k\"\n{extra}")
+        };
+        for (extra, ok) in [
+            ("ca = \"ca.pem\"\n", true),
+            ("pin = \"0a:0b\"\n", true),
+            ("", false),
+            ("ca = \"ca.pem\"\npin = \"0a\"\n", false),
+            ("pin = \"zz\"\n", false),
+        ] {
+            std::fs::write(&file, host(extra)).unwrap();
+            let r = ClientConfig::load(&file);
+            assert_eq!(r.is_ok(), ok, "{extra:?}: {r:?}");
+            if let Ok(c) = r {
+                // Relative to the file.
+                assert_eq!(c.host("h").unwrap().cert, dir.join("c"));
+            }
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn fingerprints_parse_strictly() {

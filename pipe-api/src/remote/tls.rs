@@ -101,18 +101,91 @@ pub(crate) fn server_config(
     Ok(sc)
 }
 
-/// A client's QUIC configuration for one host: the CA its gateway's
-/// certificate must chain to, and the client's own certificate.
+/// How a client recognises its gateway.
+pub(crate) enum GatewayTrust<'a> {
+    /// Its certificate chains to this CA (PEM) and names the server name.
+    Ca(&'a Path),
+    /// Its certificate has this SHA-256 (no CA, name or validity check:
+    /// the pinned certificate is the gateway).
+    Pin(Vec<u8>),
+}
+
+/// A verifier that accepts exactly one certificate, by fingerprint; the
+/// handshake's signature is still checked against that certificate's key.
+#[derive(Debug)]
+struct Pinned {
+    fingerprint: Vec<u8>,
+    algorithms: rustls::crypto::WebPkiSupportedAlgorithms,
+}
+
+impl rustls::client::danger::ServerCertVerifier for Pinned {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &rustls::pki_types::ServerName<'_>,
+        _ocsp: &[u8],
+        _now: rustls::pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        if fingerprint(end_entity) == self.fingerprint {
+            Ok(rustls::client::danger::ServerCertVerified::assertion())
+        } else {
+            Err(rustls::Error::InvalidCertificate(
+                rustls::CertificateError::ApplicationVerificationFailure,
+            ))
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        _message: &[u8],
+        _cert: &CertificateDer<'_>,
+        _dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        // The configuration offers TLS 1.3 only.
+        Err(rustls::Error::PeerIncompatible(
+            rustls::PeerIncompatible::Tls12NotOffered,
+        ))
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.algorithms.supported_schemes()
+    }
+}
+
+/// A client's QUIC configuration for one host: how it recognises the
+/// gateway, and the client's own certificate.
 pub(crate) fn client_config(
-    ca: &Path,
+    gateway: GatewayTrust<'_>,
     cert: &Path,
     key: &Path,
     idle: Duration,
 ) -> io::Result<quinn::ClientConfig> {
-    let mut tls = rustls::ClientConfig::builder_with_provider(provider())
+    let provider = provider();
+    let builder = rustls::ClientConfig::builder_with_provider(Arc::clone(&provider))
         .with_protocol_versions(&[&rustls::version::TLS13])
-        .map_err(tls_error)?
-        .with_root_certificates(roots(ca)?)
+        .map_err(tls_error)?;
+    let builder = match gateway {
+        GatewayTrust::Ca(ca) => builder.with_root_certificates(roots(ca)?),
+        GatewayTrust::Pin(fingerprint) => {
+            builder
+                .dangerous()
+                .with_custom_certificate_verifier(Arc::new(Pinned {
+                    fingerprint,
+                    algorithms: provider.signature_verification_algorithms,
+                }))
+        }
+    };
+    let mut tls = builder
         .with_client_auth_cert(load_certs(cert)?, load_key(key)?)
         .map_err(tls_error)?;
     tls.alpn_protocols = vec![ALPN.to_vec()];

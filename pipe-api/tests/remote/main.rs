@@ -11,7 +11,9 @@
 //! * `expired`, `fresh`: `gw` again, with certificates of its CA (both
 //!   mapped) whose validity ended in 2001 and ends in 2100;
 //! * `killme`: a gateway of its own, which one test SIGKILLs;
-//! * `nowhere`: a UDP port that never answers.
+//! * `nowhere`: a UDP port that never answers;
+//! * `pinned`, `badpin`: `gw` recognised by a pinned certificate (its own,
+//!   or another one) instead of a CA.
 //!
 //! The gateways switch to the mapped uid per thread, so they need root:
 //! without it the tests say why and return, except under `CI=true`.
@@ -133,6 +135,15 @@ pub(crate) fn fixture() -> &'static Fixture {
         toml += &host("fresh", gw_port, &a, &a.join("fresh.pem"), 3000);
         toml += &host("killme", kill_port, &a, &client, 3000);
         toml += &host("nowhere", silent_port, &a, &client, 300);
+        // The gateway recognised by its certificate's fingerprint, no CA;
+        // and a pin of another certificate.
+        let gateway_fp = shmpipe::remote::fingerprint_of(&a.join("gateway.pem")).unwrap();
+        for (name, pin) in [("pinned", gateway_fp.as_str()), ("badpin", fp)] {
+            toml += &host(name, gw_port, &a, &client, 3000).replace(
+                &format!("ca = \"{}/ca.pem\"", a.display()),
+                &format!("pin = \"{pin}\""),
+            );
+        }
         // For tests that speak QUIC themselves.
         std::fs::write(dir().join("gw.port"), gw_port.to_string()).unwrap();
         std::fs::write(config_path(), toml).unwrap();

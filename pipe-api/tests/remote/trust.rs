@@ -223,7 +223,29 @@ fn unknown_and_unreachable_hosts() {
     });
 }
 
+/// A pinned gateway certificate instead of a CA: the right pin gets in,
+/// a pin of another certificate is refused before anything is sent.
+fn pinned_gateway_certificate() {
+    if !ready("pinned_gateway_certificate") {
+        return;
+    }
+    let name = unique_name("remote-pin");
+    let server = ServerOptions::new().create(&name).unwrap();
+    assert_kind(
+        ClientOptions::new().open(&remote("badpin", &name)),
+        ErrorKind::AccessDenied,
+        "a pin that is not the gateway's certificate",
+    );
+    assert_kind(
+        server.client_credentials(),
+        ErrorKind::CannotImpersonate,
+        "no client reached the server",
+    );
+    ClientOptions::new().open(&remote("pinned", &name)).unwrap();
+    assert!(server.client_is_remote().unwrap());
+}
+
 crate::common::tests! {
-    tests: [reject_remote_clients, garbage_on_a_stream, expired_certificate_refused, mapped_uid_judged_by_security, certificate_of_another_ca_refused, no_client_certificate_refused, unknown_and_unreachable_hosts],
+    tests: [pinned_gateway_certificate, reject_remote_clients, garbage_on_a_stream, expired_certificate_refused, mapped_uid_judged_by_security, certificate_of_another_ca_refused, no_client_certificate_refused, unknown_and_unreachable_hosts],
     children: [],
 }

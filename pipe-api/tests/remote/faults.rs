@@ -218,7 +218,54 @@ fn remote_client_closes_while_the_gateway_waits_on_the_pipe() {
     kid.finish();
 }
 
+/// Through a relay that drops every fifth packet, data arrives whole;
+/// then the relay drops everything, and blocked reads on both sides end
+/// (BrokenPipe or PipeNotConnected) within the idle timeout.
+fn lossy_then_blackholed_network() {
+    if !ready("lossy_then_blackholed_network") {
+        return;
+    }
+    use crate::{RELAY, RELAY_BLACKHOLE, RELAY_LOSSY};
+    use std::io::{Read, Write};
+    use std::sync::atomic::Ordering;
+    RELAY.store(RELAY_LOSSY, Ordering::SeqCst);
+    let name = unique_name("remote-relay");
+    let server = ServerOptions::new()
+        .quotas(1 << 20, 1 << 20)
+        .create(&name)
+        .unwrap();
+    let mut client = ClientOptions::new().open(&remote("relay", &name)).unwrap();
+    let up = crate::common::pattern(300_000, 3);
+    let down = crate::common::pattern(300_000, 5);
+
+    let (up2, down2) = (up, down);
+    let server = crate::common::within("data both ways over a lossy network", move || {
+        let sent = up2.clone();
+        let writer = std::thread::spawn(move || {
+            client.write_all(&sent).unwrap();
+            client
+        });
+        let mut got = vec![0u8; up2.len()];
+        (&server).read_exact(&mut got).unwrap();
+        assert!(got == up2, "upstream data differs");
+        let mut client = writer.join().unwrap();
+        (&server).write_all(&down2).unwrap();
+        let mut got = vec![0u8; down2.len()];
+        client.read_exact(&mut got).unwrap();
+        assert!(got == down2, "downstream data differs");
+        (server, client)
+    });
+    let (server, client) = server;
+    let client_read = Pending::start("remote read", move || client.recv_msg(&mut [0u8; 8]));
+    let server_read = Pending::start("server read", move || server.recv_msg(&mut [0u8; 8]));
+    client_read.assert_pending("nothing was written");
+    server_read.assert_pending("nothing was written");
+    RELAY.store(RELAY_BLACKHOLE, Ordering::SeqCst);
+    broken(client_read.finish(), "remote read with the network gone");
+    broken(server_read.finish(), "server read with the network gone");
+}
+
 crate::common::tests! {
-    tests: [remote_client_closes_while_the_gateway_waits_on_the_pipe, remote_client_killed_while_the_gateway_waits_on_the_pipe, gateway_killed_during_read, remote_client_killed_during_read, local_server_killed_during_read],
+    tests: [lossy_then_blackholed_network, remote_client_closes_while_the_gateway_waits_on_the_pipe, remote_client_killed_while_the_gateway_waits_on_the_pipe, gateway_killed_during_read, remote_client_killed_during_read, local_server_killed_during_read],
     children: [child_remote_closer, child_remote_writer, child_remote_client, child_local_server],
 }

@@ -12,6 +12,7 @@
 //!   mapped) whose validity ended in 2001 and ends in 2100;
 //! * `killme`: a gateway of its own, which one test SIGKILLs;
 //! * `nowhere`: a UDP port that never answers;
+//! * `relay`: `gw` through a UDP relay the test makes lossy, then cuts;
 //! * `pinned`, `badpin`: `gw` recognised by a pinned certificate (its own,
 //!   or another one) instead of a CA.
 //!
@@ -29,6 +30,7 @@ use common::named::{hear, say, Kid, NOBODY};
 use common::{is_root, require};
 use shmpipe::remote::{Gateway, GatewayConfig};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Mutex, OnceLock};
 
 /// The gateways and files every test shares.
@@ -135,6 +137,7 @@ pub(crate) fn fixture() -> &'static Fixture {
         toml += &host("fresh", gw_port, &a, &a.join("fresh.pem"), 3000);
         toml += &host("killme", kill_port, &a, &client, 3000);
         toml += &host("nowhere", silent_port, &a, &client, 300);
+        toml += &host("relay", start_relay(gw_port), &a, &client, 3000);
         // The gateway recognised by its certificate's fingerprint, no CA;
         // and a pin of another certificate.
         let gateway_fp = shmpipe::remote::fingerprint_of(&a.join("gateway.pem")).unwrap();
@@ -153,6 +156,55 @@ pub(crate) fn fixture() -> &'static Fixture {
             _silent: silent,
         }
     })
+}
+
+/// What the relay in front of `gw` does with packets.
+pub(crate) static RELAY: AtomicU8 = AtomicU8::new(RELAY_PASS);
+/// Forward every packet.
+pub(crate) const RELAY_PASS: u8 = 0;
+/// Drop every fifth packet each way (QUIC retransmits).
+pub(crate) const RELAY_LOSSY: u8 = 1;
+/// Drop everything: the network is gone.
+pub(crate) const RELAY_BLACKHOLE: u8 = 2;
+
+/// A UDP relay on 127.0.0.1 to `port`, doing what [`RELAY`] says; its port.
+/// Its threads live as long as the process.
+fn start_relay(port: u16) -> u16 {
+    use std::net::{SocketAddr, UdpSocket};
+    use std::sync::Arc;
+    let front = Arc::new(UdpSocket::bind("127.0.0.1:0").unwrap());
+    let back = Arc::new(UdpSocket::bind("127.0.0.1:0").unwrap());
+    back.connect(("127.0.0.1", port)).unwrap();
+    let front_port = front.local_addr().unwrap().port();
+    let client: Arc<Mutex<Option<SocketAddr>>> = Arc::default();
+    let pass = |n: &mut u64| {
+        *n += 1;
+        match RELAY.load(Ordering::SeqCst) {
+            RELAY_PASS => true,
+            RELAY_LOSSY => *n % 5 != 0,
+            _ => false,
+        }
+    };
+    let (f, b, c) = (Arc::clone(&front), Arc::clone(&back), Arc::clone(&client));
+    std::thread::spawn(move || {
+        let (mut buf, mut n) = ([0u8; 65536], 0);
+        while let Ok((len, from)) = f.recv_from(&mut buf) {
+            *c.lock().unwrap() = Some(from);
+            if pass(&mut n) {
+                let _ = b.send(&buf[..len]);
+            }
+        }
+    });
+    std::thread::spawn(move || {
+        let (mut buf, mut n) = ([0u8; 65536], 0);
+        while let Ok(len) = back.recv(&mut buf) {
+            let to = *client.lock().unwrap();
+            if let (Some(to), true) = (to, pass(&mut n)) {
+                let _ = front.send_to(&buf[..len], to);
+            }
+        }
+    });
+    front_port
 }
 
 pub(crate) fn config_path() -> PathBuf {

@@ -14,8 +14,9 @@ use std::time::Duration;
 use tokio::runtime::Handle;
 
 /// A message longer than this, sent in parts, resets the stream: its
-/// parts are held in memory until the last one comes.
-pub(crate) const MAX_MESSAGE: usize = 64 << 20;
+/// parts are held in memory until the last one comes (a remote peer can
+/// make a gateway hold this much per stream).
+pub(crate) const MAX_MESSAGE: usize = 16 << 20;
 
 /// The pipe end a bridge serves.
 pub(crate) trait PipeSide: Send + Sync + 'static {
@@ -41,10 +42,16 @@ pub(crate) async fn read_frame(recv: &mut quinn::RecvStream) -> io::Result<Optio
         Err(e) => return Err(io::Error::new(io::ErrorKind::BrokenPipe, e)),
     }
     let (t, len) = Frame::header(&h).map_err(invalid)?;
-    let mut p = vec![0u8; len];
-    recv.read_exact(&mut p)
-        .await
-        .map_err(|e| io::Error::new(io::ErrorKind::BrokenPipe, e))?;
+    // Grown as the payload arrives (flow-controlled), not from the length
+    // a peer claims: many streams announcing large frames cost nothing.
+    let mut p = Vec::with_capacity(len.min(16 << 10));
+    while p.len() < len {
+        match recv.read_chunk(len - p.len(), true).await {
+            Ok(Some(chunk)) => p.extend_from_slice(&chunk.bytes),
+            Ok(None) => return Err(io::ErrorKind::UnexpectedEof.into()),
+            Err(e) => return Err(io::Error::new(io::ErrorKind::BrokenPipe, e)),
+        }
+    }
     Frame::parse(t, p).map(Some).map_err(invalid)
 }
 

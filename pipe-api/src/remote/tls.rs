@@ -61,8 +61,10 @@ fn transport(idle: Duration) -> io::Result<Arc<quinn::TransportConfig>> {
     // Several keep-alives per idle period: one lost packet must not end a
     // healthy connection.
     t.keep_alive_interval(Some(idle / 3));
-    // One stream per pipe instance: as many as a busy name may have.
-    t.max_concurrent_bidi_streams(quinn::VarInt::from_u32(1024));
+    // One stream per pipe instance or wait: as many as a busy name may
+    // have (255 instances), not unbounded (each costs threads, and up to a
+    // message in memory, at the gateway).
+    t.max_concurrent_bidi_streams(quinn::VarInt::from_u32(256));
     Ok(Arc::new(t))
 }
 

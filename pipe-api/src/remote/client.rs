@@ -8,7 +8,7 @@
 
 use super::bridge::{self, PipeSide};
 use super::config::{ClientConfig, HostConfig};
-use super::frame::{Frame, Opened};
+use super::frame::{Frame, Opened, Trust};
 use super::tls;
 use crate::datapath::{Conn, RING_IN, RING_OUT, ROLE_CLIENT, ROLE_SERVER};
 use crate::error::{Error, ErrorKind};
@@ -150,10 +150,12 @@ pub(crate) fn open(
     full: &str,
     access: Access,
     policy: Option<WaitPolicy>,
+    trust: Trust,
 ) -> io::Result<NamedPipeClient> {
     let target = Target::of(full)?;
     let req = Frame::Open {
         access: access.to_u8(),
+        trust,
         name: target.name.as_str().to_owned(),
     };
     let (conn, send, recv, reply) = target.ask(req, Some(OPEN_REPLY_TIMEOUT))?;
@@ -177,10 +179,11 @@ pub(crate) fn open(
 /// `wait_available(r"\\host\pipe\name")`: the gateway waits for an
 /// instance as the mapped identity. No time limit of its own: a gateway
 /// that dies ends the wait within the connection's idle timeout.
-pub(crate) fn wait(full: &str, timeout: WaitTimeout) -> io::Result<()> {
+pub(crate) fn wait(full: &str, timeout: WaitTimeout, trust: Trust) -> io::Result<()> {
     let target = Target::of(full)?;
     let req = Frame::Wait {
         timeout,
+        trust,
         name: target.name.as_str().to_owned(),
     };
     match target.ask(req, None)?.3 {

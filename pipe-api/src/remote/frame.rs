@@ -64,6 +64,82 @@ pub struct Opened {
     pub server_gid: u32,
 }
 
+/// Which servers the client accepts (its `ClientOptions::trust_*`): the
+/// gateway applies it, with the default rule (root, or the mapped user),
+/// when it opens or waits for the pipe.
+///
+/// ```
+/// use shmpipe::remote::frame::{Frame, Trust};
+/// let trust = Trust { any: false, uids: vec![990], gids: vec![] };
+/// let f = Frame::Open { access: 3, trust, name: "svc".into() };
+/// let bytes = f.encode();
+/// assert_eq!(Frame::decode(&bytes).unwrap(), Some((f, bytes.len())));
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Trust {
+    /// Any server (Windows' behaviour).
+    pub any: bool,
+    /// Servers running as these uids, too (at most [`MAX_TRUSTED`]).
+    pub uids: Vec<u32>,
+    /// Servers running with these primary gids, too (at most [`MAX_TRUSTED`]).
+    pub gids: Vec<u32>,
+}
+
+/// The most uids (and the most gids) a [`Trust`] carries.
+pub const MAX_TRUSTED: usize = 64;
+
+impl Trust {
+    fn encode(&self, p: &mut Vec<u8>) {
+        p.push(u8::from(self.any));
+        for ids in [&self.uids, &self.gids] {
+            let ids = &ids[..ids.len().min(MAX_TRUSTED)];
+            p.push(ids.len() as u8);
+            for id in ids {
+                p.extend_from_slice(&id.to_le_bytes());
+            }
+        }
+    }
+
+    /// The trust at the start of `p`, and the rest.
+    fn parse(p: &[u8]) -> Option<(Trust, &[u8])> {
+        let (&flags, mut rest) = p.split_first()?;
+        if flags > 1 {
+            return None;
+        }
+        let mut lists = [Vec::new(), Vec::new()];
+        for list in &mut lists {
+            let (&n, r) = rest.split_first()?;
+            let n = usize::from(n);
+            if n > MAX_TRUSTED {
+                return None;
+            }
+            let bytes = r.get(..n * 4)?;
+            *list = bytes
+                .chunks_exact(4)
+                .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                .collect();
+            rest = &r[n * 4..];
+        }
+        let [uids, gids] = lists;
+        Some((
+            Trust {
+                any: flags == 1,
+                uids,
+                gids,
+            },
+            rest,
+        ))
+    }
+}
+
+/// A pipe name in a frame: 1 to [`MAX_NAME`] bytes of UTF-8.
+fn parse_name(name: &[u8]) -> Option<String> {
+    if name.is_empty() || name.len() > MAX_NAME {
+        return None;
+    }
+    std::str::from_utf8(name).ok().map(str::to_owned)
+}
+
 /// One frame.
 ///
 /// ```
@@ -79,6 +155,8 @@ pub enum Frame {
     Open {
         /// `Access` as its wire byte.
         access: u8,
+        /// Which servers the client accepts.
+        trust: Trust,
         /// The `<name>` part of `\\host\pipe\<name>`.
         name: String,
     },
@@ -94,6 +172,8 @@ pub enum Frame {
     Wait {
         /// How long.
         timeout: WaitTimeout,
+        /// Which servers the client accepts.
+        trust: Trust,
         /// The `<name>` part of `\\host\pipe\<name>`.
         name: String,
     },
@@ -145,8 +225,13 @@ impl Frame {
     /// ```
     pub fn encode(&self) -> Vec<u8> {
         let (t, payload): (u8, Vec<u8>) = match self {
-            Frame::Open { access, name } => {
+            Frame::Open {
+                access,
+                trust,
+                name,
+            } => {
                 let mut p = vec![VERSION, *access];
+                trust.encode(&mut p);
                 p.extend_from_slice(name.as_bytes());
                 (T_OPEN, p)
             }
@@ -171,7 +256,11 @@ impl Frame {
             Frame::Error(k) => (T_ERROR, k.code().to_le_bytes().to_vec()),
             Frame::Data(d) => (T_DATA, d.clone()),
             Frame::More(d) => (T_MORE, d.clone()),
-            Frame::Wait { timeout, name } => {
+            Frame::Wait {
+                timeout,
+                trust,
+                name,
+            } => {
                 let (mode, ms) = match timeout {
                     WaitTimeout::Default => (0u8, 0u32),
                     WaitTimeout::NoWait => (1, 0),
@@ -180,6 +269,7 @@ impl Frame {
                 };
                 let mut p = vec![VERSION, mode];
                 p.extend_from_slice(&ms.to_le_bytes());
+                trust.encode(&mut p);
                 p.extend_from_slice(name.as_bytes());
                 (T_WAIT, p)
             }
@@ -223,16 +313,17 @@ impl Frame {
         let bad = FrameError::Malformed(t);
         match t {
             T_OPEN => {
-                let [version, access, name @ ..] = &p[..] else {
+                let [version, access, rest @ ..] = &p[..] else {
                     return Err(bad);
                 };
-                if *version != VERSION || name.is_empty() || name.len() > MAX_NAME {
+                if *version != VERSION {
                     return Err(bad);
                 }
-                let name = std::str::from_utf8(name).map_err(|_| bad)?;
+                let (trust, name) = Trust::parse(rest).ok_or(bad)?;
                 Ok(Frame::Open {
                     access: *access,
-                    name: name.to_owned(),
+                    trust,
+                    name: parse_name(name).ok_or(bad)?,
                 })
             }
             T_OPENED => {
@@ -272,7 +363,7 @@ impl Frame {
             T_DATA => Ok(Frame::Data(p)),
             T_MORE => Ok(Frame::More(p)),
             T_WAIT => {
-                let [version, mode, w0, w1, w2, w3, name @ ..] = &p[..] else {
+                let [version, mode, w0, w1, w2, w3, rest @ ..] = &p[..] else {
                     return Err(bad);
                 };
                 let ms = u32::from_le_bytes([*w0, *w1, *w2, *w3]);
@@ -283,13 +374,14 @@ impl Frame {
                     (3, ms) => WaitTimeout::Duration(std::time::Duration::from_millis(ms.into())),
                     _ => return Err(bad),
                 };
-                if *version != VERSION || name.is_empty() || name.len() > MAX_NAME {
+                if *version != VERSION {
                     return Err(bad);
                 }
-                let name = std::str::from_utf8(name).map_err(|_| bad)?;
+                let (trust, name) = Trust::parse(rest).ok_or(bad)?;
                 Ok(Frame::Wait {
                     timeout,
-                    name: name.to_owned(),
+                    trust,
+                    name: parse_name(name).ok_or(bad)?,
                 })
             }
             T_WAITED if p.is_empty() => Ok(Frame::Waited),
@@ -336,7 +428,17 @@ mod tests {
         let frames = [
             Frame::Open {
                 access: 3,
+                trust: Trust::default(),
                 name: "pipe näme".into(),
+            },
+            Frame::Open {
+                access: 1,
+                trust: Trust {
+                    any: true,
+                    uids: vec![1, 2],
+                    gids: vec![u32::MAX],
+                },
+                name: "t".into(),
             },
             Frame::Opened(Opened {
                 pipe_type: PipeType::Byte,
@@ -354,10 +456,16 @@ mod tests {
             Frame::More(vec![]),
             Frame::Wait {
                 timeout: WaitTimeout::Duration(std::time::Duration::from_millis(1500)),
+                trust: Trust::default(),
                 name: "w".into(),
             },
             Frame::Wait {
                 timeout: WaitTimeout::Forever,
+                trust: Trust {
+                    any: false,
+                    uids: vec![],
+                    gids: vec![7],
+                },
                 name: "w".into(),
             },
             Frame::Waited,
@@ -374,10 +482,12 @@ mod tests {
     #[test]
     fn hostile_frames_are_refused() {
         let open = |v: u8, name: &[u8]| {
-            let mut p = vec![v, 3];
+            // No trust beyond the default: flags 0, no uids, no gids.
+            let mut p = vec![v, 3, 0, 0, 0];
             p.extend_from_slice(name);
             Frame::parse(T_OPEN, p)
         };
+        assert!(open(VERSION, b"x").is_ok());
         assert!(open(2, b"x").is_err(), "unknown version");
         assert!(open(VERSION, b"").is_err(), "empty name");
         assert!(open(VERSION, &[0xff]).is_err(), "not UTF-8");
@@ -390,9 +500,23 @@ mod tests {
         let wait = |mode: u8, ms: u32| {
             let mut p = vec![VERSION, mode];
             p.extend_from_slice(&ms.to_le_bytes());
-            p.push(b'x');
+            p.extend_from_slice(&[0, 0, 0, b'x']);
             Frame::parse(T_WAIT, p)
         };
+        // Trust: flags only 0 or 1; at most MAX_TRUSTED ids, all present.
+        let trusting = |t: &[u8]| {
+            let mut p = vec![VERSION, 3];
+            p.extend_from_slice(t);
+            p.push(b'x');
+            Frame::parse(T_OPEN, p)
+        };
+        assert!(trusting(&[1, 1, 9, 0, 0, 0, 0]).is_ok());
+        assert!(trusting(&[2, 0, 0]).is_err(), "unknown flag");
+        assert!(trusting(&[0, 2, 9, 0, 0, 0, 0]).is_err(), "a uid missing");
+        let mut many = vec![0, MAX_TRUSTED as u8 + 1];
+        many.extend(std::iter::repeat_n(0u8, 4 * (MAX_TRUSTED + 1)));
+        many.push(0);
+        assert!(trusting(&many).is_err(), "too many uids");
         assert!(wait(3, 7).is_ok());
         assert!(wait(0, 1).is_err(), "Default with a duration");
         assert!(wait(4, 0).is_err(), "unknown mode");

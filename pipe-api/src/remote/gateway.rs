@@ -9,7 +9,7 @@
 
 use super::bridge::{self, PipeSide};
 use super::config::{GatewayConfig, Mapping};
-use super::frame::Frame;
+use super::frame::{Frame, Trust};
 use super::tls;
 use crate::error::{Error, ErrorKind};
 use crate::info::{PipeType, ReadMode};
@@ -149,17 +149,23 @@ async fn serve_stream(
     who: Arc<Mapping>,
 ) {
     let first = tokio::time::timeout(OPEN_REQUEST_TIMEOUT, bridge::read_frame(&mut recv)).await;
-    let (access, name) = match first {
-        Ok(Ok(Some(Frame::Open { access, name }))) => match Access::from_u8(access) {
-            Some(a) => (a, name),
+    let (access, trust, name) = match first {
+        Ok(Ok(Some(Frame::Open {
+            access,
+            trust,
+            name,
+        }))) => match Access::from_u8(access) {
+            Some(a) => (a, trust, name),
             None => return refuse_stream(send, recv),
         },
-        Ok(Ok(Some(Frame::Wait { timeout, name }))) => {
+        Ok(Ok(Some(Frame::Wait {
+            timeout,
+            trust,
+            name,
+        }))) => {
             let full = format!(r"\\.\pipe\{name}");
-            let waited = as_mapped(&who, move || {
-                ClientOptions::new().wait_available(&full, timeout)
-            })
-            .await;
+            let waited =
+                as_mapped(&who, move || options(&trust).wait_available(&full, timeout)).await;
             let reply = match waited {
                 Ok(()) => Frame::Waited,
                 Err(e) => Frame::Error(Error::kind_of(&e).unwrap_or(ErrorKind::BrokenPipe)),
@@ -172,7 +178,7 @@ async fn serve_stream(
         _ => return refuse_stream(send, recv),
     };
     let full = format!(r"\\.\pipe\{name}");
-    let client = match as_mapped(&who, move || open_local(&full, access)).await {
+    let client = match as_mapped(&who, move || open_local(&full, access, &trust)).await {
         Ok(c) => c,
         Err(e) => {
             let kind = Error::kind_of(&e).unwrap_or(ErrorKind::BrokenPipe);
@@ -239,16 +245,30 @@ fn switch_thread_credentials(who: &Mapping) -> io::Result<()> {
 }
 
 /// Opens `full` as a local client (on a thread with the mapped identity).
-fn open_local(full: &str, mut access: Access) -> io::Result<NamedPipeClient> {
+fn open_local(full: &str, mut access: Access, trust: &Trust) -> io::Result<NamedPipeClient> {
     // The gateway's end reads messages whole and needs no more rights from
     // the server than data access (attributes are never judged).
     access.read_attributes = true;
     access.write_attributes = true;
-    let client = ClientOptions::new().access(access).open(full)?;
+    let client = options(trust).access(access).open(full)?;
     if client.info()?.pipe_type == PipeType::Message {
         client.set_read_mode(ReadMode::Message)?;
     }
     Ok(client)
+}
+
+/// Client options with the remote client's trust rule (on top of the
+/// default one, judged on this thread's mapped identity).
+fn options(trust: &Trust) -> ClientOptions {
+    let mut o = ClientOptions::new();
+    o.trust_any_server(trust.any);
+    for &uid in &trust.uids {
+        o.trust_server_uid(uid);
+    }
+    for &gid in &trust.gids {
+        o.trust_server_gid(gid);
+    }
+    o
 }
 
 /// The gateway's end of the local pipe.

@@ -4,7 +4,7 @@
 
 use crate::common::named::{assert_kind, unique_name};
 use crate::{dir, ready, remote};
-use shmpipe::named::{ClientOptions, ServerOptions};
+use shmpipe::named::{ClientOptions, Permissions, Security, ServerOptions};
 use shmpipe::remote::frame::Frame;
 use shmpipe::ErrorKind;
 
@@ -133,6 +133,7 @@ fn raw_exchange(with_cert: bool, streams: &[Vec<u8>]) -> Vec<Result<Frame, Strin
 fn open_frame(name: &str) -> Vec<u8> {
     Frame::Open {
         access: 3,
+        trust: Default::default(),
         name: name.rsplit('\\').next().unwrap().to_owned(),
     }
     .encode()
@@ -245,7 +246,58 @@ fn pinned_gateway_certificate() {
     assert!(server.client_is_remote().unwrap());
 }
 
+/// A server of `<PIPE>` running as nobody (any user may connect): says
+/// `ready`, serves until its stdin closes.
+fn child_nobody_server() {
+    let name = crate::common::named::env("PIPE");
+    crate::common::named::become_nobody();
+    let _server = ServerOptions::new()
+        .security(Security {
+            group: Permissions::ALL,
+            others: Permissions::ALL,
+        })
+        .create(&name)
+        .unwrap();
+    crate::common::named::say("ready");
+    while crate::common::named::hear().is_some() {}
+}
+
+/// The client's trust rule travels: a server running as nobody is refused
+/// by default (the gateway judges it for the mapped user, as a local open
+/// would), and accepted with `trust_server_uid(65534)`, by `wait_available`
+/// as by `open`.
+fn trust_options_reach_the_gateway() {
+    if !ready("trust_options_reach_the_gateway") {
+        return;
+    }
+    let name = unique_name("remote-trust");
+    let far = remote("gw", &name);
+    let mut kid = crate::common::named::Kid::spawn("child_nobody_server", &[("PIPE", name)]);
+    kid.expect("ready");
+    assert_kind(
+        ClientOptions::new().open(&far),
+        ErrorKind::AccessDenied,
+        "a server running as nobody, not trusted",
+    );
+    assert_kind(
+        ClientOptions::new().wait_available(&far, shmpipe::named::WaitTimeout::Default),
+        ErrorKind::AccessDenied,
+        "wait for a server running as nobody, not trusted",
+    );
+    let mut trusting = ClientOptions::new();
+    trusting.trust_server_uid(crate::common::named::NOBODY);
+    trusting
+        .wait_available(&far, shmpipe::named::WaitTimeout::Default)
+        .unwrap();
+    let client = trusting.open(&far).unwrap();
+    assert_eq!(
+        client.server_credentials().unwrap().uid,
+        crate::common::named::NOBODY
+    );
+    kid.finish();
+}
+
 crate::common::tests! {
-    tests: [pinned_gateway_certificate, reject_remote_clients, garbage_on_a_stream, expired_certificate_refused, mapped_uid_judged_by_security, certificate_of_another_ca_refused, no_client_certificate_refused, unknown_and_unreachable_hosts],
-    children: [],
+    tests: [trust_options_reach_the_gateway, pinned_gateway_certificate, reject_remote_clients, garbage_on_a_stream, expired_certificate_refused, mapped_uid_judged_by_security, certificate_of_another_ca_refused, no_client_certificate_refused, unknown_and_unreachable_hosts],
+    children: [child_nobody_server],
 }

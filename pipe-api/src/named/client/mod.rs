@@ -241,7 +241,12 @@ impl ClientOptions {
             // nothing for it (the parse says BadNetPath only for those).
             #[cfg(feature = "remote")]
             Err(e) if Error::kind_of(&e) == Some(ErrorKind::BadNetPath) => {
-                return crate::remote::client::open(name, self.access, self.policy);
+                return crate::remote::client::open(
+                    name,
+                    self.access,
+                    self.policy,
+                    self.trust.for_remote(),
+                );
             }
             Err(e) => return Err(e),
         };

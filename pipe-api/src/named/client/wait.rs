@@ -169,7 +169,7 @@ fn wait(
         #[cfg(feature = "remote")]
         Err(e) if Error::kind_of(&e) == Some(ErrorKind::BadNetPath) => {
             let _ = cancel;
-            return crate::remote::client::wait(name, timeout);
+            return crate::remote::client::wait(name, timeout, trust.for_remote());
         }
         Err(e) => return Err(e),
     };

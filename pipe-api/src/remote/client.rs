@@ -51,12 +51,24 @@ fn bad_net_path(why: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> io:
     Error::with_source(ErrorKind::BadNetPath, why).into()
 }
 
-/// Live connections by host name (lowercase), and the endpoint of each
-/// address family.
+/// The connection of each host (by lowercase name), behind a lock held
+/// while it is made, so that opens racing to a new host share one; and the
+/// endpoint of each address family.
 #[derive(Default)]
 struct Pool {
-    conns: HashMap<String, quinn::Connection>,
+    conns: HashMap<String, Arc<tokio::sync::Mutex<Option<quinn::Connection>>>>,
     endpoints: HashMap<bool, quinn::Endpoint>,
+}
+
+/// How many QUIC connections this process has open to gateways (for
+/// tests: one per host).
+#[doc(hidden)]
+pub fn open_connections() -> usize {
+    lock(pool())
+        .endpoints
+        .values()
+        .map(quinn::Endpoint::open_connections)
+        .sum()
 }
 
 fn pool() -> &'static Mutex<Pool> {
@@ -66,8 +78,14 @@ fn pool() -> &'static Mutex<Pool> {
 
 /// The connection to `host`, made now if there is none alive.
 async fn connection(host: &str, h: &HostConfig, addr: SocketAddr) -> io::Result<quinn::Connection> {
-    let key = host.to_ascii_lowercase();
-    if let Some(c) = lock(pool()).conns.get(&key) {
+    let slot = Arc::clone(
+        lock(pool())
+            .conns
+            .entry(host.to_ascii_lowercase())
+            .or_default(),
+    );
+    let mut current = slot.lock().await;
+    if let Some(c) = &*current {
         if c.close_reason().is_none() {
             return Ok(c.clone());
         }
@@ -112,7 +130,7 @@ async fn connection(host: &str, h: &HostConfig, addr: SocketAddr) -> io::Result<
         Ok(Err(e)) => return Err(refused(e)),
         Ok(Ok(c)) => c,
     };
-    lock(pool()).conns.insert(key, conn.clone());
+    *current = Some(conn.clone());
     Ok(conn)
 }
 

@@ -29,6 +29,8 @@ mod gateway;
 mod init;
 mod tls;
 
+#[doc(hidden)]
+pub use client::open_connections;
 pub use config::{
     ClientConfig, GatewayConfig, HostConfig, Mapping, CLIENT_CONFIG_ENV, DEFAULT_TIMEOUT_MS,
 };

@@ -217,6 +217,14 @@ fn hundred_clients_on_one_name() {
             t.join().unwrap();
         }
     });
+    // They shared one connection: one per host this process has reached,
+    // whichever tests ran before (far fewer than 100).
+    let hosts = 10;
+    let open = shmpipe::remote::open_connections();
+    assert!(
+        open <= hosts,
+        "{open} QUIC connections for at most {hosts} hosts"
+    );
 }
 
 crate::common::tests! {

@@ -4,7 +4,7 @@
 //! bridge joins to the QUIC stream.
 //!
 //! One QUIC connection per host, shared by every open of this process and
-//! made again when it died; one runtime thread drives them all.
+//! made again when it died; a small runtime (two threads) drives them all.
 
 use super::bridge::{self, PipeSide};
 use super::config::{ClientConfig, HostConfig};
@@ -37,7 +37,9 @@ fn runtime() -> io::Result<&'static tokio::runtime::Runtime> {
     static RT: OnceLock<Result<tokio::runtime::Runtime, String>> = OnceLock::new();
     RT.get_or_init(|| {
         tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
+            // Two: the connections' keep-alives must not wait behind a busy
+            // one (a connection silent for its idle timeout is lost).
+            .worker_threads(2)
             .thread_name("shmpipe-remote")
             .enable_all()
             .build()

@@ -50,7 +50,7 @@ fn gateway_config(certs: &Path, uid: u32, fingerprints: &[&str], file: &str) -> 
     let path = dir().join(file);
     let mut text = format!(
         "listen = \"127.0.0.1:0\"\ncert = \"{c}/gateway.pem\"\nkey = \"{c}/gateway.key\"\n\
-         client_ca = \"{c}/ca.pem\"\nidle_timeout_ms = 1500\n",
+         client_ca = \"{c}/ca.pem\"\nidle_timeout_ms = 3000\n",
         c = certs.display()
     );
     for fp in fingerprints {
@@ -73,7 +73,7 @@ fn host(name: &str, port: u16, ca: &Path, cert: &Path, timeout: u64) -> String {
     format!(
         "[hosts.{name}]\naddress = \"127.0.0.1\"\nport = {port}\nserver_name = \"localhost\"\n\
          ca = \"{}/ca.pem\"\ncert = \"{}\"\nkey = \"{}\"\n\
-         connect_timeout_ms = {timeout}\nidle_timeout_ms = 1500\n\n",
+         connect_timeout_ms = {timeout}\nidle_timeout_ms = 3000\n\n",
         ca.display(),
         cert.display(),
         key.display()

@@ -23,7 +23,7 @@ use shmpipe_engine::{Segment, WaitPolicy};
 use std::collections::HashMap;
 use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, BorrowedFd};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
@@ -178,7 +178,7 @@ pub(crate) fn open(
         trust,
         name: target.name.as_str().to_owned(),
     };
-    let (conn, send, recv, reply) = target.ask(req, Some(OPEN_REPLY_TIMEOUT))?;
+    let (conn, send, recv, reply) = target.ask(req, Some(OPEN_REPLY_TIMEOUT), None)?;
     let opened = match reply {
         Frame::Opened(o) => o,
         Frame::Error(kind) => return Err(Error::io(kind)),
@@ -199,14 +199,19 @@ pub(crate) fn open(
 /// `wait_available(r"\\host\pipe\name")`: the gateway waits for an
 /// instance as the mapped identity. No time limit of its own: a gateway
 /// that dies ends the wait within the connection's idle timeout.
-pub(crate) fn wait(full: &str, timeout: WaitTimeout, trust: Trust) -> io::Result<()> {
+pub(crate) fn wait(
+    full: &str,
+    timeout: WaitTimeout,
+    trust: Trust,
+    cancel: Option<BorrowedFd<'_>>,
+) -> io::Result<()> {
     let target = Target::of(full)?;
     let req = Frame::Wait {
         timeout,
         trust,
         name: target.name.as_str().to_owned(),
     };
-    match target.ask(req, None)?.3 {
+    match target.ask(req, None, cancel)?.3 {
         Frame::Waited => Ok(()),
         Frame::Error(kind) => Err(Error::io(kind)),
         _ => Err(unexpected()),
@@ -251,11 +256,14 @@ impl Target {
         })
     }
 
-    /// Sends `req` on a new stream and reads the gateway's first frame.
+    /// Sends `req` on a new stream and reads the gateway's first frame;
+    /// `OperationAborted` as soon as `cancel` (if any) becomes readable
+    /// (the stream is then dropped, which tells the gateway to stop).
     fn ask(
         &self,
         req: Frame,
         limit: Option<Duration>,
+        cancel: Option<BorrowedFd<'_>>,
     ) -> io::Result<(
         quinn::Connection,
         quinn::SendStream,
@@ -268,11 +276,34 @@ impl Target {
                 let conn = connection(&self.host, &self.config, self.addr).await?;
                 let (mut send, mut recv) = conn.open_bi().await.map_err(refused)?;
                 bridge::write_frame(&mut send, &req).await?;
-                let reply = match limit {
-                    Some(t) => tokio::time::timeout(t, bridge::read_frame(&mut recv))
-                        .await
-                        .map_err(|_| bad_net_path("the gateway did not answer"))?,
-                    None => bridge::read_frame(&mut recv).await,
+                let answer = async {
+                    match limit {
+                        Some(t) => tokio::time::timeout(t, bridge::read_frame(&mut recv))
+                            .await
+                            .map_err(|_| bad_net_path("the gateway did not answer"))?,
+                        None => bridge::read_frame(&mut recv).await,
+                    }
+                };
+                let reply = match cancel {
+                    None => answer.await,
+                    Some(fd) => {
+                        // SAFETY: `fd` is borrowed for the whole call, so it
+                        // stays open and the same file until `watched` is
+                        // dropped at the end of this block.
+                        let watched = unsafe {
+                            tokio::io::unix::AsyncFd::register_with_interest(
+                                fd,
+                                tokio::io::Interest::READABLE,
+                            )
+                        }
+                        .map_err(|e| io::Error::other(e.to_string()))?;
+                        tokio::select! {
+                            r = answer => r,
+                            _ = watched.readable() => {
+                                return Err(Error::io(ErrorKind::OperationAborted));
+                            }
+                        }
+                    }
                 };
                 match reply {
                     Ok(Some(f)) => Ok((conn, send, recv, f)),

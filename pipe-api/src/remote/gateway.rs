@@ -18,6 +18,7 @@ use crate::named::{Access, ClientOptions, NamedPipeClient, REMOTE_MARKER_GID};
 use rustix::process::{Gid, Uid};
 use std::io;
 use std::net::SocketAddr;
+use std::os::fd::AsFd;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -164,8 +165,28 @@ async fn serve_stream(
             name,
         }))) => {
             let full = format!(r"\\.\pipe\{name}");
-            let waited =
-                as_mapped(&who, move || options(&trust).wait_available(&full, timeout)).await;
+            // The local wait ends early when the client goes away: a wait
+            // must not outlive its client, whatever its timeout.
+            let Ok((cancel_rx, cancel_tx)) =
+                rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)
+            else {
+                return refuse_stream(send, recv);
+            };
+            let waited = as_mapped(&who, move || {
+                options(&trust).wait_available_cancellable(&full, timeout, cancel_rx.as_fd())
+            });
+            // The client sends nothing after WAIT: anything more on the
+            // stream (its end, a reset, a dead connection) means it left.
+            let gone = async {
+                let _ = recv.read(&mut [0u8; 1]).await;
+            };
+            let waited = tokio::select! {
+                r = waited => r,
+                () = gone => {
+                    let _ = rustix::io::write(&cancel_tx, &[1]);
+                    return;
+                }
+            };
             let reply = match waited {
                 Ok(()) => Frame::Waited,
                 Err(e) => Frame::Error(Error::kind_of(&e).unwrap_or(ErrorKind::BrokenPipe)),
@@ -216,7 +237,7 @@ async fn as_mapped<T: Send + 'static>(
     let (tx, rx) = tokio::sync::oneshot::channel();
     let who = Arc::clone(who);
     std::thread::Builder::new()
-        .name("shmpipe-gateway-as".into())
+        .name("shmpipe-gw-as".into())
         .spawn(move || {
             let _ = tx.send(switch_thread_credentials(&who).and_then(|()| f()));
         })?;

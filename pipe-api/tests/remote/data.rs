@@ -227,7 +227,57 @@ fn hundred_clients_on_one_name() {
     );
 }
 
+/// How many threads of process `pid` wait for a pipe on a remote
+/// client's behalf (the gateway names them `shmpipe-gw-as`).
+fn gateway_waits(pid: u32) -> usize {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return 0;
+    };
+    tasks
+        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
+        .filter(|c| c.trim_end() == "shmpipe-gw-as")
+        .count()
+}
+
+fn until(what: &str, mut ok: impl FnMut() -> bool) {
+    let start = std::time::Instant::now();
+    while !ok() {
+        assert!(
+            start.elapsed() < crate::common::HANG,
+            "{what}: not within {:?}",
+            crate::common::HANG
+        );
+        std::thread::yield_now();
+    }
+}
+
+/// Dropping an async `wait_available` of a remote pipe (here: aborting its
+/// task) ends the gateway's wait too, even one that would wait forever:
+/// a wait never outlives its client.
+fn dropped_async_wait_ends_the_gateways_wait() {
+    if !ready("dropped_async_wait_ends_the_gateways_wait") {
+        return;
+    }
+    let gateway = crate::fixture().waitgw;
+    let name = unique_name("remote-wait-drop");
+    let _server = ServerOptions::new().max_instances(1).create(&name).unwrap();
+    let _busy = ClientOptions::new().open(&name).unwrap();
+    let far = remote("waitgw", &name);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let task =
+        rt.spawn(async move { shmpipe::tokio::wait_available(&far, WaitTimeout::Forever).await });
+    until("the gateway waits", || gateway_waits(gateway) == 1);
+    task.abort();
+    until("the gateway stopped waiting", || {
+        gateway_waits(gateway) == 0
+    });
+}
+
 crate::common::tests! {
-    tests: [hundred_clients_on_one_name, byte_round_trip, message_round_trip_and_transact, async_open_and_call, wait_available_while_busy, server_close_after_data],
+    tests: [dropped_async_wait_ends_the_gateways_wait, hundred_clients_on_one_name, byte_round_trip, message_round_trip_and_transact, async_open_and_call, wait_available_while_busy, server_close_after_data],
     children: [],
 }

@@ -11,6 +11,7 @@
 //! * `expired`, `fresh`: `gw` again, with certificates of its CA (both
 //!   mapped) whose validity ended in 2001 and ends in 2100;
 //! * `killme`: a gateway of its own, which one test SIGKILLs;
+//! * `waitgw`: a gateway of its own, whose waiting threads one test counts;
 //! * `nowhere`: a UDP port that never answers;
 //! * `relay`: `gw` through a UDP relay the test makes lossy, then cuts;
 //! * `pinned`, `badpin`: `gw` recognised by a pinned certificate (its own,
@@ -34,10 +35,12 @@ use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Mutex, OnceLock};
 
 /// The gateways and files every test shares.
-struct Fixture {
+pub(crate) struct Fixture {
     /// `killme`'s gateway (the others live as long as this process: their
     /// stdin closes when it exits).
     killme: Mutex<Kid>,
+    /// The pid of `waitgw`'s gateway.
+    pub(crate) waitgw: u32,
     _kids: Mutex<Vec<Kid>>,
     _silent: std::net::UdpSocket,
 }
@@ -125,6 +128,7 @@ pub(crate) fn fixture() -> &'static Fixture {
         let (gw, gw_port) = start_gateway(&gateway_config(&a, 0, &all, "gw.toml"));
         let (gwn, gwn_port) = start_gateway(&gateway_config(&a, NOBODY, &[fp], "gwnobody.toml"));
         let (killme, kill_port) = start_gateway(&gateway_config(&a, 0, &[fp], "killme.toml"));
+        let (waitgw, waitgw_port) = start_gateway(&gateway_config(&a, 0, &[fp], "waitgw.toml"));
         // Bound and never read: packets to it go nowhere, no ICMP comes back.
         let silent = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
         let silent_port = silent.local_addr().unwrap().port();
@@ -136,6 +140,7 @@ pub(crate) fn fixture() -> &'static Fixture {
         toml += &host("expired", gw_port, &a, &a.join("expired.pem"), 3000);
         toml += &host("fresh", gw_port, &a, &a.join("fresh.pem"), 3000);
         toml += &host("killme", kill_port, &a, &client, 3000);
+        toml += &host("waitgw", waitgw_port, &a, &client, 3000);
         toml += &host("nowhere", silent_port, &a, &client, 300);
         toml += &host("relay", start_relay(gw_port), &a, &client, 3000);
         // The gateway recognised by its certificate's fingerprint, no CA;
@@ -152,7 +157,8 @@ pub(crate) fn fixture() -> &'static Fixture {
         std::fs::write(config_path(), toml).unwrap();
         Fixture {
             killme: Mutex::new(killme),
-            _kids: Mutex::new(vec![gw, gwn]),
+            waitgw: waitgw.pid(),
+            _kids: Mutex::new(vec![gw, gwn, waitgw]),
             _silent: silent,
         }
     })

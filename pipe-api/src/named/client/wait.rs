@@ -164,12 +164,11 @@ fn wait(
     let start = Instant::now();
     let name = match PipeName::for_client(name) {
         Ok(n) => n,
-        // Another machine's pipe: its gateway waits (`cancel` is not
-        // honoured there yet; the gateway's liveness bounds the wait).
+        // Another machine's pipe: its gateway waits (and stops waiting
+        // when `cancel` ends ours).
         #[cfg(feature = "remote")]
         Err(e) if Error::kind_of(&e) == Some(ErrorKind::BadNetPath) => {
-            let _ = cancel;
-            return crate::remote::client::wait(name, timeout, trust.for_remote());
+            return crate::remote::client::wait(name, timeout, trust.for_remote(), cancel);
         }
         Err(e) => return Err(e),
     };

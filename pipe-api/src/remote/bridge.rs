@@ -94,12 +94,25 @@ impl State {
         self.cv.notify_all();
     }
 
+    /// Waits until the instance is over (by [`State::stop_all`]).
+    fn wait_stopping(&self) {
+        let mut r = self.lock();
+        while !self.stopping.load(Ordering::SeqCst) {
+            r = self
+                .cv
+                .wait_timeout(r, Duration::from_millis(50))
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+    }
+
     /// Ends the instance: both threads stop, whatever they wait for on the
     /// pipe (a cancel ends a blocked read or write of the end), and this
     /// returns once they have.
     fn stop_all(&self, pipe: &dyn PipeSide) {
         self.stopping.store(true, Ordering::SeqCst);
         let mut r = self.lock();
+        self.cv.notify_all();
         while *r > 0 {
             // A cancel finds only an operation waiting now; one about to
             // wait is caught by the next round (each thread checks
@@ -136,7 +149,7 @@ pub(crate) fn start<P: PipeSide>(
     std::thread::Builder::new()
         .name("shmpipe-remote-out".into())
         .spawn(move || {
-            let failed = pipe_to_stream(&h, &*p, send, &st.stopping);
+            let failed = pipe_to_stream(&h, &*p, send, &st);
             st.exit();
             // The peer will not read what we send: the other thread may
             // wait on the pipe for good (a full pipe nobody reads).
@@ -175,14 +188,22 @@ fn pipe_to_stream(
     h: &Handle,
     pipe: &dyn PipeSide,
     mut send: quinn::SendStream,
-    stop: &AtomicBool,
+    st: &State,
 ) -> bool {
+    let stop = &st.stopping;
     let mut buf = vec![0u8; 64 << 10];
     while !stop.load(Ordering::SeqCst) {
         let (n, complete) = match pipe.recv(&mut buf) {
             Ok(r) => r,
-            // The local end closed (or cannot read at all): the peer hears
-            // the end of the stream.
+            // Nothing ever to read here (a one-way pipe, or an end opened
+            // without read access): the stream stays open, its end would
+            // tell the peer the instance is over. (Dropping `send` would
+            // finish it.)
+            Err(e) if crate::Error::kind_of(&e) == Some(crate::ErrorKind::AccessDenied) => {
+                st.wait_stopping();
+                return false;
+            }
+            // The local end closed: the peer hears the end of the stream.
             Err(_) => break,
         };
         if stop.load(Ordering::SeqCst) {

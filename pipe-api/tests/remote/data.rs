@@ -277,7 +277,46 @@ fn dropped_async_wait_ends_the_gateways_wait() {
     });
 }
 
+/// One-way pipes: a write-only remote client of an inbound pipe and a
+/// read-only one of an outbound pipe keep their instance as long as they
+/// use it (the side with nothing to read must not end it).
+fn one_way_pipes() {
+    if !ready("one_way_pipes") {
+        return;
+    }
+    use shmpipe::named::Direction;
+    let inbound = unique_name("remote-inbound");
+    let server = ServerOptions::new()
+        .access(Direction::Inbound)
+        .create(&inbound)
+        .unwrap();
+    let mut client = ClientOptions::new()
+        .read(false)
+        .open(&remote("gw", &inbound))
+        .unwrap();
+    let mut buf = [0u8; 5];
+    for word in [b"first", b"again"] {
+        client.write_all(word).unwrap();
+        (&server).read_exact(&mut buf).unwrap();
+        assert_eq!(&buf, word);
+    }
+    let outbound = unique_name("remote-outbound");
+    let server = ServerOptions::new()
+        .access(Direction::Outbound)
+        .create(&outbound)
+        .unwrap();
+    let mut client = ClientOptions::new()
+        .write(false)
+        .open(&remote("gw", &outbound))
+        .unwrap();
+    for word in [b"first", b"again"] {
+        (&server).write_all(word).unwrap();
+        client.read_exact(&mut buf).unwrap();
+        assert_eq!(&buf, word);
+    }
+}
+
 crate::common::tests! {
-    tests: [dropped_async_wait_ends_the_gateways_wait, hundred_clients_on_one_name, byte_round_trip, message_round_trip_and_transact, async_open_and_call, wait_available_while_busy, server_close_after_data],
+    tests: [one_way_pipes, dropped_async_wait_ends_the_gateways_wait, hundred_clients_on_one_name, byte_round_trip, message_round_trip_and_transact, async_open_and_call, wait_available_while_busy, server_close_after_data],
     children: [],
 }

@@ -18,6 +18,10 @@ use tokio::runtime::Handle;
 /// make a gateway hold this much per stream).
 pub(crate) const MAX_MESSAGE: usize = 16 << 20;
 
+/// The stream reset that says the server disconnected the instance
+/// (`disconnect`): the client's end then fails with `PipeNotConnected`.
+const RESET_DISCONNECTED: quinn::VarInt = quinn::VarInt::from_u32(3);
+
 /// The pipe end a bridge serves.
 pub(crate) trait PipeSide: Send + Sync + 'static {
     /// Whether it is a message pipe (parts of a message are collected and
@@ -30,6 +34,9 @@ pub(crate) trait PipeSide: Send + Sync + 'static {
     fn send(&self, data: &[u8]) -> io::Result<()>;
     /// Ends a blocked `recv` now (returns whether one was pending).
     fn cancel(&self) -> bool;
+    /// The remote server disconnected the instance (only the client's
+    /// side does anything).
+    fn disconnect(&self) {}
 }
 
 /// Reads one frame from `recv`; `Ok(None)` at a clean end of the stream
@@ -39,6 +46,7 @@ pub(crate) async fn read_frame(recv: &mut quinn::RecvStream) -> io::Result<Optio
     match recv.read_exact(&mut h).await {
         Ok(()) => {}
         Err(quinn::ReadExactError::FinishedEarly(0)) => return Ok(None),
+        Err(quinn::ReadExactError::ReadError(e)) => return Err(read_error(e)),
         Err(e) => return Err(io::Error::new(io::ErrorKind::BrokenPipe, e)),
     }
     let (t, len) = Frame::header(&h).map_err(invalid)?;
@@ -49,10 +57,20 @@ pub(crate) async fn read_frame(recv: &mut quinn::RecvStream) -> io::Result<Optio
         match recv.read_chunk(len - p.len(), true).await {
             Ok(Some(chunk)) => p.extend_from_slice(&chunk.bytes),
             Ok(None) => return Err(io::ErrorKind::UnexpectedEof.into()),
-            Err(e) => return Err(io::Error::new(io::ErrorKind::BrokenPipe, e)),
+            Err(e) => return Err(read_error(e)),
         }
     }
     Frame::parse(t, p).map(Some).map_err(invalid)
+}
+
+/// A failed stream read: `NotConnected` for the server's disconnect,
+/// `BrokenPipe` for anything else.
+fn read_error(e: quinn::ReadError) -> io::Error {
+    let kind = match e {
+        quinn::ReadError::Reset(code) if code == RESET_DISCONNECTED => io::ErrorKind::NotConnected,
+        _ => io::ErrorKind::BrokenPipe,
+    };
+    io::Error::new(kind, e)
 }
 
 fn invalid(e: FrameError) -> io::Error {
@@ -203,6 +221,11 @@ fn pipe_to_stream(
                 st.wait_stopping();
                 return false;
             }
+            // The server disconnected the instance: the client hears it.
+            Err(e) if crate::Error::kind_of(&e) == Some(crate::ErrorKind::PipeNotConnected) => {
+                let _ = send.reset(RESET_DISCONNECTED);
+                return false;
+            }
             // The local end closed: the peer hears the end of the stream.
             Err(_) => break,
         };
@@ -228,6 +251,10 @@ fn stream_to_pipe(h: &Handle, pipe: &dyn PipeSide, mut recv: quinn::RecvStream, 
     while !stop.load(Ordering::SeqCst) {
         let frame = match h.block_on(read_frame(&mut recv)) {
             Ok(Some(f)) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotConnected => {
+                pipe.disconnect();
+                return;
+            }
             Ok(None) | Err(_) => return,
         };
         let ok = match frame {

@@ -405,4 +405,8 @@ impl PipeSide for ServerSide {
     fn cancel(&self) -> bool {
         self.0.canceller().cancel().is_ok()
     }
+
+    fn disconnect(&self) {
+        self.0.disconnect();
+    }
 }

@@ -316,7 +316,26 @@ fn one_way_pipes() {
     }
 }
 
+/// The server's `disconnect` reaches the remote client as it would a
+/// local one: `PipeNotConnected`.
+fn server_disconnect_is_pipe_not_connected() {
+    if !ready("server_disconnect_is_pipe_not_connected") {
+        return;
+    }
+    let name = unique_name("remote-disconnect");
+    let server = ServerOptions::new().create(&name).unwrap();
+    let client = ClientOptions::new().open(&remote("gw", &name)).unwrap();
+    let read = Pending::start("remote read", move || client.recv_msg(&mut [0u8; 8]));
+    read.assert_pending("nothing was written");
+    server.disconnect().unwrap();
+    assert_kind(
+        read.finish(),
+        ErrorKind::PipeNotConnected,
+        "read after disconnect",
+    );
+}
+
 crate::common::tests! {
-    tests: [one_way_pipes, dropped_async_wait_ends_the_gateways_wait, hundred_clients_on_one_name, byte_round_trip, message_round_trip_and_transact, async_open_and_call, wait_available_while_busy, server_close_after_data],
+    tests: [server_disconnect_is_pipe_not_connected, one_way_pipes, dropped_async_wait_ends_the_gateways_wait, hundred_clients_on_one_name, byte_round_trip, message_round_trip_and_transact, async_open_and_call, wait_available_while_busy, server_close_after_data],
     children: [],
 }

@@ -131,12 +131,24 @@ fn identity(conn: &quinn::Connection, config: &GatewayConfig) -> Option<Mapping>
 }
 
 async fn serve_connection(incoming: quinn::Incoming, config: Arc<GatewayConfig>) {
+    let peer = incoming.remote_address();
     // A handshake that fails (no certificate, another CA) ends here.
-    let Ok(conn) = incoming.await else { return };
+    let conn = match incoming.await {
+        Ok(c) => c,
+        Err(e) => return eprintln!("shmpipe gateway: {peer}: refused: {e}"),
+    };
     let Some(who) = identity(&conn, &config) else {
+        eprintln!("shmpipe gateway: {peer}: refused: certificate not in the map");
         conn.close(CLOSE_UNKNOWN_CERT, b"certificate not mapped");
         return;
     };
+    // Who came, never what they send: an operator's record of access.
+    eprintln!(
+        "shmpipe gateway: {peer}: {} as uid {} gid {}",
+        who.name.as_deref().unwrap_or("client"),
+        who.uid,
+        who.gid
+    );
     let who = Arc::new(who);
     while let Ok((send, recv)) = conn.accept_bi().await {
         tokio::spawn(serve_stream(conn.clone(), send, recv, Arc::clone(&who)));

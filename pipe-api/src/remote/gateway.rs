@@ -333,3 +333,53 @@ impl PipeSide for LocalEnd {
         self.client.canceller().cancel().is_ok()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The switch is the calling thread's alone: the gateway's other
+    /// threads stay root (glibc's setresuid would have changed them all).
+    #[test]
+    fn credentials_switch_only_the_calling_thread() {
+        if !rustix::process::geteuid().is_root() {
+            assert!(
+                std::env::var("CI").as_deref() != Ok("true"),
+                "needs root under CI=true"
+            );
+            return;
+        }
+        let who = Mapping {
+            fingerprint: "00".into(),
+            uid: 65534,
+            gid: 65534,
+            groups: vec![4242],
+            name: None,
+        };
+        let (euid, egid, groups) = std::thread::spawn(move || {
+            switch_thread_credentials(&who).unwrap();
+            (
+                rustix::process::geteuid().as_raw(),
+                rustix::process::getegid().as_raw(),
+                rustix::process::getgroups().unwrap(),
+            )
+        })
+        .join()
+        .unwrap();
+        assert_eq!((euid, egid), (65534, 65534));
+        let groups: Vec<u32> = groups.iter().map(|g| g.as_raw()).collect();
+        assert!(groups.contains(&4242) && groups.contains(&REMOTE_MARKER_GID));
+        // This thread, and the process, are still root.
+        assert!(rustix::process::geteuid().is_root());
+        let status = std::fs::read_to_string("/proc/self/status").unwrap();
+        let uid_line = status.lines().find(|l| l.starts_with("Uid:")).unwrap();
+        assert!(
+            uid_line.split_whitespace().skip(1).all(|u| u == "0"),
+            "{uid_line}"
+        );
+        assert!(!rustix::process::getgroups()
+            .unwrap()
+            .iter()
+            .any(|g| g.as_raw() == REMOTE_MARKER_GID));
+    }
+}

@@ -7,6 +7,7 @@
 
 mod bench;
 mod fail;
+mod gateway;
 mod pipes;
 mod show;
 
@@ -45,6 +46,9 @@ enum Command {
     Info(show::InfoArgs),
     /// Compare shmpipe with kernel pipes and Unix sockets between two processes
     Bench(bench::BenchArgs),
+    /// Export this machine's named pipes to remote clients over QUIC with
+    /// mutual TLS (`gateway init` makes the certificates)
+    Gateway(gateway::GatewayArgs),
 }
 
 fn main() -> ExitCode {
@@ -59,6 +63,7 @@ fn main() -> ExitCode {
         Command::List(args) => show::list(&args).map_err(|f| f.to_string()),
         Command::Info(args) => show::info(&args).map_err(|f| f.to_string()),
         Command::Bench(args) => bench::run(&args).map_err(|e| e.to_string()),
+        Command::Gateway(args) => gateway::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

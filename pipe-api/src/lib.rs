@@ -78,6 +78,8 @@ pub mod named;
 mod quota;
 pub mod readiness;
 pub mod redirect;
+#[cfg(feature = "remote")]
+pub mod remote;
 #[cfg(feature = "tokio")]
 pub mod tokio;
 
@@ -115,6 +117,11 @@ pub struct GuideAnonymousDoctests;
 #[doc = include_str!("../../docs/guide/async.md")]
 #[cfg(all(doctest, feature = "tokio"))]
 pub struct GuideAsyncDoctests;
+
+/// The remote-pipe guide's examples, compiled as doctests.
+#[doc = include_str!("../../docs/guide/remote.md")]
+#[cfg(all(doctest, feature = "remote"))]
+pub struct GuideRemoteDoctests;
 
 /// The named-pipe guide's examples, compiled and run as doctests.
 #[doc = include_str!("../../docs/guide/named-pipes.md")]

@@ -97,7 +97,7 @@ macro_rules! byte_io {
     };
 }
 
-mod client;
+pub(crate) mod client;
 mod listener;
 mod name;
 mod options;
@@ -112,7 +112,7 @@ pub use listener::PipeListener;
 pub use name::{PipeName, MAX_NAME_UNITS};
 pub use options::{
     Access, Connected, Credentials, Direction, Permissions, Security, ServerCredentials,
-    WaitTimeout,
+    WaitTimeout, REMOTE_MARKER_GID,
 };
 pub use server::{NamedPipeServer, ServerOptions, UNLIMITED_INSTANCES};
 pub use status::{list, status, InstanceState, InstanceStatus, PipeStatus};

@@ -86,6 +86,18 @@ impl PipeName {
         Ok(parsed)
     }
 
+    /// Parses `\\<host>\pipe\<name>` naming another machine's pipe: the
+    /// host and the name (as `\\.\pipe\<name>` on that machine).
+    #[cfg(feature = "remote")]
+    pub(crate) fn for_remote(full: &str) -> io::Result<(String, PipeName)> {
+        let (server, name) = split(full)?;
+        let parsed = PipeName::from_parts(full, name)?;
+        if server == "." {
+            return Err(invalid("not a remote name"));
+        }
+        Ok((server.to_owned(), parsed))
+    }
+
     fn from_parts(full: &str, name: &str) -> io::Result<PipeName> {
         if full.encode_utf16().count() > MAX_NAME_UNITS {
             return Err(invalid("pipe name longer than 256 UTF-16 code units"));

@@ -347,9 +347,27 @@ pub struct Credentials {
     pub uid: u32,
     /// Its primary group id.
     pub gid: u32,
-    /// Its supplementary groups.
+    /// Its supplementary groups (the remote marker removed).
     pub groups: Vec<u32>,
+    /// The client came through a gateway (`\\host\pipe\name` on another
+    /// machine): the kernel showed [`REMOTE_MARKER_GID`] among its groups.
+    /// `uid`, `gid` and `groups` are then those the gateway mapped the
+    /// client's certificate to, and `pid` is the gateway's.
+    pub remote: bool,
 }
+
+/// The supplementary group that marks a client as remote (1936289136,
+/// "shmp"): a gateway opens local pipes for remote clients from a thread
+/// carrying it, which only root can arrange (docs/remote-design.md). A
+/// server seeing it in `SO_PEERGROUPS` treats the client as remote
+/// ([`ServerOptions::reject_remote_clients`](super::ServerOptions::reject_remote_clients),
+/// [`Credentials::remote`]); it grants nothing and is removed from the
+/// groups `Security` judges. No local user may be a member of this group.
+///
+/// ```
+/// assert_eq!(shmpipe::named::REMOTE_MARKER_GID.to_be_bytes(), *b"shmp");
+/// ```
+pub const REMOTE_MARKER_GID: u32 = u32::from_be_bytes(*b"shmp");
 
 /// Who serves a client end (see
 /// [`NamedPipeClient::server_credentials`](super::NamedPipeClient::server_credentials)):

@@ -36,6 +36,18 @@ pub(crate) struct TrustRule {
     pub(crate) gids: Vec<u32>,
 }
 
+#[cfg(feature = "remote")]
+impl TrustRule {
+    /// The rule as a remote open carries it to the gateway.
+    pub(crate) fn for_remote(&self) -> crate::remote::frame::Trust {
+        crate::remote::frame::Trust {
+            any: self.any,
+            uids: self.uids.clone(),
+            gids: self.gids.clone(),
+        }
+    }
+}
+
 /// Whom a refusal is about: the owner of a name `create` was about to
 /// join, or the server of the instance `open` reached.
 pub(crate) use crate::error::PeerRole as Role;

@@ -235,7 +235,21 @@ impl ClientOptions {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn open(&self, name: &str) -> io::Result<NamedPipeClient> {
-        let name = PipeName::for_client(name)?;
+        let name = match PipeName::for_client(name) {
+            Ok(n) => n,
+            // Another machine's pipe: through its gateway. Local opens pay
+            // nothing for it (the parse says BadNetPath only for those).
+            #[cfg(feature = "remote")]
+            Err(e) if Error::kind_of(&e) == Some(ErrorKind::BadNetPath) => {
+                return crate::remote::client::open(
+                    name,
+                    self.access,
+                    self.policy,
+                    self.trust.for_remote(),
+                );
+            }
+            Err(e) => return Err(e),
+        };
         // A handle opened with no rights can still query (spec 4.4).
         let mut access = self.access;
         if access == Access::NONE {
@@ -348,5 +362,53 @@ impl ClientOptions {
             (Some(&wire::RESP_ERROR), ..) => Err(wire::decode_error(p)),
             _ => Err(wire::bad_packet()),
         }
+    }
+}
+
+/// A client end attached to the client side of a segment this process
+/// made itself (a remote pipe's private segment: `remote::client`), with
+/// what the gateway said of the instance.
+#[cfg(feature = "remote")]
+pub(crate) fn attach_private(
+    fd: std::os::fd::OwnedFd,
+    name: String,
+    opened: &crate::remote::frame::Opened,
+    access: Access,
+    policy: Option<WaitPolicy>,
+) -> io::Result<NamedPipeClient> {
+    let info = Instance {
+        name,
+        direction: opened.direction,
+        pipe_type: opened.pipe_type,
+        max_instances: opened.max_instances,
+        out_size: opened.out_size,
+        in_size: opened.in_size,
+        server: ServerCredentials {
+            pid: opened.server_pid,
+            uid: opened.server_uid,
+            gid: opened.server_gid,
+        },
+    };
+    let shared = Shared::attach(fd, None, info, access, std::process::id(), policy)?;
+    Ok(NamedPipeClient {
+        shared: Arc::new(shared),
+    })
+}
+
+/// What a gateway tells a remote client about the instance `c` opened
+/// (the default timeout is not kept by a client end: 0).
+#[cfg(feature = "remote")]
+pub(crate) fn describe_opened(c: &NamedPipeClient) -> crate::remote::frame::Opened {
+    let i = &c.shared.info;
+    crate::remote::frame::Opened {
+        pipe_type: i.pipe_type,
+        direction: i.direction,
+        max_instances: i.max_instances,
+        out_size: i.out_size,
+        in_size: i.in_size,
+        default_timeout_ms: 0,
+        server_pid: i.server.pid,
+        server_uid: i.server.uid,
+        server_gid: i.server.gid,
     }
 }

@@ -162,7 +162,16 @@ fn wait(
     cancel: Option<std::os::fd::BorrowedFd<'_>>,
 ) -> io::Result<()> {
     let start = Instant::now();
-    let name = PipeName::for_client(name)?;
+    let name = match PipeName::for_client(name) {
+        Ok(n) => n,
+        // Another machine's pipe: its gateway waits (and stops waiting
+        // when `cancel` ends ours).
+        #[cfg(feature = "remote")]
+        Err(e) if Error::kind_of(&e) == Some(ErrorKind::BadNetPath) => {
+            return crate::remote::client::wait(name, timeout, trust.for_remote(), cancel);
+        }
+        Err(e) => return Err(e),
+    };
     let sock = wire::connect(&name.socket_name())?.ok_or_else(|| err(ErrorKind::FileNotFound))?;
     // The process listening on the name's socket answers: the kernel says
     // who it is before we ask anything.

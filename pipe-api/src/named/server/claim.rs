@@ -18,7 +18,7 @@ use super::instance::Instance;
 use super::registry::{NameEntry, Slot};
 use super::{err, lock, remote};
 use crate::error::{Error, ErrorKind};
-use crate::named::options::{Access, Credentials, Direction, Security};
+use crate::named::options::{Access, Credentials, Direction, Security, REMOTE_MARKER_GID};
 use crate::named::wire;
 use std::io;
 use std::os::fd::{AsFd, OwnedFd};
@@ -40,7 +40,16 @@ impl NameEntry {
         security: &Security,
     ) -> io::Result<Credentials> {
         let cred = wire::peer_cred(conn)?;
-        let groups = wire::peer_groups(conn);
+        let mut groups = wire::peer_groups(conn);
+        // Only root can connect with the marker (it is the kernel's account
+        // of the connecting thread): a gateway's open for a remote client.
+        let remote = groups.contains(&REMOTE_MARKER_GID);
+        if remote {
+            groups.retain(|&g| g != REMOTE_MARKER_GID);
+            if self.attrs.reject_remote {
+                return Err(err(ErrorKind::AccessDenied));
+            }
+        }
         let (owner, owner_gid) = self.attrs.owner;
         let perms = security.permissions(owner, owner_gid, cred.uid, cred.gid, &groups);
         if (access.read_data && !perms.connect_read) || (access.write_data && !perms.connect_write)
@@ -63,6 +72,7 @@ impl NameEntry {
             uid: cred.uid,
             gid: cred.gid,
             groups,
+            remote,
         })
     }
 

@@ -597,6 +597,22 @@ impl NamedPipeServer {
             .clone()
             .ok_or_else(|| err(ErrorKind::CannotImpersonate))
     }
+
+    /// Whether the connected client came through a gateway from another
+    /// machine (see [`Credentials::remote`]); `CannotImpersonate` without
+    /// a client.
+    ///
+    /// ```
+    /// use shmpipe::named::{ClientOptions, ServerOptions};
+    /// let name = format!(r"\\.\pipe\doc-is-remote-{}", std::process::id());
+    /// let server = ServerOptions::new().create(&name)?;
+    /// let _client = ClientOptions::new().open(&name)?;
+    /// assert!(!server.client_is_remote()?);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn client_is_remote(&self) -> io::Result<bool> {
+        self.client_credentials().map(|c| c.remote)
+    }
 }
 
 pub(crate) fn set_modes(

@@ -124,7 +124,17 @@ impl ServerOptions {
         self
     }
 
-    /// Accepted and stored; all clients are local (spec 2.1).
+    /// Refuse clients that come through a gateway from another machine
+    /// with `AccessDenied` (`PIPE_REJECT_REMOTE_CLIENTS`, spec 2.1). Like
+    /// `Security`, the name's first instance decides for the name.
+    ///
+    /// ```
+    /// use shmpipe::named::{ClientOptions, ServerOptions};
+    /// let name = format!(r"\\.\pipe\doc-reject-remote-{}", std::process::id());
+    /// let _server = ServerOptions::new().reject_remote_clients(true).create(&name)?;
+    /// let _client = ClientOptions::new().open(&name)?; // local clients still connect
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn reject_remote_clients(&mut self, yes: bool) -> &mut Self {
         self.reject_remote = yes;
         self
@@ -216,6 +226,9 @@ pub(super) struct Attrs {
     pub(super) max_instances: u32,
     pub(super) default_timeout: Duration,
     pub(super) security: Security,
+    /// Refuse clients marked remote (`reject_remote_clients`); a member
+    /// learns nothing of it (its clients were judged by the owner).
+    pub(super) reject_remote: bool,
     /// Effective uid and gid of the first instance's creator (in a member:
     /// of this process).
     pub(super) owner: (u32, u32),

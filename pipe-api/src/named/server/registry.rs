@@ -83,6 +83,7 @@ impl ServerOptions {
                     max_instances: self.max_instances,
                     default_timeout: self.default_timeout,
                     security: self.security,
+                    reject_remote: self.reject_remote,
                     owner: (
                         rustix::process::geteuid().as_raw(),
                         rustix::process::getegid().as_raw(),

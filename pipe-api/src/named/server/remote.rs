@@ -176,6 +176,7 @@ fn decode_joined(p: &[u8]) -> io::Result<Attrs> {
         pipe_type,
         max_instances: u32::from(p[3]),
         default_timeout: Duration::from_millis(u64::from(wire::u32_at(p, 5)?)),
+        reject_remote: false,
         security: Security {
             group: permissions_from(p[17]).ok_or_else(bad)?,
             others: permissions_from(p[18]).ok_or_else(bad)?,
@@ -259,6 +260,7 @@ mod tests {
                 },
             },
             owner: (1000, 100),
+            reject_remote: false,
         };
         let p = joined_packet(&a);
         assert_eq!(p.len(), wire::JOINED_LEN);

@@ -1,0 +1,288 @@
+//! Copies one pipe end to and from one QUIC stream, on both sides (the
+//! gateway's local client end; the client's private segment). Two threads
+//! per pipe end: one reads the pipe and writes frames, one reads frames and
+//! writes the pipe. Whichever learns first that the instance is over (the
+//! stream ended, was reset, its connection died, or the pipe refused a
+//! write) stops the other and lets the pipe end go, so a peer blocked on it
+//! sees the pipe broken.
+
+use super::frame::{Frame, FrameError, HEADER, MAX_PAYLOAD};
+use std::io;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::Duration;
+use tokio::runtime::Handle;
+
+/// A message longer than this, sent in parts, resets the stream: its
+/// parts are held in memory until the last one comes (a remote peer can
+/// make a gateway hold this much per stream).
+pub(crate) const MAX_MESSAGE: usize = 16 << 20;
+
+/// The stream reset that says the server disconnected the instance
+/// (`disconnect`): the client's end then fails with `PipeNotConnected`.
+const RESET_DISCONNECTED: quinn::VarInt = quinn::VarInt::from_u32(3);
+
+/// The pipe end a bridge serves.
+pub(crate) trait PipeSide: Send + Sync + 'static {
+    /// Whether it is a message pipe (parts of a message are collected and
+    /// written as one message).
+    fn message(&self) -> bool;
+    /// Reads what the local peer wrote: `(len, complete)`; the end of the
+    /// pipe is an error.
+    fn recv(&self, buf: &mut [u8]) -> io::Result<(usize, bool)>;
+    /// Writes one message (or bytes) whole.
+    fn send(&self, data: &[u8]) -> io::Result<()>;
+    /// Ends a blocked `recv` now (returns whether one was pending).
+    fn cancel(&self) -> bool;
+    /// The remote server disconnected the instance (only the client's
+    /// side does anything).
+    fn disconnect(&self) {}
+}
+
+/// Reads one frame from `recv`; `Ok(None)` at a clean end of the stream
+/// (between frames).
+pub(crate) async fn read_frame(recv: &mut quinn::RecvStream) -> io::Result<Option<Frame>> {
+    let mut h = [0u8; HEADER];
+    match recv.read_exact(&mut h).await {
+        Ok(()) => {}
+        Err(quinn::ReadExactError::FinishedEarly(0)) => return Ok(None),
+        Err(quinn::ReadExactError::ReadError(e)) => return Err(read_error(e)),
+        Err(e) => return Err(io::Error::new(io::ErrorKind::BrokenPipe, e)),
+    }
+    let (t, len) = Frame::header(&h).map_err(invalid)?;
+    // Grown as the payload arrives (flow-controlled), not from the length
+    // a peer claims: many streams announcing large frames cost nothing.
+    let mut p = Vec::with_capacity(len.min(16 << 10));
+    while p.len() < len {
+        match recv.read_chunk(len - p.len(), true).await {
+            Ok(Some(chunk)) => p.extend_from_slice(&chunk.bytes),
+            Ok(None) => return Err(io::ErrorKind::UnexpectedEof.into()),
+            Err(e) => return Err(read_error(e)),
+        }
+    }
+    Frame::parse(t, p).map(Some).map_err(invalid)
+}
+
+/// A failed stream read: `NotConnected` for the server's disconnect,
+/// `BrokenPipe` for anything else.
+fn read_error(e: quinn::ReadError) -> io::Error {
+    let kind = match e {
+        quinn::ReadError::Reset(code) if code == RESET_DISCONNECTED => io::ErrorKind::NotConnected,
+        _ => io::ErrorKind::BrokenPipe,
+    };
+    io::Error::new(kind, e)
+}
+
+fn invalid(e: FrameError) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, e)
+}
+
+/// Writes one frame to `send`.
+pub(crate) async fn write_frame(send: &mut quinn::SendStream, f: &Frame) -> io::Result<()> {
+    send.write_all(&f.encode())
+        .await
+        .map_err(|e| io::Error::new(io::ErrorKind::BrokenPipe, e))
+}
+
+/// What the two threads and the connection's watcher share.
+struct State {
+    /// Set once the instance is over: the threads stop at their next look.
+    stopping: AtomicBool,
+    /// How many of the two threads still run.
+    running: Mutex<u8>,
+    cv: Condvar,
+    /// Tells the watcher both threads are done.
+    done: Mutex<Option<tokio::sync::oneshot::Sender<()>>>,
+}
+
+impl State {
+    fn lock(&self) -> std::sync::MutexGuard<'_, u8> {
+        self.running.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A thread is done.
+    fn exit(&self) {
+        let mut r = self.lock();
+        *r -= 1;
+        if *r == 0 {
+            if let Some(tx) = self.done.lock().unwrap_or_else(|e| e.into_inner()).take() {
+                let _ = tx.send(());
+            }
+        }
+        self.cv.notify_all();
+    }
+
+    /// Waits until the instance is over (by [`State::stop_all`]).
+    fn wait_stopping(&self) {
+        let mut r = self.lock();
+        while !self.stopping.load(Ordering::SeqCst) {
+            r = self
+                .cv
+                .wait_timeout(r, Duration::from_millis(50))
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+    }
+
+    /// Ends the instance: both threads stop, whatever they wait for on the
+    /// pipe (a cancel ends a blocked read or write of the end), and this
+    /// returns once they have.
+    fn stop_all(&self, pipe: &dyn PipeSide) {
+        self.stopping.store(true, Ordering::SeqCst);
+        let mut r = self.lock();
+        self.cv.notify_all();
+        while *r > 0 {
+            // A cancel finds only an operation waiting now; one about to
+            // wait is caught by the next round (each thread checks
+            // `stopping` before each operation).
+            pipe.cancel();
+            r = self
+                .cv
+                .wait_timeout(r, Duration::from_millis(5))
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+    }
+}
+
+/// Starts the two threads that join `pipe` and the stream of `conn`; they
+/// end when the instance is over: the stream ended or was reset, the pipe
+/// refused a write, or the connection died (a watcher on the runtime then
+/// stops both, even if both wait on the pipe).
+pub(crate) fn start<P: PipeSide>(
+    handle: Handle,
+    pipe: Arc<P>,
+    conn: quinn::Connection,
+    send: quinn::SendStream,
+    recv: quinn::RecvStream,
+) -> io::Result<()> {
+    let (done_tx, done_rx) = tokio::sync::oneshot::channel();
+    let state = Arc::new(State {
+        stopping: AtomicBool::new(false),
+        running: Mutex::new(2),
+        cv: Condvar::new(),
+        done: Mutex::new(Some(done_tx)),
+    });
+    let (p, st, h) = (Arc::clone(&pipe), Arc::clone(&state), handle.clone());
+    std::thread::Builder::new()
+        .name("shmpipe-remote-out".into())
+        .spawn(move || {
+            let failed = pipe_to_stream(&h, &*p, send, &st);
+            st.exit();
+            // The peer will not read what we send: the other thread may
+            // wait on the pipe for good (a full pipe nobody reads).
+            if failed {
+                st.stop_all(&*p);
+            }
+        })?;
+    let (p, st, h) = (Arc::clone(&pipe), Arc::clone(&state), handle.clone());
+    let started = std::thread::Builder::new()
+        .name("shmpipe-remote-in".into())
+        .spawn(move || {
+            stream_to_pipe(&h, &*p, recv, &st.stopping);
+            st.exit();
+            // The instance is over: the other thread lets go too.
+            st.stop_all(&*p);
+        });
+    if let Err(e) = started {
+        state.exit();
+        state.stop_all(&*pipe);
+        return Err(e);
+    }
+    handle.spawn(async move {
+        tokio::select! {
+            _ = conn.closed() => {
+                let _ = tokio::task::spawn_blocking(move || state.stop_all(&*pipe)).await;
+            }
+            _ = done_rx => {}
+        }
+    });
+    Ok(())
+}
+
+/// Returns `true` if the stream failed (the peer stopped reading it, or the
+/// connection died): the instance is over.
+fn pipe_to_stream(
+    h: &Handle,
+    pipe: &dyn PipeSide,
+    mut send: quinn::SendStream,
+    st: &State,
+) -> bool {
+    let stop = &st.stopping;
+    let mut buf = vec![0u8; 64 << 10];
+    while !stop.load(Ordering::SeqCst) {
+        let (n, complete) = match pipe.recv(&mut buf) {
+            Ok(r) => r,
+            // Nothing ever to read here (a one-way pipe, or an end opened
+            // without read access): the stream stays open, its end would
+            // tell the peer the instance is over. (Dropping `send` would
+            // finish it.)
+            Err(e) if crate::Error::kind_of(&e) == Some(crate::ErrorKind::AccessDenied) => {
+                st.wait_stopping();
+                return false;
+            }
+            // The server disconnected the instance: the client hears it.
+            Err(e) if crate::Error::kind_of(&e) == Some(crate::ErrorKind::PipeNotConnected) => {
+                let _ = send.reset(RESET_DISCONNECTED);
+                return false;
+            }
+            // The local end closed: the peer hears the end of the stream.
+            Err(_) => break,
+        };
+        if stop.load(Ordering::SeqCst) {
+            break;
+        }
+        let f = if complete {
+            Frame::Data(buf[..n].to_vec())
+        } else {
+            Frame::More(buf[..n].to_vec())
+        };
+        debug_assert!(n <= MAX_PAYLOAD);
+        if h.block_on(write_frame(&mut send, &f)).is_err() {
+            return true;
+        }
+    }
+    let _ = send.finish();
+    false
+}
+
+fn stream_to_pipe(h: &Handle, pipe: &dyn PipeSide, mut recv: quinn::RecvStream, stop: &AtomicBool) {
+    let mut partial: Vec<u8> = Vec::new();
+    while !stop.load(Ordering::SeqCst) {
+        let frame = match h.block_on(read_frame(&mut recv)) {
+            Ok(Some(f)) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotConnected => {
+                pipe.disconnect();
+                return;
+            }
+            Ok(None) | Err(_) => return,
+        };
+        let ok = match frame {
+            Frame::More(d) if pipe.message() => {
+                if partial.len() + d.len() > MAX_MESSAGE {
+                    let _ = recv.stop(quinn::VarInt::from_u32(1));
+                    return;
+                }
+                partial.extend_from_slice(&d);
+                Ok(())
+            }
+            Frame::Data(d) if pipe.message() => {
+                if partial.is_empty() {
+                    pipe.send(&d)
+                } else {
+                    partial.extend_from_slice(&d);
+                    let r = pipe.send(&partial);
+                    partial.clear();
+                    r
+                }
+            }
+            Frame::More(d) | Frame::Data(d) => pipe.send(&d),
+            // Only data flows once the pipe is open.
+            _ => Err(io::Error::from(io::ErrorKind::InvalidData)),
+        };
+        if ok.is_err() {
+            let _ = recv.stop(quinn::VarInt::from_u32(1));
+            return;
+        }
+    }
+}

@@ -1,0 +1,385 @@
+//! The gateway: exports this machine's named pipes to remote clients that
+//! present a certificate its configuration maps to a local identity.
+//!
+//! Each remote open is a local open made from a thread that switched its
+//! own credentials (raw per-thread syscalls: the gateway's other threads
+//! stay root) to the mapped uid, gid and groups plus
+//! [`REMOTE_MARKER_GID`]: the pipe's server judges the kernel's account of
+//! that thread exactly as for a local client, and knows it is remote.
+
+use super::bridge::{self, PipeSide};
+use super::config::{GatewayConfig, Mapping};
+use super::frame::{Frame, Trust};
+use super::tls;
+use crate::error::{Error, ErrorKind};
+use crate::info::{PipeType, ReadMode};
+use crate::named::client::describe_opened;
+use crate::named::{Access, ClientOptions, NamedPipeClient, REMOTE_MARKER_GID};
+use rustix::process::{Gid, Uid};
+use std::io;
+use std::net::SocketAddr;
+use std::os::fd::AsFd;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The application close code of a connection whose certificate chains to
+/// the client CA but is not in the gateway's map.
+pub const CLOSE_UNKNOWN_CERT: quinn::VarInt = quinn::VarInt::from_u32(0x5350_0001);
+
+/// How long a new stream may take to send its `OPEN`.
+const OPEN_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A gateway bound to its UDP address.
+///
+/// ```no_run
+/// use shmpipe::remote::{Gateway, GatewayConfig};
+/// let config = GatewayConfig::load("/etc/shmpipe/gateway.toml".as_ref())?;
+/// let gateway = Gateway::bind(config)?;
+/// println!("listening on {}", gateway.local_addr()?);
+/// gateway.run()?; // serves until the process ends
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub struct Gateway {
+    rt: tokio::runtime::Runtime,
+    endpoint: quinn::Endpoint,
+    config: Arc<GatewayConfig>,
+}
+
+impl std::fmt::Debug for Gateway {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Gateway")
+            .field("listen", &self.endpoint.local_addr().ok())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Gateway {
+    /// Loads the certificates and binds `config.listen`.
+    ///
+    /// ```no_run
+    /// # let config: shmpipe::remote::GatewayConfig = unimplemented!();
+    /// let gateway = shmpipe::remote::Gateway::bind(config)?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn bind(config: GatewayConfig) -> io::Result<Gateway> {
+        for m in &config.clients {
+            if m.uid == u32::MAX || m.gid == u32::MAX || m.groups.contains(&u32::MAX) {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    "a mapping names the id -1",
+                ));
+            }
+        }
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("shmpipe-gateway")
+            .enable_all()
+            .build()?;
+        let sc = tls::server_config(
+            &config.cert,
+            &config.key,
+            &config.client_ca,
+            config.idle_timeout(),
+        )?;
+        let endpoint = {
+            let _in_runtime = rt.enter();
+            quinn::Endpoint::server(sc, config.listen)?
+        };
+        Ok(Gateway {
+            rt,
+            endpoint,
+            config: Arc::new(config),
+        })
+    }
+
+    /// The address it listens on (with the port the system chose for 0).
+    ///
+    /// ```no_run
+    /// # let gateway: shmpipe::remote::Gateway = unimplemented!();
+    /// let port = gateway.local_addr()?.port();
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.endpoint.local_addr()
+    }
+
+    /// Serves remote clients until the endpoint is closed.
+    ///
+    /// ```no_run
+    /// # let gateway: shmpipe::remote::Gateway = unimplemented!();
+    /// gateway.run()?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn run(&self) -> io::Result<()> {
+        self.rt.block_on(async {
+            while let Some(incoming) = self.endpoint.accept().await {
+                tokio::spawn(serve_connection(incoming, Arc::clone(&self.config)));
+            }
+            Ok(())
+        })
+    }
+}
+
+/// Who the connection's (verified) certificate is here.
+fn identity(conn: &quinn::Connection, config: &GatewayConfig) -> Option<Mapping> {
+    let any = conn.peer_identity()?;
+    let certs = any
+        .downcast::<Vec<rustls::pki_types::CertificateDer<'static>>>()
+        .ok()?;
+    let leaf = certs.first()?;
+    config.mapping(&tls::fingerprint(leaf)).cloned()
+}
+
+async fn serve_connection(incoming: quinn::Incoming, config: Arc<GatewayConfig>) {
+    let peer = incoming.remote_address();
+    // A handshake that fails (no certificate, another CA) ends here.
+    let conn = match incoming.await {
+        Ok(c) => c,
+        Err(e) => return eprintln!("shmpipe gateway: {peer}: refused: {e}"),
+    };
+    let Some(who) = identity(&conn, &config) else {
+        eprintln!("shmpipe gateway: {peer}: refused: certificate not in the map");
+        conn.close(CLOSE_UNKNOWN_CERT, b"certificate not mapped");
+        return;
+    };
+    // Who came, never what they send: an operator's record of access.
+    eprintln!(
+        "shmpipe gateway: {peer}: {} as uid {} gid {}",
+        who.name.as_deref().unwrap_or("client"),
+        who.uid,
+        who.gid
+    );
+    let who = Arc::new(who);
+    while let Ok((send, recv)) = conn.accept_bi().await {
+        tokio::spawn(serve_stream(conn.clone(), send, recv, Arc::clone(&who)));
+    }
+}
+
+async fn serve_stream(
+    conn: quinn::Connection,
+    mut send: quinn::SendStream,
+    mut recv: quinn::RecvStream,
+    who: Arc<Mapping>,
+) {
+    let first = tokio::time::timeout(OPEN_REQUEST_TIMEOUT, bridge::read_frame(&mut recv)).await;
+    let (access, trust, name) = match first {
+        Ok(Ok(Some(Frame::Open {
+            access,
+            trust,
+            name,
+        }))) => match Access::from_u8(access) {
+            Some(a) => (a, trust, name),
+            None => return refuse_stream(send, recv),
+        },
+        Ok(Ok(Some(Frame::Wait {
+            timeout,
+            trust,
+            name,
+        }))) => {
+            let full = format!(r"\\.\pipe\{name}");
+            // The local wait ends early when the client goes away: a wait
+            // must not outlive its client, whatever its timeout.
+            let Ok((cancel_rx, cancel_tx)) =
+                rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)
+            else {
+                return refuse_stream(send, recv);
+            };
+            let waited = as_mapped(&who, move || {
+                options(&trust).wait_available_cancellable(&full, timeout, cancel_rx.as_fd())
+            });
+            // The client sends nothing after WAIT: anything more on the
+            // stream (its end, a reset, a dead connection) means it left.
+            let gone = async {
+                let _ = recv.read(&mut [0u8; 1]).await;
+            };
+            let waited = tokio::select! {
+                r = waited => r,
+                () = gone => {
+                    let _ = rustix::io::write(&cancel_tx, &[1]);
+                    return;
+                }
+            };
+            let reply = match waited {
+                Ok(()) => Frame::Waited,
+                Err(e) => Frame::Error(Error::kind_of(&e).unwrap_or(ErrorKind::BrokenPipe)),
+            };
+            let _ = bridge::write_frame(&mut send, &reply).await;
+            let _ = send.finish();
+            return;
+        }
+        // Garbage, anything else first, or nothing in time.
+        _ => return refuse_stream(send, recv),
+    };
+    let full = format!(r"\\.\pipe\{name}");
+    let client = match as_mapped(&who, move || open_local(&full, access, &trust)).await {
+        Ok(c) => c,
+        Err(e) => {
+            let kind = Error::kind_of(&e).unwrap_or(ErrorKind::BrokenPipe);
+            let _ = bridge::write_frame(&mut send, &Frame::Error(kind)).await;
+            let _ = send.finish();
+            return;
+        }
+    };
+    let reply = Frame::Opened(describe_opened(&client));
+    if bridge::write_frame(&mut send, &reply).await.is_err() {
+        return;
+    }
+    let message = reply_is_message(&reply);
+    let side = Arc::new(LocalEnd { client, message });
+    let _ = bridge::start(tokio::runtime::Handle::current(), side, conn, send, recv);
+}
+
+fn reply_is_message(f: &Frame) -> bool {
+    matches!(f, Frame::Opened(o) if o.pipe_type == PipeType::Message)
+}
+
+fn refuse_stream(mut send: quinn::SendStream, mut recv: quinn::RecvStream) {
+    let refuse = quinn::VarInt::from_u32(2);
+    let _ = send.reset(refuse);
+    let _ = recv.stop(refuse);
+}
+
+/// Runs `f` as the mapped identity, marked remote, on a fresh thread whose
+/// credentials are switched for good before `f` runs (see
+/// [`switch_thread_credentials`]).
+async fn as_mapped<T: Send + 'static>(
+    who: &Arc<Mapping>,
+    f: impl FnOnce() -> io::Result<T> + Send + 'static,
+) -> io::Result<T> {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let who = Arc::clone(who);
+    std::thread::Builder::new()
+        .name("shmpipe-gw-as".into())
+        .spawn(move || {
+            let _ = tx.send(switch_thread_credentials(&who).and_then(|()| f()));
+        })?;
+    rx.await
+        .unwrap_or_else(|_| Err(Error::io(ErrorKind::BrokenPipe)))
+}
+
+/// Switches this thread's (only this thread's: raw per-thread syscalls)
+/// groups, gid and uid to the mapping's, plus the remote marker group.
+/// If any switch fails the caller does nothing: never act as the gateway
+/// itself.
+fn switch_thread_credentials(who: &Mapping) -> io::Result<()> {
+    let denied =
+        |why: String| -> io::Error { Error::with_source(ErrorKind::AccessDenied, why).into() };
+    let mut groups: Vec<Gid> = who.groups.iter().map(|&g| Gid::from_raw(g)).collect();
+    groups.push(Gid::from_raw(REMOTE_MARKER_GID));
+    let gid = Gid::from_raw(who.gid);
+    let uid = Uid::from_raw(who.uid);
+    rustix::thread::set_thread_groups(&groups)
+        .map_err(|e| denied(format!("gateway cannot set groups: {e}")))?;
+    rustix::thread::set_thread_res_gid(gid, gid, gid)
+        .map_err(|e| denied(format!("gateway cannot set gid: {e}")))?;
+    rustix::thread::set_thread_res_uid(uid, uid, uid)
+        .map_err(|e| denied(format!("gateway cannot set uid: {e}")))?;
+    Ok(())
+}
+
+/// Opens `full` as a local client (on a thread with the mapped identity).
+fn open_local(full: &str, mut access: Access, trust: &Trust) -> io::Result<NamedPipeClient> {
+    // The gateway's end reads messages whole and needs no more rights from
+    // the server than data access (attributes are never judged).
+    access.read_attributes = true;
+    access.write_attributes = true;
+    let client = options(trust).access(access).open(full)?;
+    if client.info()?.pipe_type == PipeType::Message {
+        client.set_read_mode(ReadMode::Message)?;
+    }
+    Ok(client)
+}
+
+/// Client options with the remote client's trust rule (on top of the
+/// default one, judged on this thread's mapped identity).
+fn options(trust: &Trust) -> ClientOptions {
+    let mut o = ClientOptions::new();
+    o.trust_any_server(trust.any);
+    for &uid in &trust.uids {
+        o.trust_server_uid(uid);
+    }
+    for &gid in &trust.gids {
+        o.trust_server_gid(gid);
+    }
+    o
+}
+
+/// The gateway's end of the local pipe.
+struct LocalEnd {
+    client: NamedPipeClient,
+    message: bool,
+}
+
+impl PipeSide for LocalEnd {
+    fn message(&self) -> bool {
+        self.message
+    }
+
+    fn recv(&self, buf: &mut [u8]) -> io::Result<(usize, bool)> {
+        self.client.recv_msg(buf).map(|m| (m.len, m.complete))
+    }
+
+    fn send(&self, mut data: &[u8]) -> io::Result<()> {
+        loop {
+            let n = self.client.send_msg(data)?;
+            data = &data[n.min(data.len())..];
+            if data.is_empty() {
+                return Ok(());
+            }
+        }
+    }
+
+    fn cancel(&self) -> bool {
+        self.client.canceller().cancel().is_ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The switch is the calling thread's alone: the gateway's other
+    /// threads stay root (glibc's setresuid would have changed them all).
+    #[test]
+    fn credentials_switch_only_the_calling_thread() {
+        if !rustix::process::geteuid().is_root() {
+            assert!(
+                std::env::var("CI").as_deref() != Ok("true"),
+                "needs root under CI=true"
+            );
+            return;
+        }
+        let who = Mapping {
+            fingerprint: "00".into(),
+            uid: 65534,
+            gid: 65534,
+            groups: vec![4242],
+            name: None,
+        };
+        let (euid, egid, groups) = std::thread::spawn(move || {
+            switch_thread_credentials(&who).unwrap();
+            (
+                rustix::process::geteuid().as_raw(),
+                rustix::process::getegid().as_raw(),
+                rustix::process::getgroups().unwrap(),
+            )
+        })
+        .join()
+        .unwrap();
+        assert_eq!((euid, egid), (65534, 65534));
+        let groups: Vec<u32> = groups.iter().map(|g| g.as_raw()).collect();
+        assert!(groups.contains(&4242) && groups.contains(&REMOTE_MARKER_GID));
+        // This thread, and the process, are still root.
+        assert!(rustix::process::geteuid().is_root());
+        let status = std::fs::read_to_string("/proc/self/status").unwrap();
+        let uid_line = status.lines().find(|l| l.starts_with("Uid:")).unwrap();
+        assert!(
+            uid_line.split_whitespace().skip(1).all(|u| u == "0"),
+            "{uid_line}"
+        );
+        assert!(!rustix::process::getgroups()
+            .unwrap()
+            .iter()
+            .any(|g| g.as_raw() == REMOTE_MARKER_GID));
+    }
+}

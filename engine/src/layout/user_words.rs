@@ -302,10 +302,12 @@ impl<P: Platform> RingControl<P> {
     }
 
     /// Clears claim `slot` (`mark`, `owner`), found dead or withdrawn and
-    /// passed: CAS the token `owner` → 0 (Relaxed), then the mark `mark` →
-    /// 0 (Release, failure Relaxed); each only if still that claim's
-    /// (another reader may have cleared it and a new claimant taken the
-    /// claim since).
+    /// passed: CAS the token `owner` → 0 (Relaxed), then, only if that
+    /// succeeded, the mark `mark` → 0 (Release, failure Relaxed). Another
+    /// clearer may have cleared it and a new claimant taken the claim
+    /// since, possibly at the same mark (a write that published nothing
+    /// leaves the position where it was): its token differs, so this
+    /// clear leaves it alone.
     ///
     /// ```
     /// use shmpipe_engine::layout::RingControl;
@@ -313,14 +315,22 @@ impl<P: Platform> RingControl<P> {
     /// let (slot, mark) = c.claim_pending_write(3, 0, 5).unwrap();
     /// c.clear_pending_write(slot, mark, 3);
     /// assert_eq!((c.pending_write_mark(slot), c.pending_write_owner(slot)), (0, 0));
+    /// // A stale clear of a new claim at the same mark leaves it alone.
+    /// let (slot2, mark2) = c.claim_pending_write(4, 0, 5).unwrap();
+    /// assert_eq!((slot2, mark2), (slot, mark));
+    /// c.clear_pending_write(slot, mark, 3);
+    /// assert_eq!((c.pending_write_mark(slot), c.pending_write_owner(slot)), (mark, 4));
     /// ```
     pub fn clear_pending_write(&self, slot: usize, mark: u64, owner: u64) {
-        let _ = self
+        let cleared = self
             .claim_word(slot, OWNER)
-            .compare_exchange(owner, 0, Relaxed, Relaxed);
-        let _ = self
-            .claim_word(slot, MARK)
-            .compare_exchange(mark, 0, Release, Relaxed);
+            .compare_exchange(owner, 0, Relaxed, Relaxed)
+            .is_ok();
+        if cleared {
+            let _ = self
+                .claim_word(slot, MARK)
+                .compare_exchange(mark, 0, Release, Relaxed);
+        }
     }
 
     /// Claim `slot`'s mark: 1 + the claimed write's start, 0 for none

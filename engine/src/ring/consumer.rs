@@ -174,6 +174,30 @@ impl<S: RingStorage> Consumer<S> {
         is_committed(&self.storage, self.head)
     }
 
+    /// Whether the head is an empty message (a zero-length record that
+    /// starts and ends its write; not an abort marker) and no message is
+    /// under way: the next read returns it as a message of 0 bytes. It has
+    /// the payload position of the write after it, which the pipe layer
+    /// must not mistake it for.
+    ///
+    /// ```
+    /// let (mut tx, mut rx) = shmpipe_engine::channel(4096)?;
+    /// tx.write(&[])?;
+    /// tx.write(b"x")?;
+    /// assert!(rx.batch(|c| c.head_is_empty_message())?);
+    /// rx.batch(|c| c.read_message(&mut [0u8; 1]))?;
+    /// assert!(!rx.batch(|c| c.head_is_empty_message())?);
+    /// # Ok::<(), shmpipe_engine::Error>(())
+    /// ```
+    pub fn head_is_empty_message(&mut self) -> Result<bool> {
+        if self.continues {
+            return Ok(false);
+        }
+        Ok(self
+            .head_record()?
+            .is_some_and(|r| r.h.len == 0 && r.h.remaining == 0 && r.h.flags & FLAG_ABORT == 0))
+    }
+
     /// The record at `pos` (the head, or a record boundary after it), or
     /// `None` if nothing is committed there. Checks it against the ring
     /// invariants.

@@ -151,8 +151,16 @@ impl PendingMark<'_> {
     /// The write was cancelled with `published` of its bytes published:
     /// the claim stays, as a withdrawal of `start..start + published` for
     /// the reader to skip (see the module docs), and the peer's waiters are
-    /// woken (a flush the withdrawal completes, a reader).
+    /// woken (a flush the withdrawal completes, a reader). With nothing
+    /// published there is nothing to skip: the claim is released. (Kept,
+    /// it would leave the write position where it was, and a later claim
+    /// of the same slot could carry the same mark: a stale clear or a
+    /// reader's two loads of the mark could not tell the two apart.)
     pub(crate) fn withdraw(self, published: u64) {
+        if published == 0 {
+            drop(self); // releases and notifies `writable`
+            return;
+        }
         let start = self.mark - 1;
         self.control
             .withdraw_pending_write(self.slot, WITHDRAWN, start.saturating_add(published));
@@ -275,11 +283,13 @@ pub(crate) fn unread_all_withdrawn(control: &Control, written: u64) -> bool {
     covered >= written
 }
 
-/// Unread bytes of withdrawn writes: they will never be read, so they no
-/// longer count against the quota of the writes behind them (spec 7.4:
-/// "withdrawing may complete later pending writes"). Bounded by what is
-/// unread: hostile words cannot make a write skip more than the queue.
-pub(crate) fn withdrawn_unread(control: &Control) -> u64 {
+/// Unread bytes of withdrawn writes below payload position `upto`: they
+/// will never be read, so they no longer count against the quota of a
+/// write ending at `upto` (spec 7.4: "withdrawing may complete later
+/// pending writes"). Only what lies ahead of that write counts: a write
+/// withdrawn *behind* it must not complete it. Bounded by what is unread:
+/// hostile words cannot make a write skip more than the queue.
+pub(crate) fn withdrawn_unread(control: &Control, upto: u64) -> u64 {
     let mut ranges = [None; PENDING_CLAIMS];
     for (r, c) in ranges.iter_mut().zip(withdrawn(control)) {
         *r = Some((c.start, c.end));
@@ -287,7 +297,7 @@ pub(crate) fn withdrawn_unread(control: &Control) -> u64 {
     if ranges[0].is_none() {
         return 0;
     }
-    let (consumed, written) = (control.consumed(), control.written());
+    let (consumed, written) = (control.consumed(), control.written().min(upto));
     let sum = ranges
         .into_iter()
         .flatten()
@@ -304,7 +314,7 @@ pub(crate) fn withdrawn_unread(control: &Control) -> u64 {
 /// them, so a write that would not pend now never will.
 pub(crate) fn may_pend(control: &Control, end: u64, quota: u64) -> bool {
     end.saturating_sub(control.consumed())
-        .saturating_sub(withdrawn_unread(control))
+        .saturating_sub(withdrawn_unread(control, end))
         > quota
 }
 
@@ -410,6 +420,18 @@ pub(crate) fn withdrawal_limit(
             limit = Some(usize::try_from(left).unwrap_or(usize::MAX));
             break;
         }
+        // An empty message queued just before the dead write has its
+        // payload position: it is the next thing to read, not part of the
+        // write. Read it first (a limit of 0 bytes).
+        if consumed == dead.start
+            && rx
+                .batch(|c| c.head_is_empty_message())
+                .map_err(|e| super::engine(e, ErrorKind::BrokenPipe))?
+        {
+            limit = Some(0);
+            break;
+        }
+        let control = rx.ring().control();
         dead.clear(control);
         cut |= drop_rest(rx, &dead)?;
     }

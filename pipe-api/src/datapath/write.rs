@@ -26,8 +26,8 @@ impl Conn {
     /// Writes one write (spec 4.7, 5.2, 5.5). Returns the bytes written
     /// (all, or for a nonblocking end possibly fewer, even 0).
     pub(crate) fn write(&self, buf: &[u8], nonblocking: bool) -> io::Result<usize> {
-        let (tx, _) = self.tx()?;
-        let mut tx = self.locked(tx, HALF_TX)?;
+        let (half, _) = self.tx()?;
+        let mut tx = self.locked(half, HALF_TX)?;
         let message = self.pipe_type == PipeType::Message;
         // A killed peer leaves no hang-up hint: ask now and then. Plain
         // loads and stores suffice: we hold the `tx` lock.
@@ -121,7 +121,14 @@ impl Conn {
             let mut claim = claimed.into_inner();
             match sent {
                 Ok(Some((end, ()))) => break (end, claim),
-                Ok(None) => self.wait_for_mark(n)?,
+                Ok(None) => {
+                    // Not holding the half meanwhile: a nonblocking write
+                    // or an empty message of this handle never waits
+                    // behind a write waiting for a claim.
+                    drop(tx);
+                    self.wait_for_mark(n)?;
+                    tx = self.locked(half, HALF_TX)?;
+                }
                 Err(e) => {
                     if let (shmpipe_engine::Error::Cancelled, Some(claim)) =
                         (&e.error, claim.take())
@@ -153,7 +160,8 @@ impl Conn {
         self.consumed_hint.store(consumed, Relaxed);
         // Bytes of a cancelled write still queued ahead will never be read:
         // they do not hold this write back (spec 7.4).
-        let withdrawn = |consumed: u64| consumed.saturating_add(pending::withdrawn_unread(control));
+        let withdrawn =
+            |consumed: u64| consumed.saturating_add(pending::withdrawn_unread(control, end));
         if consumed >= target || withdrawn(consumed) >= target {
             return Ok(buf.len());
         }
@@ -190,16 +198,18 @@ impl Conn {
     /// spent (a withdrawn or dead write none of whose bytes is left unread,
     /// which is then cleared here: a reader asleep on an empty ring would
     /// never clear it). Nothing of the write is published meanwhile, so a
-    /// cancel or a peer's close leaves nothing behind. The caller keeps its
-    /// half locked: writes issued after this one on the handle stay after
-    /// it.
+    /// cancel or a peer's close leaves nothing behind. The caller does not
+    /// hold its half meanwhile, so nothing of the handle waits behind it.
     ///
     /// Waiting, rather than publishing unmarked, is what makes every pending
     /// write withdrawable (spec 7.4) and droppable when its process dies
-    /// (7.5), however many pend at once on one ring. Its cost: the reader
-    /// sees this write's bytes only once the writes pending ahead of it
-    /// complete, which they do as soon as the reader has taken all but a
-    /// quota of them.
+    /// (7.5), however many pend at once on one ring. Its cost, only when
+    /// more writes pend at once than a ring has claims: the reader sees
+    /// this write's bytes only once a write pending ahead of it completes
+    /// (as soon as the reader has taken all but a quota of them), and a
+    /// write issued meanwhile that needs no claim (an empty message, a
+    /// `transact` request, a write that fits) or wins the freed claim goes
+    /// into the pipe before it.
     pub(super) fn wait_for_mark(&self, n: u64) -> io::Result<()> {
         let control = self.words.control();
         let quota = u64::from(self.quota);

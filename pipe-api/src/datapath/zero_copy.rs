@@ -153,14 +153,14 @@ impl Conn {
         nonblocking: bool,
         f: impl FnOnce(&mut [u8]) -> R,
     ) -> io::Result<R> {
-        let (tx, _) = self.tx()?;
+        let (half, _) = self.tx()?;
         if len == 0 {
             // No slice to share: an empty write or empty message is the
             // copy path's (its state checks and framing).
             let r = f(&mut []);
             return self.write(&[], nonblocking).map(|_| r);
         }
-        let mut tx = self.locked(tx, HALF_TX)?;
+        let mut tx = self.locked(half, HALF_TX)?;
         let max = max_len(tx.capacity());
         if len > max {
             return Err(too_large(len, max));
@@ -191,7 +191,10 @@ impl Conn {
             && pending::claims_judgeable(control)
             && pending::may_pend(control, tx.written().saturating_add(n), quota)
         {
+            // Not holding the half meanwhile (see `Conn::write`).
+            drop(tx);
             self.wait_for_mark(n)?;
+            tx = self.locked(half, HALF_TX)?;
         }
         let mut f = Some(f);
         let mut claim = None;
@@ -257,7 +260,8 @@ impl Conn {
         }
         let consumed = control.consumed().min(end);
         self.consumed_hint.store(consumed, Relaxed);
-        let withdrawn = |consumed: u64| consumed.saturating_add(pending::withdrawn_unread(control));
+        let withdrawn =
+            |consumed: u64| consumed.saturating_add(pending::withdrawn_unread(control, end));
         if consumed >= target || withdrawn(consumed) >= target {
             return Ok(());
         }

@@ -10,8 +10,12 @@
 
 use crate::common;
 
+use common::named::{default_opts, unique_name};
 use common::{child_command, pattern, within, Pending, HANG, TOKEN_ENV};
-use shmpipe::{Canceller, CommandExt as _, ErrorKind, PipeBuilder, PipeReader, PipeWriter};
+use shmpipe::named::{ClientOptions, Connected, NamedPipeClient, NamedPipeServer};
+use shmpipe::{
+    Canceller, CommandExt as _, ErrorKind, PipeBuilder, PipeReader, PipeType, PipeWriter, ReadMode,
+};
 use std::io::{BufRead, Read, Write};
 use std::process::Stdio;
 use std::time::Instant;
@@ -213,11 +217,109 @@ fn beyond_the_claims(zero_copy_last: bool) {
     );
 }
 
+/// Spec 5.2: a write completes once `ahead(e) <= Q`, `ahead` counting its
+/// own unread bytes and those of the entries *before* it. A write
+/// cancelled behind a pending write does not shrink that write's `ahead`:
+/// the first write stays pending until the reader reads.
+fn a_write_withdrawn_behind_a_pending_one_does_not_complete_it() {
+    let (mut r, w) = PipeBuilder::new().buffer_size(QUOTA).build().unwrap();
+    let mut first = w.try_clone().unwrap();
+    let mut second = w.try_clone().unwrap();
+    let (c1, c2) = (first.canceller(), second.canceller());
+    let a = Pending::start("first write", move || first.write(&pattern(FIRST, 7)));
+    wait_pending(&c1, 1);
+    wait_queued(&r, FIRST as u64);
+    let b = Pending::start("second write", move || second.write(&pattern(SECOND, 9)));
+    wait_pending(&c2, 1);
+    wait_queued(&r, (FIRST + SECOND) as u64);
+    c2.cancel().unwrap();
+    assert_eq!(
+        shmpipe::Error::kind_of(&b.finish().unwrap_err()),
+        Some(ErrorKind::OperationAborted)
+    );
+    a.assert_pending("a write withdrawn behind it completed the first write");
+    let mut v = vec![0u8; FIRST];
+    r.read_exact(&mut v).unwrap();
+    assert!(v == pattern(FIRST, 7));
+    assert_eq!(a.finish().unwrap(), FIRST);
+    drop(w);
+}
+
+/// A message pipe of the spec's default quotas (1024 bytes), connected.
+fn message_pipe(tag: &str) -> (NamedPipeServer, NamedPipeClient) {
+    let name = unique_name(tag);
+    let mut o = default_opts();
+    o.pipe_type(PipeType::Message).read_mode(ReadMode::Message);
+    let server = o.create(&name).unwrap();
+    let client = ClientOptions::new().open(&name).unwrap();
+    assert_eq!(server.connect().unwrap(), Connected::Already);
+    (server, client)
+}
+
+/// Spec 5.4 and 7.4: an empty message queued just before a pending write
+/// has that write's payload position. When the write is cancelled, the
+/// reader must neither take the empty message for part of it (and eat it)
+/// nor leave the cancelled bytes readable.
+fn an_empty_message_before_a_withdrawn_write_is_read_and_the_write_is_not() {
+    let (server, client) = message_pipe("empty-then-withdrawn");
+    assert_eq!((&client).write(&[]).unwrap(), 0);
+    let c = client.canceller();
+    let h = client.try_clone().unwrap();
+    let w = Pending::start("write", move || (&h).write(&pattern(FIRST, 3)));
+    wait_pending(&c, 1);
+    c.cancel().unwrap();
+    assert_eq!(
+        shmpipe::Error::kind_of(&w.finish().unwrap_err()),
+        Some(ErrorKind::OperationAborted)
+    );
+    assert_eq!((&client).write(NEXT).unwrap(), NEXT.len());
+    let mut buf = vec![0u8; 4096];
+    let n = (&server).read(&mut buf).unwrap();
+    assert_eq!(n, 0, "the empty message was not read first");
+    let n = (&server).read(&mut buf).unwrap();
+    assert_eq!(&buf[..n], NEXT, "the cancelled write's bytes were read");
+}
+
+/// Spec 5.2 and 5.5: an empty message and a nonblocking write complete at
+/// once, also while another write of the same end (a duplicate sharing its
+/// handle state) waits for a pending-write claim.
+fn a_write_waiting_for_a_claim_holds_up_no_other_write_of_its_end() {
+    let (_server, client) = message_pipe("claim-wait-blocks-nothing");
+    let mut writes = Vec::new();
+    for i in 0..5u8 {
+        let h = client.try_clone().unwrap();
+        let c = h.canceller();
+        writes.push(Pending::start("write", move || {
+            (&h).write(&pattern(FIRST, i))
+        }));
+        // The named client's duplicates share one canceller.
+        wait_pending(&c, i as usize + 1);
+    }
+    writes[4].assert_pending("the fifth write waits for a claim");
+    let h = client.try_clone().unwrap();
+    let empty = within("an empty message", move || (&h).write(&[]).map(|n| (n, h)));
+    let (n, h) = empty.unwrap();
+    assert_eq!(n, 0);
+    h.set_nonblocking(true).unwrap();
+    let nb = within("a nonblocking write", move || (&h).write(b"x"));
+    // Nothing fits: a nonblocking message write writes nothing (spec 5.5),
+    // which `io::Write` reports as WouldBlock.
+    match nb {
+        Ok(0) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+        other => panic!("a nonblocking write that cannot fit returned {other:?}"),
+    }
+    client.canceller().cancel().unwrap();
+}
+
 common::tests! {
     tests: [
         sem_145_the_second_of_two_pending_writes_is_withdrawn_when_cancelled,
         a_write_beyond_the_claims_publishes_nothing_until_one_is_free,
         a_zero_copy_write_beyond_the_claims_publishes_nothing_until_one_is_free,
+        a_write_withdrawn_behind_a_pending_one_does_not_complete_it,
+        an_empty_message_before_a_withdrawn_write_is_read_and_the_write_is_not,
+        a_write_waiting_for_a_claim_holds_up_no_other_write_of_its_end,
     ],
     children: [child_two_pending_writes],
 }

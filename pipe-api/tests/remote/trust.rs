@@ -297,7 +297,63 @@ fn trust_options_reach_the_gateway() {
     kid.finish();
 }
 
+/// Both the owner and a member of a name refuse remote clients; the owner
+/// is killed and the member takes the name over: remote clients are still
+/// refused. (The member's record of the name came from the owner's JOINED,
+/// which does not carry the flag; it used to keep `false` and let them in.)
+fn reject_remote_survives_a_takeover() {
+    if !ready("reject_remote_survives_a_takeover") {
+        return;
+    }
+    let name = unique_name("remote-reject-takeover");
+    let mut kid =
+        crate::common::named::Kid::spawn("child_rejecting_owner", &[("PIPE", name.clone())]);
+    kid.expect("ready");
+    let _member = ServerOptions::new()
+        .max_instances(4)
+        .reject_remote_clients(true)
+        .create(&name)
+        .unwrap();
+    assert_kind(
+        ClientOptions::new().open(&remote("gw", &name)),
+        ErrorKind::AccessDenied,
+        "remote open while the rejecting owner lives",
+    );
+    kid.kill();
+    // Until the member has taken over, an open finds no owner (FileNotFound
+    // or PipeBusy); then its verdict is the member's.
+    let start = std::time::Instant::now();
+    let r = loop {
+        let r = ClientOptions::new().open(&remote("gw", &name));
+        let between = matches!(
+            r.as_ref().map_err(shmpipe::Error::kind_of),
+            Err(Some(ErrorKind::FileNotFound | ErrorKind::PipeBusy))
+        );
+        if !between || start.elapsed() > crate::common::HANG {
+            break r;
+        }
+        std::thread::yield_now();
+    };
+    assert_kind(
+        r,
+        ErrorKind::AccessDenied,
+        "remote open after the member (reject_remote_clients(true)) took over",
+    );
+}
+
+/// The owner of `reject_remote_survives_a_takeover`'s name.
+fn child_rejecting_owner() {
+    let name = crate::common::named::env("PIPE");
+    let _server = ServerOptions::new()
+        .max_instances(4)
+        .reject_remote_clients(true)
+        .create(&name)
+        .unwrap();
+    crate::common::named::say("ready");
+    while crate::common::named::hear().is_some() {}
+}
+
 crate::common::tests! {
-    tests: [trust_options_reach_the_gateway, pinned_gateway_certificate, reject_remote_clients, garbage_on_a_stream, expired_certificate_refused, mapped_uid_judged_by_security, certificate_of_another_ca_refused, no_client_certificate_refused, unknown_and_unreachable_hosts],
-    children: [child_nobody_server],
+    tests: [reject_remote_survives_a_takeover, trust_options_reach_the_gateway, pinned_gateway_certificate, reject_remote_clients, garbage_on_a_stream, expired_certificate_refused, mapped_uid_judged_by_security, certificate_of_another_ca_refused, no_client_certificate_refused, unknown_and_unreachable_hosts],
+    children: [child_nobody_server, child_rejecting_owner],
 }

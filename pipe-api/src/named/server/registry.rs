@@ -119,6 +119,10 @@ impl ServerOptions {
                     // clients sent to it, and the name should it take it
                     // over, by its own security, as their owner.
                     attrs.security = self.security;
+                    // Likewise its own refusal of remote clients, for the
+                    // clients forwarded to it and after a takeover (the
+                    // owner does not send its own in JOINED).
+                    attrs.reject_remote = self.reject_remote;
                     attrs.owner = (
                         rustix::process::geteuid().as_raw(),
                         rustix::process::getegid().as_raw(),

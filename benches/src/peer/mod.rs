@@ -75,6 +75,8 @@ enum Role {
     ZeroCopy,
     /// The far side of an async transport ([`crate::asyncio`]).
     Async,
+    /// The servers and gateway of the remote rows ([`crate::remote`]).
+    Remote,
 }
 
 struct Spec {
@@ -96,6 +98,7 @@ fn parse_spec(spec: &str) -> Option<Spec> {
             "kind" if v == KILL_ROLE => role = Some(Role::Kill),
             "kind" if v == crate::zero_copy::ROLE => role = Some(Role::ZeroCopy),
             "kind" if v == crate::asyncio::ASYNC_ROLE => role = Some(Role::Async),
+            "kind" if v == crate::remote::ROLE => role = Some(Role::Remote),
             "kind" => role = Kind::from_name(v).map(Role::Link),
             "fds" => fds = v.parse().ok().filter(|&n: &usize| n <= 8),
             "args" => args = v.parse().ok().filter(|&n: &usize| n <= 8),
@@ -150,6 +153,7 @@ fn peer_main(spec: &str) -> io::Result<()> {
             Role::Kill => kill::serve(&mut ctl, fds, &args, spec.cpu),
             Role::ZeroCopy => crate::zero_copy::serve(&mut ctl, fds, &args, spec.cpu),
             Role::Async => crate::asyncio::peer::serve(&mut ctl, fds, &args, spec.cpu),
+            Role::Remote => crate::remote::serve(&mut ctl, &args),
         }
     })();
     match r {

@@ -190,6 +190,8 @@ mod tests {
         assert_eq!((s.role, s.fds, s.args, s.cpu), (Role::Kill, 1, 2, Some(3)));
         let s = parse_spec("kind=async;fds=2;args=1;cpu=none").unwrap();
         assert_eq!((s.role, s.fds, s.args), (Role::Async, 2, 1));
+        let s = parse_spec("kind=remote;fds=0;args=2;cpu=none").unwrap();
+        assert_eq!((s.role, s.args), (Role::Remote, 2));
         assert!(parse_spec("kind=nope;fds=1;args=0;cpu=none").is_none());
         assert!(parse_spec("kind=pipe;fds=99;args=0;cpu=none").is_none());
         assert!(parse_spec("kind=pipe;fds=2;args=0").is_none());

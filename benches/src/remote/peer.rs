@@ -37,7 +37,11 @@ pub(crate) fn parse(h: &[u8; 16]) -> io::Result<(u32, usize, u64)> {
     let op = u32::from_le_bytes(h[..4].try_into().expect("4 bytes"));
     let size = u32::from_le_bytes(h[4..8].try_into().expect("4 bytes")) as usize;
     let count = u64::from_le_bytes(h[8..].try_into().expect("8 bytes"));
-    if !matches!(op, ECHO | SINK) || size == 0 || size > MAX_SIZE {
+    if !matches!(op, ECHO | SINK)
+        || size == 0
+        || size > MAX_SIZE
+        || (size as u64).checked_mul(count).is_none()
+    {
         return Err(protocol_error(format!("bad command {op} {size} {count}")));
     }
     Ok((op, size, count))
@@ -206,11 +210,28 @@ pub(crate) fn serve(ctl: &mut Control, args: &[String]) -> io::Result<()> {
 
     ctl.send("hello pinned=0")?;
     ctl.send(&format!("ports {gw_port} {quinn_port} {tcp_port}"))?;
-    while let Some(line) = ctl.recv()? {
-        if line == "quit" {
-            return Ok(());
-        }
-        return Err(protocol_error(format!("unknown command {line:?}")));
+    // `quit` or EOF ends the process, and with it the servers and gateway.
+    match ctl.recv()? {
+        None => Ok(()),
+        Some(line) if line == "quit" => Ok(()),
+        Some(line) => Err(protocol_error(format!("unknown command {line:?}"))),
     }
-    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn headers_round_trip_and_garbage_is_refused() {
+        assert_eq!(parse(&header(ECHO, 64, 7)).unwrap(), (ECHO, 64, 7));
+        assert_eq!(
+            parse(&header(SINK, MAX_SIZE, 1)).unwrap(),
+            (SINK, MAX_SIZE, 1)
+        );
+        assert!(parse(&header(3, 64, 1)).is_err());
+        assert!(parse(&header(ECHO, 0, 1)).is_err());
+        assert!(parse(&header(SINK, MAX_SIZE + 1, 1)).is_err());
+        assert!(parse(&header(SINK, 64, u64::MAX)).is_err());
+    }
 }

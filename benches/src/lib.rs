@@ -16,6 +16,8 @@
 //!   (`shmpipe bench --only zero-copy`).
 //! * [`asyncio`]: the async rows, shmpipe's tokio ends next to tokio's
 //!   `UnixStream` and pipe (`shmpipe bench --only async`).
+//! * [`remote`]: a named pipe across a gateway on loopback next to a bare
+//!   quinn stream and TCP + rustls (`shmpipe bench --remote`).
 //! * [`liveness`]: how long a blocked pipe end takes to learn that its peer
 //!   process was SIGKILLed (`shmpipe bench --only kill`).
 //! * [`scale`]: resident memory and descriptors per connected named-pipe
@@ -50,6 +52,7 @@ pub mod peer;
 pub mod pipes;
 pub mod plot;
 pub mod policy;
+pub mod remote;
 pub mod rng;
 pub mod scale;
 pub mod shm;

@@ -12,6 +12,7 @@ use serde::Serialize;
 use shmpipe_benches::asyncio::{self, AsyncKind, AsyncReport};
 use shmpipe_benches::connect::ConnectReport;
 use shmpipe_benches::liveness::{self, Case, KillReport};
+use shmpipe_benches::remote::{self, RemoteReport};
 use shmpipe_benches::scale::{self, ScaleReport};
 use shmpipe_benches::suite::{self, Config, Mode, Report, TransportReport, OFFSETS, SIZES};
 use shmpipe_benches::transport::human_bytes;
@@ -45,9 +46,13 @@ pub struct BenchArgs {
     /// blocked pipe end notices that its peer process was killed, `scale`
     /// for the memory and descriptors of each connected instance (part of
     /// --full), `zero-copy` for the pipes' zero-copy API against their copy
-    /// API, `async` for the tokio rows
+    /// API, `async` for the tokio rows, `remote` for the rows of --remote
     #[arg(long, value_name = "NAMES", value_delimiter = ',')]
     only: Vec<String>,
+    /// Also measure a named pipe reached through a gateway on loopback,
+    /// next to a bare quinn stream and TCP + rustls (needs root)
+    #[arg(long)]
+    remote: bool,
     /// A few iterations of every measurement: checks that everything works,
     /// measures nothing (for tests)
     #[arg(long, hide = true, conflicts_with = "full")]
@@ -64,6 +69,8 @@ const SCALE: &str = "scale";
 const ZERO_COPY: &str = shmpipe_benches::zero_copy::ROLE;
 /// The `--only` name of the async rows.
 const ASYNC: &str = "async";
+/// The `--only` name of the remote rows (also `--remote`).
+const REMOTE: &str = remote::ROLE;
 
 fn invalid(msg: String) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidInput, msg)
@@ -95,7 +102,7 @@ fn config(args: &BenchArgs) -> io::Result<Config> {
                 connect = true;
                 continue;
             }
-            if name == KILL || name == SCALE || name == ZERO_COPY || name == ASYNC {
+            if [KILL, SCALE, ZERO_COPY, ASYNC, REMOTE].contains(&name) {
                 continue; // see `wants_kill`, `wants_scale`, `wants`
             }
             let k = Kind::from_name(name).ok_or_else(|| {
@@ -105,6 +112,7 @@ fn config(args: &BenchArgs) -> io::Result<Config> {
                 all.push(SCALE);
                 all.push(ZERO_COPY);
                 all.push(ASYNC);
+                all.push(REMOTE);
                 invalid(format!(
                     "unknown transport {name:?} (known: {})",
                     all.join(", ")
@@ -144,6 +152,11 @@ fn wants(args: &BenchArgs, name: &str) -> bool {
     args.only.is_empty() || args.only.iter().any(|n| n.trim() == name)
 }
 
+/// Whether the remote rows run: only when asked for, never by default.
+fn wants_remote(args: &BenchArgs) -> bool {
+    args.remote || args.only.iter().any(|n| n.trim() == REMOTE)
+}
+
 /// Whether the per-instance cost measurement runs: in `--full`, or named.
 fn wants_scale(args: &BenchArgs) -> bool {
     (args.full && args.only.is_empty()) || args.only.iter().any(|n| n.trim() == SCALE)
@@ -158,6 +171,7 @@ struct JsonReport<'a> {
     kill: Option<&'a KillReport>,
     scale: Option<&'a ScaleReport>,
     zero_copy: Option<&'a [ZeroCopyRow]>,
+    remote: Option<&'a RemoteReport>,
 }
 
 /// Runs `shmpipe bench`.
@@ -213,8 +227,18 @@ pub fn run(args: &BenchArgs) -> io::Result<()> {
         report.seconds += started.elapsed().as_secs_f64();
         Ok((report, kill, Some(rows)))
     });
+    let report = report.and_then(|(mut report, kill, zc)| {
+        if !wants_remote(args) {
+            return Ok((report, kill, zc, None));
+        }
+        let started = std::time::Instant::now();
+        let r = remote::run(config.mode, &mut |label| bar.set_message(label.to_owned()))
+            .map_err(|e| io::Error::new(e.kind(), format!("remote rows: {e}")))?;
+        report.seconds += started.elapsed().as_secs_f64();
+        Ok((report, kill, zc, Some(r)))
+    });
     bar.finish_and_clear();
-    let (report, kill, zc) = report?;
+    let (report, kill, zc, remote_rows) = report?;
     let scale = if wants_scale(args) {
         Some(scale::run()?)
     } else {
@@ -223,6 +247,9 @@ pub fn run(args: &BenchArgs) -> io::Result<()> {
     print!("{}", render(&report, kill.as_ref()));
     if let Some(rows) = &zc {
         print!("{}", zero_copy::render(rows));
+    }
+    if let Some(r) = &remote_rows {
+        print!("{}", remote::render(r));
     }
     if let Some(s) = &scale {
         print!("\n{}", s.table());
@@ -234,6 +261,7 @@ pub fn run(args: &BenchArgs) -> io::Result<()> {
             kill: kill.as_ref(),
             scale: scale.as_ref(),
             zero_copy: zc.as_deref(),
+            remote: remote_rows.as_ref(),
         };
         serde_json::to_writer_pretty(&mut w, &doc)
             .map_err(io::Error::from)

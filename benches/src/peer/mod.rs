@@ -75,6 +75,8 @@ enum Role {
     ZeroCopy,
     /// The far side of an async transport ([`crate::asyncio`]).
     Async,
+    /// The servers and gateway of the remote rows ([`crate::remote`]).
+    Remote,
 }
 
 struct Spec {
@@ -96,6 +98,7 @@ fn parse_spec(spec: &str) -> Option<Spec> {
             "kind" if v == KILL_ROLE => role = Some(Role::Kill),
             "kind" if v == crate::zero_copy::ROLE => role = Some(Role::ZeroCopy),
             "kind" if v == crate::asyncio::ASYNC_ROLE => role = Some(Role::Async),
+            "kind" if v == crate::remote::ROLE => role = Some(Role::Remote),
             "kind" => role = Kind::from_name(v).map(Role::Link),
             "fds" => fds = v.parse().ok().filter(|&n: &usize| n <= 8),
             "args" => args = v.parse().ok().filter(|&n: &usize| n <= 8),
@@ -150,6 +153,7 @@ fn peer_main(spec: &str) -> io::Result<()> {
             Role::Kill => kill::serve(&mut ctl, fds, &args, spec.cpu),
             Role::ZeroCopy => crate::zero_copy::serve(&mut ctl, fds, &args, spec.cpu),
             Role::Async => crate::asyncio::peer::serve(&mut ctl, fds, &args, spec.cpu),
+            Role::Remote => crate::remote::serve(&mut ctl, &args),
         }
     })();
     match r {
@@ -186,6 +190,8 @@ mod tests {
         assert_eq!((s.role, s.fds, s.args, s.cpu), (Role::Kill, 1, 2, Some(3)));
         let s = parse_spec("kind=async;fds=2;args=1;cpu=none").unwrap();
         assert_eq!((s.role, s.fds, s.args), (Role::Async, 2, 1));
+        let s = parse_spec("kind=remote;fds=0;args=2;cpu=none").unwrap();
+        assert_eq!((s.role, s.args), (Role::Remote, 2));
         assert!(parse_spec("kind=nope;fds=1;args=0;cpu=none").is_none());
         assert!(parse_spec("kind=pipe;fds=99;args=0;cpu=none").is_none());
         assert!(parse_spec("kind=pipe;fds=2;args=0").is_none());

@@ -13,6 +13,7 @@ mod common;
 
 mod bench;
 mod bench_async;
+mod bench_remote;
 mod errors;
 mod gateway;
 mod pipes;

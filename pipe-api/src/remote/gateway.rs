@@ -258,9 +258,17 @@ async fn as_mapped<T: Send + 'static>(
 }
 
 /// Switches this thread's (only this thread's: raw per-thread syscalls)
-/// groups, gid and uid to the mapping's, plus the remote marker group.
-/// If any switch fails the caller does nothing: never act as the gateway
-/// itself.
+/// groups and *effective* gid and uid to the mapping's, plus the remote
+/// marker group. If any switch fails the caller does nothing: never act as
+/// the gateway itself.
+///
+/// Only the effective ids: what a server is told (`SO_PEERCRED`,
+/// `SO_PEERGROUPS`) and what file access is judged by. The real and saved
+/// ids stay the gateway's (root), because the kernel lets a process signal
+/// a thread, or read and change the process's limits (`prlimit`), when its
+/// uid matches the thread's real or saved uid: with those switched too,
+/// any process of the mapped user could stop or kill the whole gateway, or
+/// lower its descriptor limit, through the thread serving a remote client.
 fn switch_thread_credentials(who: &Mapping) -> io::Result<()> {
     let denied =
         |why: String| -> io::Error { Error::with_source(ErrorKind::AccessDenied, why).into() };
@@ -270,9 +278,10 @@ fn switch_thread_credentials(who: &Mapping) -> io::Result<()> {
     let uid = Uid::from_raw(who.uid);
     rustix::thread::set_thread_groups(&groups)
         .map_err(|e| denied(format!("gateway cannot set groups: {e}")))?;
-    rustix::thread::set_thread_res_gid(gid, gid, gid)
+    let (ruid, rgid) = (rustix::process::getuid(), rustix::process::getgid());
+    rustix::thread::set_thread_res_gid(rgid, gid, rgid)
         .map_err(|e| denied(format!("gateway cannot set gid: {e}")))?;
-    rustix::thread::set_thread_res_uid(uid, uid, uid)
+    rustix::thread::set_thread_res_uid(ruid, uid, ruid)
         .map_err(|e| denied(format!("gateway cannot set uid: {e}")))?;
     Ok(())
 }
@@ -381,5 +390,79 @@ mod tests {
             .unwrap()
             .iter()
             .any(|g| g.as_raw() == REMOTE_MARKER_GID));
+    }
+
+    /// While a thread serves a remote client as the mapped user, that local
+    /// user can neither signal it (`tgkill`: a SIGSTOP or SIGKILL would
+    /// stop or kill the whole root gateway) nor read or change the
+    /// gateway's limits through it (`prlimit` on the thread). Both worked
+    /// while the real and saved ids were switched too (found by review).
+    #[test]
+    fn the_mapped_user_cannot_reach_the_gateway_through_its_thread() {
+        if !rustix::process::geteuid().is_root() {
+            assert!(
+                std::env::var("CI").as_deref() != Ok("true"),
+                "needs root under CI=true"
+            );
+            return;
+        }
+        let who = Mapping {
+            fingerprint: "00".into(),
+            uid: 65534,
+            gid: 65534,
+            groups: vec![],
+            name: None,
+        };
+        let (tx, rx) = std::sync::mpsc::channel();
+        let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
+        let t = std::thread::spawn(move || {
+            switch_thread_credentials(&who).unwrap();
+            tx.send(rustix::thread::gettid().as_raw_nonzero().get())
+                .unwrap();
+            let _ = done_rx.recv();
+        });
+        let tid = rx.recv().unwrap();
+        let pid = std::process::id() as libc::pid_t;
+        // SAFETY: fork in a threaded process; the child makes only raw
+        // system calls (async-signal-safe) and leaves with `_exit`.
+        let child = unsafe { libc::fork() };
+        if child == 0 {
+            // SAFETY: raw system calls on plain values and a local
+            // `rlimit`, then `_exit`: nothing that needs the parent's other
+            // threads or locks.
+            unsafe {
+                libc::syscall(libc::SYS_setgroups, 0, std::ptr::null::<libc::gid_t>());
+                libc::syscall(libc::SYS_setresgid, 65534, 65534, 65534);
+                if libc::syscall(libc::SYS_setresuid, 65534, 65534, 65534) != 0 {
+                    libc::_exit(9);
+                }
+                let sig = libc::syscall(libc::SYS_tgkill, pid, tid, 0);
+                let mut lim: libc::rlimit = std::mem::zeroed();
+                let pl = libc::syscall(
+                    libc::SYS_prlimit64,
+                    tid,
+                    libc::RLIMIT_NOFILE,
+                    std::ptr::null::<libc::rlimit>(),
+                    &raw mut lim,
+                );
+                libc::_exit(i32::from(sig == 0) | (i32::from(pl == 0) << 1));
+            }
+        }
+        assert!(child > 0, "fork failed");
+        let mut status = 0;
+        // SAFETY: waits for our own child, writing into a local.
+        unsafe { libc::waitpid(child, &raw mut status, 0) };
+        done_tx.send(()).unwrap();
+        t.join().unwrap();
+        assert!(libc::WIFEXITED(status), "the probe child died: {status:#x}");
+        let code = libc::WEXITSTATUS(status);
+        assert_eq!(
+            code,
+            0,
+            "uid 65534 reached the root gateway through its mapped thread: \
+             tgkill allowed: {}, prlimit allowed: {}",
+            code & 1 != 0,
+            code & 2 != 0
+        );
     }
 }

@@ -113,9 +113,25 @@ impl GatewayConfig {
         for p in [&mut c.cert, &mut c.key, &mut c.client_ca] {
             resolve(path, p);
         }
+        // A mapping must be unambiguous: a SHA-256 is 32 bytes (a shorter
+        // one would silently never match), and one certificate listed twice
+        // (in another case, or with colons) would get whichever identity
+        // came first.
+        let mut seen = std::collections::HashSet::new();
         for m in &c.clients {
-            if normalise_fingerprint(&m.fingerprint).is_none() {
-                return Err(bad(path, format!("bad fingerprint {:?}", m.fingerprint)));
+            let fp = normalise_fingerprint(&m.fingerprint)
+                .filter(|fp| fp.len() == 32)
+                .ok_or_else(|| {
+                    bad(
+                        path,
+                        format!("bad fingerprint {:?}: not 32 bytes of hex", m.fingerprint),
+                    )
+                })?;
+            if !seen.insert(fp) {
+                return Err(bad(
+                    path,
+                    format!("fingerprint {:?} is mapped twice", m.fingerprint),
+                ));
             }
         }
         Ok(c)
@@ -335,5 +351,43 @@ mod tests {
         for bad in ["", "0", "zz", "0a:f", "+1"] {
             assert_eq!(normalise_fingerprint(bad), None, "{bad:?}");
         }
+    }
+
+    /// The same certificate listed twice (case and colons differ) with two
+    /// identities, and a fingerprint that is not 32 bytes, are refused
+    /// when the file is loaded (found by review: the first entry won, the
+    /// short one never matched).
+    #[test]
+    fn ambiguous_or_short_fingerprints_are_refused() {
+        let dir = std::env::temp_dir().join(format!("shmpipe-fp-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("gateway.toml");
+        let fp = "ab".repeat(32);
+        let head = "listen = \"127.0.0.1:1\"\ncert = \"c\"\nkey = \"k\"\nclient_ca = \"a\"\n";
+        let load = |clients: String| {
+            std::fs::write(&file, format!("{head}{clients}")).unwrap();
+            GatewayConfig::load(&file)
+        };
+        let one = |fp: &str, uid: u32| {
+            format!("[[clients]]\nfingerprint = \"{fp}\"\nuid = {uid}\ngid = {uid}\n")
+        };
+        let good = load(one(&fp, 1000));
+        let dup = load(one(&fp, 1000) + &one(&fp.to_uppercase(), 0));
+        let colons: String = fp
+            .as_bytes()
+            .chunks(2)
+            .map(|c| std::str::from_utf8(c).unwrap())
+            .collect::<Vec<_>>()
+            .join(":");
+        let dup_colons = load(one(&fp, 1000) + &one(&colons, 0));
+        let short = load(one("ab:cd", 1000));
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert!(good.is_ok(), "{good:?}");
+        assert!(dup.is_err(), "duplicate fingerprint accepted");
+        assert!(
+            dup_colons.is_err(),
+            "duplicate fingerprint (with colons) accepted"
+        );
+        assert!(short.is_err(), "2-byte fingerprint accepted");
     }
 }

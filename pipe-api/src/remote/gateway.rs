@@ -111,12 +111,50 @@ impl Gateway {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn run(&self) -> io::Result<()> {
+        let open = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         self.rt.block_on(async {
             while let Some(incoming) = self.endpoint.accept().await {
-                tokio::spawn(serve_connection(incoming, Arc::clone(&self.config)));
+                // A bound on connections in all (each may hold up to 256
+                // streams, and each stream threads and buffers): beyond it
+                // a new one is refused before its handshake.
+                let slot = ConnectionSlot::take(&open);
+                let Some(slot) = slot else {
+                    eprintln!(
+                        "shmpipe gateway: {}: refused: {MAX_CONNECTIONS} connections open",
+                        incoming.remote_address()
+                    );
+                    incoming.refuse();
+                    continue;
+                };
+                let config = Arc::clone(&self.config);
+                tokio::spawn(async move {
+                    serve_connection(incoming, config).await;
+                    drop(slot);
+                });
             }
             Ok(())
         })
+    }
+}
+
+/// How many connections a gateway serves at once.
+const MAX_CONNECTIONS: usize = 1024;
+
+/// One of the [`MAX_CONNECTIONS`], given back when dropped.
+struct ConnectionSlot(Arc<std::sync::atomic::AtomicUsize>);
+
+impl ConnectionSlot {
+    fn take(open: &Arc<std::sync::atomic::AtomicUsize>) -> Option<ConnectionSlot> {
+        use std::sync::atomic::Ordering::Relaxed;
+        open.fetch_update(Relaxed, Relaxed, |n| (n < MAX_CONNECTIONS).then_some(n + 1))
+            .ok()
+            .map(|_| ConnectionSlot(Arc::clone(open)))
+    }
+}
+
+impl Drop for ConnectionSlot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
     }
 }
 

@@ -65,8 +65,19 @@ fn transport(idle: Duration) -> io::Result<Arc<quinn::TransportConfig>> {
     // have (255 instances), not unbounded (each costs threads, and up to a
     // message in memory, at the gateway).
     t.max_concurrent_bidi_streams(quinn::VarInt::from_u32(256));
+    // Nothing uses unidirectional streams: allow none. (With quinn's
+    // default of 100, a peer could open them and send; the other side
+    // never reads them, yet acknowledged and kept everything sent.)
+    t.max_concurrent_uni_streams(quinn::VarInt::from_u32(0));
+    // What one peer may have in flight toward us in all, whatever its
+    // streams (each stream keeps quinn's own window within this).
+    t.receive_window(quinn::VarInt::from_u32(CONNECTION_RECEIVE_WINDOW));
     Ok(Arc::new(t))
 }
+
+/// Bytes a peer may send on a connection before we read them (all its
+/// streams together).
+const CONNECTION_RECEIVE_WINDOW: u32 = 32 << 20;
 
 /// The SHA-256 of a certificate's DER.
 pub(crate) fn fingerprint(cert: &[u8]) -> Vec<u8> {

@@ -353,7 +353,74 @@ fn child_rejecting_owner() {
     while crate::common::named::hear().is_some() {}
 }
 
+/// An authenticated client that opens unidirectional streams (nothing in
+/// shmpipe uses them) and sends on them: the gateway must allow none,
+/// rather than acknowledge and keep everything sent (64 MiB a connection
+/// before, found by review).
+fn unidirectional_streams_are_refused() {
+    if !ready("unidirectional_streams_are_refused") {
+        return;
+    }
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let port: u16 = std::fs::read_to_string(dir().join("gw.port"))
+        .unwrap()
+        .parse()
+        .unwrap();
+    let certs = dir().join("a");
+    let mut roots = rustls::RootCertStore::empty();
+    for c in CertificateDer::pem_file_iter(certs.join("ca.pem")).unwrap() {
+        roots.add(c.unwrap()).unwrap();
+    }
+    #[allow(deprecated)] // the ring provider, as the gateway's
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let chain = CertificateDer::pem_file_iter(certs.join("client.pem"))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    let key = PrivateKeyDer::from_pem_file(certs.join("client.key")).unwrap();
+    let mut tls = rustls::ClientConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_client_auth_cert(chain, key)
+        .unwrap();
+    tls.alpn_protocols = vec![b"shmpipe/1".to_vec()];
+    let crypto = quinn::crypto::rustls::QuicClientConfig::try_from(tls).unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let acked = rt.block_on(async move {
+        let mut ep = quinn::Endpoint::client("127.0.0.1:0".parse().unwrap()).unwrap();
+        ep.set_default_client_config(quinn::ClientConfig::new(std::sync::Arc::new(crypto)));
+        let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+        let conn = ep.connect(addr, "localhost").unwrap().await.unwrap();
+        let all = async {
+            let mut n = 0usize;
+            for _ in 0..64 {
+                // With no stream allowed, opening waits for credit that
+                // never comes: the timeout below ends it with 0 sent.
+                let mut s = conn.open_uni().await.unwrap();
+                s.write_all(&vec![0u8; 1 << 20]).await.unwrap();
+                s.finish().unwrap();
+                if s.stopped().await.unwrap().is_none() {
+                    n += 1 << 20;
+                }
+            }
+            n
+        };
+        tokio::time::timeout(std::time::Duration::from_secs(5), all)
+            .await
+            .unwrap_or(0)
+    });
+    assert_eq!(
+        acked, 0,
+        "the gateway acknowledged {acked} bytes on streams it never reads"
+    );
+}
+
 crate::common::tests! {
-    tests: [reject_remote_survives_a_takeover, trust_options_reach_the_gateway, pinned_gateway_certificate, reject_remote_clients, garbage_on_a_stream, expired_certificate_refused, mapped_uid_judged_by_security, certificate_of_another_ca_refused, no_client_certificate_refused, unknown_and_unreachable_hosts],
+    tests: [unidirectional_streams_are_refused, reject_remote_survives_a_takeover, trust_options_reach_the_gateway, pinned_gateway_certificate, reject_remote_clients, garbage_on_a_stream, expired_certificate_refused, mapped_uid_judged_by_security, certificate_of_another_ca_refused, no_client_certificate_refused, unknown_and_unreachable_hosts],
     children: [child_nobody_server, child_rejecting_owner],
 }

@@ -197,8 +197,10 @@ pub(crate) fn open(
 }
 
 /// `wait_available(r"\\host\pipe\name")`: the gateway waits for an
-/// instance as the mapped identity. No time limit of its own: a gateway
-/// that dies ends the wait within the connection's idle timeout.
+/// instance as the mapped identity. A gateway that dies ends the wait
+/// within the connection's idle timeout; one that lives but never answers
+/// (hostile, or broken) ends a wait with a time limit at that limit plus
+/// [`WAIT_SLACK`], with `BadNetPath`.
 pub(crate) fn wait(
     full: &str,
     timeout: WaitTimeout,
@@ -211,12 +213,22 @@ pub(crate) fn wait(
         trust,
         name: target.name.as_str().to_owned(),
     };
-    match target.ask(req, None, cancel)?.3 {
+    let limit = match timeout {
+        WaitTimeout::Duration(d) => Some(d.saturating_add(WAIT_SLACK)),
+        WaitTimeout::NoWait => Some(WAIT_SLACK),
+        // The pipe's default is the server's to know; Forever is forever.
+        WaitTimeout::Default | WaitTimeout::Forever => None,
+    };
+    match target.ask(req, limit, cancel)?.3 {
         Frame::Waited => Ok(()),
         Frame::Error(kind) => Err(Error::io(kind)),
         _ => Err(unexpected()),
     }
 }
+
+/// How much longer than its own limit a wait gives the gateway to answer
+/// (the network's round trip and the gateway's own work).
+const WAIT_SLACK: Duration = Duration::from_secs(10);
 
 fn unexpected() -> io::Error {
     Error::with_source(

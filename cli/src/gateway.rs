@@ -49,6 +49,10 @@ struct InitArgs {
     /// The UDP port the gateway listens on
     #[arg(long, default_value_t = 4433)]
     port: u16,
+    /// Let the client certificate act as root (uid 0), e.g. when run as
+    /// root without --uid; refused otherwise
+    #[arg(long)]
+    allow_root: bool,
 }
 
 /// Runs `shmpipe gateway [init]`.
@@ -74,6 +78,16 @@ fn serve(args: &GatewayArgs) -> Result<(), String> {
 fn init(a: &InitArgs) -> Result<(), String> {
     let uid = a.uid.unwrap_or_else(|| rustix::process::geteuid().as_raw());
     let gid = a.gid.unwrap_or_else(|| rustix::process::getegid().as_raw());
+    // Run as root (as a gateway is), the default would map the remote
+    // client to root: a remote key would then be a root login.
+    if uid == 0 && !a.allow_root {
+        return Err(
+            "gateway init: the client certificate would act as root (uid 0); \
+             pass --uid and --gid of the local user it should act as \
+             (or --allow-root if root is really meant)"
+                .into(),
+        );
+    }
     let host = a
         .host
         .clone()

@@ -62,6 +62,15 @@ fn gateway_init_snippets_serve_a_remote_call() {
         "--port",
         "0",
     ];
+    // A client certificate acting as root is refused unless asked for.
+    let refused = run_without_input(&init);
+    assert!(
+        !refused.status.success(),
+        "init mapped a client to root unasked"
+    );
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("--allow-root"), "{stderr}");
+    let init = [&init[..], &["--allow-root"]].concat();
     let out = run_without_input(&init);
     assert!(
         out.status.success(),

@@ -61,6 +61,23 @@ pub(crate) fn hex(b: &[u8]) -> String {
         .join(":")
 }
 
+/// Certificates made here are valid from the start of this year for
+/// [`VALID_YEARS`] more years: rcgen's default (1975 to 4096) would make
+/// the expiry check meaningless for them, so a leaked key would stay good
+/// for ever.
+fn limited_validity(p: &mut CertificateParams) {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    // Within a day of the real year: only the start of a year is used.
+    let year = 1970 + (secs / 31_556_952) as i32;
+    p.not_before = rcgen::date_time_ymd(year, 1, 1);
+    p.not_after = rcgen::date_time_ymd(year + VALID_YEARS, 1, 1);
+}
+
+/// How many years after this one `gateway init`'s certificates expire.
+const VALID_YEARS: i32 = 2;
+
 /// Writes `ca.pem`, `ca.key`, `gateway.pem`, `gateway.key`, `client.pem`
 /// and `client.key` into `dir` (never over existing files), the gateway
 /// certificate valid for `names` (DNS names or IP addresses); returns the
@@ -89,6 +106,7 @@ pub fn init(
         .distinguished_name
         .push(DnType::CommonName, "shmpipe gateway CA");
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    limited_validity(&mut ca_params);
     ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
     let ca_key = KeyPair::generate().map_err(gen_error)?;
     let ca_key_pem = ca_key.serialize_pem();
@@ -98,6 +116,7 @@ pub fn init(
         let mut p = CertificateParams::new(sans).map_err(gen_error)?;
         p.distinguished_name.push(DnType::CommonName, cn);
         p.extended_key_usages = vec![usage];
+        limited_validity(&mut p);
         let key = KeyPair::generate().map_err(gen_error)?;
         let cert = p.signed_by(&key, &*ca).map_err(gen_error)?;
         Ok::<_, io::Error>((cert, key))
@@ -159,4 +178,31 @@ pub fn init(
         remote_toml,
         client_fingerprint: fingerprint,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `gateway init`'s certificates expire within a few years (rcgen's
+    /// default ran to 4096; found by review) and are valid now.
+    #[test]
+    fn certificates_are_valid_now_and_for_a_few_years_only() {
+        let mut p = CertificateParams::default();
+        limited_validity(&mut p);
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64;
+        let (from, to) = (p.not_before.unix_timestamp(), p.not_after.unix_timestamp());
+        assert!(
+            from <= now && now < to,
+            "not valid now: {from}..{to}, now {now}"
+        );
+        let years = (to - from) as f64 / 31_556_952.0;
+        assert!(
+            years <= f64::from(VALID_YEARS) + 1.01,
+            "valid for {years} years"
+        );
+    }
 }

@@ -321,6 +321,19 @@ fn switch_thread_credentials(who: &Mapping) -> io::Result<()> {
         .map_err(|e| denied(format!("gateway cannot set gid: {e}")))?;
     rustix::thread::set_thread_res_uid(ruid, uid, ruid)
         .map_err(|e| denied(format!("gateway cannot set uid: {e}")))?;
+    // Leaving root's effective uid clears the effective capabilities,
+    // unless the gateway was started with securebits that keep them
+    // (`SECBIT_NO_SETUID_FIXUP`): then the open would run with root's
+    // powers under the mapped user's name. Refuse rather than act so.
+    let caps = rustix::thread::capabilities(None)
+        .map_err(|e| denied(format!("gateway cannot read its capabilities: {e}")))?;
+    if uid.as_raw() != 0 && !caps.effective.is_empty() {
+        return Err(denied(format!(
+            "gateway kept capabilities {:?} as uid {} (securebits?): refusing",
+            caps.effective,
+            uid.as_raw()
+        )));
+    }
     Ok(())
 }
 
@@ -403,17 +416,19 @@ mod tests {
             groups: vec![4242],
             name: None,
         };
-        let (euid, egid, groups) = std::thread::spawn(move || {
+        let (euid, egid, groups, caps) = std::thread::spawn(move || {
             switch_thread_credentials(&who).unwrap();
             (
                 rustix::process::geteuid().as_raw(),
                 rustix::process::getegid().as_raw(),
                 rustix::process::getgroups().unwrap(),
+                rustix::thread::capabilities(None).unwrap().effective,
             )
         })
         .join()
         .unwrap();
         assert_eq!((euid, egid), (65534, 65534));
+        assert!(caps.is_empty(), "capabilities kept: {caps:?}");
         let groups: Vec<u32> = groups.iter().map(|g| g.as_raw()).collect();
         assert!(groups.contains(&4242) && groups.contains(&REMOTE_MARKER_GID));
         // This thread, and the process, are still root.
@@ -502,5 +517,38 @@ mod tests {
             code & 1 != 0,
             code & 2 != 0
         );
+    }
+
+    /// A gateway whose thread would keep root's capabilities after the
+    /// switch (started with `SECBIT_NO_SETUID_FIXUP`) refuses to act for
+    /// the remote client instead of opening with root's powers.
+    #[test]
+    fn a_switch_that_keeps_capabilities_is_refused() {
+        if !rustix::process::geteuid().is_root() {
+            assert!(
+                std::env::var("CI").as_deref() != Ok("true"),
+                "needs root under CI=true"
+            );
+            return;
+        }
+        let who = Mapping {
+            fingerprint: "00".into(),
+            uid: 65534,
+            gid: 65534,
+            groups: vec![],
+            name: None,
+        };
+        let r = std::thread::spawn(move || {
+            // Securebits are the thread's own (its credentials).
+            rustix::thread::set_capabilities_secure_bits(
+                rustix::thread::CapabilitiesSecureBits::NO_SETUID_FIXUP,
+            )
+            .unwrap();
+            switch_thread_credentials(&who)
+        })
+        .join()
+        .unwrap();
+        let e = r.expect_err("the switch kept capabilities and went on");
+        assert!(e.to_string().contains("capabilities"), "{e}");
     }
 }

@@ -332,6 +332,10 @@ impl PipeSide for LocalEnd {
     fn cancel(&self) -> bool {
         self.client.canceller().cancel().is_ok()
     }
+
+    fn flush(&self) -> io::Result<()> {
+        self.client.flush_buffers()
+    }
 }
 
 #[cfg(test)]

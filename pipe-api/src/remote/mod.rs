@@ -21,7 +21,7 @@
 //! # Ok::<(), std::io::Error>(())
 //! ```
 
-mod bridge;
+pub(crate) mod bridge;
 pub(crate) mod client;
 mod config;
 pub mod frame;

@@ -395,6 +395,13 @@ pub(crate) fn attach_private(
     })
 }
 
+/// Joins a remote client end to its bridge, whose flush then waits for
+/// the remote reader.
+#[cfg(feature = "remote")]
+pub(crate) fn set_remote_link(c: &NamedPipeClient, link: crate::remote::bridge::Link) {
+    let _ = c.shared.remote.set(link);
+}
+
 /// What a gateway tells a remote client about the instance `c` opened
 /// (the default timeout is not kept by a client end: 0).
 #[cfg(feature = "remote")]

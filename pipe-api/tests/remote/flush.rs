@@ -1,0 +1,130 @@
+//! `flush_buffers` across the network: a remote client's flush returns
+//! once the server (on the gateway's machine) has read everything it
+//! wrote, and fails if it never will; through a relay that delays every
+//! packet, nothing a flush confirmed is lost when the network dies later.
+
+use crate::common::named::unique_name;
+use crate::common::Pending;
+use crate::{ready, remote};
+use shmpipe::named::{ClientOptions, ServerOptions};
+use shmpipe::{ErrorKind, PipeType, ReadMode};
+
+fn kind(r: &std::io::Result<()>) -> Option<ErrorKind> {
+    r.as_ref().err().and_then(shmpipe::Error::kind_of)
+}
+
+/// The flush waits while the server has not read, and returns once it
+/// has (not when the local bridge took the bytes).
+fn remote_flush_waits_for_the_server() {
+    if !ready("remote_flush_waits_for_the_server") {
+        return;
+    }
+    let name = unique_name("remote-flush");
+    let server = ServerOptions::new()
+        .pipe_type(PipeType::Message)
+        .read_mode(ReadMode::Message)
+        .create(&name)
+        .unwrap();
+    let client = ClientOptions::new().open(&remote("gw", &name)).unwrap();
+    client.send_msg(b"first").unwrap();
+    client.send_msg(b"second").unwrap();
+    let flush = Pending::start("remote flush", move || {
+        client.flush_buffers().map(|()| client)
+    });
+    flush.assert_pending("the server read nothing yet");
+    let mut buf = [0u8; 16];
+    let m = server.recv_msg(&mut buf).unwrap();
+    assert_eq!(&buf[..m.len], b"first");
+    flush.assert_pending("the server read only the first message");
+    let m = server.recv_msg(&mut buf).unwrap();
+    assert_eq!(&buf[..m.len], b"second");
+    let client = flush.finish().expect("flush after the server read all");
+    // Nothing unread: a flush returns at once, and again.
+    client.flush_buffers().unwrap();
+    client.flush_buffers().unwrap();
+}
+
+/// The server closes without reading: the waiting flush fails
+/// (BrokenPipe), it never returns `Ok` for bytes nobody read.
+fn remote_flush_fails_when_the_server_leaves_unread() {
+    if !ready("remote_flush_fails_when_the_server_leaves_unread") {
+        return;
+    }
+    let name = unique_name("remote-flush-close");
+    let server = ServerOptions::new().create(&name).unwrap();
+    let client = ClientOptions::new().open(&remote("gw", &name)).unwrap();
+    client.send_msg(b"never read").unwrap();
+    let flush = Pending::start("remote flush", move || client.flush_buffers());
+    flush.assert_pending("the server read nothing");
+    drop(server);
+    let r = flush.finish();
+    assert!(
+        matches!(
+            kind(&r),
+            Some(ErrorKind::BrokenPipe | ErrorKind::PipeNotConnected)
+        ),
+        "flush of unread bytes ended with {r:?}"
+    );
+}
+
+/// Through a relay that delays every packet, each message the client's
+/// flush confirmed is in the server's hands; then the relay drops
+/// everything: the next flush fails within the idle timeout (never `Ok`,
+/// never a hang), and the server holds every confirmed message, in order.
+fn nothing_flushed_is_lost_on_a_slow_network_that_dies() {
+    if !ready("nothing_flushed_is_lost_on_a_slow_network_that_dies") {
+        return;
+    }
+    use crate::{RELAY_BLACKHOLE, RELAY_DELAY, SLOW_RELAY};
+    use std::sync::atomic::Ordering;
+    SLOW_RELAY.store(RELAY_DELAY, Ordering::SeqCst);
+    let name = unique_name("remote-flush-delay");
+    let server = ServerOptions::new()
+        .pipe_type(PipeType::Message)
+        .read_mode(ReadMode::Message)
+        .create(&name)
+        .unwrap();
+    let client = ClientOptions::new().open(&remote("slow", &name)).unwrap();
+    client.set_read_mode(ReadMode::Message).unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut got = Vec::new();
+        let mut buf = [0u8; 16];
+        while let Ok(m) = server.recv_msg(&mut buf) {
+            got.push(buf[..m.len].to_vec());
+        }
+        got
+    });
+    let mut confirmed = 0u32;
+    for i in 0..20u32 {
+        client.send_msg(&i.to_le_bytes()).unwrap();
+        client.flush_buffers().unwrap();
+        confirmed = i + 1;
+    }
+    SLOW_RELAY.store(RELAY_BLACKHOLE, Ordering::SeqCst);
+    client.send_msg(b"lost").unwrap();
+    let flush = Pending::start("flush with the network gone", move || {
+        client.flush_buffers()
+    });
+    let r = flush.finish();
+    assert!(
+        matches!(
+            kind(&r),
+            Some(ErrorKind::BrokenPipe | ErrorKind::PipeNotConnected)
+        ),
+        "flush over a dead network ended with {r:?}"
+    );
+    let got = crate::common::within("the server's reads end", move || reader.join().unwrap());
+    assert!(
+        got.len() >= confirmed as usize,
+        "{} < {confirmed}",
+        got.len()
+    );
+    for (i, m) in got.iter().take(confirmed as usize).enumerate() {
+        assert_eq!(m[..], (i as u32).to_le_bytes(), "message {i}");
+    }
+}
+
+crate::common::tests! {
+    tests: [remote_flush_waits_for_the_server, remote_flush_fails_when_the_server_leaves_unread, nothing_flushed_is_lost_on_a_slow_network_that_dies],
+    children: [],
+}

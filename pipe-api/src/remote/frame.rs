@@ -193,7 +193,7 @@ pub enum Frame {
 ///
 /// ```
 /// use shmpipe::remote::frame::{Frame, FrameError};
-/// assert_eq!(Frame::decode(&[9, 0, 0, 0, 0]), Err(FrameError::UnknownType(9)));
+/// assert_eq!(Frame::decode(&[10, 0, 0, 0, 0]), Err(FrameError::UnknownType(10)));
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FrameError {

@@ -127,7 +127,7 @@ fn identity(conn: &quinn::Connection, config: &GatewayConfig) -> Option<Mapping>
         .downcast::<Vec<rustls::pki_types::CertificateDer<'static>>>()
         .ok()?;
     let leaf = certs.first()?;
-    config.mapping(&tls::fingerprint(leaf)).cloned()
+    config.mapping_of(leaf).cloned()
 }
 
 async fn serve_connection(incoming: quinn::Incoming, config: Arc<GatewayConfig>) {
@@ -354,7 +354,8 @@ mod tests {
             return;
         }
         let who = Mapping {
-            fingerprint: "00".into(),
+            fingerprint: Some("00".into()),
+            subject: None,
             uid: 65534,
             gid: 65534,
             groups: vec![4242],

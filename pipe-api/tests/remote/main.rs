@@ -10,6 +10,9 @@
 //! * `otherca`: `gw` again, with a client certificate of another CA;
 //! * `expired`, `fresh`: `gw` again, with certificates of its CA (both
 //!   mapped) whose validity ended in 2001 and ends in 2100;
+//! * `bysubject`, `bysubjectx`: `gw` again, with certificates of its CA
+//!   whose subjects are `CN=bysubject` (mapped by subject to nobody) and
+//!   `CN=bysubjectx` (not mapped);
 //! * `killme`: a gateway of its own, which one test SIGKILLs;
 //! * `waitgw`: a gateway of its own, whose waiting threads one test counts;
 //! * `nowhere`: a UDP port that never answers;
@@ -128,7 +131,16 @@ pub(crate) fn fixture() -> &'static Fixture {
         let expired = client_cert(&a, "expired", 2000, 2001);
         let fresh = client_cert(&a, "fresh", 2000, 2100);
         let all = [fp, &expired, &fresh];
-        let (gw, gw_port) = start_gateway(&gateway_config(&a, 0, &all, "gw.toml"));
+        // Mapped by subject (to nobody, not root): any certificate of the
+        // CA named exactly so; "bysubjectx" is not.
+        client_cert(&a, "bysubject", 2000, 2100);
+        client_cert(&a, "bysubjectx", 2000, 2100);
+        let gw_toml = gateway_config(&a, 0, &all, "gw.toml");
+        let by_subject =
+            format!("\n[[clients]]\nsubject = \"CN=bysubject\"\nuid = {NOBODY}\ngid = {NOBODY}\n");
+        let text = std::fs::read_to_string(&gw_toml).unwrap() + &by_subject;
+        std::fs::write(&gw_toml, text).unwrap();
+        let (gw, gw_port) = start_gateway(&gw_toml);
         let (gwn, gwn_port) = start_gateway(&gateway_config(&a, NOBODY, &[fp], "gwnobody.toml"));
         let (killme, kill_port) = start_gateway(&gateway_config(&a, 0, &[fp], "killme.toml"));
         let (waitgw, waitgw_port) = start_gateway(&gateway_config(&a, 0, &[fp], "waitgw.toml"));
@@ -142,6 +154,8 @@ pub(crate) fn fixture() -> &'static Fixture {
         toml += &host("otherca", gw_port, &a, &b.join("client.pem"), 3000);
         toml += &host("expired", gw_port, &a, &a.join("expired.pem"), 3000);
         toml += &host("fresh", gw_port, &a, &a.join("fresh.pem"), 3000);
+        toml += &host("bysubject", gw_port, &a, &a.join("bysubject.pem"), 3000);
+        toml += &host("bysubjectx", gw_port, &a, &a.join("bysubjectx.pem"), 3000);
         toml += &host("killme", kill_port, &a, &client, 3000);
         toml += &host("waitgw", waitgw_port, &a, &client, 3000);
         toml += &host("nowhere", silent_port, &a, &client, 300);

@@ -2,7 +2,7 @@
 //! pipe's Security, certificates of another CA or none at all, hosts
 //! unknown or silent.
 
-use crate::common::named::{assert_kind, unique_name};
+use crate::common::named::{assert_kind, unique_name, NOBODY};
 use crate::{dir, ready, remote};
 use shmpipe::named::{ClientOptions, Permissions, Security, ServerOptions};
 use shmpipe::remote::frame::Frame;
@@ -44,6 +44,33 @@ fn mapped_uid_judged_by_security() {
     // The instance is still free: the same certificate mapped to root gets it.
     ClientOptions::new().open(&remote("gw", &name)).unwrap();
     assert_eq!(server.client_credentials().unwrap().uid, 0);
+}
+
+/// A certificate mapped by its subject (`subject = "CN=bysubject"` in
+/// gateway.toml) acts as the user it maps to; one whose subject only
+/// starts the same is refused.
+fn certificate_mapped_by_subject() {
+    if !ready("certificate_mapped_by_subject") {
+        return;
+    }
+    let name = unique_name("remote-subject");
+    let server = ServerOptions::new()
+        .security(Security {
+            group: Permissions::ALL,
+            others: Permissions::ALL,
+        })
+        .create(&name)
+        .unwrap();
+    assert_kind(
+        ClientOptions::new().open(&remote("bysubjectx", &name)),
+        ErrorKind::AccessDenied,
+        "a certificate whose subject is not in the map",
+    );
+    let _client = ClientOptions::new()
+        .open(&remote("bysubject", &name))
+        .unwrap();
+    let who = server.client_credentials().unwrap();
+    assert_eq!((who.uid, who.gid, who.remote), (NOBODY, NOBODY, true));
 }
 
 /// A client certificate of another CA fails the handshake: no open
@@ -298,6 +325,6 @@ fn trust_options_reach_the_gateway() {
 }
 
 crate::common::tests! {
-    tests: [trust_options_reach_the_gateway, pinned_gateway_certificate, reject_remote_clients, garbage_on_a_stream, expired_certificate_refused, mapped_uid_judged_by_security, certificate_of_another_ca_refused, no_client_certificate_refused, unknown_and_unreachable_hosts],
+    tests: [certificate_mapped_by_subject, trust_options_reach_the_gateway, pinned_gateway_certificate, reject_remote_clients, garbage_on_a_stream, expired_certificate_refused, mapped_uid_judged_by_security, certificate_of_another_ca_refused, no_client_certificate_refused, unknown_and_unreachable_hosts],
     children: [child_nobody_server],
 }

@@ -36,6 +36,7 @@ pub use config::{
 };
 pub use gateway::{Gateway, CLOSE_UNKNOWN_CERT};
 pub use init::{init, Initialised};
+pub use tls::STREAM_WINDOW;
 
 /// The SHA-256 fingerprint of the first certificate in a PEM file, as the
 /// gateway's `[[clients]]` entries write it (hex with colons).

@@ -54,6 +54,20 @@ fn provider() -> Arc<rustls::crypto::CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 
+/// The QUIC receive window of each stream (one pipe instance, each
+/// direction), in bytes: how much a peer may send that the receiving
+/// bridge has not taken yet. A write's completion across the network
+/// means its bytes are within the writer's quota, the bridges' buffers
+/// and this window (docs/guide/remote.md, "Quotas"). quinn sets it per
+/// connection, for every stream alike; 512 KiB keeps a 1 MiB message
+/// streaming at loopback speed while bounding what a stalled reader
+/// leaves in flight (quinn's default is 1.25 MB).
+///
+/// ```
+/// assert_eq!(shmpipe::remote::STREAM_WINDOW, 512 << 10);
+/// ```
+pub const STREAM_WINDOW: u32 = 512 << 10;
+
 fn transport(idle: Duration) -> io::Result<Arc<quinn::TransportConfig>> {
     let mut t = quinn::TransportConfig::default();
     let idle_ms = u32::try_from(idle.as_millis()).unwrap_or(u32::MAX).max(1);
@@ -65,6 +79,7 @@ fn transport(idle: Duration) -> io::Result<Arc<quinn::TransportConfig>> {
     // have (255 instances), not unbounded (each costs threads, and up to a
     // message in memory, at the gateway).
     t.max_concurrent_bidi_streams(quinn::VarInt::from_u32(256));
+    t.stream_receive_window(quinn::VarInt::from_u32(STREAM_WINDOW));
     Ok(Arc::new(t))
 }
 

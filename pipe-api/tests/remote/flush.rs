@@ -124,7 +124,61 @@ fn nothing_flushed_is_lost_on_a_slow_network_that_dies() {
     }
 }
 
+/// What a completed write means across the network is bounded: a peer
+/// that writes into a stream whose pipe's server reads nothing gets its
+/// writes accepted for at most the stream's QUIC window
+/// (`shmpipe::remote::STREAM_WINDOW`, 512 KiB) plus what the gateway holds
+/// (a frame, the pipe's quota): 1 MiB stays pending (with quinn's default
+/// window, 1.25 MB, it was all accepted at once).
+fn writes_in_flight_are_bounded_by_the_stream_window() {
+    if !ready("writes_in_flight_are_bounded_by_the_stream_window") {
+        return;
+    }
+    const TOTAL: usize = 1 << 20;
+    assert!(shmpipe::remote::STREAM_WINDOW as usize + (64 << 10) + 4096 < TOTAL);
+    let name = unique_name("remote-window");
+    let server = ServerOptions::new()
+        .quotas(4096, 4096)
+        .create(&name)
+        .unwrap();
+    let mut bytes = crate::trust::open_frame(&name);
+    for _ in 0..TOTAL / (64 << 10) {
+        bytes.extend(shmpipe::remote::frame::Frame::Data(vec![7u8; 64 << 10]).encode());
+    }
+    let write = Pending::start("a raw peer writes 1 MiB", move || {
+        crate::trust::raw_exchange(true, &[bytes])
+    });
+    // The gateway opened the pipe and filled it: the peer's writes are
+    // now held by flow control alone.
+    let start = std::time::Instant::now();
+    while !matches!(server.peek(None), Ok(p) if p.total_available >= 4096) {
+        assert!(
+            start.elapsed() < crate::common::HANG,
+            "the pipe never filled"
+        );
+        std::thread::yield_now();
+    }
+    write.assert_pending("1 MiB is more than the window and the quota hold");
+    // Reading lets the rest in. (The raw peer then drops its connection
+    // without waiting for the delivery of its last bytes: the server may
+    // see the pipe break before it read them all.)
+    let mut got = 0;
+    let mut buf = vec![0u8; 64 << 10];
+    while got < TOTAL {
+        match server.recv_msg(&mut buf) {
+            Ok(m) => got += m.len,
+            Err(_) => break,
+        }
+    }
+    assert!(got >= 4096, "the server read {got} bytes");
+    let replies = write.finish();
+    assert!(
+        matches!(replies[..], [Ok(shmpipe::remote::frame::Frame::Opened(_))]),
+        "{replies:?}"
+    );
+}
+
 crate::common::tests! {
-    tests: [remote_flush_waits_for_the_server, remote_flush_fails_when_the_server_leaves_unread, nothing_flushed_is_lost_on_a_slow_network_that_dies],
+    tests: [writes_in_flight_are_bounded_by_the_stream_window, remote_flush_waits_for_the_server, remote_flush_fails_when_the_server_leaves_unread, nothing_flushed_is_lost_on_a_slow_network_that_dies],
     children: [],
 }

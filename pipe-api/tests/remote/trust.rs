@@ -96,7 +96,7 @@ fn certificate_of_another_ca_refused() {
 /// A QUIC connection to `gw` made here, with the client certificate of
 /// `init` or with none, and what the first stream (sending `bytes`) reads
 /// back: the first frame, or why there is none.
-fn raw_exchange(with_cert: bool, streams: &[Vec<u8>]) -> Vec<Result<Frame, String>> {
+pub(crate) fn raw_exchange(with_cert: bool, streams: &[Vec<u8>]) -> Vec<Result<Frame, String>> {
     use rustls::pki_types::pem::PemObject;
     use rustls::pki_types::{CertificateDer, PrivateKeyDer};
     let port: u16 = std::fs::read_to_string(dir().join("gw.port"))
@@ -157,7 +157,7 @@ fn raw_exchange(with_cert: bool, streams: &[Vec<u8>]) -> Vec<Result<Frame, Strin
     })
 }
 
-fn open_frame(name: &str) -> Vec<u8> {
+pub(crate) fn open_frame(name: &str) -> Vec<u8> {
     Frame::Open {
         access: 3,
         trust: Default::default(),

@@ -257,6 +257,16 @@ fn subject_of(der: &[u8]) -> Option<Vec<(String, String)>> {
     (!out.is_empty()).then_some(out)
 }
 
+/// A certificate's subject as a mapping writes it (`CN=a, O=b`), if it
+/// has one a mapping could write.
+pub(crate) fn subject_text(der: &[u8]) -> Option<String> {
+    let parts: Vec<String> = subject_of(der)?
+        .into_iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
+    Some(parts.join(", "))
+}
+
 /// A fingerprint's bytes, from hex with optional colons.
 pub(crate) fn normalise_fingerprint(s: &str) -> Option<Vec<u8>> {
     let hex: Vec<u8> = s.bytes().filter(|&b| b != b':').collect();

@@ -71,6 +71,13 @@ fn certificate_mapped_by_subject() {
         .unwrap();
     let who = server.client_credentials().unwrap();
     assert_eq!((who.uid, who.gid, who.remote), (NOBODY, NOBODY, true));
+    // The server sees which certificate it was.
+    assert_eq!(who.remote_subject.as_deref(), Some("CN=bysubject"));
+    let pem = dir().join("a").join("bysubject.pem");
+    assert_eq!(
+        who.remote_fingerprint,
+        Some(shmpipe::remote::fingerprint_of(&pem).unwrap())
+    );
 }
 
 /// A client certificate of another CA fails the handshake: no open

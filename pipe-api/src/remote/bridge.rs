@@ -185,6 +185,7 @@ impl State {
 }
 
 /// A running bridge, as the client end's `flush_buffers` reaches it.
+#[derive(Clone)]
 pub(crate) struct Link {
     state: Arc<State>,
     handle: Handle,

@@ -44,6 +44,41 @@ fn remote_flush_waits_for_the_server() {
     client.flush_buffers().unwrap();
 }
 
+/// The async client's flush waits for the server too.
+fn async_remote_flush_waits_for_the_server() {
+    if !ready("async_remote_flush_waits_for_the_server") {
+        return;
+    }
+    let name = unique_name("remote-async-flush");
+    let server = ServerOptions::new().create(&name).unwrap();
+    let far = remote("gw", &name);
+    let flush = Pending::start("async remote flush", move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let c = shmpipe::tokio::NamedPipeClient::open(&ClientOptions::new(), &far)?;
+            c.send_msg(b"async data").await?;
+            c.flush_buffers().await
+        })
+    });
+    // The data reached the server's pipe (long after the local bridge
+    // took it): the flush must still wait, for the server's read.
+    let start = std::time::Instant::now();
+    while !matches!(server.peek(None), Ok(p) if p.total_available >= 10) {
+        assert!(start.elapsed() < crate::common::HANG, "no data came");
+        std::thread::yield_now();
+    }
+    flush.assert_pending("the server read nothing yet");
+    let mut buf = [0u8; 10];
+    std::io::Read::read_exact(&mut &server, &mut buf).unwrap();
+    assert_eq!(&buf, b"async data");
+    flush
+        .finish()
+        .expect("async flush after the server read all");
+}
+
 /// The server closes without reading: the waiting flush fails
 /// (BrokenPipe), it never returns `Ok` for bytes nobody read.
 fn remote_flush_fails_when_the_server_leaves_unread() {
@@ -179,6 +214,6 @@ fn writes_in_flight_are_bounded_by_the_stream_window() {
 }
 
 crate::common::tests! {
-    tests: [writes_in_flight_are_bounded_by_the_stream_window, remote_flush_waits_for_the_server, remote_flush_fails_when_the_server_leaves_unread, nothing_flushed_is_lost_on_a_slow_network_that_dies],
+    tests: [async_remote_flush_waits_for_the_server, writes_in_flight_are_bounded_by_the_stream_window, remote_flush_waits_for_the_server, remote_flush_fails_when_the_server_leaves_unread, nothing_flushed_is_lost_on_a_slow_network_that_dies],
     children: [],
 }

@@ -126,17 +126,32 @@ impl GatewayConfig {
         for p in [&mut c.cert, &mut c.key, &mut c.client_ca] {
             resolve(path, p);
         }
+        // A mapping must be unambiguous: a SHA-256 is 32 bytes (a shorter
+        // one would never match), and one certificate or subject listed
+        // twice (in another case, with colons, with other spaces) would get
+        // whichever identity came first.
+        let (mut fps, mut subjects) = (std::collections::HashSet::new(), Vec::new());
         for m in &c.clients {
-            match (&m.fingerprint, &m.subject) {
-                (Some(fp), None) if normalise_fingerprint(fp).is_some() => {}
-                (None, Some(s)) if parse_subject(s).is_some() => {}
-                (Some(_), Some(_)) | (None, None) => {
+            let fresh = match (&m.fingerprint, &m.subject) {
+                (Some(fp), None) => normalise_fingerprint(fp)
+                    .filter(|fp| fp.len() == 32)
+                    .map(|fp| fps.insert(fp)),
+                (None, Some(s)) => parse_subject(s).map(|s| {
+                    let new = !subjects.contains(&s);
+                    subjects.push(s);
+                    new
+                }),
+                _ => {
                     return Err(bad(
                         path,
-                        "a [[clients]] entry needs a fingerprint or a subject",
+                        "a [[clients]] entry needs a fingerprint or a subject, not both",
                     ))
                 }
-                _ => return Err(bad(path, format!("bad mapping {m:?}"))),
+            };
+            match fresh {
+                None => return Err(bad(path, format!("bad mapping {m:?}"))),
+                Some(false) => return Err(bad(path, format!("mapped twice: {m:?}"))),
+                Some(true) => {}
             }
         }
         Ok(c)
@@ -446,6 +461,36 @@ mod tests {
         for bad in ["", "0", "zz", "0a:f", "+1"] {
             assert_eq!(normalise_fingerprint(bad), None, "{bad:?}");
         }
+    }
+
+    /// Entries load only when each names one certificate (32-byte
+    /// fingerprint) or one subject, once.
+    #[test]
+    fn mappings_are_unambiguous() {
+        let dir = std::env::temp_dir().join(format!("shmpipe-map-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("gateway.toml");
+        let head = "listen = \"127.0.0.1:1\"\ncert = \"c\"\nkey = \"k\"\nclient_ca = \"a\"\n";
+        let load = |clients: &str| {
+            std::fs::write(&file, format!("{head}{clients}")).unwrap();
+            GatewayConfig::load(&file).is_ok()
+        };
+        let fp = |f: &str| format!("[[clients]]\nfingerprint = \"{f}\"\nuid = 1\ngid = 1\n");
+        let sub = |s: &str| format!("[[clients]]\nsubject = \"{s}\"\nuid = 1\ngid = 1\n");
+        let good = "ab".repeat(32);
+        let results = [
+            load(&(fp(&good) + &sub("CN=a, O=b"))),
+            load(&fp("ab:cd")),
+            load(&(fp(&good) + &fp(&good.to_uppercase()))),
+            load(&(sub("CN=a, O=b") + &sub("cn=a,O=b"))),
+            load(&sub("CN=a+O=b")),
+            load(&format!(
+                "[[clients]]\nfingerprint = \"{good}\"\nsubject = \"CN=a\"\nuid = 1\ngid = 1\n"
+            )),
+            load("[[clients]]\nuid = 1\ngid = 1\n"),
+        ];
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(results, [true, false, false, false, false, false, false]);
     }
 
     #[test]

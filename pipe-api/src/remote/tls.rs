@@ -211,3 +211,24 @@ pub(crate) fn client_config(
     cc.transport_config(transport(idle)?);
     Ok(cc)
 }
+
+#[cfg(test)]
+mod tests {
+    /// The configured idle timeout is the connection's (both sides build
+    /// their transport here), with keep-alives at a third of it, and the
+    /// stream window is `STREAM_WINDOW`.
+    #[test]
+    fn transport_takes_the_configured_liveness_bound() {
+        let t = format!(
+            "{:?}",
+            super::transport(std::time::Duration::from_millis(900)).unwrap()
+        );
+        for want in [
+            "max_idle_timeout: Some(900)",
+            "keep_alive_interval: Some(300ms)",
+            "stream_receive_window: 524288",
+        ] {
+            assert!(t.contains(want), "{want} not in {t}");
+        }
+    }
+}

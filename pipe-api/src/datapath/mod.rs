@@ -327,6 +327,13 @@ impl Conn {
         written.saturating_sub(c.consumed())
     }
 
+    /// Payload bytes of this end's writes the peer consumed so far (a
+    /// remote end's flush waits until its bridge sent that many).
+    #[cfg(feature = "remote")]
+    pub(crate) fn consumed_by_peer(&self) -> u64 {
+        self.words.control().consumed()
+    }
+
     /// The twin writing half, for a wait.
     fn waiter(&self) -> io::Result<Arc<Sender>> {
         let (_, twin) = self.tx()?;

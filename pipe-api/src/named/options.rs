@@ -354,6 +354,17 @@ pub struct Credentials {
     /// `uid`, `gid` and `groups` are then those the gateway mapped the
     /// client's certificate to, and `pid` is the gateway's.
     pub remote: bool,
+    /// A remote client's certificate, as its gateway identified it: the
+    /// SHA-256 fingerprint of its DER (hex with colons). Only ever set
+    /// when `remote` is (a local process cannot claim it: an open that
+    /// carries it without the kernel's remote mark is refused); `None`
+    /// for local clients, and for remote clients of an instance in a
+    /// process that joined a name another process owns.
+    pub remote_fingerprint: Option<String>,
+    /// The subject of that certificate (`CN=laptop, O=Example`), when the
+    /// gateway could write it (at most 255 bytes); same rules as
+    /// `remote_fingerprint`.
+    pub remote_subject: Option<String>,
 }
 
 /// The supplementary group that marks a client as remote (1936289136,

@@ -37,6 +37,12 @@ pub(crate) trait PipeSide: Send + Sync + 'static {
     /// The remote server disconnected the instance (only the client's
     /// side does anything).
     fn disconnect(&self) {}
+    /// The peer asked (`FLUSH`): waits until the local peer read
+    /// everything written to this end so far. Only the gateway's side
+    /// answers; a `FLUSH` sent to a client is hostile and ends the stream.
+    fn flush(&self) -> io::Result<()> {
+        Err(io::ErrorKind::InvalidData.into())
+    }
 }
 
 /// Reads one frame from `recv`; `Ok(None)` at a clean end of the stream
@@ -84,8 +90,27 @@ pub(crate) async fn write_frame(send: &mut quinn::SendStream, f: &Frame) -> io::
         .map_err(|e| io::Error::new(io::ErrorKind::BrokenPipe, e))
 }
 
+/// Where the flushes of a client end stand.
+#[derive(Default)]
+struct Flushes {
+    /// Payload bytes the out thread took from the pipe and wrote to the
+    /// stream (frame written, in order).
+    sent: u64,
+    /// `FLUSH` frames sent.
+    asked: u64,
+    /// `FLUSH_ACK` frames received (the gateway answers in order).
+    acked: u64,
+}
+
 /// What the two threads and the connection's watcher share.
 struct State {
+    /// The stream's send half: the out thread writes data through it, a
+    /// flushing caller its `FLUSH`, the gateway's in thread its
+    /// `FLUSH_ACK`; one whole frame at a time.
+    send: Mutex<quinn::SendStream>,
+    flushes: Mutex<Flushes>,
+    /// Signals a change of `flushes` or `stopping`.
+    flushed: Condvar,
     /// Set once the instance is over: the threads stop at their next look.
     stopping: AtomicBool,
     /// How many of the two threads still run.
@@ -112,6 +137,16 @@ impl State {
         self.cv.notify_all();
     }
 
+    fn flushes(&self) -> std::sync::MutexGuard<'_, Flushes> {
+        self.flushes.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Writes `f` to the stream, whole, between the other writers' frames.
+    fn write(&self, h: &Handle, f: &Frame) -> io::Result<()> {
+        let mut send = self.send.lock().unwrap_or_else(|e| e.into_inner());
+        h.block_on(write_frame(&mut send, f))
+    }
+
     /// Waits until the instance is over (by [`State::stop_all`]).
     fn wait_stopping(&self) {
         let mut r = self.lock();
@@ -129,6 +164,10 @@ impl State {
     /// returns once they have.
     fn stop_all(&self, pipe: &dyn PipeSide) {
         self.stopping.store(true, Ordering::SeqCst);
+        // Flushes waiting for an answer give up (taken so that none misses
+        // the store between its check and its wait).
+        drop(self.flushes());
+        self.flushed.notify_all();
         let mut r = self.lock();
         self.cv.notify_all();
         while *r > 0 {
@@ -145,6 +184,71 @@ impl State {
     }
 }
 
+/// A running bridge, as the client end's `flush_buffers` reaches it.
+#[derive(Clone)]
+pub(crate) struct Link {
+    state: Arc<State>,
+    handle: Handle,
+}
+
+impl std::fmt::Debug for Link {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Link")
+            .field("stopping", &self.state.stopping.load(Ordering::Relaxed))
+            .finish_non_exhaustive()
+    }
+}
+
+impl Link {
+    /// The remote half of a client end's flush, called once the local
+    /// flush returned (the bridge took everything: `consumed` payload bytes
+    /// in all): waits until the bridge wrote those bytes to the stream,
+    /// sends `FLUSH` behind them, and waits for its `FLUSH_ACK` (the
+    /// gateway's local flush returned: the server read them all).
+    /// `BrokenPipe` if the instance ends first (the server left with bytes
+    /// unread, the gateway or the network died: within the idle timeout).
+    pub(crate) fn flush(&self, consumed: u64) -> io::Result<()> {
+        let work = || self.flush_on_this_thread(consumed);
+        // From async code this thread may not block on the runtime: a
+        // helper thread does (as for a remote open).
+        if Handle::try_current().is_ok() {
+            std::thread::scope(|s| s.spawn(work).join())
+                .map_err(|_| io::Error::other("remote flush panicked"))?
+        } else {
+            work()
+        }
+    }
+
+    fn flush_on_this_thread(&self, consumed: u64) -> io::Result<()> {
+        let st = &*self.state;
+        let broken = || crate::Error::io(crate::ErrorKind::BrokenPipe);
+        let wait = |done: &dyn Fn(&Flushes) -> bool| -> io::Result<()> {
+            let mut f = st.flushes();
+            while !done(&f) {
+                if st.stopping.load(Ordering::SeqCst) {
+                    return Err(broken());
+                }
+                f = st.flushed.wait(f).unwrap_or_else(|e| e.into_inner());
+            }
+            Ok(())
+        };
+        wait(&|f| f.sent >= consumed)?;
+        let mine = {
+            let mut send = st.send.lock().unwrap_or_else(|e| e.into_inner());
+            if st.stopping.load(Ordering::SeqCst) {
+                return Err(broken());
+            }
+            self.handle
+                .block_on(write_frame(&mut send, &Frame::Flush))
+                .map_err(|_| broken())?;
+            let mut f = st.flushes();
+            f.asked += 1;
+            f.asked
+        };
+        wait(&|f| f.acked >= mine)
+    }
+}
+
 /// Starts the two threads that join `pipe` and the stream of `conn`; they
 /// end when the instance is over: the stream ended or was reset, the pipe
 /// refused a write, or the connection died (a watcher on the runtime then
@@ -155,9 +259,12 @@ pub(crate) fn start<P: PipeSide>(
     conn: quinn::Connection,
     send: quinn::SendStream,
     recv: quinn::RecvStream,
-) -> io::Result<()> {
+) -> io::Result<Link> {
     let (done_tx, done_rx) = tokio::sync::oneshot::channel();
     let state = Arc::new(State {
+        send: Mutex::new(send),
+        flushes: Mutex::default(),
+        flushed: Condvar::new(),
         stopping: AtomicBool::new(false),
         running: Mutex::new(2),
         cv: Condvar::new(),
@@ -167,7 +274,7 @@ pub(crate) fn start<P: PipeSide>(
     std::thread::Builder::new()
         .name("shmpipe-remote-out".into())
         .spawn(move || {
-            let failed = pipe_to_stream(&h, &*p, send, &st);
+            let failed = pipe_to_stream(&h, &*p, &st);
             st.exit();
             // The peer will not read what we send: the other thread may
             // wait on the pipe for good (a full pipe nobody reads).
@@ -179,7 +286,7 @@ pub(crate) fn start<P: PipeSide>(
     let started = std::thread::Builder::new()
         .name("shmpipe-remote-in".into())
         .spawn(move || {
-            stream_to_pipe(&h, &*p, recv, &st.stopping);
+            stream_to_pipe(&h, &*p, recv, &st);
             st.exit();
             // The instance is over: the other thread lets go too.
             st.stop_all(&*p);
@@ -189,6 +296,10 @@ pub(crate) fn start<P: PipeSide>(
         state.stop_all(&*pipe);
         return Err(e);
     }
+    let link = Link {
+        state: Arc::clone(&state),
+        handle: handle.clone(),
+    };
     handle.spawn(async move {
         tokio::select! {
             _ = conn.closed() => {
@@ -197,17 +308,13 @@ pub(crate) fn start<P: PipeSide>(
             _ = done_rx => {}
         }
     });
-    Ok(())
+    Ok(link)
 }
 
 /// Returns `true` if the stream failed (the peer stopped reading it, or the
 /// connection died): the instance is over.
-fn pipe_to_stream(
-    h: &Handle,
-    pipe: &dyn PipeSide,
-    mut send: quinn::SendStream,
-    st: &State,
-) -> bool {
+fn pipe_to_stream(h: &Handle, pipe: &dyn PipeSide, st: &State) -> bool {
+    let send = || st.send.lock().unwrap_or_else(|e| e.into_inner());
     let stop = &st.stopping;
     let mut buf = vec![0u8; 64 << 10];
     while !stop.load(Ordering::SeqCst) {
@@ -223,7 +330,7 @@ fn pipe_to_stream(
             }
             // The server disconnected the instance: the client hears it.
             Err(e) if crate::Error::kind_of(&e) == Some(crate::ErrorKind::PipeNotConnected) => {
-                let _ = send.reset(RESET_DISCONNECTED);
+                let _ = send().reset(RESET_DISCONNECTED);
                 return false;
             }
             // The local end closed: the peer hears the end of the stream.
@@ -238,15 +345,20 @@ fn pipe_to_stream(
             Frame::More(buf[..n].to_vec())
         };
         debug_assert!(n <= MAX_PAYLOAD);
-        if h.block_on(write_frame(&mut send, &f)).is_err() {
+        if st.write(h, &f).is_err() {
             return true;
         }
+        // Only now may a flush that counts these bytes send its `FLUSH`:
+        // behind their frame.
+        st.flushes().sent += n as u64;
+        st.flushed.notify_all();
     }
-    let _ = send.finish();
+    let _ = send().finish();
     false
 }
 
-fn stream_to_pipe(h: &Handle, pipe: &dyn PipeSide, mut recv: quinn::RecvStream, stop: &AtomicBool) {
+fn stream_to_pipe(h: &Handle, pipe: &dyn PipeSide, mut recv: quinn::RecvStream, st: &State) {
+    let stop = &st.stopping;
     let mut partial: Vec<u8> = Vec::new();
     while !stop.load(Ordering::SeqCst) {
         let frame = match h.block_on(read_frame(&mut recv)) {
@@ -277,6 +389,21 @@ fn stream_to_pipe(h: &Handle, pipe: &dyn PipeSide, mut recv: quinn::RecvStream, 
                 }
             }
             Frame::More(d) | Frame::Data(d) => pipe.send(&d),
+            // Everything before it is in the pipe: the gateway's end waits
+            // until the server read it, then answers (a client refuses).
+            Frame::Flush => pipe.flush().and_then(|()| st.write(h, &Frame::FlushAck)),
+            Frame::FlushAck => {
+                let mut f = st.flushes();
+                if f.acked < f.asked {
+                    f.acked += 1;
+                    drop(f);
+                    st.flushed.notify_all();
+                    Ok(())
+                } else {
+                    // An answer to nothing asked: hostile.
+                    Err(io::Error::from(io::ErrorKind::InvalidData))
+                }
+            }
             // Only data flows once the pipe is open.
             _ => Err(io::Error::from(io::ErrorKind::InvalidData)),
         };

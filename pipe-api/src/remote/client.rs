@@ -13,7 +13,7 @@ use super::tls;
 use crate::datapath::{Conn, RING_IN, RING_OUT, ROLE_CLIENT, ROLE_SERVER};
 use crate::error::{Error, ErrorKind};
 use crate::info::PipeType;
-use crate::named::client::{attach_private, NamedPipeClient};
+use crate::named::client::{attach_private, set_remote_link, NamedPipeClient};
 use crate::named::{Access, PipeName, WaitTimeout};
 use crate::quota::ring_capacity;
 use shmpipe_engine::channel::End;
@@ -186,13 +186,14 @@ pub(crate) fn open(
     };
     let (server, fd) = private_segment(&opened, policy)?;
     let client = attach_private(fd, full.to_owned(), &opened, access, policy)?;
-    bridge::start(
+    let link = bridge::start(
         runtime()?.handle().clone(),
         Arc::new(server),
         conn,
         send,
         recv,
     )?;
+    set_remote_link(&client, link);
     Ok(client)
 }
 

@@ -41,19 +41,32 @@ fn resolve(base: &Path, p: &mut PathBuf) {
     }
 }
 
-/// Who a client certificate is on this machine.
+/// Who a client certificate is on this machine: the certificate named by
+/// its SHA-256 `fingerprint` (exactly that one), or every certificate of
+/// the client CA whose `subject` is exactly the one given (one of the two).
 ///
 /// ```
 /// let m: shmpipe::remote::Mapping = toml::from_str(
 ///     "fingerprint = \"AB:cd\"\nuid = 65534\ngid = 65534\n",
 /// ).unwrap();
 /// assert_eq!((m.uid, m.groups.len()), (65534, 0));
+/// let m: shmpipe::remote::Mapping = toml::from_str(
+///     "subject = \"CN=laptop, O=Example\"\nuid = 1000\ngid = 1000\n",
+/// ).unwrap();
+/// assert_eq!(m.fingerprint, None);
 /// ```
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct Mapping {
     /// SHA-256 of the certificate's DER, in hex (colons and case ignored).
-    pub fingerprint: String,
+    #[serde(default)]
+    pub fingerprint: Option<String>,
+    /// The certificate's subject, as `CN=laptop, O=Example`: every
+    /// attribute of the subject, in the certificate's order, by its short
+    /// name; values may not hold `,` `+` `=` `\` or `"` (a certificate
+    /// whose subject does would never match).
+    #[serde(default)]
+    pub subject: Option<String>,
     /// The local user the certificate acts as.
     pub uid: u32,
     /// Its primary group.
@@ -114,24 +127,31 @@ impl GatewayConfig {
             resolve(path, p);
         }
         // A mapping must be unambiguous: a SHA-256 is 32 bytes (a shorter
-        // one would silently never match), and one certificate listed twice
-        // (in another case, or with colons) would get whichever identity
-        // came first.
-        let mut seen = std::collections::HashSet::new();
+        // one would never match), and one certificate or subject listed
+        // twice (in another case, with colons, with other spaces) would get
+        // whichever identity came first.
+        let (mut fps, mut subjects) = (std::collections::HashSet::new(), Vec::new());
         for m in &c.clients {
-            let fp = normalise_fingerprint(&m.fingerprint)
-                .filter(|fp| fp.len() == 32)
-                .ok_or_else(|| {
-                    bad(
+            let fresh = match (&m.fingerprint, &m.subject) {
+                (Some(fp), None) => normalise_fingerprint(fp)
+                    .filter(|fp| fp.len() == 32)
+                    .map(|fp| fps.insert(fp)),
+                (None, Some(s)) => parse_subject(s).map(|s| {
+                    let new = !subjects.contains(&s);
+                    subjects.push(s);
+                    new
+                }),
+                _ => {
+                    return Err(bad(
                         path,
-                        format!("bad fingerprint {:?}: not 32 bytes of hex", m.fingerprint),
-                    )
-                })?;
-            if !seen.insert(fp) {
-                return Err(bad(
-                    path,
-                    format!("fingerprint {:?} is mapped twice", m.fingerprint),
-                ));
+                        "a [[clients]] entry needs a fingerprint or a subject, not both",
+                    ))
+                }
+            };
+            match fresh {
+                None => return Err(bad(path, format!("bad mapping {m:?}"))),
+                Some(false) => return Err(bad(path, format!("mapped twice: {m:?}"))),
+                Some(true) => {}
             }
         }
         Ok(c)
@@ -154,9 +174,50 @@ impl GatewayConfig {
     /// assert!(c.mapping(&[0x0a]).is_none());
     /// ```
     pub fn mapping(&self, sha256: &[u8]) -> Option<&Mapping> {
-        self.clients
-            .iter()
-            .find(|m| normalise_fingerprint(&m.fingerprint).as_deref() == Some(sha256))
+        self.clients.iter().find(|m| {
+            m.fingerprint
+                .as_deref()
+                .and_then(normalise_fingerprint)
+                .as_deref()
+                == Some(sha256)
+        })
+    }
+
+    /// The mapping of a (verified) certificate, from its DER: the entry of
+    /// its fingerprint, else the entry of its subject.
+    ///
+    /// ```
+    /// let dir = std::env::temp_dir().join(format!("shmpipe-doc-map-{}", std::process::id()));
+    /// std::fs::create_dir_all(&dir)?;
+    /// shmpipe::remote::init(&dir, &["localhost".into()], 0, 0, "localhost", 4433)?;
+    /// let pem = std::fs::read_to_string(dir.join("client.pem"))?;
+    /// let der = rustls_pki_types::CertificateDer::from_pem_slice(pem.as_bytes()).unwrap();
+    /// # use rustls_pki_types::pem::PemObject;
+    /// let c: shmpipe::remote::GatewayConfig = toml::from_str(r#"
+    ///     listen = "127.0.0.1:1"
+    ///     cert = "c"
+    ///     key = "k"
+    ///     client_ca = "a"
+    ///     [[clients]]
+    ///     subject = "CN=shmpipe client"
+    ///     uid = 7
+    ///     gid = 7
+    /// "#).unwrap();
+    /// assert_eq!(c.mapping_of(&der).map(|m| m.uid), Some(7));
+    /// std::fs::remove_dir_all(&dir)?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn mapping_of(&self, der: &[u8]) -> Option<&Mapping> {
+        if let Some(m) = self.mapping(&super::tls::fingerprint(der)) {
+            return Some(m);
+        }
+        let subject = subject_of(der)?;
+        self.clients.iter().find(|m| {
+            m.subject
+                .as_deref()
+                .and_then(parse_subject)
+                .is_some_and(|s| s == subject)
+        })
     }
 
     /// The idle timeout as a duration.
@@ -170,6 +231,55 @@ impl GatewayConfig {
     pub fn idle_timeout(&self) -> Duration {
         Duration::from_millis(self.idle_timeout_ms.max(1))
     }
+}
+
+/// A subject as written in a mapping: `(short name, value)` pairs (names
+/// in capitals), `None` if it is malformed.
+pub(crate) fn parse_subject(s: &str) -> Option<Vec<(String, String)>> {
+    s.split(',')
+        .map(|rdn| {
+            let (k, v) = rdn.split_once('=')?;
+            let (k, v) = (k.trim(), v.trim());
+            let plain = |x: &str| !x.is_empty() && !x.contains(['=', '+', '\\', '"', ',']);
+            (plain(k) && plain(v) && k.bytes().all(|b| b.is_ascii_alphanumeric()))
+                .then(|| (k.to_ascii_uppercase(), v.to_owned()))
+        })
+        .collect()
+}
+
+/// A certificate's subject as [`parse_subject`] reads a mapping's: `None`
+/// if the certificate does not parse, or its subject has an attribute a
+/// mapping cannot name (several in one RDN, a value that is not a string
+/// or holds a reserved character: such a subject matches nothing, so a
+/// value like `a, O=b` cannot pass for two attributes).
+fn subject_of(der: &[u8]) -> Option<Vec<(String, String)>> {
+    use x509_parser::objects::{oid2abbrev, oid_registry};
+    let (_, cert) = x509_parser::parse_x509_certificate(der).ok()?;
+    let mut out = Vec::new();
+    for rdn in cert.subject().iter_rdn() {
+        let mut attrs = rdn.iter();
+        let (Some(a), None) = (attrs.next(), attrs.next()) else {
+            return None;
+        };
+        let k = oid2abbrev(a.attr_type(), oid_registry()).ok()?;
+        let v = a.as_str().ok()?;
+        let reserved = |x: &str| x.contains(['=', '+', '\\', '"', ',']) || x.trim() != x;
+        if reserved(k) || reserved(v) || v.is_empty() {
+            return None;
+        }
+        out.push((k.to_ascii_uppercase(), v.to_owned()));
+    }
+    (!out.is_empty()).then_some(out)
+}
+
+/// A certificate's subject as a mapping writes it (`CN=a, O=b`), if it
+/// has one a mapping could write.
+pub(crate) fn subject_text(der: &[u8]) -> Option<String> {
+    let parts: Vec<String> = subject_of(der)?
+        .into_iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
+    Some(parts.join(", "))
 }
 
 /// A fingerprint's bytes, from hex with optional colons.
@@ -389,5 +499,56 @@ mod tests {
             "duplicate fingerprint (with colons) accepted"
         );
         assert!(short.is_err(), "2-byte fingerprint accepted");
+    }
+
+    /// Entries load only when each names one certificate (32-byte
+    /// fingerprint) or one subject, once.
+    #[test]
+    fn mappings_are_unambiguous() {
+        let dir = std::env::temp_dir().join(format!("shmpipe-map-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("gateway.toml");
+        let head = "listen = \"127.0.0.1:1\"\ncert = \"c\"\nkey = \"k\"\nclient_ca = \"a\"\n";
+        let load = |clients: &str| {
+            std::fs::write(&file, format!("{head}{clients}")).unwrap();
+            GatewayConfig::load(&file).is_ok()
+        };
+        let fp = |f: &str| format!("[[clients]]\nfingerprint = \"{f}\"\nuid = 1\ngid = 1\n");
+        let sub = |s: &str| format!("[[clients]]\nsubject = \"{s}\"\nuid = 1\ngid = 1\n");
+        let good = "ab".repeat(32);
+        let results = [
+            load(&(fp(&good) + &sub("CN=a, O=b"))),
+            load(&fp("ab:cd")),
+            load(&(fp(&good) + &fp(&good.to_uppercase()))),
+            load(&(sub("CN=a, O=b") + &sub("cn=a,O=b"))),
+            load(&sub("CN=a+O=b")),
+            load(&format!(
+                "[[clients]]\nfingerprint = \"{good}\"\nsubject = \"CN=a\"\nuid = 1\ngid = 1\n"
+            )),
+            load("[[clients]]\nuid = 1\ngid = 1\n"),
+        ];
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(results, [true, false, false, false, false, false, false]);
+    }
+
+    #[test]
+    fn subjects_parse_strictly() {
+        let s = |k: &str, v: &str| (k.to_owned(), v.to_owned());
+        assert_eq!(
+            parse_subject("cn=laptop, O=Example Org"),
+            Some(vec![s("CN", "laptop"), s("O", "Example Org")])
+        );
+        for bad in [
+            "",
+            "CN",
+            "CN=",
+            "=x",
+            "CN=a+O=b",
+            "CN=\"a\"",
+            "C N=a",
+            "CN=a,,O=b",
+        ] {
+            assert_eq!(parse_subject(bad), None, "{bad:?}");
+        }
     }
 }

@@ -27,7 +27,9 @@ const T_DATA: u8 = 4;
 const T_MORE: u8 = 5;
 const T_WAIT: u8 = 6;
 const T_WAITED: u8 = 7;
-const T_LAST: u8 = T_WAITED;
+const T_FLUSH: u8 = 8;
+const T_FLUSH_ACK: u8 = 9;
+const T_LAST: u8 = T_FLUSH_ACK;
 const OPENED_LEN: usize = 2 + 4 * 7;
 
 /// What the gateway tells the client about the instance it opened.
@@ -179,13 +181,19 @@ pub enum Frame {
     },
     /// Gateway → client: the wait succeeded.
     Waited,
+    /// Client → gateway: tell me when the server has read everything
+    /// before this frame (the gateway flushes its local end).
+    Flush,
+    /// Gateway → client: the oldest unanswered `FLUSH` is done: the
+    /// server read everything before it.
+    FlushAck,
 }
 
 /// Why bytes are not a frame.
 ///
 /// ```
 /// use shmpipe::remote::frame::{Frame, FrameError};
-/// assert_eq!(Frame::decode(&[9, 0, 0, 0, 0]), Err(FrameError::UnknownType(9)));
+/// assert_eq!(Frame::decode(&[10, 0, 0, 0, 0]), Err(FrameError::UnknownType(10)));
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FrameError {
@@ -274,6 +282,8 @@ impl Frame {
                 (T_WAIT, p)
             }
             Frame::Waited => (T_WAITED, Vec::new()),
+            Frame::Flush => (T_FLUSH, Vec::new()),
+            Frame::FlushAck => (T_FLUSH_ACK, Vec::new()),
         };
         let mut out = Vec::with_capacity(HEADER + payload.len());
         out.push(t);
@@ -385,6 +395,9 @@ impl Frame {
                 })
             }
             T_WAITED if p.is_empty() => Ok(Frame::Waited),
+            T_FLUSH if p.is_empty() => Ok(Frame::Flush),
+            T_FLUSH_ACK if p.is_empty() => Ok(Frame::FlushAck),
+            T_WAITED | T_FLUSH | T_FLUSH_ACK => Err(bad),
             t => Err(FrameError::UnknownType(t)),
         }
     }
@@ -469,6 +482,8 @@ mod tests {
                 name: "w".into(),
             },
             Frame::Waited,
+            Frame::Flush,
+            Frame::FlushAck,
         ];
         for f in frames {
             let b = f.encode();
@@ -497,6 +512,9 @@ mod tests {
             Frame::parse(T_WAITED, vec![0]).is_err(),
             "WAITED carries nothing"
         );
+        for t in [T_FLUSH, T_FLUSH_ACK] {
+            assert_eq!(Frame::parse(t, vec![0]), Err(FrameError::Malformed(t)));
+        }
         let wait = |mode: u8, ms: u32| {
             let mut p = vec![VERSION, mode];
             p.extend_from_slice(&ms.to_le_bytes());

@@ -14,6 +14,7 @@ use super::tls;
 use crate::error::{Error, ErrorKind};
 use crate::info::{PipeType, ReadMode};
 use crate::named::client::describe_opened;
+use crate::named::wire::RemoteIdentity;
 use crate::named::{Access, ClientOptions, NamedPipeClient, REMOTE_MARKER_GID};
 use rustix::process::{Gid, Uid};
 use std::io;
@@ -158,14 +159,19 @@ impl Drop for ConnectionSlot {
     }
 }
 
-/// Who the connection's (verified) certificate is here.
-fn identity(conn: &quinn::Connection, config: &GatewayConfig) -> Option<Mapping> {
+/// Who the connection's (verified) certificate is here, and the identity
+/// the server is shown (its fingerprint and subject).
+fn identity(conn: &quinn::Connection, config: &GatewayConfig) -> Option<(Mapping, RemoteIdentity)> {
     let any = conn.peer_identity()?;
     let certs = any
         .downcast::<Vec<rustls::pki_types::CertificateDer<'static>>>()
         .ok()?;
     let leaf = certs.first()?;
-    config.mapping(&tls::fingerprint(leaf)).cloned()
+    let id = RemoteIdentity {
+        fingerprint: Some(super::init::hex(&tls::fingerprint(leaf))),
+        subject: super::config::subject_text(leaf),
+    };
+    Some((config.mapping_of(leaf).cloned()?, id))
 }
 
 async fn serve_connection(incoming: quinn::Incoming, config: Arc<GatewayConfig>) {
@@ -175,7 +181,7 @@ async fn serve_connection(incoming: quinn::Incoming, config: Arc<GatewayConfig>)
         Ok(c) => c,
         Err(e) => return eprintln!("shmpipe gateway: {peer}: refused: {e}"),
     };
-    let Some(who) = identity(&conn, &config) else {
+    let Some((who, id)) = identity(&conn, &config) else {
         eprintln!("shmpipe gateway: {peer}: refused: certificate not in the map");
         conn.close(CLOSE_UNKNOWN_CERT, b"certificate not mapped");
         return;
@@ -187,9 +193,10 @@ async fn serve_connection(incoming: quinn::Incoming, config: Arc<GatewayConfig>)
         who.uid,
         who.gid
     );
-    let who = Arc::new(who);
+    let (who, id) = (Arc::new(who), Arc::new(id));
     while let Ok((send, recv)) = conn.accept_bi().await {
-        tokio::spawn(serve_stream(conn.clone(), send, recv, Arc::clone(&who)));
+        let (who, id) = (Arc::clone(&who), Arc::clone(&id));
+        tokio::spawn(serve_stream(conn.clone(), send, recv, who, id));
     }
 }
 
@@ -198,6 +205,7 @@ async fn serve_stream(
     mut send: quinn::SendStream,
     mut recv: quinn::RecvStream,
     who: Arc<Mapping>,
+    id: Arc<RemoteIdentity>,
 ) {
     let first = tokio::time::timeout(OPEN_REQUEST_TIMEOUT, bridge::read_frame(&mut recv)).await;
     let (access, trust, name) = match first {
@@ -249,7 +257,7 @@ async fn serve_stream(
         _ => return refuse_stream(send, recv),
     };
     let full = format!(r"\\.\pipe\{name}");
-    let client = match as_mapped(&who, move || open_local(&full, access, &trust)).await {
+    let client = match as_mapped(&who, move || open_local(&full, access, &trust, &id)).await {
         Ok(c) => c,
         Err(e) => {
             let kind = Error::kind_of(&e).unwrap_or(ErrorKind::BrokenPipe);
@@ -338,12 +346,20 @@ fn switch_thread_credentials(who: &Mapping) -> io::Result<()> {
 }
 
 /// Opens `full` as a local client (on a thread with the mapped identity).
-fn open_local(full: &str, mut access: Access, trust: &Trust) -> io::Result<NamedPipeClient> {
+fn open_local(
+    full: &str,
+    mut access: Access,
+    trust: &Trust,
+    id: &RemoteIdentity,
+) -> io::Result<NamedPipeClient> {
     // The gateway's end reads messages whole and needs no more rights from
     // the server than data access (attributes are never judged).
     access.read_attributes = true;
     access.write_attributes = true;
-    let client = options(trust).access(access).open(full)?;
+    let mut o = options(trust);
+    // The server believes it because this thread carries the remote mark.
+    o.remote_identity = Some(id.clone());
+    let client = o.access(access).open(full)?;
     if client.info()?.pipe_type == PipeType::Message {
         client.set_read_mode(ReadMode::Message)?;
     }
@@ -392,11 +408,50 @@ impl PipeSide for LocalEnd {
     fn cancel(&self) -> bool {
         self.client.canceller().cancel().is_ok()
     }
+
+    fn flush(&self) -> io::Result<()> {
+        self.client.flush_buffers()
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A local process that claims a certificate identity without the
+    /// kernel's remote mark (what a gateway's thread carries) is refused;
+    /// the same open without the claim succeeds, and shows no identity.
+    #[test]
+    fn remote_identities_decode_strictly() {
+        let id = RemoteIdentity {
+            fingerprint: Some("ab:cd".into()),
+            subject: None,
+        };
+        let mut p = Vec::new();
+        id.encode(&mut p);
+        p.extend_from_slice(b"key");
+        assert_eq!(RemoteIdentity::decode(&p), Some((id, &b"key"[..])));
+        assert_eq!(RemoteIdentity::decode(&[5, b'a']), None, "cut short");
+        assert_eq!(RemoteIdentity::decode(&[1, 0xff, 0]), None, "not UTF-8");
+        assert_eq!(RemoteIdentity::decode(&[0]), None, "no subject length");
+    }
+
+    #[test]
+    fn a_local_claim_of_a_remote_identity_is_refused() {
+        let name = format!(r"\\.\pipe\gw-forged-identity-{}", std::process::id());
+        let server = crate::named::ServerOptions::new().create(&name).unwrap();
+        let mut forged = ClientOptions::new();
+        forged.remote_identity = Some(RemoteIdentity {
+            fingerprint: Some("ab:cd".into()),
+            subject: Some("CN=admin".into()),
+        });
+        let e = forged.open(&name).unwrap_err();
+        assert_eq!(Error::kind_of(&e), Some(ErrorKind::AccessDenied));
+        let _client = ClientOptions::new().open(&name).unwrap();
+        let who = server.client_credentials().unwrap();
+        assert!(!who.remote);
+        assert_eq!((who.remote_fingerprint, who.remote_subject), (None, None));
+    }
 
     /// The switch is the calling thread's alone: the gateway's other
     /// threads stay root (glibc's setresuid would have changed them all).
@@ -410,7 +465,8 @@ mod tests {
             return;
         }
         let who = Mapping {
-            fingerprint: "00".into(),
+            fingerprint: Some("00".into()),
+            subject: None,
             uid: 65534,
             gid: 65534,
             groups: vec![4242],
@@ -460,7 +516,8 @@ mod tests {
             return;
         }
         let who = Mapping {
-            fingerprint: "00".into(),
+            fingerprint: Some("00".into()),
+            subject: None,
             uid: 65534,
             gid: 65534,
             groups: vec![],
@@ -532,7 +589,8 @@ mod tests {
             return;
         }
         let who = Mapping {
-            fingerprint: "00".into(),
+            fingerprint: Some("00".into()),
+            subject: None,
             uid: 65534,
             gid: 65534,
             groups: vec![],

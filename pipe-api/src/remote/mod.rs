@@ -21,7 +21,7 @@
 //! # Ok::<(), std::io::Error>(())
 //! ```
 
-mod bridge;
+pub(crate) mod bridge;
 pub(crate) mod client;
 mod config;
 pub mod frame;
@@ -36,6 +36,7 @@ pub use config::{
 };
 pub use gateway::{Gateway, CLOSE_UNKNOWN_CERT};
 pub use init::{init, Initialised};
+pub use tls::STREAM_WINDOW;
 
 /// The SHA-256 fingerprint of the first certificate in a PEM file, as the
 /// gateway's `[[clients]]` entries write it (hex with colons).

@@ -54,6 +54,20 @@ fn provider() -> Arc<rustls::crypto::CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 
+/// The QUIC receive window of each stream (one pipe instance, each
+/// direction), in bytes: how much a peer may send that the receiving
+/// bridge has not taken yet. A write's completion across the network
+/// means its bytes are within the writer's quota, the bridges' buffers
+/// and this window (docs/guide/remote.md, "Quotas"). quinn sets it per
+/// connection, for every stream alike; 512 KiB keeps a 1 MiB message
+/// streaming at loopback speed while bounding what a stalled reader
+/// leaves in flight (quinn's default is 1.25 MB).
+///
+/// ```
+/// assert_eq!(shmpipe::remote::STREAM_WINDOW, 512 << 10);
+/// ```
+pub const STREAM_WINDOW: u32 = 512 << 10;
+
 fn transport(idle: Duration) -> io::Result<Arc<quinn::TransportConfig>> {
     let mut t = quinn::TransportConfig::default();
     let idle_ms = u32::try_from(idle.as_millis()).unwrap_or(u32::MAX).max(1);
@@ -72,6 +86,7 @@ fn transport(idle: Duration) -> io::Result<Arc<quinn::TransportConfig>> {
     // What one peer may have in flight toward us in all, whatever its
     // streams (each stream keeps quinn's own window within this).
     t.receive_window(quinn::VarInt::from_u32(CONNECTION_RECEIVE_WINDOW));
+    t.stream_receive_window(quinn::VarInt::from_u32(STREAM_WINDOW));
     Ok(Arc::new(t))
 }
 
@@ -206,4 +221,25 @@ pub(crate) fn client_config(
     let mut cc = quinn::ClientConfig::new(Arc::new(crypto));
     cc.transport_config(transport(idle)?);
     Ok(cc)
+}
+
+#[cfg(test)]
+mod tests {
+    /// The configured idle timeout is the connection's (both sides build
+    /// their transport here), with keep-alives at a third of it, and the
+    /// stream window is `STREAM_WINDOW`.
+    #[test]
+    fn transport_takes_the_configured_liveness_bound() {
+        let t = format!(
+            "{:?}",
+            super::transport(std::time::Duration::from_millis(900)).unwrap()
+        );
+        for want in [
+            "max_idle_timeout: Some(900)",
+            "keep_alive_interval: Some(300ms)",
+            "stream_receive_window: 524288",
+        ] {
+            assert!(t.contains(want), "{want} not in {t}");
+        }
+    }
 }

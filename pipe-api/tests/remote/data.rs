@@ -21,6 +21,14 @@ fn byte_round_trip() {
     assert!(server.client_is_remote().unwrap());
     let who = server.client_credentials().unwrap();
     assert_eq!((who.uid, who.gid, who.remote), (0, 0, true));
+    // Which certificate, as the gateway identified it (a kernel-marked
+    // open is the only way to show it).
+    let pem = crate::dir().join("a").join("client.pem");
+    assert_eq!(
+        who.remote_fingerprint,
+        Some(shmpipe::remote::fingerprint_of(&pem).unwrap())
+    );
+    assert_eq!(who.remote_subject.as_deref(), Some("CN=shmpipe client"));
     assert!(!who.groups.contains(&shmpipe::named::REMOTE_MARKER_GID));
     client.write_all(b"ping").unwrap();
     let mut buf = [0u8; 4];

@@ -265,7 +265,63 @@ fn lossy_then_blackholed_network() {
     broken(server_read.finish(), "server read with the network gone");
 }
 
+/// A remote client: opens `\\gw\pipe\<PIPE>`, writes `data`, says
+/// `flushing` and flushes (the server never reads it) until it is killed.
+fn child_remote_flusher() {
+    let name = crate::common::named::env("PIPE");
+    let client = ClientOptions::new().open(&remote("gw", &name)).unwrap();
+    client.send_msg(b"data").unwrap();
+    say("flushing");
+    let _ = client.flush_buffers();
+    say("flush ended");
+    while hear().is_some() {}
+}
+
+/// The remote client dies while its flush waits (the gateway waits in a
+/// local flush for a server that does not read): the gateway lets go of the
+/// end (its flush is cancelled), so the server's writes then fail, never
+/// hang.
+fn remote_client_killed_during_flush() {
+    if !ready("remote_client_killed_during_flush") {
+        return;
+    }
+    let name = unique_name("remote-flush-kill");
+    let server = ServerOptions::new()
+        .quotas(4096, 4096)
+        .create(&name)
+        .unwrap();
+    let mut kid = Kid::spawn("child_remote_flusher", &[("PIPE", name.clone())]);
+    kid.expect("flushing");
+    let start = std::time::Instant::now();
+    while !matches!(server.peek(None), Ok(p) if p.total_available >= 4) {
+        assert!(start.elapsed() < crate::common::HANG, "no data came");
+        std::thread::yield_now();
+    }
+    kid.kill();
+    let write = Pending::start("server writes", move || {
+        let chunk = vec![1u8; 64 << 10];
+        loop {
+            server.send_msg(&chunk)?;
+        }
+    });
+    let r: std::io::Result<()> = write.finish();
+    broken_or_no_data(r);
+}
+
+fn broken_or_no_data(r: std::io::Result<()>) {
+    match r {
+        Err(e) => assert!(
+            matches!(
+                shmpipe::Error::kind_of(&e),
+                Some(ErrorKind::BrokenPipe | ErrorKind::NoData | ErrorKind::PipeNotConnected)
+            ),
+            "server write ended with {e:?}"
+        ),
+        Ok(()) => unreachable!(),
+    }
+}
+
 crate::common::tests! {
-    tests: [lossy_then_blackholed_network, remote_client_closes_while_the_gateway_waits_on_the_pipe, remote_client_killed_while_the_gateway_waits_on_the_pipe, gateway_killed_during_read, remote_client_killed_during_read, local_server_killed_during_read],
-    children: [child_remote_closer, child_remote_writer, child_remote_client, child_local_server],
+    tests: [remote_client_killed_during_flush, lossy_then_blackholed_network, remote_client_closes_while_the_gateway_waits_on_the_pipe, remote_client_killed_while_the_gateway_waits_on_the_pipe, gateway_killed_during_read, remote_client_killed_during_read, local_server_killed_during_read],
+    children: [child_remote_flusher, child_remote_closer, child_remote_writer, child_remote_client, child_local_server],
 }

@@ -10,10 +10,15 @@
 //! * `otherca`: `gw` again, with a client certificate of another CA;
 //! * `expired`, `fresh`: `gw` again, with certificates of its CA (both
 //!   mapped) whose validity ended in 2001 and ends in 2100;
+//! * `bysubject`, `bysubjectx`: `gw` again, with certificates of its CA
+//!   whose subjects are `CN=bysubject` (mapped by subject to nobody) and
+//!   `CN=bysubjectx` (not mapped);
 //! * `killme`: a gateway of its own, which one test SIGKILLs;
 //! * `waitgw`: a gateway of its own, whose waiting threads one test counts;
 //! * `nowhere`: a UDP port that never answers;
 //! * `relay`: `gw` through a UDP relay the test makes lossy, then cuts;
+//! * `slow`: `gw` through a relay that delays every packet, which a test
+//!   then cuts;
 //! * `pinned`, `badpin`: `gw` recognised by a pinned certificate (its own,
 //!   or another one) instead of a CA.
 //!
@@ -25,6 +30,7 @@ mod common;
 
 mod data;
 mod faults;
+mod flush;
 mod trust;
 
 use common::named::{hear, say, Kid, NOBODY};
@@ -125,7 +131,16 @@ pub(crate) fn fixture() -> &'static Fixture {
         let expired = client_cert(&a, "expired", 2000, 2001);
         let fresh = client_cert(&a, "fresh", 2000, 2100);
         let all = [fp, &expired, &fresh];
-        let (gw, gw_port) = start_gateway(&gateway_config(&a, 0, &all, "gw.toml"));
+        // Mapped by subject (to nobody, not root): any certificate of the
+        // CA named exactly so; "bysubjectx" is not.
+        client_cert(&a, "bysubject", 2000, 2100);
+        client_cert(&a, "bysubjectx", 2000, 2100);
+        let gw_toml = gateway_config(&a, 0, &all, "gw.toml");
+        let by_subject =
+            format!("\n[[clients]]\nsubject = \"CN=bysubject\"\nuid = {NOBODY}\ngid = {NOBODY}\n");
+        let text = std::fs::read_to_string(&gw_toml).unwrap() + &by_subject;
+        std::fs::write(&gw_toml, text).unwrap();
+        let (gw, gw_port) = start_gateway(&gw_toml);
         let (gwn, gwn_port) = start_gateway(&gateway_config(&a, NOBODY, &[fp], "gwnobody.toml"));
         let (killme, kill_port) = start_gateway(&gateway_config(&a, 0, &[fp], "killme.toml"));
         let (waitgw, waitgw_port) = start_gateway(&gateway_config(&a, 0, &[fp], "waitgw.toml"));
@@ -139,10 +154,13 @@ pub(crate) fn fixture() -> &'static Fixture {
         toml += &host("otherca", gw_port, &a, &b.join("client.pem"), 3000);
         toml += &host("expired", gw_port, &a, &a.join("expired.pem"), 3000);
         toml += &host("fresh", gw_port, &a, &a.join("fresh.pem"), 3000);
+        toml += &host("bysubject", gw_port, &a, &a.join("bysubject.pem"), 3000);
+        toml += &host("bysubjectx", gw_port, &a, &a.join("bysubjectx.pem"), 3000);
         toml += &host("killme", kill_port, &a, &client, 3000);
         toml += &host("waitgw", waitgw_port, &a, &client, 3000);
         toml += &host("nowhere", silent_port, &a, &client, 300);
-        toml += &host("relay", start_relay(gw_port), &a, &client, 3000);
+        toml += &host("relay", start_relay(gw_port, &RELAY), &a, &client, 3000);
+        toml += &host("slow", start_relay(gw_port, &SLOW_RELAY), &a, &client, 3000);
         // The gateway recognised by its certificate's fingerprint, no CA;
         // and a pin of another certificate.
         let gateway_fp = shmpipe::remote::fingerprint_of(&a.join("gateway.pem")).unwrap();
@@ -164,18 +182,48 @@ pub(crate) fn fixture() -> &'static Fixture {
     })
 }
 
-/// What the relay in front of `gw` does with packets.
+/// What the relay `relay` in front of `gw` does with packets.
 pub(crate) static RELAY: AtomicU8 = AtomicU8::new(RELAY_PASS);
+/// What the relay `slow` in front of `gw` does (its own: tests run in
+/// parallel).
+pub(crate) static SLOW_RELAY: AtomicU8 = AtomicU8::new(RELAY_DELAY);
 /// Forward every packet.
 pub(crate) const RELAY_PASS: u8 = 0;
 /// Drop every fifth packet each way (QUIC retransmits).
 pub(crate) const RELAY_LOSSY: u8 = 1;
 /// Drop everything: the network is gone.
 pub(crate) const RELAY_BLACKHOLE: u8 = 2;
+/// Forward every packet [`RELAY_DELAY_BY`] late (a slow network: QUIC's
+/// acknowledgements and the pipe's frames all arrive late).
+pub(crate) const RELAY_DELAY: u8 = 3;
+/// How late [`RELAY_DELAY`] forwards a packet.
+const RELAY_DELAY_BY: std::time::Duration = std::time::Duration::from_millis(25);
 
-/// A UDP relay on 127.0.0.1 to `port`, doing what [`RELAY`] says; its port.
+/// A thread that sends what it is given on `socket` (to the address, or
+/// the connected peer for `None`) once its time came; the sender side.
+fn delayer(
+    socket: std::sync::Arc<std::net::UdpSocket>,
+) -> std::sync::mpsc::Sender<(std::time::Instant, Vec<u8>, Option<std::net::SocketAddr>)> {
+    let (tx, rx) =
+        std::sync::mpsc::channel::<(std::time::Instant, Vec<u8>, Option<std::net::SocketAddr>)>();
+    std::thread::spawn(move || {
+        // Packets come in order of their due time (one fixed delay).
+        for (due, packet, to) in rx {
+            if let Some(wait) = due.checked_duration_since(std::time::Instant::now()) {
+                std::thread::sleep(wait);
+            }
+            let _ = match to {
+                Some(to) => socket.send_to(&packet, to),
+                None => socket.send(&packet),
+            };
+        }
+    });
+    tx
+}
+
+/// A UDP relay on 127.0.0.1 to `port`, doing what `mode` says; its port.
 /// Its threads live as long as the process.
-fn start_relay(port: u16) -> u16 {
+fn start_relay(port: u16, mode: &'static AtomicU8) -> u16 {
     use std::net::{SocketAddr, UdpSocket};
     use std::sync::Arc;
     let front = Arc::new(UdpSocket::bind("127.0.0.1:0").unwrap());
@@ -183,21 +231,25 @@ fn start_relay(port: u16) -> u16 {
     back.connect(("127.0.0.1", port)).unwrap();
     let front_port = front.local_addr().unwrap().port();
     let client: Arc<Mutex<Option<SocketAddr>>> = Arc::default();
+    // When to forward a packet, if at all.
     let pass = |n: &mut u64| {
         *n += 1;
-        match RELAY.load(Ordering::SeqCst) {
-            RELAY_PASS => true,
-            RELAY_LOSSY => *n % 5 != 0,
-            _ => false,
+        let now = std::time::Instant::now();
+        match mode.load(Ordering::SeqCst) {
+            RELAY_PASS => Some(now),
+            RELAY_LOSSY => (*n % 5 != 0).then_some(now),
+            RELAY_DELAY => Some(now + RELAY_DELAY_BY),
+            _ => None,
         }
     };
-    let (f, b, c) = (Arc::clone(&front), Arc::clone(&back), Arc::clone(&client));
+    let (to_back, to_front) = (delayer(Arc::clone(&back)), delayer(Arc::clone(&front)));
+    let (f, c) = (Arc::clone(&front), Arc::clone(&client));
     std::thread::spawn(move || {
         let (mut buf, mut n) = ([0u8; 65536], 0);
         while let Ok((len, from)) = f.recv_from(&mut buf) {
             *c.lock().unwrap() = Some(from);
-            if pass(&mut n) {
-                let _ = b.send(&buf[..len]);
+            if let Some(due) = pass(&mut n) {
+                let _ = to_back.send((due, buf[..len].to_vec(), None));
             }
         }
     });
@@ -205,8 +257,8 @@ fn start_relay(port: u16) -> u16 {
         let (mut buf, mut n) = ([0u8; 65536], 0);
         while let Ok(len) = back.recv(&mut buf) {
             let to = *client.lock().unwrap();
-            if let (Some(to), true) = (to, pass(&mut n)) {
-                let _ = front.send_to(&buf[..len], to);
+            if let (Some(to), Some(due)) = (to, pass(&mut n)) {
+                let _ = to_front.send((due, buf[..len].to_vec(), Some(to)));
             }
         }
     });
@@ -254,11 +306,13 @@ fn main() -> std::process::ExitCode {
     let mut tests = data::tests();
     tests.extend(trust::tests());
     tests.extend(faults::tests());
+    tests.extend(flush::tests());
     let children: Vec<(&str, fn())> = [
         &[("child_gateway", child_gateway as fn())][..],
         data::CHILDREN,
         trust::CHILDREN,
         faults::CHILDREN,
+        flush::CHILDREN,
     ]
     .concat();
     let code = common::harness::run(tests, &children);

@@ -2,7 +2,7 @@
 //! pipe's Security, certificates of another CA or none at all, hosts
 //! unknown or silent.
 
-use crate::common::named::{assert_kind, unique_name};
+use crate::common::named::{assert_kind, unique_name, NOBODY};
 use crate::{dir, ready, remote};
 use shmpipe::named::{ClientOptions, Permissions, Security, ServerOptions};
 use shmpipe::remote::frame::Frame;
@@ -46,6 +46,40 @@ fn mapped_uid_judged_by_security() {
     assert_eq!(server.client_credentials().unwrap().uid, 0);
 }
 
+/// A certificate mapped by its subject (`subject = "CN=bysubject"` in
+/// gateway.toml) acts as the user it maps to; one whose subject only
+/// starts the same is refused.
+fn certificate_mapped_by_subject() {
+    if !ready("certificate_mapped_by_subject") {
+        return;
+    }
+    let name = unique_name("remote-subject");
+    let server = ServerOptions::new()
+        .security(Security {
+            group: Permissions::ALL,
+            others: Permissions::ALL,
+        })
+        .create(&name)
+        .unwrap();
+    assert_kind(
+        ClientOptions::new().open(&remote("bysubjectx", &name)),
+        ErrorKind::AccessDenied,
+        "a certificate whose subject is not in the map",
+    );
+    let _client = ClientOptions::new()
+        .open(&remote("bysubject", &name))
+        .unwrap();
+    let who = server.client_credentials().unwrap();
+    assert_eq!((who.uid, who.gid, who.remote), (NOBODY, NOBODY, true));
+    // The server sees which certificate it was.
+    assert_eq!(who.remote_subject.as_deref(), Some("CN=bysubject"));
+    let pem = dir().join("a").join("bysubject.pem");
+    assert_eq!(
+        who.remote_fingerprint,
+        Some(shmpipe::remote::fingerprint_of(&pem).unwrap())
+    );
+}
+
 /// A client certificate of another CA fails the handshake: no open
 /// reaches the pipe.
 fn certificate_of_another_ca_refused() {
@@ -69,7 +103,7 @@ fn certificate_of_another_ca_refused() {
 /// A QUIC connection to `gw` made here, with the client certificate of
 /// `init` or with none, and what the first stream (sending `bytes`) reads
 /// back: the first frame, or why there is none.
-fn raw_exchange(with_cert: bool, streams: &[Vec<u8>]) -> Vec<Result<Frame, String>> {
+pub(crate) fn raw_exchange(with_cert: bool, streams: &[Vec<u8>]) -> Vec<Result<Frame, String>> {
     use rustls::pki_types::pem::PemObject;
     use rustls::pki_types::{CertificateDer, PrivateKeyDer};
     let port: u16 = std::fs::read_to_string(dir().join("gw.port"))
@@ -130,7 +164,7 @@ fn raw_exchange(with_cert: bool, streams: &[Vec<u8>]) -> Vec<Result<Frame, Strin
     })
 }
 
-fn open_frame(name: &str) -> Vec<u8> {
+pub(crate) fn open_frame(name: &str) -> Vec<u8> {
     Frame::Open {
         access: 3,
         trust: Default::default(),
@@ -421,6 +455,6 @@ fn unidirectional_streams_are_refused() {
 }
 
 crate::common::tests! {
-    tests: [unidirectional_streams_are_refused, reject_remote_survives_a_takeover, trust_options_reach_the_gateway, pinned_gateway_certificate, reject_remote_clients, garbage_on_a_stream, expired_certificate_refused, mapped_uid_judged_by_security, certificate_of_another_ca_refused, no_client_certificate_refused, unknown_and_unreachable_hosts],
+    tests: [certificate_mapped_by_subject, unidirectional_streams_are_refused, reject_remote_survives_a_takeover, trust_options_reach_the_gateway, pinned_gateway_certificate, reject_remote_clients, garbage_on_a_stream, expired_certificate_refused, mapped_uid_judged_by_security, certificate_of_another_ca_refused, no_client_certificate_refused, unknown_and_unreachable_hosts],
     children: [child_nobody_server, child_rejecting_owner],
 }

@@ -10,6 +10,15 @@ use crate::named::options::MODE_MESSAGE_READ;
 use std::io;
 
 impl NamedPipeClient {
+    /// A remote end's flush beyond its bridge (see `flush_buffers`), to
+    /// run once the local flush returned.
+    #[cfg(feature = "remote")]
+    pub(crate) fn async_remote_flush(&self) -> Option<Box<dyn FnOnce() -> io::Result<()> + Send>> {
+        let link = self.shared.remote.get()?.clone();
+        let consumed = self.shared.conn.consumed_by_peer();
+        Some(Box::new(move || link.flush(consumed)))
+    }
+
     /// Runs `op` on the connection (`PipeNotConnected` once the server
     /// disconnected it).
     pub(crate) fn async_conn<T>(&self, op: impl FnOnce(&Conn) -> io::Result<T>) -> io::Result<T> {

@@ -372,7 +372,14 @@ impl NamedPipeClient {
     /// ```
     pub fn flush_buffers(&self) -> io::Result<()> {
         self.need(self.shared.access.write_data)?;
-        self.live_conn()?.flush()
+        let conn = self.live_conn()?;
+        conn.flush()?;
+        // A remote end: the bridge took it all; now the remote reader.
+        #[cfg(feature = "remote")]
+        if let Some(link) = self.shared.remote.get() {
+            return link.flush(conn.consumed_by_peer());
+        }
+        Ok(())
     }
 
     /// Sends `request` as one message and waits for the next message

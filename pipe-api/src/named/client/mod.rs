@@ -53,6 +53,9 @@ pub struct ClientOptions {
     access: Access,
     policy: Option<WaitPolicy>,
     trust: TrustRule,
+    /// Set by a gateway only (its opens carry the remote mark).
+    #[cfg(feature = "remote")]
+    pub(crate) remote_identity: Option<wire::RemoteIdentity>,
 }
 
 impl Default for ClientOptions {
@@ -79,6 +82,8 @@ impl ClientOptions {
             access: Access::READ_WRITE,
             policy: None,
             trust: TrustRule::default(),
+            #[cfg(feature = "remote")]
+            remote_identity: None,
         }
     }
 
@@ -284,6 +289,11 @@ impl ClientOptions {
                 Err(_) => return Err(err(ErrorKind::FileNotFound)),
             }
             let mut req = vec![wire::REQ_OPEN, access.to_u8()];
+            #[cfg(feature = "remote")]
+            if let Some(id) = &self.remote_identity {
+                req[0] = wire::REQ_OPEN_REMOTE;
+                id.encode(&mut req);
+            }
             req.extend_from_slice(name.key().as_bytes());
             wire::send(sock.as_fd(), &req, None).map_err(|_| err(ErrorKind::FileNotFound))?;
             match trust::recv_with_sender(&sock, &mut buf, Some(Duration::from_secs(10))) {
@@ -393,6 +403,13 @@ pub(crate) fn attach_private(
     Ok(NamedPipeClient {
         shared: Arc::new(shared),
     })
+}
+
+/// Joins a remote client end to its bridge, whose flush then waits for
+/// the remote reader.
+#[cfg(feature = "remote")]
+pub(crate) fn set_remote_link(c: &NamedPipeClient, link: crate::remote::bridge::Link) {
+    let _ = c.shared.remote.set(link);
 }
 
 /// What a gateway tells a remote client about the instance `c` opened

@@ -33,6 +33,10 @@ pub(super) struct Shared {
     pub(super) info: Instance,
     pub(super) access: Access,
     pub(super) opener: u32,
+    /// A remote end's bridge (`remote::client`): its flush waits for the
+    /// remote reader too.
+    #[cfg(feature = "remote")]
+    pub(super) remote: std::sync::OnceLock<crate::remote::bridge::Link>,
 }
 
 impl Shared {
@@ -68,6 +72,8 @@ impl Shared {
             info,
             access,
             opener,
+            #[cfg(feature = "remote")]
+            remote: std::sync::OnceLock::new(),
         })
     }
 

@@ -239,7 +239,19 @@ impl NameEntry {
                 if key != self.name.key().as_bytes() {
                     return reply_err(ErrorKind::FileNotFound);
                 }
-                self.open(conn, access);
+                self.open(conn, access, None);
+                Ok(())
+            }
+            [wire::REQ_OPEN_REMOTE, access, rest @ ..] => {
+                let (Some(access), Some((identity, key))) =
+                    (Access::from_u8(*access), wire::RemoteIdentity::decode(rest))
+                else {
+                    return Err(wire::bad_packet());
+                };
+                if key != self.name.key().as_bytes() {
+                    return reply_err(ErrorKind::FileNotFound);
+                }
+                self.open(conn, access, Some(identity));
                 Ok(())
             }
             [wire::REQ_WAIT, key @ ..] => {

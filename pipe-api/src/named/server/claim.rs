@@ -38,6 +38,7 @@ impl NameEntry {
         conn: &OwnedFd,
         access: Access,
         security: &Security,
+        identity: Option<wire::RemoteIdentity>,
     ) -> io::Result<Credentials> {
         let cred = wire::peer_cred(conn)?;
         let mut groups = wire::peer_groups(conn);
@@ -49,7 +50,12 @@ impl NameEntry {
             if self.attrs.reject_remote {
                 return Err(err(ErrorKind::AccessDenied));
             }
+        } else if identity.is_some() {
+            // A certificate identity from a client the kernel does not show
+            // as a gateway's: a local process passing for a remote one.
+            return Err(err(ErrorKind::AccessDenied));
         }
+        let identity = identity.unwrap_or_default();
         let (owner, owner_gid) = self.attrs.owner;
         let perms = security.permissions(owner, owner_gid, cred.uid, cred.gid, &groups);
         if (access.read_data && !perms.connect_read) || (access.write_data && !perms.connect_write)
@@ -73,6 +79,8 @@ impl NameEntry {
             gid: cred.gid,
             groups,
             remote,
+            remote_fingerprint: identity.fingerprint,
+            remote_subject: identity.subject,
         })
     }
 
@@ -82,8 +90,13 @@ impl NameEntry {
     /// waits on a peer), a remote one on a thread of its own (the member
     /// may take seconds, and its verdict arrives on a link this thread
     /// polls). Errors are answered to the client.
-    pub(super) fn open(self: &Arc<Self>, conn: OwnedFd, access: Access) {
-        let client = match self.check_open(&conn, access, &self.attrs.security) {
+    pub(super) fn open(
+        self: &Arc<Self>,
+        conn: OwnedFd,
+        access: Access,
+        identity: Option<wire::RemoteIdentity>,
+    ) {
+        let client = match self.check_open(&conn, access, &self.attrs.security, identity) {
             Ok(c) => c,
             Err(e) => return reply_open_error(&conn, &e),
         };

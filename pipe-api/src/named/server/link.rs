@@ -247,7 +247,7 @@ impl NameEntry {
         let checked = Access::from_u8(access)
             .filter(|_| trust::is_client_connection(client))
             .ok_or_else(wire::bad_packet)
-            .and_then(|a| self.check_open(client, a, &inst.security));
+            .and_then(|a| self.check_open(client, a, &inst.security, None));
         // Set once the verdict went out with the claim.
         let mut told = false;
         let verdict = match checked {

@@ -93,6 +93,52 @@ pub(crate) const REQ_WAIT: u8 = 2;
 pub(crate) const REQ_STATE: u8 = 3;
 pub(crate) const REQ_CREATE: u8 = 4;
 pub(crate) const REQ_INFO: u8 = 5;
+/// `OPEN` from a gateway for a remote client, with the identity of its
+/// certificate (`remote_identity`); believed only from a peer the kernel
+/// shows with `REMOTE_MARKER_GID` (docs/remote-design.md).
+pub(crate) const REQ_OPEN_REMOTE: u8 = 6;
+
+/// The certificate identity a gateway passes with `REQ_OPEN_REMOTE`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct RemoteIdentity {
+    pub(crate) fingerprint: Option<String>,
+    pub(crate) subject: Option<String>,
+}
+
+impl RemoteIdentity {
+    /// `[n u8][fingerprint: n bytes][m u8][subject: m bytes]`; an empty
+    /// field is absent, one longer than 255 bytes is not sent.
+    #[cfg(feature = "remote")]
+    pub(crate) fn encode(&self, out: &mut Vec<u8>) {
+        for f in [&self.fingerprint, &self.subject] {
+            let b = f.as_deref().unwrap_or("").as_bytes();
+            let b = if b.len() > 255 { &[][..] } else { b };
+            out.push(b.len() as u8);
+            out.extend_from_slice(b);
+        }
+    }
+
+    /// The identity at the start of `p` (strict UTF-8), and the rest.
+    pub(crate) fn decode(p: &[u8]) -> Option<(RemoteIdentity, &[u8])> {
+        let mut rest = p;
+        let mut fields = [None, None];
+        for f in &mut fields {
+            let (&n, r) = rest.split_first()?;
+            let b = r.get(..usize::from(n))?;
+            let s = std::str::from_utf8(b).ok()?;
+            *f = (!s.is_empty()).then(|| s.to_owned());
+            rest = &r[usize::from(n)..];
+        }
+        let [fingerprint, subject] = fields;
+        Some((
+            RemoteIdentity {
+                fingerprint,
+                subject,
+            },
+            rest,
+        ))
+    }
+}
 pub(crate) const RESP_OPENED: u8 = 0x81;
 pub(crate) const RESP_ERROR: u8 = 0x82;
 pub(crate) const RESP_AVAILABLE: u8 = 0x83;

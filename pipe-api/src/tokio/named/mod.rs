@@ -22,6 +22,11 @@ trait Backend {
     fn need(&self, read: bool, write: bool) -> io::Result<()>;
     fn message_read(&self) -> bool;
     fn pipe_type(&self) -> PipeType;
+    /// A remote client end's flush after the local one (waits for the
+    /// remote reader: `remote::bridge::Link::flush`), if it is one.
+    fn remote_flush(&self) -> Option<Box<dyn FnOnce() -> io::Result<()> + Send>> {
+        None
+    }
 }
 
 impl Backend for named::NamedPipeServer {
@@ -42,6 +47,10 @@ impl Backend for named::NamedPipeServer {
 impl Backend for named::NamedPipeClient {
     fn conn<T>(&self, op: impl FnOnce(&Conn) -> io::Result<T>) -> io::Result<T> {
         self.async_conn(op)
+    }
+    #[cfg(feature = "remote")]
+    fn remote_flush(&self) -> Option<Box<dyn FnOnce() -> io::Result<()> + Send>> {
+        self.async_remote_flush()
     }
     fn need(&self, read: bool, write: bool) -> io::Result<()> {
         self.async_need(read, write)
@@ -207,7 +216,14 @@ impl<B: Backend> Duplex<B> {
                     })
                 },
             )
-            .await
+            .await?;
+        match self.end.remote_flush() {
+            // It blocks until the gateway answers: off the runtime's workers.
+            Some(f) => tokio::task::spawn_blocking(f)
+                .await
+                .unwrap_or_else(|_| Err(Error::io(ErrorKind::BrokenPipe))),
+            None => Ok(()),
+        }
     }
 
     fn poll_read(&self, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {

@@ -27,7 +27,8 @@
 //! orphaned client end can never touch the next client's data. Making one
 //! costs tens of µs, so a low-priority thread makes it while the instance
 //! listens ([`prepare_in_background`]), at most [`MAX_PREPARED`] at a time
-//! in the process; `attach` makes its own when none is ready.
+//! in the process; `attach` makes its own when none is ready, and a
+//! segment finished too late for its instance serves the next one queued.
 
 use super::options::{Attrs, ServerOptions};
 use super::{err, lock};
@@ -45,6 +46,7 @@ use shmpipe_engine::layout::{HANGUP_READER, HANGUP_WRITER};
 use shmpipe_engine::liveness::EndLock;
 use shmpipe_engine::wait::Canceller;
 use shmpipe_engine::{Segment, WaitPolicy};
+use std::collections::VecDeque;
 use std::io;
 use std::os::fd::{AsFd, OwnedFd};
 use std::sync::atomic::{AtomicU8, Ordering::Relaxed};
@@ -187,6 +189,7 @@ impl Instance {
     /// close-on-exec and stays in this process until a client is admitted.
     fn prepare(&self) -> io::Result<Prepared> {
         let e = |e| crate::named::conn_engine_error(e);
+        let shape = self.shape();
         let dir = self.attrs.direction;
         let out_cap = if dir == Direction::Inbound {
             4096
@@ -233,7 +236,7 @@ impl Instance {
             ROLE_CLIENT,
             self.attrs.pipe_type,
             self.out_size,
-            *lock(&self.policy),
+            shape.policy,
         )?;
         conn.set_canceller(self.cancel.clone());
         Ok(Prepared {
@@ -242,26 +245,60 @@ impl Instance {
             client_map,
             client_slot,
             owner,
+            shape,
             _counted: PreparedCount::new(),
         })
+    }
+
+    /// What a segment prepared for this instance is made from (see
+    /// [`Shape`]).
+    fn shape(&self) -> Shape {
+        Shape {
+            direction: self.attrs.direction,
+            pipe_type: self.attrs.pipe_type,
+            out_size: self.out_size,
+            in_size: self.in_size,
+            policy: *lock(&self.policy),
+        }
+    }
+
+    /// Takes `p`, a segment prepared for another instance that was claimed
+    /// before it was ready, if this one is still listening, has none, and
+    /// would have made the same (`p` is given back otherwise). Nothing of
+    /// `p` ever left the process, so it is as fresh as one made for us.
+    fn adopt_prepared(&self, mut p: Prepared) -> Option<Prepared> {
+        if p.shape != self.shape() {
+            return Some(p);
+        }
+        let mut slot = lock(&self.prepared);
+        if slot.is_some() || !self.is_listening() {
+            return Some(p);
+        }
+        p.conn.set_canceller(self.cancel.clone());
+        *slot = Some(p);
+        None
     }
 
     /// Prepares the next connection's segment ahead of the client, so that
     /// `OPEN` only has to send a descriptor. A failure is left for `attach`
     /// to meet (and report to the client).
-    fn prepare_ahead(&self) {
+    /// Returns the segment if it came too late for this instance (claimed
+    /// meanwhile), for another to take (see [`Instance::adopt_prepared`]).
+    fn prepare_ahead(&self) -> Option<Prepared> {
         if lock(&self.prepared).is_some() || PREPARED.load(Relaxed) >= MAX_PREPARED {
-            return;
+            return None;
         }
-        if let Ok(p) = self.prepare() {
-            let mut slot = lock(&self.prepared);
-            // Kept only for an instance still listening: `attach` empties
-            // the slot after the instance stops listening, so a segment
-            // finished after that would otherwise hold its memory and
-            // descriptors for the whole connection.
-            if slot.is_none() && self.is_listening() {
-                *slot = Some(p);
-            }
+        let p = self.prepare().ok()?;
+        let mut slot = lock(&self.prepared);
+        // Kept only for an instance still listening: `attach` empties the
+        // slot after the instance stops listening, so a segment finished
+        // after that would otherwise hold its memory and descriptors for
+        // the whole connection.
+        if slot.is_none() && self.is_listening() {
+            *slot = Some(p);
+            None
+        } else {
+            Some(p)
         }
     }
 
@@ -284,6 +321,7 @@ impl Instance {
             client_map,
             client_slot,
             owner,
+            shape,
             _counted,
         } = match ready {
             Some(p) => p,
@@ -323,6 +361,7 @@ impl Instance {
                         client_map,
                         client_slot,
                         owner,
+                        shape,
                         _counted,
                     });
                 }
@@ -382,12 +421,17 @@ impl Instance {
 /// client's arrival and its first request. At nice 19 the preparer takes
 /// idle CPU only: whoever the work would delay preempts it. If a client
 /// comes before the segment is ready, `attach` makes one itself, and the
-/// late one is dropped (see `prepare_ahead`).
+/// late one goes to the next queued instance that would have made the same
+/// (see `Jobs::hand_over`), or is dropped if there is none.
 pub(super) fn prepare_in_background(inst: &Arc<Instance>) {
-    static JOBS: OnceLock<Mutex<std::sync::mpsc::Sender<Weak<Instance>>>> = OnceLock::new();
+    static JOBS: OnceLock<Option<Arc<Jobs>>> = OnceLock::new();
     let jobs = JOBS.get_or_init(|| {
-        let (tx, rx) = std::sync::mpsc::channel::<Weak<Instance>>();
-        let spawned = std::thread::Builder::new()
+        let jobs = Arc::new(Jobs {
+            queue: Mutex::new(VecDeque::new()),
+            cv: Condvar::new(),
+        });
+        let mine = Arc::clone(&jobs);
+        std::thread::Builder::new()
             .name("shmpipe-prepare".into())
             .spawn(move || {
                 // SAFETY: setpriority only changes this thread's nice value
@@ -396,21 +440,66 @@ pub(super) fn prepare_in_background(inst: &Arc<Instance>) {
                 unsafe {
                     libc::setpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t, 19);
                 }
-                for job in rx {
-                    if let Some(inst) = job.upgrade() {
-                        if inst.is_listening() {
-                            inst.prepare_ahead();
-                        }
-                    }
-                }
-            });
-        if spawned.is_err() {
-            // No preparer: every attach makes its own segment.
-            return Mutex::new(std::sync::mpsc::channel().0);
-        }
-        Mutex::new(tx)
+                mine.run();
+            })
+            .ok()?;
+        Some(jobs)
     });
-    let _ = lock(jobs).send(Arc::downgrade(inst));
+    // No preparer: every attach makes its own segment.
+    if let Some(jobs) = jobs {
+        lock(&jobs.queue).push_back(Arc::downgrade(inst));
+        jobs.cv.notify_one();
+    }
+}
+
+/// The preparer's queue: instances that started listening, in order.
+struct Jobs {
+    queue: Mutex<VecDeque<Weak<Instance>>>,
+    cv: Condvar,
+}
+
+impl Jobs {
+    fn run(&self) {
+        loop {
+            let job = {
+                let mut q = lock(&self.queue);
+                loop {
+                    if let Some(job) = q.pop_front() {
+                        break job;
+                    }
+                    q = self.cv.wait(q).unwrap_or_else(|e| e.into_inner());
+                }
+            };
+            let Some(inst) = job.upgrade() else { continue };
+            if !inst.is_listening() {
+                continue;
+            }
+            if let Some(late) = inst.prepare_ahead() {
+                self.hand_over(late);
+            }
+        }
+    }
+
+    /// A segment finished after its instance was claimed (its client got
+    /// one made on the spot) goes to the next instance waiting in the
+    /// queue that would have made the same, rather than being dropped:
+    /// when clients come faster than the preparer's idle CPU allows, it
+    /// then falls one segment behind instead of further and further
+    /// (every late segment was a whole preparation thrown away). Dropped
+    /// if none can take it: nothing is kept beyond one per listening
+    /// instance.
+    fn hand_over(&self, late: Prepared) {
+        // Not under the queue's lock: `adopt_prepared` takes instance locks.
+        let waiting: Vec<Arc<Instance>> =
+            lock(&self.queue).iter().filter_map(Weak::upgrade).collect();
+        let mut late = Some(late);
+        for inst in waiting {
+            match late.take() {
+                Some(p) => late = inst.adopt_prepared(p),
+                None => break,
+            }
+        }
+    }
 }
 
 /// A connection's segment made ahead of its client.
@@ -422,7 +511,22 @@ struct Prepared {
     client_slot: OwnedFd,
     /// The memfd's owner uid.
     owner: u32,
+    /// What it was made from: which instances it can serve.
+    shape: Shape,
     _counted: PreparedCount,
+}
+
+/// What [`Instance::prepare`] makes a segment and its server end from: two
+/// instances of the same shape would make interchangeable segments (the
+/// canceller, the other per-instance part, is set by the instance that
+/// takes it).
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct Shape {
+    direction: Direction,
+    pipe_type: PipeType,
+    out_size: u32,
+    in_size: u32,
+    policy: Option<WaitPolicy>,
 }
 
 /// Segments prepared ahead hold their rings' memory (`fallocate`d) while
@@ -450,3 +554,7 @@ impl Drop for PreparedCount {
         PREPARED.fetch_sub(1, Relaxed);
     }
 }
+
+#[cfg(test)]
+#[path = "instance_tests.rs"]
+mod tests;

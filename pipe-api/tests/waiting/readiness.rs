@@ -112,25 +112,40 @@ fn reads_what_a_thread_writes() {
     });
 }
 
-/// Child: writes a pattern into the inherited write end, then exits.
+/// Child: once the parent says so (a line on stdin), writes a pattern
+/// into the inherited write end, then exits.
 fn child_writer() {
     let mut w = PipeWriter::from_inherited(&std::env::var(TOKEN_ENV).unwrap()).unwrap();
+    let mut go = String::new();
+    std::io::stdin().read_line(&mut go).unwrap();
     for chunk in pattern(48 * 1024, 9).chunks(1000) {
         w.write_all(chunk).unwrap();
     }
 }
 
 /// Another process writes; the reader gets everything through the loop,
-/// then the end of the pipe when the child exits.
+/// then the end of the pipe when the child exits. The child starts writing
+/// only once the reader sleeps in `poll` on the empty pipe, so the loop
+/// certainly waits (an earlier version let the child write first, and on a
+/// busy machine the reader could find data on every look).
 fn reads_what_a_process_writes() {
     common::within("process writer", || {
         let (reader, w) = PipeBuilder::new().inheritable(true).build().unwrap();
         let mut cmd = child_command("child_writer");
         let token = cmd.inherit_end(&w).unwrap();
-        let child = cmd.env(TOKEN_ENV, token).spawn().unwrap();
+        let mut child = cmd
+            .env(TOKEN_ENV, token)
+            .stdin(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
         drop(cmd);
         drop(w);
-        let (got, waits) = read_all_via_poll(&reader);
+        let mut go = child.stdin.take().unwrap();
+        let loop_ = common::Pending::start("the poll loop", move || read_all_via_poll(&reader));
+        assert!(loop_.settle(), "the poll loop returned on an empty pipe");
+        go.write_all(b"go\n").unwrap();
+        drop(go);
+        let (got, waits) = loop_.finish();
         let (status, stderr) = wait_child(child);
         common::assert_child_ok(status, &stderr);
         assert!(got == pattern(48 * 1024, 9), "bytes differ ({})", got.len());

@@ -266,7 +266,7 @@ impl NameEntry {
                 }
                 // The count is part of what `status` tells: the same rule.
                 let cred = wire::peer_cred(&conn)?;
-                let groups = wire::peer_groups(&conn);
+                let groups = wire::peer_groups(&conn)?;
                 if !status::may_see(self.permissions(&cred, &groups)) {
                     return reply_err(ErrorKind::AccessDenied);
                 }
@@ -280,7 +280,7 @@ impl NameEntry {
                     return reply_err(ErrorKind::FileNotFound);
                 }
                 let cred = wire::peer_cred(&conn)?;
-                let groups = wire::peer_groups(&conn);
+                let groups = wire::peer_groups(&conn)?;
                 if !self.permissions(&cred, &groups).create_instance
                     || Direction::from_u8(*dir) != Some(self.attrs.direction)
                 {
@@ -294,7 +294,7 @@ impl NameEntry {
                     return reply_err(ErrorKind::FileNotFound);
                 }
                 let cred = wire::peer_cred(&conn)?;
-                let groups = wire::peer_groups(&conn);
+                let groups = wire::peer_groups(&conn)?;
                 if !status::may_see(self.permissions(&cred, &groups)) {
                     return reply_err(ErrorKind::AccessDenied);
                 }

@@ -41,7 +41,7 @@ impl NameEntry {
         identity: Option<wire::RemoteIdentity>,
     ) -> io::Result<Credentials> {
         let cred = wire::peer_cred(conn)?;
-        let mut groups = wire::peer_groups(conn);
+        let mut groups = wire::peer_groups(conn)?;
         // Only root can connect with the marker (it is the kernel's account
         // of the connecting thread): a gateway's open for a remote client.
         let remote = groups.contains(&REMOTE_MARKER_GID);

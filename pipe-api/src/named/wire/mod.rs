@@ -419,8 +419,11 @@ pub(crate) fn session_id() -> u32 {
     u32::try_from(sid).unwrap_or(0)
 }
 
-/// `SO_PEERGROUPS`: the connecting process's supplementary groups.
-pub(crate) fn peer_groups(sock: &OwnedFd) -> Vec<u32> {
+/// `SO_PEERGROUPS`: the connecting process's supplementary groups. An
+/// error, not an empty list, when the kernel does not say: the groups also
+/// carry the remote marker, and "no groups" would let a gateway's open for
+/// a remote client pass as a local one.
+pub(crate) fn peer_groups(sock: &OwnedFd) -> io::Result<Vec<u32>> {
     use std::os::fd::AsRawFd;
     let mut groups = vec![0u32; 64];
     loop {
@@ -438,13 +441,14 @@ pub(crate) fn peer_groups(sock: &OwnedFd) -> Vec<u32> {
         };
         if r == 0 {
             groups.truncate(len as usize / 4);
-            return groups;
+            return Ok(groups);
         }
-        if io::Error::last_os_error().raw_os_error() == Some(libc::ERANGE) && groups.len() < 65536 {
+        let e = io::Error::last_os_error();
+        if e.raw_os_error() == Some(libc::ERANGE) && groups.len() < 65536 {
             groups.resize((len as usize / 4).max(groups.len() * 2), 0);
             continue;
         }
-        return Vec::new();
+        return Err(e);
     }
 }
 
@@ -504,5 +508,22 @@ pub(crate) fn recv_timeout(
     match recv(sock.as_fd(), buf) {
         Err(e) if e.kind() == io::ErrorKind::WouldBlock => Err(Error::io(ErrorKind::Timeout)),
         r => r,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The groups of a peer the kernel cannot tell are an error, never an
+    /// empty list (which would hide the remote marker): here a descriptor
+    /// that is no socket at all.
+    #[test]
+    fn groups_the_kernel_cannot_tell_are_an_error() {
+        let (r, _w) = rustix::pipe::pipe().unwrap();
+        assert!(peer_groups(&r).is_err());
+        let (a, _b) = std::os::unix::net::UnixStream::pair().unwrap();
+        let a: OwnedFd = a.into();
+        assert!(peer_groups(&a).is_ok());
     }
 }

@@ -51,6 +51,14 @@ pub(crate) struct Fixture {
     _silent: std::net::UdpSocket,
 }
 
+/// The QUIC idle timeout of the tests' gateways and hosts. Longer than the
+/// 3 s default: every test of this binary shares one connection per host,
+/// and on a loaded 2-core CI machine its keep-alives could starve for 3 s,
+/// which broke every pipe on it at once (a flush then failed with
+/// BrokenPipe). The fault tests still see their blocked calls end within
+/// this bound, well under the hang guard.
+const IDLE_MS: u64 = 8000;
+
 pub(crate) fn dir() -> PathBuf {
     std::env::temp_dir().join(format!("shmpipe-remote-test-{}", std::process::id()))
 }
@@ -59,7 +67,7 @@ fn gateway_config(certs: &Path, uid: u32, fingerprints: &[&str], file: &str) -> 
     let path = dir().join(file);
     let mut text = format!(
         "listen = \"127.0.0.1:0\"\ncert = \"{c}/gateway.pem\"\nkey = \"{c}/gateway.key\"\n\
-         client_ca = \"{c}/ca.pem\"\nidle_timeout_ms = 3000\n",
+         client_ca = \"{c}/ca.pem\"\nidle_timeout_ms = {IDLE_MS}\n",
         c = certs.display()
     );
     for fp in fingerprints {
@@ -82,7 +90,7 @@ fn host(name: &str, port: u16, ca: &Path, cert: &Path, timeout: u64) -> String {
     format!(
         "[hosts.{name}]\naddress = \"127.0.0.1\"\nport = {port}\nserver_name = \"localhost\"\n\
          ca = \"{}/ca.pem\"\ncert = \"{}\"\nkey = \"{}\"\n\
-         connect_timeout_ms = {timeout}\nidle_timeout_ms = 3000\n\n",
+         connect_timeout_ms = {timeout}\nidle_timeout_ms = {IDLE_MS}\n\n",
         ca.display(),
         cert.display(),
         key.display()

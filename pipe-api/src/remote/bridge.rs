@@ -339,13 +339,18 @@ fn pipe_to_stream(h: &Handle, pipe: &dyn PipeSide, st: &State) -> bool {
         if stop.load(Ordering::SeqCst) {
             break;
         }
-        let f = if complete {
-            Frame::Data(buf[..n].to_vec())
-        } else {
-            Frame::More(buf[..n].to_vec())
-        };
         debug_assert!(n <= MAX_PAYLOAD);
-        if st.write(h, &f).is_err() {
+        // Header and payload straight from the pipe buffer (quinn copies
+        // them once into its send buffer), between the other writers'
+        // frames.
+        let written = {
+            let mut send = send();
+            h.block_on(async {
+                send.write_all(&data_header(complete, n)).await?;
+                send.write_all(&buf[..n]).await
+            })
+        };
+        if written.is_err() {
             return true;
         }
         // Only now may a flush that counts these bytes send its `FLUSH`:
@@ -357,14 +362,103 @@ fn pipe_to_stream(h: &Handle, pipe: &dyn PipeSide, st: &State) -> bool {
     false
 }
 
+/// The header of a `DATA` (`complete`) or `MORE` frame of `len` bytes.
+fn data_header(complete: bool, len: usize) -> [u8; HEADER] {
+    // The type byte as the codec writes it: an empty frame is its header.
+    let empty = if complete {
+        Frame::Data(Vec::new())
+    } else {
+        Frame::More(Vec::new())
+    }
+    .encode();
+    let mut h = [0u8; HEADER];
+    h[0] = empty[0];
+    h[1..].copy_from_slice(&(len as u32).to_le_bytes());
+    h
+}
+
+/// What the in thread reads next: a whole frame, or (byte mode) the
+/// payload of a `DATA`/`MORE` frame already passed to the pipe chunk by
+/// chunk as it arrived.
+enum Next {
+    Frame(Frame),
+    Passed,
+    /// The pipe refused a write of it: the instance is over.
+    Refused,
+}
+
+/// Reads the next frame; in byte mode a data frame's payload goes to the
+/// pipe as each chunk arrives (no copy, and the local reader starts on a
+/// large frame before its end came). `Err` with `NotConnected` for the
+/// server's disconnect; `Ok(None)` at the clean end of the stream.
+fn next_frame(
+    h: &Handle,
+    pipe: &dyn PipeSide,
+    recv: &mut quinn::RecvStream,
+) -> io::Result<Option<Next>> {
+    if pipe.message() {
+        return Ok(h.block_on(read_frame(recv))?.map(Next::Frame));
+    }
+    let mut hdr = [0u8; HEADER];
+    match h.block_on(recv.read_exact(&mut hdr)) {
+        Ok(()) => {}
+        Err(quinn::ReadExactError::FinishedEarly(0)) => return Ok(None),
+        Err(quinn::ReadExactError::ReadError(e)) => return Err(read_error(e)),
+        Err(e) => return Err(io::Error::new(io::ErrorKind::BrokenPipe, e)),
+    }
+    let (t, len) = Frame::header(&hdr).map_err(invalid)?;
+    if t != data_header(true, 0)[0] && t != data_header(false, 0)[0] {
+        // Control frames are small: read whole, as before.
+        let mut p = Vec::with_capacity(len.min(16 << 10));
+        while p.len() < len {
+            match h.block_on(recv.read_chunk(len - p.len(), true)) {
+                Ok(Some(chunk)) => p.extend_from_slice(&chunk.bytes),
+                Ok(None) => return Err(io::ErrorKind::UnexpectedEof.into()),
+                Err(e) => return Err(read_error(e)),
+            }
+        }
+        return Frame::parse(t, p)
+            .map(|f| Some(Next::Frame(f)))
+            .map_err(invalid);
+    }
+    if len == 0 {
+        // As a whole empty frame was written before.
+        return Ok(Some(if pipe.send(&[]).is_ok() {
+            Next::Passed
+        } else {
+            Next::Refused
+        }));
+    }
+    let mut left = len;
+    while left > 0 {
+        let chunk = match h.block_on(recv.read_chunk(left, true)) {
+            Ok(Some(chunk)) => chunk.bytes,
+            Ok(None) => return Err(io::ErrorKind::UnexpectedEof.into()),
+            Err(e) => return Err(read_error(e)),
+        };
+        left -= chunk.len();
+        // A pipe that refuses the write ends the instance (the caller
+        // stops the stream), as a refused whole frame did.
+        if pipe.send(&chunk).is_err() {
+            return Ok(Some(Next::Refused));
+        }
+    }
+    Ok(Some(Next::Passed))
+}
+
 fn stream_to_pipe(h: &Handle, pipe: &dyn PipeSide, mut recv: quinn::RecvStream, st: &State) {
     let stop = &st.stopping;
     let mut partial: Vec<u8> = Vec::new();
     while !stop.load(Ordering::SeqCst) {
-        let frame = match h.block_on(read_frame(&mut recv)) {
-            Ok(Some(f)) => f,
+        let frame = match next_frame(h, pipe, &mut recv) {
+            Ok(Some(Next::Frame(f))) => f,
+            Ok(Some(Next::Passed)) => continue,
             Err(e) if e.kind() == io::ErrorKind::NotConnected => {
                 pipe.disconnect();
+                return;
+            }
+            Ok(Some(Next::Refused)) => {
+                let _ = recv.stop(quinn::VarInt::from_u32(1));
                 return;
             }
             Ok(None) | Err(_) => return,

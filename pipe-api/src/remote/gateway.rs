@@ -71,8 +71,12 @@ impl Gateway {
                 ));
             }
         }
+        // One worker: nothing blocks on it (local opens and waits run on
+        // threads of their own, bridges on theirs), so keep-alives are
+        // served, and the endpoint and the connections' drivers share the
+        // thread instead of waking each other per packet.
         let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
+            .worker_threads(1)
             .thread_name("shmpipe-gateway")
             .enable_all()
             .build()?;

@@ -316,9 +316,12 @@ pub(crate) fn start<P: PipeSide>(
 fn pipe_to_stream(h: &Handle, pipe: &dyn PipeSide, st: &State) -> bool {
     let send = || st.send.lock().unwrap_or_else(|e| e.into_inner());
     let stop = &st.stopping;
-    let mut buf = vec![0u8; 64 << 10];
+    // A frame's header, then room for what one pipe read gives: the
+    // payload is read in place behind its header and the frame written
+    // with one call (quinn's copy into its send buffer is the only one).
+    let mut buf = vec![0u8; HEADER + (64 << 10)];
     while !stop.load(Ordering::SeqCst) {
-        let (n, complete) = match pipe.recv(&mut buf) {
+        let (n, complete) = match pipe.recv(&mut buf[HEADER..]) {
             Ok(r) => r,
             // Nothing ever to read here (a one-way pipe, or an end opened
             // without read access): the stream stays open, its end would
@@ -340,15 +343,10 @@ fn pipe_to_stream(h: &Handle, pipe: &dyn PipeSide, st: &State) -> bool {
             break;
         }
         debug_assert!(n <= MAX_PAYLOAD);
-        // Header and payload straight from the pipe buffer (quinn copies
-        // them once into its send buffer), between the other writers'
-        // frames.
+        buf[..HEADER].copy_from_slice(&data_header(complete, n));
         let written = {
             let mut send = send();
-            h.block_on(async {
-                send.write_all(&data_header(complete, n)).await?;
-                send.write_all(&buf[..n]).await
-            })
+            h.block_on(send.write_all(&buf[..HEADER + n]))
         };
         if written.is_err() {
             return true;
@@ -377,88 +375,14 @@ fn data_header(complete: bool, len: usize) -> [u8; HEADER] {
     h
 }
 
-/// What the in thread reads next: a whole frame, or (byte mode) the
-/// payload of a `DATA`/`MORE` frame already passed to the pipe chunk by
-/// chunk as it arrived.
-enum Next {
-    Frame(Frame),
-    Passed,
-    /// The pipe refused a write of it: the instance is over.
-    Refused,
-}
-
-/// Reads the next frame; in byte mode a data frame's payload goes to the
-/// pipe as each chunk arrives (no copy, and the local reader starts on a
-/// large frame before its end came). `Err` with `NotConnected` for the
-/// server's disconnect; `Ok(None)` at the clean end of the stream.
-fn next_frame(
-    h: &Handle,
-    pipe: &dyn PipeSide,
-    recv: &mut quinn::RecvStream,
-) -> io::Result<Option<Next>> {
-    if pipe.message() {
-        return Ok(h.block_on(read_frame(recv))?.map(Next::Frame));
-    }
-    let mut hdr = [0u8; HEADER];
-    match h.block_on(recv.read_exact(&mut hdr)) {
-        Ok(()) => {}
-        Err(quinn::ReadExactError::FinishedEarly(0)) => return Ok(None),
-        Err(quinn::ReadExactError::ReadError(e)) => return Err(read_error(e)),
-        Err(e) => return Err(io::Error::new(io::ErrorKind::BrokenPipe, e)),
-    }
-    let (t, len) = Frame::header(&hdr).map_err(invalid)?;
-    if t != data_header(true, 0)[0] && t != data_header(false, 0)[0] {
-        // Control frames are small: read whole, as before.
-        let mut p = Vec::with_capacity(len.min(16 << 10));
-        while p.len() < len {
-            match h.block_on(recv.read_chunk(len - p.len(), true)) {
-                Ok(Some(chunk)) => p.extend_from_slice(&chunk.bytes),
-                Ok(None) => return Err(io::ErrorKind::UnexpectedEof.into()),
-                Err(e) => return Err(read_error(e)),
-            }
-        }
-        return Frame::parse(t, p)
-            .map(|f| Some(Next::Frame(f)))
-            .map_err(invalid);
-    }
-    if len == 0 {
-        // As a whole empty frame was written before.
-        return Ok(Some(if pipe.send(&[]).is_ok() {
-            Next::Passed
-        } else {
-            Next::Refused
-        }));
-    }
-    let mut left = len;
-    while left > 0 {
-        let chunk = match h.block_on(recv.read_chunk(left, true)) {
-            Ok(Some(chunk)) => chunk.bytes,
-            Ok(None) => return Err(io::ErrorKind::UnexpectedEof.into()),
-            Err(e) => return Err(read_error(e)),
-        };
-        left -= chunk.len();
-        // A pipe that refuses the write ends the instance (the caller
-        // stops the stream), as a refused whole frame did.
-        if pipe.send(&chunk).is_err() {
-            return Ok(Some(Next::Refused));
-        }
-    }
-    Ok(Some(Next::Passed))
-}
-
 fn stream_to_pipe(h: &Handle, pipe: &dyn PipeSide, mut recv: quinn::RecvStream, st: &State) {
     let stop = &st.stopping;
     let mut partial: Vec<u8> = Vec::new();
     while !stop.load(Ordering::SeqCst) {
-        let frame = match next_frame(h, pipe, &mut recv) {
-            Ok(Some(Next::Frame(f))) => f,
-            Ok(Some(Next::Passed)) => continue,
+        let frame = match h.block_on(read_frame(&mut recv)) {
+            Ok(Some(f)) => f,
             Err(e) if e.kind() == io::ErrorKind::NotConnected => {
                 pipe.disconnect();
-                return;
-            }
-            Ok(Some(Next::Refused)) => {
-                let _ = recv.stop(quinn::VarInt::from_u32(1));
                 return;
             }
             Ok(None) | Err(_) => return,
@@ -504,6 +428,115 @@ fn stream_to_pipe(h: &Handle, pipe: &dyn PipeSide, mut recv: quinn::RecvStream, 
         if ok.is_err() {
             let _ = recv.stop(quinn::VarInt::from_u32(1));
             return;
+        }
+    }
+}
+
+/// The gateway's bridge: both directions as futures of one task on the
+/// connection's runtime, awaiting the local pipe end's readiness (its
+/// eventfd) instead of blocking threads, so the worker that drives quinn
+/// also moves the bytes (no thread wakes another to pass a frame on).
+/// It ends as [`start`]'s threads do: the stream ended, was reset or
+/// refused a write, the pipe refused a write, or the connection died;
+/// dropping the end then lets the local server see the pipe broken.
+pub(crate) async fn serve_async(
+    pipe: crate::tokio::NamedPipeClient,
+    message: bool,
+    conn: quinn::Connection,
+    send: quinn::SendStream,
+    mut recv: quinn::RecvStream,
+) {
+    let send = tokio::sync::Mutex::new(send);
+    let pipe = &pipe;
+    let out = async {
+        let mut buf = vec![0u8; HEADER + (64 << 10)];
+        loop {
+            let (n, complete) = match pipe.recv_msg(&mut buf[HEADER..]).await {
+                Ok(m) => (m.len, m.complete),
+                // Nothing ever to read (a one-way pipe, an end without
+                // read access): the stream stays open until the other
+                // direction ends the instance.
+                Err(e) if crate::Error::kind_of(&e) == Some(crate::ErrorKind::AccessDenied) => {
+                    return std::future::pending::<bool>().await;
+                }
+                Err(e) if crate::Error::kind_of(&e) == Some(crate::ErrorKind::PipeNotConnected) => {
+                    let _ = send.lock().await.reset(RESET_DISCONNECTED);
+                    return std::future::pending::<bool>().await;
+                }
+                // The local end closed: the peer hears the end of the
+                // stream; the other direction goes on until it ends.
+                Err(_) => {
+                    let _ = send.lock().await.finish();
+                    return std::future::pending::<bool>().await;
+                }
+            };
+            debug_assert!(n <= MAX_PAYLOAD);
+            buf[..HEADER].copy_from_slice(&data_header(complete, n));
+            if send
+                .lock()
+                .await
+                .write_all(&buf[..HEADER + n])
+                .await
+                .is_err()
+            {
+                // The peer will not read it: the instance is over.
+                return true;
+            }
+        }
+    };
+    let into = async {
+        let mut partial: Vec<u8> = Vec::new();
+        loop {
+            let frame = match read_frame(&mut recv).await {
+                Ok(Some(f)) => f,
+                Ok(None) | Err(_) => return,
+            };
+            let ok = match frame {
+                Frame::More(d) if message => {
+                    if partial.len() + d.len() > MAX_MESSAGE {
+                        let _ = recv.stop(quinn::VarInt::from_u32(1));
+                        return;
+                    }
+                    partial.extend_from_slice(&d);
+                    Ok(())
+                }
+                Frame::Data(d) if message && !partial.is_empty() => {
+                    partial.extend_from_slice(&d);
+                    let r = send_all(pipe, &partial).await;
+                    partial.clear();
+                    r
+                }
+                Frame::More(d) | Frame::Data(d) => send_all(pipe, &d).await,
+                // Everything before it is in the pipe: answers once the
+                // server read it.
+                Frame::Flush => match pipe.flush_buffers().await {
+                    Ok(()) => write_frame(&mut *send.lock().await, &Frame::FlushAck).await,
+                    Err(e) => Err(e),
+                },
+                // The gateway asks no flushes: an answer is hostile, as is
+                // anything but data once the pipe is open.
+                _ => Err(io::Error::from(io::ErrorKind::InvalidData)),
+            };
+            if ok.is_err() {
+                let _ = recv.stop(quinn::VarInt::from_u32(1));
+                return;
+            }
+        }
+    };
+    tokio::select! {
+        _ = out => {}
+        () = into => {}
+        _ = conn.closed() => {}
+    }
+}
+
+/// Writes `d` to the pipe whole (a message at once; bytes as they fit).
+async fn send_all(pipe: &crate::tokio::NamedPipeClient, mut d: &[u8]) -> io::Result<()> {
+    loop {
+        let n = pipe.send_msg(d).await?;
+        d = &d[n.min(d.len())..];
+        if d.is_empty() {
+            return Ok(());
         }
     }
 }

@@ -1,7 +1,8 @@
-//! Copies one pipe end to and from one QUIC stream, on both sides (the
-//! gateway's local client end; the client's private segment). Two threads
-//! per pipe end: one reads the pipe and writes frames, one reads frames and
-//! writes the pipe. Whichever learns first that the instance is over (the
+//! Copies one pipe end to and from one QUIC stream. The client's private
+//! segment ([`start`]): two threads per pipe end, one reads the pipe and
+//! writes frames, one reads frames and writes the pipe. The gateway's
+//! local client end ([`serve_async`]): one task on the connection's
+//! runtime awaiting the end's readiness. Whichever learns first that the instance is over (the
 //! stream ended, was reset, its connection died, or the pipe refused a
 //! write) stops the other and lets the pipe end go, so a peer blocked on it
 //! sees the pipe broken.
@@ -38,8 +39,8 @@ pub(crate) trait PipeSide: Send + Sync + 'static {
     /// side does anything).
     fn disconnect(&self) {}
     /// The peer asked (`FLUSH`): waits until the local peer read
-    /// everything written to this end so far. Only the gateway's side
-    /// answers; a `FLUSH` sent to a client is hostile and ends the stream.
+    /// everything written to this end so far. Only the gateway answers
+    /// (in [`serve_async`], not through this trait); a `FLUSH` sent to a client is hostile and ends the stream.
     fn flush(&self) -> io::Result<()> {
         Err(io::ErrorKind::InvalidData.into())
     }
@@ -105,8 +106,7 @@ struct Flushes {
 /// What the two threads and the connection's watcher share.
 struct State {
     /// The stream's send half: the out thread writes data through it, a
-    /// flushing caller its `FLUSH`, the gateway's in thread its
-    /// `FLUSH_ACK`; one whole frame at a time.
+    /// flushing caller its `FLUSH`; one whole frame at a time.
     send: Mutex<quinn::SendStream>,
     flushes: Mutex<Flushes>,
     /// Signals a change of `flushes` or `stopping`.
@@ -407,8 +407,8 @@ fn stream_to_pipe(h: &Handle, pipe: &dyn PipeSide, mut recv: quinn::RecvStream, 
                 }
             }
             Frame::More(d) | Frame::Data(d) => pipe.send(&d),
-            // Everything before it is in the pipe: the gateway's end waits
-            // until the server read it, then answers (a client refuses).
+            // Only a gateway answers a `FLUSH` (in `serve_async`): the
+            // client's side refuses it.
             Frame::Flush => pipe.flush().and_then(|()| st.write(h, &Frame::FlushAck)),
             Frame::FlushAck => {
                 let mut f = st.flushes();

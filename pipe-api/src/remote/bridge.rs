@@ -1,7 +1,8 @@
-//! Copies one pipe end to and from one QUIC stream, on both sides (the
-//! gateway's local client end; the client's private segment). Two threads
-//! per pipe end: one reads the pipe and writes frames, one reads frames and
-//! writes the pipe. Whichever learns first that the instance is over (the
+//! Copies one pipe end to and from one QUIC stream. The client's private
+//! segment ([`start`]): two threads per pipe end, one reads the pipe and
+//! writes frames, one reads frames and writes the pipe. The gateway's
+//! local client end ([`serve_async`]): one task on the connection's
+//! runtime awaiting the end's readiness. Whichever learns first that the instance is over (the
 //! stream ended, was reset, its connection died, or the pipe refused a
 //! write) stops the other and lets the pipe end go, so a peer blocked on it
 //! sees the pipe broken.
@@ -38,8 +39,8 @@ pub(crate) trait PipeSide: Send + Sync + 'static {
     /// side does anything).
     fn disconnect(&self) {}
     /// The peer asked (`FLUSH`): waits until the local peer read
-    /// everything written to this end so far. Only the gateway's side
-    /// answers; a `FLUSH` sent to a client is hostile and ends the stream.
+    /// everything written to this end so far. Only the gateway answers
+    /// (in [`serve_async`], not through this trait); a `FLUSH` sent to a client is hostile and ends the stream.
     fn flush(&self) -> io::Result<()> {
         Err(io::ErrorKind::InvalidData.into())
     }
@@ -105,8 +106,7 @@ struct Flushes {
 /// What the two threads and the connection's watcher share.
 struct State {
     /// The stream's send half: the out thread writes data through it, a
-    /// flushing caller its `FLUSH`, the gateway's in thread its
-    /// `FLUSH_ACK`; one whole frame at a time.
+    /// flushing caller its `FLUSH`; one whole frame at a time.
     send: Mutex<quinn::SendStream>,
     flushes: Mutex<Flushes>,
     /// Signals a change of `flushes` or `stopping`.
@@ -316,9 +316,12 @@ pub(crate) fn start<P: PipeSide>(
 fn pipe_to_stream(h: &Handle, pipe: &dyn PipeSide, st: &State) -> bool {
     let send = || st.send.lock().unwrap_or_else(|e| e.into_inner());
     let stop = &st.stopping;
-    let mut buf = vec![0u8; 64 << 10];
+    // A frame's header, then room for what one pipe read gives: the
+    // payload is read in place behind its header and the frame written
+    // with one call (quinn's copy into its send buffer is the only one).
+    let mut buf = vec![0u8; HEADER + (64 << 10)];
     while !stop.load(Ordering::SeqCst) {
-        let (n, complete) = match pipe.recv(&mut buf) {
+        let (n, complete) = match pipe.recv(&mut buf[HEADER..]) {
             Ok(r) => r,
             // Nothing ever to read here (a one-way pipe, or an end opened
             // without read access): the stream stays open, its end would
@@ -339,13 +342,13 @@ fn pipe_to_stream(h: &Handle, pipe: &dyn PipeSide, st: &State) -> bool {
         if stop.load(Ordering::SeqCst) {
             break;
         }
-        let f = if complete {
-            Frame::Data(buf[..n].to_vec())
-        } else {
-            Frame::More(buf[..n].to_vec())
-        };
         debug_assert!(n <= MAX_PAYLOAD);
-        if st.write(h, &f).is_err() {
+        buf[..HEADER].copy_from_slice(&data_header(complete, n));
+        let written = {
+            let mut send = send();
+            h.block_on(send.write_all(&buf[..HEADER + n]))
+        };
+        if written.is_err() {
             return true;
         }
         // Only now may a flush that counts these bytes send its `FLUSH`:
@@ -355,6 +358,21 @@ fn pipe_to_stream(h: &Handle, pipe: &dyn PipeSide, st: &State) -> bool {
     }
     let _ = send().finish();
     false
+}
+
+/// The header of a `DATA` (`complete`) or `MORE` frame of `len` bytes.
+fn data_header(complete: bool, len: usize) -> [u8; HEADER] {
+    // The type byte as the codec writes it: an empty frame is its header.
+    let empty = if complete {
+        Frame::Data(Vec::new())
+    } else {
+        Frame::More(Vec::new())
+    }
+    .encode();
+    let mut h = [0u8; HEADER];
+    h[0] = empty[0];
+    h[1..].copy_from_slice(&(len as u32).to_le_bytes());
+    h
 }
 
 fn stream_to_pipe(h: &Handle, pipe: &dyn PipeSide, mut recv: quinn::RecvStream, st: &State) {
@@ -389,8 +407,8 @@ fn stream_to_pipe(h: &Handle, pipe: &dyn PipeSide, mut recv: quinn::RecvStream, 
                 }
             }
             Frame::More(d) | Frame::Data(d) => pipe.send(&d),
-            // Everything before it is in the pipe: the gateway's end waits
-            // until the server read it, then answers (a client refuses).
+            // Only a gateway answers a `FLUSH` (in `serve_async`): the
+            // client's side refuses it.
             Frame::Flush => pipe.flush().and_then(|()| st.write(h, &Frame::FlushAck)),
             Frame::FlushAck => {
                 let mut f = st.flushes();
@@ -410,6 +428,115 @@ fn stream_to_pipe(h: &Handle, pipe: &dyn PipeSide, mut recv: quinn::RecvStream, 
         if ok.is_err() {
             let _ = recv.stop(quinn::VarInt::from_u32(1));
             return;
+        }
+    }
+}
+
+/// The gateway's bridge: both directions as futures of one task on the
+/// connection's runtime, awaiting the local pipe end's readiness (its
+/// eventfd) instead of blocking threads, so the worker that drives quinn
+/// also moves the bytes (no thread wakes another to pass a frame on).
+/// It ends as [`start`]'s threads do: the stream ended, was reset or
+/// refused a write, the pipe refused a write, or the connection died;
+/// dropping the end then lets the local server see the pipe broken.
+pub(crate) async fn serve_async(
+    pipe: crate::tokio::NamedPipeClient,
+    message: bool,
+    conn: quinn::Connection,
+    send: quinn::SendStream,
+    mut recv: quinn::RecvStream,
+) {
+    let send = tokio::sync::Mutex::new(send);
+    let pipe = &pipe;
+    let out = async {
+        let mut buf = vec![0u8; HEADER + (64 << 10)];
+        loop {
+            let (n, complete) = match pipe.recv_msg(&mut buf[HEADER..]).await {
+                Ok(m) => (m.len, m.complete),
+                // Nothing ever to read (a one-way pipe, an end without
+                // read access): the stream stays open until the other
+                // direction ends the instance.
+                Err(e) if crate::Error::kind_of(&e) == Some(crate::ErrorKind::AccessDenied) => {
+                    return std::future::pending::<bool>().await;
+                }
+                Err(e) if crate::Error::kind_of(&e) == Some(crate::ErrorKind::PipeNotConnected) => {
+                    let _ = send.lock().await.reset(RESET_DISCONNECTED);
+                    return std::future::pending::<bool>().await;
+                }
+                // The local end closed: the peer hears the end of the
+                // stream; the other direction goes on until it ends.
+                Err(_) => {
+                    let _ = send.lock().await.finish();
+                    return std::future::pending::<bool>().await;
+                }
+            };
+            debug_assert!(n <= MAX_PAYLOAD);
+            buf[..HEADER].copy_from_slice(&data_header(complete, n));
+            if send
+                .lock()
+                .await
+                .write_all(&buf[..HEADER + n])
+                .await
+                .is_err()
+            {
+                // The peer will not read it: the instance is over.
+                return true;
+            }
+        }
+    };
+    let into = async {
+        let mut partial: Vec<u8> = Vec::new();
+        loop {
+            let frame = match read_frame(&mut recv).await {
+                Ok(Some(f)) => f,
+                Ok(None) | Err(_) => return,
+            };
+            let ok = match frame {
+                Frame::More(d) if message => {
+                    if partial.len() + d.len() > MAX_MESSAGE {
+                        let _ = recv.stop(quinn::VarInt::from_u32(1));
+                        return;
+                    }
+                    partial.extend_from_slice(&d);
+                    Ok(())
+                }
+                Frame::Data(d) if message && !partial.is_empty() => {
+                    partial.extend_from_slice(&d);
+                    let r = send_all(pipe, &partial).await;
+                    partial.clear();
+                    r
+                }
+                Frame::More(d) | Frame::Data(d) => send_all(pipe, &d).await,
+                // Everything before it is in the pipe: answers once the
+                // server read it.
+                Frame::Flush => match pipe.flush_buffers().await {
+                    Ok(()) => write_frame(&mut *send.lock().await, &Frame::FlushAck).await,
+                    Err(e) => Err(e),
+                },
+                // The gateway asks no flushes: an answer is hostile, as is
+                // anything but data once the pipe is open.
+                _ => Err(io::Error::from(io::ErrorKind::InvalidData)),
+            };
+            if ok.is_err() {
+                let _ = recv.stop(quinn::VarInt::from_u32(1));
+                return;
+            }
+        }
+    };
+    tokio::select! {
+        _ = out => {}
+        () = into => {}
+        _ = conn.closed() => {}
+    }
+}
+
+/// Writes `d` to the pipe whole (a message at once; bytes as they fit).
+async fn send_all(pipe: &crate::tokio::NamedPipeClient, mut d: &[u8]) -> io::Result<()> {
+    loop {
+        let n = pipe.send_msg(d).await?;
+        d = &d[n.min(d.len())..];
+        if d.is_empty() {
+            return Ok(());
         }
     }
 }

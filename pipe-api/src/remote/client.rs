@@ -37,9 +37,12 @@ fn runtime() -> io::Result<&'static tokio::runtime::Runtime> {
     static RT: OnceLock<Result<tokio::runtime::Runtime, String>> = OnceLock::new();
     RT.get_or_init(|| {
         tokio::runtime::Builder::new_multi_thread()
-            // Two: the connections' keep-alives must not wait behind a busy
-            // one (a connection silent for its idle timeout is lost).
-            .worker_threads(2)
+            // One: nothing on it blocks (the bridges' threads, remote
+            // opens and flushes block outside it, the watcher's stop runs
+            // on the blocking pool), so keep-alives are always served, and
+            // quinn's driver and the endpoint share a thread instead of
+            // waking each other (a sleep and wake-up per packet).
+            .worker_threads(1)
             .thread_name("shmpipe-remote")
             .enable_all()
             .build()

@@ -7,7 +7,7 @@
 //! [`REMOTE_MARKER_GID`]: the pipe's server judges the kernel's account of
 //! that thread exactly as for a local client, and knows it is remote.
 
-use super::bridge::{self, PipeSide};
+use super::bridge;
 use super::config::{GatewayConfig, Mapping};
 use super::frame::{Frame, Trust};
 use super::tls;
@@ -71,8 +71,12 @@ impl Gateway {
                 ));
             }
         }
+        // One worker: nothing blocks on it (local opens and waits run on
+        // threads of their own, bridges on theirs), so keep-alives are
+        // served, and the endpoint and the connections' drivers share the
+        // thread instead of waking each other per packet.
         let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
+            .worker_threads(1)
             .thread_name("shmpipe-gateway")
             .enable_all()
             .build()?;
@@ -271,8 +275,12 @@ async fn serve_stream(
         return;
     }
     let message = reply_is_message(&reply);
-    let side = Arc::new(LocalEnd { client, message });
-    let _ = bridge::start(tokio::runtime::Handle::current(), side, conn, send, recv);
+    // Served on this task: the end's readiness is awaited on the worker
+    // that also drives the connection.
+    match crate::tokio::NamedPipeClient::from_std(client) {
+        Ok(end) => bridge::serve_async(end, message, conn, send, recv).await,
+        Err(_) => refuse_stream(send, recv),
+    }
 }
 
 fn reply_is_message(f: &Frame) -> bool {
@@ -378,40 +386,6 @@ fn options(trust: &Trust) -> ClientOptions {
         o.trust_server_gid(gid);
     }
     o
-}
-
-/// The gateway's end of the local pipe.
-struct LocalEnd {
-    client: NamedPipeClient,
-    message: bool,
-}
-
-impl PipeSide for LocalEnd {
-    fn message(&self) -> bool {
-        self.message
-    }
-
-    fn recv(&self, buf: &mut [u8]) -> io::Result<(usize, bool)> {
-        self.client.recv_msg(buf).map(|m| (m.len, m.complete))
-    }
-
-    fn send(&self, mut data: &[u8]) -> io::Result<()> {
-        loop {
-            let n = self.client.send_msg(data)?;
-            data = &data[n.min(data.len())..];
-            if data.is_empty() {
-                return Ok(());
-            }
-        }
-    }
-
-    fn cancel(&self) -> bool {
-        self.client.canceller().cancel().is_ok()
-    }
-
-    fn flush(&self) -> io::Result<()> {
-        self.client.flush_buffers()
-    }
 }
 
 #[cfg(test)]

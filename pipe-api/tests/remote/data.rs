@@ -343,7 +343,32 @@ fn server_disconnect_is_pipe_not_connected() {
     );
 }
 
+/// The gateway bridges an instance on its runtime, not on threads of its
+/// own: with a remote instance open and data moved both ways, the
+/// gateway's process has no bridge thread (`shmpipe-remote-*`).
+fn gateway_bridges_without_threads() {
+    if !ready("gateway_bridges_without_threads") {
+        return;
+    }
+    let name = unique_name("remote-nothreads");
+    let server = ServerOptions::new().create(&name).unwrap();
+    let mut client = ClientOptions::new().open(&remote("waitgw", &name)).unwrap();
+    client.write_all(b"ping").unwrap();
+    let mut buf = [0u8; 4];
+    (&server).read_exact(&mut buf).unwrap();
+    (&server).write_all(b"PONG").unwrap();
+    client.read_exact(&mut buf).unwrap();
+    assert_eq!(&buf, b"PONG");
+    let pid = crate::fixture().waitgw;
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).unwrap();
+    let bridges: Vec<String> = tasks
+        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
+        .filter(|c| c.starts_with("shmpipe-remote"))
+        .collect();
+    assert!(bridges.is_empty(), "gateway bridge threads: {bridges:?}");
+}
+
 crate::common::tests! {
-    tests: [server_disconnect_is_pipe_not_connected, one_way_pipes, dropped_async_wait_ends_the_gateways_wait, hundred_clients_on_one_name, byte_round_trip, message_round_trip_and_transact, async_open_and_call, wait_available_while_busy, server_close_after_data],
+    tests: [gateway_bridges_without_threads, server_disconnect_is_pipe_not_connected, one_way_pipes, dropped_async_wait_ends_the_gateways_wait, hundred_clients_on_one_name, byte_round_trip, message_round_trip_and_transact, async_open_and_call, wait_available_while_busy, server_close_after_data],
     children: [],
 }

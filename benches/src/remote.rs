@@ -10,7 +10,7 @@
 //!   current-thread tokio runtime, the TLS stream with blocking calls.
 //! * One peer process serves all three: the local named-pipe server, the
 //!   gateway ([`Gateway`](shmpipe::remote::Gateway) on a thread of that
-//!   process, with its own runtime and bridge threads exactly as `shmpipe
+//!   process, with its own runtime and bridge tasks exactly as `shmpipe
 //!   gateway` runs them: a third process would add nothing to the data
 //!   path, which crosses the local pipe's shared memory either way, and
 //!   the baselines must run between the same two processes), the quinn
@@ -50,8 +50,8 @@ pub const RTT_TARGET: f64 = 1.3;
 /// quinn stream's (issue 13).
 pub const THROUGHPUT_TARGET: f64 = 0.8;
 /// Where the gateway runs, for the report.
-pub const GATEWAY: &str = "a thread of the server's peer process (its own 2-worker tokio runtime \
-                           and bridge threads, as `shmpipe gateway` runs them)";
+pub const GATEWAY: &str = "a thread of the server's peer process (its own one-worker tokio runtime, \
+                           one bridge task per stream, as `shmpipe gateway` runs them)";
 /// The host name the remote pipe is opened through.
 const HOST: &str = "shmpipe-bench";
 

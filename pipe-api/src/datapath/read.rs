@@ -13,10 +13,16 @@ use std::sync::atomic::Ordering::Relaxed;
 
 impl Conn {
     /// See [`pending::withdrawal_limit`]; a cut is an error only for a
-    /// message-read mode read of a message pipe.
-    fn withdrawal_limit(&self, rx: &mut Receiver, message_read: bool) -> io::Result<Option<usize>> {
+    /// message-read mode read of a message pipe. `reach`: the read's buffer
+    /// length (it consumes no more).
+    fn withdrawal_limit(
+        &self,
+        rx: &mut Receiver,
+        message_read: bool,
+        reach: usize,
+    ) -> io::Result<Option<usize>> {
         let cut_is_error = message_read && self.pipe_type == PipeType::Message;
-        pending::withdrawal_limit(rx, &self.end, cut_is_error)
+        pending::withdrawal_limit(rx, &self.end, cut_is_error, reach)
     }
 
     /// Byte-read mode read (spec 4.6): waits unless `nonblocking`; the end
@@ -29,7 +35,7 @@ impl Conn {
         } else {
             self.locked(rx, HALF_RX)?
         };
-        let buf = match self.withdrawal_limit(&mut rx, false)? {
+        let buf = match self.withdrawal_limit(&mut rx, false, buf.len())? {
             Some(limit) if limit < buf.len() => &mut buf[..limit],
             _ => buf,
         };
@@ -66,7 +72,7 @@ impl Conn {
         } else {
             self.locked(rx, HALF_RX)?
         };
-        let buf = match self.withdrawal_limit(&mut rx, true)? {
+        let buf = match self.withdrawal_limit(&mut rx, true, buf.len())? {
             Some(limit) if limit < buf.len() => &mut buf[..limit],
             _ => buf,
         };

@@ -447,7 +447,7 @@ impl Conn {
         } else {
             self.locked(rx, HALF_RX)?
         };
-        let limit = pending::withdrawal_limit(&mut rx, &self.end, cut_is_error)?;
+        let limit = pending::withdrawal_limit(&mut rx, &self.end, cut_is_error, usize::MAX)?;
         let map = |e| engine(e, ErrorKind::BrokenPipe);
         if nonblocking {
             return match rx.try_batch(|c| look(c, limit)).map_err(map)? {

@@ -50,7 +50,8 @@ pub const RTT_TARGET: f64 = 1.3;
 /// quinn stream's (issue 13).
 pub const THROUGHPUT_TARGET: f64 = 0.8;
 /// Where the gateway runs, for the report.
-pub const GATEWAY: &str = "a thread of the server's peer process (its own one-worker tokio runtime, \
+pub const GATEWAY: &str =
+    "a thread of the server's peer process (its own one-worker tokio runtime, \
                            one bridge task per stream, as `shmpipe gateway` runs them)";
 /// The host name the remote pipe is opened through.
 const HOST: &str = "shmpipe-bench";

@@ -149,12 +149,28 @@ impl Conn {
             }
         };
         drop(tx);
+        self.complete_by_quota(end, n, claim)?;
+        Ok(buf.len())
+    }
+
+    /// Spec 5.2 after publication, for a copy or a zero-copy write of `n`
+    /// bytes ending at payload position `end`: returns once the write is
+    /// within the quota (a pending read's share counted, withdrawn bytes
+    /// ahead of it not), waiting if need be; a cancelled wait withdraws the
+    /// write's unread rest through its `claim` (spec 7.4).
+    pub(super) fn complete_by_quota(
+        &self,
+        end: u64,
+        n: u64,
+        claim: Option<PendingMark<'_>>,
+    ) -> io::Result<()> {
+        let control = self.words.control();
         let target = end.saturating_sub(u64::from(self.quota));
         // `consumed` only grows, so any value once read is a lower bound:
         // while it already proves the quota met, the reader's cache line
         // (which it writes on every read) need not be pulled over.
         if self.consumed_hint.load(Relaxed) >= target {
-            return Ok(buf.len());
+            return Ok(());
         }
         let consumed = control.consumed().min(end);
         self.consumed_hint.store(consumed, Relaxed);
@@ -163,7 +179,7 @@ impl Conn {
         let withdrawn =
             |consumed: u64| consumed.saturating_add(pending::withdrawn_unread(control, end));
         if consumed >= target || withdrawn(consumed) >= target {
-            return Ok(buf.len());
+            return Ok(());
         }
         // Bytes a pending read takes never count against the quota (spec
         // 5.2, 5.3): if nothing was unread ahead of this write, the read
@@ -171,12 +187,11 @@ impl Conn {
         // completes when the rest fits. Asked only here, on the way to
         // waiting, so the fast path never touches the reader's words.
         // `end` comes from shared counters: nonsense skips the share.
-        let start = end.checked_sub(buf.len() as u64);
-        if let Some(start) = start.filter(|&start| consumed >= start) {
-            let share = advertised_share(control, buf.len() as u64);
+        if let Some(start) = end.checked_sub(n).filter(|&start| consumed >= start) {
+            let share = advertised_share(control, n);
             // What the read already consumed of its share counts once.
             if consumed.max(start + share) >= target {
-                return Ok(buf.len());
+                return Ok(());
             }
         }
         let waiter = self.waiter()?;
@@ -188,8 +203,7 @@ impl Conn {
         r.map_err(|e| {
             self.note_gone(&e);
             engine(e, ErrorKind::BrokenPipe)
-        })?;
-        Ok(buf.len())
+        })
     }
 
     /// A write of `n` bytes that may pend found the pending-write mark

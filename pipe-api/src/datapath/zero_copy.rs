@@ -245,47 +245,6 @@ impl Conn {
         Ok(r)
     }
 
-    /// Spec 5.2 after publication, as a copy write completes (see
-    /// `Conn::write`): `Ok` once at most the quota is unread up to `end`.
-    fn complete_by_quota(
-        &self,
-        end: u64,
-        n: u64,
-        claim: Option<PendingMark<'_>>,
-    ) -> io::Result<()> {
-        let control = self.words.control();
-        let target = end.saturating_sub(u64::from(self.quota));
-        if self.consumed_hint.load(Relaxed) >= target {
-            return Ok(());
-        }
-        let consumed = control.consumed().min(end);
-        self.consumed_hint.store(consumed, Relaxed);
-        let withdrawn =
-            |consumed: u64| consumed.saturating_add(pending::withdrawn_unread(control, end));
-        if consumed >= target || withdrawn(consumed) >= target {
-            return Ok(());
-        }
-        // A pending read's advertised share (spec 5.3), if nothing unread
-        // was ahead of this write; `end` is a shared counter: nonsense
-        // skips the share.
-        if let Some(start) = end.checked_sub(n).filter(|&start| consumed >= start) {
-            let share = control.advertised_read().min(n);
-            if consumed.max(start + share) >= target {
-                return Ok(());
-            }
-        }
-        let waiter = self.waiter()?;
-        let r = waiter.wait_until(None, || withdrawn(control.consumed()) >= target);
-        match (&r, claim) {
-            (Err(EngineError::Cancelled), Some(claim)) => claim.withdraw(n),
-            (_, claim) => drop(claim),
-        }
-        r.map_err(|e| {
-            self.note_gone(&e);
-            engine(e, ErrorKind::BrokenPipe)
-        })
-    }
-
     fn write_with_nonblocking<R>(
         &self,
         tx: &mut Sender,

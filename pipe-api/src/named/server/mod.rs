@@ -286,11 +286,14 @@ impl NamedPipeServer {
     /// or `PipeNotConnected` without one.
     ///
     /// The operation runs on a clone of the connection's `Arc`, taken under
-    /// the state lock. (A read lock held for the whole operation would save
-    /// two atomic operations, but then `disconnect`, and behind it the
-    /// name's thread, would wait for every operation in progress, and one
-    /// stuck on a ring lock that a hostile client holds is not woken when
-    /// the segment is cut.)
+    /// the state lock: a blocked call may outlive a `disconnect` (which
+    /// cuts the segment and wakes it), so the `Conn` must live until the
+    /// last call on it returns. A read lock held for the whole operation
+    /// would save two atomic operations, but then `disconnect`, and behind
+    /// it the name's thread, would wait for every operation in progress,
+    /// and a hostile client could keep one going (a client that clears the
+    /// hang-up bits it shares with the server delays the wake-ups that
+    /// would end it).
     fn with_conn<T>(&self, op: impl FnOnce(&Conn) -> io::Result<T>) -> io::Result<T> {
         let conn = {
             let st = lock(&self.inst.st);

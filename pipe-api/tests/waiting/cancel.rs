@@ -27,7 +27,7 @@ const MARK: &str = "@@cancel:";
 
 /// Waits until `c` counts `n` pending operations.
 #[track_caller]
-fn wait_pending(c: &Canceller, n: usize) {
+pub(super) fn wait_pending(c: &Canceller, n: usize) {
     let start = Instant::now();
     while c.pending() < n {
         assert!(start.elapsed() < HANG, "never {n} pending operations");
@@ -135,12 +135,12 @@ fn sem_143_cancelling_the_second_of_two_pending_reads() {
 }
 
 /// Says `line` to the parent.
-fn say(line: &str) {
+pub(super) fn say(line: &str) {
     println!("{MARK}{line}");
 }
 
 /// Waits for the child's line `want`.
-fn hear(lines: &mut impl BufRead, want: &str) {
+pub(super) fn hear(lines: &mut impl BufRead, want: &str) {
     let mut line = String::new();
     loop {
         line.clear();
@@ -252,7 +252,7 @@ fn sem_121_cancelling_the_only_pending_write_releases_a_flush() {
 }
 
 /// A message pipe with the spec's default quotas, connected.
-fn message_pipe(tag: &str) -> (NamedPipeServer, shmpipe::named::NamedPipeClient) {
+pub(super) fn message_pipe(tag: &str) -> (NamedPipeServer, shmpipe::named::NamedPipeClient) {
     let name = unique_name(tag);
     let mut o = default_opts();
     o.pipe_type(PipeType::Message).read_mode(ReadMode::Message);

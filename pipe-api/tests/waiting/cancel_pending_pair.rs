@@ -8,15 +8,12 @@
 //! (a canceller's count, a thread asleep in the kernel, bytes queued), never
 //! after a sleep.
 
+use crate::cancel::{hear, message_pipe, say, wait_pending};
 use crate::common;
 
-use common::named::{default_opts, unique_name};
 use common::{child_command, pattern, within, Pending, HANG, TOKEN_ENV};
-use shmpipe::named::{ClientOptions, Connected, NamedPipeClient, NamedPipeServer};
-use shmpipe::{
-    Canceller, CommandExt as _, ErrorKind, PipeBuilder, PipeReader, PipeType, PipeWriter, ReadMode,
-};
-use std::io::{BufRead, Read, Write};
+use shmpipe::{CommandExt as _, ErrorKind, PipeBuilder, PipeReader, PipeWriter};
+use std::io::{Read, Write};
 use std::process::Stdio;
 use std::time::Instant;
 
@@ -26,16 +23,6 @@ const QUOTA: u32 = 1024;
 const FIRST: usize = 2000;
 const SECOND: usize = 1500;
 const NEXT: &[u8] = b"the write after the cancelled one";
-const MARK: &str = "@@pair:";
-
-#[track_caller]
-fn wait_pending(c: &Canceller, n: usize) {
-    let start = Instant::now();
-    while c.pending() < n {
-        assert!(start.elapsed() < HANG, "never {n} pending operations");
-        std::thread::yield_now();
-    }
-}
 
 /// Waits until `r` holds at least `n` unread bytes.
 fn wait_queued(r: &PipeReader, n: u64) {
@@ -43,26 +30,6 @@ fn wait_queued(r: &PipeReader, n: u64) {
     while r.peek(None).unwrap().total_available < n {
         assert!(start.elapsed() < HANG, "the child's writes never arrived");
         std::thread::yield_now();
-    }
-}
-
-fn say(line: &str) {
-    println!("{MARK}{line}");
-    std::io::stdout().flush().unwrap();
-}
-
-fn hear(lines: &mut impl BufRead, want: &str) {
-    let mut line = String::new();
-    loop {
-        line.clear();
-        assert!(
-            lines.read_line(&mut line).unwrap() > 0,
-            "child hung up before {want:?}"
-        );
-        if let Some(at) = line.find(MARK) {
-            assert_eq!(line[at + MARK.len()..].trim_end(), want);
-            return;
-        }
     }
 }
 
@@ -243,17 +210,6 @@ fn a_write_withdrawn_behind_a_pending_one_does_not_complete_it() {
     assert!(v == pattern(FIRST, 7));
     assert_eq!(a.finish().unwrap(), FIRST);
     drop(w);
-}
-
-/// A message pipe of the spec's default quotas (1024 bytes), connected.
-fn message_pipe(tag: &str) -> (NamedPipeServer, NamedPipeClient) {
-    let name = unique_name(tag);
-    let mut o = default_opts();
-    o.pipe_type(PipeType::Message).read_mode(ReadMode::Message);
-    let server = o.create(&name).unwrap();
-    let client = ClientOptions::new().open(&name).unwrap();
-    assert_eq!(server.connect().unwrap(), Connected::Already);
-    (server, client)
 }
 
 /// Spec 5.4 and 7.4: an empty message queued just before a pending write

@@ -392,6 +392,29 @@ fn options(trust: &Trust) -> ClientOptions {
 mod tests {
     use super::*;
 
+    /// Whether the credential tests can run: they need root, and under
+    /// `CI=true` not having it is a failure, not a skip.
+    fn is_root() -> bool {
+        let root = rustix::process::geteuid().is_root();
+        assert!(
+            root || std::env::var("CI").as_deref() != Ok("true"),
+            "needs root under CI=true"
+        );
+        root
+    }
+
+    /// A mapping to `nobody` with these supplementary groups.
+    fn nobody(groups: Vec<u32>) -> Mapping {
+        Mapping {
+            fingerprint: Some("00".into()),
+            subject: None,
+            uid: 65534,
+            gid: 65534,
+            groups,
+            name: None,
+        }
+    }
+
     /// A local process that claims a certificate identity without the
     /// kernel's remote mark (what a gateway's thread carries) is refused;
     /// the same open without the claim succeeds, and shows no identity.
@@ -431,21 +454,10 @@ mod tests {
     /// threads stay root (glibc's setresuid would have changed them all).
     #[test]
     fn credentials_switch_only_the_calling_thread() {
-        if !rustix::process::geteuid().is_root() {
-            assert!(
-                std::env::var("CI").as_deref() != Ok("true"),
-                "needs root under CI=true"
-            );
+        if !is_root() {
             return;
         }
-        let who = Mapping {
-            fingerprint: Some("00".into()),
-            subject: None,
-            uid: 65534,
-            gid: 65534,
-            groups: vec![4242],
-            name: None,
-        };
+        let who = nobody(vec![4242]);
         let (euid, egid, groups, caps) = std::thread::spawn(move || {
             switch_thread_credentials(&who).unwrap();
             (
@@ -482,21 +494,10 @@ mod tests {
     /// while the real and saved ids were switched too (found by review).
     #[test]
     fn the_mapped_user_cannot_reach_the_gateway_through_its_thread() {
-        if !rustix::process::geteuid().is_root() {
-            assert!(
-                std::env::var("CI").as_deref() != Ok("true"),
-                "needs root under CI=true"
-            );
+        if !is_root() {
             return;
         }
-        let who = Mapping {
-            fingerprint: Some("00".into()),
-            subject: None,
-            uid: 65534,
-            gid: 65534,
-            groups: vec![],
-            name: None,
-        };
+        let who = nobody(vec![]);
         let (tx, rx) = std::sync::mpsc::channel();
         let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
         let t = std::thread::spawn(move || {
@@ -555,21 +556,10 @@ mod tests {
     /// the remote client instead of opening with root's powers.
     #[test]
     fn a_switch_that_keeps_capabilities_is_refused() {
-        if !rustix::process::geteuid().is_root() {
-            assert!(
-                std::env::var("CI").as_deref() != Ok("true"),
-                "needs root under CI=true"
-            );
+        if !is_root() {
             return;
         }
-        let who = Mapping {
-            fingerprint: Some("00".into()),
-            subject: None,
-            uid: 65534,
-            gid: 65534,
-            groups: vec![],
-            name: None,
-        };
+        let who = nobody(vec![]);
         let r = std::thread::spawn(move || {
             // Securebits are the thread's own (its credentials).
             rustix::thread::set_capabilities_secure_bits(
